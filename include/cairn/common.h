@@ -1,0 +1,36 @@
+/*
+ * common.h - the export macro and version shared by every public Cairn header.
+ *
+ * libcairn is built with -fvisibility=hidden; only declarations marked
+ * CAIRN_API are visible to programs that link it (the CLI, the server, the
+ * Python package), so the public surface is exactly what include/cairn/ says.
+ */
+#ifndef CAIRN_COMMON_H
+#define CAIRN_COMMON_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#if defined(__GNUC__) || defined(__clang__)
+#define CAIRN_API __attribute__((visibility("default")))
+#else
+#define CAIRN_API
+#endif
+
+#define CAIRN_VERSION_MAJOR 0
+#define CAIRN_VERSION_MINOR 1
+#define CAIRN_VERSION_PATCH 0
+#define CAIRN_VERSION_STRING "0.1.0"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* The library's version string, e.g. "0.1.0". Borrowed: static storage. */
+CAIRN_API const char *cairn_version(void);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* CAIRN_COMMON_H */

@@ -1,0 +1,34 @@
+#!/bin/sh
+# deps.sh - install the Debian packages Cairn needs that are missing, and
+# nothing else. Safe to run repeatedly; used by `make run` and `make test`.
+set -eu
+
+PKGS="build-essential cmake pkg-config libjansson-dev b3sum"
+
+missing=""
+for p in $PKGS; do
+	if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+		missing="$missing $p"
+	fi
+done
+# Node and npm run xet-core's reference build in the tests; any install of
+# them will do (some machines carry NodeSource's nodejs, which bundles npm
+# and conflicts with Debian's npm package).
+command -v node >/dev/null 2>&1 || missing="$missing nodejs"
+command -v npm >/dev/null 2>&1 || missing="$missing npm"
+[ -z "$missing" ] && exit 0
+
+echo "deps: installing:$missing"
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then
+	if command -v sudo >/dev/null 2>&1; then
+		SUDO="sudo"
+	else
+		echo "deps: need root (or sudo) to install:$missing" >&2
+		exit 1
+	fi
+fi
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+# shellcheck disable=SC2086
+$SUDO apt-get install -y -qq --no-install-recommends $missing
