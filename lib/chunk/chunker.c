@@ -78,8 +78,6 @@ static uint64_t warm(const uint8_t *p, size_t at)
 	return h;
 }
 
-#define STRIPS 4
-
 static inline void set_bit(uint64_t *bits, size_t i)
 {
 	bits[i / 64] |= 1ull << (i % 64);
@@ -91,33 +89,26 @@ void cairn__gear_candidates(const uint8_t *p, size_t from, size_t n, uint64_t *b
 
 	if (from >= n)
 		return;
-	L = (n - from) / STRIPS;
+	L = (n - from) / 2;
 	if (L >= 4 * GEAR_WINDOW) {
 		/*
-		 * Four independent strips interleaved: each byte's shift-add
-		 * depends on the one before, so a single strip leaves most of
-		 * the core idle; four keep it busy.
+		 * Two independent strips interleaved: every byte's shift-add
+		 * depends on the one before, so a single strip leaves the core
+		 * waiting on that chain; two fill it (measured: more strips
+		 * gain nothing once the loads and tests saturate the core).
 		 */
-		size_t s[STRIPS];
-		uint64_t h[STRIPS];
+		const uint8_t *p0 = p + from, *p1 = p + from + L;
+		uint64_t h0 = warm(p, from), h1 = warm(p, from + L);
 
-		for (int k = 0; k < STRIPS; k++) {
-			s[k] = from + (size_t)k * L;
-			h[k] = warm(p, s[k]);
-		}
 		for (size_t i = 0; i < L; i++) {
-			bool hit = false;
-			for (int k = 0; k < STRIPS; k++) {
-				h[k] = (h[k] << 1) + T[p[s[k] + i]];
-				hit |= (h[k] & GEAR_MASK) == 0;
-			}
-			if (CAIRN__UNLIKELY(hit)) {
-				for (int k = 0; k < STRIPS; k++)
-					if ((h[k] & GEAR_MASK) == 0)
-						set_bit(bits, s[k] + i);
-			}
+			h0 = (h0 << 1) + T[p0[i]];
+			h1 = (h1 << 1) + T[p1[i]];
+			if (CAIRN__UNLIKELY((h0 & GEAR_MASK) == 0))
+				set_bit(bits, from + i);
+			if (CAIRN__UNLIKELY((h1 & GEAR_MASK) == 0))
+				set_bit(bits, from + L + i);
 		}
-		from += (size_t)STRIPS * L;
+		from += 2 * L;
 	}
 	{
 		uint64_t h = warm(p, from);

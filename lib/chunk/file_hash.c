@@ -295,14 +295,48 @@ static int64_t resolve(hasher *hs, bool eof)
 	return (int64_t)start;
 }
 
+/*
+ * The one-thread way to cut the window: xet-core's streaming chunker, which
+ * skips the first MIN - 65 bytes of every chunk instead of scanning them.
+ */
+static int64_t resolve_streaming(hasher *hs, bool eof)
+{
+	cairn_chunker c;
+	size_t pos = 0, start = 0, n = hs->win_len;
+	int rc;
+
+	cairn_chunker_init(&c);
+	while (pos < n) {
+		bool cut;
+		pos += cairn_chunker_next(&c, hs->win + pos, n - pos, &cut);
+		if (cut) {
+			rc = push_chunk(hs, hs->win_off + start, pos - start);
+			if (rc < 0)
+				return rc;
+			start = pos;
+		}
+	}
+	if (eof && start < n) {
+		rc = push_chunk(hs, hs->win_off + start, n - start);
+		if (rc < 0)
+			return rc;
+		start = n;
+	}
+	return (int64_t)start;
+}
+
 /* One round over hs->win[0..win_len). */
 static int round_once(hasher *hs, bool eof, size_t *consumed)
 {
 	int64_t used;
 
-	run_phase(hs, phase_scan);
 	hs->hash_from = hs->count;
-	used = resolve(hs, eof);
+	if (hs->nthreads > 1) {
+		run_phase(hs, phase_scan);
+		used = resolve(hs, eof);
+	} else {
+		used = resolve_streaming(hs, eof);
+	}
 	if (used < 0)
 		return (int)used;
 	run_phase(hs, phase_hash);
