@@ -1,0 +1,1 @@
+"$CAIRN" chunks --json 3.bin 2.bin

@@ -1,0 +1,1 @@
+"$CAIRN" chunks 0.bin 1.bin

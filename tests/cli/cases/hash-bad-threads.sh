@@ -1,0 +1,1 @@
+"$CAIRN" hash --threads lots 0.bin

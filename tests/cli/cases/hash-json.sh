@@ -1,0 +1,1 @@
+"$CAIRN" hash --json 0.bin 2.bin

@@ -1,0 +1,1 @@
+"$CAIRN" frobnicate
