@@ -117,7 +117,7 @@ static int best_supported(void)
 static int choose_tier(void)
 {
 	const char *env = getenv("CAIRN_BLAKE3_TIER");
-	cairn_blake3_tier forced;
+	cairn_blake3_tier forced = CAIRN_BLAKE3_PORTABLE;
 	int best = best_supported();
 
 	/* an unsupported or unknown request degrades to the best available */

@@ -1,0 +1,69 @@
+#!/bin/sh
+# run.sh BUILD_DIR - Cairn's data path side by side with its peers, on this
+# machine, in one run. Prints a table (GB/s = 1e9 bytes/s) and ratios, and
+# keeps it in bench/out/results.txt. Sizes: BENCH_MIB (default 1024).
+set -eu
+BUILD=$1
+SRC=$(cd "$(dirname "$0")/.." && pwd)
+MIB=${BENCH_MIB:-1024}
+RUNS=${BENCH_RUNS:-3}
+OUT=$SRC/bench/out
+mkdir -p "$OUT"
+DIR=/dev/shm
+[ -w "$DIR" ] || DIR=${TMPDIR:-/tmp}
+FILE=$DIR/cairn-bench-$MIB.bin
+BYTES=$((MIB * 1048576))
+[ -f "$FILE" ] && [ "$(stat -c %s "$FILE")" -eq "$BYTES" ] || head -c "$BYTES" /dev/urandom >"$FILE"
+
+# best (lowest) wall time of RUNS runs of a command, in seconds
+best() {
+	b=""
+	for _ in $(seq "$RUNS"); do
+		s=$(date +%s.%N)
+		"$@" >/dev/null
+		e=$(date +%s.%N)
+		t=$(awk "BEGIN{print $e - $s}")
+		if [ -z "$b" ] || [ "$(lt "$t" "$b")" = 1 ]; then b=$t; fi
+	done
+	echo "$b"
+}
+gbps() { awk "BEGIN{printf \"%.2f\", $BYTES / $1 / 1e9}"; }
+ratio() { awk "BEGIN{printf \"%.2f\", $1 / $2}"; }
+lt() { awk "BEGIN{print ($1 < $2) ? 1 : 0}"; }
+
+{
+echo "Cairn data path benchmark, $(date -u +%Y-%m-%d), $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
+echo "input: $MIB MiB of random bytes in $DIR (page cache), best of $RUNS"
+echo
+echo "-- in memory (bench_hash) --"
+"$BUILD/bench/bench_hash" "$MIB" "$RUNS" 2>/dev/null | tail -n +2
+echo
+echo "-- end to end on a file --"
+t1=$(best "$BUILD/cairn" hash --threads 1 "$FILE")
+t2=$(best "$BUILD/cairn" hash "$FILE")
+printf '%-44s %7s GB/s\n' "cairn hash, 1 thread" "$(gbps "$t1")"
+printf '%-44s %7s GB/s  (%sx the 1-thread rate)\n' "cairn hash, all cores" "$(gbps "$t2")" \
+	"$(ratio "$t1" "$t2")"
+if command -v b3sum >/dev/null 2>&1; then
+	tb=$(best b3sum --num-threads 1 --no-names "$FILE")
+	printf '%-44s %7s GB/s\n' "b3sum --num-threads 1 (plain BLAKE3, peer)" "$(gbps "$tb")"
+fi
+if sh "$SRC/tests/xetref/fetch.sh" "$BUILD/xetref" >/dev/null 2>&1; then
+	tw=""
+	for _ in $(seq "$RUNS"); do
+		r=$(node "$SRC/bench/xet-wasm.mjs" "$BUILD/xetref/xet-chunk" "$FILE")
+		t=${r%% *}
+		wh=${r#* }
+		if [ -z "$tw" ] || [ "$(lt "$t" "$tw")" = 1 ]; then tw=$t; fi
+	done
+	ch=$("$BUILD/cairn" hash "$FILE" | cut -d' ' -f1)
+	printf '%-44s %7s GB/s  (same file hash as cairn: %s)\n' "xet-core wasm chunk + hash (Node, peer)" \
+		"$(gbps "$tw")" "$([ "$wh" = "$ch" ] && echo yes || echo NO)"
+	echo
+	echo "ratios: cairn 1 thread / xet-core wasm = $(ratio "$tw" "$t1")x;" \
+		"cairn all cores / xet-core wasm = $(ratio "$tw" "$t2")x"
+fi
+if [ -n "${tb:-}" ]; then
+	echo "        cairn 1 thread / b3sum 1 thread = $(ratio "$tb" "$t1")x (cairn also chunks)"
+fi
+} | tee "$OUT/results.txt"
