@@ -1,13 +1,19 @@
 /*
  * file_hash.c - chunk and hash a whole file or buffer on every core.
  *
- * Work goes in rounds over a window that always begins at the start of the
- * open chunk: (1) read the next block (regular files: each thread preads a
- * slice), (2) each thread marks the boundary candidates of its slice of the
- * window in a bitmap (see chunk_int.h for why slices are independent),
- * (3) the calling thread walks the bitmap to pick the real boundaries (a
- * few thousand bit tests per MiB), (4) the threads hash the chunks found,
- * split by bytes. The unfinished last chunk is carried to the next round.
+ * Chunking is a sequential scan, but it resynchronises: two scans of the
+ * same bytes that start at different places agree on every boundary after
+ * the first boundary they share, because the chunker restarts from zero at
+ * each cut. So each round, every thread takes one slice of a window and
+ * (in one pass, while the bytes are in cache) reads it, chunks it as if a
+ * chunk started at the slice, and hashes the chunks it finds. Thread 0's
+ * slice starts where a real chunk starts, so its chunks are final. The
+ * calling thread then re-chunks from the last final boundary into the next
+ * slice until it meets a boundary that slice's thread also found; from
+ * there on that thread's chunks are final too. On ordinary data this costs
+ * a chunk or two per slice; data that never resynchronises (e.g. a constant
+ * byte, cut only at the maximum size) is simply re-chunked serially, with
+ * the same answer. The unfinished last chunk is carried to the next round.
  * Results are identical whatever the thread count or block size.
  */
 #include "chunk_int.h"
@@ -23,6 +29,7 @@
 #define DEFAULT_BLOCK (16u << 20)
 #define MIN_BLOCK (1u << 20)
 #define MAX_THREADS 64
+#define SLICE_ALIGN 4096
 
 typedef struct hasher hasher;
 typedef void (*phase_fn)(hasher *hs, unsigned t);
@@ -33,6 +40,15 @@ typedef struct worker {
 	pthread_t tid;
 } worker;
 
+/* Chunks one thread found in its slice, assuming a chunk began there. */
+typedef struct spec_list {
+	cairn_chunk_info *c; /* offsets relative to the window */
+	size_t n, cap;
+	size_t lo, hi;       /* the slice */
+	size_t valid;        /* end of the bytes present in the slice */
+	size_t got;          /* bytes this thread read */
+} spec_list;
+
 struct hasher {
 	unsigned nthreads;
 	worker workers[MAX_THREADS];
@@ -42,23 +58,23 @@ struct hasher {
 
 	/* the window of this round: win[0] is the start of the open chunk */
 	const uint8_t *win;
-	size_t win_len;
-	uint64_t win_off; /* file offset of win[0] */
-	uint64_t *bits;
+	size_t win_cap;   /* bytes the window may hold this round */
+	size_t win_len;   /* bytes present */
+	uint64_t win_off; /* stream offset of win[0] */
 
 	/* reading (file mode) */
 	int fd;
+	bool from_fd;
 	uint8_t *buf;      /* carry + block */
 	size_t carry;      /* bytes already in buf */
-	size_t want;       /* bytes to read this round */
 	uint64_t read_off; /* file offset of buf[carry] */
 	int read_err;      /* errno of a failed read, or 0 */
-	size_t got[MAX_THREADS];
+
+	spec_list spec[MAX_THREADS];
 
 	/* output */
 	cairn_chunk_info *chunks;
 	size_t count, cap;
-	size_t hash_from; /* first chunk of this round */
 };
 
 /* --- the thread pool: every phase runs on all threads, then all wait --- */
@@ -154,30 +170,19 @@ static void pool_stop(hasher *hs)
 	pthread_barrier_destroy(&hs->done);
 }
 
-/* Split [0, n) into nthreads parts; part t is [*lo, *hi). Boundaries are
- * multiples of `align`. */
-static void split(size_t n, unsigned nthreads, unsigned t, size_t align, size_t *lo, size_t *hi)
+/* --- the per-thread pass: read, chunk, hash ------------------------------ */
+
+/*
+ * Read [from, to) of the window from the file; returns bytes read (short
+ * only at end of file or on error, which sets hs->read_err).
+ */
+static size_t read_range(hasher *hs, size_t from, size_t to)
 {
-	size_t per = (n / nthreads + align - 1) / align * align;
+	size_t done = 0;
 
-	*lo = (size_t)t * per;
-	*hi = *lo + per;
-	if (*lo > n)
-		*lo = n;
-	if (*hi > n || t + 1 == nthreads)
-		*hi = n;
-}
-
-/* --- phases --------------------------------------------------------------- */
-
-static void phase_read(hasher *hs, unsigned t)
-{
-	size_t lo, hi, done = 0;
-
-	split(hs->want, hs->nthreads, t, 4096, &lo, &hi);
-	while (lo + done < hi) {
-		ssize_t r = pread(hs->fd, hs->buf + hs->carry + lo + done, hi - lo - done,
-				  (off_t)(hs->read_off + lo + done));
+	while (from + done < to) {
+		ssize_t r = pread(hs->fd, hs->buf + from + done, to - from - done,
+				  (off_t)(hs->read_off + (from - hs->carry) + done));
 		if (r < 0) {
 			if (errno == EINTR)
 				continue;
@@ -188,67 +193,62 @@ static void phase_read(hasher *hs, unsigned t)
 			break;
 		done += (size_t)r;
 	}
-	hs->got[t] = done;
+	return done;
 }
 
-static void phase_scan(hasher *hs, unsigned t)
+/* Bytes read ahead of the chunker: small enough that they are still in
+ * this core's cache when chunked and hashed. */
+#define READ_PIECE (256u << 10)
+
+static void phase_work(hasher *hs, unsigned t)
 {
-	size_t lo, hi;
+	spec_list *sl = &hs->spec[t];
+	cairn_chunker ck;
+	size_t pos, start, avail;
+	bool more = hs->from_fd;
 
-	split(hs->win_len, hs->nthreads, t, 64, &lo, &hi);
-	if (lo >= hi)
-		return;
-	memset(hs->bits + lo / 64, 0, ((hi - lo + 63) / 64) * sizeof(uint64_t));
-	cairn__gear_candidates(hs->win, lo, hi, hs->bits);
-}
-
-static void phase_hash(hasher *hs, unsigned t)
-{
-	size_t first = hs->hash_from, n = hs->count - first;
-	uint64_t total, lo_b, hi_b;
-
-	if (n == 0)
-		return;
-	/* split by bytes: chunk i goes to the thread owning its first byte */
-	total = hs->chunks[hs->count - 1].offset + hs->chunks[hs->count - 1].len -
-		hs->chunks[first].offset;
-	lo_b = hs->chunks[first].offset + total * t / hs->nthreads;
-	hi_b = hs->chunks[first].offset + total * (t + 1) / hs->nthreads;
-	for (size_t i = first; i < hs->count; i++) {
-		cairn_chunk_info *c = &hs->chunks[i];
-		if (c->offset < lo_b || c->offset >= hi_b)
-			continue;
-		cairn_chunk_hash(&c->hash, hs->win + (c->offset - hs->win_off), (size_t)c->len);
+	sl->n = 0;
+	sl->got = 0;
+	if (hs->from_fd) {
+		/* bytes below the carry are already here from the last round */
+		avail = sl->lo > hs->carry ? sl->lo : (hs->carry < sl->hi ? hs->carry : sl->hi);
+	} else {
+		avail = sl->hi < hs->win_len ? sl->hi : hs->win_len;
 	}
-}
-
-/* --- boundary resolution (calling thread) ---------------------------------- */
-
-/* First set bit in [lo, hi], or SIZE_MAX. */
-static size_t first_set(const uint64_t *bits, size_t lo, size_t hi)
-{
-	size_t w = lo / 64, last = hi / 64;
-	uint64_t word;
-
-	if (lo > hi)
-		return SIZE_MAX;
-	word = bits[w] & (~0ull << (lo % 64));
+	cairn_chunker_init(&ck);
+	pos = start = sl->lo;
 	for (;;) {
-		if (w == last) {
-			unsigned top = (unsigned)(hi % 64);
-			if (top < 63)
-				word &= (2ull << top) - 1;
+		while (pos < avail) {
+			bool cut;
+			pos += cairn_chunker_next(&ck, hs->win + pos, avail - pos, &cut);
+			if (cut && sl->n < sl->cap) {
+				cairn_chunk_info *c = &sl->c[sl->n++];
+				c->offset = start;
+				c->len = pos - start;
+				cairn_chunk_hash(&c->hash, hs->win + start, pos - start);
+				start = pos;
+			}
 		}
-		if (word)
-			return w * 64 + (size_t)__builtin_ctzll(word);
-		if (w == last)
-			return SIZE_MAX;
-		word = bits[++w];
+		if (!more || avail >= sl->hi)
+			break;
+		{
+			size_t want = sl->hi - avail < READ_PIECE ? sl->hi - avail : READ_PIECE;
+			size_t got = read_range(hs, avail, avail + want);
+			sl->got += got;
+			avail += got;
+			if (got < want)
+				more = false; /* end of file: chunk what came, then stop */
+		}
 	}
+	sl->valid = avail;
 }
 
-static int push_chunk(hasher *hs, uint64_t off, uint64_t len)
+/* --- merging the slices (calling thread) ------------------------------------- */
+
+static int push_chunk(hasher *hs, size_t off, size_t len, const cairn_hash *hash)
 {
+	cairn_chunk_info *c;
+
 	if (hs->count == hs->cap) {
 		size_t ncap = hs->cap ? hs->cap * 2 : 256;
 		cairn_chunk_info *n = realloc(hs->chunks, ncap * sizeof(*n));
@@ -257,91 +257,131 @@ static int push_chunk(hasher *hs, uint64_t off, uint64_t len)
 		hs->chunks = n;
 		hs->cap = ncap;
 	}
-	hs->chunks[hs->count].offset = off;
-	hs->chunks[hs->count].len = len;
-	hs->count++;
+	c = &hs->chunks[hs->count++];
+	c->offset = hs->win_off + off;
+	c->len = len;
+	if (hash)
+		c->hash = *hash;
+	else
+		cairn_chunk_hash(&c->hash, hs->win + off, len);
 	return 0;
 }
 
-/* Cut the window into chunks; returns bytes consumed (the rest is the open
- * chunk) or a negative error. */
-static int64_t resolve(hasher *hs, bool eof)
+/* Take a thread's chunks from index `from` on as final. */
+static int adopt(hasher *hs, const spec_list *sl, size_t from, size_t *cur)
 {
-	size_t start = 0, n = hs->win_len;
-
-	while (start < n) {
-		size_t lo = start + CAIRN_CHUNK_MIN - 1;
-		size_t hi = start + CAIRN_CHUNK_MAX - 1;
-		size_t cut, p;
-		int rc;
-
-		if (hi < n) {
-			p = first_set(hs->bits, lo, hi);
-			cut = p != SIZE_MAX ? p + 1 : start + CAIRN_CHUNK_MAX;
-		} else {
-			p = lo < n ? first_set(hs->bits, lo, n - 1) : SIZE_MAX;
-			if (p != SIZE_MAX)
-				cut = p + 1;
-			else if (eof)
-				cut = n;
-			else
-				break; /* undecided until more data arrives */
-		}
-		rc = push_chunk(hs, hs->win_off + start, cut - start);
+	for (size_t k = from; k < sl->n; k++) {
+		int rc = push_chunk(hs, (size_t)sl->c[k].offset, (size_t)sl->c[k].len,
+				    &sl->c[k].hash);
 		if (rc < 0)
 			return rc;
-		start = cut;
+		*cur = (size_t)(sl->c[k].offset + sl->c[k].len);
 	}
-	return (int64_t)start;
+	return 0;
 }
 
 /*
- * The one-thread way to cut the window: xet-core's streaming chunker, which
- * skips the first MIN - 65 bytes of every chunk instead of scanning them.
+ * Chunk from *cur (a real boundary) into slice sl until a boundary the
+ * slice's thread also found, then adopt that thread's chunks. Without a
+ * meeting point, *cur ends at the start of the chunk still open at the
+ * slice's end.
  */
-static int64_t resolve_streaming(hasher *hs, bool eof)
+static int merge_slice(hasher *hs, const spec_list *sl, size_t *cur)
 {
-	cairn_chunker c;
-	size_t pos = 0, start = 0, n = hs->win_len;
+	cairn_chunker ck;
+	size_t pos = *cur, start = *cur, j = 0;
 	int rc;
 
-	cairn_chunker_init(&c);
-	while (pos < n) {
+	if (*cur == sl->lo)
+		return adopt(hs, sl, 0, cur);
+	cairn_chunker_init(&ck);
+	while (pos < sl->valid) {
 		bool cut;
-		pos += cairn_chunker_next(&c, hs->win + pos, n - pos, &cut);
-		if (cut) {
-			rc = push_chunk(hs, hs->win_off + start, pos - start);
-			if (rc < 0)
-				return rc;
-			start = pos;
-		}
-	}
-	if (eof && start < n) {
-		rc = push_chunk(hs, hs->win_off + start, n - start);
+		pos += cairn_chunker_next(&ck, hs->win + pos, sl->valid - pos, &cut);
+		if (!cut)
+			continue;
+		rc = push_chunk(hs, start, pos - start, NULL);
 		if (rc < 0)
 			return rc;
-		start = n;
+		start = *cur = pos;
+		if (pos == sl->lo)
+			return adopt(hs, sl, 0, cur);
+		while (j < sl->n && sl->c[j].offset + sl->c[j].len < pos)
+			j++;
+		if (j < sl->n && sl->c[j].offset + sl->c[j].len == pos)
+			return adopt(hs, sl, j + 1, cur);
 	}
-	return (int64_t)start;
+	return 0;
 }
 
-/* One round over hs->win[0..win_len). */
+/* One round over the window; *consumed = bytes now final. */
 static int round_once(hasher *hs, bool eof, size_t *consumed)
 {
-	int64_t used;
+	size_t cur = 0;
+	int rc;
 
-	hs->hash_from = hs->count;
-	if (hs->nthreads > 1) {
-		run_phase(hs, phase_scan);
-		used = resolve(hs, eof);
-	} else {
-		used = resolve_streaming(hs, eof);
+	for (unsigned t = 0; t < hs->nthreads; t++) {
+		const spec_list *sl = &hs->spec[t];
+		if (sl->lo >= hs->win_len)
+			break;
+		rc = t == 0 ? adopt(hs, sl, 0, &cur) : merge_slice(hs, sl, &cur);
+		if (rc < 0)
+			return rc;
 	}
-	if (used < 0)
-		return (int)used;
-	run_phase(hs, phase_hash);
-	*consumed = (size_t)used;
+	if (eof && cur < hs->win_len) {
+		rc = push_chunk(hs, cur, hs->win_len - cur, NULL);
+		if (rc < 0)
+			return rc;
+		cur = hs->win_len;
+	}
+	*consumed = cur;
 	return 0;
+}
+
+/* Lay out the slices of a window of `cap` bytes. */
+static void plan_slices(hasher *hs, size_t cap)
+{
+	size_t per = (cap / hs->nthreads + SLICE_ALIGN - 1) / SLICE_ALIGN * SLICE_ALIGN;
+
+	hs->win_cap = cap;
+	for (unsigned t = 0; t < hs->nthreads; t++) {
+		spec_list *sl = &hs->spec[t];
+		sl->lo = (size_t)t * per;
+		sl->hi = sl->lo + per;
+		if (sl->lo > cap)
+			sl->lo = cap;
+		if (sl->hi > cap || t + 1 == hs->nthreads)
+			sl->hi = cap;
+	}
+}
+
+static int setup(hasher *hs, unsigned threads, size_t max_window)
+{
+	size_t per;
+
+	hs->nthreads = threads;
+	per = max_window / threads + SLICE_ALIGN;
+	for (unsigned t = 0; t < threads; t++) {
+		hs->spec[t].cap = per / CAIRN_CHUNK_MIN + 2;
+		hs->spec[t].c = malloc(hs->spec[t].cap * sizeof(cairn_chunk_info));
+		if (hs->spec[t].c == NULL)
+			return cairn__error_set(CAIRN_ENOMEM, "out of memory");
+	}
+	pool_start(hs);
+	for (unsigned t = hs->nthreads; t < threads; t++) {
+		/* the pool could not start them all: fewer slices */
+		free(hs->spec[t].c);
+		hs->spec[t].c = NULL;
+	}
+	return 0;
+}
+
+static void teardown(hasher *hs)
+{
+	pool_stop(hs);
+	for (unsigned t = 0; t < MAX_THREADS; t++)
+		free(hs->spec[t].c);
+	free(hs->buf);
 }
 
 static int finish(hasher *hs, uint64_t size, const cairn_hash_options *o,
@@ -382,9 +422,18 @@ static size_t block_size(const cairn_hash_options *o)
 {
 	size_t b = o && o->block_size ? o->block_size : DEFAULT_BLOCK;
 
-	if (b < MIN_BLOCK)
-		b = MIN_BLOCK;
-	return b;
+	return b < MIN_BLOCK ? MIN_BLOCK : b;
+}
+
+/* Threads worth using for n bytes: each should get a few MiB per round. */
+static unsigned threads_for(const cairn_hash_options *o, uint64_t n)
+{
+	unsigned t = pick_threads(o ? o->threads : 0);
+	uint64_t most = n / MIN_BLOCK;
+
+	if (most < 1)
+		most = 1;
+	return (uint64_t)t > most ? (unsigned)most : t;
 }
 
 int cairn_hash_buffer(cairn_file_chunks **out, const void *data, size_t len,
@@ -392,23 +441,19 @@ int cairn_hash_buffer(cairn_file_chunks **out, const void *data, size_t len,
 {
 	hasher hs;
 	size_t block = block_size(opts), pos = 0;
-	int rc = 0;
+	int rc;
 
 	memset(&hs, 0, sizeof(hs));
-	hs.nthreads = pick_threads(opts ? opts->threads : 0);
-	if (len < 2 * block)
-		hs.nthreads = len < MIN_BLOCK ? 1 : hs.nthreads;
-	hs.bits = malloc(((block + CAIRN_CHUNK_MAX) / 64 + 1) * sizeof(uint64_t));
-	if (hs.bits == NULL)
-		return cairn__error_set(CAIRN_ENOMEM, "out of memory");
-	pool_start(&hs);
-	do {
+	rc = setup(&hs, threads_for(opts, len), block + CAIRN_CHUNK_MAX);
+	while (rc == 0) {
 		size_t avail = len - pos, used = 0;
 		bool eof = avail <= block + CAIRN_CHUNK_MAX;
 
 		hs.win = (const uint8_t *)data + pos;
 		hs.win_off = pos;
-		hs.win_len = eof ? avail : block;
+		hs.win_len = eof ? avail : block + CAIRN_CHUNK_MAX;
+		plan_slices(&hs, hs.win_len);
+		run_phase(&hs, phase_work);
 		rc = round_once(&hs, eof, &used);
 		if (rc < 0)
 			break;
@@ -417,13 +462,32 @@ int cairn_hash_buffer(cairn_file_chunks **out, const void *data, size_t len,
 			opts->progress(opts->progress_ctx, pos);
 		if (eof)
 			break;
-	} while (pos < len);
-	pool_stop(&hs);
-	free(hs.bits);
+	}
+	teardown(&hs);
 	if (rc == 0)
 		rc = finish(&hs, len, opts, out);
 	free(hs.chunks);
 	return rc;
+}
+
+/* Sequential read for pipes and other unseekable inputs. */
+static size_t read_stream(hasher *hs, size_t want)
+{
+	size_t got = 0;
+
+	while (got < want) {
+		ssize_t r = read(hs->fd, hs->buf + hs->carry + got, want - got);
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			hs->read_err = errno;
+			break;
+		}
+		if (r == 0)
+			break;
+		got += (size_t)r;
+	}
+	return got;
 }
 
 int cairn_hash_fd(cairn_file_chunks **out, int fd, const cairn_hash_options *opts)
@@ -433,70 +497,59 @@ int cairn_hash_fd(cairn_file_chunks **out, int fd, const cairn_hash_options *opt
 	struct stat st;
 	bool regular;
 	uint64_t total = 0;
-	int rc = 0;
+	int rc;
 
 	if (fstat(fd, &st) != 0)
 		return cairn__error_set(CAIRN_EIO, "fstat: %s", strerror(errno));
 	regular = S_ISREG(st.st_mode);
+	if (regular && (uint64_t)st.st_size + 1 < block)
+		block = (size_t)st.st_size + 1 < MIN_BLOCK ? MIN_BLOCK : (size_t)st.st_size + 1;
 
 	memset(&hs, 0, sizeof(hs));
 	hs.fd = fd;
-	hs.nthreads = regular ? pick_threads(opts ? opts->threads : 0) : 1;
-	if (regular && (uint64_t)st.st_size < MIN_BLOCK)
-		hs.nthreads = 1;
-	if (regular && (uint64_t)st.st_size < block)
-		block = (size_t)st.st_size < MIN_BLOCK ? MIN_BLOCK : (size_t)st.st_size;
 	hs.buf = malloc(block + CAIRN_CHUNK_MAX);
-	hs.bits = malloc(((block + CAIRN_CHUNK_MAX) / 64 + 1) * sizeof(uint64_t));
-	if (hs.buf == NULL || hs.bits == NULL) {
-		free(hs.buf);
-		free(hs.bits);
+	if (hs.buf == NULL)
 		return cairn__error_set(CAIRN_ENOMEM, "out of memory for a %zu-byte block", block);
-	}
-	pool_start(&hs);
-	for (;;) {
-		size_t got = 0, used = 0;
-		bool eof;
+	hs.win = hs.buf;
+	rc = setup(&hs, regular ? threads_for(opts, (uint64_t)st.st_size) : 1,
+		   block + CAIRN_CHUNK_MAX);
+	while (rc == 0) {
+		size_t want = block + CAIRN_CHUNK_MAX - hs.carry, got = 0, used = 0;
+		bool eof, seen_short = false;
 
-		hs.want = block + CAIRN_CHUNK_MAX - hs.carry;
+		plan_slices(&hs, block + CAIRN_CHUNK_MAX);
+		hs.read_off = total;
 		if (regular) {
-			hs.read_off = total;
-			run_phase(&hs, phase_read);
+			hs.from_fd = true;
+			run_phase(&hs, phase_work);
 			/* slices must be full up to the first short one */
 			for (unsigned t = 0; t < hs.nthreads; t++) {
-				size_t lo, hi;
-				split(hs.want, hs.nthreads, t, 4096, &lo, &hi);
-				got += hs.got[t];
-				if (hs.got[t] < hi - lo) {
-					for (unsigned u = t + 1; u < hs.nthreads; u++)
-						if (hs.got[u] > 0)
-							hs.read_err = hs.read_err ? hs.read_err : EIO;
-					break;
-				}
+				const spec_list *sl = &hs.spec[t];
+				size_t from = sl->lo > hs.carry ? sl->lo : hs.carry;
+				if (seen_short && sl->got > 0 && !hs.read_err)
+					hs.read_err = EAGAIN; /* the file changed under us */
+				got += sl->got;
+				if (from < sl->hi && sl->valid < sl->hi)
+					seen_short = true;
 			}
 		} else {
-			while (got < hs.want) {
-				ssize_t r = read(fd, hs.buf + hs.carry + got, hs.want - got);
-				if (r < 0) {
-					if (errno == EINTR)
-						continue;
-					hs.read_err = errno;
-					break;
-				}
-				if (r == 0)
-					break;
-				got += (size_t)r;
-			}
+			got = read_stream(&hs, want);
 		}
 		if (hs.read_err) {
-			rc = cairn__error_set(CAIRN_EIO, "read: %s", strerror(hs.read_err));
+			rc = cairn__error_set(CAIRN_EIO, "read: %s",
+					      hs.read_err == EAGAIN ? "file changed while reading"
+								    : strerror(hs.read_err));
 			break;
 		}
-		eof = got < hs.want;
+		eof = got < want;
 		total += got;
-		hs.win = hs.buf;
 		hs.win_len = hs.carry + got;
 		hs.win_off = total - hs.win_len;
+		if (!regular) {
+			plan_slices(&hs, hs.win_len);
+			hs.from_fd = false;
+			run_phase(&hs, phase_work);
+		}
 		rc = round_once(&hs, eof, &used);
 		if (rc < 0)
 			break;
@@ -507,9 +560,7 @@ int cairn_hash_fd(cairn_file_chunks **out, int fd, const cairn_hash_options *opt
 		hs.carry = hs.win_len - used;
 		memmove(hs.buf, hs.buf + used, hs.carry);
 	}
-	pool_stop(&hs);
-	free(hs.buf);
-	free(hs.bits);
+	teardown(&hs);
 	if (rc == 0)
 		rc = finish(&hs, total, opts, out);
 	free(hs.chunks);

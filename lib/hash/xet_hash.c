@@ -7,7 +7,6 @@
 #include "cairn/blake3.h"
 #include "../util/util_int.h"
 
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -131,6 +130,21 @@ static size_t next_merge_cut(const cairn_chunk_ref *e, size_t n)
 	return end;
 }
 
+/* Write v in decimal at p; returns the number of digits. */
+static size_t put_u64(char *p, uint64_t v)
+{
+	char tmp[20];
+	size_t n = 0;
+
+	do {
+		tmp[n++] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v);
+	for (size_t i = 0; i < n; i++)
+		p[i] = tmp[n - 1 - i];
+	return n;
+}
+
 /* Hash one node: lines "<hex> : <len>\n", keyed with INTERNAL_NODE_KEY. */
 static cairn_chunk_ref merge_node(const cairn_chunk_ref *e, size_t n)
 {
@@ -142,8 +156,10 @@ static cairn_chunk_ref merge_node(const cairn_chunk_ref *e, size_t n)
 	for (size_t i = 0; i < n; i++) {
 		cairn_hash_to_hex(buf + pos, &e[i].hash);
 		pos += CAIRN_HASH_HEX_LEN;
-		pos += (size_t)snprintf(buf + pos, sizeof(buf) - pos, " : %llu\n",
-					(unsigned long long)e[i].len);
+		memcpy(buf + pos, " : ", 3);
+		pos += 3;
+		pos += put_u64(buf + pos, e[i].len);
+		buf[pos++] = '\n';
 		r.len += e[i].len;
 	}
 	cairn_blake3_keyed_hash(r.hash.bytes, INTERNAL_NODE_KEY, buf, pos);
