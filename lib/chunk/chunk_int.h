@@ -6,10 +6,10 @@
  * bytes shift out of the 64-bit word), so once 64 bytes of a chunk have
  * been hashed its value depends only on the last 64 bytes, not on where the
  * chunk began. xet-core only tests positions at least CAIRN_CHUNK_MIN bytes
- * into a chunk and starts hashing 64 + 1 bytes before that, so a position
- * is a boundary candidate or not by its content alone. The parallel hasher
- * relies on this: it finds candidates in slices of a block concurrently,
- * then picks the real boundaries in one cheap sequential pass.
+ * into a chunk and starts hashing 64 + 1 bytes before that, so whether a
+ * position may end a chunk depends on its content alone, and every cut
+ * restarts the scan from scratch: two scans that ever cut at the same place
+ * agree from there on (file_hash.c builds its parallelism on this).
  */
 #ifndef CAIRN_CHUNK_INT_H
 #define CAIRN_CHUNK_INT_H
@@ -32,14 +32,5 @@ size_t cairn__gear_find(uint64_t *h, const uint8_t *p, size_t n);
 
 /* Advance *h over p[0..n) without testing. */
 void cairn__gear_roll(uint64_t *h, const uint8_t *p, size_t n);
-
-/*
- * Set bit i of `bits` (bit i%64 of word i/64) for every byte i in [from, n)
- * after which the window hash of p is a boundary candidate. Bytes before
- * `from` only warm the hash (up to 63 of them are read). Other bits are
- * left alone; the caller zeroes the bitmap. Concurrent callers must own
- * disjoint words, i.e. split ranges at multiples of 64 bytes.
- */
-void cairn__gear_candidates(const uint8_t *p, size_t from, size_t n, uint64_t *bits);
 
 #endif /* CAIRN_CHUNK_INT_H */

@@ -4,8 +4,7 @@
  *
  * The streaming finder follows xet-core step by step: skip the first
  * MIN - 64 - 1 bytes of a chunk without hashing them, hash the next 64
- * without testing, then test every byte up to MAX. The candidate scanner
- * is the fast path used by whole-file hashing; both give the same cuts.
+ * without testing, then test every byte up to MAX.
  */
 #include "chunk_int.h"
 #include "../util/util_int.h"
@@ -65,62 +64,6 @@ size_t cairn__gear_find(uint64_t *h, const uint8_t *p, size_t n)
 	}
 	*h = x;
 	return n;
-}
-
-/* Hash state after the GEAR_WINDOW - 1 bytes before p[at] (or fewer at
- * the start of the buffer). */
-static uint64_t warm(const uint8_t *p, size_t at)
-{
-	size_t s = at >= GEAR_WINDOW - 1 ? at - (GEAR_WINDOW - 1) : 0;
-	uint64_t h = 0;
-
-	cairn__gear_roll(&h, p + s, at - s);
-	return h;
-}
-
-static inline void set_bit(uint64_t *bits, size_t i)
-{
-	bits[i / 64] |= 1ull << (i % 64);
-}
-
-void cairn__gear_candidates(const uint8_t *p, size_t from, size_t n, uint64_t *bits)
-{
-	size_t L;
-
-	if (from >= n)
-		return;
-	L = (n - from) / 2;
-	if (L >= 4 * GEAR_WINDOW) {
-		/*
-		 * Two independent strips interleaved: every byte's shift-add
-		 * depends on the one before, so a single strip leaves the core
-		 * waiting on that chain; two fill it (measured: more strips
-		 * gain nothing once the loads and tests saturate the core).
-		 */
-		const uint8_t *p0 = p + from, *p1 = p + from + L;
-		uint64_t h0 = warm(p, from), h1 = warm(p, from + L);
-
-		for (size_t i = 0; i < L; i++) {
-			h0 = (h0 << 1) + T[p0[i]];
-			h1 = (h1 << 1) + T[p1[i]];
-			if (CAIRN__UNLIKELY((h0 & GEAR_MASK) == 0))
-				set_bit(bits, from + i);
-			if (CAIRN__UNLIKELY((h1 & GEAR_MASK) == 0))
-				set_bit(bits, from + L + i);
-		}
-		from += 2 * L;
-	}
-	{
-		uint64_t h = warm(p, from);
-		size_t i = from;
-
-		while (i < n) {
-			size_t k = cairn__gear_find(&h, p + i, n - i);
-			i += k;
-			if ((h & GEAR_MASK) == 0)
-				set_bit(bits, i - 1);
-		}
-	}
 }
 
 void cairn_chunker_init(cairn_chunker *c)
