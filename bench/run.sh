@@ -4,6 +4,11 @@
 # keeps it in bench/out/results.txt. Sizes: BENCH_MIB (default 1024).
 set -eu
 BUILD=$1
+# hyperfine times whole commands; install it if it is missing (bench only)
+if ! command -v hyperfine >/dev/null 2>&1; then
+	SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO=sudo
+	$SUDO apt-get install -y -qq hyperfine >/dev/null
+fi
 SRC=$(cd "$(dirname "$0")/.." && pwd)
 MIB=${BENCH_MIB:-1024}
 RUNS=${BENCH_RUNS:-3}
@@ -15,17 +20,11 @@ FILE=$DIR/cairn-bench-$MIB.bin
 BYTES=$((MIB * 1048576))
 [ -f "$FILE" ] && [ "$(stat -c %s "$FILE")" -eq "$BYTES" ] || head -c "$BYTES" /dev/urandom >"$FILE"
 
-# best (lowest) wall time of RUNS runs of a command, in seconds
-best() {
-	b=""
-	for _ in $(seq "$RUNS"); do
-		s=$(date +%s.%N)
-		"$@" >/dev/null
-		e=$(date +%s.%N)
-		t=$(awk "BEGIN{print $e - $s}")
-		if [ -z "$b" ] || [ "$(lt "$t" "$b")" = 1 ]; then b=$t; fi
-	done
-	echo "$b"
+HF_RUNS=${BENCH_HF_RUNS:-10}
+# hf CMD... - mean and minimum seconds of each command, one line each
+hf() {
+	hyperfine -N -w 1 -r "$HF_RUNS" --export-json "$OUT/hf.json" "$@" >/dev/null 2>&1
+	node -e 'for (const r of JSON.parse(require("fs").readFileSync(process.argv[1])).results) console.log(r.mean + " " + r.min)' "$OUT/hf.json"
 }
 gbps() { awk "BEGIN{printf \"%.2f\", $BYTES / $1 / 1e9}"; }
 ratio() { awk "BEGIN{printf \"%.2f\", $1 / $2}"; }
@@ -33,19 +32,20 @@ lt() { awk "BEGIN{print ($1 < $2) ? 1 : 0}"; }
 
 {
 echo "Cairn data path benchmark, $(date -u +%Y-%m-%d), $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
-echo "input: $MIB MiB of random bytes in $DIR (page cache), best of $RUNS"
+echo "input: $MIB MiB of random bytes in $DIR (page cache); in-memory figures are the best of $RUNS runs"
 echo
 echo "-- in memory (bench_hash) --"
 "$BUILD/bench/bench_hash" "$MIB" "$RUNS" 2>/dev/null | tail -n +2
 echo
-echo "-- end to end on a file --"
-t1=$(best "$BUILD/cairn" hash --threads 1 "$FILE")
-t2=$(best "$BUILD/cairn" hash "$FILE")
-printf '%-44s %7s GB/s\n' "cairn hash, 1 thread" "$(gbps "$t1")"
-printf '%-44s %7s GB/s  (%sx the 1-thread rate)\n' "cairn hash, all cores" "$(gbps "$t2")" \
-	"$(ratio "$t1" "$t2")"
+echo "-- end to end on a file (hyperfine, $HF_RUNS runs each; mean and best) --"
+hf "$BUILD/cairn hash --threads 1 $FILE" "$BUILD/cairn hash $FILE" >"$OUT/hf.txt"
+t1=$(sed -n 1p "$OUT/hf.txt" | cut -d' ' -f1); t1b=$(sed -n 1p "$OUT/hf.txt" | cut -d' ' -f2)
+t2=$(sed -n 2p "$OUT/hf.txt" | cut -d' ' -f1); t2b=$(sed -n 2p "$OUT/hf.txt" | cut -d' ' -f2)
+printf '%-44s %7s GB/s  (best %s)\n' "cairn hash, 1 thread" "$(gbps "$t1")" "$(gbps "$t1b")"
+printf '%-44s %7s GB/s  (best %s; %sx the 1-thread rate, best/best %sx)\n' "cairn hash, all cores" \
+	"$(gbps "$t2")" "$(gbps "$t2b")" "$(ratio "$t1" "$t2")" "$(ratio "$t1b" "$t2b")"
 if command -v b3sum >/dev/null 2>&1; then
-	tb=$(best b3sum --num-threads 1 --no-names "$FILE")
+	tb=$(hf "b3sum --num-threads 1 --no-names $FILE" | cut -d' ' -f1)
 	printf '%-44s %7s GB/s\n' "b3sum --num-threads 1 (plain BLAKE3, peer)" "$(gbps "$tb")"
 fi
 if sh "$SRC/tests/xetref/fetch.sh" "$BUILD/xetref" >/dev/null 2>&1; then
