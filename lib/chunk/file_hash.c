@@ -478,7 +478,11 @@ int cairn_hash_buffer(cairn_file_chunks **out, const void *data, size_t len,
 static uint8_t *alloc_window(size_t n)
 {
 	size_t align = 2u << 20, rounded = (n + align - 1) / align * align;
-	void *p = aligned_alloc(align, rounded);
+	void *p;
+
+	if (n < 2 * align)
+		return malloc(n); /* small files: no huge page to clear */
+	p = aligned_alloc(align, rounded);
 
 #ifdef MADV_HUGEPAGE
 	if (p)
@@ -510,7 +514,7 @@ static size_t read_stream(hasher *hs, size_t want)
 int cairn_hash_fd(cairn_file_chunks **out, int fd, const cairn_hash_options *opts)
 {
 	hasher hs;
-	size_t block = block_size(opts);
+	size_t cap = block_size(opts) + CAIRN_CHUNK_MAX; /* window bytes */
 	struct stat st;
 	bool regular;
 	uint64_t total = 0;
@@ -519,22 +523,29 @@ int cairn_hash_fd(cairn_file_chunks **out, int fd, const cairn_hash_options *opt
 	if (fstat(fd, &st) != 0)
 		return cairn__error_set(CAIRN_EIO, "fstat: %s", strerror(errno));
 	regular = S_ISREG(st.st_mode);
-	if (regular && (uint64_t)st.st_size + 1 < block)
-		block = (size_t)st.st_size + 1 < MIN_BLOCK ? MIN_BLOCK : (size_t)st.st_size + 1;
+	/*
+	 * A small file needs a window of its size (+1 byte to see the end),
+	 * but never less than a whole chunk + 1: an open chunk carried over
+	 * (if the file grows meanwhile) must leave room to read more.
+	 */
+	if (regular && (uint64_t)st.st_size < cap) {
+		cap = (size_t)st.st_size + 1;
+		if (cap < CAIRN_CHUNK_MAX + 1)
+			cap = CAIRN_CHUNK_MAX + 1;
+	}
 
 	memset(&hs, 0, sizeof(hs));
 	hs.fd = fd;
-	hs.buf = alloc_window(block + CAIRN_CHUNK_MAX);
+	hs.buf = alloc_window(cap);
 	if (hs.buf == NULL)
-		return cairn__error_set(CAIRN_ENOMEM, "out of memory for a %zu-byte block", block);
+		return cairn__error_set(CAIRN_ENOMEM, "out of memory for a %zu-byte window", cap);
 	hs.win = hs.buf;
-	rc = setup(&hs, regular ? threads_for(opts, (uint64_t)st.st_size) : 1,
-		   block + CAIRN_CHUNK_MAX);
+	rc = setup(&hs, regular ? threads_for(opts, (uint64_t)st.st_size) : 1, cap);
 	while (rc == 0) {
-		size_t want = block + CAIRN_CHUNK_MAX - hs.carry, got = 0, used = 0;
+		size_t want = cap - hs.carry, got = 0, used = 0;
 		bool eof, seen_short = false;
 
-		plan_slices(&hs, block + CAIRN_CHUNK_MAX);
+		plan_slices(&hs, cap);
 		hs.read_off = total;
 		if (regular) {
 			hs.from_fd = true;
