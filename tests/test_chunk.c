@@ -143,9 +143,20 @@ static void fds(void)
 	fd = mkstemp(path);
 	CHECK(fd >= 0 && write(fd, p, n) == (ssize_t)n);
 	o.threads = 2;
+	CHECK(lseek(fd, 0, SEEK_SET) == 0);
 	CHECK(cairn_hash_fd(&fc, fd, &o) == 0 && same_chunks(ref, fc));
+	CHECK(lseek(fd, 0, SEEK_CUR) == (off_t)n); /* left past what was hashed */
 	cairn_file_chunks_free(fc);
 	fc = NULL;
+	/* from the current offset on, like other checksum tools */
+	{
+		cairn_file_chunks *tail = hash_buf(p + 1000, n - 1000, 1, 0);
+		CHECK(lseek(fd, 1000, SEEK_SET) == 1000);
+		CHECK(cairn_hash_fd(&fc, fd, &o) == 0 && tail && same_chunks(tail, fc));
+		cairn_file_chunks_free(tail);
+		cairn_file_chunks_free(fc);
+		fc = NULL;
+	}
 	close(fd);
 	unlink(path);
 

@@ -150,6 +150,7 @@ static void check_fd(const expect *e, const uint8_t *p, size_t len)
 		return;
 	unlink(path);
 	CHECK(len == 0 || write(fd, p, len) == (ssize_t)len);
+	CHECK(lseek(fd, 0, SEEK_SET) == 0); /* hashing starts at the current offset */
 	o.threads = 2;
 	o.block_size = 1u << 20;
 	if (CHECK(cairn_hash_fd(&fc, fd, &o) == 0)) {

@@ -63,7 +63,7 @@ typedef struct cairn_file_chunks {
 typedef struct cairn_hash_options {
 	unsigned version;         /* CAIRN_HASH_OPTIONS_VERSION */
 	unsigned threads;         /* 0: one per online CPU; 1: the calling thread only */
-	size_t block_size;        /* bytes read per round; 0: 16 MiB */
+	size_t block_size;        /* bytes read per round; 0: 16 MiB; 1 MiB .. 1 GiB */
 	const cairn_hash *salt;   /* NULL: unsalted (the Hub's file hash) */
 	/* Called after each block with bytes done so far; may be NULL. */
 	void (*progress)(void *ctx, uint64_t done);
@@ -74,11 +74,13 @@ typedef struct cairn_hash_options {
 #define CAIRN_HASH_OPTIONS_INIT {CAIRN_HASH_OPTIONS_VERSION, 0, 0, NULL, NULL, NULL}
 
 /*
- * Chunk and hash everything readable from fd (a regular file is read with
- * positioned reads from offset 0, in parallel; anything else sequentially
- * from its current position). opts may be NULL for defaults.
- * Returns 0, CAIRN_EIO (read failed; message names errno), CAIRN_ENOMEM.
- * On success *out belongs to the caller.
+ * Chunk and hash everything readable from fd, from its current offset on.
+ * A regular file is read with positioned reads, in parallel, and its offset
+ * is left just past the end; anything else (a pipe) is read sequentially.
+ * opts may be NULL for defaults.
+ * Returns 0; CAIRN_EIO if a read fails or a regular file changes (size,
+ * mtime) while it is read; CAIRN_EINVALID for a block_size over 1 GiB;
+ * CAIRN_ENOMEM. On success *out belongs to the caller.
  */
 CAIRN_API int cairn_hash_fd(cairn_file_chunks **out, int fd, const cairn_hash_options *opts);
 

@@ -20,6 +20,8 @@
 #include "../util/util_int.h"
 
 #include <errno.h>
+#include <poll.h>
+#include <sched.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,8 +31,14 @@
 
 #define DEFAULT_BLOCK (16u << 20)
 #define MIN_BLOCK (1u << 20)
+#define MAX_BLOCK (1u << 30)
 #define MAX_THREADS 64
-#define SLICE_ALIGN 4096
+/*
+ * Slices start at multiples of the largest chunk from the window start (a
+ * real boundary): on constant data, cut only every CAIRN_CHUNK_MAX bytes,
+ * each thread's guess then lines up with the real cuts at once.
+ */
+#define SLICE_ALIGN CAIRN_CHUNK_MAX
 
 typedef struct hasher hasher;
 typedef void (*phase_fn)(hasher *hs, unsigned t);
@@ -46,14 +54,20 @@ typedef struct spec_list {
 	cairn_chunk_info *c; /* offsets relative to the window */
 	size_t n, cap;
 	size_t lo, hi;       /* the slice */
-	size_t valid;        /* end of the bytes present in the slice */
+	size_t valid;        /* end of the bytes present (and chunked) */
 	size_t got;          /* bytes this thread read */
+	int err;             /* errno of this thread's failed read, or 0 */
 } spec_list;
 
 struct hasher {
-	unsigned nthreads;
+	unsigned nthreads; /* threads running (1 + started workers) */
 	worker workers[MAX_THREADS];
 	pthread_barrier_t start, done;
+	pthread_mutex_t gate_mu;
+	pthread_cond_t gate_cv;
+	bool gate_open; /* workers wait here until the barriers exist */
+	bool no_barriers; /* ... and leave at once if they could not be made */
+	bool pooled;    /* barriers and workers exist */
 	phase_fn phase;
 	bool quit;
 
@@ -68,8 +82,8 @@ struct hasher {
 	bool from_fd;
 	uint8_t *buf;      /* carry + block */
 	size_t carry;      /* bytes already in buf */
+	uint64_t base;     /* file offset the stream started at */
 	uint64_t read_off; /* file offset of buf[carry] */
-	int read_err;      /* errno of a failed read, or 0 */
 
 	spec_list spec[MAX_THREADS];
 
@@ -85,6 +99,13 @@ static void *worker_main(void *arg)
 	worker *w = arg;
 	hasher *hs = w->hs;
 
+	/* wait until the pool knows how many of us there are */
+	pthread_mutex_lock(&hs->gate_mu);
+	while (!hs->gate_open)
+		pthread_cond_wait(&hs->gate_cv, &hs->gate_mu);
+	pthread_mutex_unlock(&hs->gate_mu);
+	if (hs->no_barriers)
+		return NULL;
 	for (;;) {
 		pthread_barrier_wait(&hs->start);
 		if (hs->quit)
@@ -98,70 +119,87 @@ static void *worker_main(void *arg)
 static void run_phase(hasher *hs, phase_fn fn)
 {
 	hs->phase = fn;
-	if (hs->nthreads > 1)
+	if (hs->pooled)
 		pthread_barrier_wait(&hs->start);
 	fn(hs, 0);
-	if (hs->nthreads > 1)
+	if (hs->pooled)
 		pthread_barrier_wait(&hs->done);
 }
 
+/* CPUs this process may run on (affinity and cpusets respected). */
 static unsigned pick_threads(unsigned want)
 {
+	cpu_set_t set;
 	long n;
 
 	if (want > 0)
 		return want > MAX_THREADS ? MAX_THREADS : want;
-	n = sysconf(_SC_NPROCESSORS_ONLN);
+	if (sched_getaffinity(0, sizeof(set), &set) == 0)
+		n = CPU_COUNT(&set);
+	else
+		n = sysconf(_SC_NPROCESSORS_ONLN);
 	if (n < 1)
 		return 1;
 	return n > MAX_THREADS ? MAX_THREADS : (unsigned)n;
 }
 
-static int pool_start(hasher *hs)
+static void open_gate(hasher *hs)
+{
+	pthread_mutex_lock(&hs->gate_mu);
+	hs->gate_open = true;
+	pthread_cond_broadcast(&hs->gate_cv);
+	pthread_mutex_unlock(&hs->gate_mu);
+}
+
+/*
+ * Start up to want - 1 workers. Workers wait at a gate until the barriers
+ * are made for exactly the number that started; if fewer start (or the
+ * barriers cannot be made), the pool simply runs with what it has, down to
+ * the calling thread alone. Never fails.
+ */
+static void pool_start(hasher *hs, unsigned want)
 {
 	unsigned started = 0;
 
-	if (hs->nthreads <= 1)
-		return 0;
-	if (pthread_barrier_init(&hs->start, NULL, hs->nthreads) != 0)
-		goto fail_barrier;
-	if (pthread_barrier_init(&hs->done, NULL, hs->nthreads) != 0) {
-		pthread_barrier_destroy(&hs->start);
-		goto fail_barrier;
-	}
-	for (unsigned t = 1; t < hs->nthreads; t++) {
+	hs->nthreads = 1;
+	if (want <= 1)
+		return;
+	pthread_mutex_init(&hs->gate_mu, NULL);
+	pthread_cond_init(&hs->gate_cv, NULL);
+	for (unsigned t = 1; t < want; t++) {
 		hs->workers[t].hs = hs;
 		hs->workers[t].t = t;
 		if (pthread_create(&hs->workers[t].tid, NULL, worker_main, &hs->workers[t]) != 0)
 			break;
 		started++;
 	}
-	if (started + 1 == hs->nthreads)
-		return 0;
-	/* could not start them all: stop those that did, run single-threaded */
+	if (started > 0) {
+		if (pthread_barrier_init(&hs->start, NULL, started + 1) != 0) {
+			hs->no_barriers = true;
+		} else if (pthread_barrier_init(&hs->done, NULL, started + 1) != 0) {
+			pthread_barrier_destroy(&hs->start);
+			hs->no_barriers = true;
+		}
+	}
+	open_gate(hs);
+	if (started > 0 && hs->no_barriers) {
+		/* the workers leave at the gate */
+		for (unsigned t = 1; t <= started; t++)
+			pthread_join(hs->workers[t].tid, NULL);
+		started = 0;
+	}
 	hs->nthreads = started + 1;
-	pthread_barrier_destroy(&hs->start);
-	pthread_barrier_destroy(&hs->done);
-	pthread_barrier_init(&hs->start, NULL, hs->nthreads);
-	pthread_barrier_init(&hs->done, NULL, hs->nthreads);
-	hs->quit = true;
-	if (hs->nthreads > 1)
-		pthread_barrier_wait(&hs->start);
-	for (unsigned t = 1; t < hs->nthreads; t++)
-		pthread_join(hs->workers[t].tid, NULL);
-	pthread_barrier_destroy(&hs->start);
-	pthread_barrier_destroy(&hs->done);
-	hs->quit = false;
-	hs->nthreads = 1;
-	return 0;
-fail_barrier:
-	hs->nthreads = 1;
-	return 0;
+	hs->pooled = started > 0;
+	if (!hs->pooled) {
+		/* every worker has been joined (or none started) */
+		pthread_cond_destroy(&hs->gate_cv);
+		pthread_mutex_destroy(&hs->gate_mu);
+	}
 }
 
 static void pool_stop(hasher *hs)
 {
-	if (hs->nthreads <= 1)
+	if (!hs->pooled)
 		return;
 	hs->quit = true;
 	pthread_barrier_wait(&hs->start);
@@ -169,15 +207,18 @@ static void pool_stop(hasher *hs)
 		pthread_join(hs->workers[t].tid, NULL);
 	pthread_barrier_destroy(&hs->start);
 	pthread_barrier_destroy(&hs->done);
+	pthread_cond_destroy(&hs->gate_cv);
+	pthread_mutex_destroy(&hs->gate_mu);
+	hs->pooled = false;
 }
 
 /* --- the per-thread pass: read, chunk, hash ------------------------------ */
 
 /*
  * Read [from, to) of the window from the file; returns bytes read (short
- * only at end of file or on error, which sets hs->read_err).
+ * only at end of file or on error, which sets sl->err).
  */
-static size_t read_range(hasher *hs, size_t from, size_t to)
+static size_t read_range(hasher *hs, spec_list *sl, size_t from, size_t to)
 {
 	size_t done = 0;
 
@@ -187,7 +228,7 @@ static size_t read_range(hasher *hs, size_t from, size_t to)
 		if (r < 0) {
 			if (errno == EINTR)
 				continue;
-			hs->read_err = errno;
+			sl->err = errno;
 			break;
 		}
 		if (r == 0)
@@ -210,6 +251,7 @@ static void phase_work(hasher *hs, unsigned t)
 
 	sl->n = 0;
 	sl->got = 0;
+	sl->err = 0;
 	if (hs->from_fd) {
 		/* bytes below the carry are already here from the last round */
 		avail = sl->lo > hs->carry ? sl->lo : (hs->carry < sl->hi ? hs->carry : sl->hi);
@@ -222,19 +264,26 @@ static void phase_work(hasher *hs, unsigned t)
 		while (pos < avail) {
 			bool cut;
 			pos += cairn_chunker_next(&ck, hs->win + pos, avail - pos, &cut);
-			if (cut && sl->n < sl->cap) {
-				cairn_chunk_info *c = &sl->c[sl->n++];
-				c->offset = start;
-				c->len = pos - start;
-				cairn_chunk_hash(&c->hash, hs->win + start, pos - start);
-				start = pos;
+			if (!cut)
+				continue;
+			if (sl->n == sl->cap) {
+				/* cannot happen: cap counts every MIN bytes of the
+				 * largest slice. Fail loudly rather than drop a cut. */
+				sl->err = ENOBUFS;
+				sl->valid = avail;
+				return;
 			}
+			sl->c[sl->n].offset = start;
+			sl->c[sl->n].len = pos - start;
+			cairn_chunk_hash(&sl->c[sl->n].hash, hs->win + start, pos - start);
+			sl->n++;
+			start = pos;
 		}
 		if (!more || avail >= sl->hi)
 			break;
 		{
 			size_t want = sl->hi - avail < READ_PIECE ? sl->hi - avail : READ_PIECE;
-			size_t got = read_range(hs, avail, avail + want);
+			size_t got = read_range(hs, sl, avail, avail + want);
 			sl->got += got;
 			avail += got;
 			if (got < want)
@@ -330,6 +379,9 @@ static int round_once(hasher *hs, bool eof, size_t *consumed)
 			return rc;
 	}
 	if (eof && cur < hs->win_len) {
+		if (hs->win_len - cur >= CAIRN_CHUNK_MAX)
+			return cairn__error_set(CAIRN_ERROR, "internal error: unmerged tail of %zu bytes",
+						hs->win_len - cur);
 		rc = push_chunk(hs, cur, hs->win_len - cur, NULL);
 		if (rc < 0)
 			return rc;
@@ -356,33 +408,43 @@ static void plan_slices(hasher *hs, size_t cap)
 	}
 }
 
+/* Start the pool, then size each thread's chunk list for the largest
+ * slice a window of max_window bytes can give it. */
 static int setup(hasher *hs, unsigned threads, size_t max_window)
 {
 	size_t per;
 
-	hs->nthreads = threads;
-	per = max_window / threads + SLICE_ALIGN;
-	for (unsigned t = 0; t < threads; t++) {
+	pool_start(hs, threads);
+	per = (max_window / hs->nthreads + SLICE_ALIGN - 1) / SLICE_ALIGN * SLICE_ALIGN;
+	for (unsigned t = 0; t < hs->nthreads; t++) {
 		hs->spec[t].cap = per / CAIRN_CHUNK_MIN + 2;
 		hs->spec[t].c = malloc(hs->spec[t].cap * sizeof(cairn_chunk_info));
 		if (hs->spec[t].c == NULL)
 			return cairn__error_set(CAIRN_ENOMEM, "out of memory");
 	}
-	pool_start(hs);
-	for (unsigned t = hs->nthreads; t < threads; t++) {
-		/* the pool could not start them all: fewer slices */
-		free(hs->spec[t].c);
-		hs->spec[t].c = NULL;
-	}
 	return 0;
 }
 
+/* Safe after any failure of setup. */
 static void teardown(hasher *hs)
 {
 	pool_stop(hs);
 	for (unsigned t = 0; t < MAX_THREADS; t++)
 		free(hs->spec[t].c);
 	free(hs->buf);
+}
+
+/* After a phase: the first error any thread met, or 0. */
+static int phase_error(const hasher *hs)
+{
+	for (unsigned t = 0; t < hs->nthreads; t++) {
+		int e = hs->spec[t].err;
+		if (e == ENOBUFS)
+			return cairn__error_set(CAIRN_ERROR, "internal error: chunk list overflow");
+		if (e)
+			return cairn__error_set(CAIRN_EIO, "read: %s", strerror(e));
+	}
+	return 0;
 }
 
 static int finish(hasher *hs, uint64_t size, const cairn_hash_options *o,
@@ -419,11 +481,15 @@ static int finish(hasher *hs, uint64_t size, const cairn_hash_options *o,
 	return 0;
 }
 
-static size_t block_size(const cairn_hash_options *o)
+/* The block per round: 1 MiB .. 1 GiB (0 means the default). */
+static int block_size(size_t *out, const cairn_hash_options *o)
 {
 	size_t b = o && o->block_size ? o->block_size : DEFAULT_BLOCK;
 
-	return b < MIN_BLOCK ? MIN_BLOCK : b;
+	if (b > MAX_BLOCK)
+		return cairn__error_set(CAIRN_EINVALID, "block_size %zu is over the 1 GiB limit", b);
+	*out = b < MIN_BLOCK ? MIN_BLOCK : b;
+	return 0;
 }
 
 /* Threads worth using for n bytes: each should get a few MiB per round. */
@@ -441,9 +507,11 @@ int cairn_hash_buffer(cairn_file_chunks **out, const void *data, size_t len,
 		      const cairn_hash_options *opts)
 {
 	hasher hs;
-	size_t block = block_size(opts), pos = 0;
-	int rc;
+	size_t block = 0, pos = 0;
+	int rc = block_size(&block, opts);
 
+	if (rc < 0)
+		return rc;
 	memset(&hs, 0, sizeof(hs));
 	rc = setup(&hs, threads_for(opts, len), block + CAIRN_CHUNK_MAX);
 	while (rc == 0) {
@@ -455,6 +523,9 @@ int cairn_hash_buffer(cairn_file_chunks **out, const void *data, size_t len,
 		hs.win_len = eof ? avail : block + CAIRN_CHUNK_MAX;
 		plan_slices(&hs, hs.win_len);
 		run_phase(&hs, phase_work);
+		rc = phase_error(&hs);
+		if (rc < 0)
+			break;
 		rc = round_once(&hs, eof, &used);
 		if (rc < 0)
 			break;
@@ -491,8 +562,9 @@ static uint8_t *alloc_window(size_t n)
 	return p;
 }
 
-/* Sequential read for pipes and other unseekable inputs. */
-static size_t read_stream(hasher *hs, size_t want)
+/* Sequential read for pipes and other unseekable inputs; waits on a
+ * non-blocking descriptor rather than failing. */
+static size_t read_stream(hasher *hs, size_t want, int *err)
 {
 	size_t got = 0;
 
@@ -501,7 +573,12 @@ static size_t read_stream(hasher *hs, size_t want)
 		if (r < 0) {
 			if (errno == EINTR)
 				continue;
-			hs->read_err = errno;
+			if (errno == EAGAIN || errno == EWOULDBLOCK) {
+				struct pollfd pfd = {.fd = hs->fd, .events = POLLIN};
+				if (poll(&pfd, 1, -1) >= 0 || errno == EINTR)
+					continue;
+			}
+			*err = errno;
 			break;
 		}
 		if (r == 0)
@@ -511,64 +588,88 @@ static size_t read_stream(hasher *hs, size_t want)
 	return got;
 }
 
+static bool same_file_state(const struct stat *a, const struct stat *b)
+{
+	return a->st_size == b->st_size && a->st_mtim.tv_sec == b->st_mtim.tv_sec &&
+	       a->st_mtim.tv_nsec == b->st_mtim.tv_nsec && a->st_ino == b->st_ino;
+}
+
+/*
+ * Regular files are read with pread from the descriptor's current offset
+ * (so `cairn hash - < file` after a partial read hashes the rest, like
+ * other checksum tools) and the offset is advanced past what was hashed.
+ */
 int cairn_hash_fd(cairn_file_chunks **out, int fd, const cairn_hash_options *opts)
 {
 	hasher hs;
-	size_t cap = block_size(opts) + CAIRN_CHUNK_MAX; /* window bytes */
-	struct stat st;
-	bool regular;
-	uint64_t total = 0;
-	int rc;
+	size_t block = 0, cap;
+	struct stat st, st_after;
+	bool regular, changed = false;
+	uint64_t total = 0, left = 0;
+	int rc = block_size(&block, opts), err = 0;
 
+	if (rc < 0)
+		return rc;
+	cap = block + CAIRN_CHUNK_MAX; /* window bytes */
 	if (fstat(fd, &st) != 0)
 		return cairn__error_set(CAIRN_EIO, "fstat: %s", strerror(errno));
+	if (S_ISDIR(st.st_mode))
+		return cairn__error_set(CAIRN_EIO, "read: %s", strerror(EISDIR));
 	regular = S_ISREG(st.st_mode);
-	/*
-	 * A small file needs a window of its size (+1 byte to see the end),
-	 * but never less than a whole chunk + 1: an open chunk carried over
-	 * (if the file grows meanwhile) must leave room to read more.
-	 */
-	if (regular && (uint64_t)st.st_size < cap) {
-		cap = (size_t)st.st_size + 1;
-		if (cap < CAIRN_CHUNK_MAX + 1)
-			cap = CAIRN_CHUNK_MAX + 1;
+	memset(&hs, 0, sizeof(hs));
+	if (regular) {
+		off_t here = lseek(fd, 0, SEEK_CUR);
+		hs.base = here > 0 ? (uint64_t)here : 0;
+		left = (uint64_t)st.st_size > hs.base ? (uint64_t)st.st_size - hs.base : 0;
+		/*
+		 * A small file needs a window of its size (+1 byte to see the
+		 * end), but never less than a whole chunk + 1: an open chunk
+		 * carried over (if the file grows meanwhile) must leave room.
+		 */
+		if (left < cap) {
+			cap = (size_t)left + 1;
+			if (cap < CAIRN_CHUNK_MAX + 1)
+				cap = CAIRN_CHUNK_MAX + 1;
+		}
 	}
 
-	memset(&hs, 0, sizeof(hs));
 	hs.fd = fd;
 	hs.buf = alloc_window(cap);
 	if (hs.buf == NULL)
 		return cairn__error_set(CAIRN_ENOMEM, "out of memory for a %zu-byte window", cap);
 	hs.win = hs.buf;
-	rc = setup(&hs, regular ? threads_for(opts, (uint64_t)st.st_size) : 1, cap);
+	rc = setup(&hs, regular ? threads_for(opts, left) : 1, cap);
 	while (rc == 0) {
 		size_t want = cap - hs.carry, got = 0, used = 0;
 		bool eof, seen_short = false;
 
 		plan_slices(&hs, cap);
-		hs.read_off = total;
+		hs.read_off = hs.base + total;
 		if (regular) {
 			hs.from_fd = true;
 			run_phase(&hs, phase_work);
+			rc = phase_error(&hs);
+			if (rc < 0)
+				break;
 			/* slices must be full up to the first short one */
 			for (unsigned t = 0; t < hs.nthreads; t++) {
 				const spec_list *sl = &hs.spec[t];
 				size_t from = sl->lo > hs.carry ? sl->lo : hs.carry;
-				if (seen_short && sl->got > 0 && !hs.read_err)
-					hs.read_err = EAGAIN; /* the file changed under us */
+				if (seen_short && sl->got > 0)
+					changed = true;
 				got += sl->got;
 				if (from < sl->hi && sl->valid < sl->hi)
 					seen_short = true;
 			}
 		} else {
-			got = read_stream(&hs, want);
+			got = read_stream(&hs, want, &err);
+			if (err) {
+				rc = cairn__error_set(CAIRN_EIO, "read: %s", strerror(err));
+				break;
+			}
 		}
-		if (hs.read_err) {
-			rc = cairn__error_set(CAIRN_EIO, "read: %s",
-					      hs.read_err == EAGAIN ? "file changed while reading"
-								    : strerror(hs.read_err));
+		if (changed)
 			break;
-		}
 		eof = got < want;
 		total += got;
 		hs.win_len = hs.carry + got;
@@ -589,6 +690,13 @@ int cairn_hash_fd(cairn_file_chunks **out, int fd, const cairn_hash_options *opt
 		memmove(hs.buf, hs.buf + used, hs.carry);
 	}
 	teardown(&hs);
+	/* a file rewritten, truncated or grown while we read it has no one hash */
+	if (rc == 0 && regular &&
+	    (changed || fstat(fd, &st_after) != 0 || !same_file_state(&st, &st_after) ||
+	     total != left))
+		rc = cairn__error_set(CAIRN_EIO, "read: file changed while reading");
+	if (rc == 0 && regular)
+		(void)lseek(fd, (off_t)(hs.base + total), SEEK_SET);
 	if (rc == 0)
 		rc = finish(&hs, total, opts, out);
 	free(hs.chunks);
