@@ -36,7 +36,8 @@ static int parse(int argc, char **argv, hash_args *a, const char *usage_line)
 
 	memset(a, 0, sizeof(*a));
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "jt:h", longopts, NULL)) != -1) {
+	opterr = 0; /* we print our own one-line messages */
+	while ((c = getopt_long(argc, argv, ":jt:h", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'j':
 			a->json = true;
@@ -44,7 +45,7 @@ static int parse(int argc, char **argv, hash_args *a, const char *usage_line)
 		case 't': {
 			char *end;
 			unsigned long v = strtoul(optarg, &end, 10);
-			if (*optarg == '\0' || *end != '\0' || v > 64) {
+			if (*optarg < '0' || *optarg > '9' || *end != '\0' || v > 64) {
 				fprintf(stderr, "cairn: --threads wants 0..64, got '%s'\n", optarg);
 				return EXIT_USAGE;
 			}
@@ -57,8 +58,13 @@ static int parse(int argc, char **argv, hash_args *a, const char *usage_line)
 			       "  --threads N    threads to use (default: one per CPU)\n",
 			       usage_line);
 			exit(EXIT_OK);
+		case ':':
+			fprintf(stderr, "cairn: option '%s' needs a value (%s)\n", argv[optind - 1],
+				usage_line);
+			return EXIT_USAGE;
 		default:
-			fprintf(stderr, "%s\n", usage_line);
+			fprintf(stderr, "cairn: unknown option '%s' (%s)\n", argv[optind - 1],
+				usage_line);
 			return EXIT_USAGE;
 		}
 	}
@@ -120,16 +126,17 @@ int cmd_hash(int argc, char **argv)
 			cli_json_string(stdout, argv[i]);
 			printf(", \"hash\": \"%s\", \"size\": %" PRIu64 "}", hex, fc->size);
 		} else {
-			printf("%s  %" PRIu64 "  %s\n", hex, fc->size, argv[i]);
+			bool esc = cli_path_needs_escape(argv[i]);
+			printf("%s%s  %" PRIu64 "  ", esc ? "\\" : "", hex, fc->size);
+			cli_text_path(stdout, argv[i]);
+			putchar('\n');
 		}
 		printed++;
 		cairn_file_chunks_free(fc);
 	}
 	if (a.json)
 		printf("%s]\n", printed ? "\n" : "");
-	if (fflush(stdout) != 0)
-		status = EXIT_FAIL;
-	return status;
+	return cli_finish_output(status);
 }
 
 int cmd_chunks(int argc, char **argv)
@@ -149,6 +156,7 @@ int cmd_chunks(int argc, char **argv)
 			continue;
 		}
 		if (a.json) {
+			/* one JSON object per file, one per line (NDJSON) */
 			cairn_hash_to_hex(hex, &fc->file_hash);
 			printf("{\"path\": ");
 			cli_json_string(stdout, argv[i]);
@@ -156,11 +164,11 @@ int cmd_chunks(int argc, char **argv)
 			       fc->size);
 			for (size_t k = 0; k < fc->count; k++) {
 				cairn_hash_to_hex(hex, &fc->chunks[k].hash);
-				printf("%s\n  {\"offset\": %" PRIu64 ", \"length\": %" PRIu64
+				printf("%s{\"offset\": %" PRIu64 ", \"length\": %" PRIu64
 				       ", \"hash\": \"%s\"}",
-				       k ? "," : "", fc->chunks[k].offset, fc->chunks[k].len, hex);
+				       k ? ", " : "", fc->chunks[k].offset, fc->chunks[k].len, hex);
 			}
-			printf("%s]}\n", fc->count ? "\n" : "");
+			printf("]}\n");
 		} else {
 			for (size_t k = 0; k < fc->count; k++) {
 				cairn_hash_to_hex(hex, &fc->chunks[k].hash);
@@ -170,7 +178,5 @@ int cmd_chunks(int argc, char **argv)
 		}
 		cairn_file_chunks_free(fc);
 	}
-	if (fflush(stdout) != 0)
-		status = EXIT_FAIL;
-	return status;
+	return cli_finish_output(status);
 }

@@ -12,7 +12,7 @@ export CAIRN
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
 "$BUILD/tests/xetcheck" gen "$WORK" splitmix:0:1000000 const:59:1000000 const:0:0 \
-	splitmix:1:1 >/dev/null || exit 1
+	splitmix:1:1 splitmix:2:6000000 >/dev/null || exit 1
 rm -f "$WORK/inputs.json"
 
 passed=0

@@ -1,3 +1,5 @@
-"$CAIRN" hash --threads 1 0.bin 1.bin > a.txt
-"$CAIRN" hash --threads 2 0.bin 1.bin > b.txt
-cmp a.txt b.txt && echo same
+"$CAIRN" hash --threads 1 4.bin > a.txt
+"$CAIRN" hash --threads 2 4.bin > b.txt
+"$CAIRN" chunks --threads 3 4.bin > c.txt
+"$CAIRN" chunks --threads 1 4.bin > d.txt
+cmp a.txt b.txt && cmp c.txt d.txt && cat a.txt

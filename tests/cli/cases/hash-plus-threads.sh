@@ -1,0 +1,1 @@
+"$CAIRN" hash --threads +3 0.bin

@@ -1,0 +1,1 @@
+"$CAIRN" hash --frob 0.bin

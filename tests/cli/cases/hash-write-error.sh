@@ -1,0 +1,1 @@
+"$CAIRN" hash 0.bin > /dev/full
