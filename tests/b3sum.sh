@@ -21,6 +21,11 @@ head -c 32 /dev/urandom >"$WORK/key"
 passed=0
 failed=0
 for tier in portable sse41 avx2 avx512; do
+	# skip tiers this CPU cannot run (b3tool exits 77 if asked for one)
+	if ! CAIRN_BLAKE3_TIER=$tier "$BUILD/tests/b3tool" "$WORK/f0.bin" >/dev/null 2>&1; then
+		echo "# tier $tier not available here"
+		continue
+	fi
 	for mode in plain keyed derive; do
 		case $mode in
 		plain) opt_b="" ; opt_c="" ;;

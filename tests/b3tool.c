@@ -37,6 +37,16 @@ int main(int argc, char **argv)
 			return 2;
 		}
 	}
+	{
+		/* the tier asked for must be the tier that runs */
+		const char *want = getenv("CAIRN_BLAKE3_TIER");
+		cairn_blake3_tier t;
+		if (want && (cairn_blake3_tier_parse(&t, want) != 0 || t != cairn_blake3_tier_get())) {
+			fprintf(stderr, "b3tool: tier %s requested, %s running\n", want,
+				cairn_blake3_tier_name(cairn_blake3_tier_get()));
+			return 77;
+		}
+	}
 	for (; i < argc; i++) {
 		cairn_blake3_hasher h;
 		static uint8_t buf[1 << 16];
@@ -54,8 +64,13 @@ int main(int argc, char **argv)
 			cairn_blake3_init_derive_key(&h, context);
 		else
 			cairn_blake3_init(&h);
-		while ((n = fread(buf, 1, sizeof(buf), f)) > 0)
+		/* odd piece sizes: 1, 1000, 65536, 7, ... bytes per update */
+		for (size_t piece = 1;; piece = piece * 1000 % 65537 + 7) {
+			n = fread(buf, 1, piece < sizeof(buf) ? piece : sizeof(buf), f);
+			if (n == 0)
+				break;
 			cairn_blake3_update(&h, buf, n);
+		}
 		fclose(f);
 		cairn_blake3_finalize(&h, out, len);
 		for (size_t k = 0; k < len; k++)

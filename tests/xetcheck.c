@@ -245,9 +245,9 @@ static int cmd_check(const char *ref_path)
 		e.lens = test_xmalloc((e.n + 1) * sizeof(*e.lens));
 		e.hashes = test_xmalloc((e.n + 1) * sizeof(*e.hashes));
 		json_array_foreach(chunks, k, ch) {
+			const char *hx = json_string_value(json_array_get(ch, 1));
 			e.lens[k] = (uint64_t)json_integer_value(json_array_get(ch, 0));
-			CHECK(cairn_hash_from_hex(&e.hashes[k],
-						  json_string_value(json_array_get(ch, 1)), 64) == 0);
+			CHECK(hx && cairn_hash_from_hex(&e.hashes[k], hx, strlen(hx)) == 0);
 		}
 		CHECK(hex_field(item, "xorb_hash", &e.xorb));
 		CHECK(hex_field(item, "file_hash", &e.file));

@@ -21,6 +21,7 @@ static const char *const tier_names[CAIRN_BLAKE3_TIER_COUNT] = {
 };
 
 static b3_backend backends[CAIRN_BLAKE3_TIER_COUNT];
+static int cpu_tier; /* best tier the CPU and OS support; set once */
 static _Atomic int active_tier = -1;
 
 #if defined(CAIRN_X86)
@@ -69,6 +70,7 @@ static pthread_once_t backends_once = PTHREAD_ONCE_INIT;
 
 static void fill_backends_once(void)
 {
+	cpu_tier = cpu_best_tier();
 	b3_backend *p = &backends[CAIRN_BLAKE3_PORTABLE];
 
 	p->compress_in_place = cairn__b3_compress_in_place_portable;
@@ -103,7 +105,7 @@ bool cairn_blake3_tier_supported(cairn_blake3_tier tier)
 	if ((int)tier < 0 || tier >= CAIRN_BLAKE3_TIER_COUNT)
 		return false;
 	fill_backends();
-	return backends[tier].hash_many != NULL && (int)tier <= cpu_best_tier();
+	return backends[tier].hash_many != NULL && (int)tier <= cpu_tier;
 }
 
 static int best_supported(void)
@@ -120,10 +122,14 @@ static int choose_tier(void)
 	cairn_blake3_tier forced = CAIRN_BLAKE3_PORTABLE;
 	int best = best_supported();
 
-	/* an unsupported or unknown request degrades to the best available */
+	/*
+	 * An unknown or unsupported request degrades to the best available
+	 * (callers that must know, like the tests, check cairn_blake3_tier_get).
+	 */
 	if (env && *env && cairn_blake3_tier_parse(&forced, env) == 0 &&
 	    cairn_blake3_tier_supported(forced))
 		return (int)forced;
+	cairn_error_clear();
 	return best;
 }
 
