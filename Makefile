@@ -34,6 +34,7 @@ test-asan: deps
 
 bench: build
 	@sh bench/run.sh $(BUILD)
+	@sh bench/engine.sh $(BUILD)
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD)

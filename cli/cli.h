@@ -16,6 +16,7 @@
 
 int cmd_hash(int argc, char **argv);
 int cmd_chunks(int argc, char **argv);
+int cmd_admin(int argc, char **argv);
 
 /* Write s as a JSON string literal (with quotes); invalid UTF-8 bytes
  * become \udcXX escapes (Python's surrogateescape). */

@@ -24,6 +24,7 @@ static int cmd_help(int argc, char **argv);
 static const command commands[] = {
 	{"hash", cmd_hash, "print the xet file hash and size of files"},
 	{"chunks", cmd_chunks, "print the content-defined chunks of a file"},
+	{"admin", cmd_admin, "maintain a data directory: gc, fsck, stats"},
 	{"version", cmd_version, "print version information"},
 	{"help", cmd_help, "show this help"},
 };

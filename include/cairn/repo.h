@@ -1,0 +1,215 @@
+/*
+ * repo.h - the storage engine: a data directory holding buckets of
+ * objects, stored as deduplicated, compressed chunks in xorbs.
+ *
+ * Writing an object cuts it into content-defined chunks, looks every chunk
+ * up in the chunk index, packs only new chunks into xorbs (each stored
+ * durably before anything refers to it), and then commits
+ * (bucket, key) -> file atomically. Reading rebuilds the bytes from xorb
+ * chunk ranges and checks every chunk against its hash: corruption is an
+ * error, never data. Memory stays flat in object size.
+ *
+ * Thread safety: a cairn_repo and its uploads belong to one thread at a
+ * time. Several repos (threads or processes) may open the same directory.
+ */
+#ifndef CAIRN_REPO_H
+#define CAIRN_REPO_H
+
+#include "common.h"
+#include "hash.h"
+#include "sys/meta.h"
+#include "sys/store.h"
+
+#include <stdbool.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct cairn_repo cairn_repo;
+
+/*
+ * Open (creating if needed) the data directory: DATA_DIR/cairn.db
+ * (SQLite metadata), DATA_DIR/xorbs/ (the xorb store).
+ * Returns 0, CAIRN_EIO, CAIRN_ECORRUPT (not a Cairn directory, or a newer
+ * one) or CAIRN_ENOMEM. Close with cairn_repo_close.
+ */
+CAIRN_API int cairn_repo_open(cairn_repo **out, const char *data_dir);
+
+/* Open over given backends; the repo owns them from then on (also on error). */
+CAIRN_API int cairn_repo_open_with(cairn_repo **out, cairn_meta *meta, cairn_store *store);
+
+/* Accepts NULL. */
+CAIRN_API void cairn_repo_close(cairn_repo *r);
+
+/* --- buckets ---------------------------------------------------------------- */
+
+/* Returns 0, CAIRN_EEXISTS, CAIRN_EINVALID (bad name). */
+CAIRN_API int cairn_bucket_create(cairn_repo *r, const char *ns, const char *name,
+				  bool is_private);
+/* Returns 0 or CAIRN_ENOTFOUND. */
+CAIRN_API int cairn_bucket_get(cairn_repo *r, const char *ns, const char *name,
+			       cairn_bucket_row *out);
+/* Buckets of ns (all when NULL), by (ns, name). fn's non-zero return stops and is returned. */
+CAIRN_API int cairn_bucket_list(cairn_repo *r, const char *ns, cairn_meta_bucket_fn fn, void *ctx);
+/* Returns 0 or CAIRN_ENOTFOUND. */
+CAIRN_API int cairn_bucket_set_private(cairn_repo *r, const char *ns, const char *name,
+				       bool is_private);
+/* Delete a bucket and all its objects (their data goes at the next GC). */
+CAIRN_API int cairn_bucket_delete(cairn_repo *r, const char *ns, const char *name);
+
+/* What a bucket or a store holds and costs. */
+typedef struct cairn_stats {
+	uint64_t objects;
+	uint64_t logical_bytes; /* sum of object sizes */
+	uint64_t stored_bytes;  /* distinct chunks they use, as stored (compressed,
+				 * chunk headers included); for the whole store,
+				 * the xorb files' sizes */
+	uint64_t chunks;        /* distinct chunks */
+	uint64_t xorbs;         /* xorbs holding them */
+} cairn_stats;
+
+/* A bucket's stats. Returns 0 or CAIRN_ENOTFOUND. */
+CAIRN_API int cairn_bucket_stats(cairn_repo *r, const char *ns, const char *name,
+				 cairn_stats *out);
+/* The whole store (objects and logical bytes over all buckets; all xorbs). */
+CAIRN_API int cairn_repo_stats(cairn_repo *r, cairn_stats *out);
+
+/* --- writing objects ------------------------------------------------------------ */
+
+typedef struct cairn_put_options {
+	unsigned version;         /* CAIRN_PUT_OPTIONS_VERSION */
+	int64_t mtime_ns;         /* the source's mtime, kept with the object */
+	const char *content_type; /* NULL: none */
+	const uint8_t *md5;       /* 16 bytes, or NULL */
+} cairn_put_options;
+
+#define CAIRN_PUT_OPTIONS_VERSION 1
+#define CAIRN_PUT_OPTIONS_INIT {CAIRN_PUT_OPTIONS_VERSION, 0, NULL, NULL}
+
+/* What a write stored. */
+typedef struct cairn_put_result {
+	cairn_hash file;     /* xet file hash */
+	uint64_t size;
+	uint64_t chunks;     /* chunks in the object */
+	uint64_t new_chunks; /* of which were stored now */
+	uint64_t new_bytes;  /* raw bytes of those */
+	uint64_t stored_bytes; /* new chunks as stored: compressed, with their
+				* 8-byte headers (xorb footers not counted) */
+} cairn_put_result;
+
+typedef struct cairn_upload cairn_upload;
+
+/* Start writing an object from a stream of buffers. */
+CAIRN_API int cairn_upload_new(cairn_upload **out, cairn_repo *r);
+/* Add the next bytes. Returns 0, CAIRN_EIO (store), CAIRN_ENOMEM. */
+CAIRN_API int cairn_upload_write(cairn_upload *u, const void *data, size_t len);
+/*
+ * Store what is left and commit (ns, name, key) -> the object, atomically:
+ * replaces a previous object under that key. res may be NULL.
+ * Returns 0, CAIRN_ENOTFOUND (no bucket), CAIRN_EINVALID (bad key),
+ * CAIRN_EIO. On error the previous object (if any) is untouched.
+ */
+CAIRN_API int cairn_upload_commit(cairn_upload *u, const char *ns, const char *name,
+				  const char *key, size_t key_len, const cairn_put_options *opts,
+				  cairn_put_result *res);
+/* Abandon (if not committed) and free. Accepts NULL. */
+CAIRN_API void cairn_upload_free(cairn_upload *u);
+
+/* Write an object from everything readable from fd. */
+CAIRN_API int cairn_object_put_fd(cairn_repo *r, const char *ns, const char *name,
+				  const char *key, size_t key_len, int fd,
+				  const cairn_put_options *opts, cairn_put_result *res);
+/* Write an object from a buffer. */
+CAIRN_API int cairn_object_put(cairn_repo *r, const char *ns, const char *name, const char *key,
+			       size_t key_len, const void *data, size_t len,
+			       const cairn_put_options *opts, cairn_put_result *res);
+
+/* --- reading, listing, deleting, copying ------------------------------------------ */
+
+/* Receives verified object bytes in order; non-zero stops the read and is returned. */
+typedef int (*cairn_write_fn)(void *ctx, const void *data, size_t len);
+
+/*
+ * Stat an object. out->key/content_type are borrowed until the next call
+ * on r. Returns 0 or CAIRN_ENOTFOUND (no bucket or no key).
+ */
+CAIRN_API int cairn_object_stat(cairn_repo *r, const char *ns, const char *name,
+				const char *key, size_t key_len, cairn_object_row *out);
+
+/*
+ * Read bytes [offset, offset + len) of an object (len UINT64_MAX: to the
+ * end), every chunk checked, into fn. Returns 0; CAIRN_ENOTFOUND;
+ * CAIRN_EINVALID (offset past the end); CAIRN_ECORRUPT (stored data does
+ * not match its hash: fn never sees a wrong byte); CAIRN_EIO; fn's value.
+ */
+CAIRN_API int cairn_object_get(cairn_repo *r, const char *ns, const char *name,
+			       const char *key, size_t key_len, uint64_t offset, uint64_t len,
+			       cairn_write_fn fn, void *ctx);
+
+/* Returns 0 or CAIRN_ENOTFOUND. */
+CAIRN_API int cairn_object_delete(cairn_repo *r, const char *ns, const char *name,
+				  const char *key, size_t key_len);
+
+/* Server-side copy: the new key shares the same file (no data copied). */
+CAIRN_API int cairn_object_copy(cairn_repo *r, const char *src_ns, const char *src_name,
+				const char *src_key, size_t src_key_len, const char *dst_ns,
+				const char *dst_name, const char *dst_key, size_t dst_key_len);
+
+typedef struct cairn_list_options {
+	unsigned version;          /* CAIRN_LIST_OPTIONS_VERSION */
+	const char *prefix;        /* NULL: all */
+	size_t prefix_len;
+	const char *delimiter;     /* NULL: none; else roll keys up into common prefixes */
+	size_t delimiter_len;
+	const char *start_after;   /* NULL: from the start (also the page cursor) */
+	size_t start_after_len;
+	size_t limit;              /* entries (objects + prefixes) per page; 0: 1000 */
+} cairn_list_options;
+
+#define CAIRN_LIST_OPTIONS_VERSION 1
+#define CAIRN_LIST_OPTIONS_INIT {CAIRN_LIST_OPTIONS_VERSION, NULL, 0, NULL, 0, NULL, 0, 0}
+
+/* One listing entry: an object (row != NULL) or a common prefix (row == NULL). */
+typedef int (*cairn_list_fn)(void *ctx, const cairn_object_row *row, const char *prefix,
+			     size_t prefix_len);
+
+/*
+ * One page of keys in byte order. *truncated says whether more follow; the
+ * next page starts after the last entry given (its key or common prefix).
+ */
+CAIRN_API int cairn_object_list(cairn_repo *r, const char *ns, const char *name,
+				const cairn_list_options *opts, cairn_list_fn fn, void *ctx,
+				bool *truncated);
+
+/* --- maintenance --------------------------------------------------------------------- */
+
+typedef struct cairn_gc_result {
+	uint64_t files;        /* file records deleted */
+	uint64_t xorbs;        /* xorbs deleted */
+	uint64_t bytes;        /* their stored bytes */
+} cairn_gc_result;
+
+/*
+ * Reclaim what nothing references: files no object uses, then xorbs no file
+ * uses, skipping anything created or promised to an upload within the last
+ * grace_ns (an upload in progress never loses a chunk it was told exists).
+ */
+CAIRN_API int cairn_repo_gc(cairn_repo *r, int64_t grace_ns, cairn_gc_result *out);
+
+/* Called per problem fsck finds; `what` is one line. */
+typedef void (*cairn_fsck_fn)(void *ctx, const char *what);
+
+/*
+ * Verify everything: every xorb decodes and matches its hash and its
+ * recorded chunks; every file's terms point at existing chunks and add up
+ * to its size; every object's file exists. *faults counts problems (0 is
+ * clean). Returns 0 when the check itself ran (whatever it found).
+ */
+CAIRN_API int cairn_repo_fsck(cairn_repo *r, cairn_fsck_fn fn, void *ctx, uint64_t *faults);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* CAIRN_REPO_H */

@@ -1,0 +1,185 @@
+/*
+ * sys/meta.h - the metadata interface: buckets, objects, files (how to
+ * rebuild them from xorb chunks), xorbs and the chunk index that makes
+ * deduplication work.
+ *
+ * The core sees only this table of functions: SQLite today
+ * (cairn_meta_sqlite_open), PostgreSQL later. Every mutation happens
+ * inside a write transaction (begin(true) ... commit); a transaction that
+ * commit() acknowledged survives kill -9 and power loss. Reads may run in
+ * a read transaction (begin(false)) for a consistent view, or outside any
+ * transaction (each call then sees committed data).
+ *
+ * Ownership: rows handed to callbacks are borrowed for the call. Arrays a
+ * function allocates for its caller are freed with free().
+ *
+ * Thread safety: one cairn_meta per thread; open more for more threads
+ * (SQLite: several handles on the same file is the normal way).
+ */
+#ifndef CAIRN_SYS_META_H
+#define CAIRN_SYS_META_H
+
+#include "../common.h"
+#include "../hash.h"
+
+#include <stdbool.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define CAIRN_META_VERSION 1
+
+/* Ceilings the metadata enforces (CAIRN_EINVALID beyond them). */
+#define CAIRN_NAME_MAX 96    /* namespace and bucket names: [a-z0-9][a-z0-9._-]* */
+#define CAIRN_KEY_MAX 1024   /* object keys: 1..1024 bytes, no NUL */
+#define CAIRN_CTYPE_MAX 255  /* content types */
+
+typedef struct cairn_meta cairn_meta;
+
+typedef struct cairn_bucket_row {
+	int64_t id;
+	char ns[CAIRN_NAME_MAX + 1];
+	char name[CAIRN_NAME_MAX + 1];
+	bool is_private;
+	int64_t created_ns; /* server time, ns since the epoch */
+} cairn_bucket_row;
+
+typedef struct cairn_object_row {
+	const char *key;       /* bytes, key_len of them (not NUL-terminated) */
+	size_t key_len;
+	cairn_hash file;       /* xet file hash */
+	uint64_t size;
+	int64_t mtime_ns;      /* the client's mtime of the source */
+	int64_t created_ns;    /* when this version was committed */
+	const char *content_type; /* NUL-terminated, or NULL */
+	bool has_md5;
+	uint8_t md5[16];
+} cairn_object_row;
+
+/* Chunks [first, end) of a xorb, raw_len bytes once decoded. */
+typedef struct cairn_term {
+	cairn_hash xorb;
+	uint32_t first, end;
+	uint64_t raw_len;
+} cairn_term;
+
+/* One chunk of a stored xorb. */
+typedef struct cairn_chunk_row {
+	cairn_hash hash;
+	uint64_t offset;     /* of its header in the serialized xorb */
+	uint32_t packed_len; /* header included */
+	uint32_t raw_len;
+} cairn_chunk_row;
+
+typedef struct cairn_xorb_row {
+	cairn_hash hash;
+	uint64_t stored;  /* serialized bytes */
+	uint64_t raw;     /* decoded bytes of all chunks */
+	uint32_t chunks;
+	int64_t created_ns;
+	int64_t used_ns;  /* last time an upload was told it exists */
+} cairn_xorb_row;
+
+typedef int (*cairn_meta_bucket_fn)(void *ctx, const cairn_bucket_row *row);
+typedef int (*cairn_meta_object_fn)(void *ctx, const cairn_object_row *row);
+typedef int (*cairn_meta_xorb_fn)(void *ctx, const cairn_xorb_row *row);
+typedef int (*cairn_meta_file_fn)(void *ctx, const cairn_hash *file, uint64_t size);
+
+struct cairn_meta {
+	unsigned version; /* CAIRN_META_VERSION */
+
+	/* --- transactions: not nested. Returns 0 or CAIRN_EIO. --- */
+	int (*begin)(cairn_meta *m, bool write);
+	int (*commit)(cairn_meta *m);
+	void (*rollback)(cairn_meta *m);
+
+	/* --- buckets --- */
+	/* Returns 0 (*id set), CAIRN_EEXISTS, CAIRN_EINVALID (bad name). */
+	int (*bucket_create)(cairn_meta *m, const char *ns, const char *name, bool is_private,
+			     int64_t now_ns, int64_t *id);
+	/* Returns 0 or CAIRN_ENOTFOUND. */
+	int (*bucket_get)(cairn_meta *m, const char *ns, const char *name, cairn_bucket_row *out);
+	/* Buckets of ns (all if ns is NULL), ordered by (ns, name). */
+	int (*bucket_list)(cairn_meta *m, const char *ns, cairn_meta_bucket_fn fn, void *ctx);
+	/* Returns 0 or CAIRN_ENOTFOUND. */
+	int (*bucket_set_private)(cairn_meta *m, int64_t id, bool is_private);
+	/* Delete a bucket and every object in it. Returns 0 or CAIRN_ENOTFOUND. */
+	int (*bucket_delete)(cairn_meta *m, int64_t id);
+	/* Objects and their logical bytes in a bucket. */
+	int (*bucket_totals)(cairn_meta *m, int64_t id, uint64_t *objects, uint64_t *bytes);
+
+	/* --- objects --- */
+	/* Insert or replace (bucket, key). The file must exist (file_put). */
+	int (*object_put)(cairn_meta *m, int64_t bucket, const cairn_object_row *row);
+	/*
+	 * Returns 0 or CAIRN_ENOTFOUND. out->key and out->content_type point
+	 * into storage owned by the meta: valid until its next call.
+	 */
+	int (*object_get)(cairn_meta *m, int64_t bucket, const char *key, size_t key_len,
+			  cairn_object_row *out);
+	/* Returns 0 or CAIRN_ENOTFOUND. */
+	int (*object_delete)(cairn_meta *m, int64_t bucket, const char *key, size_t key_len);
+	/*
+	 * Objects whose key starts with prefix (prefix_len bytes; 0 = all) and
+	 * sorts after `after` (after_len bytes; NULL = from the start), in key
+	 * byte order, at most limit of them (0 = no limit).
+	 */
+	int (*object_list)(cairn_meta *m, int64_t bucket, const char *prefix, size_t prefix_len,
+			   const char *after, size_t after_len, size_t limit, cairn_meta_object_fn fn,
+			   void *ctx);
+
+	/* --- files: a file hash and the terms that rebuild its bytes --- */
+	/* Record a file if not there already. Every term's xorb must exist. */
+	int (*file_put)(cairn_meta *m, const cairn_hash *file, uint64_t size,
+			const cairn_term *terms, size_t n, int64_t now_ns);
+	/* Returns 0 (*terms malloc'd, *n set) or CAIRN_ENOTFOUND. */
+	int (*file_get)(cairn_meta *m, const cairn_hash *file, uint64_t *size, cairn_term **terms,
+			size_t *n);
+	int (*file_list)(cairn_meta *m, cairn_meta_file_fn fn, void *ctx);
+
+	/* --- xorbs and the chunk index --- */
+	/* Record a stored xorb and its chunks (indexed for dedup), if not there. */
+	int (*xorb_put)(cairn_meta *m, const cairn_xorb_row *row, const cairn_chunk_row *chunks,
+			size_t n);
+	/* Returns 0 or CAIRN_ENOTFOUND. */
+	int (*xorb_get)(cairn_meta *m, const cairn_hash *xorb, cairn_xorb_row *out);
+	/* Chunks [first, end) of a xorb into out[end - first]. CAIRN_ENOTFOUND if any is missing. */
+	int (*xorb_chunks)(cairn_meta *m, const cairn_hash *xorb, uint32_t first, uint32_t end,
+			   cairn_chunk_row *out);
+	/* Mark a xorb as just promised to an upload (its used_ns = now). */
+	int (*xorb_touch)(cairn_meta *m, const cairn_hash *xorb, int64_t now_ns);
+	int (*xorb_list)(cairn_meta *m, cairn_meta_xorb_fn fn, void *ctx);
+	/* Where a chunk is stored (any one copy). Returns 0 or CAIRN_ENOTFOUND. */
+	int (*chunk_lookup)(cairn_meta *m, const cairn_hash *chunk, cairn_hash *xorb,
+			    uint32_t *index);
+
+	/*
+	 * Garbage collection, inside a write transaction: delete files that no
+	 * object references and that were created before cutoff_ns, then xorbs
+	 * that no file references, created and last used before cutoff_ns
+	 * (with their chunk index entries). fn is called for each deleted xorb
+	 * so the caller can remove it from the store after commit.
+	 * *files_deleted receives the number of files deleted.
+	 */
+	int (*gc)(cairn_meta *m, int64_t cutoff_ns, cairn_meta_xorb_fn fn, void *ctx,
+		  uint64_t *files_deleted);
+
+	/* Release everything; the table itself too. Rolls back an open transaction. */
+	void (*close)(cairn_meta *m);
+};
+
+/*
+ * Open (creating if needed) SQLite metadata at path: WAL journal,
+ * synchronous=FULL (acknowledged commits survive power loss), foreign keys,
+ * a busy timeout, and the schema migrated to the current version.
+ * Returns 0, CAIRN_EIO (cannot open; the message says why), CAIRN_ECORRUPT
+ * (not a Cairn database, or a newer schema than this build knows).
+ */
+CAIRN_API int cairn_meta_sqlite_open(cairn_meta **out, const char *path);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* CAIRN_SYS_META_H */

@@ -1,0 +1,76 @@
+/*
+ * sys/store.h - the xorb store interface: where serialized xorbs live.
+ *
+ * The core only ever sees this table of functions, so a store is a
+ * directory today (cairn_store_local_open) and any S3-compatible service
+ * later, without the core changing (the libgit2 odb_backend pattern).
+ *
+ * Xorbs are immutable and named by their xorb hash. A store never checks
+ * contents (the core verifies every chunk it reads); it guarantees that a
+ * put that returned 0 is durable (survives kill -9 and power loss) and
+ * atomic (a reader sees the whole xorb or none of it).
+ *
+ * Thread safety: every function may be called from many threads at once.
+ */
+#ifndef CAIRN_SYS_STORE_H
+#define CAIRN_SYS_STORE_H
+
+#include "../common.h"
+#include "../hash.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define CAIRN_STORE_VERSION 1
+
+typedef struct cairn_store cairn_store;
+
+/* Called once per stored xorb; return non-zero to stop (that value is returned). */
+typedef int (*cairn_store_list_fn)(void *ctx, const cairn_hash *xorb, uint64_t size);
+
+struct cairn_store {
+	unsigned version; /* CAIRN_STORE_VERSION */
+
+	/*
+	 * Store a whole xorb durably and atomically. Storing a name that
+	 * exists already succeeds without rewriting it (xorbs are immutable).
+	 * Returns 0, CAIRN_EIO (message names the OS error: ENOSPC, EIO...)
+	 * or CAIRN_ENOMEM. On error nothing is left under the name.
+	 */
+	int (*put)(cairn_store *s, const cairn_hash *xorb, const void *data, size_t len);
+
+	/*
+	 * Read len bytes at offset off of a xorb into out. Returns 0;
+	 * CAIRN_ENOTFOUND; CAIRN_ECORRUPT if the xorb is shorter than
+	 * off + len; CAIRN_EIO.
+	 */
+	int (*read)(cairn_store *s, const cairn_hash *xorb, uint64_t off, size_t len, void *out);
+
+	/* The size of a stored xorb. Returns 0, CAIRN_ENOTFOUND or CAIRN_EIO. */
+	int (*size)(cairn_store *s, const cairn_hash *xorb, uint64_t *out);
+
+	/* Remove a xorb. Returns 0 (also if absent) or CAIRN_EIO. */
+	int (*remove)(cairn_store *s, const cairn_hash *xorb);
+
+	/* Every stored xorb, in no particular order. Returns 0, fn's value or CAIRN_EIO. */
+	int (*list)(cairn_store *s, cairn_store_list_fn fn, void *ctx);
+
+	/* Release everything; the table itself too. */
+	void (*close)(cairn_store *s);
+};
+
+/*
+ * A store in a local directory: dir/ab/<64 hex digits> (ab = the first two
+ * digits). Writes go to dir/../tmp (or dir/.tmp) first, are fsynced,
+ * renamed into place, and the directory is fsynced. Opening sweeps
+ * leftover temporary files. Creates dir if needed.
+ * Returns 0, CAIRN_EIO or CAIRN_ENOMEM. Close with s->close(s).
+ */
+CAIRN_API int cairn_store_local_open(cairn_store **out, const char *dir);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* CAIRN_SYS_STORE_H */

@@ -1,0 +1,213 @@
+/*
+ * xorb.h - xet's xorb format: chunks, each compressed on its own, followed
+ * by a footer that lists every chunk's hash, where each chunk ends packed
+ * and unpacked, and the xorb hash. Cairn writes and reads it byte for byte
+ * as xet-core does, so xorbs move freely between Cairn and xet clients.
+ *
+ *   chunk 0 | chunk 1 | ... | footer | footer length (u32, little endian)
+ *   chunk   = 8-byte header (version 0, packed length: 3 bytes, scheme,
+ *             raw length: 3 bytes) + packed bytes
+ *
+ * A writer packs chunks into one xorb in memory; a reader (cairn_xorb)
+ * checks a whole serialized xorb, gives the chunk list and decodes chunk
+ * ranges; cairn_xorb_decode_range decodes a bare run of chunks (a byte
+ * range cut out of a xorb) against hashes the caller already trusts.
+ *
+ * Readers treat their input as hostile: every length and offset is checked
+ * before it is used, malformed input is CAIRN_ECORRUPT with a message that
+ * says what and where, and decoded bytes are only ever handed out after
+ * their chunk hash matched.
+ *
+ * Thread safety: a writer belongs to one thread at a time. A cairn_xorb is
+ * read-only once opened; any number of threads may read from it at once.
+ */
+#ifndef CAIRN_XORB_H
+#define CAIRN_XORB_H
+
+#include "common.h"
+#include "hash.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Ceiling on a serialized xorb, footer included (xet's CAS rejects more). */
+#define CAIRN_XORB_MAX_BYTES (64u * 1024u * 1024u)
+/* Chunks per xorb a writer allows (xet-core's producer cap; readers accept more). */
+#define CAIRN_XORB_MAX_CHUNKS 8192u
+/* Bytes of the header in front of every chunk. */
+#define CAIRN_XORB_CHUNK_HEADER_LEN 8u
+/* A chunk's raw length never exceeds CAIRN_CHUNK_MAX (128 KiB, chunk.h). */
+
+/* How a chunk's bytes are stored: the scheme byte of its header. */
+typedef enum cairn_xorb_scheme {
+	CAIRN_XORB_NONE = 0,    /* as is */
+	CAIRN_XORB_LZ4 = 1,     /* one LZ4 frame */
+	CAIRN_XORB_BG4_LZ4 = 2, /* bytes grouped by position mod 4, then one LZ4 frame */
+	CAIRN_XORB_AUTO = 255,  /* writers only: choose per chunk (the default) */
+} cairn_xorb_scheme;
+
+/* ---- writing ------------------------------------------------------------ */
+
+typedef struct cairn_xorb_writer cairn_xorb_writer;
+
+/*
+ * A writer for one xorb at a time, with scheme CAIRN_XORB_AUTO.
+ * Returns 0 or CAIRN_ENOMEM. Free with cairn_xorb_writer_free.
+ */
+CAIRN_API int cairn_xorb_writer_new(cairn_xorb_writer **out);
+
+/*
+ * Choose the scheme for the chunks added from now on. Whatever the scheme,
+ * a chunk that does not get smaller is stored as CAIRN_XORB_NONE.
+ * Returns 0 or CAIRN_EINVALID (unknown scheme).
+ */
+CAIRN_API int cairn_xorb_writer_set_scheme(cairn_xorb_writer *w, cairn_xorb_scheme scheme);
+
+/*
+ * Compress and append one chunk of 1 to CAIRN_CHUNK_MAX bytes. `hash` is the
+ * chunk's cairn_chunk_hash when the caller already has it (it is trusted,
+ * not recomputed), or NULL to compute it here.
+ * Returns 0; CAIRN_ETOOBIG if the xorb is full (the chunk would take it
+ * past CAIRN_XORB_MAX_BYTES or CAIRN_XORB_MAX_CHUNKS): nothing changed,
+ * finish this xorb and add the chunk to the next; CAIRN_EINVALID (empty or
+ * oversized chunk, or the writer is finished); CAIRN_ENOMEM.
+ */
+CAIRN_API int cairn_xorb_writer_add(cairn_xorb_writer *w, const void *data, size_t len,
+				    const cairn_hash *hash);
+
+/*
+ * Append chunks that arrive already serialized: chunks laid end to end with
+ * no footer, as a xet client uploads a xorb when it leaves the footer to
+ * the server. Each chunk is decoded to learn its hash and raw length, then
+ * stored exactly as it came. All or nothing: on error the writer is as
+ * before. Only CAIRN_XORB_MAX_BYTES applies (other writers may put more
+ * than CAIRN_XORB_MAX_CHUNKS chunks in a xorb).
+ * Returns 0; CAIRN_ECORRUPT (a chunk is malformed or does not decode; the
+ * message says which); CAIRN_ETOOBIG; CAIRN_EINVALID (writer finished);
+ * CAIRN_ENOMEM.
+ */
+CAIRN_API int cairn_xorb_writer_add_packed(cairn_xorb_writer *w, const void *bytes, size_t len);
+
+/* Chunks added so far. */
+CAIRN_API size_t cairn_xorb_writer_count(const cairn_xorb_writer *w);
+/* Bytes the xorb would have if finished now, footer included. */
+CAIRN_API uint64_t cairn_xorb_writer_size(const cairn_xorb_writer *w);
+/* Raw (uncompressed) bytes of the chunks added so far. */
+CAIRN_API uint64_t cairn_xorb_writer_raw_size(const cairn_xorb_writer *w);
+
+/*
+ * Append the footer and hand out the serialized xorb: its hash (the xet
+ * xorb hash, also its storage name), bytes and length. `bytes` is borrowed:
+ * valid until cairn_xorb_writer_reset or cairn_xorb_writer_free. Further
+ * adds fail until a reset; finishing again returns the same xorb.
+ * Returns 0, CAIRN_EINVALID (no chunks: a xorb holds at least one), or
+ * CAIRN_ENOMEM.
+ */
+CAIRN_API int cairn_xorb_writer_finish(cairn_xorb_writer *w, cairn_hash *xorb_hash,
+				       const uint8_t **bytes, size_t *len);
+
+/* Start a new, empty xorb, keeping the scheme and the memory already held. */
+CAIRN_API void cairn_xorb_writer_reset(cairn_xorb_writer *w);
+
+/* Accepts NULL. */
+CAIRN_API void cairn_xorb_writer_free(cairn_xorb_writer *w);
+
+/* ---- reading a whole xorb ----------------------------------------------- */
+
+typedef struct cairn_xorb cairn_xorb;
+
+/*
+ * Parse and check a serialized xorb: the footer (xet-core's current layout,
+ * and the older one it still reads), every chunk header against the
+ * footer's boundaries, and the footer's xorb hash against the xet Merkle
+ * hash of its chunk list. Chunk contents are checked when read. The reader
+ * borrows `data`: it must stay valid and unchanged until cairn_xorb_free.
+ * Returns 0; CAIRN_ECORRUPT (malformed; the message says what and where);
+ * CAIRN_ETOOBIG (over CAIRN_XORB_MAX_BYTES); CAIRN_ENOMEM.
+ * Compare cairn_xorb_id() with the name the xorb was stored under.
+ */
+CAIRN_API int cairn_xorb_open(cairn_xorb **out, const void *data, size_t len);
+
+/* Accepts NULL. */
+CAIRN_API void cairn_xorb_free(cairn_xorb *x);
+
+/* The xorb hash. Borrowed: valid until cairn_xorb_free. */
+CAIRN_API const cairn_hash *cairn_xorb_id(const cairn_xorb *x);
+CAIRN_API size_t cairn_xorb_chunk_count(const cairn_xorb *x);
+/*
+ * Chunk i's hash (i < count, else NULL). Borrowed: valid until
+ * cairn_xorb_free. The hashes of consecutive chunks are consecutive in
+ * memory: cairn_xorb_chunk_hash(x, i) is the `expected` array for chunks
+ * i, i + 1, ... in cairn_xorb_decode_range.
+ */
+CAIRN_API const cairn_hash *cairn_xorb_chunk_hash(const cairn_xorb *x, size_t i);
+/* Chunk i's raw length (i < count, else 0). */
+CAIRN_API uint32_t cairn_xorb_chunk_len(const cairn_xorb *x, size_t i);
+
+/* Where chunks [first, end) sit in the serialized xorb, and their raw size. */
+typedef struct cairn_xorb_span {
+	uint64_t offset;   /* byte offset of chunk `first`'s header */
+	uint64_t length;   /* serialized bytes of the range, headers included */
+	uint64_t raw_size; /* bytes once decoded */
+} cairn_xorb_span;
+
+/*
+ * Locate chunks [first, end). Returns 0 or CAIRN_EINVALID (first > end or
+ * end > count). An empty range is valid and has zero sizes.
+ */
+CAIRN_API int cairn_xorb_span_get(const cairn_xorb *x, size_t first, size_t end,
+				  cairn_xorb_span *out);
+
+/*
+ * Decode chunks [first, end) into dst (raw_size bytes of the range, see
+ * cairn_xorb_span_get), checking each against its hash.
+ * Returns 0; CAIRN_ECORRUPT (a chunk does not decode or does not match
+ * its hash: dst is then zeroed, so no unchecked byte escapes);
+ * CAIRN_EINVALID (bad range or dst_cap too small); CAIRN_ENOMEM.
+ */
+CAIRN_API int cairn_xorb_read_chunks(const cairn_xorb *x, size_t first, size_t end, void *dst,
+				     size_t dst_cap);
+
+/*
+ * Called once per chunk, in order, with its decoded and checked bytes
+ * (borrowed for the call only). Return 0 to go on; anything else stops the
+ * walk and becomes the walk's return value.
+ */
+typedef int (*cairn_xorb_chunk_fn)(void *ctx, size_t index, const void *data, size_t len);
+
+/*
+ * Decode chunks [first, end) one at a time into fn, with no buffer the size
+ * of the range. Returns 0, fn's non-zero value, CAIRN_ECORRUPT (fn is not
+ * called for the bad chunk), CAIRN_EINVALID (bad range), CAIRN_ENOMEM.
+ */
+CAIRN_API int cairn_xorb_read_each(const cairn_xorb *x, size_t first, size_t end,
+				   cairn_xorb_chunk_fn fn, void *ctx);
+
+/*
+ * Decode every chunk and check it against its hash; with cairn_xorb_open's
+ * checks this proves the whole xorb is what its id says. What a server runs
+ * on an uploaded xorb. Returns 0, CAIRN_ECORRUPT or CAIRN_ENOMEM.
+ */
+CAIRN_API int cairn_xorb_verify(const cairn_xorb *x);
+
+/* ---- reading a bare run of chunks --------------------------------------- */
+
+/*
+ * Decode exactly n chunks laid end to end in bytes[0..len) (no footer: the
+ * serialized chunks [a, a + n) of some xorb, e.g. from a ranged GET) into
+ * dst, checking chunk k against expected[k]. *out_len receives the bytes
+ * written.
+ * Returns 0; CAIRN_ECORRUPT (malformed, too few or too many chunks, or a
+ * hash mismatch: dst is then zeroed); CAIRN_ETOOBIG (the chunks decode to
+ * more than dst_cap bytes: dst is zeroed); CAIRN_ENOMEM.
+ */
+CAIRN_API int cairn_xorb_decode_range(void *dst, size_t dst_cap, size_t *out_len,
+				      const void *bytes, size_t len, const cairn_hash *expected,
+				      size_t n);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* CAIRN_XORB_H */

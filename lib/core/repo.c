@@ -1,0 +1,680 @@
+/*
+ * repo.c - the storage engine over a metadata backend and a xorb store
+ * (include/cairn/repo.h): opening a data directory, buckets, stats, and
+ * reading, listing, copying and deleting objects. Writing lives in
+ * upload.c, garbage collection and fsck in maint.c.
+ */
+#include "core_int.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+int64_t cairn__now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static int make_dir(const char *path)
+{
+	if (mkdir(path, 0755) == 0 || errno == EEXIST)
+		return 0;
+	return cairn__error_set(CAIRN_EIO, "mkdir %s: %s", path, strerror(errno));
+}
+
+int cairn_repo_open_with(cairn_repo **out, cairn_meta *meta, cairn_store *store)
+{
+	cairn_repo *r = calloc(1, sizeof(*r));
+
+	if (r == NULL) {
+		if (meta)
+			meta->close(meta);
+		if (store)
+			store->close(store);
+		return cairn__error_set(CAIRN_ENOMEM, "out of memory");
+	}
+	r->meta = meta;
+	r->store = store;
+	*out = r;
+	return 0;
+}
+
+int cairn_repo_open(cairn_repo **out, const char *data_dir)
+{
+	char path[4096];
+	cairn_meta *meta = NULL;
+	cairn_store *store = NULL;
+	int rc;
+
+	if (strlen(data_dir) > sizeof(path) - 32)
+		return cairn__error_set(CAIRN_EINVALID, "data directory path too long");
+	rc = make_dir(data_dir);
+	if (rc < 0)
+		return rc;
+	snprintf(path, sizeof(path), "%s/cairn.db", data_dir);
+	rc = cairn_meta_sqlite_open(&meta, path);
+	if (rc < 0)
+		return rc;
+	snprintf(path, sizeof(path), "%s/xorbs", data_dir);
+	rc = cairn_store_local_open(&store, path);
+	if (rc < 0) {
+		meta->close(meta);
+		return rc;
+	}
+	return cairn_repo_open_with(out, meta, store);
+}
+
+void cairn_repo_close(cairn_repo *r)
+{
+	if (r == NULL)
+		return;
+	if (r->meta)
+		r->meta->close(r->meta);
+	if (r->store)
+		r->store->close(r->store);
+	free(r);
+}
+
+int cairn__bucket_id(cairn_repo *r, const char *ns, const char *name, int64_t *id)
+{
+	cairn_bucket_row row;
+	int rc = r->meta->bucket_get(r->meta, ns, name, &row);
+
+	if (rc == 0)
+		*id = row.id;
+	else if (rc == CAIRN_ENOTFOUND)
+		cairn__error_set(rc, "no bucket %s/%s", ns, name);
+	return rc;
+}
+
+/* Run a one-statement write in its own transaction. */
+#define IN_WRITE_TXN(r, expr)                                                                \
+	do {                                                                                   \
+		int rc_ = (r)->meta->begin((r)->meta, true);                                    \
+		if (rc_ < 0)                                                                    \
+			return rc_;                                                             \
+		rc_ = (expr);                                                                   \
+		if (rc_ < 0) {                                                                  \
+			(r)->meta->rollback((r)->meta);                                         \
+			return rc_;                                                             \
+		}                                                                               \
+		return (r)->meta->commit((r)->meta);                                            \
+	} while (0)
+
+int cairn_bucket_create(cairn_repo *r, const char *ns, const char *name, bool is_private)
+{
+	int64_t id;
+
+	IN_WRITE_TXN(r, r->meta->bucket_create(r->meta, ns, name, is_private, cairn__now_ns(), &id));
+}
+
+int cairn_bucket_get(cairn_repo *r, const char *ns, const char *name, cairn_bucket_row *out)
+{
+	return r->meta->bucket_get(r->meta, ns, name, out);
+}
+
+int cairn_bucket_list(cairn_repo *r, const char *ns, cairn_meta_bucket_fn fn, void *ctx)
+{
+	return r->meta->bucket_list(r->meta, ns, fn, ctx);
+}
+
+static int set_private_txn(cairn_repo *r, const char *ns, const char *name, bool is_private)
+{
+	int64_t id;
+	int rc = cairn__bucket_id(r, ns, name, &id);
+
+	return rc < 0 ? rc : r->meta->bucket_set_private(r->meta, id, is_private);
+}
+
+int cairn_bucket_set_private(cairn_repo *r, const char *ns, const char *name, bool is_private)
+{
+	IN_WRITE_TXN(r, set_private_txn(r, ns, name, is_private));
+}
+
+static int bucket_delete_txn(cairn_repo *r, const char *ns, const char *name)
+{
+	int64_t id;
+	int rc = cairn__bucket_id(r, ns, name, &id);
+
+	return rc < 0 ? rc : r->meta->bucket_delete(r->meta, id);
+}
+
+int cairn_bucket_delete(cairn_repo *r, const char *ns, const char *name)
+{
+	IN_WRITE_TXN(r, bucket_delete_txn(r, ns, name));
+}
+
+/* --- stats: distinct chunks of the files a set of objects uses ------------------- */
+
+/* Chunk ranges used per xorb, merged at the end. */
+typedef struct range_use {
+	cairn_hash xorb;
+	uint32_t first, end;
+} range_use;
+
+typedef struct stats_ctx {
+	cairn_repo *r;
+	range_use *uses;
+	size_t n, cap;
+	cairn_stats *st;
+	int err;
+} stats_ctx;
+
+static int add_file_uses(stats_ctx *sc, const cairn_hash *file)
+{
+	cairn_term *terms = NULL;
+	uint64_t size;
+	size_t n;
+	int rc = sc->r->meta->file_get(sc->r->meta, file, &size, &terms, &n);
+
+	if (rc < 0)
+		return rc;
+	for (size_t i = 0; i < n; i++) {
+		if (sc->n == sc->cap) {
+			size_t ncap = sc->cap ? sc->cap * 2 : 256;
+			range_use *nu = realloc(sc->uses, ncap * sizeof(*nu));
+			if (nu == NULL) {
+				free(terms);
+				return cairn__error_set(CAIRN_ENOMEM, "out of memory");
+			}
+			sc->uses = nu;
+			sc->cap = ncap;
+		}
+		sc->uses[sc->n].xorb = terms[i].xorb;
+		sc->uses[sc->n].first = terms[i].first;
+		sc->uses[sc->n].end = terms[i].end;
+		sc->n++;
+	}
+	free(terms);
+	return 0;
+}
+
+static int cmp_use(const void *a, const void *b)
+{
+	const range_use *x = a, *y = b;
+	int c = memcmp(x->xorb.bytes, y->xorb.bytes, 32);
+
+	if (c)
+		return c;
+	return x->first < y->first ? -1 : x->first > y->first;
+}
+
+/* Sum packed bytes and count of the union of the recorded ranges. */
+static int sum_uses(stats_ctx *sc)
+{
+	cairn_chunk_row *rows = NULL;
+	size_t rows_cap = 0;
+	size_t i = 0;
+	int rc = 0;
+
+	qsort(sc->uses, sc->n, sizeof(*sc->uses), cmp_use);
+	while (i < sc->n) {
+		size_t j = i;
+		uint32_t lo, hi;
+
+		sc->st->xorbs++;
+		/* merge overlapping ranges of the same xorb */
+		while (j < sc->n && cairn_hash_equal(&sc->uses[j].xorb, &sc->uses[i].xorb)) {
+			lo = sc->uses[j].first;
+			hi = sc->uses[j].end;
+			j++;
+			while (j < sc->n && cairn_hash_equal(&sc->uses[j].xorb, &sc->uses[i].xorb) &&
+			       sc->uses[j].first <= hi) {
+				if (sc->uses[j].end > hi)
+					hi = sc->uses[j].end;
+				j++;
+			}
+			if (hi > lo) {
+				if (hi - lo > rows_cap) {
+					cairn_chunk_row *nr = realloc(rows, (hi - lo) * sizeof(*nr));
+					if (nr == NULL) {
+						rc = cairn__error_set(CAIRN_ENOMEM, "out of memory");
+						goto done;
+					}
+					rows = nr;
+					rows_cap = hi - lo;
+				}
+				rc = sc->r->meta->xorb_chunks(sc->r->meta, &sc->uses[i].xorb, lo, hi,
+							     rows);
+				if (rc < 0)
+					goto done;
+				for (uint32_t k = 0; k < hi - lo; k++)
+					sc->st->stored_bytes += rows[k].packed_len;
+				sc->st->chunks += hi - lo;
+			}
+		}
+		i = j;
+	}
+done:
+	free(rows);
+	return rc;
+}
+
+static int stats_object(void *ctx, const cairn_object_row *row)
+{
+	stats_ctx *sc = ctx;
+	int rc = add_file_uses(sc, &row->file);
+
+	if (rc < 0) {
+		sc->err = rc;
+		return 1;
+	}
+	return 0;
+}
+
+int cairn_bucket_stats(cairn_repo *r, const char *ns, const char *name, cairn_stats *out)
+{
+	stats_ctx sc;
+	int64_t id;
+	int rc;
+
+	memset(&sc, 0, sizeof(sc));
+	memset(out, 0, sizeof(*out));
+	sc.r = r;
+	sc.st = out;
+	rc = r->meta->begin(r->meta, false);
+	if (rc < 0)
+		return rc;
+	rc = cairn__bucket_id(r, ns, name, &id);
+	if (rc == 0)
+		rc = r->meta->bucket_totals(r->meta, id, &out->objects, &out->logical_bytes);
+	if (rc == 0) {
+		rc = r->meta->object_list(r->meta, id, NULL, 0, NULL, 0, 0, stats_object, &sc);
+		if (rc > 0)
+			rc = 0;
+		if (sc.err < 0)
+			rc = sc.err;
+	}
+	if (rc == 0)
+		rc = sum_uses(&sc);
+	r->meta->rollback(r->meta);
+	free(sc.uses);
+	return rc;
+}
+
+static int stats_xorb(void *ctx, const cairn_xorb_row *row)
+{
+	cairn_stats *st = ctx;
+
+	st->xorbs++;
+	st->chunks += row->chunks;
+	st->stored_bytes += row->stored;
+	return 0;
+}
+
+typedef struct totals_ctx {
+	cairn_repo *r;
+	cairn_stats *st;
+	int err;
+} totals_ctx;
+
+static int totals_bucket(void *ctx, const cairn_bucket_row *b)
+{
+	totals_ctx *tc = ctx;
+	uint64_t objects, bytes;
+	int rc = tc->r->meta->bucket_totals(tc->r->meta, b->id, &objects, &bytes);
+
+	if (rc < 0) {
+		tc->err = rc;
+		return 1;
+	}
+	tc->st->objects += objects;
+	tc->st->logical_bytes += bytes;
+	return 0;
+}
+
+int cairn_repo_stats(cairn_repo *r, cairn_stats *out)
+{
+	totals_ctx tc = {r, out, 0};
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	rc = r->meta->begin(r->meta, false);
+	if (rc < 0)
+		return rc;
+	rc = r->meta->bucket_list(r->meta, NULL, totals_bucket, &tc);
+	if (rc > 0)
+		rc = 0;
+	if (tc.err < 0)
+		rc = tc.err;
+	if (rc == 0)
+		rc = r->meta->xorb_list(r->meta, stats_xorb, out);
+	r->meta->rollback(r->meta);
+	return rc;
+}
+
+/* --- objects -------------------------------------------------------------------- */
+
+int cairn_object_stat(cairn_repo *r, const char *ns, const char *name, const char *key,
+		      size_t key_len, cairn_object_row *out)
+{
+	int64_t id;
+	int rc = cairn__bucket_id(r, ns, name, &id);
+
+	if (rc < 0)
+		return rc;
+	rc = r->meta->object_get(r->meta, id, key, key_len, out);
+	if (rc == CAIRN_ENOTFOUND)
+		cairn__error_set(rc, "no object '%.*s' in %s/%s", (int)(key_len > 200 ? 200 : key_len),
+				 key, ns, name);
+	return rc;
+}
+
+static int object_delete_txn(cairn_repo *r, const char *ns, const char *name, const char *key,
+			     size_t key_len)
+{
+	int64_t id;
+	int rc = cairn__bucket_id(r, ns, name, &id);
+
+	return rc < 0 ? rc : r->meta->object_delete(r->meta, id, key, key_len);
+}
+
+int cairn_object_delete(cairn_repo *r, const char *ns, const char *name, const char *key,
+			size_t key_len)
+{
+	IN_WRITE_TXN(r, object_delete_txn(r, ns, name, key, key_len));
+}
+
+static int object_copy_txn(cairn_repo *r, const char *sns, const char *sname, const char *skey,
+			   size_t sklen, const char *dns, const char *dname, const char *dkey,
+			   size_t dklen)
+{
+	int64_t sid = 0, did = 0;
+	cairn_object_row row;
+	char ctype[CAIRN_CTYPE_MAX + 1];
+	int rc = cairn__bucket_id(r, sns, sname, &sid);
+
+	if (rc == 0)
+		rc = cairn__bucket_id(r, dns, dname, &did);
+	if (rc == 0)
+		rc = r->meta->object_get(r->meta, sid, skey, sklen, &row);
+	if (rc < 0)
+		return rc;
+	if (row.content_type) {
+		snprintf(ctype, sizeof(ctype), "%s", row.content_type);
+		row.content_type = ctype;
+	}
+	row.key = dkey;
+	row.key_len = dklen;
+	row.created_ns = cairn__now_ns();
+	return r->meta->object_put(r->meta, did, &row);
+}
+
+int cairn_object_copy(cairn_repo *r, const char *src_ns, const char *src_name,
+		      const char *src_key, size_t src_key_len, const char *dst_ns,
+		      const char *dst_name, const char *dst_key, size_t dst_key_len)
+{
+	IN_WRITE_TXN(r, object_copy_txn(r, src_ns, src_name, src_key, src_key_len, dst_ns,
+					dst_name, dst_key, dst_key_len));
+}
+
+/* --- reading ---------------------------------------------------------------------- */
+
+/* Packed bytes read from the store at once, at most (bounds memory). */
+#define READ_GROUP (8u << 20)
+
+/*
+ * Emit bytes [want_lo, want_hi) of a term whose raw bytes start at raw_base,
+ * reading and verifying only the chunks that overlap.
+ */
+static int read_term(cairn_repo *r, const cairn_term *t, uint64_t raw_base, uint64_t want_lo,
+		     uint64_t want_hi, cairn_write_fn fn, void *ctx, uint8_t **packed,
+		     size_t *packed_cap, uint8_t **raw, size_t *raw_cap)
+{
+	size_t n = t->end - t->first;
+	cairn_chunk_row *rows = malloc((n ? n : 1) * sizeof(*rows));
+	cairn_hash *hashes = malloc((n ? n : 1) * sizeof(*hashes));
+	uint64_t pos = raw_base;
+	size_t i = 0;
+	int rc;
+
+	if (rows == NULL || hashes == NULL) {
+		rc = cairn__error_set(CAIRN_ENOMEM, "out of memory");
+		goto done;
+	}
+	rc = r->meta->xorb_chunks(r->meta, &t->xorb, t->first, t->end, rows);
+	if (rc < 0)
+		goto done;
+	for (size_t k = 0; k < n; k++)
+		hashes[k] = rows[k].hash;
+	/* skip chunks wholly before the range */
+	while (i < n && pos + rows[i].raw_len <= want_lo) {
+		pos += rows[i].raw_len;
+		i++;
+	}
+	while (i < n && pos < want_hi) {
+		size_t j = i, plen = 0, rlen = 0, got = 0;
+		uint64_t cut_lo, cut_hi;
+
+		/* a group of chunks: up to READ_GROUP packed bytes, and only what is wanted */
+		do {
+			plen += rows[j].packed_len;
+			rlen += rows[j].raw_len;
+			j++;
+		} while (j < n && plen + rows[j].packed_len <= READ_GROUP && pos + rlen < want_hi);
+		if (plen > *packed_cap) {
+			uint8_t *np = realloc(*packed, plen);
+			if (np == NULL) {
+				rc = cairn__error_set(CAIRN_ENOMEM, "out of memory");
+				goto done;
+			}
+			*packed = np;
+			*packed_cap = plen;
+		}
+		if (rlen > *raw_cap) {
+			uint8_t *nr = realloc(*raw, rlen);
+			if (nr == NULL) {
+				rc = cairn__error_set(CAIRN_ENOMEM, "out of memory");
+				goto done;
+			}
+			*raw = nr;
+			*raw_cap = rlen;
+		}
+		rc = r->store->read(r->store, &t->xorb, rows[i].offset, plen, *packed);
+		if (rc < 0)
+			goto done;
+		rc = cairn_xorb_decode_range(*raw, rlen, &got, *packed, plen, hashes + i, j - i);
+		if (rc == 0 && got != rlen)
+			rc = cairn__error_set(CAIRN_ECORRUPT, "chunks decode to %zu bytes, expected %zu",
+					      got, rlen);
+		if (rc < 0) {
+			char hex[CAIRN_HASH_HEX_LEN + 1], why[256];
+			cairn_hash_to_hex(hex, &t->xorb);
+			if (rc == CAIRN_ECORRUPT) {
+				/* copy first: the message is formatted into the same slot */
+				snprintf(why, sizeof(why), "%s", cairn_error_last());
+				cairn__error_set(rc, "xorb %s chunks %zu..%zu: %s", hex, t->first + i,
+						 t->first + j, why);
+			}
+			goto done;
+		}
+		cut_lo = want_lo > pos ? want_lo - pos : 0;
+		cut_hi = want_hi < pos + rlen ? want_hi - pos : rlen;
+		if (cut_hi > cut_lo) {
+			rc = fn(ctx, *raw + cut_lo, (size_t)(cut_hi - cut_lo));
+			if (rc != 0)
+				goto done;
+		}
+		pos += rlen;
+		i = j;
+	}
+done:
+	free(rows);
+	free(hashes);
+	return rc;
+}
+
+int cairn_object_get(cairn_repo *r, const char *ns, const char *name, const char *key,
+		     size_t key_len, uint64_t offset, uint64_t len, cairn_write_fn fn, void *ctx)
+{
+	cairn_object_row row;
+	cairn_term *terms = NULL;
+	uint64_t size, end, pos = 0;
+	uint8_t *packed = NULL, *raw = NULL;
+	size_t nterms = 0, packed_cap = 0, raw_cap = 0;
+	cairn_hash file;
+	int rc;
+
+	rc = r->meta->begin(r->meta, false);
+	if (rc < 0)
+		return rc;
+	rc = cairn_object_stat(r, ns, name, key, key_len, &row);
+	if (rc < 0)
+		goto done;
+	file = row.file;
+	rc = r->meta->file_get(r->meta, &file, &size, &terms, &nterms);
+	if (rc < 0) {
+		if (rc == CAIRN_ENOTFOUND)
+			rc = cairn__error_set(CAIRN_ECORRUPT, "object's file record is missing");
+		goto done;
+	}
+	if (offset > size) {
+		rc = cairn__error_set(CAIRN_EINVALID, "offset %llu is past the end (%llu bytes)",
+				      (unsigned long long)offset, (unsigned long long)size);
+		goto done;
+	}
+	end = len > size - offset ? size : offset + len;
+	for (size_t i = 0; i < nterms && pos < end; i++) {
+		if (pos + terms[i].raw_len > offset) {
+			rc = read_term(r, &terms[i], pos, offset, end, fn, ctx, &packed, &packed_cap,
+				       &raw, &raw_cap);
+			if (rc != 0)
+				goto done;
+		}
+		pos += terms[i].raw_len;
+	}
+	if (pos < end)
+		rc = cairn__error_set(CAIRN_ECORRUPT, "file terms cover %llu of %llu bytes",
+				      (unsigned long long)pos, (unsigned long long)end);
+done:
+	r->meta->rollback(r->meta);
+	free(terms);
+	free(packed);
+	free(raw);
+	return rc;
+}
+
+/* --- listing -------------------------------------------------------------------------- */
+
+typedef struct list_ctx {
+	const cairn_list_options *o;
+	cairn_list_fn fn;
+	void *ctx;
+	size_t limit, emitted;
+	char last[CAIRN_KEY_MAX];  /* last key or prefix emitted (the cursor) */
+	size_t last_len;
+	char skip[CAIRN_KEY_MAX];  /* after a common prefix: list from here */
+	size_t skip_len;
+	bool rolled;               /* stopped at a common prefix: resume after it */
+	bool full;
+	int err;
+} list_ctx;
+
+static const void *find_mem(const char *h, size_t hl, const char *n, size_t nl)
+{
+	if (nl == 0 || nl > hl)
+		return NULL;
+	for (size_t i = 0; i + nl <= hl; i++)
+		if (memcmp(h + i, n, nl) == 0)
+			return h + i;
+	return NULL;
+}
+
+static int list_one(void *vctx, const cairn_object_row *row)
+{
+	list_ctx *lc = vctx;
+	const cairn_list_options *o = lc->o;
+	size_t pl = o->prefix ? o->prefix_len : 0;
+	int rc;
+
+	if (lc->emitted == lc->limit) {
+		lc->full = true;
+		return 1;
+	}
+	if (o->delimiter && o->delimiter_len > 0) {
+		const char *d = find_mem(row->key + pl, row->key_len - pl, o->delimiter,
+					 o->delimiter_len);
+		if (d) {
+			size_t cpl = (size_t)(d - row->key) + o->delimiter_len;
+			rc = lc->fn(lc->ctx, NULL, row->key, cpl);
+			if (rc != 0) {
+				lc->err = rc;
+				return 1;
+			}
+			memcpy(lc->last, row->key, cpl);
+			lc->last_len = cpl;
+			lc->emitted++;
+			/* every key under this prefix sorts at or before prefix + 0xFF... */
+			memcpy(lc->skip, row->key, cpl);
+			memset(lc->skip + cpl, 0xFF, CAIRN_KEY_MAX - cpl);
+			lc->skip_len = CAIRN_KEY_MAX;
+			lc->rolled = true;
+			return 1;
+		}
+	}
+	rc = lc->fn(lc->ctx, row, NULL, 0);
+	if (rc != 0) {
+		lc->err = rc;
+		return 1;
+	}
+	memcpy(lc->last, row->key, row->key_len);
+	lc->last_len = row->key_len;
+	lc->emitted++;
+	return 0;
+}
+
+int cairn_object_list(cairn_repo *r, const char *ns, const char *name,
+		      const cairn_list_options *opts, cairn_list_fn fn, void *ctx, bool *truncated)
+{
+	cairn_list_options dflt = CAIRN_LIST_OPTIONS_INIT;
+	list_ctx *lc;
+	int64_t id;
+	int rc;
+
+	if (opts == NULL)
+		opts = &dflt;
+	if ((opts->prefix && opts->prefix_len > CAIRN_KEY_MAX) ||
+	    (opts->start_after && opts->start_after_len > CAIRN_KEY_MAX))
+		return cairn__error_set(CAIRN_EINVALID, "prefix or start-after over %d bytes",
+					CAIRN_KEY_MAX);
+	lc = calloc(1, sizeof(*lc));
+	if (lc == NULL)
+		return cairn__error_set(CAIRN_ENOMEM, "out of memory");
+	lc->o = opts;
+	lc->fn = fn;
+	lc->ctx = ctx;
+	lc->limit = opts->limit ? opts->limit : 1000;
+	if (opts->start_after) {
+		memcpy(lc->skip, opts->start_after, opts->start_after_len);
+		lc->skip_len = opts->start_after_len;
+	}
+	rc = r->meta->begin(r->meta, false);
+	if (rc < 0)
+		goto out;
+	rc = cairn__bucket_id(r, ns, name, &id);
+	while (rc == 0) {
+		lc->rolled = false;
+		/* one more than the page needs tells whether more follow */
+		rc = r->meta->object_list(r->meta, id, opts->prefix, opts->prefix ? opts->prefix_len : 0,
+					  lc->skip_len || opts->start_after ? lc->skip : NULL,
+					  lc->skip_len, lc->limit - lc->emitted + 1, list_one, lc);
+		if (rc > 0)
+			rc = 0; /* list_one stopped the walk; why is in lc */
+		if (rc < 0 || lc->err || lc->full || !lc->rolled)
+			break;
+	}
+	if (rc == 0 && lc->err)
+		rc = lc->err;
+	if (truncated)
+		*truncated = lc->full;
+	r->meta->rollback(r->meta);
+out:
+	free(lc);
+	return rc;
+}

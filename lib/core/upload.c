@@ -1,0 +1,569 @@
+/*
+ * upload.c - writing an object: chunk the stream as it arrives, look each
+ * chunk up (first among the chunks this upload already stored, then in
+ * the chunk index), pack only new chunks into xorbs, store each full xorb
+ * durably and record it, and at commit write the file and the object in
+ * one transaction.
+ *
+ * Order is what makes it crash-safe: a xorb is durable in the store before
+ * its metadata row exists, and both exist before any file refers to them.
+ * A crash at any point leaves at worst unreferenced xorbs, which GC
+ * reclaims after the grace period. Chunks found in the index mark their
+ * xorb as promised (used_ns), so GC keeps it through the grace period, and
+ * the commit re-checks that every xorb it refers to is still there.
+ *
+ * Memory: the open chunk (<= 128 KiB) in a 4 MiB window, one xorb being
+ * packed (<= 64 MiB), and 48 bytes per chunk of the object.
+ */
+#include "core_int.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define WINDOW (4u << 20)
+#define NO_SLOT UINT32_MAX
+
+/* A xorb this upload refers to: stored earlier, or being packed now. */
+typedef struct xslot {
+	cairn_hash hash; /* known once stored */
+	bool stored;
+	bool touched;
+} xslot;
+
+/* Where one chunk of the object lives. */
+typedef struct chunk_loc {
+	uint32_t slot;
+	uint32_t idx;
+} chunk_loc;
+
+/* Open-addressing map: chunk hash -> location, for chunks this upload stored. */
+typedef struct dedup_map {
+	struct dm_entry {
+		cairn_hash h;
+		chunk_loc loc;
+		bool used;
+	} *e;
+	size_t cap, n;
+} dedup_map;
+
+struct cairn_upload {
+	cairn_repo *r;
+	cairn_chunker ck;
+	uint8_t *buf;
+	size_t len;   /* bytes in buf */
+	size_t start; /* open chunk starts here */
+	size_t scan;  /* chunker has seen up to here */
+
+	cairn_chunk_ref *refs; /* every chunk of the object, in order */
+	chunk_loc *locs;
+	size_t n, cap;
+
+	xslot *slots;
+	size_t nslots, slots_cap;
+	uint32_t open_slot; /* the xorb being packed, or NO_SLOT */
+	cairn_xorb_writer *w;
+	dedup_map map;
+
+	cairn_put_result res;
+	int err; /* sticky: after a failure the upload can only be freed */
+	bool committed;
+};
+
+static uint64_t hash_key(const cairn_hash *h)
+{
+	uint64_t k;
+	memcpy(&k, h->bytes, sizeof(k));
+	return k;
+}
+
+static int map_grow(dedup_map *m)
+{
+	size_t ncap = m->cap ? m->cap * 2 : 1024;
+	struct dm_entry *ne = calloc(ncap, sizeof(*ne));
+
+	if (ne == NULL)
+		return cairn__error_set(CAIRN_ENOMEM, "out of memory");
+	for (size_t i = 0; i < m->cap; i++) {
+		if (!m->e[i].used)
+			continue;
+		for (size_t j = hash_key(&m->e[i].h) & (ncap - 1);; j = (j + 1) & (ncap - 1)) {
+			if (!ne[j].used) {
+				ne[j] = m->e[i];
+				break;
+			}
+		}
+	}
+	free(m->e);
+	m->e = ne;
+	m->cap = ncap;
+	return 0;
+}
+
+static const chunk_loc *map_find(const dedup_map *m, const cairn_hash *h)
+{
+	if (m->cap == 0)
+		return NULL;
+	for (size_t j = hash_key(h) & (m->cap - 1);; j = (j + 1) & (m->cap - 1)) {
+		if (!m->e[j].used)
+			return NULL;
+		if (cairn_hash_equal(&m->e[j].h, h))
+			return &m->e[j].loc;
+	}
+}
+
+static int map_put(dedup_map *m, const cairn_hash *h, chunk_loc loc)
+{
+	if ((m->n + 1) * 2 > m->cap) {
+		int rc = map_grow(m);
+		if (rc < 0)
+			return rc;
+	}
+	for (size_t j = hash_key(h) & (m->cap - 1);; j = (j + 1) & (m->cap - 1)) {
+		if (!m->e[j].used) {
+			m->e[j].used = true;
+			m->e[j].h = *h;
+			m->e[j].loc = loc;
+			m->n++;
+			return 0;
+		}
+	}
+}
+
+int cairn_upload_new(cairn_upload **out, cairn_repo *r)
+{
+	cairn_upload *u = calloc(1, sizeof(*u));
+	int rc;
+
+	if (u == NULL)
+		return cairn__error_set(CAIRN_ENOMEM, "out of memory");
+	u->r = r;
+	u->open_slot = NO_SLOT;
+	cairn_chunker_init(&u->ck);
+	u->buf = malloc(WINDOW);
+	if (u->buf == NULL) {
+		free(u);
+		return cairn__error_set(CAIRN_ENOMEM, "out of memory");
+	}
+	rc = cairn_xorb_writer_new(&u->w);
+	if (rc < 0) {
+		free(u->buf);
+		free(u);
+		return rc;
+	}
+	*out = u;
+	return 0;
+}
+
+void cairn_upload_free(cairn_upload *u)
+{
+	if (u == NULL)
+		return;
+	cairn_xorb_writer_free(u->w);
+	free(u->buf);
+	free(u->refs);
+	free(u->locs);
+	free(u->slots);
+	free(u->map.e);
+	free(u);
+}
+
+static int new_slot(cairn_upload *u, uint32_t *out)
+{
+	if (u->nslots == u->slots_cap) {
+		size_t ncap = u->slots_cap ? u->slots_cap * 2 : 16;
+		xslot *ns = realloc(u->slots, ncap * sizeof(*ns));
+		if (ns == NULL)
+			return cairn__error_set(CAIRN_ENOMEM, "out of memory");
+		u->slots = ns;
+		u->slots_cap = ncap;
+	}
+	memset(&u->slots[u->nslots], 0, sizeof(xslot));
+	*out = (uint32_t)u->nslots++;
+	return 0;
+}
+
+/* The slot of a stored xorb found in the index, made once per xorb. */
+static int known_slot(cairn_upload *u, const cairn_hash *xorb, uint32_t *out)
+{
+	/* most chunks found in the index come from the xorb the last one did */
+	for (size_t k = u->nslots; k-- > 0 && u->nslots - k <= 8;) {
+		if (u->slots[k].stored && cairn_hash_equal(&u->slots[k].hash, xorb)) {
+			*out = (uint32_t)k;
+			return 0;
+		}
+	}
+	for (size_t k = 0; k < u->nslots; k++) {
+		if (u->slots[k].stored && cairn_hash_equal(&u->slots[k].hash, xorb)) {
+			*out = (uint32_t)k;
+			return 0;
+		}
+	}
+	{
+		int rc = new_slot(u, out);
+		if (rc < 0)
+			return rc;
+	}
+	u->slots[*out].hash = *xorb;
+	u->slots[*out].stored = true;
+	return 0;
+}
+
+/* Store the xorb being packed, then record it (its own transaction). */
+static int flush_xorb(cairn_upload *u)
+{
+	cairn_repo *r = u->r;
+	const uint8_t *bytes;
+	size_t len, n;
+	cairn_hash xh;
+	cairn_xorb *x = NULL;
+	cairn_chunk_row *rows = NULL;
+	cairn_xorb_row xr;
+	int rc;
+
+	if (u->open_slot == NO_SLOT)
+		return 0;
+	rc = cairn_xorb_writer_finish(u->w, &xh, &bytes, &len);
+	if (rc < 0)
+		return rc;
+	rc = r->store->put(r->store, &xh, bytes, len);
+	if (rc < 0)
+		return rc;
+	rc = cairn_xorb_open(&x, bytes, len);
+	if (rc < 0)
+		return rc;
+	n = cairn_xorb_chunk_count(x);
+	rows = malloc(n * sizeof(*rows));
+	if (rows == NULL) {
+		rc = cairn__error_set(CAIRN_ENOMEM, "out of memory");
+		goto done;
+	}
+	memset(&xr, 0, sizeof(xr));
+	for (size_t i = 0; i < n; i++) {
+		cairn_xorb_span sp;
+		cairn_xorb_span_get(x, i, i + 1, &sp);
+		rows[i].hash = *cairn_xorb_chunk_hash(x, i);
+		rows[i].offset = sp.offset;
+		rows[i].packed_len = (uint32_t)sp.length;
+		rows[i].raw_len = cairn_xorb_chunk_len(x, i);
+		xr.raw += rows[i].raw_len;
+		u->res.stored_bytes += rows[i].packed_len;
+	}
+	xr.hash = xh;
+	xr.stored = len;
+	xr.chunks = (uint32_t)n;
+	xr.created_ns = xr.used_ns = cairn__now_ns();
+	rc = r->meta->begin(r->meta, true);
+	if (rc < 0)
+		goto done;
+	rc = r->meta->xorb_put(r->meta, &xr, rows, n);
+	if (rc < 0) {
+		r->meta->rollback(r->meta);
+		goto done;
+	}
+	rc = r->meta->commit(r->meta);
+	if (rc < 0)
+		goto done;
+	u->slots[u->open_slot].hash = xh;
+	u->slots[u->open_slot].stored = true;
+	u->slots[u->open_slot].touched = true;
+	u->open_slot = NO_SLOT;
+	cairn_xorb_writer_reset(u->w);
+done:
+	cairn_xorb_free(x);
+	free(rows);
+	return rc;
+}
+
+static int push_ref(cairn_upload *u, const cairn_hash *h, size_t len, chunk_loc loc)
+{
+	if (u->n == u->cap) {
+		size_t ncap = u->cap ? u->cap * 2 : 1024;
+		cairn_chunk_ref *nr = realloc(u->refs, ncap * sizeof(*nr));
+		chunk_loc *nl;
+		if (nr == NULL)
+			return cairn__error_set(CAIRN_ENOMEM, "out of memory");
+		u->refs = nr;
+		nl = realloc(u->locs, ncap * sizeof(*nl));
+		if (nl == NULL)
+			return cairn__error_set(CAIRN_ENOMEM, "out of memory");
+		u->locs = nl;
+		u->cap = ncap;
+	}
+	u->refs[u->n].hash = *h;
+	u->refs[u->n].len = len;
+	u->locs[u->n] = loc;
+	u->n++;
+	u->res.chunks++;
+	u->res.size += len;
+	return 0;
+}
+
+/* One complete chunk of the object. */
+static int take_chunk(cairn_upload *u, const uint8_t *p, size_t len)
+{
+	cairn_repo *r = u->r;
+	const chunk_loc *have;
+	chunk_loc loc;
+	cairn_hash h, xorb;
+	uint32_t idx;
+	int rc;
+
+	cairn_chunk_hash(&h, p, len);
+	have = map_find(&u->map, &h);
+	if (have)
+		return push_ref(u, &h, len, *have);
+
+	rc = r->meta->chunk_lookup(r->meta, &h, &xorb, &idx);
+	if (rc == 0) {
+		rc = known_slot(u, &xorb, &loc.slot);
+		if (rc < 0)
+			return rc;
+		if (!u->slots[loc.slot].touched) {
+			/* promise: GC keeps this xorb through the grace period */
+			rc = r->meta->begin(r->meta, true);
+			if (rc == 0)
+				rc = r->meta->xorb_touch(r->meta, &xorb, cairn__now_ns());
+			if (rc == 0)
+				rc = r->meta->commit(r->meta);
+			else
+				r->meta->rollback(r->meta);
+			if (rc < 0)
+				return rc;
+			u->slots[loc.slot].touched = true;
+		}
+		loc.idx = idx;
+		rc = map_put(&u->map, &h, loc);
+		return rc < 0 ? rc : push_ref(u, &h, len, loc);
+	}
+	if (rc != CAIRN_ENOTFOUND)
+		return rc;
+
+	/* new: pack it */
+	if (u->open_slot == NO_SLOT) {
+		rc = new_slot(u, &u->open_slot);
+		if (rc < 0)
+			return rc;
+	}
+	rc = cairn_xorb_writer_add(u->w, p, len, &h);
+	if (rc == CAIRN_ETOOBIG) {
+		rc = flush_xorb(u);
+		if (rc < 0)
+			return rc;
+		rc = new_slot(u, &u->open_slot);
+		if (rc < 0)
+			return rc;
+		rc = cairn_xorb_writer_add(u->w, p, len, &h);
+	}
+	if (rc < 0)
+		return rc;
+	loc.slot = u->open_slot;
+	loc.idx = (uint32_t)(cairn_xorb_writer_count(u->w) - 1);
+	u->res.new_chunks++;
+	u->res.new_bytes += len;
+	rc = map_put(&u->map, &h, loc);
+	return rc < 0 ? rc : push_ref(u, &h, len, loc);
+}
+
+/* Cut whatever complete chunks the window holds. */
+static int scan(cairn_upload *u)
+{
+	while (u->scan < u->len) {
+		bool cut;
+		u->scan += cairn_chunker_next(&u->ck, u->buf + u->scan, u->len - u->scan, &cut);
+		if (cut) {
+			int rc = take_chunk(u, u->buf + u->start, u->scan - u->start);
+			if (rc < 0)
+				return rc;
+			u->start = u->scan;
+		}
+	}
+	return 0;
+}
+
+int cairn_upload_write(cairn_upload *u, const void *data, size_t len)
+{
+	const uint8_t *p = data;
+
+	if (u->err)
+		return u->err;
+	if (u->committed)
+		return cairn__error_set(CAIRN_EINVALID, "upload already committed");
+	while (len > 0) {
+		size_t room, take;
+		int rc;
+
+		if (u->len == WINDOW) {
+			/* keep only the open chunk (< 128 KiB) */
+			memmove(u->buf, u->buf + u->start, u->len - u->start);
+			u->len -= u->start;
+			u->scan -= u->start;
+			u->start = 0;
+		}
+		room = WINDOW - u->len;
+		take = len < room ? len : room;
+		memcpy(u->buf + u->len, p, take);
+		u->len += take;
+		p += take;
+		len -= take;
+		rc = scan(u);
+		if (rc < 0)
+			return u->err = rc;
+	}
+	return 0;
+}
+
+static int commit_txn(cairn_upload *u, const char *ns, const char *name, const char *key,
+		      size_t key_len, const cairn_put_options *o, const cairn_term *terms,
+		      size_t nterms)
+{
+	cairn_repo *r = u->r;
+	cairn_object_row row;
+	int64_t id, now = cairn__now_ns();
+	int rc = cairn__bucket_id(r, ns, name, &id);
+
+	if (rc < 0)
+		return rc;
+	/* every xorb still there (a GC past the grace period would show here) */
+	for (size_t i = 0; i < u->nslots; i++) {
+		cairn_xorb_row xr;
+		rc = r->meta->xorb_get(r->meta, &u->slots[i].hash, &xr);
+		if (rc == CAIRN_ENOTFOUND)
+			return cairn__error_set(CAIRN_EIO,
+						"a xorb this upload uses was collected; retry the upload");
+		if (rc < 0)
+			return rc;
+	}
+	rc = r->meta->file_put(r->meta, &u->res.file, u->res.size, terms, nterms, now);
+	if (rc < 0)
+		return rc;
+	memset(&row, 0, sizeof(row));
+	row.key = key;
+	row.key_len = key_len;
+	row.file = u->res.file;
+	row.size = u->res.size;
+	row.mtime_ns = o ? o->mtime_ns : 0;
+	row.created_ns = now;
+	row.content_type = o ? o->content_type : NULL;
+	if (o && o->md5) {
+		row.has_md5 = true;
+		memcpy(row.md5, o->md5, 16);
+	}
+	return r->meta->object_put(r->meta, id, &row);
+}
+
+int cairn_upload_commit(cairn_upload *u, const char *ns, const char *name, const char *key,
+			size_t key_len, const cairn_put_options *opts, cairn_put_result *res)
+{
+	cairn_repo *r = u->r;
+	cairn_term *terms = NULL;
+	size_t nterms = 0;
+	int rc;
+
+	if (u->err)
+		return u->err;
+	if (u->committed)
+		return cairn__error_set(CAIRN_EINVALID, "upload already committed");
+	if (u->len > u->start) {
+		rc = take_chunk(u, u->buf + u->start, u->len - u->start);
+		if (rc < 0)
+			return u->err = rc;
+		u->start = u->scan = u->len;
+	}
+	rc = flush_xorb(u);
+	if (rc < 0)
+		return u->err = rc;
+	rc = cairn_file_hash(&u->res.file, u->refs, u->n, NULL);
+	if (rc < 0)
+		return u->err = rc;
+
+	/* terms: runs of consecutive chunks of one xorb */
+	if (u->n > 0) {
+		terms = malloc(u->n * sizeof(*terms));
+		if (terms == NULL)
+			return u->err = cairn__error_set(CAIRN_ENOMEM, "out of memory");
+	}
+	for (size_t i = 0; i < u->n; i++) {
+		const chunk_loc *l = &u->locs[i];
+		cairn_term *t = nterms ? &terms[nterms - 1] : NULL;
+		if (t && cairn_hash_equal(&t->xorb, &u->slots[l->slot].hash) && t->end == l->idx) {
+			t->end++;
+			t->raw_len += u->refs[i].len;
+			continue;
+		}
+		t = &terms[nterms++];
+		t->xorb = u->slots[l->slot].hash;
+		t->first = l->idx;
+		t->end = l->idx + 1;
+		t->raw_len = u->refs[i].len;
+	}
+
+	rc = r->meta->begin(r->meta, true);
+	if (rc == 0) {
+		rc = commit_txn(u, ns, name, key, key_len, opts, terms, nterms);
+		if (rc == 0)
+			rc = r->meta->commit(r->meta);
+		else
+			r->meta->rollback(r->meta);
+	}
+	free(terms);
+	if (rc < 0)
+		return rc; /* not sticky: the caller may retry the commit */
+	u->committed = true;
+	if (res)
+		*res = u->res;
+	return 0;
+}
+
+int cairn_object_put(cairn_repo *r, const char *ns, const char *name, const char *key,
+		     size_t key_len, const void *data, size_t len, const cairn_put_options *opts,
+		     cairn_put_result *res)
+{
+	cairn_upload *u;
+	int rc = cairn_upload_new(&u, r);
+
+	if (rc < 0)
+		return rc;
+	rc = cairn_upload_write(u, data, len);
+	if (rc == 0)
+		rc = cairn_upload_commit(u, ns, name, key, key_len, opts, res);
+	cairn_upload_free(u);
+	return rc;
+}
+
+int cairn_object_put_fd(cairn_repo *r, const char *ns, const char *name, const char *key,
+			size_t key_len, int fd, const cairn_put_options *opts,
+			cairn_put_result *res)
+{
+	cairn_upload *u;
+	uint8_t *buf = malloc(1u << 20);
+	int rc;
+
+	if (buf == NULL)
+		return cairn__error_set(CAIRN_ENOMEM, "out of memory");
+	rc = cairn_upload_new(&u, r);
+	if (rc < 0) {
+		free(buf);
+		return rc;
+	}
+	for (;;) {
+		ssize_t got = read(fd, buf, 1u << 20);
+		if (got < 0) {
+			if (errno == EINTR)
+				continue;
+			rc = cairn__error_set(CAIRN_EIO, "read: %s", strerror(errno));
+			break;
+		}
+		if (got == 0)
+			break;
+		rc = cairn_upload_write(u, buf, (size_t)got);
+		if (rc < 0)
+			break;
+	}
+	if (rc == 0)
+		rc = cairn_upload_commit(u, ns, name, key, key_len, opts, res);
+	cairn_upload_free(u);
+	free(buf);
+	return rc;
+}

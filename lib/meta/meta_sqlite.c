@@ -1,0 +1,1379 @@
+/*
+ * meta_sqlite.c - the SQLite metadata backend: include/cairn/sys/meta.h's
+ * table of functions over one SQLite connection (the schema and the open
+ * time checks are in sqlite_schema.c).
+ *
+ * A handle is one connection, for one thread. Every statement is prepared
+ * once, when the handle opens (so a statement that does not fit the schema
+ * fails the open, not a request), and reused; every value reaches SQLite
+ * through sqlite3_bind_*, never through the SQL text.
+ *
+ * Transactions: begin(true) is BEGIN IMMEDIATE (the write lock is taken at
+ * once, so a commit never fails for a lock another writer holds), begin(false)
+ * is a deferred read whose snapshot starts at its first read. Mutations
+ * outside a write transaction are refused (CAIRN_EINVALID) rather than run
+ * in a transaction of their own: a caller that forgot begin() would
+ * otherwise believe that two calls were atomic. Each mutation that runs
+ * several statements does so inside a savepoint and rolls back to it on
+ * error, so a failed call changes nothing and the caller's transaction can
+ * go on or roll back as it likes.
+ *
+ * Callbacks: rows are borrowed for the call (strings point into SQLite's
+ * row). A callback may call other functions of the same handle, but not the
+ * listing it is called from (CAIRN_EINVALID), and its non-zero return
+ * stops the listing and is returned.
+ */
+#include "meta_int.h"
+
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum stmt_id {
+	ST_BEGIN_READ,
+	ST_BEGIN_WRITE,
+	ST_COMMIT,
+	ST_ROLLBACK,
+	ST_SAVEPOINT,
+	ST_RELEASE,
+	ST_ROLLBACK_TO,
+	ST_BUCKET_INSERT,
+	ST_BUCKET_GET,
+	ST_BUCKET_LIST,
+	ST_BUCKET_LIST_NS,
+	ST_BUCKET_SET_PRIVATE,
+	ST_BUCKET_DROP_OBJECTS,
+	ST_BUCKET_DELETE,
+	ST_BUCKET_TOTALS,
+	ST_OBJECT_UPSERT,
+	ST_OBJECT_GET,
+	ST_OBJECT_DELETE,
+	ST_OBJECT_LIST,
+	ST_FILE_INSERT,
+	ST_FILE_SIZE,
+	ST_TERM_INSERT,
+	ST_FILE_GET,
+	ST_FILE_LIST,
+	ST_XORB_INSERT,
+	ST_XORB_GET,
+	ST_XORB_TOUCH,
+	ST_XORB_LIST,
+	ST_CHUNK_INSERT,
+	ST_XORB_CHUNKS,
+	ST_CHUNK_LOOKUP,
+	ST_GC_TERMS,
+	ST_GC_FILES,
+	ST_GC_XORBS,
+	ST_GC_XORB_CHUNKS,
+	ST_GC_XORB,
+	ST_COUNT
+};
+
+#define BUCKET_COLS "id, ns, name, private, created_ns"
+#define XORB_COLS "hash, stored, raw, chunks, created_ns, used_ns"
+/* files no object names, older than ?1 */
+#define GC_FILE_WHERE                                                                      \
+	"created_ns < ?1 AND NOT EXISTS "                                                  \
+	"(SELECT 1 FROM objects WHERE objects.file_hash = files.hash)"
+
+static const char *const SQL[ST_COUNT] = {
+	[ST_BEGIN_READ] = "BEGIN DEFERRED",
+	[ST_BEGIN_WRITE] = "BEGIN IMMEDIATE",
+	[ST_COMMIT] = "COMMIT",
+	[ST_ROLLBACK] = "ROLLBACK",
+	[ST_SAVEPOINT] = "SAVEPOINT meta_op",
+	[ST_RELEASE] = "RELEASE meta_op",
+	[ST_ROLLBACK_TO] = "ROLLBACK TO meta_op",
+
+	[ST_BUCKET_INSERT] = "INSERT INTO buckets (ns, name, private, created_ns) "
+			     "VALUES (?1, ?2, ?3, ?4)",
+	[ST_BUCKET_GET] = "SELECT " BUCKET_COLS " FROM buckets WHERE ns = ?1 AND name = ?2",
+	[ST_BUCKET_LIST] = "SELECT " BUCKET_COLS " FROM buckets ORDER BY ns, name",
+	[ST_BUCKET_LIST_NS] = "SELECT " BUCKET_COLS " FROM buckets WHERE ns = ?1 ORDER BY name",
+	[ST_BUCKET_SET_PRIVATE] = "UPDATE buckets SET private = ?2 WHERE id = ?1",
+	[ST_BUCKET_DROP_OBJECTS] = "DELETE FROM objects WHERE bucket_id = ?1",
+	[ST_BUCKET_DELETE] = "DELETE FROM buckets WHERE id = ?1",
+	/* one statement, so one snapshot even outside a transaction */
+	[ST_BUCKET_TOTALS] = "SELECT (SELECT count(*) FROM objects WHERE bucket_id = ?1), "
+			     "(SELECT coalesce(sum(size), 0) FROM objects WHERE bucket_id = ?1) "
+			     "FROM buckets WHERE id = ?1",
+
+	[ST_OBJECT_UPSERT] = "INSERT INTO objects (bucket_id, key, file_hash, size, mtime_ns, "
+			     "created_ns, content_type, md5) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) "
+			     "ON CONFLICT (bucket_id, key) DO UPDATE SET "
+			     "file_hash = excluded.file_hash, size = excluded.size, "
+			     "mtime_ns = excluded.mtime_ns, created_ns = excluded.created_ns, "
+			     "content_type = excluded.content_type, md5 = excluded.md5",
+	[ST_OBJECT_GET] = "SELECT file_hash, size, mtime_ns, created_ns, content_type, md5 "
+			  "FROM objects WHERE bucket_id = ?1 AND key = ?2",
+	[ST_OBJECT_DELETE] = "DELETE FROM objects WHERE bucket_id = ?1 AND key = ?2",
+	/* a range over the primary key: see cairn__meta_key_range */
+	[ST_OBJECT_LIST] = "SELECT key, file_hash, size, mtime_ns, created_ns, content_type, md5 "
+			   "FROM objects WHERE bucket_id = ?1 AND key >= ?2 AND key < ?3 "
+			   "ORDER BY key LIMIT ?4",
+
+	[ST_FILE_INSERT] = "INSERT INTO files (hash, size, created_ns) VALUES (?1, ?2, ?3) "
+			   "ON CONFLICT (hash) DO NOTHING",
+	[ST_FILE_SIZE] = "SELECT size FROM files WHERE hash = ?1",
+	/* inserts nothing unless the xorb is recorded and holds the chunks */
+	[ST_TERM_INSERT] = "INSERT INTO file_terms (file_hash, seq, xorb_hash, chunk_first, "
+			   "chunk_end, raw_len) SELECT ?1, ?2, ?3, ?4, ?5, ?6 FROM xorbs "
+			   "WHERE hash = ?3 AND chunks >= ?5",
+	/* one statement: the file and its terms from the same snapshot */
+	[ST_FILE_GET] = "SELECT f.size, t.seq, t.xorb_hash, t.chunk_first, t.chunk_end, "
+			"t.raw_len FROM files AS f LEFT JOIN file_terms AS t "
+			"ON t.file_hash = f.hash WHERE f.hash = ?1 ORDER BY t.seq",
+	[ST_FILE_LIST] = "SELECT hash, size FROM files ORDER BY hash",
+
+	[ST_XORB_INSERT] = "INSERT INTO xorbs (" XORB_COLS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6) "
+			   "ON CONFLICT (hash) DO NOTHING",
+	[ST_XORB_GET] = "SELECT " XORB_COLS " FROM xorbs WHERE hash = ?1",
+	[ST_XORB_TOUCH] = "UPDATE xorbs SET used_ns = max(used_ns, ?2) WHERE hash = ?1",
+	[ST_XORB_LIST] = "SELECT " XORB_COLS " FROM xorbs ORDER BY hash",
+	[ST_CHUNK_INSERT] = "INSERT INTO xorb_chunks (xorb_hash, idx, chunk_hash, chunk_offset, "
+			    "packed_len, raw_len) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+	[ST_XORB_CHUNKS] = "SELECT idx, chunk_hash, chunk_offset, packed_len, raw_len "
+			   "FROM xorb_chunks WHERE xorb_hash = ?1 AND idx >= ?2 AND idx < ?3 "
+			   "ORDER BY idx",
+	[ST_CHUNK_LOOKUP] = "SELECT xorb_hash, idx FROM xorb_chunks WHERE chunk_hash = ?1 LIMIT 1",
+
+	[ST_GC_TERMS] = "DELETE FROM file_terms WHERE file_hash IN "
+			"(SELECT hash FROM files WHERE " GC_FILE_WHERE ")",
+	[ST_GC_FILES] = "DELETE FROM files WHERE " GC_FILE_WHERE,
+	[ST_GC_XORBS] = "SELECT " XORB_COLS " FROM xorbs WHERE created_ns < ?1 AND used_ns < ?1 "
+			"AND NOT EXISTS (SELECT 1 FROM file_terms "
+			"WHERE file_terms.xorb_hash = xorbs.hash) ORDER BY hash",
+	[ST_GC_XORB_CHUNKS] = "DELETE FROM xorb_chunks WHERE xorb_hash = ?1",
+	[ST_GC_XORB] = "DELETE FROM xorbs WHERE hash = ?1",
+};
+
+enum tx_state { TX_NONE, TX_READ, TX_WRITE };
+
+typedef struct meta_sqlite {
+	cairn_meta base; /* first: the table's address is the handle's */
+	sqlite3 *db;
+	enum tx_state tx;
+	sqlite3_stmt *st[ST_COUNT];
+	/*
+	 * object_get's strings. out->key and out->content_type point here,
+	 * and only object_get writes here: they stay valid until the next
+	 * object_get (or close), which is longer than meta.h promises
+	 * ("until its next call").
+	 */
+	char key[CAIRN_KEY_MAX];
+	char content_type[CAIRN_CTYPE_MAX + 1];
+} meta_sqlite;
+
+static meta_sqlite *handle(cairn_meta *m)
+{
+	return (meta_sqlite *)m;
+}
+
+/* ---- errors, statements, values ------------------------------------------ */
+
+static int sql_error(meta_sqlite *s, int src, const char *what)
+{
+	int code;
+
+	switch (src & 0xFF) {
+	case SQLITE_NOMEM:
+		code = CAIRN_ENOMEM;
+		break;
+	case SQLITE_CORRUPT:
+	case SQLITE_NOTADB:
+		code = CAIRN_ECORRUPT;
+		break;
+	case SQLITE_CONSTRAINT:
+	case SQLITE_MISMATCH:
+	case SQLITE_TOOBIG:
+	case SQLITE_RANGE:
+		code = CAIRN_EINVALID;
+		break;
+	default: /* SQLITE_BUSY, SQLITE_IOERR, SQLITE_FULL, SQLITE_READONLY... */
+		code = CAIRN_EIO;
+		break;
+	}
+	return cairn__error_set(code, "metadata: %s: %s", what, sqlite3_errmsg(s->db));
+}
+
+/* Reset a statement after use and drop its bindings (they point at the caller's memory). */
+static void stmt_done(sqlite3_stmt *st)
+{
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+}
+
+/*
+ * A cached statement, unless it is running already (a callback calling its
+ * own listing). *out is set either way, so no path binds to garbage.
+ */
+static int acquire(sqlite3_stmt **out, meta_sqlite *s, enum stmt_id id, const char *what)
+{
+	*out = s->st[id];
+	if (sqlite3_stmt_busy(*out))
+		return cairn__error_set(CAIRN_EINVALID,
+					"metadata: %s called from a callback of its own listing", what);
+	return 0;
+}
+
+/* Run a statement that returns no rows; always leaves it reset. */
+static int run(meta_sqlite *s, sqlite3_stmt *st, const char *what)
+{
+	int src = sqlite3_step(st);
+	int rc = 0;
+
+	if (src != SQLITE_DONE && src != SQLITE_ROW)
+		rc = sql_error(s, src, what);
+	stmt_done(st);
+	return rc;
+}
+
+static int run_id(meta_sqlite *s, enum stmt_id id, const char *what)
+{
+	sqlite3_stmt *st;
+	int rc = acquire(&st, s, id, what);
+
+	return rc ? rc : run(s, st, what);
+}
+
+static const char *hex(char buf[CAIRN_HASH_HEX_LEN + 1], const cairn_hash *h)
+{
+	cairn_hash_to_hex(buf, h);
+	return buf;
+}
+
+/* Values bound with SQLITE_STATIC are not copied, so these binds cannot fail at run time. */
+static void bind_hash(sqlite3_stmt *st, int i, const cairn_hash *h)
+{
+	sqlite3_bind_blob(st, i, h->bytes, (int)sizeof(h->bytes), SQLITE_STATIC);
+}
+
+static void bind_bytes(sqlite3_stmt *st, int i, const void *p, size_t len)
+{
+	/* a NULL pointer would bind SQL NULL, not an empty BLOB */
+	static const uint8_t empty[1];
+
+	sqlite3_bind_blob(st, i, len ? p : empty, (int)len, SQLITE_STATIC);
+}
+
+static int check_u64(uint64_t v, const char *what)
+{
+	if (v > (uint64_t)INT64_MAX)
+		return cairn__error_set(CAIRN_EINVALID, "metadata: %s %llu is too large", what,
+					(unsigned long long)v);
+	return 0;
+}
+
+static int col_hash(cairn_hash *out, sqlite3_stmt *st, int col)
+{
+	const void *p = sqlite3_column_blob(st, col);
+
+	if (p == NULL || sqlite3_column_bytes(st, col) != (int)sizeof(out->bytes))
+		return cairn__error_set(CAIRN_ECORRUPT, "metadata: a stored hash is not 32 bytes");
+	memcpy(out->bytes, p, sizeof(out->bytes));
+	return 0;
+}
+
+static uint64_t col_u64(sqlite3_stmt *st, int col)
+{
+	return (uint64_t)sqlite3_column_int64(st, col);
+}
+
+static uint32_t col_u32(sqlite3_stmt *st, int col)
+{
+	return (uint32_t)sqlite3_column_int64(st, col);
+}
+
+/* ---- transactions ---------------------------------------------------------- */
+
+static int need_write(meta_sqlite *s, const char *what)
+{
+	if (s->tx != TX_WRITE)
+		return cairn__error_set(CAIRN_EINVALID,
+					"metadata: %s outside a write transaction (begin(true) first)",
+					what);
+	if (sqlite3_get_autocommit(s->db))
+		return cairn__error_set(CAIRN_EIO,
+					"metadata: %s: the transaction was rolled back by an earlier "
+					"error; roll back and start again", what);
+	return 0;
+}
+
+/* Roll the connection back without touching the thread's error message. */
+static void rollback_quietly(meta_sqlite *s)
+{
+	if (!sqlite3_get_autocommit(s->db)) {
+		sqlite3_step(s->st[ST_ROLLBACK]);
+		stmt_done(s->st[ST_ROLLBACK]);
+	}
+	s->tx = TX_NONE;
+}
+
+static int tx_begin(cairn_meta *m, bool write)
+{
+	meta_sqlite *s = handle(m);
+	int rc;
+
+	if (s->tx != TX_NONE)
+		return cairn__error_set(CAIRN_EINVALID,
+					"metadata: a transaction is open already (they do not nest)");
+	rc = run_id(s, write ? ST_BEGIN_WRITE : ST_BEGIN_READ,
+		    write ? "begin a write transaction" : "begin a read transaction");
+	if (rc == 0)
+		s->tx = write ? TX_WRITE : TX_READ;
+	return rc;
+}
+
+/* A failed commit rolls back: the handle is then out of any transaction. */
+static int tx_commit(cairn_meta *m)
+{
+	meta_sqlite *s = handle(m);
+	int rc;
+
+	if (s->tx == TX_NONE)
+		return cairn__error_set(CAIRN_EINVALID, "metadata: commit without begin");
+	if (sqlite3_get_autocommit(s->db)) {
+		s->tx = TX_NONE;
+		return cairn__error_set(CAIRN_EIO,
+					"metadata: the transaction was rolled back by an earlier "
+					"error; nothing was committed");
+	}
+	rc = run_id(s, ST_COMMIT, "commit");
+	if (rc != 0) {
+		rc = CAIRN_EIO; /* the message says why */
+		rollback_quietly(s);
+	}
+	s->tx = TX_NONE;
+	return rc;
+}
+
+static void tx_rollback(cairn_meta *m)
+{
+	meta_sqlite *s = handle(m);
+
+	if (s->tx != TX_NONE)
+		rollback_quietly(s);
+}
+
+/* Start a mutation that runs several statements: in a write transaction, in a savepoint. */
+static int op_begin(meta_sqlite *s, const char *what)
+{
+	int rc = need_write(s, what);
+
+	return rc ? rc : run_id(s, ST_SAVEPOINT, what);
+}
+
+/* End it: keep its changes if rc is 0, else undo them; returns rc. */
+static int op_end(meta_sqlite *s, int rc, const char *what)
+{
+	if (rc == 0)
+		return run_id(s, ST_RELEASE, what);
+	if (!sqlite3_get_autocommit(s->db)) { /* else SQLite has rolled back everything */
+		sqlite3_step(s->st[ST_ROLLBACK_TO]);
+		stmt_done(s->st[ST_ROLLBACK_TO]);
+		sqlite3_step(s->st[ST_RELEASE]);
+		stmt_done(s->st[ST_RELEASE]);
+	}
+	return rc;
+}
+
+/* ---- buckets ------------------------------------------------------------------ */
+
+static int bucket_create(cairn_meta *m, const char *ns, const char *name, bool is_private,
+			 int64_t now_ns, int64_t *id)
+{
+	meta_sqlite *s = handle(m);
+	sqlite3_stmt *st;
+	int rc, src;
+
+	if ((rc = need_write(s, "bucket_create")) != 0 ||
+	    (rc = cairn__meta_check_name("namespace", ns)) != 0 ||
+	    (rc = cairn__meta_check_name("bucket name", name)) != 0 ||
+	    (rc = acquire(&st, s, ST_BUCKET_INSERT, "bucket_create")) != 0)
+		return rc;
+	sqlite3_bind_text(st, 1, ns, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
+	sqlite3_bind_int(st, 3, is_private ? 1 : 0);
+	sqlite3_bind_int64(st, 4, now_ns);
+	src = sqlite3_step(st);
+	if (src == SQLITE_DONE) {
+		if (id)
+			*id = sqlite3_last_insert_rowid(s->db);
+	} else if (src == SQLITE_CONSTRAINT_UNIQUE) {
+		rc = cairn__error_set(CAIRN_EEXISTS, "bucket %s/%s exists already", ns, name);
+	} else {
+		rc = sql_error(s, src, "bucket_create");
+	}
+	stmt_done(st);
+	return rc;
+}
+
+static int copy_name(char out[CAIRN_NAME_MAX + 1], sqlite3_stmt *st, int col)
+{
+	const unsigned char *t = sqlite3_column_text(st, col);
+	int len = sqlite3_column_bytes(st, col);
+
+	if (t == NULL || len < 1 || len > CAIRN_NAME_MAX)
+		return cairn__error_set(CAIRN_ECORRUPT,
+					"metadata: a stored bucket name is malformed");
+	memcpy(out, t, (size_t)len);
+	out[len] = '\0';
+	return 0;
+}
+
+static int read_bucket(cairn_bucket_row *row, sqlite3_stmt *st)
+{
+	int rc;
+
+	row->id = sqlite3_column_int64(st, 0);
+	if ((rc = copy_name(row->ns, st, 1)) != 0 || (rc = copy_name(row->name, st, 2)) != 0)
+		return rc;
+	row->is_private = sqlite3_column_int(st, 3) != 0;
+	row->created_ns = sqlite3_column_int64(st, 4);
+	return 0;
+}
+
+static int bucket_get(cairn_meta *m, const char *ns, const char *name, cairn_bucket_row *out)
+{
+	meta_sqlite *s = handle(m);
+	cairn_bucket_row row;
+	sqlite3_stmt *st;
+	int rc, src;
+
+	if (ns == NULL || name == NULL || out == NULL)
+		return cairn__error_set(CAIRN_EINVALID, "bucket_get: NULL argument");
+	if ((rc = acquire(&st, s, ST_BUCKET_GET, "bucket_get")) != 0)
+		return rc;
+	sqlite3_bind_text(st, 1, ns, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
+	src = sqlite3_step(st);
+	if (src == SQLITE_ROW)
+		rc = read_bucket(&row, st);
+	else if (src == SQLITE_DONE)
+		rc = cairn__error_set(CAIRN_ENOTFOUND, "no bucket %s/%s", ns, name);
+	else
+		rc = sql_error(s, src, "bucket_get");
+	stmt_done(st);
+	if (rc == 0)
+		*out = row;
+	return rc;
+}
+
+static int bucket_list(cairn_meta *m, const char *ns, cairn_meta_bucket_fn fn, void *ctx)
+{
+	meta_sqlite *s = handle(m);
+	sqlite3_stmt *st;
+	int rc;
+
+	if (fn == NULL)
+		return cairn__error_set(CAIRN_EINVALID, "bucket_list: no callback");
+	if ((rc = acquire(&st, s, ns ? ST_BUCKET_LIST_NS : ST_BUCKET_LIST, "bucket_list")) != 0)
+		return rc;
+	if (ns)
+		sqlite3_bind_text(st, 1, ns, -1, SQLITE_STATIC);
+	for (;;) {
+		cairn_bucket_row row;
+		int src = sqlite3_step(st);
+
+		if (src == SQLITE_DONE)
+			break;
+		if (src != SQLITE_ROW) {
+			rc = sql_error(s, src, "bucket_list");
+			break;
+		}
+		if ((rc = read_bucket(&row, st)) != 0 || (rc = fn(ctx, &row)) != 0)
+			break;
+	}
+	stmt_done(st);
+	return rc;
+}
+
+/* Run an UPDATE or DELETE that must touch a row; CAIRN_ENOTFOUND with `missing` if none. */
+static int run_on_one(meta_sqlite *s, sqlite3_stmt *st, const char *what, const char *missing)
+{
+	int rc = run(s, st, what);
+
+	if (rc == 0 && sqlite3_changes(s->db) == 0)
+		rc = cairn__error_set(CAIRN_ENOTFOUND, "%s", missing);
+	return rc;
+}
+
+static int bucket_set_private(cairn_meta *m, int64_t id, bool is_private)
+{
+	meta_sqlite *s = handle(m);
+	char missing[48];
+	sqlite3_stmt *st;
+	int rc;
+
+	if ((rc = need_write(s, "bucket_set_private")) != 0 ||
+	    (rc = acquire(&st, s, ST_BUCKET_SET_PRIVATE, "bucket_set_private")) != 0)
+		return rc;
+	sqlite3_bind_int64(st, 1, id);
+	sqlite3_bind_int(st, 2, is_private ? 1 : 0);
+	snprintf(missing, sizeof(missing), "no bucket with id %lld", (long long)id);
+	return run_on_one(s, st, "bucket_set_private", missing);
+}
+
+static int bucket_delete(cairn_meta *m, int64_t id)
+{
+	meta_sqlite *s = handle(m);
+	char missing[48];
+	sqlite3_stmt *st;
+	int rc;
+
+	if ((rc = op_begin(s, "bucket_delete")) != 0)
+		return rc;
+	if ((rc = acquire(&st, s, ST_BUCKET_DROP_OBJECTS, "bucket_delete")) == 0) {
+		sqlite3_bind_int64(st, 1, id);
+		rc = run(s, st, "bucket_delete: objects");
+	}
+	if (rc == 0 && (rc = acquire(&st, s, ST_BUCKET_DELETE, "bucket_delete")) == 0) {
+		sqlite3_bind_int64(st, 1, id);
+		snprintf(missing, sizeof(missing), "no bucket with id %lld", (long long)id);
+		rc = run_on_one(s, st, "bucket_delete", missing);
+	}
+	return op_end(s, rc, "bucket_delete");
+}
+
+static int bucket_totals(cairn_meta *m, int64_t id, uint64_t *objects, uint64_t *bytes)
+{
+	meta_sqlite *s = handle(m);
+	sqlite3_stmt *st;
+	int rc, src;
+
+	if ((rc = acquire(&st, s, ST_BUCKET_TOTALS, "bucket_totals")) != 0)
+		return rc;
+	sqlite3_bind_int64(st, 1, id);
+	src = sqlite3_step(st);
+	if (src == SQLITE_ROW) {
+		if (objects)
+			*objects = col_u64(st, 0);
+		if (bytes)
+			*bytes = col_u64(st, 1);
+	} else if (src == SQLITE_DONE) {
+		rc = cairn__error_set(CAIRN_ENOTFOUND, "no bucket with id %lld", (long long)id);
+	} else {
+		rc = sql_error(s, src, "bucket_totals");
+	}
+	stmt_done(st);
+	return rc;
+}
+
+/* ---- objects ------------------------------------------------------------------ */
+
+static int object_put(cairn_meta *m, int64_t bucket, const cairn_object_row *row)
+{
+	meta_sqlite *s = handle(m);
+	char h[CAIRN_HASH_HEX_LEN + 1];
+	sqlite3_stmt *st;
+	uint64_t file_size = 0;
+	int rc, src;
+
+	if ((rc = need_write(s, "object_put")) != 0)
+		return rc;
+	if (row == NULL)
+		return cairn__error_set(CAIRN_EINVALID, "object_put: no row");
+	if ((rc = cairn__meta_check_key(row->key, row->key_len)) != 0 ||
+	    (rc = check_u64(row->size, "object size")) != 0)
+		return rc;
+	if (row->content_type &&
+	    strnlen(row->content_type, CAIRN_CTYPE_MAX + 1) > CAIRN_CTYPE_MAX)
+		return cairn__error_set(CAIRN_EINVALID, "a content type has at most %d bytes",
+					CAIRN_CTYPE_MAX);
+
+	/* the file must be recorded, and the object is all of it */
+	if ((rc = acquire(&st, s, ST_FILE_SIZE, "object_put")) != 0)
+		return rc;
+	bind_hash(st, 1, &row->file);
+	src = sqlite3_step(st);
+	if (src == SQLITE_ROW)
+		file_size = col_u64(st, 0);
+	else if (src == SQLITE_DONE)
+		rc = cairn__error_set(CAIRN_ENOTFOUND,
+				      "object_put: file %s is not recorded (file_put first)",
+				      hex(h, &row->file));
+	else
+		rc = sql_error(s, src, "object_put: file");
+	stmt_done(st);
+	if (rc != 0)
+		return rc;
+	if (file_size != row->size)
+		return cairn__error_set(CAIRN_EINVALID,
+					"object_put: size %llu, but file %s holds %llu bytes",
+					(unsigned long long)row->size, hex(h, &row->file),
+					(unsigned long long)file_size);
+
+	if ((rc = acquire(&st, s, ST_OBJECT_UPSERT, "object_put")) != 0)
+		return rc;
+	sqlite3_bind_int64(st, 1, bucket);
+	bind_bytes(st, 2, row->key, row->key_len);
+	bind_hash(st, 3, &row->file);
+	sqlite3_bind_int64(st, 4, (sqlite3_int64)row->size);
+	sqlite3_bind_int64(st, 5, row->mtime_ns);
+	sqlite3_bind_int64(st, 6, row->created_ns);
+	if (row->content_type)
+		sqlite3_bind_text(st, 7, row->content_type, -1, SQLITE_STATIC);
+	if (row->has_md5)
+		bind_bytes(st, 8, row->md5, sizeof(row->md5));
+	src = sqlite3_step(st);
+	if (src == SQLITE_CONSTRAINT_FOREIGNKEY) /* the file was checked above */
+		rc = cairn__error_set(CAIRN_ENOTFOUND, "object_put: no bucket with id %lld",
+				      (long long)bucket);
+	else if (src != SQLITE_DONE)
+		rc = sql_error(s, src, "object_put");
+	stmt_done(st);
+	return rc;
+}
+
+/* The columns from file_hash on, at `col`, of an objects row (key set by the caller). */
+static int read_object(cairn_object_row *row, sqlite3_stmt *st, int col)
+{
+	const void *md5;
+	int rc;
+
+	if ((rc = col_hash(&row->file, st, col)) != 0)
+		return rc;
+	row->size = col_u64(st, col + 1);
+	row->mtime_ns = sqlite3_column_int64(st, col + 2);
+	row->created_ns = sqlite3_column_int64(st, col + 3);
+	row->content_type = (const char *)sqlite3_column_text(st, col + 4);
+	md5 = sqlite3_column_blob(st, col + 5);
+	row->has_md5 = md5 != NULL;
+	if (md5 != NULL) {
+		if (sqlite3_column_bytes(st, col + 5) != (int)sizeof(row->md5))
+			return cairn__error_set(CAIRN_ECORRUPT,
+						"metadata: a stored MD5 is not 16 bytes");
+		memcpy(row->md5, md5, sizeof(row->md5));
+	} else {
+		memset(row->md5, 0, sizeof(row->md5));
+	}
+	return 0;
+}
+
+static int object_get(cairn_meta *m, int64_t bucket, const char *key, size_t key_len,
+		      cairn_object_row *out)
+{
+	meta_sqlite *s = handle(m);
+	cairn_object_row row;
+	sqlite3_stmt *st;
+	int rc, src;
+
+	if (out == NULL)
+		return cairn__error_set(CAIRN_EINVALID, "object_get: no row to fill");
+	if ((rc = cairn__meta_check_key(key, key_len)) != 0 ||
+	    (rc = acquire(&st, s, ST_OBJECT_GET, "object_get")) != 0)
+		return rc;
+	sqlite3_bind_int64(st, 1, bucket);
+	bind_bytes(st, 2, key, key_len);
+	src = sqlite3_step(st);
+	if (src == SQLITE_ROW) {
+		rc = read_object(&row, st, 0);
+		if (rc == 0 && row.content_type) {
+			size_t n = (size_t)sqlite3_column_bytes(st, 4);
+
+			if (n > CAIRN_CTYPE_MAX) {
+				rc = cairn__error_set(CAIRN_ECORRUPT,
+						      "metadata: a stored content type is too long");
+			} else {
+				memcpy(s->content_type, row.content_type, n);
+				s->content_type[n] = '\0';
+				row.content_type = s->content_type;
+			}
+		}
+	} else if (src == SQLITE_DONE) {
+		rc = cairn__error_set(CAIRN_ENOTFOUND, "no such object in bucket %lld",
+				      (long long)bucket);
+	} else {
+		rc = sql_error(s, src, "object_get");
+	}
+	stmt_done(st);
+	if (rc != 0)
+		return rc;
+	memmove(s->key, key, key_len); /* key may be a previous out->key */
+	row.key = s->key;
+	row.key_len = key_len;
+	*out = row;
+	return 0;
+}
+
+static int object_delete(cairn_meta *m, int64_t bucket, const char *key, size_t key_len)
+{
+	meta_sqlite *s = handle(m);
+	sqlite3_stmt *st;
+	int rc;
+
+	if ((rc = need_write(s, "object_delete")) != 0 ||
+	    (rc = cairn__meta_check_key(key, key_len)) != 0 ||
+	    (rc = acquire(&st, s, ST_OBJECT_DELETE, "object_delete")) != 0)
+		return rc;
+	sqlite3_bind_int64(st, 1, bucket);
+	bind_bytes(st, 2, key, key_len);
+	return run_on_one(s, st, "object_delete", "no such object");
+}
+
+static int object_list(cairn_meta *m, int64_t bucket, const char *prefix, size_t prefix_len,
+		       const char *after, size_t after_len, size_t limit, cairn_meta_object_fn fn,
+		       void *ctx)
+{
+	meta_sqlite *s = handle(m);
+	uint8_t lo[CAIRN_KEY_MAX + 1], hi[CAIRN_KEY_MAX + 1];
+	size_t lo_len, hi_len;
+	sqlite3_stmt *st;
+	int rc;
+
+	if (fn == NULL)
+		return cairn__error_set(CAIRN_EINVALID, "object_list: no callback");
+	if ((rc = cairn__meta_key_range(lo, &lo_len, hi, &hi_len, prefix, prefix_len, after,
+					after_len)) != 0 ||
+	    (rc = acquire(&st, s, ST_OBJECT_LIST, "object_list")) != 0)
+		return rc;
+	sqlite3_bind_int64(st, 1, bucket);
+	bind_bytes(st, 2, lo, lo_len);
+	bind_bytes(st, 3, hi, hi_len);
+	sqlite3_bind_int64(st, 4, limit == 0 || limit > INT64_MAX ? -1 : (sqlite3_int64)limit);
+	for (;;) {
+		cairn_object_row row;
+		int src = sqlite3_step(st);
+
+		if (src == SQLITE_DONE)
+			break;
+		if (src != SQLITE_ROW) {
+			rc = sql_error(s, src, "object_list");
+			break;
+		}
+		row.key = sqlite3_column_blob(st, 0);
+		row.key_len = (size_t)sqlite3_column_bytes(st, 0);
+		if ((rc = read_object(&row, st, 1)) != 0 || (rc = fn(ctx, &row)) != 0)
+			break;
+	}
+	stmt_done(st);
+	return rc;
+}
+
+/* ---- files ------------------------------------------------------------------ */
+
+/* Why a term was not inserted: its xorb is missing or too short. */
+static int term_refused(meta_sqlite *s, size_t i, const cairn_term *t)
+{
+	char h[CAIRN_HASH_HEX_LEN + 1];
+	sqlite3_stmt *st;
+	int rc, src;
+
+	if ((rc = acquire(&st, s, ST_XORB_GET, "file_put")) != 0)
+		return rc;
+	bind_hash(st, 1, &t->xorb);
+	src = sqlite3_step(st);
+	if (src == SQLITE_ROW)
+		rc = cairn__error_set(CAIRN_EINVALID,
+				      "file_put: term %zu asks for chunks [%u, %u) of xorb %s, "
+				      "which holds %u", i, t->first, t->end, hex(h, &t->xorb),
+				      col_u32(st, 3));
+	else if (src == SQLITE_DONE)
+		rc = cairn__error_set(CAIRN_ENOTFOUND,
+				      "file_put: term %zu names xorb %s, which is not recorded", i,
+				      hex(h, &t->xorb));
+	else
+		rc = sql_error(s, src, "file_put: xorb");
+	stmt_done(st);
+	return rc;
+}
+
+static int file_put(cairn_meta *m, const cairn_hash *file, uint64_t size, const cairn_term *terms,
+		    size_t n, int64_t now_ns)
+{
+	meta_sqlite *s = handle(m);
+	sqlite3_stmt *st;
+	uint64_t sum = 0;
+	int rc;
+
+	if ((rc = need_write(s, "file_put")) != 0)
+		return rc;
+	if (file == NULL || (n > 0 && terms == NULL))
+		return cairn__error_set(CAIRN_EINVALID, "file_put: NULL argument");
+	if ((rc = check_u64(size, "file size")) != 0)
+		return rc;
+	for (size_t i = 0; i < n; i++) {
+		if (terms[i].first >= terms[i].end)
+			return cairn__error_set(CAIRN_EINVALID,
+						"file_put: term %zu has no chunks ([%u, %u))", i,
+						terms[i].first, terms[i].end);
+		if (terms[i].raw_len > size - sum) /* sum <= size: no overflow */
+			return cairn__error_set(CAIRN_EINVALID,
+						"file_put: the terms hold more than the file's %llu "
+						"bytes", (unsigned long long)size);
+		sum += terms[i].raw_len;
+	}
+	if (sum != size)
+		return cairn__error_set(CAIRN_EINVALID,
+					"file_put: the terms hold %llu bytes, the file %llu",
+					(unsigned long long)sum, (unsigned long long)size);
+
+	if ((rc = op_begin(s, "file_put")) != 0)
+		return rc;
+	if ((rc = acquire(&st, s, ST_FILE_INSERT, "file_put")) != 0)
+		return op_end(s, rc, "file_put");
+	bind_hash(st, 1, file);
+	sqlite3_bind_int64(st, 2, (sqlite3_int64)size);
+	sqlite3_bind_int64(st, 3, now_ns);
+	rc = run(s, st, "file_put");
+	if (rc != 0 || sqlite3_changes(s->db) == 0) /* recorded already: nothing to do */
+		return op_end(s, rc, "file_put");
+
+	if ((rc = acquire(&st, s, ST_TERM_INSERT, "file_put")) != 0)
+		return op_end(s, rc, "file_put");
+	for (size_t i = 0; i < n && rc == 0; i++) {
+		bind_hash(st, 1, file);
+		sqlite3_bind_int64(st, 2, (sqlite3_int64)i);
+		bind_hash(st, 3, &terms[i].xorb);
+		sqlite3_bind_int64(st, 4, terms[i].first);
+		sqlite3_bind_int64(st, 5, terms[i].end);
+		sqlite3_bind_int64(st, 6, (sqlite3_int64)terms[i].raw_len);
+		rc = run(s, st, "file_put: term");
+		if (rc == 0 && sqlite3_changes(s->db) == 0)
+			rc = term_refused(s, i, &terms[i]);
+	}
+	return op_end(s, rc, "file_put");
+}
+
+static int file_get(cairn_meta *m, const cairn_hash *file, uint64_t *size, cairn_term **terms,
+		    size_t *n)
+{
+	meta_sqlite *s = handle(m);
+	char h[CAIRN_HASH_HEX_LEN + 1];
+	cairn_term *list = NULL;
+	size_t count = 0, cap = 0;
+	uint64_t file_size = 0;
+	bool found = false;
+	sqlite3_stmt *st;
+	int rc;
+
+	if (file == NULL || terms == NULL || n == NULL)
+		return cairn__error_set(CAIRN_EINVALID, "file_get: NULL argument");
+	if ((rc = acquire(&st, s, ST_FILE_GET, "file_get")) != 0)
+		return rc;
+	bind_hash(st, 1, file);
+	for (;;) {
+		cairn_term *t;
+		int src = sqlite3_step(st);
+
+		if (src == SQLITE_DONE)
+			break;
+		if (src != SQLITE_ROW) {
+			rc = sql_error(s, src, "file_get");
+			break;
+		}
+		found = true;
+		file_size = col_u64(st, 0);
+		if (sqlite3_column_type(st, 1) == SQLITE_NULL) /* a file with no terms */
+			continue;
+		if (col_u64(st, 1) != count) {
+			rc = cairn__error_set(CAIRN_ECORRUPT, "metadata: file %s misses term %zu",
+					      hex(h, file), count);
+			break;
+		}
+		if (count == cap) {
+			size_t ncap = cap ? 2 * cap : 16;
+			cairn_term *grown = realloc(list, ncap * sizeof(*list));
+
+			if (grown == NULL) {
+				rc = cairn__error_set(CAIRN_ENOMEM, "out of memory for %zu terms",
+						      ncap);
+				break;
+			}
+			list = grown;
+			cap = ncap;
+		}
+		t = &list[count];
+		if ((rc = col_hash(&t->xorb, st, 2)) != 0)
+			break;
+		t->first = col_u32(st, 3);
+		t->end = col_u32(st, 4);
+		t->raw_len = col_u64(st, 5);
+		count++;
+	}
+	stmt_done(st);
+	if (rc == 0 && !found)
+		rc = cairn__error_set(CAIRN_ENOTFOUND, "no file %s", hex(h, file));
+	if (rc != 0) {
+		free(list);
+		return rc;
+	}
+	if (size)
+		*size = file_size;
+	*terms = list;
+	*n = count;
+	return 0;
+}
+
+static int file_list(cairn_meta *m, cairn_meta_file_fn fn, void *ctx)
+{
+	meta_sqlite *s = handle(m);
+	sqlite3_stmt *st;
+	int rc;
+
+	if (fn == NULL)
+		return cairn__error_set(CAIRN_EINVALID, "file_list: no callback");
+	if ((rc = acquire(&st, s, ST_FILE_LIST, "file_list")) != 0)
+		return rc;
+	for (;;) {
+		cairn_hash file;
+		int src = sqlite3_step(st);
+
+		if (src == SQLITE_DONE)
+			break;
+		if (src != SQLITE_ROW) {
+			rc = sql_error(s, src, "file_list");
+			break;
+		}
+		if ((rc = col_hash(&file, st, 0)) != 0 ||
+		    (rc = fn(ctx, &file, col_u64(st, 1))) != 0)
+			break;
+	}
+	stmt_done(st);
+	return rc;
+}
+
+/* ---- xorbs and the chunk index ------------------------------------------------ */
+
+static int read_xorb(cairn_xorb_row *row, sqlite3_stmt *st)
+{
+	int rc = col_hash(&row->hash, st, 0);
+
+	if (rc != 0)
+		return rc;
+	row->stored = col_u64(st, 1);
+	row->raw = col_u64(st, 2);
+	row->chunks = col_u32(st, 3);
+	row->created_ns = sqlite3_column_int64(st, 4);
+	row->used_ns = sqlite3_column_int64(st, 5);
+	return 0;
+}
+
+/* Chunk rows must describe the xorb: contiguous from offset 0, inside it, raw sizes adding up. */
+static int check_chunks(const cairn_xorb_row *row, const cairn_chunk_row *chunks, size_t n)
+{
+	uint64_t at = 0, raw = 0;
+
+	if (n != row->chunks)
+		return cairn__error_set(CAIRN_EINVALID, "xorb_put: %zu chunk rows for %u chunks", n,
+					row->chunks);
+	for (size_t i = 0; i < n; i++) {
+		if (chunks[i].offset != at)
+			return cairn__error_set(CAIRN_EINVALID,
+						"xorb_put: chunk %zu at offset %llu, expected %llu",
+						i, (unsigned long long)chunks[i].offset,
+						(unsigned long long)at);
+		if (chunks[i].packed_len == 0)
+			return cairn__error_set(CAIRN_EINVALID, "xorb_put: chunk %zu is empty", i);
+		at += chunks[i].packed_len;
+		raw += chunks[i].raw_len;
+	}
+	if (at > row->stored)
+		return cairn__error_set(CAIRN_EINVALID,
+					"xorb_put: the chunks end at %llu, past the xorb's %llu bytes",
+					(unsigned long long)at, (unsigned long long)row->stored);
+	if (raw != row->raw)
+		return cairn__error_set(CAIRN_EINVALID,
+					"xorb_put: the chunks decode to %llu bytes, the row says %llu",
+					(unsigned long long)raw, (unsigned long long)row->raw);
+	return 0;
+}
+
+static int xorb_put(cairn_meta *m, const cairn_xorb_row *row, const cairn_chunk_row *chunks,
+		    size_t n)
+{
+	meta_sqlite *s = handle(m);
+	sqlite3_stmt *st;
+	int rc;
+
+	if ((rc = need_write(s, "xorb_put")) != 0)
+		return rc;
+	if (row == NULL || (n > 0 && chunks == NULL))
+		return cairn__error_set(CAIRN_EINVALID, "xorb_put: NULL argument");
+	if ((rc = check_u64(row->stored, "xorb size")) != 0 ||
+	    (rc = check_u64(row->raw, "xorb raw size")) != 0 ||
+	    (rc = check_chunks(row, chunks, n)) != 0)
+		return rc;
+
+	if ((rc = op_begin(s, "xorb_put")) != 0)
+		return rc;
+	if ((rc = acquire(&st, s, ST_XORB_INSERT, "xorb_put")) != 0)
+		return op_end(s, rc, "xorb_put");
+	bind_hash(st, 1, &row->hash);
+	sqlite3_bind_int64(st, 2, (sqlite3_int64)row->stored);
+	sqlite3_bind_int64(st, 3, (sqlite3_int64)row->raw);
+	sqlite3_bind_int64(st, 4, row->chunks);
+	sqlite3_bind_int64(st, 5, row->created_ns);
+	sqlite3_bind_int64(st, 6, row->used_ns);
+	rc = run(s, st, "xorb_put");
+	if (rc == 0 && sqlite3_changes(s->db) == 0) {
+		/*
+		 * Recorded already. Its uploader is about to reference it, so it
+		 * counts as used now, like a xorb a dedup query promised: the
+		 * grace period then protects it from a concurrent gc.
+		 */
+		if ((rc = acquire(&st, s, ST_XORB_TOUCH, "xorb_put")) == 0) {
+			bind_hash(st, 1, &row->hash);
+			sqlite3_bind_int64(st, 2, row->used_ns);
+			rc = run(s, st, "xorb_put: touch");
+		}
+		return op_end(s, rc, "xorb_put");
+	}
+
+	if (rc == 0)
+		rc = acquire(&st, s, ST_CHUNK_INSERT, "xorb_put");
+	for (size_t i = 0; i < n && rc == 0; i++) {
+		bind_hash(st, 1, &row->hash);
+		sqlite3_bind_int64(st, 2, (sqlite3_int64)i);
+		bind_hash(st, 3, &chunks[i].hash);
+		sqlite3_bind_int64(st, 4, (sqlite3_int64)chunks[i].offset);
+		sqlite3_bind_int64(st, 5, chunks[i].packed_len);
+		sqlite3_bind_int64(st, 6, chunks[i].raw_len);
+		rc = run(s, st, "xorb_put: chunk");
+	}
+	return op_end(s, rc, "xorb_put");
+}
+
+static int xorb_get(cairn_meta *m, const cairn_hash *xorb, cairn_xorb_row *out)
+{
+	meta_sqlite *s = handle(m);
+	char h[CAIRN_HASH_HEX_LEN + 1];
+	cairn_xorb_row row;
+	sqlite3_stmt *st;
+	int rc, src;
+
+	if (xorb == NULL || out == NULL)
+		return cairn__error_set(CAIRN_EINVALID, "xorb_get: NULL argument");
+	if ((rc = acquire(&st, s, ST_XORB_GET, "xorb_get")) != 0)
+		return rc;
+	bind_hash(st, 1, xorb);
+	src = sqlite3_step(st);
+	if (src == SQLITE_ROW)
+		rc = read_xorb(&row, st);
+	else if (src == SQLITE_DONE)
+		rc = cairn__error_set(CAIRN_ENOTFOUND, "no xorb %s", hex(h, xorb));
+	else
+		rc = sql_error(s, src, "xorb_get");
+	stmt_done(st);
+	if (rc == 0)
+		*out = row;
+	return rc;
+}
+
+/* out[] is written as rows arrive: on error its contents are unspecified. */
+static int xorb_chunks(cairn_meta *m, const cairn_hash *xorb, uint32_t first, uint32_t end,
+		       cairn_chunk_row *out)
+{
+	meta_sqlite *s = handle(m);
+	char h[CAIRN_HASH_HEX_LEN + 1];
+	sqlite3_stmt *st;
+	uint32_t at = first;
+	int rc;
+
+	if (xorb == NULL || first > end || (out == NULL && end > first))
+		return cairn__error_set(CAIRN_EINVALID, "xorb_chunks: bad arguments");
+	if (first == end)
+		return 0;
+	if ((rc = acquire(&st, s, ST_XORB_CHUNKS, "xorb_chunks")) != 0)
+		return rc;
+	bind_hash(st, 1, xorb);
+	sqlite3_bind_int64(st, 2, first);
+	sqlite3_bind_int64(st, 3, end);
+	for (;;) {
+		cairn_chunk_row *c;
+		int src = sqlite3_step(st);
+
+		if (src == SQLITE_DONE)
+			break;
+		if (src != SQLITE_ROW) {
+			rc = sql_error(s, src, "xorb_chunks");
+			break;
+		}
+		if (col_u64(st, 0) != at)
+			break; /* a gap: reported below */
+		c = &out[at - first];
+		if ((rc = col_hash(&c->hash, st, 1)) != 0)
+			break;
+		c->offset = col_u64(st, 2);
+		c->packed_len = col_u32(st, 3);
+		c->raw_len = col_u32(st, 4);
+		at++;
+	}
+	stmt_done(st);
+	if (rc == 0 && at != end)
+		rc = cairn__error_set(CAIRN_ENOTFOUND, "xorb %s: no chunk %u recorded",
+				      hex(h, xorb), at);
+	return rc;
+}
+
+static int xorb_touch(cairn_meta *m, const cairn_hash *xorb, int64_t now_ns)
+{
+	meta_sqlite *s = handle(m);
+	char missing[80];
+	char h[CAIRN_HASH_HEX_LEN + 1];
+	sqlite3_stmt *st;
+	int rc;
+
+	if ((rc = need_write(s, "xorb_touch")) != 0)
+		return rc;
+	if (xorb == NULL)
+		return cairn__error_set(CAIRN_EINVALID, "xorb_touch: no xorb");
+	if ((rc = acquire(&st, s, ST_XORB_TOUCH, "xorb_touch")) != 0)
+		return rc;
+	bind_hash(st, 1, xorb);
+	sqlite3_bind_int64(st, 2, now_ns);
+	snprintf(missing, sizeof(missing), "no xorb %s", hex(h, xorb));
+	return run_on_one(s, st, "xorb_touch", missing);
+}
+
+static int xorb_list(cairn_meta *m, cairn_meta_xorb_fn fn, void *ctx)
+{
+	meta_sqlite *s = handle(m);
+	sqlite3_stmt *st;
+	int rc;
+
+	if (fn == NULL)
+		return cairn__error_set(CAIRN_EINVALID, "xorb_list: no callback");
+	if ((rc = acquire(&st, s, ST_XORB_LIST, "xorb_list")) != 0)
+		return rc;
+	for (;;) {
+		cairn_xorb_row row;
+		int src = sqlite3_step(st);
+
+		if (src == SQLITE_DONE)
+			break;
+		if (src != SQLITE_ROW) {
+			rc = sql_error(s, src, "xorb_list");
+			break;
+		}
+		if ((rc = read_xorb(&row, st)) != 0 || (rc = fn(ctx, &row)) != 0)
+			break;
+	}
+	stmt_done(st);
+	return rc;
+}
+
+static int chunk_lookup(cairn_meta *m, const cairn_hash *chunk, cairn_hash *xorb,
+			uint32_t *index)
+{
+	meta_sqlite *s = handle(m);
+	char h[CAIRN_HASH_HEX_LEN + 1];
+	cairn_hash found;
+	uint32_t idx = 0;
+	sqlite3_stmt *st;
+	int rc, src;
+
+	if (chunk == NULL)
+		return cairn__error_set(CAIRN_EINVALID, "chunk_lookup: no chunk");
+	if ((rc = acquire(&st, s, ST_CHUNK_LOOKUP, "chunk_lookup")) != 0)
+		return rc;
+	bind_hash(st, 1, chunk);
+	src = sqlite3_step(st);
+	if (src == SQLITE_ROW) {
+		rc = col_hash(&found, st, 0);
+		idx = col_u32(st, 1);
+	} else if (src == SQLITE_DONE) {
+		rc = cairn__error_set(CAIRN_ENOTFOUND, "no chunk %s recorded", hex(h, chunk));
+	} else {
+		rc = sql_error(s, src, "chunk_lookup");
+	}
+	stmt_done(st);
+	if (rc != 0)
+		return rc;
+	if (xorb)
+		*xorb = found;
+	if (index)
+		*index = idx;
+	return 0;
+}
+
+/* ---- garbage collection ------------------------------------------------------- */
+
+/* The xorbs gc may delete, collected before any is deleted (no delete under a running scan). */
+static int gc_candidates(meta_sqlite *s, int64_t cutoff_ns, cairn_xorb_row **out, size_t *n)
+{
+	cairn_xorb_row *list = NULL;
+	size_t count = 0, cap = 0;
+	sqlite3_stmt *st;
+	int rc;
+
+	if ((rc = acquire(&st, s, ST_GC_XORBS, "gc")) != 0)
+		return rc;
+	sqlite3_bind_int64(st, 1, cutoff_ns);
+	for (;;) {
+		int src = sqlite3_step(st);
+
+		if (src == SQLITE_DONE)
+			break;
+		if (src != SQLITE_ROW) {
+			rc = sql_error(s, src, "gc: xorbs");
+			break;
+		}
+		if (count == cap) {
+			size_t ncap = cap ? 2 * cap : 64;
+			cairn_xorb_row *grown = realloc(list, ncap * sizeof(*list));
+
+			if (grown == NULL) {
+				rc = cairn__error_set(CAIRN_ENOMEM,
+						      "out of memory for %zu gc candidates", ncap);
+				break;
+			}
+			list = grown;
+			cap = ncap;
+		}
+		if ((rc = read_xorb(&list[count], st)) != 0)
+			break;
+		count++;
+	}
+	stmt_done(st);
+	if (rc != 0) {
+		free(list);
+		return rc;
+	}
+	*out = list;
+	*n = count;
+	return 0;
+}
+
+/*
+ * All of it or nothing: if fn returns non-zero (returned) or a statement
+ * fails, every deletion of this call is undone.
+ */
+static int gc(cairn_meta *m, int64_t cutoff_ns, cairn_meta_xorb_fn fn, void *ctx,
+	      uint64_t *files_deleted)
+{
+	meta_sqlite *s = handle(m);
+	cairn_xorb_row *doomed = NULL;
+	uint64_t files = 0;
+	sqlite3_stmt *st;
+	size_t n = 0;
+	int rc;
+
+	if ((rc = op_begin(s, "gc")) != 0)
+		return rc;
+
+	/* files first: the xorbs they alone held become collectable in the same pass */
+	if ((rc = acquire(&st, s, ST_GC_TERMS, "gc")) == 0) {
+		sqlite3_bind_int64(st, 1, cutoff_ns);
+		rc = run(s, st, "gc: file terms");
+	}
+	if (rc == 0 && (rc = acquire(&st, s, ST_GC_FILES, "gc")) == 0) {
+		sqlite3_bind_int64(st, 1, cutoff_ns);
+		rc = run(s, st, "gc: files");
+		files = (uint64_t)sqlite3_changes(s->db);
+	}
+
+	if (rc == 0)
+		rc = gc_candidates(s, cutoff_ns, &doomed, &n);
+	for (size_t i = 0; i < n && rc == 0; i++) {
+		if (fn && (rc = fn(ctx, &doomed[i])) != 0)
+			break;
+		if ((rc = acquire(&st, s, ST_GC_XORB_CHUNKS, "gc")) != 0)
+			break;
+		bind_hash(st, 1, &doomed[i].hash);
+		if ((rc = run(s, st, "gc: chunk index")) != 0 ||
+		    (rc = acquire(&st, s, ST_GC_XORB, "gc")) != 0)
+			break;
+		bind_hash(st, 1, &doomed[i].hash);
+		rc = run(s, st, "gc: xorb");
+	}
+	free(doomed);
+	rc = op_end(s, rc, "gc");
+	if (rc == 0 && files_deleted)
+		*files_deleted = files;
+	return rc;
+}
+
+/* ---- the handle --------------------------------------------------------------- */
+
+static void release(meta_sqlite *s)
+{
+	if (s->db) {
+		if (!sqlite3_get_autocommit(s->db))
+			sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+		for (int i = 0; i < ST_COUNT; i++)
+			sqlite3_finalize(s->st[i]);
+		sqlite3_close(s->db);
+	}
+	free(s);
+}
+
+static void meta_close(cairn_meta *m)
+{
+	if (m != NULL)
+		release(handle(m));
+}
+
+static const cairn_meta sqlite_table = {
+	.version = CAIRN_META_VERSION,
+	.begin = tx_begin,
+	.commit = tx_commit,
+	.rollback = tx_rollback,
+	.bucket_create = bucket_create,
+	.bucket_get = bucket_get,
+	.bucket_list = bucket_list,
+	.bucket_set_private = bucket_set_private,
+	.bucket_delete = bucket_delete,
+	.bucket_totals = bucket_totals,
+	.object_put = object_put,
+	.object_get = object_get,
+	.object_delete = object_delete,
+	.object_list = object_list,
+	.file_put = file_put,
+	.file_get = file_get,
+	.file_list = file_list,
+	.xorb_put = xorb_put,
+	.xorb_get = xorb_get,
+	.xorb_chunks = xorb_chunks,
+	.xorb_touch = xorb_touch,
+	.xorb_list = xorb_list,
+	.chunk_lookup = chunk_lookup,
+	.gc = gc,
+	.close = meta_close,
+};
+
+int cairn_meta_sqlite_open(cairn_meta **out, const char *path)
+{
+	meta_sqlite *s;
+	int rc, src;
+
+	if (out == NULL || path == NULL)
+		return cairn__error_set(CAIRN_EINVALID, "cairn_meta_sqlite_open: NULL argument");
+	s = calloc(1, sizeof(*s));
+	if (s == NULL)
+		return cairn__error_set(CAIRN_ENOMEM, "out of memory for a metadata handle");
+	s->base = sqlite_table;
+
+	/* NOMUTEX: a handle belongs to one thread (meta.h), so no lock per call */
+	src = sqlite3_open_v2(path, &s->db,
+			      SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+			      NULL);
+	if (src != SQLITE_OK) {
+		rc = cairn__error_set(src == SQLITE_NOMEM ? CAIRN_ENOMEM : CAIRN_EIO,
+				      "cannot open metadata %s: %s", path,
+				      s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(src));
+		goto fail;
+	}
+	if ((rc = cairn__meta_sqlite_setup(s->db, path)) != 0)
+		goto fail;
+	for (int i = 0; i < ST_COUNT; i++) {
+		src = sqlite3_prepare_v3(s->db, SQL[i], -1, SQLITE_PREPARE_PERSISTENT, &s->st[i],
+					 NULL);
+		if (src != SQLITE_OK) {
+			rc = sql_error(s, src, "prepare");
+			goto fail;
+		}
+	}
+	*out = &s->base;
+	return 0;
+
+fail:
+	release(s);
+	return rc;
+}
+
+struct sqlite3 *cairn__meta_sqlite_db(cairn_meta *m)
+{
+	return handle(m)->db;
+}

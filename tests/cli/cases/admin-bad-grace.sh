@@ -1,0 +1,1 @@
+"$CAIRN" admin gc --data d --grace soon

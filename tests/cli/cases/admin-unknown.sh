@@ -1,0 +1,1 @@
+"$CAIRN" admin frob

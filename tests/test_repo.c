@@ -1,0 +1,352 @@
+/*
+ * test_repo.c - the storage engine end to end on a temporary data
+ * directory: buckets, objects written and read back whole and by range,
+ * deduplication measured by the stats, listing with prefixes, delimiters
+ * and pages, copy and delete, GC with its grace period, fsck clean and
+ * fsck (and reads) catching corruption.
+ */
+#include "harness.h"
+#include "xetgen.h"
+
+#include "cairn/errors.h"
+#include "cairn/repo.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+typedef struct sink {
+	uint8_t *p;
+	size_t n, cap;
+} sink;
+
+static int to_sink(void *ctx, const void *data, size_t len)
+{
+	sink *s = ctx;
+	if (s->n + len > s->cap) {
+		s->cap = (s->n + len) * 2;
+		s->p = realloc(s->p, s->cap);
+		if (s->p == NULL)
+			return -1;
+	}
+	memcpy(s->p + s->n, data, len);
+	s->n += len;
+	return 0;
+}
+
+static bool reads_back(cairn_repo *r, const char *key, const uint8_t *want, size_t n,
+		       uint64_t off, uint64_t len)
+{
+	sink s = {0};
+	int rc = cairn_object_get(r, "alice", "ckpt", key, strlen(key), off, len, to_sink, &s);
+	uint64_t end = len > n - off ? n : off + len;
+	bool ok = rc == 0 && s.n == end - off && (s.n == 0 || memcmp(s.p, want + off, s.n) == 0);
+
+	if (!ok)
+		printf("# read %s [%llu,+%llu): rc=%d got %zu: %s\n", key, (unsigned long long)off,
+		       (unsigned long long)len, rc, s.n, cairn_error_last());
+	free(s.p);
+	return ok;
+}
+
+static char tmpdir[64];
+
+static void rm_rf(const char *path)
+{
+	char cmd[256];
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", path);
+	if (system(cmd) != 0)
+		fprintf(stderr, "could not remove %s\n", path);
+}
+
+/* A safetensors-like checkpoint: 30 tensors of 1 MiB of bf16-ish values;
+ * each version rewrites 6 of them (20%). */
+static uint8_t *checkpoint(int v, size_t *len)
+{
+	size_t nt = 30, ts = 1024 * 1024;
+	uint8_t *p = test_xmalloc(nt * ts);
+
+	for (size_t t = 0; t < nt; t++) {
+		int gen = 0;
+		for (int k = 1; k <= v; k++)
+			if ((t + (size_t)k * 7) % 5 == 0) /* 6 of 30 tensors per version */
+				gen = k;
+		splitmix64_fill((uint64_t)t * 1000 + (uint64_t)gen, p + t * ts, ts);
+		for (size_t i = 1; i < ts; i += 2)
+			p[t * ts + i] = (uint8_t)(0x3c + (p[t * ts + i] & 3)); /* bf16 exponents */
+	}
+	*len = nt * ts;
+	return p;
+}
+
+static void basics(cairn_repo *r)
+{
+	size_t n;
+	uint8_t *a = xetgen("splitmix:1:3000000", &n);
+	cairn_put_result res;
+	cairn_object_row row;
+	cairn_bucket_row b;
+
+	test_section("buckets");
+	CHECK(cairn_bucket_create(r, "alice", "ckpt", true) == 0);
+	CHECK(cairn_bucket_create(r, "alice", "ckpt", true) == CAIRN_EEXISTS);
+	CHECK(cairn_bucket_create(r, "alice", "Bad Name", true) == CAIRN_EINVALID);
+	CHECK(cairn_bucket_get(r, "alice", "ckpt", &b) == 0 && b.is_private);
+	CHECK(cairn_bucket_set_private(r, "alice", "ckpt", false) == 0);
+	CHECK(cairn_bucket_get(r, "alice", "ckpt", &b) == 0 && !b.is_private);
+	CHECK(cairn_bucket_get(r, "alice", "nope", &b) == CAIRN_ENOTFOUND);
+
+	test_section("put and get");
+	CHECK(cairn_object_put(r, "alice", "ckpt", "a.bin", 5, a, n, NULL, &res) == 0);
+	CHECK(res.size == n && res.new_chunks == res.chunks && res.chunks > 10);
+	CHECK(reads_back(r, "a.bin", a, n, 0, UINT64_MAX));
+	CHECK(reads_back(r, "a.bin", a, n, 12345, 700000));
+	CHECK(reads_back(r, "a.bin", a, n, n - 1, 10));
+	CHECK(reads_back(r, "a.bin", a, n, n, 10));
+	CHECK(reads_back(r, "a.bin", a, n, 0, 0));
+	{
+		sink s = {0};
+		CHECK(cairn_object_get(r, "alice", "ckpt", "a.bin", 5, n + 1, 1, to_sink, &s) ==
+		      CAIRN_EINVALID);
+		CHECK(cairn_object_get(r, "alice", "ckpt", "zz", 2, 0, 1, to_sink, &s) ==
+		      CAIRN_ENOTFOUND);
+		free(s.p);
+	}
+	CHECK(cairn_object_stat(r, "alice", "ckpt", "a.bin", 5, &row) == 0 && row.size == n);
+	CHECK(cairn_object_put(r, "alice", "nope", "a.bin", 5, a, n, NULL, NULL) ==
+	      CAIRN_ENOTFOUND);
+
+	test_section("identical objects cost nothing new");
+	CHECK(cairn_object_put(r, "alice", "ckpt", "copy-of-a.bin", 13, a, n, NULL, &res) == 0);
+	CHECK(res.new_chunks == 0 && res.stored_bytes == 0);
+	CHECK(cairn_object_copy(r, "alice", "ckpt", "a.bin", 5, "alice", "ckpt", "b/c.bin", 7) ==
+	      0);
+	CHECK(reads_back(r, "b/c.bin", a, n, 0, UINT64_MAX));
+	{
+		cairn_stats st;
+		CHECK(cairn_bucket_stats(r, "alice", "ckpt", &st) == 0);
+		CHECK(st.objects == 3 && st.logical_bytes == 3 * n);
+		CHECK(st.stored_bytes > 0 && st.stored_bytes <= n + 8 * st.chunks);
+		printf("# 3 copies of %zu bytes: logical %llu, stored %llu\n", n,
+		       (unsigned long long)st.logical_bytes, (unsigned long long)st.stored_bytes);
+	}
+
+	test_section("overwrite and delete");
+	{
+		size_t m;
+		uint8_t *c = xetgen("text:3:500000", &m);
+		CHECK(cairn_object_put(r, "alice", "ckpt", "a.bin", 5, c, m, NULL, &res) == 0);
+		CHECK(reads_back(r, "a.bin", c, m, 0, UINT64_MAX));
+		CHECK(reads_back(r, "copy-of-a.bin", a, n, 0, UINT64_MAX));
+		free(c);
+	}
+	CHECK(cairn_object_delete(r, "alice", "ckpt", "copy-of-a.bin", 13) == 0);
+	CHECK(cairn_object_delete(r, "alice", "ckpt", "copy-of-a.bin", 13) == CAIRN_ENOTFOUND);
+	CHECK(cairn_object_stat(r, "alice", "ckpt", "copy-of-a.bin", 13, &row) == CAIRN_ENOTFOUND);
+	free(a);
+}
+
+typedef struct listing {
+	char out[4096];
+	size_t len;
+} listing;
+
+static int on_entry(void *ctx, const cairn_object_row *row, const char *prefix, size_t plen)
+{
+	listing *l = ctx;
+	if (row)
+		l->len += (size_t)snprintf(l->out + l->len, sizeof(l->out) - l->len, "%.*s ",
+					   (int)row->key_len, row->key);
+	else
+		l->len += (size_t)snprintf(l->out + l->len, sizeof(l->out) - l->len, "[%.*s] ",
+					   (int)plen, prefix);
+	return 0;
+}
+
+static void listings(cairn_repo *r)
+{
+	static const char *keys[] = {"x/1", "x/2", "x/y/3", "x/y/4", "x/z", "xa", "y", "z/q"};
+	cairn_list_options o = CAIRN_LIST_OPTIONS_INIT;
+	listing l;
+	bool more;
+
+	test_section("listing");
+	CHECK(cairn_bucket_create(r, "alice", "list", false) == 0);
+	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+		CHECK(cairn_object_put(r, "alice", "list", keys[i], strlen(keys[i]), keys[i],
+				       strlen(keys[i]), NULL, NULL) == 0);
+	memset(&l, 0, sizeof(l));
+	CHECK(cairn_object_list(r, "alice", "list", &o, on_entry, &l, &more) == 0 && !more);
+	CHECK_STR(l.out, "x/1 x/2 x/y/3 x/y/4 x/z xa y z/q ");
+
+	memset(&l, 0, sizeof(l));
+	o.delimiter = "/";
+	o.delimiter_len = 1;
+	CHECK(cairn_object_list(r, "alice", "list", &o, on_entry, &l, &more) == 0 && !more);
+	CHECK_STR(l.out, "[x/] xa y [z/] ");
+
+	memset(&l, 0, sizeof(l));
+	o.prefix = "x/";
+	o.prefix_len = 2;
+	CHECK(cairn_object_list(r, "alice", "list", &o, on_entry, &l, &more) == 0 && !more);
+	CHECK_STR(l.out, "x/1 x/2 [x/y/] x/z ");
+
+	/* pages of two, resuming after the last entry */
+	memset(&l, 0, sizeof(l));
+	o.limit = 2;
+	CHECK(cairn_object_list(r, "alice", "list", &o, on_entry, &l, &more) == 0 && more);
+	CHECK_STR(l.out, "x/1 x/2 ");
+	o.start_after = "x/2";
+	o.start_after_len = 3;
+	memset(&l, 0, sizeof(l));
+	CHECK(cairn_object_list(r, "alice", "list", &o, on_entry, &l, &more) == 0 && !more);
+	CHECK_STR(l.out, "[x/y/] x/z ");
+}
+
+/* The checkpoint series: what each new version costs. */
+static void series(cairn_repo *r)
+{
+	uint64_t prev_stored = 0;
+
+	test_section("checkpoint series: each version stores about what changed");
+	CHECK(cairn_bucket_create(r, "alice", "series", false) == 0);
+	for (int v = 0; v < 5; v++) {
+		size_t n;
+		uint8_t *p = checkpoint(v, &n);
+		char key[32];
+		cairn_put_result res;
+		cairn_stats st;
+
+		snprintf(key, sizeof(key), "step-%d.safetensors", v);
+		CHECK(cairn_object_put(r, "alice", "series", key, strlen(key), p, n, NULL, &res) ==
+		      0);
+		CHECK(cairn_bucket_stats(r, "alice", "series", &st) == 0);
+		printf("# v%d: %zu bytes, %llu new raw bytes (%.1f%%), stored +%llu (stats +%llu)\n", v,
+		       n, (unsigned long long)res.new_bytes, 100.0 * (double)res.new_bytes / (double)n,
+		       (unsigned long long)res.stored_bytes,
+		       (unsigned long long)(st.stored_bytes - prev_stored));
+		if (v > 0) {
+			/* 6 of 30 tensors changed: 20% of the bytes, plus the chunks
+			 * that straddle a changed tensor's edges */
+			CHECKF(res.new_bytes < n / 4, "v%d new bytes %llu", v,
+			       (unsigned long long)res.new_bytes);
+			CHECKF(res.new_bytes >= n / 5, "v%d new bytes %llu", v,
+			       (unsigned long long)res.new_bytes);
+		}
+		/* the stats move by exactly what the write stored */
+		CHECK_EQ_U64(st.stored_bytes - prev_stored, res.stored_bytes);
+		prev_stored = st.stored_bytes;
+		free(p);
+	}
+}
+
+static void gc_and_fsck(cairn_repo *r)
+{
+	uint64_t faults = 99;
+	cairn_gc_result g;
+	cairn_stats before, after;
+	size_t n;
+	uint8_t *p = xetgen("splitmix:9:2000000", &n);
+
+	test_section("fsck clean; gc keeps what is referenced or recent");
+	CHECK(cairn_repo_fsck(r, NULL, NULL, &faults) == 0 && faults == 0);
+	CHECK(cairn_object_put(r, "alice", "ckpt", "tmp.bin", 7, p, n, NULL, NULL) == 0);
+	CHECK(cairn_object_delete(r, "alice", "ckpt", "tmp.bin", 7) == 0);
+	CHECK(cairn_repo_stats(r, &before) == 0);
+	/* within the grace period nothing goes */
+	CHECK(cairn_repo_gc(r, 3600ll * 1000000000, &g) == 0 && g.xorbs == 0);
+	/* with no grace the unreferenced data goes, nothing else */
+	CHECK(cairn_repo_gc(r, 0, &g) == 0 && g.xorbs >= 1 && g.files >= 1);
+	CHECK(cairn_repo_stats(r, &after) == 0 && after.stored_bytes < before.stored_bytes);
+	CHECK(cairn_repo_fsck(r, NULL, NULL, &faults) == 0 && faults == 0);
+	free(p);
+}
+
+static void fsck_line(void *ctx, const char *what)
+{
+	(void)ctx;
+	printf("# fsck: %s\n", what);
+}
+
+/* Flip one byte in the middle of every stored xorb file. */
+static int corrupt_all(const char *dir)
+{
+	char sub[512], path[1024];
+	int hit = 0;
+
+	for (int a = 0; a < 256; a++) {
+		DIR *d;
+		struct dirent *e;
+		snprintf(sub, sizeof(sub), "%s/xorbs/%02x", dir, a);
+		d = opendir(sub);
+		if (!d)
+			continue;
+		while ((e = readdir(d)) != NULL) {
+			struct stat st;
+			int fd;
+			uint8_t b;
+			if (e->d_name[0] == '.')
+				continue;
+			snprintf(path, sizeof(path), "%s/%s", sub, e->d_name);
+			fd = open(path, O_RDWR);
+			if (fd < 0 || fstat(fd, &st) != 0 || st.st_size < 100) {
+				if (fd >= 0)
+					close(fd);
+				continue;
+			}
+			if (pread(fd, &b, 1, 20) == 1) {
+				b ^= 0x40;
+				if (pwrite(fd, &b, 1, 20) == 1)
+					hit++;
+			}
+			close(fd);
+		}
+		closedir(d);
+	}
+	return hit;
+}
+
+static void corruption(cairn_repo *r)
+{
+	uint64_t faults = 0;
+	sink s = {0};
+
+	test_section("corruption is found and never served");
+	CHECK(corrupt_all(tmpdir) > 0);
+	CHECK(cairn_repo_fsck(r, fsck_line, NULL, &faults) == 0 && faults > 0);
+	CHECK(cairn_object_get(r, "alice", "ckpt", "b/c.bin", 7, 0, UINT64_MAX, to_sink, &s) ==
+	      CAIRN_ECORRUPT);
+	printf("# get: %s\n", cairn_error_last());
+	free(s.p);
+}
+
+int main(void)
+{
+	cairn_repo *r = NULL;
+	int rc;
+
+	snprintf(tmpdir, sizeof(tmpdir), "/tmp/cairn-test-repo-XXXXXX");
+	if (!CHECK(mkdtemp(tmpdir) != NULL))
+		return test_done();
+	rc = cairn_repo_open(&r, tmpdir);
+	if (!CHECKF(rc == 0, "%s", cairn_error_last()))
+		return test_done();
+	basics(r);
+	listings(r);
+	series(r);
+	gc_and_fsck(r);
+	/* reopen: everything still there */
+	cairn_repo_close(r);
+	CHECK(cairn_repo_open(&r, tmpdir) == 0);
+	{
+		size_t n;
+		uint8_t *a = xetgen("splitmix:1:3000000", &n);
+		CHECK(reads_back(r, "b/c.bin", a, n, 0, UINT64_MAX));
+		free(a);
+	}
+	corruption(r);
+	cairn_repo_close(r);
+	rm_rf(tmpdir);
+	return test_done();
+}
