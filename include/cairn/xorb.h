@@ -98,9 +98,10 @@ CAIRN_API uint64_t cairn_xorb_writer_raw_size(const cairn_xorb_writer *w);
 
 /*
  * Append the footer and hand out the serialized xorb: its hash (the xet
- * xorb hash, also its storage name), bytes and length. `bytes` is borrowed:
- * valid until cairn_xorb_writer_reset or cairn_xorb_writer_free. Further
- * adds fail until a reset; finishing again returns the same xorb.
+ * xorb hash, also its storage name), bytes and length (any of the three
+ * may be NULL). `bytes` is borrowed: valid until cairn_xorb_writer_reset or
+ * cairn_xorb_writer_free. Further adds fail until a reset; finishing again
+ * returns the same xorb.
  * Returns 0, CAIRN_EINVALID (no chunks: a xorb holds at least one), or
  * CAIRN_ENOMEM.
  */
