@@ -87,30 +87,11 @@ typedef struct state {
 	bool has_flight;
 } state;
 
-typedef struct sink {
-	uint8_t *p;
-	size_t n, cap;
-} sink;
-
-static int to_sink(void *ctx, const void *data, size_t len)
-{
-	sink *s = ctx;
-	if (s->n + len > s->cap) {
-		s->cap = (s->n + len) * 2;
-		s->p = realloc(s->p, s->cap);
-		if (!s->p)
-			return -1;
-	}
-	memcpy(s->p + s->n, data, len);
-	s->n += len;
-	return 0;
-}
-
 /* Does the key hold what spec says ("-" or "": absent)? */
 static bool holds(cairn_repo *r, const char *key, const char *spec)
 {
-	sink s = {0};
-	int rc = cairn_object_get(r, "crash", "b", key, strlen(key), 0, UINT64_MAX, to_sink, &s);
+	test_sink s = {0};
+	int rc = cairn_object_get(r, "crash", "b", key, strlen(key), 0, UINT64_MAX, test_sink_write, &s);
 	bool ok;
 
 	if (spec[0] == '\0' || spec[0] == '-') {

@@ -95,4 +95,26 @@ static inline void *test_xmalloc(size_t n)
 	return p;
 }
 
+/* A growing buffer to collect streamed bytes (a cairn_write_fn). */
+typedef struct test_sink {
+	uint8_t *p;
+	size_t n, cap;
+} test_sink;
+
+static inline int test_sink_write(void *ctx, const void *data, size_t len)
+{
+	test_sink *s = ctx;
+	if (s->n + len > s->cap) {
+		size_t ncap = (s->n + len) * 2;
+		uint8_t *np = realloc(s->p, ncap);
+		if (np == NULL)
+			return -1;
+		s->p = np;
+		s->cap = ncap;
+	}
+	memcpy(s->p + s->n, data, len);
+	s->n += len;
+	return 0;
+}
+
 #endif /* CAIRN_TEST_HARNESS_H */

@@ -16,30 +16,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-typedef struct sink {
-	uint8_t *p;
-	size_t n, cap;
-} sink;
-
-static int to_sink(void *ctx, const void *data, size_t len)
-{
-	sink *s = ctx;
-	if (s->n + len > s->cap) {
-		s->cap = (s->n + len) * 2;
-		s->p = realloc(s->p, s->cap);
-		if (s->p == NULL)
-			return -1;
-	}
-	memcpy(s->p + s->n, data, len);
-	s->n += len;
-	return 0;
-}
-
 static bool reads_back(cairn_repo *r, const char *key, const uint8_t *want, size_t n,
 		       uint64_t off, uint64_t len)
 {
-	sink s = {0};
-	int rc = cairn_object_get(r, "alice", "ckpt", key, strlen(key), off, len, to_sink, &s);
+	test_sink s = {0};
+	int rc = cairn_object_get(r, "alice", "ckpt", key, strlen(key), off, len, test_sink_write, &s);
 	uint64_t end = len > n - off ? n : off + len;
 	bool ok = rc == 0 && s.n == end - off && (s.n == 0 || memcmp(s.p, want + off, s.n) == 0);
 
@@ -106,10 +87,10 @@ static void basics(cairn_repo *r)
 	CHECK(reads_back(r, "a.bin", a, n, n, 10));
 	CHECK(reads_back(r, "a.bin", a, n, 0, 0));
 	{
-		sink s = {0};
-		CHECK(cairn_object_get(r, "alice", "ckpt", "a.bin", 5, n + 1, 1, to_sink, &s) ==
+		test_sink s = {0};
+		CHECK(cairn_object_get(r, "alice", "ckpt", "a.bin", 5, n + 1, 1, test_sink_write, &s) ==
 		      CAIRN_EINVALID);
-		CHECK(cairn_object_get(r, "alice", "ckpt", "zz", 2, 0, 1, to_sink, &s) ==
+		CHECK(cairn_object_get(r, "alice", "ckpt", "zz", 2, 0, 1, test_sink_write, &s) ==
 		      CAIRN_ENOTFOUND);
 		free(s.p);
 	}
@@ -310,12 +291,12 @@ static int corrupt_all(const char *dir)
 static void corruption(cairn_repo *r)
 {
 	uint64_t faults = 0;
-	sink s = {0};
+	test_sink s = {0};
 
 	test_section("corruption is found and never served");
 	CHECK(corrupt_all(tmpdir) > 0);
 	CHECK(cairn_repo_fsck(r, fsck_line, NULL, &faults) == 0 && faults > 0);
-	CHECK(cairn_object_get(r, "alice", "ckpt", "b/c.bin", 7, 0, UINT64_MAX, to_sink, &s) ==
+	CHECK(cairn_object_get(r, "alice", "ckpt", "b/c.bin", 7, 0, UINT64_MAX, test_sink_write, &s) ==
 	      CAIRN_ECORRUPT);
 	printf("# get: %s\n", cairn_error_last());
 	free(s.p);

@@ -60,29 +60,10 @@ int __wrap_fdatasync(int fd)
 	return fails() ? -1 : __real_fdatasync(fd);
 }
 
-typedef struct sink {
-	uint8_t *p;
-	size_t n, cap;
-} sink;
-
-static int to_sink(void *ctx, const void *data, size_t len)
-{
-	sink *s = ctx;
-	if (s->n + len > s->cap) {
-		s->cap = (s->n + len) * 2;
-		s->p = realloc(s->p, s->cap);
-		if (!s->p)
-			return -1;
-	}
-	memcpy(s->p + s->n, data, len);
-	s->n += len;
-	return 0;
-}
-
 static bool holds(cairn_repo *r, const uint8_t *want, size_t n)
 {
-	sink s = {0};
-	int rc = cairn_object_get(r, "f", "b", "obj", 3, 0, UINT64_MAX, to_sink, &s);
+	test_sink s = {0};
+	int rc = cairn_object_get(r, "f", "b", "obj", 3, 0, UINT64_MAX, test_sink_write, &s);
 	bool ok = rc == 0 && s.n == n && memcmp(s.p, want, n) == 0;
 	free(s.p);
 	return ok;

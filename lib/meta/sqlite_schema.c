@@ -256,8 +256,22 @@ int cairn__meta_sqlite_setup(sqlite3 *db, const char *path)
 	 * commit survives power loss (NORMAL would only survive a crash of
 	 * the process). Foreign keys are off unless asked for, per connection.
 	 */
-	if ((rc = query_one(db, path, "PRAGMA journal_mode = WAL", NULL, mode, sizeof(mode))) != 0)
-		return rc;
+	/*
+	 * Switching to WAL needs a moment alone with the file and does not
+	 * wait for it by itself: when several processes open a new database
+	 * at once it can answer "locked". Retry for as long as the busy
+	 * timeout would have waited.
+	 */
+	for (int waited = 0;; waited += 10) {
+		rc = query_one(db, path, "PRAGMA journal_mode = WAL", NULL, mode, sizeof(mode));
+		if (rc == 0)
+			break;
+		if (waited >= CAIRN_META_SQLITE_BUSY_MS ||
+		    ((sqlite3_errcode(db) & 0xff) != SQLITE_BUSY &&
+		     (sqlite3_errcode(db) & 0xff) != SQLITE_LOCKED))
+			return rc;
+		sqlite3_sleep(10);
+	}
 	if (strcmp(mode, "wal") != 0)
 		return cairn__error_set(CAIRN_EIO, "metadata %s: cannot use WAL (journal mode is %s)",
 					path, mode);
