@@ -4,10 +4,15 @@
  *   cairn admin gc    [--data DIR] [--grace SECONDS]   reclaim unreferenced data
  *   cairn admin fsck  [--data DIR]                     verify everything; exit 1 on faults
  *   cairn admin stats [--data DIR] [--json]            what the store holds
+ *   cairn admin users create NAME [--data DIR]         add a user (and its namespace)
+ *   cairn admin tokens create --user U --scope S [--data DIR]
+ *                                                      issue a token (printed once)
+ *   cairn admin tokens revoke TOKEN [--data DIR]       revoke a token
  *
  * DIR defaults to $CAIRN_DATA, else ./var (where `cairn serve` keeps data).
  */
 #include "cli.h"
+#include "token.h"
 
 #include "cairn/errors.h"
 #include "cairn/repo.h"
@@ -16,19 +21,26 @@
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 typedef struct admin_args {
 	const char *data;
 	int64_t grace_s;
 	bool json;
+	const char *user, *scope; /* tokens create */
+	const char *arg;          /* the one positional argument, if wanted */
 } admin_args;
 
-static int parse(int argc, char **argv, admin_args *a, const char *usage_line)
+/* parse's want_arg: whether a command takes one positional argument */
+static int parse_args(int argc, char **argv, admin_args *a, const char *usage_line,
+		      bool want_arg)
 {
 	static const struct option longopts[] = {
 		{"data", required_argument, NULL, 'd'},
 		{"grace", required_argument, NULL, 'g'},
 		{"json", no_argument, NULL, 'j'},
+		{"user", required_argument, NULL, 'u'},
+		{"scope", required_argument, NULL, 's'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
@@ -39,10 +51,17 @@ static int parse(int argc, char **argv, admin_args *a, const char *usage_line)
 		a->data = "var";
 	a->grace_s = 3600;
 	a->json = false;
+	a->user = a->scope = a->arg = NULL;
 	optind = 1;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":d:g:jh", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":d:g:ju:s:h", longopts, NULL)) != -1) {
 		switch (c) {
+		case 'u':
+			a->user = optarg;
+			break;
+		case 's':
+			a->scope = optarg;
+			break;
 		case 'd':
 			a->data = optarg;
 			break;
@@ -73,11 +92,29 @@ static int parse(int argc, char **argv, admin_args *a, const char *usage_line)
 			return EXIT_USAGE;
 		}
 	}
+	if (want_arg && optind < argc)
+		a->arg = argv[optind++];
 	if (optind != argc) {
 		fprintf(stderr, "cairn: unexpected argument '%s' (%s)\n", argv[optind], usage_line);
 		return EXIT_USAGE;
 	}
+	if (want_arg && a->arg == NULL) {
+		fprintf(stderr, "cairn: missing argument (%s)\n", usage_line);
+		return EXIT_USAGE;
+	}
 	return EXIT_OK;
+}
+
+static int parse(int argc, char **argv, admin_args *a, const char *usage_line)
+{
+	int rc = parse_args(argc, argv, a, usage_line, false);
+
+	if (rc == EXIT_OK && (a->user || a->scope)) {
+		fprintf(stderr, "cairn: --user and --scope are for 'tokens create' (%s)\n",
+			usage_line);
+		return EXIT_USAGE;
+	}
+	return rc;
 }
 
 static int open_repo(cairn_repo **r, const char *dir)
@@ -161,20 +198,152 @@ static int admin_stats(int argc, char **argv)
 	return cli_finish_output(EXIT_OK);
 }
 
+/* ---- users and tokens --------------------------------------------------------------- */
+
+static int64_t now_ns(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_REALTIME, &t);
+	return (int64_t)t.tv_sec * 1000000000 + t.tv_nsec;
+}
+
+/* The metadata of a data directory (created if needed), for a write. */
+static int open_meta(cairn_meta **m, const char *dir)
+{
+	char path[4096];
+	cairn_repo *r;
+
+	if ((size_t)snprintf(path, sizeof(path), "%s/cairn.db", dir) >= sizeof(path)) {
+		fprintf(stderr, "cairn: %s: path too long\n", dir);
+		return EXIT_FAIL;
+	}
+	if (open_repo(&r, dir) != EXIT_OK) /* creates the directory the first time */
+		return EXIT_FAIL;
+	cairn_repo_close(r);
+	if (cairn_meta_sqlite_open(m, path) < 0) {
+		fprintf(stderr, "cairn: %s: %s\n", dir, cairn_error_last());
+		return EXIT_FAIL;
+	}
+	if ((*m)->begin(*m, true) < 0) {
+		fprintf(stderr, "cairn: %s: %s\n", dir, cairn_error_last());
+		(*m)->close(*m);
+		return EXIT_FAIL;
+	}
+	return EXIT_OK;
+}
+
+/* Commit (if rc is 0) or roll back, close; one line on failure. */
+static int close_meta(cairn_meta *m, int rc, const char *what)
+{
+	if (rc == 0)
+		rc = m->commit(m);
+	else
+		m->rollback(m);
+	if (rc < 0)
+		fprintf(stderr, "cairn: %s: %s\n", what, cairn_error_last());
+	m->close(m);
+	return rc < 0 ? EXIT_FAIL : EXIT_OK;
+}
+
+static int admin_users(int argc, char **argv)
+{
+	static const char usage_line[] = "usage: cairn admin users create NAME [--data DIR]";
+	admin_args a;
+	cairn_meta *m;
+	int rc;
+
+	if (argc < 2 || strcmp(argv[1], "create") != 0) {
+		fprintf(stderr, "%s\n", usage_line);
+		return EXIT_USAGE;
+	}
+	if ((rc = parse_args(argc - 1, argv + 1, &a, usage_line, true)) != EXIT_OK)
+		return rc;
+	if (a.user || a.scope) {
+		fprintf(stderr, "cairn: unexpected option (%s)\n", usage_line);
+		return EXIT_USAGE;
+	}
+	if ((rc = open_meta(&m, a.data)) != EXIT_OK)
+		return rc;
+	rc = close_meta(m, m->user_create(m, a.arg, now_ns(), NULL), "users create");
+	if (rc == EXIT_OK)
+		printf("user %s created\n", a.arg);
+	return cli_finish_output(rc);
+}
+
+static int admin_tokens(int argc, char **argv)
+{
+	static const char usage_create[] =
+		"usage: cairn admin tokens create --user USER --scope read|write|admin [--data DIR]";
+	static const char usage_revoke[] = "usage: cairn admin tokens revoke TOKEN [--data DIR]";
+	char token[CAIRN_TOKEN_LEN + 1];
+	uint8_t hash[32];
+	admin_args a;
+	cairn_meta *m;
+	int rc;
+
+	if (argc >= 2 && strcmp(argv[1], "create") == 0) {
+		if ((rc = parse_args(argc - 1, argv + 1, &a, usage_create, false)) != EXIT_OK)
+			return rc;
+		if (a.user == NULL || a.scope == NULL) {
+			fprintf(stderr, "cairn: --user and --scope are needed (%s)\n", usage_create);
+			return EXIT_USAGE;
+		}
+		if (strcmp(a.scope, "read") != 0 && strcmp(a.scope, "write") != 0 &&
+		    strcmp(a.scope, "admin") != 0) {
+			fprintf(stderr, "cairn: --scope is read, write or admin, not '%s'\n", a.scope);
+			return EXIT_USAGE;
+		}
+		if (cairn_token_generate(token, hash) != 0) {
+			fprintf(stderr, "cairn: no randomness for a token\n");
+			return EXIT_FAIL;
+		}
+		if ((rc = open_meta(&m, a.data)) != EXIT_OK)
+			return rc;
+		rc = close_meta(m, m->token_create(m, a.user, a.scope, hash, now_ns()),
+				"tokens create");
+		if (rc == EXIT_OK)
+			printf("%s\n", token);
+		return cli_finish_output(rc);
+	}
+	if (argc >= 2 && strcmp(argv[1], "revoke") == 0) {
+		if ((rc = parse_args(argc - 1, argv + 1, &a, usage_revoke, true)) != EXIT_OK)
+			return rc;
+		if (a.user || a.scope) {
+			fprintf(stderr, "cairn: unexpected option (%s)\n", usage_revoke);
+			return EXIT_USAGE;
+		}
+		if (cairn_token_hash(hash, a.arg, strlen(a.arg)) != 0) {
+			fprintf(stderr, "cairn: '%s' is not a token (cairn_ and 64 hex digits)\n",
+				a.arg);
+			return EXIT_USAGE;
+		}
+		if ((rc = open_meta(&m, a.data)) != EXIT_OK)
+			return rc;
+		rc = close_meta(m, m->token_revoke(m, hash, now_ns()), "tokens revoke");
+		if (rc == EXIT_OK)
+			printf("token revoked\n");
+		return cli_finish_output(rc);
+	}
+	fprintf(stderr, "%s\n%s\n", usage_create, usage_revoke);
+	return EXIT_USAGE;
+}
+
 int cmd_admin(int argc, char **argv)
 {
 	static const struct {
 		const char *name;
 		int (*run)(int, char **);
-	} subs[] = {{"gc", admin_gc}, {"fsck", admin_fsck}, {"stats", admin_stats}};
+	} subs[] = {{"gc", admin_gc},	    {"fsck", admin_fsck},     {"stats", admin_stats},
+		    {"users", admin_users}, {"tokens", admin_tokens}};
 
 	if (argc < 2) {
-		fprintf(stderr, "usage: cairn admin gc|fsck|stats [options]\n");
+		fprintf(stderr, "usage: cairn admin gc|fsck|stats|users|tokens [options]\n");
 		return EXIT_USAGE;
 	}
 	for (size_t i = 0; i < sizeof(subs) / sizeof(subs[0]); i++)
 		if (strcmp(argv[1], subs[i].name) == 0)
 			return subs[i].run(argc - 1, argv + 1);
-	fprintf(stderr, "cairn: unknown admin command '%s' (gc, fsck, stats)\n", argv[1]);
+	fprintf(stderr, "cairn: unknown admin command '%s' (gc, fsck, stats, users, tokens)\n", argv[1]);
 	return EXIT_USAGE;
 }

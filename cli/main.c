@@ -3,6 +3,7 @@
  * table. Each subcommand parses its own options and returns an exit code.
  */
 #include "cli.h"
+#include "server.h"
 
 #include "cairn/blake3.h"
 #include "cairn/common.h"
@@ -24,7 +25,8 @@ static int cmd_help(int argc, char **argv);
 static const command commands[] = {
 	{"hash", cmd_hash, "print the xet file hash and size of files"},
 	{"chunks", cmd_chunks, "print the content-defined chunks of a file"},
-	{"admin", cmd_admin, "maintain a data directory: gc, fsck, stats"},
+	{"serve", cairn_server_cmd, "serve the HTTP API over a data directory"},
+	{"admin", cmd_admin, "maintain a data directory: users, tokens, gc, fsck, stats"},
 	{"version", cmd_version, "print version information"},
 	{"help", cmd_help, "show this help"},
 };

@@ -1,24 +1,36 @@
 #!/bin/sh
-# run.sh BUILD_DIR - what `make run` does until the server exists: generate
-# a sample file and show `cairn hash` and `cairn chunks` on it.
+# run.sh BUILD_DIR - what `make run` does: start `cairn serve` on
+# 127.0.0.1:8700 over ./var (or $CAIRN_DATA), print the admin token and a
+# curl quickstart, and serve until Ctrl-C. On the first start the server
+# creates the admin token; later starts read it from var/admin-token.
 set -eu
 BUILD=$1
 CAIRN=$BUILD/cairn
-DIR=${CAIRN_DEMO_DIR:-$BUILD/demo}
-mkdir -p "$DIR"
-F=$DIR/sample.bin
-if [ ! -f "$F" ]; then
-	# 64 MiB of pseudo-random bytes, then a copy with one 4 KiB edit
-	head -c 67108864 /dev/urandom >"$F"
-	cp "$F" "$DIR/sample-edited.bin"
-	printf '%4096s' edited | dd of="$DIR/sample-edited.bin" bs=1 seek=33554432 conv=notrunc status=none
-fi
+DATA=${CAIRN_DATA:-var}
+LISTEN=127.0.0.1:8700
+mkdir -p "$DATA"
+PORTFILE=$DATA/.port
+rm -f "$PORTFILE"
 echo "== $("$CAIRN" version)"
-echo "== cairn hash $F $DIR/sample-edited.bin"
-"$CAIRN" hash "$F" "$DIR/sample-edited.bin"
-echo "== chunks shared by the two files (the rest is all that a sync would send):"
-"$CAIRN" chunks "$F" | cut -f3 | sort >"$DIR/a.txt"
-"$CAIRN" chunks "$DIR/sample-edited.bin" | cut -f3 | sort >"$DIR/b.txt"
-echo "   $(comm -12 "$DIR/a.txt" "$DIR/b.txt" | wc -l) of $(wc -l <"$DIR/b.txt") chunks unchanged"
-echo
-echo "Try: $CAIRN hash --json FILE...   $CAIRN chunks FILE"
+"$CAIRN" serve --listen "$LISTEN" --data "$DATA" --port-file "$PORTFILE" >/dev/null &
+PID=$!
+trap 'kill -INT $PID 2>/dev/null; wait $PID; exit 0' INT TERM
+i=0
+while [ ! -s "$PORTFILE" ] && kill -0 "$PID" 2>/dev/null && [ $i -lt 100 ]; do
+	sleep 0.1
+	i=$((i + 1))
+done
+if [ ! -s "$PORTFILE" ]; then
+	echo "run: the server did not start (is $LISTEN in use?)" >&2
+	wait "$PID" || true
+	exit 1
+fi
+TOKEN=$(cat "$DATA/admin-token")
+U=http://$LISTEN
+echo "== admin token: $TOKEN (kept in $DATA/admin-token)"
+echo "== quickstart (paste into another shell):"
+echo "curl -sS -X POST -H 'Authorization: Bearer $TOKEN' -d '{\"private\":false}' $U/api/buckets/admin/demo"
+echo "echo hello | curl -sS -T - -H 'Authorization: Bearer $TOKEN' $U/buckets/admin/demo/upload/hello.txt"
+echo "curl -sS $U/buckets/admin/demo/resolve/hello.txt"
+echo "== serving on $U (Ctrl-C to stop)"
+wait "$PID"

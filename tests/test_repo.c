@@ -183,6 +183,39 @@ static void listings(cairn_repo *r)
 	memset(&l, 0, sizeof(l));
 	CHECK(cairn_object_list(r, "alice", "list", &o, on_entry, &l, &more) == 0 && !more);
 	CHECK_STR(l.out, "[x/y/] x/z ");
+
+	/* pages of one with a delimiter: a page that ends on a common prefix
+	 * resumes after everything under it (never the same prefix again) */
+	{
+		char cursor[64] = "";
+		size_t clen = 0;
+		int pages = 0;
+		listing all;
+		cairn_list_options p = CAIRN_LIST_OPTIONS_INIT;
+
+		memset(&all, 0, sizeof(all));
+		p.delimiter = "/";
+		p.delimiter_len = 1;
+		p.limit = 1;
+		do {
+			memset(&l, 0, sizeof(l));
+			p.start_after = clen ? cursor : NULL;
+			p.start_after_len = clen;
+			if (!CHECK(cairn_object_list(r, "alice", "list", &p, on_entry, &l, &more) == 0))
+				break;
+			all.len += (size_t)snprintf(all.out + all.len, sizeof(all.out) - all.len, "%s",
+						    l.out);
+			/* the cursor: the entry just listed, without its decoration */
+			clen = strlen(l.out) - 1;
+			if (l.out[0] == '[') {
+				memcpy(cursor, l.out + 1, clen - 2);
+				clen -= 2;
+			} else {
+				memcpy(cursor, l.out, clen);
+			}
+		} while (more && ++pages < 20);
+		CHECK_STR(all.out, "[x/] xa y [z/] ");
+	}
 }
 
 /* The checkpoint series: what each new version costs. */

@@ -69,16 +69,29 @@ int cairn_repo_gc(cairn_repo *r, int64_t grace_ns, cairn_gc_result *out)
 	if (rc < 0)
 		goto done;
 	/*
-	 * The records are gone, so nothing can find these xorbs any more;
-	 * removing the files can only fail to free space (fsck then reports
-	 * them as orphans), never lose data.
+	 * The records are gone. An upload may still rebuild the same xorb
+	 * (same bytes, same name) and record it again before we get here, so
+	 * each file is removed under the write lock, and only while its xorb
+	 * is still unrecorded; flush_xorb checks the file exists under the
+	 * same lock before it records a xorb. A file we fail to remove only
+	 * costs space (fsck reports it as an orphan), never data.
 	 */
 	if (out) {
 		memset(out, 0, sizeof(*out));
 		out->files = files;
 	}
 	for (size_t i = 0; i < d.n; i++) {
-		int e = r->store->remove(r->store, &d.h[i]);
+		cairn_xorb_row xr;
+		int e = r->meta->begin(r->meta, true);
+
+		if (e == 0) {
+			e = r->meta->xorb_get(r->meta, &d.h[i], &xr);
+			if (e == CAIRN_ENOTFOUND)
+				e = r->store->remove(r->store, &d.h[i]);
+			else if (e == 0)
+				e = 1; /* recorded again meanwhile: keep it */
+			r->meta->rollback(r->meta);
+		}
 		if (e < 0 && rc == 0)
 			rc = e;
 		if (e == 0 && out) {

@@ -213,7 +213,8 @@ static int sum_uses(stats_ctx *sc)
 	size_t i = 0;
 	int rc = 0;
 
-	qsort(sc->uses, sc->n, sizeof(*sc->uses), cmp_use);
+	if (sc->n > 1)
+		qsort(sc->uses, sc->n, sizeof(*sc->uses), cmp_use);
 	while (i < sc->n) {
 		size_t j = i;
 		uint32_t lo, hi;
@@ -440,7 +441,7 @@ static int read_term(cairn_repo *r, const cairn_term *t, uint64_t raw_base, uint
 	}
 	rc = r->meta->xorb_chunks(r->meta, &t->xorb, t->first, t->end, rows);
 	if (rc < 0)
-		goto done;
+		goto fail;
 	for (size_t k = 0; k < n; k++)
 		hashes[k] = rows[k].hash;
 	/* skip chunks wholly before the range */
@@ -452,12 +453,15 @@ static int read_term(cairn_repo *r, const cairn_term *t, uint64_t raw_base, uint
 		size_t j = i, plen = 0, rlen = 0, got = 0;
 		uint64_t cut_lo, cut_hi;
 
-		/* a group of chunks: up to READ_GROUP packed bytes, and only what is wanted */
+		/* a group of chunks: up to READ_GROUP bytes stored and decoded
+		 * (a chunk that compresses well must not grow the buffer), and
+		 * only what is wanted */
 		do {
 			plen += rows[j].packed_len;
 			rlen += rows[j].raw_len;
 			j++;
-		} while (j < n && plen + rows[j].packed_len <= READ_GROUP && pos + rlen < want_hi);
+		} while (j < n && plen + rows[j].packed_len <= READ_GROUP &&
+			 rlen + rows[j].raw_len <= READ_GROUP && pos + rlen < want_hi);
 		if (plen > *packed_cap) {
 			uint8_t *np = realloc(*packed, plen);
 			if (np == NULL) {
@@ -478,22 +482,13 @@ static int read_term(cairn_repo *r, const cairn_term *t, uint64_t raw_base, uint
 		}
 		rc = r->store->read(r->store, &t->xorb, rows[i].offset, plen, *packed);
 		if (rc < 0)
-			goto done;
+			goto fail;
 		rc = cairn_xorb_decode_range(*raw, rlen, &got, *packed, plen, hashes + i, j - i);
 		if (rc == 0 && got != rlen)
 			rc = cairn__error_set(CAIRN_ECORRUPT, "chunks decode to %zu bytes, expected %zu",
 					      got, rlen);
-		if (rc < 0) {
-			char hex[CAIRN_HASH_HEX_LEN + 1], why[256];
-			cairn_hash_to_hex(hex, &t->xorb);
-			if (rc == CAIRN_ECORRUPT) {
-				/* copy first: the message is formatted into the same slot */
-				snprintf(why, sizeof(why), "%s", cairn_error_last());
-				cairn__error_set(rc, "xorb %s chunks %zu..%zu: %s", hex, t->first + i,
-						 t->first + j, why);
-			}
-			goto done;
-		}
+		if (rc < 0)
+			goto fail;
 		cut_lo = want_lo > pos ? want_lo - pos : 0;
 		cut_hi = want_hi < pos + rlen ? want_hi - pos : rlen;
 		if (cut_hi > cut_lo) {
@@ -503,6 +498,21 @@ static int read_term(cairn_repo *r, const cairn_term *t, uint64_t raw_base, uint
 		}
 		pos += rlen;
 		i = j;
+	}
+	goto done;
+fail:
+	/*
+	 * Data the metadata promises but the store cannot give back, or gives
+	 * back wrong (missing file, short file, a size or hash that does not
+	 * match): corruption, named, never "not found" for a key that exists.
+	 */
+	if (rc == CAIRN_ENOTFOUND || rc == CAIRN_ECORRUPT || rc == CAIRN_ETOOBIG) {
+		char hex[CAIRN_HASH_HEX_LEN + 1], why[256];
+		cairn_hash_to_hex(hex, &t->xorb);
+		/* copy first: the message is formatted into the same slot */
+		snprintf(why, sizeof(why), "%s", cairn_error_last());
+		rc = cairn__error_set(CAIRN_ECORRUPT, "xorb %s chunks %zu..%zu: %s", hex,
+				      (size_t)t->first + i, (size_t)t->end, why);
 	}
 done:
 	free(rows);
@@ -651,8 +661,25 @@ int cairn_object_list(cairn_repo *r, const char *ns, const char *name,
 	lc->ctx = ctx;
 	lc->limit = opts->limit ? opts->limit : 1000;
 	if (opts->start_after) {
+		size_t pl = opts->prefix ? opts->prefix_len : 0;
+		const char *d = NULL;
+
 		memcpy(lc->skip, opts->start_after, opts->start_after_len);
 		lc->skip_len = opts->start_after_len;
+		/*
+		 * A cursor that is (or lies under) a common prefix resumes after
+		 * everything that rolls up into it, or the same prefix would come
+		 * back on every page.
+		 */
+		if (opts->delimiter && opts->delimiter_len > 0 && opts->start_after_len >= pl &&
+		    (pl == 0 || memcmp(opts->start_after, opts->prefix, pl) == 0))
+			d = find_mem(opts->start_after + pl, opts->start_after_len - pl,
+				     opts->delimiter, opts->delimiter_len);
+		if (d) {
+			size_t cpl = (size_t)(d - opts->start_after) + opts->delimiter_len;
+			memset(lc->skip + cpl, 0xFF, CAIRN_KEY_MAX - cpl);
+			lc->skip_len = CAIRN_KEY_MAX;
+		}
 	}
 	rc = r->meta->begin(r->meta, false);
 	if (rc < 0)

@@ -257,6 +257,21 @@ static int flush_xorb(cairn_upload *u)
 	rc = r->meta->begin(r->meta, true);
 	if (rc < 0)
 		goto done;
+	/*
+	 * Under the write lock: a GC that dropped an identical xorb's records
+	 * may have removed its file after our put found it there. Put it
+	 * again so the row we commit always names a stored file.
+	 */
+	{
+		uint64_t have;
+		rc = r->store->size(r->store, &xh, &have);
+		if (rc == CAIRN_ENOTFOUND || (rc == 0 && have != len))
+			rc = r->store->put(r->store, &xh, bytes, len);
+		if (rc < 0) {
+			r->meta->rollback(r->meta);
+			goto done;
+		}
+	}
 	rc = r->meta->xorb_put(r->meta, &xr, rows, n);
 	if (rc < 0) {
 		r->meta->rollback(r->meta);
@@ -329,6 +344,12 @@ static int take_chunk(cairn_upload *u, const uint8_t *p, size_t len)
 				rc = r->meta->commit(r->meta);
 			else
 				r->meta->rollback(r->meta);
+			if (rc == CAIRN_ENOTFOUND) {
+				/* collected between lookup and touch: forget it, pack anew */
+				u->slots[loc.slot].stored = false;
+				memset(&u->slots[loc.slot].hash, 0, sizeof(cairn_hash));
+				goto pack;
+			}
 			if (rc < 0)
 				return rc;
 			u->slots[loc.slot].touched = true;
@@ -339,6 +360,7 @@ static int take_chunk(cairn_upload *u, const uint8_t *p, size_t len)
 	}
 	if (rc != CAIRN_ENOTFOUND)
 		return rc;
+pack:
 
 	/* new: pack it */
 	if (u->open_slot == NO_SLOT) {

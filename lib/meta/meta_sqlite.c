@@ -67,6 +67,12 @@ enum stmt_id {
 	ST_GC_XORBS,
 	ST_GC_XORB_CHUNKS,
 	ST_GC_XORB,
+	ST_USER_INSERT,
+	ST_USER_GET,
+	ST_USER_COUNT,
+	ST_TOKEN_INSERT,
+	ST_TOKEN_LOOKUP,
+	ST_TOKEN_REVOKE,
 	ST_COUNT
 };
 
@@ -146,6 +152,17 @@ static const char *const SQL[ST_COUNT] = {
 			"WHERE file_terms.xorb_hash = xorbs.hash) ORDER BY hash",
 	[ST_GC_XORB_CHUNKS] = "DELETE FROM xorb_chunks WHERE xorb_hash = ?1",
 	[ST_GC_XORB] = "DELETE FROM xorbs WHERE hash = ?1",
+
+	[ST_USER_INSERT] = "INSERT INTO users (name, created_ns) VALUES (?1, ?2)",
+	[ST_USER_GET] = "SELECT id FROM users WHERE name = ?1",
+	[ST_USER_COUNT] = "SELECT count(*) FROM users",
+	/* inserts nothing when the user does not exist */
+	[ST_TOKEN_INSERT] = "INSERT INTO tokens (user_id, scope, hash, created_ns) "
+			    "SELECT id, ?2, ?3, ?4 FROM users WHERE name = ?1",
+	[ST_TOKEN_LOOKUP] = "SELECT u.name, t.scope, t.hash, t.revoked_ns FROM tokens AS t "
+			    "JOIN users AS u ON u.id = t.user_id WHERE t.hash = ?1",
+	[ST_TOKEN_REVOKE] = "UPDATE tokens SET revoked_ns = ?2 WHERE hash = ?1 "
+			    "AND revoked_ns IS NULL",
 };
 
 enum tx_state { TX_NONE, TX_READ, TX_WRITE };
@@ -1285,6 +1302,180 @@ static int gc(cairn_meta *m, int64_t cutoff_ns, cairn_meta_xorb_fn fn, void *ctx
 	return rc;
 }
 
+/* ---- users and tokens ------------------------------------------------------- */
+
+static int user_create(cairn_meta *m, const char *name, int64_t now_ns, int64_t *id)
+{
+	meta_sqlite *s = handle(m);
+	sqlite3_stmt *st;
+	int rc, src;
+
+	if ((rc = need_write(s, "user_create")) != 0 ||
+	    (rc = cairn__meta_check_name("user name", name)) != 0 ||
+	    (rc = acquire(&st, s, ST_USER_INSERT, "user_create")) != 0)
+		return rc;
+	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, now_ns);
+	src = sqlite3_step(st);
+	if (src == SQLITE_DONE) {
+		if (id)
+			*id = sqlite3_last_insert_rowid(s->db);
+	} else if (src == SQLITE_CONSTRAINT_UNIQUE) {
+		rc = cairn__error_set(CAIRN_EEXISTS, "user %s exists already", name);
+	} else {
+		rc = sql_error(s, src, "user_create");
+	}
+	stmt_done(st);
+	return rc;
+}
+
+static int user_get(cairn_meta *m, const char *name, int64_t *id)
+{
+	meta_sqlite *s = handle(m);
+	sqlite3_stmt *st;
+	int rc, src;
+
+	if (name == NULL)
+		return cairn__error_set(CAIRN_EINVALID, "user_get: NULL name");
+	if ((rc = acquire(&st, s, ST_USER_GET, "user_get")) != 0)
+		return rc;
+	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+	src = sqlite3_step(st);
+	if (src == SQLITE_ROW) {
+		if (id)
+			*id = sqlite3_column_int64(st, 0);
+	} else if (src == SQLITE_DONE) {
+		rc = cairn__error_set(CAIRN_ENOTFOUND, "no user %s", name);
+	} else {
+		rc = sql_error(s, src, "user_get");
+	}
+	stmt_done(st);
+	return rc;
+}
+
+static int user_count(cairn_meta *m, uint64_t *n)
+{
+	meta_sqlite *s = handle(m);
+	sqlite3_stmt *st;
+	int rc, src;
+
+	if (n == NULL)
+		return cairn__error_set(CAIRN_EINVALID, "user_count: NULL argument");
+	if ((rc = acquire(&st, s, ST_USER_COUNT, "user_count")) != 0)
+		return rc;
+	src = sqlite3_step(st);
+	if (src == SQLITE_ROW)
+		*n = col_u64(st, 0);
+	else
+		rc = sql_error(s, src, "user_count");
+	stmt_done(st);
+	return rc;
+}
+
+static bool scope_ok(const char *scope)
+{
+	return scope != NULL && (strcmp(scope, "read") == 0 || strcmp(scope, "write") == 0 ||
+				 strcmp(scope, "admin") == 0);
+}
+
+static int token_create(cairn_meta *m, const char *user, const char *scope,
+			const uint8_t hash[32], int64_t now_ns)
+{
+	meta_sqlite *s = handle(m);
+	sqlite3_stmt *st;
+	int rc, src;
+
+	if (user == NULL || hash == NULL)
+		return cairn__error_set(CAIRN_EINVALID, "token_create: NULL argument");
+	if (!scope_ok(scope))
+		return cairn__error_set(CAIRN_EINVALID,
+					"token scope must be read, write or admin, not '%s'",
+					scope ? scope : "(null)");
+	if ((rc = need_write(s, "token_create")) != 0 ||
+	    (rc = acquire(&st, s, ST_TOKEN_INSERT, "token_create")) != 0)
+		return rc;
+	sqlite3_bind_text(st, 1, user, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, scope, -1, SQLITE_STATIC);
+	bind_bytes(st, 3, hash, 32);
+	sqlite3_bind_int64(st, 4, now_ns);
+	src = sqlite3_step(st);
+	if (src == SQLITE_DONE) {
+		if (sqlite3_changes(s->db) == 0)
+			rc = cairn__error_set(CAIRN_ENOTFOUND, "no user %s", user);
+	} else if (src == SQLITE_CONSTRAINT_UNIQUE) {
+		rc = cairn__error_set(CAIRN_EEXISTS, "that token is recorded already");
+	} else {
+		rc = sql_error(s, src, "token_create");
+	}
+	stmt_done(st);
+	return rc;
+}
+
+/* memcmp that takes the same time wherever the first difference is. */
+static bool same_bytes(const uint8_t *a, const uint8_t *b, size_t n)
+{
+	volatile uint8_t d = 0;
+
+	for (size_t i = 0; i < n; i++)
+		d |= (uint8_t)(a[i] ^ b[i]);
+	return d == 0;
+}
+
+static int token_lookup(cairn_meta *m, const uint8_t hash[32], char user[CAIRN_NAME_MAX + 1],
+			char scope[CAIRN_SCOPE_MAX + 1])
+{
+	meta_sqlite *s = handle(m);
+	sqlite3_stmt *st;
+	int rc, src;
+
+	if (hash == NULL || user == NULL || scope == NULL)
+		return cairn__error_set(CAIRN_EINVALID, "token_lookup: NULL argument");
+	if ((rc = acquire(&st, s, ST_TOKEN_LOOKUP, "token_lookup")) != 0)
+		return rc;
+	bind_bytes(st, 1, hash, 32);
+	src = sqlite3_step(st);
+	if (src == SQLITE_ROW) {
+		const void *h = sqlite3_column_blob(st, 2);
+		const unsigned char *sc = sqlite3_column_text(st, 1);
+		int sc_len = sqlite3_column_bytes(st, 1);
+
+		if (h == NULL || sqlite3_column_bytes(st, 2) != 32 || !same_bytes(h, hash, 32) ||
+		    sqlite3_column_type(st, 3) != SQLITE_NULL) {
+			rc = cairn__error_set(CAIRN_EAUTH, "unknown or revoked token");
+		} else if (sc == NULL || sc_len < 1 || sc_len > CAIRN_SCOPE_MAX) {
+			rc = cairn__error_set(CAIRN_ECORRUPT, "metadata: a stored scope is malformed");
+		} else if ((rc = copy_name(user, st, 0)) == 0) {
+			memcpy(scope, sc, (size_t)sc_len);
+			scope[sc_len] = '\0';
+		}
+	} else if (src == SQLITE_DONE) {
+		rc = cairn__error_set(CAIRN_EAUTH, "unknown or revoked token");
+	} else {
+		rc = sql_error(s, src, "token_lookup");
+	}
+	stmt_done(st);
+	return rc;
+}
+
+static int token_revoke(cairn_meta *m, const uint8_t hash[32], int64_t now_ns)
+{
+	meta_sqlite *s = handle(m);
+	sqlite3_stmt *st;
+	int rc;
+
+	if (hash == NULL)
+		return cairn__error_set(CAIRN_EINVALID, "token_revoke: NULL argument");
+	if ((rc = need_write(s, "token_revoke")) != 0 ||
+	    (rc = acquire(&st, s, ST_TOKEN_REVOKE, "token_revoke")) != 0)
+		return rc;
+	bind_bytes(st, 1, hash, 32);
+	sqlite3_bind_int64(st, 2, now_ns);
+	rc = run(s, st, "token_revoke");
+	if (rc == 0 && sqlite3_changes(s->db) == 0)
+		rc = cairn__error_set(CAIRN_ENOTFOUND, "no such token (or revoked already)");
+	return rc;
+}
+
 /* ---- the handle --------------------------------------------------------------- */
 
 static void release(meta_sqlite *s)
@@ -1331,6 +1522,12 @@ static const cairn_meta sqlite_table = {
 	.chunk_lookup = chunk_lookup,
 	.gc = gc,
 	.close = meta_close,
+	.user_create = user_create,
+	.user_get = user_get,
+	.user_count = user_count,
+	.token_create = token_create,
+	.token_lookup = token_lookup,
+	.token_revoke = token_revoke,
 };
 
 int cairn_meta_sqlite_open(cairn_meta **out, const char *path)

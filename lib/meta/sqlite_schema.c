@@ -85,7 +85,31 @@ const cairn__meta_migration cairn__meta_sqlite_migrations[] = {
 		") STRICT, WITHOUT ROWID;\n"
 		"CREATE INDEX xorb_chunks_by_chunk ON xorb_chunks (chunk_hash);\n",
 	},
-	/* migration 2 goes here: { "what it does", "ALTER TABLE ...;" }, */
+	{
+		"users and tokens",
+		/*
+		 * A user's name is its namespace: the buckets whose ns is the
+		 * name are the user's. A token is stored only as a keyed hash of
+		 * its secret (server/token.c), so the database alone does not
+		 * let anyone in; a revoked token keeps its row (revoked_ns set)
+		 * so its hash can never be issued again.
+		 */
+		"CREATE TABLE users (\n"
+		"	id INTEGER PRIMARY KEY AUTOINCREMENT,\n"
+		"	name TEXT NOT NULL UNIQUE,\n"
+		"	created_ns INTEGER NOT NULL\n"
+		") STRICT;\n"
+		"CREATE TABLE tokens (\n"
+		"	id INTEGER PRIMARY KEY AUTOINCREMENT,\n"
+		"	user_id INTEGER NOT NULL REFERENCES users (id),\n"
+		"	scope TEXT NOT NULL CHECK (scope IN ('read', 'write', 'admin')),\n"
+		"	hash BLOB NOT NULL UNIQUE CHECK (length(hash) = 32),\n"
+		"	created_ns INTEGER NOT NULL,\n"
+		"	revoked_ns INTEGER\n"
+		") STRICT;\n"
+		"CREATE INDEX tokens_by_user ON tokens (user_id);\n",
+	},
+	/* migration 3 goes here: { "what it does", "ALTER TABLE ...;" }, */
 };
 
 const unsigned cairn__meta_sqlite_schema_version =

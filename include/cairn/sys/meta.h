@@ -34,6 +34,7 @@ extern "C" {
 #define CAIRN_NAME_MAX 96    /* namespace and bucket names: [a-z0-9][a-z0-9._-]* */
 #define CAIRN_KEY_MAX 1024   /* object keys: 1..1024 bytes, no NUL */
 #define CAIRN_CTYPE_MAX 255  /* content types */
+#define CAIRN_SCOPE_MAX 5    /* token scopes: "read", "write", "admin" */
 
 typedef struct cairn_meta cairn_meta;
 
@@ -167,6 +168,33 @@ struct cairn_meta {
 
 	/* Release everything; the table itself too. Rolls back an open transaction. */
 	void (*close)(cairn_meta *m);
+
+	/*
+	 * --- users and API tokens. A user's name is its namespace. Tokens are
+	 * stored as a 32-byte keyed hash of the secret only (the secret itself
+	 * is shown once, never stored). Mutations need a write transaction. ---
+	 */
+	/* Returns 0 (*id set if id != NULL), CAIRN_EEXISTS, CAIRN_EINVALID (bad name). */
+	int (*user_create)(cairn_meta *m, const char *name, int64_t now_ns, int64_t *id);
+	/* Returns 0 (*id set if id != NULL) or CAIRN_ENOTFOUND. */
+	int (*user_get)(cairn_meta *m, const char *name, int64_t *id);
+	/* How many users exist. */
+	int (*user_count)(cairn_meta *m, uint64_t *n);
+	/*
+	 * Record a token of user with scope "read", "write" or "admin".
+	 * Returns 0, CAIRN_ENOTFOUND (no such user), CAIRN_EINVALID (bad
+	 * scope), CAIRN_EEXISTS (that hash is recorded already).
+	 */
+	int (*token_create)(cairn_meta *m, const char *user, const char *scope,
+			    const uint8_t hash[32], int64_t now_ns);
+	/*
+	 * The user and scope of a token hash. Returns 0, CAIRN_EAUTH (unknown
+	 * or revoked token).
+	 */
+	int (*token_lookup)(cairn_meta *m, const uint8_t hash[32], char user[CAIRN_NAME_MAX + 1],
+			    char scope[CAIRN_SCOPE_MAX + 1]);
+	/* Returns 0 or CAIRN_ENOTFOUND (unknown, or revoked already). */
+	int (*token_revoke)(cairn_meta *m, const uint8_t hash[32], int64_t now_ns);
 };
 
 /*

@@ -1,0 +1,205 @@
+/*
+ * serve.c - the `cairn serve` command: options, the data directory, the
+ * first admin token, signals; the HTTP side is in http.c.
+ *
+ *   cairn serve [--listen HOST:PORT] [--data DIR] [--threads N] [--port-file FILE]
+ *
+ * HOST:PORT defaults to 127.0.0.1:8700 (port 0: any free port, written to
+ * FILE by --port-file); DIR to $CAIRN_DATA, else ./var.
+ */
+#include "server.h"
+#include "server_int.h"
+#include "token.h"
+
+#include "cairn/errors.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#define USAGE "usage: cairn serve [--listen HOST:PORT] [--data DIR] [--threads N] [--port-file FILE]"
+
+static int64_t now_ns(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_REALTIME, &t);
+	return (int64_t)t.tv_sec * 1000000000 + t.tv_nsec;
+}
+
+/* Write the token to path, readable by its owner only. */
+static int write_secret(const char *path, const char *token)
+{
+	char tmp[4096];
+	int fd, ok;
+
+	if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= sizeof(tmp))
+		return -1;
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return -1;
+	ok = fchmod(fd, 0600) == 0 && write(fd, token, strlen(token)) == (ssize_t)strlen(token) &&
+	     write(fd, "\n", 1) == 1 && fsync(fd) == 0;
+	if (close(fd) != 0 || !ok || rename(tmp, path) != 0) {
+		unlink(tmp);
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * With no users yet: create "admin" and an admin token, print it once and
+ * keep it in DIR/admin-token (mode 0600). In one write transaction, so two
+ * servers starting at once create one admin.
+ */
+static int bootstrap(const char *dir)
+{
+	char path[4096], tpath[4096], token[CAIRN_TOKEN_LEN + 1];
+	uint8_t hash[32];
+	cairn_repo *r = NULL;
+	cairn_meta *m = NULL;
+	uint64_t users = 0;
+	int rc;
+
+	snprintf(path, sizeof(path), "%s/cairn.db", dir);
+	snprintf(tpath, sizeof(tpath), "%s/admin-token", dir);
+	if ((rc = cairn_repo_open(&r, dir)) != 0 || (rc = cairn_meta_sqlite_open(&m, path)) != 0) {
+		fprintf(stderr, "cairn: %s: %s\n", dir, cairn_error_last());
+		cairn_repo_close(r);
+		return rc;
+	}
+	cairn_repo_close(r);
+	if ((rc = m->begin(m, true)) != 0)
+		goto done;
+	if ((rc = m->user_count(m, &users)) != 0 || users > 0) {
+		m->rollback(m);
+		goto done;
+	}
+	if (cairn_token_generate(token, hash) != 0) {
+		m->rollback(m);
+		fprintf(stderr, "cairn: no randomness for a token: %s\n", strerror(errno));
+		rc = CAIRN_EIO;
+		goto out;
+	}
+	if ((rc = m->user_create(m, "admin", now_ns(), NULL)) != 0 ||
+	    (rc = m->token_create(m, "admin", "admin", hash, now_ns())) != 0) {
+		m->rollback(m);
+		goto done;
+	}
+	if (write_secret(tpath, token) != 0) {
+		m->rollback(m);
+		fprintf(stderr, "cairn: cannot write %s: %s\n", tpath, strerror(errno));
+		rc = CAIRN_EIO;
+		goto out;
+	}
+	if ((rc = m->commit(m)) != 0) {
+		unlink(tpath);
+		goto done;
+	}
+	printf("admin token: %s\n", token);
+	printf("(kept in %s; shown only this once)\n", tpath);
+	fflush(stdout);
+done:
+	if (rc != 0)
+		fprintf(stderr, "cairn: %s: %s\n", dir, cairn_error_last());
+out:
+	m->close(m);
+	return rc;
+}
+
+int cairn_server_cmd(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{"listen", required_argument, NULL, 'l'},
+		{"data", required_argument, NULL, 'd'},
+		{"threads", required_argument, NULL, 't'},
+		{"port-file", required_argument, NULL, 'p'},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
+	cairn_server_config cfg = {NULL, "127.0.0.1", "8700", 4, NULL};
+	char host[256];
+	const char *listen = NULL;
+	sigset_t set;
+	int c, rc;
+
+	cfg.data_dir = getenv("CAIRN_DATA");
+	if (cfg.data_dir == NULL || *cfg.data_dir == '\0')
+		cfg.data_dir = "var";
+	optind = 1;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":l:d:t:p:h", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'l':
+			listen = optarg;
+			break;
+		case 'd':
+			cfg.data_dir = optarg;
+			break;
+		case 't': {
+			char *end;
+			long v = strtol(optarg, &end, 10);
+			if (*optarg == '\0' || *end != '\0' || v < 1 || v > 256) {
+				fprintf(stderr, "cairn: --threads wants 1..256, got '%s'\n", optarg);
+				return 2;
+			}
+			cfg.threads = (unsigned)v;
+			break;
+		}
+		case 'p':
+			cfg.port_file = optarg;
+			break;
+		case 'h':
+			printf("%s\n", USAGE);
+			return 0;
+		case ':':
+			fprintf(stderr, "cairn: option '%s' needs a value (%s)\n", argv[optind - 1],
+				USAGE);
+			return 2;
+		default:
+			fprintf(stderr, "cairn: unknown option '%s' (%s)\n", argv[optind - 1], USAGE);
+			return 2;
+		}
+	}
+	if (optind != argc) {
+		fprintf(stderr, "cairn: unexpected argument '%s' (%s)\n", argv[optind], USAGE);
+		return 2;
+	}
+	if (listen != NULL) {
+		const char *colon = strrchr(listen, ':');
+		size_t hl;
+		if (colon == NULL || colon[1] == '\0' || (hl = (size_t)(colon - listen)) == 0 ||
+		    hl >= sizeof(host)) {
+			fprintf(stderr, "cairn: --listen wants HOST:PORT, got '%s'\n", listen);
+			return 2;
+		}
+		memcpy(host, listen, hl);
+		host[hl] = '\0';
+		if (hl > 2 && host[0] == '[' && host[hl - 1] == ']') { /* [::1]:8700 */
+			memmove(host, host + 1, hl - 2);
+			host[hl - 2] = '\0';
+		}
+		cfg.host = host;
+		cfg.port = colon + 1;
+	}
+
+	/* every thread inherits the mask: only sigwait sees these */
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	if (bootstrap(cfg.data_dir) != 0)
+		return 1;
+	rc = cairn__server_run(&cfg);
+	return rc == 0 ? 0 : 1;
+}

@@ -1,0 +1,195 @@
+#!/bin/sh
+# run.sh BUILD_DIR - `cairn serve` end to end: start the server on a free
+# port of 127.0.0.1 over a scratch data directory, drive the HTTP API with
+# curl (and the admin CLI on the same directory), then stop it with
+# SIGTERM. Ends with "N passed, N failed". Exit 77 (skip) without curl.
+set -u
+command -v curl >/dev/null 2>&1 || { echo "curl missing: skipped"; exit 77; }
+BUILD=$(cd "$1" && pwd)
+CAIRN=$BUILD/cairn
+W=$(mktemp -d)
+PID=
+cleanup() {
+	[ -n "$PID" ] && kill "$PID" 2>/dev/null
+	rm -rf "$W"
+}
+trap cleanup EXIT
+DATA=$W/data
+passed=0
+failed=0
+
+ok() { passed=$((passed + 1)); echo "ok $1"; }
+bad() { failed=$((failed + 1)); echo "FAIL $1"; }
+# check NAME EXPECTED ACTUAL
+check() { if [ "$2" = "$3" ]; then ok "$1"; else bad "$1: expected '$2', got '$3'"; [ -f "$W/body" ] && head -c 300 "$W/body" && echo; fi; }
+# contains NAME FILE STRING
+contains() { if grep -q -- "$3" "$2"; then ok "$1"; else bad "$1: no '$3' in $(head -c 300 "$2")"; fi; }
+# http [curl args...]: prints the status, body in $W/body
+http() { curl -s -o "$W/body" -w '%{http_code}' --max-time 20 "$@"; }
+
+"$CAIRN" serve --listen 127.0.0.1:0 --port-file "$W/port" --data "$DATA" --threads 3 \
+	>"$W/out" 2>"$W/err" &
+PID=$!
+i=0
+while [ ! -s "$W/port" ] && [ $i -lt 200 ]; do sleep 0.05; i=$((i + 1)); done
+[ -s "$W/port" ] || { echo "FAIL server did not start"; cat "$W/err"; echo "0 passed, 1 failed"; exit 1; }
+U=http://127.0.0.1:$(cat "$W/port")
+i=0
+until curl -s -o /dev/null "$U/healthz" || [ $i -ge 200 ]; do sleep 0.05; i=$((i + 1)); done
+
+check healthz 200 "$(http "$U/healthz")"
+ADMIN=$(cat "$DATA/admin-token")
+contains admin-token-printed "$W/out" "admin token: $ADMIN"
+check admin-token-mode 600 "$(stat -c %a "$DATA/admin-token")"
+A="Authorization: Bearer $ADMIN"
+
+check whoami-admin 200 "$(http -H "$A" "$U/api/whoami")"
+contains whoami-admin-body "$W/body" '"user":"admin"'
+check whoami-anonymous 401 "$(http "$U/api/whoami")"
+check wrong-token 401 "$(http -H "Authorization: Bearer cairn_$(printf '%064d' 0)" "$U/api/whoami")"
+check malformed-token 401 "$(http -H "Authorization: Bearer nope" "$U/api/whoami")"
+
+# users and tokens through the CLI, on the data directory the server uses
+"$CAIRN" admin users create alice --data "$DATA" >/dev/null || bad users-create-alice
+"$CAIRN" admin users create bob --data "$DATA" >/dev/null || bad users-create-bob
+AW=$("$CAIRN" admin tokens create --user alice --scope write --data "$DATA")
+AR=$("$CAIRN" admin tokens create --user alice --scope read --data "$DATA")
+BW=$("$CAIRN" admin tokens create --user bob --scope write --data "$DATA")
+"$CAIRN" admin users create alice --data "$DATA" >/dev/null 2>&1 && bad users-create-twice
+AWH="Authorization: Bearer $AW"
+ARH="Authorization: Bearer $AR"
+BWH="Authorization: Bearer $BW"
+check whoami-alice 200 "$(http -H "$AWH" "$U/api/whoami")"
+contains whoami-alice-scope "$W/body" '"scope":"write"'
+
+# buckets
+check create-private 201 "$(http -X POST -H "$AWH" -d '{"private":true}' "$U/api/buckets/alice/secret")"
+check create-public 201 "$(http -X POST -H "$AWH" -d '{"private":false}' "$U/api/buckets/alice/pub")"
+check create-exists 409 "$(http -X POST -H "$AWH" -d '{"private":false}' "$U/api/buckets/alice/pub")"
+check create-other-ns 403 "$(http -X POST -H "$BWH" "$U/api/buckets/alice/bobs")"
+check create-read-token 403 "$(http -X POST -H "$ARH" "$U/api/buckets/alice/ro")"
+check create-anonymous 401 "$(http -X POST "$U/api/buckets/alice/anon")"
+check create-bad-json 400 "$(http -X POST -H "$AWH" -d '{"private":3}' "$U/api/buckets/alice/bad")"
+check create-bad-name 400 "$(http -X POST -H "$AWH" "$U/api/buckets/alice/Bad%20Name")"
+head -c 1100000 /dev/zero | tr '\0' ' ' >"$W/big.json"
+check create-body-too-big 413 "$(http -X POST -H "$AWH" --data-binary @"$W/big.json" "$U/api/buckets/alice/big")"
+check create-by-admin 201 "$(http -X POST -H "$A" "$U/api/buckets/bob/made-by-admin")"
+
+check info-owner 200 "$(http -H "$AWH" "$U/api/buckets/alice/secret")"
+contains info-fields "$W/body" '"logical_bytes":0'
+check private-anonymous 404 "$(http "$U/api/buckets/alice/secret")"
+check private-other-user 404 "$(http -H "$BWH" "$U/api/buckets/alice/secret")"
+check private-admin 200 "$(http -H "$A" "$U/api/buckets/alice/secret")"
+check public-anonymous 200 "$(http "$U/api/buckets/alice/pub")"
+check missing-bucket 404 "$(http -H "$AWH" "$U/api/buckets/alice/nothing")"
+
+check list-anonymous 200 "$(http "$U/api/buckets?namespace=alice")"
+contains list-anon-public "$W/body" '"name":"pub"'
+if grep -q '"name":"secret"' "$W/body"; then bad list-anon-hides-private; else ok list-anon-hides-private; fi
+check list-owner 200 "$(http -H "$AWH" "$U/api/buckets?namespace=alice")"
+contains list-owner-private "$W/body" '"name":"secret"'
+
+# uploads and downloads
+head -c 5242880 /dev/urandom >"$W/five"
+: >"$W/empty"
+check upload-5mb 200 "$(http -T "$W/five" -H "$AWH" -H "X-Cairn-Mtime: 1234" "$U/buckets/alice/pub/upload/models/v1/five.bin")"
+contains upload-size "$W/body" '"size":5242880'
+NEW1=$(sed -n 's/.*"new_bytes":\([0-9]*\).*/\1/p' "$W/body")
+check upload-new-bytes 5242880 "$NEW1"
+check upload-again 200 "$(http -T "$W/five" -H "$AWH" "$U/buckets/alice/pub/upload/models/v2/five-copy.bin")"
+contains upload-dedup "$W/body" '"new_bytes":0,'
+check upload-empty 200 "$(http -T "$W/empty" -H "$AWH" "$U/buckets/alice/pub/upload/empty.txt")"
+contains upload-empty-size "$W/body" '"size":0,'
+check upload-private 200 "$(http -T "$W/empty" -H "$AWH" "$U/buckets/alice/secret/upload/s.txt")"
+
+check download-anonymous 200 "$(curl -s -o "$W/got" -w '%{http_code}' "$U/buckets/alice/pub/resolve/models/v1/five.bin")"
+if cmp -s "$W/five" "$W/got"; then ok download-bytes; else bad download-bytes; fi
+curl -s -D "$W/hdr" -o /dev/null "$U/buckets/alice/pub/resolve/models/v1/five.bin"
+contains download-etag "$W/hdr" 'ETag: "[0-9a-f]\{64\}"'
+contains download-length "$W/hdr" 'Content-Length: 5242880'
+check download-range 206 "$(curl -s -D "$W/hdr" -o "$W/part" -w '%{http_code}' -H 'Range: bytes=1000000-2999999' "$U/buckets/alice/pub/resolve/models/v1/five.bin")"
+tail -c +1000001 "$W/five" | head -c 2000000 >"$W/want"
+if cmp -s "$W/want" "$W/part"; then ok download-range-bytes; else bad download-range-bytes; fi
+contains download-content-range "$W/hdr" 'Content-Range: bytes 1000000-2999999/5242880'
+check download-suffix 206 "$(curl -s -o "$W/part" -w '%{http_code}' -H 'Range: bytes=-100' "$U/buckets/alice/pub/resolve/models/v1/five.bin")"
+tail -c 100 "$W/five" >"$W/want"
+if cmp -s "$W/want" "$W/part"; then ok download-suffix-bytes; else bad download-suffix-bytes; fi
+check download-416 416 "$(http -H 'Range: bytes=5242880-' "$U/buckets/alice/pub/resolve/models/v1/five.bin")"
+check download-empty 200 "$(curl -s -o "$W/got" -w '%{http_code}' "$U/buckets/alice/pub/resolve/empty.txt")"
+if cmp -s "$W/empty" "$W/got"; then ok download-empty-bytes; else bad download-empty-bytes; fi
+check download-missing 404 "$(http "$U/buckets/alice/pub/resolve/nope")"
+check download-private-anon 404 "$(http "$U/buckets/alice/secret/resolve/s.txt")"
+check download-private-owner 200 "$(http -H "$ARH" "$U/buckets/alice/secret/resolve/s.txt")"
+
+# who may write
+check put-anonymous 401 "$(http -T "$W/empty" "$U/buckets/alice/pub/upload/x")"
+check put-other-user 403 "$(http -T "$W/empty" -H "$BWH" "$U/buckets/alice/pub/upload/x")"
+check put-other-user-private 404 "$(http -T "$W/empty" -H "$BWH" "$U/buckets/alice/secret/upload/x")"
+check put-read-token 403 "$(http -T "$W/empty" -H "$ARH" "$U/buckets/alice/pub/upload/x")"
+check put-read-token-5mb 403 "$(http -T "$W/five" -H "$ARH" "$U/buckets/alice/pub/upload/x")"
+
+# bad paths
+check path-dotdot 400 "$(http --path-as-is -T "$W/empty" -H "$AWH" "$U/buckets/alice/pub/upload/a/../b")"
+check path-dotdot-escaped 400 "$(http -T "$W/empty" -H "$AWH" "$U/buckets/alice/pub/upload/a/%2e%2e/b")"
+check path-nul 400 "$(http -T "$W/empty" -H "$AWH" "$U/buckets/alice/pub/upload/a%00b")"
+check path-empty-segment 400 "$(http --path-as-is -T "$W/empty" -H "$AWH" "$U/buckets/alice/pub/upload/a//b")"
+LONG=$(head -c 1100 /dev/zero | tr '\0' 'k')
+check path-too-long 400 "$(http -T "$W/empty" -H "$AWH" "$U/buckets/alice/pub/upload/$LONG")"
+check path-escaped-ok 200 "$(http -T "$W/empty" -H "$AWH" "$U/buckets/alice/pub/upload/sp%20ace.txt")"
+
+# listing
+check tree-root 200 "$(http "$U/api/buckets/alice/pub/tree")"
+contains tree-root-dir "$W/body" '"type":"directory","path":"models"'
+contains tree-root-file "$W/body" '"path":"empty.txt"'
+check tree-prefix 200 "$(http "$U/api/buckets/alice/pub/tree/models")"
+contains tree-prefix-dirs "$W/body" '"path":"models/v2"'
+check tree-recursive 200 "$(http "$U/api/buckets/alice/pub/tree/models?recursive=true")"
+contains tree-recursive-file "$W/body" '"path":"models/v2/five-copy.bin"'
+check tree-page1 200 "$(http "$U/api/buckets/alice/pub/tree?recursive=true&limit=1")"
+CUR=$(sed -n 's/.*"next_cursor":"\([0-9a-f]*\)".*/\1/p' "$W/body")
+[ -n "$CUR" ] && ok tree-cursor || bad tree-cursor
+check tree-page2 200 "$(http "$U/api/buckets/alice/pub/tree?recursive=true&limit=1&cursor=$CUR")"
+contains tree-page2-next "$W/body" '"path":"models/v1/five.bin"'
+check tree-bad-limit 400 "$(http "$U/api/buckets/alice/pub/tree?limit=0")"
+
+# info after writes, settings, deletes
+check info-stats 200 "$(http "$U/api/buckets/alice/pub")"
+contains info-objects "$W/body" '"objects":4'
+check settings-other 403 "$(http -X PUT -H "$BWH" -d '{"private":true}' "$U/api/buckets/alice/pub/settings")"
+check settings-private 200 "$(http -X PUT -H "$AWH" -d '{"private":true}' "$U/api/buckets/alice/pub/settings")"
+check settings-now-hidden 404 "$(http "$U/buckets/alice/pub/resolve/empty.txt")"
+check settings-public 200 "$(http -X PUT -H "$AWH" -d '{"private":false}' "$U/api/buckets/alice/pub/settings")"
+check object-delete-read-token 403 "$(http -X DELETE -H "$ARH" "$U/buckets/alice/pub/resolve/empty.txt")"
+check object-delete 200 "$(http -X DELETE -H "$AWH" "$U/buckets/alice/pub/resolve/empty.txt")"
+check object-deleted 404 "$(http "$U/buckets/alice/pub/resolve/empty.txt")"
+check bucket-delete-nonempty 409 "$(http -X DELETE -H "$AWH" "$U/api/buckets/alice/pub")"
+contains bucket-delete-code "$W/body" 'BucketNotEmpty'
+check bucket-delete-other 404 "$(http -X DELETE -H "$BWH" "$U/api/buckets/alice/secret")"
+check bucket-delete-force 200 "$(http -X DELETE -H "$AWH" "$U/api/buckets/alice/pub?force=true")"
+check bucket-deleted 404 "$(http "$U/api/buckets/alice/pub")"
+check bucket-delete-empty 200 "$(http -X DELETE -H "$A" "$U/api/buckets/bob/made-by-admin")"
+
+# revoked tokens stop working
+"$CAIRN" admin tokens revoke "$BW" --data "$DATA" >/dev/null || bad tokens-revoke
+check revoked-token 401 "$(http -H "$BWH" "$U/api/whoami")"
+check unknown-endpoint 404 "$(http "$U/nope")"
+check method-not-allowed 405 "$(http -X PATCH "$U/api/buckets/alice/secret")"
+
+check metrics 200 "$(http "$U/metrics")"
+for m in 'cairn_http_requests_total{code="200"}' cairn_http_bytes_in_total cairn_http_bytes_out_total \
+	cairn_http_errors_total 'cairn_http_request_seconds_bucket{le="+Inf"}' \
+	cairn_http_request_seconds_count cairn_dedup_chunks_total; do
+	contains "metrics $m" "$W/body" "$m"
+done
+DEDUP=$(sed -n 's/^cairn_dedup_chunks_total \([0-9]*\)$/\1/p' "$W/body")
+[ "${DEDUP:-0}" -gt 0 ] && ok metrics-dedup-counted || bad "metrics-dedup-counted ($DEDUP)"
+contains access-log "$W/err" 'PUT /buckets/alice/pub/upload/models/v1/five.bin 200'
+
+kill -TERM "$PID"
+wait "$PID"
+check sigterm-exit 0 "$?"
+PID=
+contains stopped-log "$W/err" 'cairn serve: stopped'
+
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
