@@ -285,10 +285,16 @@ static enum MHD_Result send_code(struct MHD_Connection *c, req *q, int code, con
 	return send_error(c, q, 500, "Internal", msg);
 }
 
-/* The engine's last message, for a response to the error code rc. */
+/*
+ * The engine's last message, for a response to the error code rc. The
+ * message slot is cleared at the start of every request (handler), so a
+ * message can only come from this request; with none, a fixed text.
+ */
 static enum MHD_Result send_engine(struct MHD_Connection *c, req *q, int rc)
 {
-	return send_code(c, q, rc, cairn_error_last());
+	const char *msg = cairn_error_last();
+
+	return send_code(c, q, rc, msg[0] ? msg : cairn_error_name(rc));
 }
 
 /* ---- decoding ------------------------------------------------------------------------- */
@@ -1236,11 +1242,19 @@ static enum MHD_Result first_call(struct MHD_Connection *c, req *q, const char *
 			return h_bucket_info(c, w, q);
 		if (strcmp(m, "DELETE") == 0)
 			return h_bucket_delete(c, w, q);
-		if (strcmp(m, "POST") == 0)
+		if (strcmp(m, "POST") == 0) {
+			/* no body is collected for anonymous callers */
+			if (!q->authed)
+				return send_error(c, q, 401, "Unauthorized", "this needs a token");
 			return want_body(c, q, H_BUCKET);
+		}
 		return not_allowed(c, q);
 	case H_SETTINGS:
-		return strcmp(m, "PUT") == 0 ? want_body(c, q, H_SETTINGS) : not_allowed(c, q);
+		if (strcmp(m, "PUT") != 0)
+			return not_allowed(c, q);
+		if (!q->authed)
+			return send_error(c, q, 401, "Unauthorized", "this needs a token");
+		return want_body(c, q, H_SETTINGS);
 	case H_TREE:
 		return get ? h_tree(c, w, q) : not_allowed(c, q);
 	case H_UPLOAD: {
@@ -1293,6 +1307,8 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
 		if (q == NULL)
 			return MHD_NO;
 		clock_gettime(CLOCK_MONOTONIC, &q->t0);
+		/* no message from an earlier request (maybe another user's) may leak */
+		cairn_error_clear();
 		snprintf(q->method, sizeof(q->method), "%s", method);
 		snprintf(q->url, sizeof(q->url), "%s", url);
 		*con_cls = q;
