@@ -176,6 +176,7 @@ typedef struct req {
 
 	/* download */
 	cairn_hash file;
+	cairn_reader *rd; /* the pinned version a download streams */
 	uint64_t first, len;  /* the range served */
 	uint8_t *buf;
 	uint64_t buf_off;     /* object offset of buf[0] */
@@ -208,6 +209,7 @@ static void completed(void *cls, struct MHD_Connection *c, void **con_cls,
 		q->bytes_out, secs * 1e3,
 		toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " (aborted)");
 	cairn_upload_free(q->up);
+	cairn_reader_close(q->rd);
 	free(q->body);
 	free(q->buf);
 	free(q);
@@ -920,46 +922,27 @@ static int fill_buf(void *ctx, const void *data, size_t len)
 	return 0;
 }
 
-/* Is the object still the file the response started with? */
-static bool same_file(worker *w, req *q)
-{
-	cairn_object_row row;
-
-	return cairn_object_stat(w->repo, q->ns, q->name, q->key, q->key_len, &row) == 0 &&
-	       cairn_hash_equal(&row.file, &q->file);
-}
-
 static ssize_t read_piece(void *cls, uint64_t pos, char *out, size_t max)
 {
 	req *q = cls;
 	uint64_t at = q->first + pos, end = q->first + q->len;
 	size_t n;
-	worker *w;
 
 	if (pos >= q->len)
 		return MHD_CONTENT_READER_END_OF_STREAM;
 	if (q->buf_len == 0 || at < q->buf_off || at >= q->buf_off + q->buf_len) {
 		uint64_t want = end - at < PIECE ? end - at : PIECE;
-		int rc = worker_get(&w);
+		int rc;
 
 		q->buf_len = 0;
 		q->buf_off = at;
-		/*
-		 * The object must not change under a response: each piece is
-		 * read by key, so check the key still names the same file
-		 * around the read.
-		 */
-		if (rc == 0 && !same_file(w, q))
-			rc = CAIRN_ENOTFOUND;
-		if (rc == 0)
-			rc = cairn_object_get(w->repo, q->ns, q->name, q->key, q->key_len, at, want,
-					      fill_buf, q);
-		if (rc == 0 && (q->buf_len != want || !same_file(w, q)))
-			rc = CAIRN_ENOTFOUND;
+		/* the reader pinned one version: an overwrite meanwhile cannot mix in */
+		rc = cairn_reader_read(q->rd, at, want, fill_buf, q);
+		if (rc == 0 && q->buf_len != want)
+			rc = CAIRN_ECORRUPT;
 		if (rc != 0) {
 			fprintf(stderr, "cairn serve: %s/%s: read at %" PRIu64 " failed: %s\n", q->ns,
-				q->name, at, rc == CAIRN_ENOTFOUND ? "object changed or went away"
-								   : cairn_error_last());
+				q->name, at, cairn_error_last());
 			return MHD_CONTENT_READER_END_WITH_ERROR;
 		}
 	}
@@ -1032,9 +1015,11 @@ static enum MHD_Result h_resolve_get(struct MHD_Connection *c, worker *w, req *q
 
 	if (find_bucket(c, w, q, &b, &ret) != 0)
 		return ret;
-	if ((rc = cairn_object_stat(w->repo, q->ns, q->name, q->key, q->key_len, &row)) != 0)
+	/* one version, looked up once: every piece comes from it */
+	if ((rc = cairn_reader_open(&q->rd, w->repo, q->ns, q->name, q->key, q->key_len)) != 0)
 		return send_engine(c, q, rc);
-	q->file = row.file;
+	row.size = cairn_reader_size(q->rd);
+	q->file = *cairn_reader_file(q->rd);
 	q->first = 0;
 	q->len = row.size;
 	rr = parse_range(MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Range"), row.size,

@@ -147,6 +147,26 @@ CAIRN_API int cairn_object_get(cairn_repo *r, const char *ns, const char *name,
 			       const char *key, size_t key_len, uint64_t offset, uint64_t len,
 			       cairn_write_fn fn, void *ctx);
 
+/*
+ * A reader pins one version of an object: it looks the object up once and
+ * then reads any ranges of that version (what a download serving many
+ * pieces wants). A later overwrite does not change what it reads; if GC
+ * has since reclaimed that version's data, reads fail with CAIRN_ECORRUPT.
+ * Open returns 0, CAIRN_ENOTFOUND, CAIRN_ECORRUPT or CAIRN_ENOMEM.
+ * The reader belongs to one thread at a time and must not outlive r.
+ */
+typedef struct cairn_reader cairn_reader;
+CAIRN_API int cairn_reader_open(cairn_reader **out, cairn_repo *r, const char *ns,
+				const char *name, const char *key, size_t key_len);
+CAIRN_API uint64_t cairn_reader_size(const cairn_reader *rd);
+/* The xet file hash of the pinned version. Borrowed until close. */
+CAIRN_API const cairn_hash *cairn_reader_file(const cairn_reader *rd);
+/* As cairn_object_get, on the pinned version. */
+CAIRN_API int cairn_reader_read(cairn_reader *rd, uint64_t offset, uint64_t len,
+				cairn_write_fn fn, void *ctx);
+/* Accepts NULL. */
+CAIRN_API void cairn_reader_close(cairn_reader *rd);
+
 /* Returns 0 or CAIRN_ENOTFOUND. */
 CAIRN_API int cairn_object_delete(cairn_repo *r, const char *ns, const char *name,
 				  const char *key, size_t key_len);

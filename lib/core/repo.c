@@ -520,53 +520,127 @@ done:
 	return rc;
 }
 
+struct cairn_reader {
+	cairn_repo *r;
+	cairn_hash file;
+	uint64_t size;
+	cairn_term *terms;
+	uint64_t *starts; /* raw offset where each term begins */
+	size_t n;
+	uint8_t *packed, *raw;
+	size_t packed_cap, raw_cap;
+};
+
+int cairn_reader_open(cairn_reader **out, cairn_repo *r, const char *ns, const char *name,
+		      const char *key, size_t key_len)
+{
+	cairn_reader *rd = calloc(1, sizeof(*rd));
+	cairn_object_row row;
+	uint64_t pos = 0;
+	int rc;
+
+	if (rd == NULL)
+		return cairn__error_set(CAIRN_ENOMEM, "out of memory");
+	rd->r = r;
+	rc = r->meta->begin(r->meta, false);
+	if (rc < 0)
+		goto fail;
+	rc = cairn_object_stat(r, ns, name, key, key_len, &row);
+	if (rc == 0) {
+		rd->file = row.file;
+		rc = r->meta->file_get(r->meta, &rd->file, &rd->size, &rd->terms, &rd->n);
+		if (rc == CAIRN_ENOTFOUND)
+			rc = cairn__error_set(CAIRN_ECORRUPT, "object's file record is missing");
+	}
+	r->meta->rollback(r->meta);
+	if (rc < 0)
+		goto fail;
+	rd->starts = malloc((rd->n ? rd->n : 1) * sizeof(*rd->starts));
+	if (rd->starts == NULL) {
+		rc = cairn__error_set(CAIRN_ENOMEM, "out of memory");
+		goto fail;
+	}
+	for (size_t i = 0; i < rd->n; i++) {
+		rd->starts[i] = pos;
+		pos += rd->terms[i].raw_len;
+	}
+	if (pos != rd->size) {
+		rc = cairn__error_set(CAIRN_ECORRUPT, "file terms cover %llu of %llu bytes",
+				      (unsigned long long)pos, (unsigned long long)rd->size);
+		goto fail;
+	}
+	*out = rd;
+	return 0;
+fail:
+	cairn_reader_close(rd);
+	return rc;
+}
+
+uint64_t cairn_reader_size(const cairn_reader *rd)
+{
+	return rd->size;
+}
+
+const cairn_hash *cairn_reader_file(const cairn_reader *rd)
+{
+	return &rd->file;
+}
+
+int cairn_reader_read(cairn_reader *rd, uint64_t offset, uint64_t len, cairn_write_fn fn,
+		      void *ctx)
+{
+	uint64_t end;
+	size_t lo = 0, hi = rd->n;
+	int rc;
+
+	if (offset > rd->size)
+		return cairn__error_set(CAIRN_EINVALID, "offset %llu is past the end (%llu bytes)",
+					(unsigned long long)offset, (unsigned long long)rd->size);
+	end = len > rd->size - offset ? rd->size : offset + len;
+	/* the last term starting at or before offset */
+	while (hi - lo > 1) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (rd->starts[mid] <= offset)
+			lo = mid;
+		else
+			hi = mid;
+	}
+	rc = rd->r->meta->begin(rd->r->meta, false);
+	if (rc < 0)
+		return rc;
+	for (size_t i = lo; i < rd->n && rd->starts[i] < end; i++) {
+		if (rd->starts[i] + rd->terms[i].raw_len <= offset)
+			continue;
+		rc = read_term(rd->r, &rd->terms[i], rd->starts[i], offset, end, fn, ctx, &rd->packed,
+			       &rd->packed_cap, &rd->raw, &rd->raw_cap);
+		if (rc != 0)
+			break;
+	}
+	rd->r->meta->rollback(rd->r->meta);
+	return rc;
+}
+
+void cairn_reader_close(cairn_reader *rd)
+{
+	if (rd == NULL)
+		return;
+	free(rd->terms);
+	free(rd->starts);
+	free(rd->packed);
+	free(rd->raw);
+	free(rd);
+}
+
 int cairn_object_get(cairn_repo *r, const char *ns, const char *name, const char *key,
 		     size_t key_len, uint64_t offset, uint64_t len, cairn_write_fn fn, void *ctx)
 {
-	cairn_object_row row;
-	cairn_term *terms = NULL;
-	uint64_t size, end, pos = 0;
-	uint8_t *packed = NULL, *raw = NULL;
-	size_t nterms = 0, packed_cap = 0, raw_cap = 0;
-	cairn_hash file;
-	int rc;
+	cairn_reader *rd;
+	int rc = cairn_reader_open(&rd, r, ns, name, key, key_len);
 
-	rc = r->meta->begin(r->meta, false);
 	if (rc < 0)
 		return rc;
-	rc = cairn_object_stat(r, ns, name, key, key_len, &row);
-	if (rc < 0)
-		goto done;
-	file = row.file;
-	rc = r->meta->file_get(r->meta, &file, &size, &terms, &nterms);
-	if (rc < 0) {
-		if (rc == CAIRN_ENOTFOUND)
-			rc = cairn__error_set(CAIRN_ECORRUPT, "object's file record is missing");
-		goto done;
-	}
-	if (offset > size) {
-		rc = cairn__error_set(CAIRN_EINVALID, "offset %llu is past the end (%llu bytes)",
-				      (unsigned long long)offset, (unsigned long long)size);
-		goto done;
-	}
-	end = len > size - offset ? size : offset + len;
-	for (size_t i = 0; i < nterms && pos < end; i++) {
-		if (pos + terms[i].raw_len > offset) {
-			rc = read_term(r, &terms[i], pos, offset, end, fn, ctx, &packed, &packed_cap,
-				       &raw, &raw_cap);
-			if (rc != 0)
-				goto done;
-		}
-		pos += terms[i].raw_len;
-	}
-	if (pos < end)
-		rc = cairn__error_set(CAIRN_ECORRUPT, "file terms cover %llu of %llu bytes",
-				      (unsigned long long)pos, (unsigned long long)end);
-done:
-	r->meta->rollback(r->meta);
-	free(terms);
-	free(packed);
-	free(raw);
+	rc = cairn_reader_read(rd, offset, len, fn, ctx);
+	cairn_reader_close(rd);
 	return rc;
 }
 
