@@ -122,6 +122,23 @@ static void basics(cairn_repo *r)
 		CHECK(reads_back(r, "copy-of-a.bin", a, n, 0, UINT64_MAX));
 		free(c);
 	}
+	/* a reader pins the version it opened: an overwrite does not show */
+	{
+		cairn_reader *rd;
+		test_sink s = {0};
+		size_t m;
+		uint8_t *d = xetgen("splitmix:44:400000", &m);
+		CHECK(cairn_reader_open(&rd, r, "alice", "ckpt", "copy-of-a.bin", 13) == 0);
+		CHECK(cairn_reader_size(rd) == n);
+		CHECK(cairn_object_put(r, "alice", "ckpt", "copy-of-a.bin", 13, d, m, NULL, NULL) == 0);
+		CHECK(cairn_reader_read(rd, 1000, 500000, test_sink_write, &s) == 0 && s.n == 500000 &&
+		      memcmp(s.p, a + 1000, 500000) == 0);
+		CHECK(cairn_reader_read(rd, n + 1, 1, test_sink_write, &s) == CAIRN_EINVALID);
+		cairn_reader_close(rd);
+		CHECK(reads_back(r, "copy-of-a.bin", d, m, 0, UINT64_MAX));
+		free(s.p);
+		free(d);
+	}
 	CHECK(cairn_object_delete(r, "alice", "ckpt", "copy-of-a.bin", 13) == 0);
 	CHECK(cairn_object_delete(r, "alice", "ckpt", "copy-of-a.bin", 13) == CAIRN_ENOTFOUND);
 	CHECK(cairn_object_stat(r, "alice", "ckpt", "copy-of-a.bin", 13, &row) == CAIRN_ENOTFOUND);
