@@ -6,17 +6,46 @@
 #ifndef CAIRN_CLI_H
 #define CAIRN_CLI_H
 
+#include "cairn/client.h"
+
 #include <stdbool.h>
 #include <stdio.h>
 
-/* Exit codes: the CLI's one mapping of outcomes to the outside. */
+/* Exit codes: the CLI's one mapping of outcomes to the outside (docs/cli.md). */
 #define EXIT_OK 0
-#define EXIT_FAIL 1  /* the command ran and something failed */
-#define EXIT_USAGE 2 /* bad command line */
+#define EXIT_FAIL 1     /* the command ran and something failed */
+#define EXIT_USAGE 2    /* bad command line */
+#define EXIT_NOTFOUND 3 /* the bucket or object does not exist (or is not visible) */
+#define EXIT_AUTH 4     /* missing or bad token, or not allowed */
 
 int cmd_hash(int argc, char **argv);
 int cmd_chunks(int argc, char **argv);
 int cmd_admin(int argc, char **argv);
+int cmd_login(int argc, char **argv);
+int cmd_whoami(int argc, char **argv);
+int cmd_buckets(int argc, char **argv);
+
+/* The options every command that talks to a server takes. */
+typedef struct cli_remote {
+	const char *endpoint; /* --endpoint, or NULL */
+	const char *token;    /* --token, or NULL */
+	bool json;            /* --json: machine output on stdout */
+	bool quiet;           /* --quiet: no progress or confirmation lines */
+} cli_remote;
+
+/*
+ * A client for the endpoint and token chosen in this order: --endpoint /
+ * --token, then $CAIRN_ENDPOINT / $CAIRN_TOKEN, then the config file
+ * written by `cairn login`, then CAIRN_CLIENT_DEFAULT_ENDPOINT (and no
+ * token). Returns EXIT_OK, or an exit code after printing one line.
+ */
+int cli_client_open(cairn_client **out, const cli_remote *o);
+
+/* The exit code for a CAIRN_E* code (0 for 0). */
+int cli_exit_code(int rc);
+
+/* Print "cairn: [what: ]<cairn_error_last()>" and return cli_exit_code(rc). */
+int cli_fail(int rc, const char *what);
 
 /* Write s as a JSON string literal (with quotes); invalid UTF-8 bytes
  * become \udcXX escapes (Python's surrogateescape). */

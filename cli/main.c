@@ -27,6 +27,9 @@ static const command commands[] = {
 	{"chunks", cmd_chunks, "print the content-defined chunks of a file"},
 	{"serve", cairn_server_cmd, "serve the HTTP API over a data directory"},
 	{"admin", cmd_admin, "maintain a data directory: users, tokens, gc, fsck, stats"},
+	{"login", cmd_login, "check a token against a server and save both in the config"},
+	{"whoami", cmd_whoami, "show whom the token belongs to"},
+	{"buckets", cmd_buckets, "buckets and objects on a server: create, ls, cp, rm, ..."},
 	{"version", cmd_version, "print version information"},
 	{"help", cmd_help, "show this help"},
 };
@@ -36,7 +39,8 @@ static void usage(FILE *f)
 	fprintf(f, "usage: cairn <command> [options] [args]\n\ncommands:\n");
 	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
 		fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
-	fprintf(f, "\nRun 'cairn <command> --help' for a command's options.\n");
+	fprintf(f, "\nRun 'cairn <command> --help' for a command's options.\n"
+		   "Exit codes: 0 ok, 1 failure, 2 usage, 3 not found, 4 auth/permission.\n");
 }
 
 static int cmd_help(int argc, char **argv)

@@ -1,0 +1,887 @@
+/*
+ * cmd_buckets.c - `cairn buckets`: buckets and their objects on a server,
+ * over the client library (include/cairn/client.h).
+ *
+ *   cairn buckets create [NS/]NAME [--private] [--exist-ok]
+ *   cairn buckets list [NAMESPACE]
+ *   cairn buckets info NS/NAME
+ *   cairn buckets delete NS/NAME [--yes] [--missing-ok] [--force]
+ *   cairn buckets settings NS/NAME --private|--public
+ *   cairn buckets ls cairn://buckets/NS/NAME[/FOLDER] [-R] [-h]
+ *   cairn buckets cp SRC DST        (a local file or '-' <-> cairn://buckets/NS/NAME/PATH)
+ *   cairn buckets rm cairn://buckets/NS/NAME/PATH [-R] [--dry-run]
+ *
+ * Every subcommand also takes --endpoint, --token, --json and --quiet
+ * (cli.h). Outcomes leave through cli_exit_code; errors are one line on
+ * stderr. Where a remote path is the only kind an argument can be, the
+ * bare form NS/NAME/PATH is accepted too; cp needs the cairn:// form to
+ * tell remote from local.
+ */
+#include "cli.h"
+
+#include "cairn/errors.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <libgen.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#define SCHEME "cairn://buckets/"
+
+/* Option letters a subcommand may allow (see parse). */
+enum {
+	O_PRIVATE = 'p',
+	O_PUBLIC = 'P',
+	O_EXIST_OK = 'e',
+	O_YES = 'y',
+	O_MISSING_OK = 'm',
+	O_FORCE = 'f',
+	O_RECURSIVE = 'R',
+	O_HUMAN = 'h',
+	O_DRY_RUN = 'n',
+};
+
+typedef struct opts {
+	cli_remote g;
+	bool is_private, is_public, exist_ok, yes, missing_ok, force, recursive, human, dry_run;
+	const char *args[2];
+	int nargs;
+} opts;
+
+/*
+ * Parse argv: the global options, the options whose letters are in
+ * allowed, and min..max positional arguments.
+ */
+static int parse(int argc, char **argv, opts *o, const char *allowed, int min, int max,
+		 const char *usage_line)
+{
+	static const struct option longopts[] = {
+		{"endpoint", required_argument, NULL, 'E'},
+		{"token", required_argument, NULL, 'T'},
+		{"json", no_argument, NULL, 'J'},
+		{"quiet", no_argument, NULL, 'q'},
+		{"help", no_argument, NULL, 'H'},
+		{"private", no_argument, NULL, O_PRIVATE},
+		{"public", no_argument, NULL, O_PUBLIC},
+		{"exist-ok", no_argument, NULL, O_EXIST_OK},
+		{"yes", no_argument, NULL, O_YES},
+		{"missing-ok", no_argument, NULL, O_MISSING_OK},
+		{"force", no_argument, NULL, O_FORCE},
+		{"recursive", no_argument, NULL, O_RECURSIVE},
+		{"human-readable", no_argument, NULL, O_HUMAN},
+		{"dry-run", no_argument, NULL, O_DRY_RUN},
+		{NULL, 0, NULL, 0},
+	};
+	int ch;
+
+	memset(o, 0, sizeof(*o));
+	optind = 1;
+	opterr = 0;
+	while ((ch = getopt_long(argc, argv, ":qRhy", longopts, NULL)) != -1) {
+		if (ch == ':') {
+			fprintf(stderr, "cairn: option '%s' needs a value (%s)\n", argv[optind - 1],
+				usage_line);
+			return EXIT_USAGE;
+		}
+		if (ch == '?' || (ch != 'E' && ch != 'T' && ch != 'J' && ch != 'q' && ch != 'H' &&
+				  strchr(allowed, ch) == NULL)) {
+			fprintf(stderr, "cairn: unknown option '%s' (%s)\n", argv[optind - 1],
+				usage_line);
+			return EXIT_USAGE;
+		}
+		switch (ch) {
+		case 'E': o->g.endpoint = optarg; break;
+		case 'T': o->g.token = optarg; break;
+		case 'J': o->g.json = true; break;
+		case 'q': o->g.quiet = true; break;
+		case 'H':
+			printf("%s\n", usage_line);
+			exit(EXIT_OK);
+		case O_PRIVATE: o->is_private = true; break;
+		case O_PUBLIC: o->is_public = true; break;
+		case O_EXIST_OK: o->exist_ok = true; break;
+		case O_YES: o->yes = true; break;
+		case O_MISSING_OK: o->missing_ok = true; break;
+		case O_FORCE: o->force = true; break;
+		case O_RECURSIVE: o->recursive = true; break;
+		case O_HUMAN: o->human = true; break;
+		case O_DRY_RUN: o->dry_run = true; break;
+		default: break;
+		}
+	}
+	while (optind < argc) {
+		if (o->nargs == max) {
+			fprintf(stderr, "cairn: unexpected argument '%s' (%s)\n", argv[optind],
+				usage_line);
+			return EXIT_USAGE;
+		}
+		o->args[o->nargs++] = argv[optind++];
+	}
+	if (o->nargs < min) {
+		fprintf(stderr, "cairn: missing argument (%s)\n", usage_line);
+		return EXIT_USAGE;
+	}
+	return EXIT_OK;
+}
+
+/* ---- names and paths ------------------------------------------------------------------- */
+
+typedef struct remote {
+	char ns[CAIRN_CLIENT_NAME_MAX + 1];
+	char name[CAIRN_CLIENT_NAME_MAX + 1];
+	char key[CAIRN_CLIENT_KEY_MAX + 1]; /* without leading or trailing '/' */
+	bool dir;                           /* the path ended in '/' (or was empty) */
+} remote;
+
+static bool copy_part(char *out, size_t cap, const char *s, size_t n)
+{
+	if (n == 0 || n >= cap)
+		return false;
+	memcpy(out, s, n);
+	out[n] = '\0';
+	return true;
+}
+
+/*
+ * "cairn://buckets/NS/NAME[/PATH]" or, with bare_ok, "NS/NAME[/PATH]" into
+ * r. With name_only, "NAME" alone is allowed too (r->ns left empty).
+ */
+static bool parse_remote(const char *s, bool bare_ok, bool name_only, remote *r)
+{
+	const char *p = s, *slash, *rest;
+	size_t n;
+
+	memset(r, 0, sizeof(*r));
+	if (strncmp(s, SCHEME, strlen(SCHEME)) == 0)
+		p = s + strlen(SCHEME);
+	else if (!bare_ok || strstr(s, "://") != NULL)
+		return false;
+	slash = strchr(p, '/');
+	if (slash == NULL) {
+		if (!name_only)
+			return false;
+		return copy_part(r->name, sizeof(r->name), p, strlen(p));
+	}
+	if (!copy_part(r->ns, sizeof(r->ns), p, (size_t)(slash - p)))
+		return false;
+	p = slash + 1;
+	slash = strchr(p, '/');
+	n = slash ? (size_t)(slash - p) : strlen(p);
+	if (!copy_part(r->name, sizeof(r->name), p, n))
+		return false;
+	rest = slash ? slash + 1 : "";
+	n = strlen(rest);
+	r->dir = n == 0 || rest[n - 1] == '/';
+	while (n > 0 && rest[n - 1] == '/')
+		n--;
+	if (n > CAIRN_CLIENT_KEY_MAX)
+		return false;
+	memcpy(r->key, rest, n);
+	r->key[n] = '\0';
+	return true;
+}
+
+static int bad_path(const char *s, const char *want)
+{
+	fprintf(stderr, "cairn: '%s' is not %s\n", s, want);
+	return EXIT_USAGE;
+}
+
+/* Run a subcommand body with a client, freeing it after. */
+static int with_client(opts *o, cairn_client **c)
+{
+	return cli_client_open(c, &o->g);
+}
+
+static void print_human(FILE *f, uint64_t n, bool human)
+{
+	static const char *units[] = {"B", "K", "M", "G", "T", "P"};
+	double v = (double)n;
+	size_t u = 0;
+
+	if (!human) {
+		fprintf(f, "%12" PRIu64, n);
+		return;
+	}
+	while (v >= 1024 && u + 1 < sizeof(units) / sizeof(units[0])) {
+		v /= 1024;
+		u++;
+	}
+	if (u == 0)
+		fprintf(f, "%7" PRIu64 "%s", n, units[0]);
+	else
+		fprintf(f, "%7.1f%s", v, units[u]);
+}
+
+static void print_time(FILE *f, int64_t ns)
+{
+	time_t t = (time_t)(ns / 1000000000);
+	struct tm tm;
+	char buf[32];
+
+	if (gmtime_r(&t, &tm) == NULL || strftime(buf, sizeof(buf), "%Y-%m-%d %H:%M:%S", &tm) == 0)
+		snprintf(buf, sizeof(buf), "-");
+	fputs(buf, f);
+}
+
+static void json_bucket(FILE *f, const cairn_client_bucket *b)
+{
+	fprintf(f, "{\"namespace\":");
+	cli_json_string(f, b->ns);
+	fprintf(f, ",\"name\":");
+	cli_json_string(f, b->name);
+	fprintf(f, ",\"private\":%s,\"created_ns\":%" PRId64, b->is_private ? "true" : "false",
+		b->created_ns);
+	if (b->has_stats)
+		fprintf(f,
+			",\"objects\":%" PRIu64 ",\"logical_bytes\":%" PRIu64
+			",\"stored_bytes\":%" PRIu64 ",\"chunks\":%" PRIu64 ",\"xorbs\":%" PRIu64,
+			b->objects, b->logical_bytes, b->stored_bytes, b->chunks, b->xorbs);
+	fputc('}', f);
+}
+
+/* ---- buckets ------------------------------------------------------------------------------ */
+
+static int b_create(int argc, char **argv)
+{
+	static const char usage_line[] = "usage: cairn buckets create [NS/]NAME [--private] "
+					 "[--exist-ok] [--endpoint URL] [--token T] [--json] [--quiet]";
+	cairn_client *c = NULL;
+	cairn_client_whoami me;
+	bool existed = false;
+	remote r;
+	opts o;
+	int rc, status;
+
+	if ((status = parse(argc, argv, &o, "pe", 1, 1, usage_line)) != EXIT_OK)
+		return status;
+	if (!parse_remote(o.args[0], true, true, &r) || r.key[0] != '\0')
+		return bad_path(o.args[0], "a bucket name (NS/NAME or NAME)");
+	if ((status = with_client(&o, &c)) != EXIT_OK)
+		return status;
+	if (r.ns[0] == '\0') {
+		/* NAME alone: in the caller's own namespace */
+		if ((rc = cairn_client_whoami_get(c, &me)) != 0)
+			goto fail;
+		snprintf(r.ns, sizeof(r.ns), "%s", me.user);
+	}
+	rc = cairn_client_bucket_create(c, r.ns, r.name, o.is_private, false);
+	if (rc == CAIRN_EEXISTS && o.exist_ok) {
+		existed = true;
+		rc = 0;
+	}
+	if (rc != 0)
+		goto fail;
+	if (o.g.json) {
+		printf("{\"namespace\":");
+		cli_json_string(stdout, r.ns);
+		printf(",\"name\":");
+		cli_json_string(stdout, r.name);
+		printf(",\"created\":%s}\n", existed ? "false" : "true");
+	} else if (!o.g.quiet) {
+		if (existed)
+			printf("bucket %s%s/%s exists already\n", SCHEME, r.ns, r.name);
+		else
+			printf("created %s%s/%s (%s)\n", SCHEME, r.ns, r.name,
+			       o.is_private ? "private" : "public");
+	}
+	cairn_client_free(c);
+	return cli_finish_output(EXIT_OK);
+fail:
+	status = cli_fail(rc, NULL);
+	cairn_client_free(c);
+	return status;
+}
+
+typedef struct list_ctx {
+	bool json;
+	unsigned n;
+} list_ctx;
+
+static int list_one(void *ctx, const cairn_client_bucket *b)
+{
+	list_ctx *lc = ctx;
+
+	if (lc->json) {
+		fputs(lc->n ? "," : "", stdout);
+		json_bucket(stdout, b);
+	} else {
+		printf("%s/%s\t%s\n", b->ns, b->name, b->is_private ? "private" : "public");
+	}
+	lc->n++;
+	return 0;
+}
+
+static int b_list(int argc, char **argv)
+{
+	static const char usage_line[] = "usage: cairn buckets list [NAMESPACE] [--endpoint URL] "
+					 "[--token T] [--json]";
+	cairn_client *c = NULL;
+	list_ctx lc = {false, 0};
+	opts o;
+	int rc, status;
+
+	if ((status = parse(argc, argv, &o, "", 0, 1, usage_line)) != EXIT_OK)
+		return status;
+	if ((status = with_client(&o, &c)) != EXIT_OK)
+		return status;
+	lc.json = o.g.json;
+	if (lc.json)
+		fputs("[", stdout);
+	rc = cairn_client_bucket_list(c, o.nargs ? o.args[0] : NULL, list_one, &lc);
+	cairn_client_free(c);
+	if (rc != 0) {
+		fflush(stdout);
+		return cli_fail(rc, NULL);
+	}
+	if (lc.json)
+		fputs("]\n", stdout);
+	return cli_finish_output(EXIT_OK);
+}
+
+/* Parse the one NS/NAME argument of info, delete and settings. */
+static bool bucket_arg(const char *s, remote *r)
+{
+	return parse_remote(s, true, false, r) && r->key[0] == '\0';
+}
+
+static int b_info(int argc, char **argv)
+{
+	static const char usage_line[] = "usage: cairn buckets info NS/NAME [--endpoint URL] "
+					 "[--token T] [--json]";
+	cairn_client_bucket b;
+	cairn_client *c = NULL;
+	remote r;
+	opts o;
+	int rc, status;
+
+	if ((status = parse(argc, argv, &o, "", 1, 1, usage_line)) != EXIT_OK)
+		return status;
+	if (!bucket_arg(o.args[0], &r))
+		return bad_path(o.args[0], "a bucket (NS/NAME)");
+	if ((status = with_client(&o, &c)) != EXIT_OK)
+		return status;
+	rc = cairn_client_bucket_info(c, r.ns, r.name, &b);
+	cairn_client_free(c);
+	if (rc != 0)
+		return cli_fail(rc, NULL);
+	if (o.g.json) {
+		json_bucket(stdout, &b);
+		fputc('\n', stdout);
+	} else {
+		printf("bucket:        %s%s/%s\n", SCHEME, b.ns, b.name);
+		printf("visibility:    %s\n", b.is_private ? "private" : "public");
+		printf("created:       ");
+		print_time(stdout, b.created_ns);
+		printf(" UTC\nobjects:       %" PRIu64 "\nlogical bytes: %" PRIu64
+		       "\nstored bytes:  %" PRIu64 "\nchunks:        %" PRIu64
+		       "\nxorbs:         %" PRIu64 "\n",
+		       b.objects, b.logical_bytes, b.stored_bytes, b.chunks, b.xorbs);
+	}
+	return cli_finish_output(EXIT_OK);
+}
+
+/* Ask on the terminal; true for "y" or "yes". */
+static bool confirm(const char *what)
+{
+	char line[16];
+
+	fprintf(stderr, "%s? [y/N] ", what);
+	fflush(stderr);
+	if (fgets(line, sizeof(line), stdin) == NULL)
+		return false;
+	return strcmp(line, "y\n") == 0 || strcmp(line, "yes\n") == 0 ||
+	       strcmp(line, "Y\n") == 0;
+}
+
+static int b_delete(int argc, char **argv)
+{
+	static const char usage_line[] = "usage: cairn buckets delete NS/NAME [--yes] "
+					 "[--missing-ok] [--force] [--endpoint URL] [--token T] "
+					 "[--json] [--quiet]";
+	char question[2 * CAIRN_CLIENT_NAME_MAX + 64];
+	cairn_client *c = NULL;
+	remote r;
+	opts o;
+	int rc, status;
+
+	if ((status = parse(argc, argv, &o, "ymf", 1, 1, usage_line)) != EXIT_OK)
+		return status;
+	if (!bucket_arg(o.args[0], &r))
+		return bad_path(o.args[0], "a bucket (NS/NAME)");
+	if (!o.yes) {
+		if (!isatty(STDIN_FILENO) || !isatty(STDERR_FILENO)) {
+			fprintf(stderr, "cairn: deleting bucket %s/%s needs --yes (no terminal to "
+					"confirm on)\n",
+				r.ns, r.name);
+			return EXIT_USAGE;
+		}
+		snprintf(question, sizeof(question), "delete bucket %s/%s%s", r.ns, r.name,
+			 o.force ? " and every object in it" : "");
+		if (!confirm(question)) {
+			fprintf(stderr, "cairn: not deleted\n");
+			return EXIT_FAIL;
+		}
+	}
+	if ((status = with_client(&o, &c)) != EXIT_OK)
+		return status;
+	rc = cairn_client_bucket_delete(c, r.ns, r.name, o.force, o.missing_ok);
+	cairn_client_free(c);
+	if (rc == CAIRN_EEXISTS) {
+		fprintf(stderr, "cairn: bucket %s/%s is not empty (delete with --force)\n", r.ns,
+			r.name);
+		return EXIT_FAIL;
+	}
+	if (rc != 0)
+		return cli_fail(rc, NULL);
+	if (o.g.json)
+		printf("{\"deleted\":true}\n");
+	else if (!o.g.quiet)
+		printf("deleted %s%s/%s\n", SCHEME, r.ns, r.name);
+	return cli_finish_output(EXIT_OK);
+}
+
+static int b_settings(int argc, char **argv)
+{
+	static const char usage_line[] = "usage: cairn buckets settings NS/NAME --private|--public "
+					 "[--endpoint URL] [--token T] [--json] [--quiet]";
+	cairn_client *c = NULL;
+	remote r;
+	opts o;
+	int rc, status;
+
+	if ((status = parse(argc, argv, &o, "pP", 1, 1, usage_line)) != EXIT_OK)
+		return status;
+	if (o.is_private == o.is_public) {
+		fprintf(stderr, "cairn: give one of --private and --public (%s)\n", usage_line);
+		return EXIT_USAGE;
+	}
+	if (!bucket_arg(o.args[0], &r))
+		return bad_path(o.args[0], "a bucket (NS/NAME)");
+	if ((status = with_client(&o, &c)) != EXIT_OK)
+		return status;
+	rc = cairn_client_bucket_set_private(c, r.ns, r.name, o.is_private);
+	cairn_client_free(c);
+	if (rc != 0)
+		return cli_fail(rc, NULL);
+	if (o.g.json)
+		printf("{\"private\":%s}\n", o.is_private ? "true" : "false");
+	else if (!o.g.quiet)
+		printf("%s%s/%s is now %s\n", SCHEME, r.ns, r.name,
+		       o.is_private ? "private" : "public");
+	return cli_finish_output(EXIT_OK);
+}
+
+/* ---- objects ------------------------------------------------------------------------------ */
+
+typedef struct ls_ctx {
+	const opts *o;
+	unsigned n;
+} ls_ctx;
+
+static int ls_one(void *ctx, const cairn_client_entry *e)
+{
+	ls_ctx *lc = ctx;
+
+	lc->n++;
+	if (lc->o->g.json) {
+		printf("{\"type\":\"%s\",\"path\":", e->is_dir ? "directory" : "file");
+		cli_json_string(stdout, e->path);
+		if (!e->is_dir)
+			printf(",\"size\":%" PRIu64 ",\"hash\":\"%s\",\"mtime_ns\":%" PRId64, e->size,
+			       e->hash, e->mtime_ns);
+		printf("}\n");
+		return 0;
+	}
+	if (cli_path_needs_escape(e->path))
+		fputc('\\', stdout);
+	if (e->is_dir) {
+		printf("%12s  %-19s  ", "DIR", "");
+		cli_text_path(stdout, e->path);
+		fputs("/\n", stdout);
+	} else {
+		print_human(stdout, e->size, lc->o->human);
+		if (lc->o->human)
+			fputs("     ", stdout); /* the same width as the raw size column */
+		fputs("  ", stdout);
+		print_time(stdout, e->mtime_ns);
+		fputs("  ", stdout);
+		cli_text_path(stdout, e->path);
+		fputc('\n', stdout);
+	}
+	return 0;
+}
+
+static int b_ls(int argc, char **argv)
+{
+	static const char usage_line[] = "usage: cairn buckets ls cairn://buckets/NS/NAME[/FOLDER] "
+					 "[-R] [-h] [--endpoint URL] [--token T] [--json]";
+	cairn_client *c = NULL;
+	ls_ctx lc;
+	remote r;
+	opts o;
+	int rc, status;
+
+	if ((status = parse(argc, argv, &o, "Rh", 1, 1, usage_line)) != EXIT_OK)
+		return status;
+	if (!parse_remote(o.args[0], true, false, &r))
+		return bad_path(o.args[0], "a bucket path (cairn://buckets/NS/NAME[/FOLDER])");
+	if ((status = with_client(&o, &c)) != EXIT_OK)
+		return status;
+	lc.o = &o;
+	lc.n = 0;
+	rc = cairn_client_list(c, r.ns, r.name, r.key, o.recursive, ls_one, &lc);
+	cairn_client_free(c);
+	if (rc != 0) {
+		fflush(stdout);
+		return cli_fail(rc, NULL);
+	}
+	return cli_finish_output(EXIT_OK);
+}
+
+/* The last segment of a '/' path (no trailing '/'). */
+static const char *base_of(const char *p)
+{
+	const char *s = strrchr(p, '/');
+
+	return s ? s + 1 : p;
+}
+
+static int cp_up(const opts *o, const char *src, remote *dst)
+{
+	cairn_client_put_result res;
+	cairn_client *c = NULL;
+	struct stat st;
+	int fd = STDIN_FILENO, rc, status;
+
+	if (dst->dir) {
+		/* a folder: keep the file's name */
+		const char *b = base_of(src);
+		size_t kl = strlen(dst->key);
+		if (strcmp(src, "-") == 0 || *b == '\0') {
+			fprintf(stderr, "cairn: name the object to upload to (%s%s/%s/PATH)\n",
+				SCHEME, dst->ns, dst->name);
+			return EXIT_USAGE;
+		}
+		if (kl + 1 + strlen(b) > CAIRN_CLIENT_KEY_MAX) {
+			fprintf(stderr, "cairn: destination path too long\n");
+			return EXIT_USAGE;
+		}
+		snprintf(dst->key + kl, sizeof(dst->key) - kl, "%s%s", kl ? "/" : "", b);
+	}
+	if (strcmp(src, "-") != 0) {
+		fd = open(src, O_RDONLY | O_CLOEXEC);
+		if (fd < 0) {
+			fprintf(stderr, "cairn: %s: %s\n", src, strerror(errno));
+			return errno == ENOENT ? EXIT_NOTFOUND : EXIT_FAIL;
+		}
+		if (fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)) {
+			fprintf(stderr, "cairn: %s: is a directory (cp copies one file)\n", src);
+			close(fd);
+			return EXIT_USAGE;
+		}
+	}
+	if ((status = cli_client_open(&c, &o->g)) != EXIT_OK) {
+		if (fd != STDIN_FILENO)
+			close(fd);
+		return status;
+	}
+	rc = cairn_client_upload_fd(c, dst->ns, dst->name, dst->key, fd, &res);
+	cairn_client_free(c);
+	if (fd != STDIN_FILENO)
+		close(fd);
+	if (rc != 0)
+		return cli_fail(rc, "upload failed");
+	if (o->g.json) {
+		printf("{\"path\":");
+		cli_json_string(stdout, dst->key);
+		printf(",\"hash\":\"%s\",\"size\":%" PRIu64 ",\"new_bytes\":%" PRIu64
+		       ",\"stored_bytes\":%" PRIu64 ",\"chunks\":%" PRIu64 ",\"new_chunks\":%" PRIu64
+		       "}\n",
+		       res.hash, res.size, res.new_bytes, res.stored_bytes, res.chunks,
+		       res.new_chunks);
+	} else if (!o->g.quiet) {
+		printf("uploaded %s -> %s%s/%s/%s (%" PRIu64 " bytes, %" PRIu64 " new)\n",
+		       strcmp(src, "-") == 0 ? "stdin" : src, SCHEME, dst->ns, dst->name, dst->key,
+		       res.size, res.new_bytes);
+	}
+	return cli_finish_output(EXIT_OK);
+}
+
+/* fsync the directory holding path, so a rename into it is durable. */
+static void sync_dir_of(const char *path)
+{
+	char tmp[PATH_MAX];
+	int fd;
+
+	snprintf(tmp, sizeof(tmp), "%s", path);
+	fd = open(dirname(tmp), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd >= 0) {
+		fsync(fd);
+		close(fd);
+	}
+}
+
+static int cp_down(const opts *o, remote *src, const char *dst_arg)
+{
+	char dst[PATH_MAX], tmp[PATH_MAX + 32], dirbuf[PATH_MAX];
+	cairn_client *c = NULL;
+	uint64_t size = 0;
+	struct stat st;
+	mode_t um;
+	int fd = -1, rc, status;
+	bool to_stdout = strcmp(dst_arg, "-") == 0;
+
+	if (src->dir || src->key[0] == '\0') {
+		fprintf(stderr, "cairn: %s%s/%s/%s names a folder; cp downloads one object\n", SCHEME,
+			src->ns, src->name, src->key);
+		return EXIT_USAGE;
+	}
+	if (!to_stdout) {
+		size_t dl = strlen(dst_arg);
+		bool is_dir = dl > 0 && dst_arg[dl - 1] == '/';
+		if (!is_dir && stat(dst_arg, &st) == 0 && S_ISDIR(st.st_mode))
+			is_dir = true;
+		if (is_dir) {
+			if ((size_t)snprintf(dst, sizeof(dst), "%s%s%s", dst_arg,
+					     dst_arg[dl - 1] == '/' ? "" : "/",
+					     base_of(src->key)) >= sizeof(dst))
+				goto too_long;
+		} else if ((size_t)snprintf(dst, sizeof(dst), "%s", dst_arg) >= sizeof(dst)) {
+			goto too_long;
+		}
+		/* a temporary file beside the target, renamed over it when complete */
+		snprintf(dirbuf, sizeof(dirbuf), "%s", dst);
+		if ((size_t)snprintf(tmp, sizeof(tmp), "%s/.%s.cairn-XXXXXX", dirname(dirbuf),
+				     base_of(dst)) >= sizeof(tmp))
+			goto too_long;
+		fd = mkstemp(tmp);
+		if (fd < 0) {
+			fprintf(stderr, "cairn: cannot create a file beside %s: %s\n", dst,
+				strerror(errno));
+			return EXIT_FAIL;
+		}
+	}
+	if ((status = cli_client_open(&c, &o->g)) != EXIT_OK)
+		goto out;
+	if (to_stdout)
+		fflush(stdout);
+	rc = cairn_client_download_to_fd(c, src->ns, src->name, src->key,
+					 to_stdout ? STDOUT_FILENO : fd, &size);
+	cairn_client_free(c);
+	if (rc != 0) {
+		char what[sizeof(SCHEME) + 2 * CAIRN_CLIENT_NAME_MAX + CAIRN_CLIENT_KEY_MAX + 4];
+		snprintf(what, sizeof(what), "%s%s/%s/%s", SCHEME, src->ns, src->name, src->key);
+		status = cli_fail(rc, what);
+		goto out;
+	}
+	if (!to_stdout) {
+		um = umask(0);
+		umask(um);
+		if (fchmod(fd, 0666 & ~um) != 0 || fsync(fd) != 0 || close(fd) != 0) {
+			fd = -1;
+			fprintf(stderr, "cairn: writing %s: %s\n", tmp, strerror(errno));
+			status = EXIT_FAIL;
+			goto out;
+		}
+		fd = -1;
+		if (rename(tmp, dst) != 0) {
+			fprintf(stderr, "cairn: cannot rename %s to %s: %s\n", tmp, dst,
+				strerror(errno));
+			status = EXIT_FAIL;
+			goto out;
+		}
+		sync_dir_of(dst);
+		if (o->g.json) {
+			printf("{\"path\":");
+			cli_json_string(stdout, dst);
+			printf(",\"size\":%" PRIu64 "}\n", size);
+		} else if (!o->g.quiet) {
+			printf("downloaded %s%s/%s/%s -> %s (%" PRIu64 " bytes)\n", SCHEME, src->ns,
+			       src->name, src->key, dst, size);
+		}
+		return cli_finish_output(EXIT_OK);
+	}
+	return EXIT_OK;
+out:
+	if (fd >= 0) {
+		close(fd);
+		unlink(tmp);
+	} else if (!to_stdout && status != EXIT_OK) {
+		unlink(tmp);
+	}
+	return status;
+too_long:
+	fprintf(stderr, "cairn: destination path too long\n");
+	return EXIT_USAGE;
+}
+
+static int b_cp(int argc, char **argv)
+{
+	static const char usage_line[] =
+		"usage: cairn buckets cp SRC DST (FILE|- -> cairn://buckets/NS/NAME/PATH, or "
+		"cairn://buckets/NS/NAME/PATH -> FILE|DIR|-) [--endpoint URL] [--token T] "
+		"[--json] [--quiet]";
+	bool src_remote, dst_remote;
+	remote r;
+	opts o;
+	int status;
+
+	if ((status = parse(argc, argv, &o, "", 2, 2, usage_line)) != EXIT_OK)
+		return status;
+	src_remote = strncmp(o.args[0], "cairn://", 8) == 0;
+	dst_remote = strncmp(o.args[1], "cairn://", 8) == 0;
+	if (src_remote == dst_remote) {
+		fprintf(stderr, "cairn: cp copies between a local file and a bucket: one of SRC "
+				"and DST must be cairn://buckets/...\n");
+		return EXIT_USAGE;
+	}
+	if (!parse_remote(o.args[src_remote ? 0 : 1], false, false, &r))
+		return bad_path(o.args[src_remote ? 0 : 1],
+				"a bucket path (cairn://buckets/NS/NAME/PATH)");
+	return src_remote ? cp_down(&o, &r, o.args[1]) : cp_up(&o, o.args[0], &r);
+}
+
+typedef struct rm_ctx {
+	cairn_client *c;
+	const opts *o;
+	const remote *r;
+	unsigned n;
+} rm_ctx;
+
+/* Delete (or show) one object; directories do not come in recursive listings. */
+static int rm_one(rm_ctx *rc_, const char *key)
+{
+	int rc = 0;
+
+	if (!rc_->o->dry_run && (rc = cairn_client_delete_object(rc_->c, rc_->r->ns, rc_->r->name,
+								  key)) != 0)
+		return rc;
+	rc_->n++;
+	if (rc_->o->g.json) {
+		printf("{\"path\":");
+		cli_json_string(stdout, key);
+		printf(",\"deleted\":%s}\n", rc_->o->dry_run ? "false" : "true");
+	} else if (!rc_->o->g.quiet || rc_->o->dry_run) {
+		printf("%s %s%s/%s/", rc_->o->dry_run ? "would delete" : "deleted", SCHEME,
+		       rc_->r->ns, rc_->r->name);
+		cli_text_path(stdout, key);
+		fputc('\n', stdout);
+	}
+	return 0;
+}
+
+static int rm_entry(void *ctx, const cairn_client_entry *e)
+{
+	return e->is_dir ? 0 : rm_one(ctx, e->path);
+}
+
+static int stop_at_first(void *ctx, const cairn_client_entry *e)
+{
+	(void)ctx;
+	(void)e;
+	return 1;
+}
+
+static int b_rm(int argc, char **argv)
+{
+	static const char usage_line[] = "usage: cairn buckets rm cairn://buckets/NS/NAME/PATH "
+					 "[-R] [--dry-run] [--endpoint URL] [--token T] [--json] "
+					 "[--quiet]";
+	cairn_client *c = NULL;
+	rm_ctx ctx;
+	remote r;
+	opts o;
+	int rc, status;
+
+	if ((status = parse(argc, argv, &o, "Rn", 1, 1, usage_line)) != EXIT_OK)
+		return status;
+	if (!parse_remote(o.args[0], true, false, &r))
+		return bad_path(o.args[0], "a bucket path (cairn://buckets/NS/NAME/PATH)");
+	if (!o.recursive && (r.dir || r.key[0] == '\0')) {
+		fprintf(stderr, "cairn: %s names a folder: use -R to delete what is under it\n",
+			o.args[0]);
+		return EXIT_USAGE;
+	}
+	if ((status = with_client(&o, &c)) != EXIT_OK)
+		return status;
+	ctx.c = c;
+	ctx.o = &o;
+	ctx.r = &r;
+	ctx.n = 0;
+	if (o.recursive) {
+		rc = cairn_client_list(c, r.ns, r.name, r.key, true, rm_entry, &ctx);
+		if (rc == 0 && ctx.n == 0) {
+			fflush(stdout);
+			fprintf(stderr, "cairn: no objects under %s\n", o.args[0]);
+			cairn_client_free(c);
+			return EXIT_NOTFOUND;
+		}
+	} else {
+		rc = rm_one(&ctx, r.key);
+		if (rc == CAIRN_ENOTFOUND &&
+		    cairn_client_list(c, r.ns, r.name, r.key, false, stop_at_first, NULL) == 1) {
+			fprintf(stderr, "cairn: %s names a folder: use -R to delete what is under it\n",
+				o.args[0]);
+			cairn_client_free(c);
+			return EXIT_USAGE;
+		}
+	}
+	cairn_client_free(c);
+	if (rc != 0) {
+		fflush(stdout);
+		return cli_fail(rc, o.args[0]);
+	}
+	return cli_finish_output(EXIT_OK);
+}
+
+/* ---- dispatch ------------------------------------------------------------------------------ */
+
+static const struct {
+	const char *name;
+	int (*run)(int argc, char **argv);
+	const char *summary;
+} subs[] = {
+	{"create", b_create, "create a bucket: [NS/]NAME [--private] [--exist-ok]"},
+	{"list", b_list, "list the buckets you can see: [NAMESPACE]"},
+	{"info", b_info, "a bucket's settings and stats: NS/NAME"},
+	{"delete", b_delete, "delete a bucket: NS/NAME [--yes] [--missing-ok] [--force]"},
+	{"settings", b_settings, "make a bucket private or public: NS/NAME --private|--public"},
+	{"ls", b_ls, "list objects: cairn://buckets/NS/NAME[/FOLDER] [-R] [-h]"},
+	{"cp", b_cp, "upload or download one file: SRC DST ('-' for stdin/stdout)"},
+	{"rm", b_rm, "delete objects: cairn://buckets/NS/NAME/PATH [-R] [--dry-run]"},
+};
+
+static void buckets_usage(FILE *f)
+{
+	fprintf(f, "usage: cairn buckets <command> [options] [args]\n\ncommands:\n");
+	for (size_t i = 0; i < sizeof(subs) / sizeof(subs[0]); i++)
+		fprintf(f, "  %-9s %s\n", subs[i].name, subs[i].summary);
+	fprintf(f, "\nevery command takes --endpoint URL, --token TOKEN, --json, --quiet\n"
+		   "exit codes: 0 ok, 1 failure, 2 usage, 3 not found, 4 auth/permission\n");
+}
+
+int cmd_buckets(int argc, char **argv)
+{
+	if (argc < 2) {
+		buckets_usage(stderr);
+		return EXIT_USAGE;
+	}
+	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "help") == 0) {
+		buckets_usage(stdout);
+		return EXIT_OK;
+	}
+	for (size_t i = 0; i < sizeof(subs) / sizeof(subs[0]); i++)
+		if (strcmp(argv[1], subs[i].name) == 0)
+			return subs[i].run(argc - 1, argv + 1);
+	fprintf(stderr, "cairn: unknown buckets command '%s'\n", argv[1]);
+	buckets_usage(stderr);
+	return EXIT_USAGE;
+}

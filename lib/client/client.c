@@ -1,0 +1,851 @@
+/*
+ * client.c - the native API client (include/cairn/client.h) over one
+ * libcurl easy handle per client: request plumbing with retries, the one
+ * table from HTTP answers back to CAIRN_E* codes, JSON decoding (jansson),
+ * and the streaming upload and download paths.
+ *
+ * A request's answer lands in c->buf (capped at CAIRN_CLIENT_JSON_MAX)
+ * unless it is a successful download, whose bytes go straight to the
+ * caller's fd. Uploads are read from the caller's fd by libcurl's read
+ * callback, so neither direction ever holds a whole object.
+ */
+#include "cairn/client.h"
+#include "cairn/errors.h"
+#include "../util/util_int.h"
+
+#include <curl/curl.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <jansson.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#define ERRBODY_MAX (64u << 10) /* an error body during a download */
+#define TREE_PAGE 1000          /* the server's largest page */
+
+static const long retry_ms[] = {200, 400, 800};
+#define N_RETRIES (sizeof(retry_ms) / sizeof(retry_ms[0]))
+
+struct cairn_client {
+	CURL *h;
+	char *endpoint; /* without a trailing '/' */
+	char *auth;     /* "Authorization: Bearer ..." or NULL */
+	char errbuf[CURL_ERROR_SIZE];
+
+	/* the answer being read */
+	char *buf;
+	size_t len, cap, max;
+	bool too_big;
+	long status;
+
+	/* a download: where a 2xx body goes */
+	int out_fd;
+	uint64_t written;
+	int write_errno;
+
+	/* an upload: where the body comes from */
+	int in_fd;
+	int read_errno;
+};
+
+typedef struct request {
+	const char *method; /* GET, POST, PUT, DELETE */
+	const char *url;
+	const char *body;   /* a JSON body, or NULL */
+	int in_fd;          /* upload source or -1 */
+	off_t in_start;     /* where to seek back to for a retry; -1: not seekable */
+	int64_t in_size;    /* the body's size if known, else -1 */
+	int out_fd;         /* download sink or -1 */
+	bool idempotent;
+	const char *header; /* one extra header or NULL */
+} request;
+
+#define REQUEST_INIT {NULL, NULL, NULL, -1, -1, -1, -1, false, NULL}
+
+static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
+static CURLcode curl_init_rc;
+
+static void curl_init(void)
+{
+	curl_init_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
+}
+
+/* ---- strings ----------------------------------------------------------------------- */
+
+/* Percent-encode s onto f; '/' kept when keep_slash (object keys). */
+static void put_enc(FILE *f, const char *s, bool keep_slash)
+{
+	static const char hexd[] = "0123456789ABCDEF";
+
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+		if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+		    (*p >= '0' && *p <= '9') || *p == '-' || *p == '.' || *p == '_' ||
+		    *p == '~' || (keep_slash && *p == '/'))
+			fputc(*p, f);
+		else
+			fprintf(f, "%%%c%c", hexd[*p >> 4], hexd[*p & 15]);
+	}
+}
+
+/*
+ * The URL endpoint + head + ns/name + tail + key (each optional after ns).
+ * Returns NULL without memory (message set).
+ */
+static char *make_url(const cairn_client *c, const char *head, const char *ns,
+		      const char *name, const char *tail, const char *key, const char *query)
+{
+	char *s = NULL;
+	size_t n = 0;
+	FILE *f = open_memstream(&s, &n);
+
+	if (f == NULL) {
+		cairn__error_set(CAIRN_ENOMEM, "out of memory");
+		return NULL;
+	}
+	fputs(c->endpoint, f);
+	fputs(head, f);
+	if (ns) {
+		put_enc(f, ns, false);
+		if (name) {
+			fputc('/', f);
+			put_enc(f, name, false);
+		}
+	}
+	if (tail)
+		fputs(tail, f);
+	if (key)
+		put_enc(f, key, true);
+	if (query)
+		fputs(query, f);
+	if (fclose(f) != 0) {
+		free(s);
+		cairn__error_set(CAIRN_ENOMEM, "out of memory");
+		return NULL;
+	}
+	return s;
+}
+
+/* A bucket or namespace name as the server takes it: 1..96 bytes, no '/'. */
+static int check_name(const char *what, const char *s)
+{
+	if (s == NULL || *s == '\0' || strlen(s) > CAIRN_CLIENT_NAME_MAX || strchr(s, '/'))
+		return cairn__error_set(CAIRN_EINVALID, "bad %s name '%s'", what, s ? s : "");
+	return 0;
+}
+
+static int check_bucket(const char *ns, const char *name)
+{
+	int rc = check_name("namespace", ns);
+
+	return rc ? rc : check_name("bucket", name);
+}
+
+/* An object key: 1..1024 bytes, no empty, "." or ".." segment. */
+static int check_key(const char *key)
+{
+	size_t n = key ? strlen(key) : 0;
+	const char *p = key;
+
+	if (n == 0 || n > CAIRN_CLIENT_KEY_MAX)
+		return cairn__error_set(CAIRN_EINVALID, "bad object path '%s' (1..1024 bytes)",
+					key ? key : "");
+	while (p != NULL) {
+		const char *end = strchr(p, '/');
+		size_t sl = end ? (size_t)(end - p) : strlen(p);
+		if (sl == 0 || (sl == 1 && p[0] == '.') || (sl == 2 && p[0] == '.' && p[1] == '.'))
+			return cairn__error_set(CAIRN_EINVALID,
+						"bad object path '%s' (empty, '.' or '..' segment)",
+						key);
+		p = end ? end + 1 : NULL;
+	}
+	return 0;
+}
+
+/* ---- client ----------------------------------------------------------------------- */
+
+int cairn_client_new(cairn_client **out, const char *endpoint, const char *token)
+{
+	cairn_client *c;
+	size_t n;
+
+	if (endpoint == NULL || *endpoint == '\0')
+		return cairn__error_set(CAIRN_EINVALID, "no endpoint given");
+	if (strncmp(endpoint, "http://", 7) != 0 && strncmp(endpoint, "https://", 8) != 0)
+		return cairn__error_set(CAIRN_EINVALID,
+					"endpoint '%s' must start with http:// or https://",
+					endpoint);
+	if (token != NULL && (*token == '\0' || strpbrk(token, "\r\n") != NULL))
+		return cairn__error_set(CAIRN_EINVALID, "malformed token");
+	pthread_once(&curl_once, curl_init);
+	if (curl_init_rc != CURLE_OK)
+		return cairn__error_set(CAIRN_EIO, "libcurl: %s", curl_easy_strerror(curl_init_rc));
+	c = calloc(1, sizeof(*c));
+	if (c == NULL)
+		return cairn__error_set(CAIRN_ENOMEM, "out of memory");
+	c->endpoint = strdup(endpoint);
+	if (c->endpoint == NULL)
+		goto nomem;
+	n = strlen(c->endpoint);
+	while (n > 0 && c->endpoint[n - 1] == '/')
+		c->endpoint[--n] = '\0';
+	if (token != NULL) {
+		size_t an = strlen(token) + 32;
+		c->auth = malloc(an);
+		if (c->auth == NULL)
+			goto nomem;
+		snprintf(c->auth, an, "Authorization: Bearer %s", token);
+	}
+	c->h = curl_easy_init();
+	if (c->h == NULL) {
+		cairn_client_free(c);
+		return cairn__error_set(CAIRN_EIO, "libcurl would not start");
+	}
+	c->out_fd = c->in_fd = -1;
+	*out = c;
+	return 0;
+nomem:
+	cairn_client_free(c);
+	return cairn__error_set(CAIRN_ENOMEM, "out of memory");
+}
+
+void cairn_client_free(cairn_client *c)
+{
+	if (c == NULL)
+		return;
+	if (c->h)
+		curl_easy_cleanup(c->h);
+	free(c->endpoint);
+	free(c->auth);
+	free(c->buf);
+	free(c);
+}
+
+const char *cairn_client_endpoint(const cairn_client *c)
+{
+	return c->endpoint;
+}
+
+/* ---- transfer callbacks ------------------------------------------------------------ */
+
+static size_t on_write(char *p, size_t size, size_t nmemb, void *ud)
+{
+	cairn_client *c = ud;
+	size_t len = size * nmemb;
+
+	if (c->out_fd >= 0) {
+		long st = 0;
+		curl_easy_getinfo(c->h, CURLINFO_RESPONSE_CODE, &st);
+		if (st == 200 || st == 206) {
+			size_t off = 0;
+			while (off < len) {
+				ssize_t w = write(c->out_fd, p + off, len - off);
+				if (w < 0 && errno == EINTR)
+					continue;
+				if (w <= 0) {
+					c->write_errno = w < 0 ? errno : EIO;
+					return 0; /* aborts the transfer */
+				}
+				off += (size_t)w;
+			}
+			c->written += len;
+			return len;
+		}
+	}
+	if (len > c->max - c->len) {
+		c->too_big = true;
+		return 0;
+	}
+	if (c->len + len + 1 > c->cap) {
+		size_t ncap = c->cap ? c->cap : 4096;
+		char *nb;
+		while (ncap < c->len + len + 1)
+			ncap *= 2;
+		nb = realloc(c->buf, ncap);
+		if (nb == NULL)
+			return 0;
+		c->buf = nb;
+		c->cap = ncap;
+	}
+	memcpy(c->buf + c->len, p, len);
+	c->len += len;
+	c->buf[c->len] = '\0';
+	return len;
+}
+
+static size_t on_read(char *p, size_t size, size_t nmemb, void *ud)
+{
+	cairn_client *c = ud;
+	ssize_t r;
+
+	do
+		r = read(c->in_fd, p, size * nmemb);
+	while (r < 0 && errno == EINTR);
+	if (r < 0) {
+		c->read_errno = errno;
+		return CURL_READFUNC_ABORT;
+	}
+	return (size_t)r;
+}
+
+/* ---- requests ---------------------------------------------------------------------- */
+
+static void pause_ms(long ms)
+{
+	struct timespec t = {ms / 1000, (ms % 1000) * 1000000L};
+
+	while (nanosleep(&t, &t) != 0 && errno == EINTR)
+		;
+}
+
+/* Transport failures where the request can be tried again. */
+static bool transient(CURLcode rc)
+{
+	switch (rc) {
+	case CURLE_COULDNT_CONNECT:
+	case CURLE_COULDNT_RESOLVE_HOST:
+	case CURLE_SEND_ERROR:
+	case CURLE_RECV_ERROR:
+	case CURLE_GOT_NOTHING:
+	case CURLE_PARTIAL_FILE:
+	case CURLE_OPERATION_TIMEDOUT:
+		return true;
+	default:
+		return false;
+	}
+}
+
+/* One try of r. Returns the CURLcode; c->status and c->buf hold the answer. */
+static CURLcode perform_once(cairn_client *c, const request *r)
+{
+	struct curl_slist *hdrs = NULL, *nh;
+	CURL *h = c->h;
+	CURLcode rc;
+
+	curl_easy_reset(h);
+	c->len = 0;
+	if (c->buf)
+		c->buf[0] = '\0';
+	c->too_big = false;
+	c->status = 0;
+	c->written = 0;
+	c->write_errno = c->read_errno = 0;
+	c->out_fd = r->out_fd;
+	c->in_fd = r->in_fd;
+	c->max = r->out_fd >= 0 ? ERRBODY_MAX : CAIRN_CLIENT_JSON_MAX;
+	c->errbuf[0] = '\0';
+
+	curl_easy_setopt(h, CURLOPT_URL, r->url);
+	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, c->errbuf);
+	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, 10L);
+	/* a stalled connection (no byte for 60 s) fails; a slow one does not */
+	curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1L);
+	curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, 60L);
+	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_write);
+	curl_easy_setopt(h, CURLOPT_WRITEDATA, c);
+	curl_easy_setopt(h, CURLOPT_USERAGENT, "cairn/" CAIRN_VERSION_STRING);
+	if (c->auth && (nh = curl_slist_append(hdrs, c->auth)) != NULL)
+		hdrs = nh;
+	if (r->header && (nh = curl_slist_append(hdrs, r->header)) != NULL)
+		hdrs = nh;
+	if (r->in_fd >= 0) {
+		curl_easy_setopt(h, CURLOPT_UPLOAD, 1L);
+		curl_easy_setopt(h, CURLOPT_READFUNCTION, on_read);
+		curl_easy_setopt(h, CURLOPT_READDATA, c);
+		if (r->in_size >= 0)
+			curl_easy_setopt(h, CURLOPT_INFILESIZE_LARGE, (curl_off_t)r->in_size);
+	} else if (r->body) {
+		if ((nh = curl_slist_append(hdrs, "Content-Type: application/json")) != NULL)
+			hdrs = nh;
+		curl_easy_setopt(h, CURLOPT_POSTFIELDS, r->body);
+		curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE, (long)strlen(r->body));
+		curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, r->method);
+	} else if (strcmp(r->method, "GET") != 0) {
+		curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, r->method);
+	}
+	curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
+	rc = curl_easy_perform(h);
+	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &c->status);
+	curl_easy_setopt(h, CURLOPT_HTTPHEADER, NULL);
+	curl_slist_free_all(hdrs);
+	return rc;
+}
+
+/*
+ * Run r with retries. Returns 0 when an HTTP answer arrived (any status:
+ * c->status, c->buf), or a CAIRN_E* code for a transport failure.
+ */
+static int perform(cairn_client *c, const request *r)
+{
+	CURLcode rc;
+
+	for (size_t attempt = 0;; attempt++) {
+		bool again;
+
+		rc = perform_once(c, r);
+		if (rc == CURLE_OK && !c->too_big)
+			again = c->status >= 500 && r->idempotent;
+		else
+			again = transient(rc) && (r->idempotent || rc == CURLE_COULDNT_CONNECT);
+		if (r->out_fd >= 0 && c->written > 0)
+			again = false; /* bytes are out: the caller must start over */
+		if (r->in_fd >= 0 && again && r->in_start >= 0 &&
+		    lseek(r->in_fd, r->in_start, SEEK_SET) != r->in_start)
+			again = false;
+		if (!again || attempt == N_RETRIES)
+			break;
+		pause_ms(retry_ms[attempt]);
+	}
+	if (c->too_big)
+		return cairn__error_set(CAIRN_ETOOBIG, "%s %s: answer over %u bytes", r->method,
+					r->url, (unsigned)c->max);
+	if (c->write_errno)
+		return cairn__error_set(CAIRN_EIO, "writing the download: %s",
+					strerror(c->write_errno));
+	if (c->read_errno)
+		return cairn__error_set(CAIRN_EIO, "reading the upload: %s",
+					strerror(c->read_errno));
+	if (rc != CURLE_OK) {
+		if (rc == CURLE_COULDNT_CONNECT || rc == CURLE_COULDNT_RESOLVE_HOST)
+			return cairn__error_set(CAIRN_EIO, "cannot reach %s: %s", c->endpoint,
+						c->errbuf[0] ? c->errbuf : curl_easy_strerror(rc));
+		return cairn__error_set(CAIRN_EIO, "connection to %s lost (%s): %s", c->endpoint,
+					r->method, c->errbuf[0] ? c->errbuf : curl_easy_strerror(rc));
+	}
+	return 0;
+}
+
+/* The one table from HTTP answers back to codes. */
+static int status_code(long status)
+{
+	switch (status) {
+	case 400: return CAIRN_EINVALID;
+	case 401: return CAIRN_EAUTH;
+	case 403: return CAIRN_EPERM;
+	case 404: return CAIRN_ENOTFOUND;
+	case 409: return CAIRN_EEXISTS;
+	case 413: return CAIRN_ETOOBIG;
+	default: return CAIRN_EIO;
+	}
+}
+
+/* A non-2xx answer as a code, with the server's message. */
+static int answer_error(cairn_client *c)
+{
+	int code = status_code(c->status);
+	json_t *v = c->len ? json_loadb(c->buf, c->len, 0, NULL) : NULL;
+	const char *msg = json_string_value(
+		json_object_get(json_object_get(v, "error"), "message"));
+
+	if (msg != NULL && *msg != '\0')
+		cairn__error_set(code, "%s", msg);
+	else
+		cairn__error_set(code, "server answered HTTP %ld", c->status);
+	json_decref(v);
+	return code;
+}
+
+/*
+ * Run r and decode a 2xx JSON answer into *out (NULL: ignore the body).
+ * Non-2xx answers become their code.
+ */
+static int call_json(cairn_client *c, const request *r, json_t **out)
+{
+	json_error_t jerr;
+	json_t *v;
+	int rc = perform(c, r);
+
+	if (rc != 0)
+		return rc;
+	if (c->status < 200 || c->status > 299)
+		return answer_error(c);
+	if (out == NULL)
+		return 0;
+	v = json_loadb(c->buf ? c->buf : "", c->len, 0, &jerr);
+	if (!json_is_object(v)) {
+		json_decref(v);
+		return cairn__error_set(CAIRN_EIO, "the server's answer is not a JSON object");
+	}
+	*out = v;
+	return 0;
+}
+
+static uint64_t get_u64(json_t *o, const char *k)
+{
+	json_int_t v = json_integer_value(json_object_get(o, k));
+
+	return v > 0 ? (uint64_t)v : 0;
+}
+
+static int bucket_from_json(json_t *o, cairn_client_bucket *b)
+{
+	const char *ns = json_string_value(json_object_get(o, "namespace"));
+	const char *name = json_string_value(json_object_get(o, "name"));
+
+	if (ns == NULL || name == NULL || strlen(ns) > CAIRN_CLIENT_NAME_MAX ||
+	    strlen(name) > CAIRN_CLIENT_NAME_MAX)
+		return cairn__error_set(CAIRN_EIO, "the server sent a malformed bucket");
+	memset(b, 0, sizeof(*b));
+	snprintf(b->ns, sizeof(b->ns), "%s", ns);
+	snprintf(b->name, sizeof(b->name), "%s", name);
+	b->is_private = json_is_true(json_object_get(o, "private"));
+	b->created_ns = (int64_t)json_integer_value(json_object_get(o, "created_ns"));
+	if (json_object_get(o, "objects") != NULL) {
+		b->has_stats = true;
+		b->objects = get_u64(o, "objects");
+		b->logical_bytes = get_u64(o, "logical_bytes");
+		b->stored_bytes = get_u64(o, "stored_bytes");
+		b->chunks = get_u64(o, "chunks");
+		b->xorbs = get_u64(o, "xorbs");
+	}
+	return 0;
+}
+
+/* ---- the API ----------------------------------------------------------------------- */
+
+int cairn_client_whoami_get(cairn_client *c, cairn_client_whoami *out)
+{
+	request r = REQUEST_INIT;
+	json_t *v = NULL;
+	const char *user, *scope;
+	int rc;
+
+	r.method = "GET";
+	r.idempotent = true;
+	r.url = make_url(c, "/api/whoami", NULL, NULL, NULL, NULL, NULL);
+	if (r.url == NULL)
+		return CAIRN_ENOMEM;
+	rc = call_json(c, &r, &v);
+	free((char *)r.url);
+	if (rc != 0)
+		return rc;
+	user = json_string_value(json_object_get(v, "user"));
+	scope = json_string_value(json_object_get(v, "scope"));
+	if (user == NULL || scope == NULL || strlen(user) >= sizeof(out->user) ||
+	    strlen(scope) >= sizeof(out->scope)) {
+		json_decref(v);
+		return cairn__error_set(CAIRN_EIO, "the server sent a malformed whoami answer");
+	}
+	snprintf(out->user, sizeof(out->user), "%s", user);
+	snprintf(out->scope, sizeof(out->scope), "%s", scope);
+	json_decref(v);
+	return 0;
+}
+
+int cairn_client_bucket_create(cairn_client *c, const char *ns, const char *name,
+			       bool is_private, bool exist_ok)
+{
+	request r = REQUEST_INIT;
+	int rc;
+
+	if ((rc = check_bucket(ns, name)) != 0)
+		return rc;
+	r.method = "POST";
+	r.body = is_private ? "{\"private\":true}" : "{\"private\":false}";
+	r.url = make_url(c, "/api/buckets/", ns, name, NULL, NULL, NULL);
+	if (r.url == NULL)
+		return CAIRN_ENOMEM;
+	rc = call_json(c, &r, NULL);
+	free((char *)r.url);
+	if (rc == CAIRN_EEXISTS && exist_ok)
+		rc = 0;
+	return rc;
+}
+
+int cairn_client_bucket_info(cairn_client *c, const char *ns, const char *name,
+			     cairn_client_bucket *out)
+{
+	request r = REQUEST_INIT;
+	json_t *v = NULL;
+	int rc;
+
+	if ((rc = check_bucket(ns, name)) != 0)
+		return rc;
+	r.method = "GET";
+	r.idempotent = true;
+	r.url = make_url(c, "/api/buckets/", ns, name, NULL, NULL, NULL);
+	if (r.url == NULL)
+		return CAIRN_ENOMEM;
+	rc = call_json(c, &r, &v);
+	free((char *)r.url);
+	if (rc == 0)
+		rc = bucket_from_json(v, out);
+	json_decref(v);
+	return rc;
+}
+
+int cairn_client_bucket_list(cairn_client *c, const char *ns, cairn_client_bucket_cb cb,
+			     void *ctx)
+{
+	request r = REQUEST_INIT;
+	json_t *v = NULL, *arr, *e;
+	char *q = NULL;
+	size_t i;
+	int rc;
+
+	if (ns != NULL) {
+		size_t n = 0;
+		FILE *f;
+		if ((rc = check_name("namespace", ns)) != 0)
+			return rc;
+		f = open_memstream(&q, &n);
+		if (f == NULL)
+			return cairn__error_set(CAIRN_ENOMEM, "out of memory");
+		fputs("?namespace=", f);
+		put_enc(f, ns, false);
+		if (fclose(f) != 0) {
+			free(q);
+			return cairn__error_set(CAIRN_ENOMEM, "out of memory");
+		}
+	}
+	r.method = "GET";
+	r.idempotent = true;
+	r.url = make_url(c, "/api/buckets", NULL, NULL, NULL, NULL, q);
+	free(q);
+	if (r.url == NULL)
+		return CAIRN_ENOMEM;
+	rc = call_json(c, &r, &v);
+	free((char *)r.url);
+	if (rc != 0)
+		return rc;
+	arr = json_object_get(v, "buckets");
+	if (!json_is_array(arr)) {
+		json_decref(v);
+		return cairn__error_set(CAIRN_EIO, "the server sent a malformed bucket list");
+	}
+	json_array_foreach(arr, i, e) {
+		cairn_client_bucket b;
+		if ((rc = bucket_from_json(e, &b)) != 0 || (rc = cb(ctx, &b)) != 0)
+			break;
+	}
+	json_decref(v);
+	return rc;
+}
+
+int cairn_client_bucket_delete(cairn_client *c, const char *ns, const char *name, bool force,
+			       bool missing_ok)
+{
+	request r = REQUEST_INIT;
+	int rc;
+
+	if ((rc = check_bucket(ns, name)) != 0)
+		return rc;
+	r.method = "DELETE";
+	r.idempotent = true;
+	r.url = make_url(c, "/api/buckets/", ns, name, NULL, NULL, force ? "?force=true" : NULL);
+	if (r.url == NULL)
+		return CAIRN_ENOMEM;
+	rc = call_json(c, &r, NULL);
+	free((char *)r.url);
+	if (rc == CAIRN_ENOTFOUND && missing_ok)
+		rc = 0;
+	return rc;
+}
+
+int cairn_client_bucket_set_private(cairn_client *c, const char *ns, const char *name,
+				    bool is_private)
+{
+	request r = REQUEST_INIT;
+	int rc;
+
+	if ((rc = check_bucket(ns, name)) != 0)
+		return rc;
+	r.method = "PUT";
+	r.idempotent = true;
+	r.body = is_private ? "{\"private\":true}" : "{\"private\":false}";
+	r.url = make_url(c, "/api/buckets/", ns, name, "/settings", NULL, NULL);
+	if (r.url == NULL)
+		return CAIRN_ENOMEM;
+	rc = call_json(c, &r, NULL);
+	free((char *)r.url);
+	return rc;
+}
+
+/* Feed one page's entries to cb. */
+static int list_page(json_t *arr, cairn_client_entry_cb cb, void *ctx)
+{
+	json_t *e;
+	size_t i;
+	int rc;
+
+	json_array_foreach(arr, i, e) {
+		cairn_client_entry ent;
+		const char *type = json_string_value(json_object_get(e, "type"));
+
+		memset(&ent, 0, sizeof(ent));
+		ent.path = json_string_value(json_object_get(e, "path"));
+		if (type == NULL || ent.path == NULL)
+			return cairn__error_set(CAIRN_EIO, "the server sent a malformed entry");
+		ent.is_dir = strcmp(type, "directory") == 0;
+		if (!ent.is_dir) {
+			ent.size = get_u64(e, "size");
+			ent.hash = json_string_value(json_object_get(e, "hash"));
+			ent.mtime_ns = (int64_t)json_integer_value(json_object_get(e, "mtime_ns"));
+			if (ent.hash == NULL)
+				ent.hash = "";
+		}
+		if ((rc = cb(ctx, &ent)) != 0)
+			return rc;
+	}
+	return 0;
+}
+
+int cairn_client_list(cairn_client *c, const char *ns, const char *name, const char *prefix,
+		      bool recursive, cairn_client_entry_cb cb, void *ctx)
+{
+	char *cursor = NULL;
+	int rc;
+
+	if ((rc = check_bucket(ns, name)) != 0)
+		return rc;
+	if (prefix != NULL && *prefix != '\0' && (rc = check_key(prefix)) != 0)
+		return rc;
+	for (;;) {
+		request r = REQUEST_INIT;
+		char query[64];
+		char *qs = NULL;
+		size_t qn = 0;
+		FILE *f = open_memstream(&qs, &qn);
+		json_t *v = NULL, *next;
+
+		if (f == NULL) {
+			rc = cairn__error_set(CAIRN_ENOMEM, "out of memory");
+			break;
+		}
+		snprintf(query, sizeof(query), "?limit=%d%s", TREE_PAGE,
+			 recursive ? "&recursive=true" : "");
+		fputs(query, f);
+		if (cursor) {
+			fputs("&cursor=", f);
+			fputs(cursor, f);
+		}
+		if (fclose(f) != 0) {
+			free(qs);
+			rc = cairn__error_set(CAIRN_ENOMEM, "out of memory");
+			break;
+		}
+		r.method = "GET";
+		r.idempotent = true;
+		r.url = make_url(c, "/api/buckets/", ns, name,
+				 prefix && *prefix ? "/tree/" : "/tree",
+				 prefix && *prefix ? prefix : NULL, qs);
+		free(qs);
+		if (r.url == NULL) {
+			rc = CAIRN_ENOMEM;
+			break;
+		}
+		rc = call_json(c, &r, &v);
+		free((char *)r.url);
+		if (rc != 0)
+			break;
+		free(cursor);
+		cursor = NULL;
+		next = json_object_get(v, "next_cursor");
+		if (json_is_string(next) && (cursor = strdup(json_string_value(next))) == NULL) {
+			json_decref(v);
+			rc = cairn__error_set(CAIRN_ENOMEM, "out of memory");
+			break;
+		}
+		if (!json_is_array(json_object_get(v, "entries")))
+			rc = cairn__error_set(CAIRN_EIO, "the server sent a malformed listing");
+		else
+			rc = list_page(json_object_get(v, "entries"), cb, ctx);
+		json_decref(v);
+		if (rc != 0 || cursor == NULL)
+			break;
+	}
+	free(cursor);
+	return rc;
+}
+
+int cairn_client_upload_fd(cairn_client *c, const char *ns, const char *name, const char *key,
+			   int fd, cairn_client_put_result *out)
+{
+	request r = REQUEST_INIT;
+	char mtime[64];
+	struct stat st;
+	json_t *v = NULL;
+	const char *hash;
+	int rc;
+
+	if ((rc = check_bucket(ns, name)) != 0 || (rc = check_key(key)) != 0)
+		return rc;
+	r.method = "PUT";
+	r.in_fd = fd;
+	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode)) {
+		r.in_start = lseek(fd, 0, SEEK_CUR);
+		if (r.in_start >= 0 && st.st_size >= r.in_start)
+			r.in_size = (int64_t)(st.st_size - r.in_start);
+		snprintf(mtime, sizeof(mtime), "X-Cairn-Mtime: %" PRId64,
+			 (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec);
+		r.header = mtime;
+	}
+	r.idempotent = r.in_start >= 0;
+	r.url = make_url(c, "/buckets/", ns, name, "/upload/", key, NULL);
+	if (r.url == NULL)
+		return CAIRN_ENOMEM;
+	rc = call_json(c, &r, &v);
+	free((char *)r.url);
+	if (rc != 0)
+		return rc;
+	hash = json_string_value(json_object_get(v, "hash"));
+	if (out != NULL) {
+		memset(out, 0, sizeof(*out));
+		snprintf(out->hash, sizeof(out->hash), "%s", hash ? hash : "");
+		out->size = get_u64(v, "size");
+		out->new_bytes = get_u64(v, "new_bytes");
+		out->stored_bytes = get_u64(v, "stored_bytes");
+		out->chunks = get_u64(v, "chunks");
+		out->new_chunks = get_u64(v, "new_chunks");
+	}
+	json_decref(v);
+	return 0;
+}
+
+int cairn_client_download_to_fd(cairn_client *c, const char *ns, const char *name,
+				const char *key, int fd, uint64_t *size)
+{
+	request r = REQUEST_INIT;
+	int rc;
+
+	if ((rc = check_bucket(ns, name)) != 0 || (rc = check_key(key)) != 0)
+		return rc;
+	r.method = "GET";
+	r.idempotent = true;
+	r.out_fd = fd;
+	r.url = make_url(c, "/buckets/", ns, name, "/resolve/", key, NULL);
+	if (r.url == NULL)
+		return CAIRN_ENOMEM;
+	rc = perform(c, &r);
+	free((char *)r.url);
+	if (rc != 0)
+		return rc;
+	if (c->status != 200)
+		return answer_error(c);
+	if (size)
+		*size = c->written;
+	return 0;
+}
+
+int cairn_client_delete_object(cairn_client *c, const char *ns, const char *name,
+			       const char *key)
+{
+	request r = REQUEST_INIT;
+	int rc;
+
+	if ((rc = check_bucket(ns, name)) != 0 || (rc = check_key(key)) != 0)
+		return rc;
+	r.method = "DELETE";
+	r.idempotent = true;
+	r.url = make_url(c, "/buckets/", ns, name, "/resolve/", key, NULL);
+	if (r.url == NULL)
+		return CAIRN_ENOMEM;
+	rc = call_json(c, &r, NULL);
+	free((char *)r.url);
+	return rc;
+}
