@@ -3,7 +3,7 @@
 # nothing else. Safe to run repeatedly; used by `make run` and `make test`.
 set -eu
 
-PKGS="build-essential cmake pkg-config libjansson-dev liblz4-dev libsqlite3-dev libmicrohttpd-dev libcurl4-openssl-dev curl b3sum"
+PKGS="build-essential cmake pkg-config libjansson-dev liblz4-dev libsqlite3-dev libmicrohttpd-dev libcurl4-openssl-dev curl python3 b3sum"
 
 missing=""
 for p in $PKGS; do
