@@ -35,6 +35,7 @@ test-asan: deps
 bench: build
 	@sh bench/run.sh $(BUILD)
 	@sh bench/engine.sh $(BUILD)
+	@sh bench/serve.sh $(BUILD)
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD)
