@@ -48,7 +48,7 @@
 /* ---- metrics ------------------------------------------------------------------- */
 
 static const unsigned metric_codes[] = {200, 201, 204, 206, 400, 401, 403, 404,
-					405, 409, 413, 416, 500, 501, 503};
+					405, 409, 413, 414, 416, 500, 501, 503};
 #define N_CODES (sizeof(metric_codes) / sizeof(metric_codes[0]))
 static const double hist_le[] = {0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10};
 #define N_LE (sizeof(hist_le) / sizeof(hist_le[0]))
@@ -59,6 +59,7 @@ static struct {
 	atomic_uint_fast64_t hist[N_LE + 1];       /* last: +Inf */
 	atomic_uint_fast64_t seconds_us, count;
 	atomic_uint_fast64_t dedup_chunks, upload_chunks;
+	atomic_uint_fast64_t aborted; /* ended by the client before any response */
 } metrics;
 
 static void metrics_record(unsigned status, uint64_t in, uint64_t out, double secs)
@@ -151,6 +152,8 @@ typedef struct req {
 	uint64_t bytes_in, bytes_out;
 	enum route route;
 	int hid;              /* the handler a body route runs at its end */
+	bool begun;           /* routed (first_call ran to its end) */
+	const char *allow;    /* the Allow header of a 405 */
 
 	/* caller */
 	bool authed, admin, can_write_scope;
@@ -202,12 +205,20 @@ static void completed(void *cls, struct MHD_Connection *c, void **con_cls,
 	if (q == NULL)
 		return;
 	secs = elapsed(q);
-	if (q->status == 0)
-		q->status = 500; /* dropped before a response */
-	metrics_record(q->status, q->bytes_in, q->bytes_out, secs);
-	fprintf(stderr, "%s %s %u %" PRIu64 " %.1fms%s\n", q->method, q->url, q->status,
-		q->bytes_out, secs * 1e3,
-		toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " (aborted)");
+	if (q->status == 0 && toe != MHD_REQUEST_TERMINATED_COMPLETED_OK) {
+		/* the client went away (or the connection failed) before any response */
+		atomic_fetch_add(&metrics.aborted, 1);
+		atomic_fetch_add(&metrics.bytes_in, q->bytes_in);
+		fprintf(stderr, "%s %s - %" PRIu64 " %.1fms (aborted)\n", q->method, q->url,
+			q->bytes_out, secs * 1e3);
+	} else {
+		if (q->status == 0)
+			q->status = 500; /* completed without a response: cannot happen */
+		metrics_record(q->status, q->bytes_in, q->bytes_out, secs);
+		fprintf(stderr, "%s %s %u %" PRIu64 " %.1fms%s\n", q->method, q->url, q->status,
+			q->bytes_out, secs * 1e3,
+			toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " (aborted)");
+	}
 	cairn_upload_free(q->up);
 	cairn_reader_close(q->rd);
 	free(q->body);
@@ -228,6 +239,8 @@ static enum MHD_Result send_buf(struct MHD_Connection *c, req *q, unsigned statu
 	if (r == NULL)
 		return MHD_NO;
 	MHD_add_response_header(r, "Content-Type", ctype);
+	if (status == 405 && q->allow != NULL)
+		MHD_add_response_header(r, "Allow", q->allow);
 	ret = MHD_queue_response(c, status, r);
 	MHD_destroy_response(r);
 	q->status = status;
@@ -519,6 +532,9 @@ static enum MHD_Result h_metrics(struct MHD_Connection *c, req *q)
 		   "\n# TYPE cairn_http_errors_total counter\ncairn_http_errors_total %" PRIu64 "\n",
 		(uint64_t)atomic_load(&metrics.bytes_in), (uint64_t)atomic_load(&metrics.bytes_out),
 		(uint64_t)atomic_load(&metrics.errors));
+	fprintf(f, "# HELP cairn_http_aborted_total Requests the client ended before a response.\n"
+		   "# TYPE cairn_http_aborted_total counter\ncairn_http_aborted_total %" PRIu64 "\n",
+		(uint64_t)atomic_load(&metrics.aborted));
 	fprintf(f, "# HELP cairn_http_request_seconds Time from request to response end.\n"
 		   "# TYPE cairn_http_request_seconds histogram\n");
 	for (size_t i = 0; i <= N_LE; i++) {
@@ -1171,8 +1187,9 @@ static enum handler route(const char *url, req *q)
 	return H_NOTFOUND;
 }
 
-static enum MHD_Result not_allowed(struct MHD_Connection *c, req *q)
+static enum MHD_Result not_allowed(struct MHD_Connection *c, req *q, const char *allow)
 {
+	q->allow = allow;
 	return send_error(c, q, 405, "MethodNotAllowed", "method not allowed here");
 }
 
@@ -1188,15 +1205,37 @@ static enum MHD_Result want_body(struct MHD_Connection *c, req *q, int hid)
 	return MHD_YES;
 }
 
+#define ALLOW_GET "GET, HEAD"
+
+/*
+ * Route a request and run it, or (body routes) check it and start reading
+ * its body. early: this is the first call of a request that announced a
+ * body; only routes that read a body (and requests refused outright) are
+ * handled then, so their checks come before any of the body is read.
+ * Anything else is left for the final call (q->begun stays false): a
+ * response queued in the first call is an "early" one, which closes the
+ * connection.
+ */
 static enum MHD_Result first_call(struct MHD_Connection *c, req *q, const char *url,
-				  const char *m)
+				  const char *m, bool early)
 {
 	bool get = strcmp(m, "GET") == 0 || strcmp(m, "HEAD") == 0;
-	enum handler h = route(url, q);
+	enum handler h;
 	const char *msg;
 	worker *w;
 	int rc;
 
+	if (strlen(url) > URL_MAX) {
+		q->begun = true;
+		return send_error(c, q, 414, "URITooLong", "URL too long");
+	}
+	h = route(url, q);
+	if (early && h != H_NOTFOUND && h != H_BADPATH &&
+	    !(h == H_UPLOAD && strcmp(m, "PUT") == 0) &&
+	    !(h == H_BUCKET && strcmp(m, "POST") == 0) &&
+	    !(h == H_SETTINGS && strcmp(m, "PUT") == 0))
+		return MHD_YES; /* its body is dropped; it runs in the final call */
+	q->begun = true;
 	if (h == H_NOTFOUND)
 		return send_error(c, q, 404, "NotFound", "no such endpoint");
 	if (h == H_BADPATH)
@@ -1204,9 +1243,10 @@ static enum MHD_Result first_call(struct MHD_Connection *c, req *q, const char *
 				  "bad path: empty, '.' or '..' segments, NUL, bad escapes, "
 				  "not UTF-8, or too long");
 	if (h == H_HEALTH)
-		return get ? send_buf(c, q, 200, "text/plain", "ok\n", 3) : not_allowed(c, q);
+		return get ? send_buf(c, q, 200, "text/plain", "ok\n", 3)
+			   : not_allowed(c, q, ALLOW_GET);
 	if (h == H_METRICS)
-		return get ? h_metrics(c, q) : not_allowed(c, q);
+		return get ? h_metrics(c, q) : not_allowed(c, q, ALLOW_GET);
 	if ((rc = worker_get(&w)) != 0)
 		return send_engine(c, q, rc);
 	if ((rc = authenticate(c, w, q, &msg)) != 0)
@@ -1215,13 +1255,13 @@ static enum MHD_Result first_call(struct MHD_Connection *c, req *q, const char *
 	switch (h) {
 	case H_WHOAMI:
 		if (!get)
-			return not_allowed(c, q);
+			return not_allowed(c, q, ALLOW_GET);
 		if (!q->authed)
 			return send_error(c, q, 401, "Unauthorized", "no token given");
 		return send_json(c, q, 200,
 				 json_pack("{s:s,s:s}", "user", q->user, "scope", q->scope));
 	case H_BUCKETS:
-		return get ? h_bucket_list(c, w, q) : not_allowed(c, q);
+		return get ? h_bucket_list(c, w, q) : not_allowed(c, q, ALLOW_GET);
 	case H_BUCKET:
 		if (get)
 			return h_bucket_info(c, w, q);
@@ -1233,20 +1273,20 @@ static enum MHD_Result first_call(struct MHD_Connection *c, req *q, const char *
 				return send_error(c, q, 401, "Unauthorized", "this needs a token");
 			return want_body(c, q, H_BUCKET);
 		}
-		return not_allowed(c, q);
+		return not_allowed(c, q, "GET, HEAD, POST, DELETE");
 	case H_SETTINGS:
 		if (strcmp(m, "PUT") != 0)
-			return not_allowed(c, q);
+			return not_allowed(c, q, "PUT");
 		if (!q->authed)
 			return send_error(c, q, 401, "Unauthorized", "this needs a token");
 		return want_body(c, q, H_SETTINGS);
 	case H_TREE:
-		return get ? h_tree(c, w, q) : not_allowed(c, q);
+		return get ? h_tree(c, w, q) : not_allowed(c, q, ALLOW_GET);
 	case H_UPLOAD: {
 		bool started;
 		enum MHD_Result ret;
 		if (strcmp(m, "PUT") != 0)
-			return not_allowed(c, q);
+			return not_allowed(c, q, "PUT");
 		ret = upload_begin(c, w, q, &started);
 		if (started)
 			q->route = R_UPLOAD;
@@ -1257,7 +1297,7 @@ static enum MHD_Result first_call(struct MHD_Connection *c, req *q, const char *
 			return h_resolve_get(c, w, q);
 		if (strcmp(m, "DELETE") == 0)
 			return h_resolve_delete(c, w, q);
-		return not_allowed(c, q);
+		return not_allowed(c, q, "GET, HEAD, DELETE");
 	default:
 		return send_error(c, q, 404, "NotFound", "no such endpoint");
 	}
@@ -1279,11 +1319,28 @@ static enum MHD_Result last_call(struct MHD_Connection *c, req *q)
 	return h_bucket_settings(c, w, q);
 }
 
+/* Does the request announce a body (Content-Length > 0, or chunked)? */
+static bool has_body(struct MHD_Connection *c)
+{
+	const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
+	const char *te = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Transfer-Encoding");
+
+	return te != NULL || (cl != NULL && strtoull(cl, NULL, 10) > 0);
+}
+
+/*
+ * MHD calls this once with the headers, then once per piece of the body,
+ * then once more with *size 0. A response queued in the first call is an
+ * "early" one, answered with Connection: close; so a request is only
+ * routed in the first call when it announced a body that a route may
+ * refuse before reading it (see first_call), otherwise in the final call.
+ */
 static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *url,
 			       const char *method, const char *version, const char *data,
 			       size_t *size, void **con_cls)
 {
 	req *q = *con_cls;
+	enum MHD_Result ret;
 
 	(void)cls;
 	(void)version;
@@ -1297,13 +1354,18 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
 		snprintf(q->method, sizeof(q->method), "%s", method);
 		snprintf(q->url, sizeof(q->url), "%s", url);
 		*con_cls = q;
-		if (strlen(url) > URL_MAX)
-			return send_error(c, q, 414, "InvalidArgument", "URL too long");
-		return first_call(c, q, url, method);
+		if (!has_body(c))
+			return MHD_YES; /* routed in the next call, the final one */
+		return first_call(c, q, url, method, true);
 	}
 	if (*size > 0) {
 		q->bytes_in += *size;
 		if (q->route == R_UPLOAD) {
+			/*
+			 * After a failure the rest is drained and the error sent at
+			 * the end: MHD 0.9.75 refuses MHD_queue_response during data
+			 * calls, and closing would leave the client without an answer.
+			 */
 			upload_data(q, data, *size);
 		} else if (q->route == R_JSON_BODY && !q->too_big) {
 			if (*size > JSON_MAX - q->body_len) {
@@ -1320,8 +1382,16 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
 		*size = 0;
 		return MHD_YES;
 	}
-	if (q->route == R_NONE)
+	if (!q->begun) {
+		/* the final call of a request not routed yet (no body, or a dropped one) */
+		cairn_error_clear();
+		ret = first_call(c, q, url, method, false);
+		if (ret != MHD_YES || q->route == R_NONE)
+			return ret;
+		/* a body route with an empty body: its body is complete */
+	} else if (q->route == R_NONE) {
 		return MHD_YES; /* a response is queued already */
+	}
 	return last_call(c, q);
 }
 

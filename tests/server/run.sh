@@ -174,10 +174,24 @@ check bucket-delete-empty 200 "$(http -X DELETE -H "$A" "$U/api/buckets/bob/made
 check revoked-token 401 "$(http -H "$BWH" "$U/api/whoami")"
 check unknown-endpoint 404 "$(http "$U/nope")"
 check method-not-allowed 405 "$(http -X PATCH "$U/api/buckets/alice/secret")"
+curl -s -D "$W/hdr" -o /dev/null -X PATCH "$U/api/buckets/alice/secret"
+contains method-not-allowed-allow "$W/hdr" 'Allow: GET, HEAD, POST, DELETE'
+check uri-too-long 414 "$(http "$U/api/$(head -c 5000 /dev/zero | tr '\0' 'u')")"
+contains uri-too-long-code "$W/body" '"code":"URITooLong"'
+
+# keep-alive: the second request reuses the connection, nothing says close
+curl -sv -o /dev/null -o /dev/null "$U/healthz" "$U/api/buckets/alice/secret" >"$W/ka" 2>&1
+contains keepalive-reused "$W/ka" 'Re-using existing connection'
+if grep -qi '^< Connection: close' "$W/ka"; then bad keepalive-no-close; else ok keepalive-no-close; fi
+curl -sv -o /dev/null -o /dev/null -H "$AWH" -X POST -d '{"private":true}' "$U/api/buckets/alice/ka1" \
+	--next -sv -o /dev/null -H "$AWH" "$U/api/whoami" >"$W/ka" 2>&1
+contains keepalive-after-body "$W/ka" 'Re-using existing connection'
+if grep -qi '^< Connection: close' "$W/ka"; then bad keepalive-body-no-close; else ok keepalive-body-no-close; fi
 
 check metrics 200 "$(http "$U/metrics")"
 for m in 'cairn_http_requests_total{code="200"}' cairn_http_bytes_in_total cairn_http_bytes_out_total \
-	cairn_http_errors_total 'cairn_http_request_seconds_bucket{le="+Inf"}' \
+	cairn_http_errors_total cairn_http_aborted_total 'cairn_http_requests_total{code="414"} 1' \
+	'cairn_http_request_seconds_bucket{le="+Inf"}' \
 	cairn_http_request_seconds_count cairn_dedup_chunks_total; do
 	contains "metrics $m" "$W/body" "$m"
 done
