@@ -220,7 +220,7 @@ typedef struct seen {
 	int stop_after; /* return 42 after this many; 0 = never */
 } seen;
 
-static int collect(void *ctx, const cairn_hash *xorb, uint64_t size)
+static int collect(void *ctx, const cairn_hash *xorb, uint64_t size, int64_t mtime_ns)
 {
 	seen *sn = ctx;
 

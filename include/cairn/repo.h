@@ -212,8 +212,10 @@ typedef struct cairn_gc_result {
 
 /*
  * Reclaim what nothing references: files no object uses, then xorbs no file
- * uses, skipping anything created or promised to an upload within the last
- * grace_ns (an upload in progress never loses a chunk it was told exists).
+ * uses, then stored xorb files no record names (left by a crash between
+ * storing and recording), skipping anything created, written or promised to
+ * an upload within the last grace_ns (an upload in progress never loses a
+ * chunk it was told exists).
  */
 CAIRN_API int cairn_repo_gc(cairn_repo *r, int64_t grace_ns, cairn_gc_result *out);
 

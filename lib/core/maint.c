@@ -46,6 +46,66 @@ static int collect_xorb(void *ctx, const cairn_xorb_row *row)
 	return 0;
 }
 
+/* Stored but unrecorded xorbs older than the cutoff (left by a crash). */
+typedef struct orphans {
+	cairn_repo *r;
+	int64_t cutoff;
+	doomed d;
+} orphans;
+
+static int find_orphan(void *ctx, const cairn_hash *xorb, uint64_t size, int64_t mtime_ns)
+{
+	orphans *o = ctx;
+	cairn_xorb_row xr, row;
+	int rc;
+
+	if (mtime_ns >= o->cutoff)
+		return 0; /* maybe an upload between storing and recording */
+	rc = o->r->meta->xorb_get(o->r->meta, xorb, &xr);
+	if (rc == 0)
+		return 0;
+	if (rc != CAIRN_ENOTFOUND) {
+		o->d.err = rc;
+		return 1;
+	}
+	memset(&row, 0, sizeof(row));
+	row.hash = *xorb;
+	row.stored = size;
+	return collect_xorb(&o->d, &row);
+}
+
+/*
+ * Remove each doomed xorb's file under the write lock, and only while it is
+ * still unrecorded: an upload may rebuild the same xorb (same bytes, same
+ * name) and record it meanwhile; flush_xorb checks the file exists under
+ * the same lock before it records a xorb.
+ */
+static int remove_unrecorded(cairn_repo *r, const doomed *d, cairn_gc_result *out)
+{
+	int rc = 0;
+
+	for (size_t i = 0; i < d->n; i++) {
+		cairn_xorb_row xr;
+		int e = r->meta->begin(r->meta, true);
+
+		if (e == 0) {
+			e = r->meta->xorb_get(r->meta, &d->h[i], &xr);
+			if (e == CAIRN_ENOTFOUND)
+				e = r->store->remove(r->store, &d->h[i]);
+			else if (e == 0)
+				e = 1; /* recorded again meanwhile: keep it */
+			r->meta->rollback(r->meta);
+		}
+		if (e < 0 && rc == 0)
+			rc = e;
+		if (e == 0 && out) {
+			out->xorbs++;
+			out->bytes += d->bytes[i];
+		}
+	}
+	return rc;
+}
+
 int cairn_repo_gc(cairn_repo *r, int64_t grace_ns, cairn_gc_result *out)
 {
 	doomed d;
@@ -68,36 +128,30 @@ int cairn_repo_gc(cairn_repo *r, int64_t grace_ns, cairn_gc_result *out)
 	rc = r->meta->commit(r->meta);
 	if (rc < 0)
 		goto done;
-	/*
-	 * The records are gone. An upload may still rebuild the same xorb
-	 * (same bytes, same name) and record it again before we get here, so
-	 * each file is removed under the write lock, and only while its xorb
-	 * is still unrecorded; flush_xorb checks the file exists under the
-	 * same lock before it records a xorb. A file we fail to remove only
-	 * costs space (fsck reports it as an orphan), never data.
-	 */
+	/* The records are gone; now the files (a failure only costs space). */
 	if (out) {
 		memset(out, 0, sizeof(*out));
 		out->files = files;
 	}
-	for (size_t i = 0; i < d.n; i++) {
-		cairn_xorb_row xr;
-		int e = r->meta->begin(r->meta, true);
+	rc = remove_unrecorded(r, &d, out);
 
-		if (e == 0) {
-			e = r->meta->xorb_get(r->meta, &d.h[i], &xr);
-			if (e == CAIRN_ENOTFOUND)
-				e = r->store->remove(r->store, &d.h[i]);
-			else if (e == 0)
-				e = 1; /* recorded again meanwhile: keep it */
-			r->meta->rollback(r->meta);
-		}
+	/* Files no record names (a crash between storing and recording). */
+	{
+		orphans o;
+		int e;
+
+		memset(&o, 0, sizeof(o));
+		o.r = r;
+		o.cutoff = cairn__now_ns() - grace_ns;
+		e = r->store->list(r->store, find_orphan, &o);
+		if (e > 0 || o.d.err)
+			e = o.d.err ? o.d.err : 0;
+		if (e == 0)
+			e = remove_unrecorded(r, &o.d, out);
 		if (e < 0 && rc == 0)
 			rc = e;
-		if (e == 0 && out) {
-			out->xorbs++;
-			out->bytes += d.bytes[i];
-		}
+		free(o.d.h);
+		free(o.d.bytes);
 	}
 done:
 	free(d.h);
@@ -317,12 +371,13 @@ static int cmp_hash(const void *a, const void *b)
 	return memcmp(a, b, sizeof(cairn_hash));
 }
 
-static int check_orphan(void *ctx, const cairn_hash *xorb, uint64_t size)
+static int check_orphan(void *ctx, const cairn_hash *xorb, uint64_t size, int64_t mtime_ns)
 {
 	fsck_ctx *fc = ctx;
 	char hex[CAIRN_HASH_HEX_LEN + 1];
 
 	(void)size;
+	(void)mtime_ns;
 	if (fc->nknown == 0 ||
 	    bsearch(xorb, fc->known, fc->nknown, sizeof(cairn_hash), cmp_hash) == NULL) {
 		/* harmless (a crash between storing and recording), but reported */

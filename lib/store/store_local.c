@@ -407,7 +407,8 @@ static int list_subdir(local_store *s, const char *sub, cairn_store_list_fn fn, 
 		}
 		if (!S_ISREG(sb.st_mode))
 			continue;
-		rc = fn(ctx, &h, (uint64_t)sb.st_size);
+		rc = fn(ctx, &h, (uint64_t)sb.st_size,
+			(int64_t)sb.st_mtim.tv_sec * 1000000000 + sb.st_mtim.tv_nsec);
 		if (rc != 0)
 			break;
 	}

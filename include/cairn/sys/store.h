@@ -26,8 +26,13 @@ extern "C" {
 
 typedef struct cairn_store cairn_store;
 
-/* Called once per stored xorb; return non-zero to stop (that value is returned). */
-typedef int (*cairn_store_list_fn)(void *ctx, const cairn_hash *xorb, uint64_t size);
+/*
+ * Called once per stored xorb with its size and when it was last written
+ * (ns since the epoch; GC spares recent unrecorded xorbs, which may belong
+ * to an upload in progress). Return non-zero to stop (that value is returned).
+ */
+typedef int (*cairn_store_list_fn)(void *ctx, const cairn_hash *xorb, uint64_t size,
+				   int64_t mtime_ns);
 
 struct cairn_store {
 	unsigned version; /* CAIRN_STORE_VERSION */
