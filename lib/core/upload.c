@@ -13,16 +13,25 @@
  * the commit re-checks that every xorb it refers to is still there.
  *
  * Memory: the open chunk (<= 128 KiB) in a 4 MiB window, one xorb being
- * packed (<= 64 MiB), and 48 bytes per chunk of the object.
+ * packed and one being stored (<= 32 MiB each), and about 150 bytes per
+ * chunk of the object (its hash and place, and the in-upload dedup map).
  */
 #include "core_int.h"
 
 #include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #define WINDOW (4u << 20)
+/*
+ * Xorbs this writer closes at 32 MiB rather than xet's 64 MiB ceiling: one
+ * is stored while the next fills, so two are in memory at once, and two
+ * halves keep an upload's memory where one full xorb had it.
+ */
+#define XORB_TARGET (32u << 20)
 #define NO_SLOT UINT32_MAX
 
 /* A xorb this upload refers to: stored earlier, or being packed now. */
@@ -63,8 +72,24 @@ struct cairn_upload {
 	xslot *slots;
 	size_t nslots, slots_cap;
 	uint32_t open_slot; /* the xorb being packed, or NO_SLOT */
-	cairn_xorb_writer *w;
+	cairn_xorb_writer *w;      /* packing now */
+	cairn_xorb_writer *w_next; /* the other one: being stored, or idle */
 	dedup_map map;
+
+	/* A full xorb being written to the store on a thread of its own while
+	 * packing goes on; recorded (on this thread) once it is durable. */
+	struct pending {
+		bool active, threaded;
+		pthread_t tid;
+		cairn_repo *r;
+		cairn_xorb_writer *w;
+		uint32_t slot;
+		cairn_hash xh;
+		const uint8_t *bytes;
+		size_t len;
+		int rc;
+		char err[256];
+	} pend;
 
 	cairn_put_result res;
 	int err; /* sticky: after a failure the upload can only be freed */
@@ -147,7 +172,10 @@ int cairn_upload_new(cairn_upload **out, cairn_repo *r)
 		return cairn__error_set(CAIRN_ENOMEM, "out of memory");
 	}
 	rc = cairn_xorb_writer_new(&u->w);
+	if (rc == 0)
+		rc = cairn_xorb_writer_new(&u->w_next);
 	if (rc < 0) {
+		cairn_xorb_writer_free(u->w);
 		free(u->buf);
 		free(u);
 		return rc;
@@ -156,11 +184,15 @@ int cairn_upload_new(cairn_upload **out, cairn_repo *r)
 	return 0;
 }
 
+static void wait_store(cairn_upload *u);
+
 void cairn_upload_free(cairn_upload *u)
 {
 	if (u == NULL)
 		return;
+	wait_store(u); /* never free a buffer a store thread still reads */
 	cairn_xorb_writer_free(u->w);
+	cairn_xorb_writer_free(u->w_next);
 	free(u->buf);
 	free(u->refs);
 	free(u->locs);
@@ -210,27 +242,45 @@ static int known_slot(cairn_upload *u, const cairn_hash *xorb, uint32_t *out)
 	return 0;
 }
 
-/* Store the xorb being packed, then record it (its own transaction). */
-static int flush_xorb(cairn_upload *u)
+static void *store_thread(void *arg)
 {
+	struct pending *p = arg;
+
+	p->rc = p->r->store->put(p->r->store, &p->xh, p->bytes, p->len);
+	if (p->rc < 0)
+		snprintf(p->err, sizeof(p->err), "%s", cairn_error_last());
+	return NULL;
+}
+
+/* Wait for the store thread, if one runs. */
+static void wait_store(cairn_upload *u)
+{
+	if (u->pend.active && u->pend.threaded) {
+		pthread_join(u->pend.tid, NULL);
+		u->pend.threaded = false;
+	}
+}
+
+/*
+ * Finish the pending xorb: wait until it is durable in the store, then
+ * record it and its chunks (its own transaction).
+ */
+static int complete_flush(cairn_upload *u)
+{
+	struct pending *p = &u->pend;
 	cairn_repo *r = u->r;
-	const uint8_t *bytes;
-	size_t len, n;
-	cairn_hash xh;
 	cairn_xorb *x = NULL;
 	cairn_chunk_row *rows = NULL;
 	cairn_xorb_row xr;
+	size_t n;
 	int rc;
 
-	if (u->open_slot == NO_SLOT)
+	if (!p->active)
 		return 0;
-	rc = cairn_xorb_writer_finish(u->w, &xh, &bytes, &len);
-	if (rc < 0)
-		return rc;
-	rc = r->store->put(r->store, &xh, bytes, len);
-	if (rc < 0)
-		return rc;
-	rc = cairn_xorb_open(&x, bytes, len);
+	wait_store(u);
+	if (p->rc < 0)
+		return cairn__error_set(p->rc, "%s", p->err);
+	rc = cairn_xorb_open(&x, p->bytes, p->len);
 	if (rc < 0)
 		return rc;
 	n = cairn_xorb_chunk_count(x);
@@ -248,10 +298,9 @@ static int flush_xorb(cairn_upload *u)
 		rows[i].packed_len = (uint32_t)sp.length;
 		rows[i].raw_len = cairn_xorb_chunk_len(x, i);
 		xr.raw += rows[i].raw_len;
-		u->res.stored_bytes += rows[i].packed_len;
 	}
-	xr.hash = xh;
-	xr.stored = len;
+	xr.hash = p->xh;
+	xr.stored = p->len;
 	xr.chunks = (uint32_t)n;
 	xr.created_ns = xr.used_ns = cairn__now_ns();
 	rc = r->meta->begin(r->meta, true);
@@ -264,9 +313,9 @@ static int flush_xorb(cairn_upload *u)
 	 */
 	{
 		uint64_t have;
-		rc = r->store->size(r->store, &xh, &have);
-		if (rc == CAIRN_ENOTFOUND || (rc == 0 && have != len))
-			rc = r->store->put(r->store, &xh, bytes, len);
+		rc = r->store->size(r->store, &p->xh, &have);
+		if (rc == CAIRN_ENOTFOUND || (rc == 0 && have != p->len))
+			rc = r->store->put(r->store, &p->xh, p->bytes, p->len);
 		if (rc < 0) {
 			r->meta->rollback(r->meta);
 			goto done;
@@ -280,15 +329,61 @@ static int flush_xorb(cairn_upload *u)
 	rc = r->meta->commit(r->meta);
 	if (rc < 0)
 		goto done;
-	u->slots[u->open_slot].hash = xh;
-	u->slots[u->open_slot].stored = true;
-	u->slots[u->open_slot].touched = true;
-	u->open_slot = NO_SLOT;
-	cairn_xorb_writer_reset(u->w);
+	for (size_t i = 0; i < n; i++)
+		u->res.stored_bytes += rows[i].packed_len;
+	u->slots[p->slot].hash = p->xh;
+	u->slots[p->slot].stored = true;
+	u->slots[p->slot].touched = true;
+	cairn_xorb_writer_reset(p->w);
+	p->active = false;
 done:
 	cairn_xorb_free(x);
 	free(rows);
 	return rc;
+}
+
+/*
+ * The xorb being packed is full (or the object ends): record the one
+ * before it, then start storing this one on a thread of its own and go on
+ * packing into the other writer. Storing (a 64 MiB write and fsync) thus
+ * overlaps with chunking, hashing and compressing the next xorb.
+ */
+static int start_flush(cairn_upload *u)
+{
+	struct pending *p = &u->pend;
+	cairn_xorb_writer *tmp;
+	int rc;
+
+	if (u->open_slot == NO_SLOT)
+		return 0;
+	rc = complete_flush(u);
+	if (rc < 0)
+		return rc;
+	p->r = u->r;
+	p->w = u->w;
+	p->slot = u->open_slot;
+	p->rc = 0;
+	p->err[0] = '\0';
+	rc = cairn_xorb_writer_finish(p->w, &p->xh, &p->bytes, &p->len);
+	if (rc < 0)
+		return rc;
+	p->active = true;
+	p->threaded = pthread_create(&p->tid, NULL, store_thread, p) == 0;
+	if (!p->threaded)
+		store_thread(p); /* no thread to be had: store it here */
+	tmp = u->w;
+	u->w = u->w_next;
+	u->w_next = tmp;
+	u->open_slot = NO_SLOT;
+	return 0;
+}
+
+/* Store and record everything packed so far. */
+static int flush_xorb(cairn_upload *u)
+{
+	int rc = start_flush(u);
+
+	return rc < 0 ? rc : complete_flush(u);
 }
 
 static int push_ref(cairn_upload *u, const cairn_hash *h, size_t len, chunk_loc loc)
@@ -362,7 +457,12 @@ static int take_chunk(cairn_upload *u, const uint8_t *p, size_t len)
 		return rc;
 pack:
 
-	/* new: pack it */
+	/* new: pack it, starting a new xorb when this one has its share */
+	if (u->open_slot != NO_SLOT && cairn_xorb_writer_size(u->w) + len + 256 > XORB_TARGET) {
+		rc = start_flush(u);
+		if (rc < 0)
+			return rc;
+	}
 	if (u->open_slot == NO_SLOT) {
 		rc = new_slot(u, &u->open_slot);
 		if (rc < 0)
@@ -370,7 +470,7 @@ pack:
 	}
 	rc = cairn_xorb_writer_add(u->w, p, len, &h);
 	if (rc == CAIRN_ETOOBIG) {
-		rc = flush_xorb(u);
+		rc = start_flush(u);
 		if (rc < 0)
 			return rc;
 		rc = new_slot(u, &u->open_slot);
