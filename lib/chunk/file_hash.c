@@ -73,7 +73,6 @@ struct hasher {
 
 	/* the window of this round: win[0] is the start of the open chunk */
 	const uint8_t *win;
-	size_t win_cap;   /* bytes the window may hold this round */
 	size_t win_len;   /* bytes present */
 	uint64_t win_off; /* stream offset of win[0] */
 
@@ -396,7 +395,6 @@ static void plan_slices(hasher *hs, size_t cap)
 {
 	size_t per = (cap / hs->nthreads + SLICE_ALIGN - 1) / SLICE_ALIGN * SLICE_ALIGN;
 
-	hs->win_cap = cap;
 	for (unsigned t = 0; t < hs->nthreads; t++) {
 		spec_list *sl = &hs->spec[t];
 		sl->lo = (size_t)t * per;

@@ -651,8 +651,6 @@ typedef struct list_ctx {
 	cairn_list_fn fn;
 	void *ctx;
 	size_t limit, emitted;
-	char last[CAIRN_KEY_MAX];  /* last key or prefix emitted (the cursor) */
-	size_t last_len;
 	char skip[CAIRN_KEY_MAX];  /* after a common prefix: list from here */
 	size_t skip_len;
 	bool rolled;               /* stopped at a common prefix: resume after it */
@@ -691,8 +689,6 @@ static int list_one(void *vctx, const cairn_object_row *row)
 				lc->err = rc;
 				return 1;
 			}
-			memcpy(lc->last, row->key, cpl);
-			lc->last_len = cpl;
 			lc->emitted++;
 			/* every key under this prefix sorts at or before prefix + 0xFF... */
 			memcpy(lc->skip, row->key, cpl);
@@ -707,8 +703,6 @@ static int list_one(void *vctx, const cairn_object_row *row)
 		lc->err = rc;
 		return 1;
 	}
-	memcpy(lc->last, row->key, row->key_len);
-	lc->last_len = row->key_len;
 	lc->emitted++;
 	return 0;
 }
