@@ -420,30 +420,94 @@ int cairn_object_copy(cairn_repo *r, const char *src_ns, const char *src_name,
 /* Packed bytes read from the store at once, at most (bounds memory). */
 #define READ_GROUP (8u << 20)
 
+struct cairn_reader {
+	cairn_repo *r;
+	cairn_hash file;
+	uint64_t size;
+	cairn_term *terms;
+	uint64_t *starts; /* raw offset where each term begins */
+	size_t n;
+	/* the chunk rows of one term, kept: a download reads a term in many pieces */
+	size_t rows_term; /* which term they belong to, or SIZE_MAX */
+	cairn_chunk_row *rows;
+	cairn_hash *hashes;
+	size_t rows_cap;
+	uint8_t *packed, *raw;
+	size_t packed_cap, raw_cap;
+};
+
+/* The most a stored chunk can take (its header, and LZ4's worst case on
+ * 128 KiB: a writer stores a chunk as is when compression does not help). */
+#define PACKED_MAX (CAIRN_XORB_CHUNK_HEADER_LEN + CAIRN_CHUNK_MAX + CAIRN_CHUNK_MAX / 64 + 64)
+
+/*
+ * The chunk rows of term ti (cached), checked against what reading them
+ * will trust: every size bounded, and the sizes adding up to the term's.
+ */
+static int load_term_rows(cairn_reader *rd, size_t ti)
+{
+	const cairn_term *t = &rd->terms[ti];
+	size_t n = t->end - t->first;
+	uint64_t raw = 0;
+	int rc;
+
+	if (rd->rows_term == ti)
+		return 0;
+	rd->rows_term = SIZE_MAX;
+	if (n > rd->rows_cap) {
+		cairn_chunk_row *nr = realloc(rd->rows, n * sizeof(*nr));
+		cairn_hash *nh;
+		if (nr == NULL)
+			return cairn__error_set(CAIRN_ENOMEM, "out of memory");
+		rd->rows = nr;
+		nh = realloc(rd->hashes, n * sizeof(*nh));
+		if (nh == NULL)
+			return cairn__error_set(CAIRN_ENOMEM, "out of memory");
+		rd->hashes = nh;
+		rd->rows_cap = n;
+	}
+	rc = rd->r->meta->xorb_chunks(rd->r->meta, &t->xorb, t->first, t->end, rd->rows);
+	if (rc < 0)
+		return rc;
+	for (size_t k = 0; k < n; k++) {
+		if (rd->rows[k].raw_len == 0 || rd->rows[k].raw_len > CAIRN_CHUNK_MAX ||
+		    rd->rows[k].packed_len <= CAIRN_XORB_CHUNK_HEADER_LEN ||
+		    rd->rows[k].packed_len > PACKED_MAX)
+			return cairn__error_set(CAIRN_ECORRUPT, "chunk %zu has impossible sizes",
+						(size_t)t->first + k);
+		raw += rd->rows[k].raw_len;
+		rd->hashes[k] = rd->rows[k].hash;
+	}
+	if (raw != t->raw_len)
+		return cairn__error_set(CAIRN_ECORRUPT, "term chunks add up to %llu, not %llu",
+					(unsigned long long)raw, (unsigned long long)t->raw_len);
+	rd->rows_term = ti;
+	return 0;
+}
+
 /*
  * Emit bytes [want_lo, want_hi) of a term whose raw bytes start at raw_base,
  * reading and verifying only the chunks that overlap.
  */
-static int read_term(cairn_repo *r, const cairn_term *t, uint64_t raw_base, uint64_t want_lo,
-		     uint64_t want_hi, cairn_write_fn fn, void *ctx, uint8_t **packed,
-		     size_t *packed_cap, uint8_t **raw, size_t *raw_cap)
+static int read_term(cairn_reader *rd, size_t ti, uint64_t want_lo, uint64_t want_hi,
+		     cairn_write_fn fn, void *ctx)
 {
+	cairn_repo *r = rd->r;
+	const cairn_term *t = &rd->terms[ti];
 	size_t n = t->end - t->first;
-	cairn_chunk_row *rows = malloc((n ? n : 1) * sizeof(*rows));
-	cairn_hash *hashes = malloc((n ? n : 1) * sizeof(*hashes));
-	uint64_t pos = raw_base;
+	const cairn_chunk_row *rows;
+	const cairn_hash *hashes;
+	uint8_t **packed = &rd->packed, **raw = &rd->raw;
+	size_t *packed_cap = &rd->packed_cap, *raw_cap = &rd->raw_cap;
+	uint64_t pos = rd->starts[ti];
 	size_t i = 0;
 	int rc;
 
-	if (rows == NULL || hashes == NULL) {
-		rc = cairn__error_set(CAIRN_ENOMEM, "out of memory");
-		goto done;
-	}
-	rc = r->meta->xorb_chunks(r->meta, &t->xorb, t->first, t->end, rows);
+	rc = load_term_rows(rd, ti);
 	if (rc < 0)
 		goto fail;
-	for (size_t k = 0; k < n; k++)
-		hashes[k] = rows[k].hash;
+	rows = rd->rows;
+	hashes = rd->hashes;
 	/* skip chunks wholly before the range */
 	while (i < n && pos + rows[i].raw_len <= want_lo) {
 		pos += rows[i].raw_len;
@@ -515,21 +579,8 @@ fail:
 				      (size_t)t->first + i, (size_t)t->end, why);
 	}
 done:
-	free(rows);
-	free(hashes);
 	return rc;
 }
-
-struct cairn_reader {
-	cairn_repo *r;
-	cairn_hash file;
-	uint64_t size;
-	cairn_term *terms;
-	uint64_t *starts; /* raw offset where each term begins */
-	size_t n;
-	uint8_t *packed, *raw;
-	size_t packed_cap, raw_cap;
-};
 
 int cairn_reader_open(cairn_reader **out, cairn_repo *r, const char *ns, const char *name,
 		      const char *key, size_t key_len)
@@ -542,6 +593,7 @@ int cairn_reader_open(cairn_reader **out, cairn_repo *r, const char *ns, const c
 	if (rd == NULL)
 		return cairn__error_set(CAIRN_ENOMEM, "out of memory");
 	rd->r = r;
+	rd->rows_term = SIZE_MAX;
 	rc = r->meta->begin(r->meta, false);
 	if (rc < 0)
 		goto fail;
@@ -611,8 +663,7 @@ int cairn_reader_read(cairn_reader *rd, uint64_t offset, uint64_t len, cairn_wri
 	for (size_t i = lo; i < rd->n && rd->starts[i] < end; i++) {
 		if (rd->starts[i] + rd->terms[i].raw_len <= offset)
 			continue;
-		rc = read_term(rd->r, &rd->terms[i], rd->starts[i], offset, end, fn, ctx, &rd->packed,
-			       &rd->packed_cap, &rd->raw, &rd->raw_cap);
+		rc = read_term(rd, i, offset, end, fn, ctx);
 		if (rc != 0)
 			break;
 	}
@@ -626,6 +677,8 @@ void cairn_reader_close(cairn_reader *rd)
 		return;
 	free(rd->terms);
 	free(rd->starts);
+	free(rd->rows);
+	free(rd->hashes);
 	free(rd->packed);
 	free(rd->raw);
 	free(rd);
