@@ -314,8 +314,12 @@ static int complete_flush(cairn_upload *u)
 	{
 		uint64_t have;
 		rc = r->store->size(r->store, &p->xh, &have);
-		if (rc == CAIRN_ENOTFOUND || (rc == 0 && have != p->len))
+		if (rc == CAIRN_ENOTFOUND)
 			rc = r->store->put(r->store, &p->xh, p->bytes, p->len);
+		else if (rc == 0 && have != p->len)
+			/* the store never rewrites a name: a wrong-sized file is damage */
+			rc = cairn__error_set(CAIRN_ECORRUPT, "stored xorb has %llu bytes, not %zu",
+					      (unsigned long long)have, p->len);
 		if (rc < 0) {
 			r->meta->rollback(r->meta);
 			goto done;
