@@ -31,15 +31,11 @@ bad() { failed=$((failed + 1)); echo "FAIL $1"; }
 finish() { echo "$passed passed, $failed failed"; [ "$failed" -eq 0 ]; exit $?; }
 
 [ -x "$LOAD" ] || { echo "FAIL $LOAD not built"; echo "0 passed, 1 failed"; exit 1; }
-"$CAIRN" serve --listen 127.0.0.1:0 --port-file "$W/port" --data "$DATA" ${LOAD_SERVER_THREADS:+--threads $LOAD_SERVER_THREADS} \
-	>"$W/out" 2>"$W/err" &
-PID=$!
-i=0
-while [ ! -s "$W/port" ] && [ $i -lt 200 ]; do sleep 0.05; i=$((i + 1)); done
-[ -s "$W/port" ] || { bad "server did not start"; cat "$W/err"; finish; }
-U=http://127.0.0.1:$(cat "$W/port")
-i=0
-until curl -s -o /dev/null "$U/healthz" || [ $i -ge 200 ]; do sleep 0.05; i=$((i + 1)); done
+. "$(dirname "$0")/../tests/lib/serve.sh"
+serve_start "$CAIRN" "$DATA" "$W" ${LOAD_SERVER_THREADS:+--threads $LOAD_SERVER_THREADS} ||
+	{ bad "server did not start"; cat "$W/err"; finish; }
+PID=$SERVE_PID
+U=$SERVE_URL
 ADMIN=$(cat "$DATA/admin-token")
 
 b=0

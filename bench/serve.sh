@@ -14,12 +14,10 @@ cleanup() {
 	rm -rf "$WORK"
 }
 trap cleanup EXIT INT TERM
-"$BUILD/cairn" serve --listen 127.0.0.1:0 --port-file "$WORK/port" --data "$WORK/data" \
-	>/dev/null 2>"$WORK/log" &
-PID=$!
-i=0
-while [ ! -s "$WORK/port" ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
-U=http://127.0.0.1:$(cat "$WORK/port")
+. "$(dirname "$0")/../tests/lib/serve.sh"
+serve_start "$BUILD/cairn" "$WORK/data" "$WORK" || { cat "$WORK/err"; exit 1; }
+PID=$SERVE_PID
+U=$SERVE_URL
 T=$(cat "$WORK/data/admin-token")
 export CAIRN_ENDPOINT=$U CAIRN_TOKEN=$T HOME=$WORK
 "$BUILD/cairn" buckets create admin/bench >/dev/null

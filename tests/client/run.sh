@@ -36,17 +36,15 @@ one_line() {
 	else bad "$1: stderr was: $(head -c 400 "$W/err")"; fi
 }
 
+. "$(dirname "$0")/../lib/serve.sh"
 start_server() {
-	rm -f "$W/port"
-	"$CAIRN" serve --listen 127.0.0.1:0 --port-file "$W/port" --data "$DATA" --threads 3 \
-		>"$W/server.out" 2>>"$W/server.err" &
-	PID=$!
-	i=0
-	while [ ! -s "$W/port" ] && [ $i -lt 200 ]; do sleep 0.05; i=$((i + 1)); done
-	[ -s "$W/port" ] || { echo "FAIL server did not start"; cat "$W/server.err"; echo "$passed passed, $((failed + 1)) failed"; exit 1; }
-	U=http://127.0.0.1:$(cat "$W/port")
+	serve_start "$CAIRN" "$DATA" "$W/srv" --threads 3 ||
+		{ echo "FAIL server did not start"; cat "$W/srv/err"; echo "$passed passed, $((failed + 1)) failed"; exit 1; }
+	PID=$SERVE_PID
+	U=$SERVE_URL
 }
 
+mkdir -p "$W/srv"
 start_server
 ADMIN=$(cat "$DATA/admin-token")
 

@@ -27,15 +27,11 @@ contains() { if grep -q -- "$3" "$2"; then ok "$1"; else bad "$1: no '$3' in $(h
 # http [curl args...]: prints the status, body in $W/body
 http() { curl -s -o "$W/body" -w '%{http_code}' --max-time 20 "$@"; }
 
-"$CAIRN" serve --listen 127.0.0.1:0 --port-file "$W/port" --data "$DATA" --threads 3 \
-	>"$W/out" 2>"$W/err" &
-PID=$!
-i=0
-while [ ! -s "$W/port" ] && [ $i -lt 200 ]; do sleep 0.05; i=$((i + 1)); done
-[ -s "$W/port" ] || { echo "FAIL server did not start"; cat "$W/err"; echo "0 passed, 1 failed"; exit 1; }
-U=http://127.0.0.1:$(cat "$W/port")
-i=0
-until curl -s -o /dev/null "$U/healthz" || [ $i -ge 200 ]; do sleep 0.05; i=$((i + 1)); done
+. "$(dirname "$0")/../lib/serve.sh"
+serve_start "$CAIRN" "$DATA" "$W" --threads 3 ||
+	{ echo "FAIL server did not start"; cat "$W/err"; echo "0 passed, 1 failed"; exit 1; }
+PID=$SERVE_PID
+U=$SERVE_URL
 
 check healthz 200 "$(http "$U/healthz")"
 ADMIN=$(cat "$DATA/admin-token")
