@@ -508,6 +508,23 @@ static int bucket_from_json(json_t *o, cairn_client_bucket *b)
 
 /* ---- the API ----------------------------------------------------------------------- */
 
+/* Build the URL from its parts (as make_url), make the call, free the URL. */
+static int call_at(cairn_client *c, request *r, const char *head, const char *ns,
+		   const char *name, const char *tail, const char *key, const char *query,
+		   json_t **out)
+{
+	char *url = make_url(c, head, ns, name, tail, key, query);
+	int rc;
+
+	if (url == NULL)
+		return CAIRN_ENOMEM;
+	r->url = url;
+	rc = call_json(c, r, out);
+	r->url = NULL;
+	free(url);
+	return rc;
+}
+
 int cairn_client_whoami_get(cairn_client *c, cairn_client_whoami *out)
 {
 	request r = REQUEST_INIT;
@@ -517,11 +534,7 @@ int cairn_client_whoami_get(cairn_client *c, cairn_client_whoami *out)
 
 	r.method = "GET";
 	r.idempotent = true;
-	r.url = make_url(c, "/api/whoami", NULL, NULL, NULL, NULL, NULL);
-	if (r.url == NULL)
-		return CAIRN_ENOMEM;
-	rc = call_json(c, &r, &v);
-	free((char *)r.url);
+	rc = call_at(c, &r, "/api/whoami", NULL, NULL, NULL, NULL, NULL, &v);
 	if (rc != 0)
 		return rc;
 	user = json_string_value(json_object_get(v, "user"));
@@ -547,11 +560,7 @@ int cairn_client_bucket_create(cairn_client *c, const char *ns, const char *name
 		return rc;
 	r.method = "POST";
 	r.body = is_private ? "{\"private\":true}" : "{\"private\":false}";
-	r.url = make_url(c, "/api/buckets/", ns, name, NULL, NULL, NULL);
-	if (r.url == NULL)
-		return CAIRN_ENOMEM;
-	rc = call_json(c, &r, NULL);
-	free((char *)r.url);
+	rc = call_at(c, &r, "/api/buckets/", ns, name, NULL, NULL, NULL, NULL);
 	if (rc == CAIRN_EEXISTS && exist_ok)
 		rc = 0;
 	return rc;
@@ -568,11 +577,7 @@ int cairn_client_bucket_info(cairn_client *c, const char *ns, const char *name,
 		return rc;
 	r.method = "GET";
 	r.idempotent = true;
-	r.url = make_url(c, "/api/buckets/", ns, name, NULL, NULL, NULL);
-	if (r.url == NULL)
-		return CAIRN_ENOMEM;
-	rc = call_json(c, &r, &v);
-	free((char *)r.url);
+	rc = call_at(c, &r, "/api/buckets/", ns, name, NULL, NULL, NULL, &v);
 	if (rc == 0)
 		rc = bucket_from_json(v, out);
 	json_decref(v);
@@ -637,11 +642,7 @@ int cairn_client_bucket_delete(cairn_client *c, const char *ns, const char *name
 		return rc;
 	r.method = "DELETE";
 	r.idempotent = true;
-	r.url = make_url(c, "/api/buckets/", ns, name, NULL, NULL, force ? "?force=true" : NULL);
-	if (r.url == NULL)
-		return CAIRN_ENOMEM;
-	rc = call_json(c, &r, NULL);
-	free((char *)r.url);
+	rc = call_at(c, &r, "/api/buckets/", ns, name, NULL, NULL, force ? "?force=true" : NULL, NULL);
 	if (rc == CAIRN_ENOTFOUND && missing_ok)
 		rc = 0;
 	return rc;
@@ -658,11 +659,7 @@ int cairn_client_bucket_set_private(cairn_client *c, const char *ns, const char 
 	r.method = "PUT";
 	r.idempotent = true;
 	r.body = is_private ? "{\"private\":true}" : "{\"private\":false}";
-	r.url = make_url(c, "/api/buckets/", ns, name, "/settings", NULL, NULL);
-	if (r.url == NULL)
-		return CAIRN_ENOMEM;
-	rc = call_json(c, &r, NULL);
-	free((char *)r.url);
+	rc = call_at(c, &r, "/api/buckets/", ns, name, "/settings", NULL, NULL, NULL);
 	return rc;
 }
 
@@ -786,11 +783,7 @@ int cairn_client_upload_fd(cairn_client *c, const char *ns, const char *name, co
 		r.header = mtime;
 	}
 	r.idempotent = r.in_start >= 0;
-	r.url = make_url(c, "/buckets/", ns, name, "/upload/", key, NULL);
-	if (r.url == NULL)
-		return CAIRN_ENOMEM;
-	rc = call_json(c, &r, &v);
-	free((char *)r.url);
+	rc = call_at(c, &r, "/buckets/", ns, name, "/upload/", key, NULL, &v);
 	if (rc != 0)
 		return rc;
 	hash = json_string_value(json_object_get(v, "hash"));
@@ -842,10 +835,6 @@ int cairn_client_delete_object(cairn_client *c, const char *ns, const char *name
 		return rc;
 	r.method = "DELETE";
 	r.idempotent = true;
-	r.url = make_url(c, "/buckets/", ns, name, "/resolve/", key, NULL);
-	if (r.url == NULL)
-		return CAIRN_ENOMEM;
-	rc = call_json(c, &r, NULL);
-	free((char *)r.url);
+	rc = call_at(c, &r, "/buckets/", ns, name, "/resolve/", key, NULL, NULL);
 	return rc;
 }
