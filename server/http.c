@@ -805,13 +805,10 @@ static enum MHD_Result h_tree(struct MHD_Connection *c, worker *w, req *q)
 			after[i] = (char)(hi << 4 | lo4);
 		}
 		alen /= 2;
+		/* a directory's cursor resumes after all it holds: the engine
+		 * does that for any start-after inside a common prefix */
 		lo.start_after = after;
 		lo.start_after_len = alen;
-		if (!recursive && after[alen - 1] == '/') {
-			/* a directory was last: skip everything under it */
-			memset(after + alen, 0xFF, CAIRN_KEY_MAX - alen);
-			lo.start_after_len = CAIRN_KEY_MAX;
-		}
 	} else if (MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "cursor")) {
 		return send_error(c, q, 400, "InvalidArgument", "bad cursor");
 	}
