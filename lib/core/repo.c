@@ -454,6 +454,9 @@ static int load_term_rows(cairn_reader *rd, size_t ti)
 	if (rd->rows_term == ti)
 		return 0;
 	rd->rows_term = SIZE_MAX;
+	/* a term from the metadata sizes the arrays: no more chunks than a xorb can hold */
+	if (t->end <= t->first || n > CAIRN_XORB_MAX_BYTES / (CAIRN_XORB_CHUNK_HEADER_LEN + 1))
+		return cairn__error_set(CAIRN_ECORRUPT, "term with chunks %u..%u", t->first, t->end);
 	if (n > rd->rows_cap) {
 		cairn_chunk_row *nr = realloc(rd->rows, n * sizeof(*nr));
 		cairn_hash *nh;
