@@ -504,6 +504,21 @@ static int find_bucket(struct MHD_Connection *c, worker *w, req *q, cairn_bucket
 	return rc;
 }
 
+/* The target bucket, if the caller may see it and write to it (else the
+ * error is sent and its code returned, *ret set). */
+static int writable_bucket(struct MHD_Connection *c, worker *w, req *q, cairn_bucket_row *b,
+			   enum MHD_Result *ret)
+{
+	const char *msg;
+	int rc = find_bucket(c, w, q, b, ret);
+
+	if (rc != 0)
+		return rc;
+	if ((rc = write_check(q, q->ns, &msg)) != 0)
+		*ret = send_code(c, q, rc, msg);
+	return rc;
+}
+
 /* ---- handlers --------------------------------------------------------------------- */
 
 static enum MHD_Result h_metrics(struct MHD_Connection *c, req *q)
@@ -694,15 +709,12 @@ static enum MHD_Result h_bucket_delete(struct MHD_Connection *c, worker *w, req 
 	cairn_list_options lo = CAIRN_LIST_OPTIONS_INIT;
 	cairn_bucket_row b;
 	enum MHD_Result ret;
-	const char *msg;
 	char force[8];
 	unsigned n = 0;
 	int rc;
 
-	if (find_bucket(c, w, q, &b, &ret) != 0)
+	if (writable_bucket(c, w, q, &b, &ret) != 0)
 		return ret;
-	if ((rc = write_check(q, q->ns, &msg)) != 0)
-		return send_code(c, q, rc, msg);
 	if (!query_arg(c, "force", force, sizeof(force), NULL) || strcmp(force, "true") != 0) {
 		lo.limit = 1;
 		rc = cairn_object_list(w->repo, q->ns, q->name, &lo, count_one, &n, NULL);
@@ -721,13 +733,10 @@ static enum MHD_Result h_bucket_settings(struct MHD_Connection *c, worker *w, re
 {
 	cairn_bucket_row b;
 	enum MHD_Result ret;
-	const char *msg;
 	int priv, rc;
 
-	if (find_bucket(c, w, q, &b, &ret) != 0)
+	if (writable_bucket(c, w, q, &b, &ret) != 0)
 		return ret;
-	if ((rc = write_check(q, q->ns, &msg)) != 0)
-		return send_code(c, q, rc, msg);
 	priv = body_private(q);
 	if (priv < 0)
 		return send_error(c, q, 400, "InvalidArgument",
@@ -856,14 +865,11 @@ static enum MHD_Result upload_begin(struct MHD_Connection *c, worker *w, req *q,
 	const char *mt = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-Cairn-Mtime");
 	cairn_bucket_row b;
 	enum MHD_Result ret;
-	const char *msg;
 	int rc;
 
 	*started = false;
-	if (find_bucket(c, w, q, &b, &ret) != 0)
+	if (writable_bucket(c, w, q, &b, &ret) != 0)
 		return ret;
-	if ((rc = write_check(q, q->ns, &msg)) != 0)
-		return send_code(c, q, rc, msg);
 	if (cl != NULL && strtoull(cl, NULL, 10) > UPLOAD_MAX)
 		return send_error(c, q, 413, "TooLarge", "object over the size ceiling (1 TiB)");
 	if (mt != NULL) {
@@ -1078,13 +1084,10 @@ static enum MHD_Result h_resolve_delete(struct MHD_Connection *c, worker *w, req
 {
 	cairn_bucket_row b;
 	enum MHD_Result ret;
-	const char *msg;
 	int rc;
 
-	if (find_bucket(c, w, q, &b, &ret) != 0)
+	if (writable_bucket(c, w, q, &b, &ret) != 0)
 		return ret;
-	if ((rc = write_check(q, q->ns, &msg)) != 0)
-		return send_code(c, q, rc, msg);
 	if ((rc = cairn_object_delete(w->repo, q->ns, q->name, q->key, q->key_len)) != 0)
 		return send_engine(c, q, rc);
 	return send_json(c, q, 200, json_pack("{s:b}", "deleted", 1));
