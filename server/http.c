@@ -11,7 +11,10 @@
  *
  * Memory: upload bodies go to cairn_upload_write as they arrive; downloads
  * are read in pieces of PIECE bytes into a per-request buffer; JSON bodies
- * are capped at JSON_MAX. Nothing holds a whole object.
+ * are capped at JSON_MAX. Nothing holds a whole object. The chunk
+ * protocol's xorb uploads and batches are held whole while checked (up to
+ * one xorb, or 64 MiB), drawing on one budget (BIG_BODY_BUDGET) so their
+ * sum stays bounded: past it, clients are told to retry (503).
  *
  * Permissions: a token's scope is read, write or admin; an admin-scoped
  * token is a site administrator. A private bucket is visible to its owner
@@ -22,10 +25,13 @@
 #include "server_int.h"
 #include "token.h"
 
+#include "cairn/blake3.h"
 #include "cairn/errors.h"
+#include "cairn/xorb.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <jansson.h>
 #include <microhttpd.h>
@@ -36,6 +42,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -79,6 +86,9 @@ static void metrics_record(unsigned status, uint64_t in, uint64_t out, double se
 	atomic_fetch_add(&metrics.seconds_us, (uint64_t)(secs * 1e6));
 	atomic_fetch_add(&metrics.count, 1);
 }
+
+/* bytes of big request bodies held now (see want_big_body) */
+static _Atomic uint64_t big_body_used;
 
 /* ---- per-thread engine handles ------------------------------------------------------ */
 
@@ -170,6 +180,8 @@ typedef struct req {
 	char *body;
 	size_t body_len;
 	bool too_big;
+	size_t body_cap;   /* a big body's announced length, allocated at once */
+	uint64_t reserved; /* of the big-body budget */
 
 	/* upload */
 	cairn_upload *up;
@@ -219,6 +231,8 @@ static void completed(void *cls, struct MHD_Connection *c, void **con_cls,
 			q->bytes_out, secs * 1e3,
 			toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " (aborted)");
 	}
+	if (q->reserved)
+		atomic_fetch_sub(&big_body_used, q->reserved);
 	cairn_upload_free(q->up);
 	cairn_reader_close(q->rd);
 	free(q->body);
@@ -1093,6 +1107,704 @@ static enum MHD_Result h_resolve_delete(struct MHD_Connection *c, worker *w, req
 	return send_json(c, q, 200, json_pack("{s:b}", "deleted", 1));
 }
 
+/* ---- the chunk protocol (docs/api.md) ------------------------------------------------- */
+
+/*
+ * Signed xorb URLs: a reconstruction hands out URLs that carry their own
+ * permission, a keyed BLAKE3 of (xorb, byte range, expiry) under a key
+ * kept in DATA_DIR/url-key (0600). Made once, on first start; every server
+ * over the same data directory signs alike.
+ */
+static uint8_t g_url_key[CAIRN_BLAKE3_KEY_LEN];
+
+#define URL_TTL_S 3600
+
+static int load_url_key(const char *dir)
+{
+	char path[4096], tmp[4096 + 16];
+	uint8_t key[CAIRN_BLAKE3_KEY_LEN];
+	size_t got = 0;
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/url-key", dir);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0 && errno == ENOENT) {
+		while (got < sizeof(key)) {
+			ssize_t n = getrandom(key + got, sizeof(key) - got, 0);
+			if (n < 0 && errno != EINTR)
+				return -1;
+			if (n > 0)
+				got += (size_t)n;
+		}
+		snprintf(tmp, sizeof(tmp), "%s.%ld.tmp", path, (long)getpid());
+		fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+		if (fd < 0)
+			return -1;
+		if (write(fd, key, sizeof(key)) != (ssize_t)sizeof(key) || fsync(fd) != 0) {
+			close(fd);
+			unlink(tmp);
+			return -1;
+		}
+		close(fd);
+		/* link, not rename: a key another server made first is kept, never replaced */
+		if (link(tmp, path) != 0 && errno != EEXIST) {
+			unlink(tmp);
+			return -1;
+		}
+		unlink(tmp);
+		fd = open(path, O_RDONLY | O_CLOEXEC);
+	}
+	if (fd < 0)
+		return -1;
+	got = 0;
+	while (got < sizeof(g_url_key)) {
+		ssize_t n = read(fd, g_url_key + got, sizeof(g_url_key) - got);
+		if (n <= 0) {
+			close(fd);
+			errno = n == 0 ? EINVAL : errno;
+			return -1;
+		}
+		got += (size_t)n;
+	}
+	close(fd);
+	return 0;
+}
+
+/* The signature of xorb bytes [start, end] (inclusive) until exp, as 64 hex digits. */
+static void url_sig(char out[65], const cairn_hash *xorb, uint64_t start, uint64_t end,
+		    int64_t exp)
+{
+	static const char hexd[] = "0123456789abcdef";
+	char msg[CAIRN_HASH_HEX_LEN + 80];
+	uint8_t mac[32];
+	int n;
+
+	cairn_hash_to_hex(msg, xorb);
+	n = snprintf(msg + CAIRN_HASH_HEX_LEN, sizeof(msg) - CAIRN_HASH_HEX_LEN,
+		     ":%" PRIu64 ":%" PRIu64 ":%" PRId64, start, end, exp);
+	cairn_blake3_keyed_hash(mac, g_url_key, (const uint8_t *)msg,
+				(size_t)CAIRN_HASH_HEX_LEN + (size_t)n);
+	for (size_t i = 0; i < 32; i++) {
+		out[2 * i] = hexd[mac[i] >> 4];
+		out[2 * i + 1] = hexd[mac[i] & 15];
+	}
+	out[64] = '\0';
+}
+
+/* Compare without an early exit, so timing does not tell how much of a guess was right. */
+static bool same_text(const char *a, const char *b, size_t n)
+{
+	unsigned char d = 0;
+
+	for (size_t i = 0; i < n; i++)
+		d |= (unsigned char)(a[i] ^ b[i]);
+	return d == 0;
+}
+
+/*
+ * Bodies bigger than JSON bodies (xorbs, batches) are held whole while
+ * they are checked, so together they draw on one budget; past it a
+ * request is told to come back (503), never queued in memory.
+ */
+#define BIG_BODY_BUDGET (UINT64_C(768) << 20)
+
+static bool budget_take(uint64_t n)
+{
+	uint64_t cur = atomic_load(&big_body_used);
+
+	do {
+		if (n > BIG_BODY_BUDGET - cur)
+			return false;
+	} while (!atomic_compare_exchange_weak(&big_body_used, &cur, cur + n));
+	return true;
+}
+
+static enum MHD_Result send_slow_down(struct MHD_Connection *c, req *q)
+{
+	struct MHD_Response *r;
+	const char *body = "{\"error\":{\"code\":\"SlowDown\",\"message\":\"the server holds too "
+			   "many uploads at once; retry shortly\"}}\n";
+	enum MHD_Result ret;
+
+	r = MHD_create_response_from_buffer(strlen(body), (void *)body, MHD_RESPMEM_PERSISTENT);
+	if (r == NULL)
+		return MHD_NO;
+	MHD_add_response_header(r, "Content-Type", "application/json");
+	MHD_add_response_header(r, "Retry-After", "1");
+	ret = MHD_queue_response(c, 503, r);
+	MHD_destroy_response(r);
+	q->status = 503;
+	q->bytes_out = strlen(body);
+	return ret;
+}
+
+/*
+ * A route that holds a big body (up to cap): its length must be announced,
+ * within cap and within the budget; the buffer is allocated at once.
+ */
+static enum MHD_Result want_big_body(struct MHD_Connection *c, req *q, int hid, size_t cap,
+				     const char *what)
+{
+	const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
+	unsigned long long n;
+	char msg[96];
+	char *end;
+
+	if (cl == NULL)
+		return send_error(c, q, 411, "LengthRequired", "send a Content-Length");
+	errno = 0;
+	n = strtoull(cl, &end, 10);
+	if (*cl == '\0' || *end != '\0' || errno != 0 || n > cap) {
+		snprintf(msg, sizeof(msg), "%s over %zu MiB", what, cap >> 20);
+		return send_error(c, q, 413, "TooLarge", msg);
+	}
+	if (!budget_take(n))
+		return send_slow_down(c, q);
+	q->reserved = n;
+	q->body_cap = (size_t)n;
+	if (n > 0 && (q->body = malloc((size_t)n)) == NULL)
+		return send_error(c, q, 500, "Internal", "out of memory");
+	q->route = R_JSON_BODY;
+	q->hid = hid;
+	return MHD_YES;
+}
+
+static void caller_of(const req *q, cairn_caller *who)
+{
+	who->ns = q->authed ? q->user : NULL;
+	who->admin = q->authed && q->admin;
+}
+
+#define QUERY_MAX 8192 /* hashes per dedup query */
+
+static enum MHD_Result h_chunk_get(struct MHD_Connection *c, worker *w, req *q)
+{
+	cairn_caller who;
+	bool present = false;
+	char hexh[CAIRN_HASH_HEX_LEN + 1];
+	int rc;
+
+	if (!q->authed)
+		return send_error(c, q, 401, "Unauthorized", "the dedup query needs a token");
+	caller_of(q, &who);
+	if ((rc = cairn_chunks_query(w->repo, &who, &q->file, 1, &present)) != 0)
+		return send_engine(c, q, rc);
+	if (!present)
+		return send_error(c, q, 404, "NotFound", "no such chunk");
+	cairn_hash_to_hex(hexh, &q->file);
+	return send_json(c, q, 200, json_pack("{s:s}", "chunk", hexh));
+}
+
+static enum MHD_Result h_chunk_query(struct MHD_Connection *c, worker *w, req *q)
+{
+	json_t *v = json_loadb(q->body ? q->body : "", q->body_len, 0, NULL);
+	json_t *arr = json_object_get(v, "chunks");
+	cairn_hash *hashes = NULL;
+	bool *present = NULL;
+	char *bits = NULL;
+	cairn_caller who;
+	enum MHD_Result ret;
+	size_t n;
+	int rc;
+
+	if (!json_is_array(arr) || json_array_size(arr) > QUERY_MAX) {
+		json_decref(v);
+		return send_error(c, q, 400, "InvalidArgument",
+				  "body must be {\"chunks\": [hash, ...]} with at most 8192 hashes");
+	}
+	n = json_array_size(arr);
+	hashes = malloc((n ? n : 1) * sizeof(*hashes));
+	present = calloc(n ? n : 1, sizeof(*present));
+	bits = malloc(n + 1);
+	if (hashes == NULL || present == NULL || bits == NULL) {
+		ret = send_error(c, q, 500, "Internal", "out of memory");
+		goto done;
+	}
+	for (size_t i = 0; i < n; i++) {
+		const char *s = json_string_value(json_array_get(arr, i));
+		if (s == NULL || cairn_hash_from_hex(&hashes[i], s, strlen(s)) != 0) {
+			ret = send_error(c, q, 400, "InvalidArgument",
+					 "chunks must be 64-hex-digit hashes");
+			goto done;
+		}
+	}
+	caller_of(q, &who);
+	if ((rc = cairn_chunks_query(w->repo, &who, hashes, n, present)) != 0) {
+		ret = send_engine(c, q, rc);
+		goto done;
+	}
+	for (size_t i = 0; i < n; i++) {
+		bits[i] = present[i] ? '1' : '0';
+		atomic_fetch_add(&metrics.dedup_chunks, present[i]);
+	}
+	atomic_fetch_add(&metrics.upload_chunks, n);
+	ret = send_json(c, q, 200, json_pack("{s:s%}", "present", bits, n));
+done:
+	json_decref(v);
+	free(hashes);
+	free(present);
+	free(bits);
+	return ret;
+}
+
+/* Room for a xorb's chunks at the ceiling and the largest footer they can have. */
+#define XORB_BODY_MAX ((size_t)CAIRN_XORB_MAX_BYTES + (size_t)CAIRN_XORB_MAX_BYTES / 8 * 5)
+
+static enum MHD_Result h_xorb_put(struct MHD_Connection *c, worker *w, req *q)
+{
+	cairn_ingest_result res;
+	char hexh[CAIRN_HASH_HEX_LEN + 1];
+	int rc;
+
+	rc = cairn_xorb_ingest(w->repo, q->user, &q->file, q->body, q->body_len, &res);
+	if (rc == CAIRN_ECORRUPT || rc == CAIRN_ETOOBIG)
+		rc = CAIRN_EINVALID; /* the client's bytes are bad, not our store */
+	if (rc != 0)
+		return send_engine(c, q, rc);
+	cairn_hash_to_hex(hexh, &q->file);
+	return send_json(c, q, 200,
+			 json_pack("{s:s,s:I,s:I,s:I}", "xorb", hexh, "chunks", (json_int_t)res.chunks,
+				   "new_chunks", (json_int_t)res.new_chunks, "stored_bytes",
+				   (json_int_t)res.stored_bytes));
+}
+
+/* fetch_info[xorb] gets the range of term t unless it lists it already. */
+static int add_fetch(json_t *fetch, const cairn_recon_term *t, int64_t exp)
+{
+	char hexh[CAIRN_HASH_HEX_LEN + 1], sig[65], url[CAIRN_HASH_HEX_LEN + 192];
+	json_t *list, *e;
+	size_t i;
+
+	cairn_hash_to_hex(hexh, &t->xorb);
+	list = json_object_get(fetch, hexh);
+	if (list == NULL) {
+		list = json_array();
+		if (list == NULL || json_object_set_new(fetch, hexh, list) != 0)
+			return -1;
+	}
+	json_array_foreach(list, i, e) {
+		json_t *r = json_object_get(e, "range");
+		if (json_integer_value(json_object_get(r, "start")) == t->first &&
+		    json_integer_value(json_object_get(r, "end")) == t->end)
+			return 0;
+	}
+	url_sig(sig, &t->xorb, t->byte_start, t->byte_end - 1, exp);
+	snprintf(url, sizeof(url),
+		 "/v1/xorbs/default/%s?start=%" PRIu64 "&end=%" PRIu64 "&exp=%" PRId64 "&sig=%s",
+		 hexh, t->byte_start, t->byte_end - 1, exp, sig);
+	return json_array_append_new(
+		list, json_pack("{s:{s:I,s:I},s:s,s:{s:I,s:I}}", "range", "start",
+				(json_int_t)t->first, "end", (json_int_t)t->end, "url", url,
+				"url_range", "start", (json_int_t)t->byte_start, "end",
+				(json_int_t)(t->byte_end - 1)));
+}
+
+static enum MHD_Result h_reconstruction(struct MHD_Connection *c, worker *w, req *q)
+{
+	cairn_recon_term *t = NULL;
+	char hexh[CAIRN_HASH_HEX_LEN + 1];
+	json_t *terms = json_array(), *fetch = json_object();
+	int64_t exp = (int64_t)time(NULL) + URL_TTL_S;
+	cairn_caller who;
+	uint64_t size = 0;
+	size_t n = 0;
+	int rc, bad = 0;
+
+	caller_of(q, &who);
+	rc = cairn_file_reconstruct(w->repo, &who, &q->file, &size, &t, &n);
+	if (rc != 0) {
+		json_decref(terms);
+		json_decref(fetch);
+		if (rc == CAIRN_ENOTFOUND)
+			return send_error(c, q, 404, "NotFound", "no such file");
+		return send_engine(c, q, rc);
+	}
+	for (size_t i = 0; i < n && !bad; i++) {
+		cairn_hash_to_hex(hexh, &t[i].xorb);
+		bad = json_array_append_new(
+			terms, json_pack("{s:s,s:I,s:{s:I,s:I}}", "hash", hexh, "unpacked_length",
+					 (json_int_t)t[i].raw_len, "range", "start",
+					 (json_int_t)t[i].first, "end", (json_int_t)t[i].end));
+		bad = bad || add_fetch(fetch, &t[i], exp) != 0;
+	}
+	free(t);
+	if (bad || terms == NULL || fetch == NULL) {
+		json_decref(terms);
+		json_decref(fetch);
+		return send_error(c, q, 500, "Internal", "out of memory");
+	}
+	cairn_hash_to_hex(hexh, &q->file);
+	return send_json(c, q, 200,
+			 json_pack("{s:s,s:I,s:i,s:o,s:o}", "file", hexh, "size", (json_int_t)size,
+				   "offset_into_first_range", 0, "terms", terms, "fetch_info", fetch));
+}
+
+static ssize_t read_xorb_piece(void *cls, uint64_t pos, char *out, size_t max)
+{
+	req *q = cls;
+	uint64_t at = q->first + pos, end = q->first + q->len;
+	worker *w;
+	size_t n;
+
+	if (pos >= q->len)
+		return MHD_CONTENT_READER_END_OF_STREAM;
+	if (q->buf_len == 0 || at < q->buf_off || at >= q->buf_off + q->buf_len) {
+		size_t want = end - at < PIECE ? (size_t)(end - at) : PIECE;
+		int rc = worker_get(&w);
+
+		if (rc == 0)
+			rc = cairn_xorb_read_bytes(w->repo, &q->file, at, want, q->buf);
+		if (rc != 0) {
+			fprintf(stderr, "cairn serve: xorb read at %" PRIu64 " failed: %s\n", at,
+				cairn_error_last());
+			return MHD_CONTENT_READER_END_WITH_ERROR;
+		}
+		q->buf_off = at;
+		q->buf_len = want;
+	}
+	n = (size_t)(q->buf_off + q->buf_len - at);
+	if (n > max)
+		n = max;
+	memcpy(out, q->buf + (at - q->buf_off), n);
+	q->bytes_out += n;
+	return (ssize_t)n;
+}
+
+/* GET of a signed xorb URL: the signature is the permission. */
+static enum MHD_Result h_xorb_get(struct MHD_Connection *c, req *q)
+{
+	char a[32], b[32], e[32], sig[80], want[65], cr[96];
+	unsigned long long start, end;
+	uint64_t rs, rl;
+	long long exp;
+	struct MHD_Response *r;
+	enum MHD_Result ret;
+	int rr;
+
+	if (!query_arg(c, "start", a, sizeof(a), NULL) || !query_arg(c, "end", b, sizeof(b), NULL) ||
+	    !query_arg(c, "exp", e, sizeof(e), NULL) || !query_arg(c, "sig", sig, sizeof(sig), NULL) ||
+	    sscanf(a, "%llu", &start) != 1 || sscanf(b, "%llu", &end) != 1 ||
+	    sscanf(e, "%lld", &exp) != 1 || strlen(sig) != 64 || end < start ||
+	    end - start >= XORB_BODY_MAX)
+		return send_error(c, q, 403, "Forbidden",
+				  "xorbs are read through the signed URLs of a reconstruction");
+	url_sig(want, &q->file, start, end, exp);
+	if (!same_text(want, sig, 64))
+		return send_error(c, q, 403, "Forbidden", "bad signature");
+	if (exp < (long long)time(NULL))
+		return send_error(c, q, 403, "Forbidden", "this URL has expired; ask for a new "
+				  "reconstruction");
+	q->first = start;
+	q->len = end - start + 1;
+	rr = parse_range(MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Range"), end + 1, &rs,
+			 &rl);
+	if (rr < 0 || (rr > 0 && rs < start))
+		return send_error(c, q, 416, "InvalidRange", "the range is outside the signed one");
+	if (rr > 0) {
+		q->first = rs;
+		q->len = rl;
+		snprintf(cr, sizeof(cr), "bytes %" PRIu64 "-%" PRIu64 "/*", rs, rs + rl - 1);
+	}
+	q->buf = malloc(PIECE);
+	if (q->buf == NULL)
+		return send_error(c, q, 500, "Internal", "out of memory");
+	r = MHD_create_response_from_callback(q->len, 64 * 1024, read_xorb_piece, q, NULL);
+	if (r == NULL)
+		return MHD_NO;
+	MHD_add_response_header(r, "Content-Type", "application/octet-stream");
+	if (rr > 0)
+		MHD_add_response_header(r, "Content-Range", cr);
+	ret = MHD_queue_response(c, rr > 0 ? 206 : 200, r);
+	MHD_destroy_response(r);
+	q->status = rr > 0 ? 206 : 200;
+	return ret;
+}
+
+/* ---- batches ---- */
+
+#define BATCH_MAX ((size_t)64 << 20)
+#define BATCH_LINES 10000
+
+static int b64v(unsigned char ch)
+{
+	if (ch >= 'A' && ch <= 'Z')
+		return ch - 'A';
+	if (ch >= 'a' && ch <= 'z')
+		return ch - 'a' + 26;
+	if (ch >= '0' && ch <= '9')
+		return ch - '0' + 52;
+	if (ch == '+')
+		return 62;
+	if (ch == '/')
+		return 63;
+	return -1;
+}
+
+/* Standard, padded base64 into a malloc'd buffer; -1 if malformed. */
+static long b64_decode(const char *s, size_t n, uint8_t **out)
+{
+	uint8_t *o;
+	size_t k = 0;
+
+	if (n % 4 != 0)
+		return -1;
+	o = malloc(n / 4 * 3 + 1);
+	if (o == NULL)
+		return -1;
+	for (size_t i = 0; i < n; i += 4) {
+		int v[4], pad = 0;
+		for (int j = 0; j < 4; j++) {
+			if (s[i + j] == '=' && i + 4 == n && j >= 2) {
+				v[j] = 0;
+				pad++;
+			} else if ((v[j] = b64v((unsigned char)s[i + j])) < 0 || pad) {
+				free(o);
+				return -1;
+			}
+		}
+		o[k++] = (uint8_t)(v[0] << 2 | v[1] >> 4);
+		if (pad < 2)
+			o[k++] = (uint8_t)(v[1] << 4 | v[2] >> 2);
+		if (pad < 1)
+			o[k++] = (uint8_t)(v[2] << 6 | v[3]);
+	}
+	*out = o;
+	return (long)k;
+}
+
+/* One parsed line: the op and what it owns. */
+typedef struct batch_line {
+	cairn_batch_op op;
+	json_t *json; /* the strings op points into */
+	cairn_chunk_ref *chunks;
+	char key[CAIRN_KEY_MAX + 1];
+	char src_ns[CAIRN_NAME_MAX + 1], src_name[CAIRN_NAME_MAX + 1];
+} batch_line;
+
+static bool u64_member(json_t *o, const char *k, uint64_t *out, bool required)
+{
+	json_t *v = json_object_get(o, k);
+
+	if (v == NULL)
+		return !required;
+	if (!json_is_integer(v) || json_integer_value(v) < 0)
+		return false;
+	*out = (uint64_t)json_integer_value(v);
+	return true;
+}
+
+/* A path member: a key the engine accepts (decoded already: JSON carries it as text). */
+static bool path_member(json_t *o, const char *k, char *out, size_t *len)
+{
+	const char *s = json_string_value(json_object_get(o, k));
+	size_t n = s ? json_string_length(json_object_get(o, k)) : 0;
+
+	if (s == NULL || n == 0 || n > CAIRN_KEY_MAX || memchr(s, '\0', n) != NULL)
+		return false;
+	memcpy(out, s, n);
+	out[n] = '\0';
+	*len = n;
+	return true;
+}
+
+/* Parse line text into l. NULL, or what is wrong with it. */
+static const char *parse_line(batch_line *l, const char *text, size_t len, const req *q)
+{
+	json_t *v = json_loadb(text, len, 0, NULL);
+	const char *op, *s;
+	cairn_batch_op *o = &l->op;
+
+	l->json = v;
+	if (!json_is_object(v))
+		return "not a JSON object";
+	op = json_string_value(json_object_get(v, "op"));
+	if (op == NULL)
+		return "no \"op\"";
+	if (!path_member(v, "path", l->key, &o->key_len))
+		return "\"path\" must be a key of 1 to 1024 bytes";
+	o->key = l->key;
+	if (strcmp(op, "delete") == 0) {
+		o->type = CAIRN_OP_DELETE;
+		return NULL;
+	}
+	if (strcmp(op, "copy") == 0) {
+		const char *sb = json_string_value(json_object_get(v, "src_bucket"));
+		const char *slash;
+		o->type = CAIRN_OP_COPY;
+		if (sb == NULL) {
+			snprintf(l->src_ns, sizeof(l->src_ns), "%s", q->ns);
+			snprintf(l->src_name, sizeof(l->src_name), "%s", q->name);
+		} else if ((slash = strchr(sb, '/')) == NULL ||
+			   (size_t)(slash - sb) > CAIRN_NAME_MAX || strlen(slash + 1) > CAIRN_NAME_MAX ||
+			   slash == sb || slash[1] == '\0') {
+			return "\"src_bucket\" must be NS/NAME";
+		} else {
+			memcpy(l->src_ns, sb, (size_t)(slash - sb));
+			l->src_ns[slash - sb] = '\0';
+			snprintf(l->src_name, sizeof(l->src_name), "%s", slash + 1);
+		}
+		o->src_ns = l->src_ns;
+		o->src_name = l->src_name;
+		s = json_string_value(json_object_get(v, "src_path"));
+		if (s == NULL || json_string_length(json_object_get(v, "src_path")) == 0)
+			return "\"src_path\" must be a key";
+		o->src_key = s;
+		o->src_key_len = json_string_length(json_object_get(v, "src_path"));
+		return NULL;
+	}
+	if (strcmp(op, "add") == 0) {
+		json_t *ch = json_object_get(v, "chunks");
+		uint64_t mt = 0;
+		o->type = CAIRN_OP_ADD;
+		s = json_string_value(json_object_get(v, "hash"));
+		if (s == NULL || cairn_hash_from_hex(&o->file, s, strlen(s)) != 0)
+			return "\"hash\" must be a 64-hex-digit file hash";
+		if (!u64_member(v, "size", &o->size, true))
+			return "\"size\" must be a byte count";
+		if (json_is_integer(json_object_get(v, "mtime_ns")))
+			o->mtime_ns = (int64_t)json_integer_value(json_object_get(v, "mtime_ns"));
+		else if (!u64_member(v, "mtime_ns", &mt, false))
+			return "\"mtime_ns\" must be an integer";
+		if (ch != NULL) {
+			uint8_t *raw = NULL;
+			long k;
+			if (!json_is_string(ch))
+				return "\"chunks\" must be base64 text";
+			k = b64_decode(json_string_value(ch), json_string_length(ch), &raw);
+			if (k < 0 || k % 40 != 0) {
+				free(raw);
+				return "\"chunks\" must be base64 of 40 bytes per chunk";
+			}
+			o->nchunks = (size_t)k / 40;
+			l->chunks = malloc((o->nchunks ? o->nchunks : 1) * sizeof(*l->chunks));
+			if (l->chunks == NULL) {
+				free(raw);
+				return "out of memory";
+			}
+			for (size_t i = 0; i < o->nchunks; i++) {
+				uint64_t n = 0;
+				memcpy(l->chunks[i].hash.bytes, raw + 40 * i, 32);
+				for (int b = 7; b >= 0; b--)
+					n = n << 8 | raw[40 * i + 32 + b];
+				l->chunks[i].len = n;
+			}
+			free(raw);
+			o->chunks = l->chunks;
+		}
+		return NULL;
+	}
+	return "\"op\" must be add, copy or delete";
+}
+
+static json_t *result_json(const cairn_batch_op *o)
+{
+	char hexh[CAIRN_HASH_HEX_LEN + 1];
+	const char *op = o->type == CAIRN_OP_ADD ? "add" : o->type == CAIRN_OP_COPY ? "copy" : "delete";
+
+	if (o->type == CAIRN_OP_DELETE)
+		return o->missing ? json_pack("{s:s,s:s%,s:b}", "op", op, "path", o->key, o->key_len,
+					      "missing", 1)
+				  : json_pack("{s:s,s:s%}", "op", op, "path", o->key, o->key_len);
+	cairn_hash_to_hex(hexh, &o->file);
+	return json_pack("{s:s,s:s%,s:s,s:I}", "op", op, "path", o->key, o->key_len, "hash", hexh,
+			 "size", (json_int_t)o->size);
+}
+
+/*
+ * The line of body at *i (its text and length, without the newline); *i
+ * moves past it. Returns whether it is blank (spaces, tabs, CR only).
+ */
+static bool next_line(const req *q, size_t *i, const char **text, size_t *len)
+{
+	const char *p = q->body + *i, *nl = memchr(p, '\n', q->body_len - *i);
+	size_t n = nl ? (size_t)(nl - p) : q->body_len - *i;
+	bool blank = true;
+
+	for (size_t k = 0; k < n && blank; k++)
+		blank = p[k] == ' ' || p[k] == '\r' || p[k] == '\t';
+	*text = p;
+	*len = n;
+	*i += n + 1;
+	return blank;
+}
+
+static enum MHD_Result h_batch(struct MHD_Connection *c, worker *w, req *q)
+{
+	batch_line *lines = NULL;
+	cairn_batch_op *ops = NULL;
+	size_t n = 0, bad = 0, at = 0;
+	const char *why = NULL;
+	char msg[512];
+	cairn_caller who;
+	enum MHD_Result ret;
+	json_t *results;
+	int rc;
+
+	/* count the lines first: one allocation, and the ceiling before any work */
+	for (size_t i = 0; i < q->body_len; i++)
+		if (q->body[i] == '\n' || i + 1 == q->body_len)
+			n++;
+	if (n > BATCH_LINES)
+		return send_error(c, q, 413, "TooLarge", "a batch has at most 10000 lines");
+	lines = calloc(n ? n : 1, sizeof(*lines));
+	ops = calloc(n ? n : 1, sizeof(*ops));
+	if (lines == NULL || ops == NULL) {
+		ret = send_error(c, q, 500, "Internal", "out of memory");
+		goto done;
+	}
+	n = 0;
+	for (size_t i = 0; i < q->body_len && why == NULL;) {
+		const char *text;
+		size_t len;
+		at++;
+		if (!next_line(q, &i, &text, &len)) {
+			why = parse_line(&lines[n], text, len, q);
+			ops[n] = lines[n].op;
+			n++;
+		}
+	}
+	if (why != NULL) {
+		snprintf(msg, sizeof(msg), "line %zu: %s", at, why);
+		ret = send_error(c, q, 400, "InvalidArgument", msg);
+		goto done;
+	}
+	caller_of(q, &who);
+	rc = cairn_batch_apply(w->repo, &who, q->ns, q->name, ops, n, &bad);
+	if (rc != 0) {
+		if (bad < n) {
+			/* line numbers count blank lines too: find the bad op's line */
+			size_t line = 0, seen = 0;
+			for (size_t i = 0; i < q->body_len && seen <= bad;) {
+				const char *text;
+				size_t len;
+				line++;
+				seen += !next_line(q, &i, &text, &len);
+			}
+			snprintf(msg, sizeof(msg), "line %zu: %s", line, cairn_error_last());
+			ret = send_code(c, q, rc, msg);
+		} else {
+			ret = send_engine(c, q, rc);
+		}
+		goto done;
+	}
+	results = json_array();
+	for (size_t i = 0; i < n && results; i++)
+		if (json_array_append_new(results, result_json(&ops[i])) != 0) {
+			json_decref(results);
+			results = NULL;
+		}
+	ret = results ? send_json(c, q, 200, json_pack("{s:o}", "results", results))
+		      : send_error(c, q, 500, "Internal", "out of memory");
+done:
+	for (size_t i = 0; lines && i < n; i++) {
+		json_decref(lines[i].json);
+		free(lines[i].chunks);
+	}
+	free(lines);
+	free(ops);
+	return ret;
+}
+
 /* ---- routing ------------------------------------------------------------------------ */
 
 enum handler {
@@ -1107,6 +1819,11 @@ enum handler {
 	H_TREE,
 	H_UPLOAD,
 	H_RESOLVE,
+	H_CHUNKS,   /* POST /v1/chunks/default: the batched dedup query */
+	H_CHUNK,    /* GET /v1/chunks/default/HASH */
+	H_XORB,     /* /v1/xorbs/default/HASH */
+	H_RECON,    /* /v1/reconstructions/HASH */
+	H_BATCH,    /* /api/buckets/NS/NAME/batch */
 };
 
 /* One name segment of s into out (CAIRN_NAME_MAX bytes); *s moves past it and its '/'. */
@@ -1140,6 +1857,12 @@ static bool key_path(req *q, const char *s, bool may_be_empty)
 	return true;
 }
 
+/* A hash as the last segment (the query string is not part of url). */
+static bool hash_seg(req *q, const char *s)
+{
+	return cairn_hash_from_hex(&q->file, s, strlen(s)) == 0;
+}
+
 static enum handler route(const char *url, req *q)
 {
 	const char *s;
@@ -1165,12 +1888,22 @@ static enum handler route(const char *url, req *q)
 			return H_BADPATH;
 		if (strcmp(s, "settings") == 0)
 			return H_SETTINGS;
+		if (strcmp(s, "batch") == 0)
+			return H_BATCH;
 		if (strcmp(s, "tree") == 0)
 			return key_path(q, "", true) ? H_TREE : H_BADPATH;
 		if (strncmp(s, "tree/", 5) == 0)
 			return key_path(q, s + 5, true) ? H_TREE : H_BADPATH;
 		return H_NOTFOUND;
 	}
+	if (strcmp(url, "/v1/chunks/default") == 0)
+		return H_CHUNKS;
+	if (strncmp(url, "/v1/chunks/default/", 19) == 0)
+		return hash_seg(q, url + 19) ? H_CHUNK : H_BADPATH;
+	if (strncmp(url, "/v1/xorbs/default/", 18) == 0)
+		return hash_seg(q, url + 18) ? H_XORB : H_BADPATH;
+	if (strncmp(url, "/v1/reconstructions/", 20) == 0)
+		return hash_seg(q, url + 20) ? H_RECON : H_BADPATH;
 	if (strncmp(url, "/buckets/", 9) == 0) {
 		enum handler h;
 		s = url + 9;
@@ -1233,7 +1966,8 @@ static enum MHD_Result first_call(struct MHD_Connection *c, req *q, const char *
 	if (early && h != H_NOTFOUND && h != H_BADPATH &&
 	    !(h == H_UPLOAD && strcmp(m, "PUT") == 0) &&
 	    !(h == H_BUCKET && strcmp(m, "POST") == 0) &&
-	    !(h == H_SETTINGS && strcmp(m, "PUT") == 0))
+	    !(h == H_SETTINGS && strcmp(m, "PUT") == 0) &&
+	    !((h == H_CHUNKS || h == H_XORB || h == H_BATCH) && strcmp(m, "POST") == 0))
 		return MHD_YES; /* its body is dropped; it runs in the final call */
 	q->begun = true;
 	if (h == H_NOTFOUND)
@@ -1298,6 +2032,35 @@ static enum MHD_Result first_call(struct MHD_Connection *c, req *q, const char *
 		if (strcmp(m, "DELETE") == 0)
 			return h_resolve_delete(c, w, q);
 		return not_allowed(c, q, "GET, HEAD, DELETE");
+	case H_CHUNKS:
+		if (strcmp(m, "POST") != 0)
+			return not_allowed(c, q, "POST");
+		if (!q->authed)
+			return send_error(c, q, 401, "Unauthorized", "the dedup query needs a token");
+		return want_body(c, q, H_CHUNKS);
+	case H_CHUNK:
+		return get ? h_chunk_get(c, w, q) : not_allowed(c, q, ALLOW_GET);
+	case H_XORB:
+		if (get)
+			return h_xorb_get(c, q);
+		if (strcmp(m, "POST") != 0)
+			return not_allowed(c, q, "GET, HEAD, POST");
+		if (!q->authed)
+			return send_error(c, q, 401, "Unauthorized", "uploading xorbs needs a token");
+		if (!q->can_write_scope)
+			return send_error(c, q, 403, "Forbidden", "this token is read-only");
+		return want_big_body(c, q, H_XORB, XORB_BODY_MAX, "a xorb");
+	case H_RECON:
+		return get ? h_reconstruction(c, w, q) : not_allowed(c, q, ALLOW_GET);
+	case H_BATCH: {
+		cairn_bucket_row b;
+		enum MHD_Result ret;
+		if (strcmp(m, "POST") != 0)
+			return not_allowed(c, q, "POST");
+		if (writable_bucket(c, w, q, &b, &ret) != 0)
+			return ret;
+		return want_big_body(c, q, H_BATCH, BATCH_MAX, "a batch");
+	}
 	default:
 		return send_error(c, q, 404, "NotFound", "no such endpoint");
 	}
@@ -1311,12 +2074,24 @@ static enum MHD_Result last_call(struct MHD_Connection *c, req *q)
 	if (q->route == R_UPLOAD)
 		return upload_end(c, q);
 	if (q->too_big)
-		return send_error(c, q, 413, "TooLarge", "JSON body over 1 MiB");
+		return send_error(c, q, 413, "TooLarge",
+				  q->reserved ? "body longer than announced" : "JSON body over 1 MiB");
+	if (q->reserved && q->body_len != q->body_cap)
+		return send_error(c, q, 400, "InvalidArgument", "body shorter than announced");
 	if ((rc = worker_get(&w)) != 0)
 		return send_engine(c, q, rc);
-	if (q->hid == H_BUCKET)
+	switch (q->hid) {
+	case H_BUCKET:
 		return h_bucket_create(c, w, q);
-	return h_bucket_settings(c, w, q);
+	case H_CHUNKS:
+		return h_chunk_query(c, w, q);
+	case H_XORB:
+		return h_xorb_put(c, w, q);
+	case H_BATCH:
+		return h_batch(c, w, q);
+	default:
+		return h_bucket_settings(c, w, q);
+	}
 }
 
 /* Does the request announce a body (Content-Length > 0, or chunked)? */
@@ -1367,6 +2142,13 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
 			 * calls, and closing would leave the client without an answer.
 			 */
 			upload_data(q, data, *size);
+		} else if (q->route == R_JSON_BODY && q->reserved && !q->too_big) {
+			if (*size > q->body_cap - q->body_len) {
+				q->too_big = true;
+			} else {
+				memcpy(q->body + q->body_len, data, *size);
+				q->body_len += *size;
+			}
 		} else if (q->route == R_JSON_BODY && !q->too_big) {
 			if (*size > JSON_MAX - q->body_len) {
 				q->too_big = true;
@@ -1427,6 +2209,11 @@ int cairn__server_run(const cairn_server_config *cfg)
 	int sig, gai;
 
 	g_data_dir = cfg->data_dir;
+	if (load_url_key(cfg->data_dir) != 0) {
+		fprintf(stderr, "cairn serve: cannot read or make %s/url-key: %s\n", cfg->data_dir,
+			strerror(errno));
+		return CAIRN_EIO;
+	}
 	memset(&hints, 0, sizeof(hints));
 	hints.ai_family = AF_UNSPEC;
 	hints.ai_socktype = SOCK_STREAM;

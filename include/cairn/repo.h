@@ -202,6 +202,106 @@ CAIRN_API int cairn_object_list(cairn_repo *r, const char *ns, const char *name,
 				const cairn_list_options *opts, cairn_list_fn fn, void *ctx,
 				bool *truncated);
 
+/* --- the chunk protocol (client-side deduplication; docs/api.md) ----------------------- */
+
+/*
+ * Who is asking: a namespace (NULL: anonymous) and whether the token is an
+ * admin's (every bucket then counts as readable). A chunk or file is
+ * visible to a caller when it is part of an object in a bucket the caller
+ * can read (public, or its own); a chunk also when the caller's namespace
+ * uploaded it in a xorb within CAIRN_GRANT_NS (and no GC past its grace
+ * period ran since).
+ */
+typedef struct cairn_caller {
+	const char *ns;
+	bool admin;
+} cairn_caller;
+
+#define CAIRN_GRANT_NS (INT64_C(24) * 3600 * 1000000000)
+
+/*
+ * Which of chunks[0..n) are visible to who: present[i] set for each. The
+ * xorbs holding the visible ones are marked as promised, so GC keeps them
+ * through its grace period while the caller commits. Returns 0, CAIRN_EIO.
+ */
+CAIRN_API int cairn_chunks_query(cairn_repo *r, const cairn_caller *who,
+				 const cairn_hash *chunks, size_t n, bool *present);
+
+/* What cairn_xorb_ingest did. */
+typedef struct cairn_ingest_result {
+	uint64_t chunks;       /* in the xorb */
+	uint64_t new_chunks;   /* of which the store lacked */
+	uint64_t stored_bytes; /* serialized bytes this added to the store */
+} cairn_ingest_result;
+
+/*
+ * Take a serialized xorb a client uploaded as `name`: check its footer,
+ * decode every chunk against its hash, and check its hash is `name`
+ * (CAIRN_EINVALID, CAIRN_ECORRUPT otherwise: nothing stored). Chunks the
+ * store holds already are not stored again: a xorb of only new chunks is
+ * stored as it came; one with some, has those repacked into a xorb of our
+ * own. Then ns is granted every chunk of it (the proof that it holds
+ * them). Idempotent. res may be NULL.
+ */
+CAIRN_API int cairn_xorb_ingest(cairn_repo *r, const char *ns, const cairn_hash *name,
+				const void *bytes, size_t len, cairn_ingest_result *res);
+
+/* One term of a reconstruction: chunks [first, end) of xorb, at serialized bytes [start, end). */
+typedef struct cairn_recon_term {
+	cairn_hash xorb;
+	uint32_t first, end;
+	uint64_t raw_len;
+	uint64_t byte_start, byte_end; /* byte_end exclusive */
+} cairn_recon_term;
+
+/*
+ * How to rebuild file, if visible to who: *terms (malloc'd, free()) in
+ * order. Returns 0, CAIRN_ENOTFOUND (absent or not visible),
+ * CAIRN_ECORRUPT, CAIRN_EIO, CAIRN_ENOMEM.
+ */
+CAIRN_API int cairn_file_reconstruct(cairn_repo *r, const cairn_caller *who,
+				     const cairn_hash *file, uint64_t *size,
+				     cairn_recon_term **terms, size_t *n);
+
+/*
+ * Read serialized bytes [off, off + len) of a stored xorb (what a signed
+ * xorb URL serves). Returns 0, CAIRN_ENOTFOUND, CAIRN_ECORRUPT, CAIRN_EIO.
+ */
+CAIRN_API int cairn_xorb_read_bytes(cairn_repo *r, const cairn_hash *xorb, uint64_t off,
+				    size_t len, void *out);
+
+typedef enum cairn_op_type { CAIRN_OP_ADD, CAIRN_OP_COPY, CAIRN_OP_DELETE } cairn_op_type;
+
+/* One operation of a batch. */
+typedef struct cairn_batch_op {
+	cairn_op_type type;
+	const char *key; /* the target, key_len bytes */
+	size_t key_len;
+	/* add: the file, with its chunks (or chunks NULL: a file visible already) */
+	cairn_hash file;
+	uint64_t size;
+	const cairn_chunk_ref *chunks;
+	size_t nchunks;
+	int64_t mtime_ns;
+	/* copy: the source object */
+	const char *src_ns, *src_name, *src_key;
+	size_t src_key_len;
+	/* filled in: the object's file and size (add, copy); delete found nothing */
+	bool missing;
+} cairn_batch_op;
+
+/*
+ * Apply ops to bucket ns/name, all in one transaction: every add's chunks
+ * must be visible to who, with the stated lengths, adding up to size and
+ * hashing to file; a copy's source bucket must be visible to who. The
+ * caller checks who may write the bucket. On error nothing is applied and
+ * *bad (may be NULL) is the index of the op at fault (or n, for none).
+ * Returns 0, CAIRN_EINVALID (a bad op), CAIRN_ENOTFOUND (no bucket, or a
+ * copy's source missing), CAIRN_EIO, CAIRN_ENOMEM.
+ */
+CAIRN_API int cairn_batch_apply(cairn_repo *r, const cairn_caller *who, const char *ns,
+				const char *name, cairn_batch_op *ops, size_t n, size_t *bad);
+
 /* --- maintenance --------------------------------------------------------------------- */
 
 typedef struct cairn_gc_result {

@@ -262,25 +262,21 @@ static void wait_store(cairn_upload *u)
 }
 
 /*
- * Finish the pending xorb: wait until it is durable in the store, then
- * record it and its chunks (its own transaction).
+ * Record a xorb that is durable in the store: its row and its chunks in the
+ * chunk index, in a transaction of its own. *packed (may be NULL) gets its
+ * chunks' serialized bytes (headers included, footer not).
  */
-static int complete_flush(cairn_upload *u)
+int cairn__xorb_record(cairn_repo *r, const cairn_hash *xh, const uint8_t *bytes, size_t len,
+		       uint64_t *packed)
 {
-	struct pending *p = &u->pend;
-	cairn_repo *r = u->r;
 	cairn_xorb *x = NULL;
 	cairn_chunk_row *rows = NULL;
 	cairn_xorb_row xr;
+	uint64_t have, sum = 0;
 	size_t n;
 	int rc;
 
-	if (!p->active)
-		return 0;
-	wait_store(u);
-	if (p->rc < 0)
-		return cairn__error_set(p->rc, "%s", p->err);
-	rc = cairn_xorb_open(&x, p->bytes, p->len);
+	rc = cairn_xorb_open(&x, bytes, len);
 	if (rc < 0)
 		return rc;
 	n = cairn_xorb_chunk_count(x);
@@ -298,9 +294,10 @@ static int complete_flush(cairn_upload *u)
 		rows[i].packed_len = (uint32_t)sp.length;
 		rows[i].raw_len = cairn_xorb_chunk_len(x, i);
 		xr.raw += rows[i].raw_len;
+		sum += rows[i].packed_len;
 	}
-	xr.hash = p->xh;
-	xr.stored = p->len;
+	xr.hash = *xh;
+	xr.stored = len;
 	xr.chunks = (uint32_t)n;
 	xr.created_ns = xr.used_ns = cairn__now_ns();
 	rc = r->meta->begin(r->meta, true);
@@ -311,39 +308,53 @@ static int complete_flush(cairn_upload *u)
 	 * may have removed its file after our put found it there. Put it
 	 * again so the row we commit always names a stored file.
 	 */
-	{
-		uint64_t have;
-		rc = r->store->size(r->store, &p->xh, &have);
-		if (rc == CAIRN_ENOTFOUND)
-			rc = r->store->put(r->store, &p->xh, p->bytes, p->len);
-		else if (rc == 0 && have != p->len)
-			/* the store never rewrites a name: a wrong-sized file is damage */
-			rc = cairn__error_set(CAIRN_ECORRUPT, "stored xorb has %llu bytes, not %zu",
-					      (unsigned long long)have, p->len);
-		if (rc < 0) {
-			r->meta->rollback(r->meta);
-			goto done;
-		}
-	}
-	rc = r->meta->xorb_put(r->meta, &xr, rows, n);
+	rc = r->store->size(r->store, xh, &have);
+	if (rc == CAIRN_ENOTFOUND)
+		rc = r->store->put(r->store, xh, bytes, len);
+	else if (rc == 0 && have != len)
+		/* the store never rewrites a name: a wrong-sized file is damage */
+		rc = cairn__error_set(CAIRN_ECORRUPT, "stored xorb has %llu bytes, not %zu",
+				      (unsigned long long)have, len);
+	if (rc == 0)
+		rc = r->meta->xorb_put(r->meta, &xr, rows, n);
 	if (rc < 0) {
 		r->meta->rollback(r->meta);
 		goto done;
 	}
 	rc = r->meta->commit(r->meta);
+	if (rc == 0 && packed)
+		*packed = sum;
+done:
+	cairn_xorb_free(x);
+	free(rows);
+	return rc;
+}
+
+/*
+ * Finish the pending xorb: wait until it is durable in the store, then
+ * record it and its chunks (its own transaction).
+ */
+static int complete_flush(cairn_upload *u)
+{
+	struct pending *p = &u->pend;
+	uint64_t packed;
+	int rc;
+
+	if (!p->active)
+		return 0;
+	wait_store(u);
+	if (p->rc < 0)
+		return cairn__error_set(p->rc, "%s", p->err);
+	rc = cairn__xorb_record(u->r, &p->xh, p->bytes, p->len, &packed);
 	if (rc < 0)
-		goto done;
-	for (size_t i = 0; i < n; i++)
-		u->res.stored_bytes += rows[i].packed_len;
+		return rc;
+	u->res.stored_bytes += packed;
 	u->slots[p->slot].hash = p->xh;
 	u->slots[p->slot].stored = true;
 	u->slots[p->slot].touched = true;
 	cairn_xorb_writer_reset(p->w);
 	p->active = false;
-done:
-	cairn_xorb_free(x);
-	free(rows);
-	return rc;
+	return 0;
 }
 
 /*

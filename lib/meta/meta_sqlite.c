@@ -73,6 +73,10 @@ enum stmt_id {
 	ST_TOKEN_INSERT,
 	ST_TOKEN_LOOKUP,
 	ST_TOKEN_REVOKE,
+	ST_GRANT_PUT,
+	ST_CHUNK_ACCESS,
+	ST_FILE_VISIBLE,
+	ST_GC_GRANTS,
 	ST_COUNT
 };
 
@@ -163,6 +167,30 @@ static const char *const SQL[ST_COUNT] = {
 			    "JOIN users AS u ON u.id = t.user_id WHERE t.hash = ?1",
 	[ST_TOKEN_REVOKE] = "UPDATE tokens SET revoked_ns = ?2 WHERE hash = ?1 "
 			    "AND revoked_ns IS NULL",
+
+	[ST_GRANT_PUT] = "INSERT INTO chunk_grants (ns, chunk_hash, created_ns) VALUES (?1, ?2, ?3) "
+			 "ON CONFLICT (ns, chunk_hash) DO UPDATE SET "
+			 "created_ns = max(created_ns, excluded.created_ns)",
+	/*
+	 * ?1 chunk, ?2 the caller's namespace (NULL: anonymous), ?3 every
+	 * bucket counts (admin), ?4 oldest grant that counts. A copy of the
+	 * chunk is usable when a term of an object the caller can read
+	 * covers it, or when the caller holds a grant for the chunk (then
+	 * any copy will do).
+	 */
+	[ST_CHUNK_ACCESS] = "SELECT c.xorb_hash, c.idx, c.raw_len FROM xorb_chunks AS c "
+			    "WHERE c.chunk_hash = ?1 AND ("
+			    "(?2 IS NOT NULL AND EXISTS (SELECT 1 FROM chunk_grants AS g "
+			    "WHERE g.ns = ?2 AND g.chunk_hash = ?1 AND g.created_ns >= ?4)) "
+			    "OR EXISTS (SELECT 1 FROM file_terms AS t "
+			    "JOIN objects AS o ON o.file_hash = t.file_hash "
+			    "JOIN buckets AS b ON b.id = o.bucket_id "
+			    "WHERE t.xorb_hash = c.xorb_hash AND t.chunk_first <= c.idx "
+			    "AND c.idx < t.chunk_end AND (?3 OR b.private = 0 OR b.ns = ?2))) "
+			    "LIMIT 1",
+	[ST_FILE_VISIBLE] = "SELECT 1 FROM objects AS o JOIN buckets AS b ON b.id = o.bucket_id "
+			    "WHERE o.file_hash = ?1 AND (?3 OR b.private = 0 OR b.ns = ?2) LIMIT 1",
+	[ST_GC_GRANTS] = "DELETE FROM chunk_grants WHERE created_ns < ?1",
 };
 
 enum tx_state { TX_NONE, TX_READ, TX_WRITE };
@@ -1281,6 +1309,10 @@ static int gc(cairn_meta *m, int64_t cutoff_ns, cairn_meta_xorb_fn fn, void *ctx
 		files = (uint64_t)sqlite3_changes(s->db);
 	}
 
+	if (rc == 0 && (rc = acquire(&st, s, ST_GC_GRANTS, "gc")) == 0) {
+		sqlite3_bind_int64(st, 1, cutoff_ns);
+		rc = run(s, st, "gc: chunk grants");
+	}
 	if (rc == 0)
 		rc = gc_candidates(s, cutoff_ns, &doomed, &n);
 	for (size_t i = 0; i < n && rc == 0; i++) {
@@ -1478,6 +1510,103 @@ static int token_revoke(cairn_meta *m, const uint8_t hash[32], int64_t now_ns)
 
 /* ---- the handle --------------------------------------------------------------- */
 
+/* ---- the chunk protocol's access rules ----------------------------------------- */
+
+static void bind_ns(sqlite3_stmt *st, int i, const char *ns)
+{
+	if (ns)
+		sqlite3_bind_text(st, i, ns, -1, SQLITE_STATIC);
+	else
+		sqlite3_bind_null(st, i);
+}
+
+static int chunk_access(cairn_meta *m, const cairn_hash *chunk, const char *ns, bool all,
+			int64_t grant_since_ns, cairn_hash *xorb, uint32_t *index,
+			uint32_t *raw_len)
+{
+	meta_sqlite *s = handle(m);
+	char h[CAIRN_HASH_HEX_LEN + 1];
+	cairn_hash found;
+	uint32_t idx = 0, raw = 0;
+	sqlite3_stmt *st;
+	int rc, src;
+
+	if (chunk == NULL)
+		return cairn__error_set(CAIRN_EINVALID, "chunk_access: no chunk");
+	if ((rc = acquire(&st, s, ST_CHUNK_ACCESS, "chunk_access")) != 0)
+		return rc;
+	bind_hash(st, 1, chunk);
+	bind_ns(st, 2, ns);
+	sqlite3_bind_int(st, 3, all);
+	sqlite3_bind_int64(st, 4, grant_since_ns);
+	src = sqlite3_step(st);
+	if (src == SQLITE_ROW) {
+		rc = col_hash(&found, st, 0);
+		idx = col_u32(st, 1);
+		raw = col_u32(st, 2);
+	} else if (src == SQLITE_DONE) {
+		rc = cairn__error_set(CAIRN_ENOTFOUND,
+				      "chunk %s is not stored or not visible to you", hex(h, chunk));
+	} else {
+		rc = sql_error(s, src, "chunk_access");
+	}
+	stmt_done(st);
+	if (rc != 0)
+		return rc;
+	if (xorb)
+		*xorb = found;
+	if (index)
+		*index = idx;
+	if (raw_len)
+		*raw_len = raw;
+	return 0;
+}
+
+static int grant_put(cairn_meta *m, const char *ns, const cairn_hash *chunks, size_t n,
+		     int64_t now_ns)
+{
+	meta_sqlite *s = handle(m);
+	sqlite3_stmt *st;
+	int rc;
+
+	if (ns == NULL || (n > 0 && chunks == NULL))
+		return cairn__error_set(CAIRN_EINVALID, "grant_put: no namespace or chunks");
+	if ((rc = op_begin(s, "grant_put")) != 0)
+		return rc;
+	for (size_t i = 0; i < n && rc == 0; i++) {
+		if ((rc = acquire(&st, s, ST_GRANT_PUT, "grant_put")) != 0)
+			break;
+		sqlite3_bind_text(st, 1, ns, -1, SQLITE_STATIC);
+		bind_hash(st, 2, &chunks[i]);
+		sqlite3_bind_int64(st, 3, now_ns);
+		rc = run(s, st, "grant_put");
+	}
+	return op_end(s, rc, "grant_put");
+}
+
+static int file_visible(cairn_meta *m, const cairn_hash *file, const char *ns, bool all)
+{
+	meta_sqlite *s = handle(m);
+	char h[CAIRN_HASH_HEX_LEN + 1];
+	sqlite3_stmt *st;
+	int rc, src;
+
+	if (file == NULL)
+		return cairn__error_set(CAIRN_EINVALID, "file_visible: no file");
+	if ((rc = acquire(&st, s, ST_FILE_VISIBLE, "file_visible")) != 0)
+		return rc;
+	bind_hash(st, 1, file);
+	bind_ns(st, 2, ns);
+	sqlite3_bind_int(st, 3, all);
+	src = sqlite3_step(st);
+	if (src == SQLITE_DONE)
+		rc = cairn__error_set(CAIRN_ENOTFOUND, "no file %s you can read", hex(h, file));
+	else if (src != SQLITE_ROW)
+		rc = sql_error(s, src, "file_visible");
+	stmt_done(st);
+	return rc;
+}
+
 static void release(meta_sqlite *s)
 {
 	if (s->db) {
@@ -1528,6 +1657,9 @@ static const cairn_meta sqlite_table = {
 	.token_create = token_create,
 	.token_lookup = token_lookup,
 	.token_revoke = token_revoke,
+	.chunk_access = chunk_access,
+	.grant_put = grant_put,
+	.file_visible = file_visible,
 };
 
 int cairn_meta_sqlite_open(cairn_meta **out, const char *path)

@@ -109,7 +109,23 @@ const cairn__meta_migration cairn__meta_sqlite_migrations[] = {
 		") STRICT;\n"
 		"CREATE INDEX tokens_by_user ON tokens (user_id);\n",
 	},
-	/* migration 3 goes here: { "what it does", "ALTER TABLE ...;" }, */
+	{
+		"chunk grants",
+		/*
+		 * The chunk protocol's proof of possession: a namespace that
+		 * uploaded a xorb may commit files naming its chunks, even
+		 * chunks the store held already for someone else (knowing a
+		 * hash alone must never be enough). Rows age out at GC.
+		 */
+		"CREATE TABLE chunk_grants (\n"
+		"	ns TEXT NOT NULL,\n"
+		"	chunk_hash BLOB NOT NULL CHECK (length(chunk_hash) = 32),\n"
+		"	created_ns INTEGER NOT NULL,\n"
+		"	PRIMARY KEY (ns, chunk_hash)\n"
+		") STRICT, WITHOUT ROWID;\n"
+		"CREATE INDEX chunk_grants_by_age ON chunk_grants (created_ns);\n",
+	},
+	/* migration 4 goes here: { "what it does", "ALTER TABLE ...;" }, */
 };
 
 const unsigned cairn__meta_sqlite_schema_version =

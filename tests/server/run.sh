@@ -148,6 +148,73 @@ check tree-page2 200 "$(http "$U/api/buckets/alice/pub/tree?recursive=true&limit
 contains tree-page2-next "$W/body" '"path":"models/v1/five.bin"'
 check tree-bad-limit 400 "$(http "$U/api/buckets/alice/pub/tree?limit=0")"
 
+# the chunk protocol (docs/api.md): the dedup query, reconstruction, signed xorb reads, batches
+PY=/usr/bin/python3
+head -c 1048576 /dev/urandom >"$W/one"
+check xet-upload-secret 200 "$(http -T "$W/one" -H "$AWH" "$U/buckets/alice/secret/upload/one.bin")"
+"$CAIRN" chunks --json "$W/one" >"$W/one.json"
+FH=$($PY -c 'import json,sys; print(json.load(open(sys.argv[1]))["hash"])' "$W/one.json")
+$PY -c 'import json,sys; d=json.load(open(sys.argv[1])); print(json.dumps({"chunks":[c["hash"] for c in d["chunks"]]}))' "$W/one.json" >"$W/q.json"
+NCH=$($PY -c 'import json,sys; print(len(json.load(open(sys.argv[1]))["chunks"]))' "$W/one.json")
+ALL1=$(printf "%${NCH}s" | tr ' ' 1)
+ALL0=$(printf "%${NCH}s" | tr ' ' 0)
+CH0=$($PY -c 'import json,sys; print(json.load(open(sys.argv[1]))["chunks"][0]["hash"])' "$W/one.json")
+check xet-query-anonymous 401 "$(http -X POST --data-binary @"$W/q.json" "$U/v1/chunks/default")"
+check xet-query-owner 200 "$(http -X POST -H "$ARH" --data-binary @"$W/q.json" "$U/v1/chunks/default")"
+contains xet-query-owner-all "$W/body" "\"present\":\"$ALL1\""
+check xet-query-other 200 "$(http -X POST -H "$BWH" --data-binary @"$W/q.json" "$U/v1/chunks/default")"
+contains xet-query-other-none "$W/body" "\"present\":\"$ALL0\""
+check xet-query-bad 400 "$(http -X POST -H "$BWH" -d '{"chunks":["zz"]}' "$U/v1/chunks/default")"
+check xet-chunk-owner 200 "$(http -H "$AWH" "$U/v1/chunks/default/$CH0")"
+check xet-chunk-other 404 "$(http -H "$BWH" "$U/v1/chunks/default/$CH0")"
+check xet-recon-anonymous 404 "$(http "$U/v1/reconstructions/$FH")"
+check xet-recon-other 404 "$(http -H "$BWH" "$U/v1/reconstructions/$FH")"
+check xet-recon-owner 200 "$(http -H "$ARH" "$U/v1/reconstructions/$FH")"
+contains xet-recon-size "$W/body" '"size":1048576'
+set -- $($PY -c 'import json,sys; d=json.load(open(sys.argv[1])); e=list(d["fetch_info"].values())[0][0]; print(e["url"], e["url_range"]["start"], e["url_range"]["end"])' "$W/body")
+XURL=$1 XS=$2 XE=$3
+check xet-xorb-range 206 "$(curl -s -o "$W/xr" -w '%{http_code}' -H "Range: bytes=$XS-$XE" "$U$XURL")"
+check xet-xorb-range-length $((XE - XS + 1)) "$(stat -c %s "$W/xr")"
+check xet-xorb-sub-range 206 "$(curl -s -o "$W/xr" -w '%{http_code}' -H "Range: bytes=$XS-$((XS + 99))" "$U$XURL")"
+check xet-xorb-sub-range-length 100 "$(stat -c %s "$W/xr")"
+check xet-xorb-bad-sig 403 "$(http "$(echo "$U$XURL" | sed 's/sig=\(.\)/sig=0\1/; s/sig=\(.\{64\}\).*/sig=\1/')")"
+check xet-xorb-longer-range 403 "$(http "$(echo "$U$XURL" | sed "s/end=$XE/end=$((XE + 1))/")")"
+check xet-xorb-unsigned 403 "$(http "$(echo "$U$XURL" | sed 's/?.*//')")"
+head -c 1000 /dev/urandom >"$W/junk"
+XH=$(printf '%064d' 0)
+check xet-xorb-put-anonymous 401 "$(http -X POST --data-binary @"$W/junk" "$U/v1/xorbs/default/$XH")"
+check xet-xorb-put-read-token 403 "$(http -X POST -H "$ARH" --data-binary @"$W/junk" "$U/v1/xorbs/default/$XH")"
+check xet-xorb-put-junk 400 "$(http -X POST -H "$AWH" --data-binary @"$W/junk" "$U/v1/xorbs/default/$XH")"
+check xet-xorb-put-bad-name 400 "$(http -X POST -H "$AWH" --data-binary @"$W/junk" "$U/v1/xorbs/default/nothex")"
+# a commit naming alice's chunks: bob knows the hashes, not the bytes
+$PY -c '
+import base64, json, struct, sys
+d = json.load(open(sys.argv[1]))
+raw = b"".join(bytes.fromhex("".join(h[i:i+16][j:j+2] for i in range(0, 64, 16) for j in range(14, -2, -2))) + struct.pack("<Q", c["length"]) for c in d["chunks"] for h in [c["hash"]])
+print(json.dumps({"op": "add", "path": sys.argv[2], "hash": d["hash"], "size": d["size"], "chunks": base64.b64encode(raw).decode()}))
+' "$W/one.json" stolen.bin >"$W/add.ndjson"
+check xet-batch-bob-steals 400 "$(http -X POST -H "$BWH" --data-binary @"$W/add.ndjson" "$U/api/buckets/bob/made-by-admin/batch")"
+contains xet-batch-bob-steals-why "$W/body" 'line 1: chunk [0-9a-f]* is not stored or not visible to you'
+check xet-batch-owner-chunks 200 "$(http -X POST -H "$AWH" --data-binary @"$W/add.ndjson" "$U/api/buckets/alice/secret/batch")"
+check xet-batch-owner-reads 200 "$(curl -s -o "$W/got" -w '%{http_code}' -H "$AWH" "$U/buckets/alice/secret/resolve/stolen.bin")"
+if cmp -s "$W/one" "$W/got"; then ok xet-batch-bytes; else bad xet-batch-bytes; fi
+printf '{"op":"add","path":"byhash.bin","hash":"%s","size":1048576}\n\n{"op":"copy","path":"copied.bin","src_path":"one.bin"}\n{"op":"delete","path":"stolen.bin"}\n{"op":"delete","path":"never"}\n' "$FH" >"$W/b.ndjson"
+check xet-batch-ops 200 "$(http -X POST -H "$AWH" --data-binary @"$W/b.ndjson" "$U/api/buckets/alice/secret/batch")"
+contains xet-batch-missing "$W/body" '"path":"never","missing":true'
+check xet-batch-copied 200 "$(http -H "$AWH" "$U/buckets/alice/secret/resolve/copied.bin")"
+check xet-batch-deleted 404 "$(http -H "$AWH" "$U/buckets/alice/secret/resolve/stolen.bin")"
+printf '{"op":"delete","path":"copied.bin"}\n{"op":"fly"}\n' >"$W/b.ndjson"
+check xet-batch-bad-line 400 "$(http -X POST -H "$AWH" --data-binary @"$W/b.ndjson" "$U/api/buckets/alice/secret/batch")"
+contains xet-batch-bad-line-no "$W/body" '"message":"line 2: '
+check xet-batch-all-or-nothing 200 "$(http -H "$AWH" "$U/buckets/alice/secret/resolve/copied.bin")"
+printf '{"op":"add","path":"x","hash":"%s","size":1048576}\n' "$FH" >"$W/b.ndjson"
+check xet-batch-bob-by-hash 400 "$(http -X POST -H "$BWH" --data-binary @"$W/b.ndjson" "$U/api/buckets/bob/made-by-admin/batch")"
+check xet-batch-read-token 403 "$(http -X POST -H "$ARH" --data-binary @"$W/b.ndjson" "$U/api/buckets/alice/secret/batch")"
+check xet-batch-anonymous-private 404 "$(http -X POST --data-binary @"$W/b.ndjson" "$U/api/buckets/alice/secret/batch")"
+check xet-batch-anonymous 401 "$(http -X POST --data-binary @"$W/b.ndjson" "$U/api/buckets/alice/pub/batch")"
+check xet-batch-other-private 404 "$(http -X POST -H "$BWH" --data-binary @"$W/b.ndjson" "$U/api/buckets/alice/secret/batch")"
+check xet-batch-copy-from-hidden 404 "$(http -X POST -H "$BWH" --data-binary '{"op":"copy","path":"c","src_bucket":"alice/secret","src_path":"one.bin"}' "$U/api/buckets/bob/made-by-admin/batch")"
+
 # info after writes, settings, deletes
 check info-stats 200 "$(http "$U/api/buckets/alice/pub")"
 contains info-objects "$W/body" '"objects":4'

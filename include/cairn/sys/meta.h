@@ -195,6 +195,30 @@ struct cairn_meta {
 			    char scope[CAIRN_SCOPE_MAX + 1]);
 	/* Returns 0 or CAIRN_ENOTFOUND (unknown, or revoked already). */
 	int (*token_revoke)(cairn_meta *m, const uint8_t hash[32], int64_t now_ns);
+
+	/*
+	 * --- the chunk protocol's access rules. "Visible to ns" (ns NULL:
+	 * anonymous; all: every bucket counts, for an admin): part of an
+	 * object in a public bucket or one of ns's own. ---
+	 */
+	/*
+	 * A stored copy of chunk that ns may use: one inside an object ns
+	 * can read, or any copy when ns holds a grant for the chunk made at
+	 * or after grant_since_ns. Any of xorb, index, raw_len may be NULL.
+	 * Returns 0 or CAIRN_ENOTFOUND (not stored, or not for ns to know).
+	 */
+	int (*chunk_access)(cairn_meta *m, const cairn_hash *chunk, const char *ns, bool all,
+			    int64_t grant_since_ns, cairn_hash *xorb, uint32_t *index,
+			    uint32_t *raw_len);
+	/*
+	 * Record that ns proved it holds these chunks (it uploaded them) at
+	 * now_ns. Needs a write transaction; gc drops grants older than its
+	 * cutoff.
+	 */
+	int (*grant_put)(cairn_meta *m, const char *ns, const cairn_hash *chunks, size_t n,
+			 int64_t now_ns);
+	/* Is file the content of an object visible to ns? Returns 0 or CAIRN_ENOTFOUND. */
+	int (*file_visible)(cairn_meta *m, const cairn_hash *file, const char *ns, bool all);
 };
 
 /*

@@ -1,0 +1,455 @@
+/*
+ * xet.c - the engine's side of the chunk protocol (repo.h): which chunks a
+ * caller may know of and use, taking xorbs clients built, reconstruction
+ * terms for downloads, and batches of object changes committed by chunk
+ * list.
+ *
+ * The rule that holds it together: a caller learns of, and may build files
+ * from, only chunks it could read anyway or has shown it holds (by
+ * uploading them: a grant). So the dedup query is no oracle for what
+ * other tenants store, and a chunk hash alone never yields the chunk's
+ * bytes. The store still keeps each chunk once: a xorb's chunks that are
+ * stored already are dropped at ingest, whoever stored them.
+ */
+#include "core_int.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static const char *caller_ns(const cairn_caller *who)
+{
+	return who ? who->ns : NULL;
+}
+
+static bool caller_all(const cairn_caller *who)
+{
+	return who && who->admin;
+}
+
+/* ---- the dedup query -------------------------------------------------------------- */
+
+int cairn_chunks_query(cairn_repo *r, const cairn_caller *who, const cairn_hash *chunks,
+		       size_t n, bool *present)
+{
+	int64_t since = cairn__now_ns() - CAIRN_GRANT_NS;
+	cairn_hash *xorbs = NULL;
+	size_t nx = 0;
+	int rc = 0;
+
+	if (n == 0)
+		return 0;
+	xorbs = malloc(n * sizeof(*xorbs));
+	if (xorbs == NULL)
+		return cairn__error_set(CAIRN_ENOMEM, "out of memory");
+	for (size_t i = 0; i < n; i++) {
+		cairn_hash x;
+		rc = r->meta->chunk_access(r->meta, &chunks[i], caller_ns(who), caller_all(who),
+					   since, &x, NULL, NULL);
+		present[i] = rc == 0;
+		if (rc == CAIRN_ENOTFOUND) {
+			rc = 0;
+			continue;
+		}
+		if (rc < 0)
+			goto done;
+		/* runs of chunks share a xorb: touch each once per run */
+		if (nx == 0 || !cairn_hash_equal(&xorbs[nx - 1], &x))
+			xorbs[nx++] = x;
+	}
+	cairn_error_clear();
+	/* promised: GC keeps these through its grace period while the caller commits */
+	if (nx > 0 && (rc = r->meta->begin(r->meta, true)) == 0) {
+		int64_t now = cairn__now_ns();
+		for (size_t i = 0; i < nx && rc == 0; i++) {
+			rc = r->meta->xorb_touch(r->meta, &xorbs[i], now);
+			if (rc == CAIRN_ENOTFOUND)
+				rc = 0; /* collected since: the commit will say so */
+		}
+		if (rc == 0)
+			rc = r->meta->commit(r->meta);
+		else
+			r->meta->rollback(r->meta);
+	}
+done:
+	free(xorbs);
+	return rc;
+}
+
+/* ---- xorbs from clients ------------------------------------------------------------- */
+
+/*
+ * Touch the xorb holding each chunk the store had before this ingest and
+ * grant ns every chunk, in one transaction. CAIRN_ENOTFOUND: one of those
+ * xorbs was collected meanwhile (nothing committed).
+ */
+static int grant_all(cairn_repo *r, const char *ns, const cairn_xorb *x, const bool *had)
+{
+	size_t n = cairn_xorb_chunk_count(x);
+	int64_t now = cairn__now_ns();
+	int rc = r->meta->begin(r->meta, true);
+
+	if (rc < 0)
+		return rc;
+	for (size_t i = 0; i < n && rc == 0; i++) {
+		cairn_hash at;
+		if (!had[i])
+			continue;
+		rc = r->meta->chunk_lookup(r->meta, cairn_xorb_chunk_hash(x, i), &at, NULL);
+		if (rc == 0)
+			rc = r->meta->xorb_touch(r->meta, &at, now);
+	}
+	if (rc == 0)
+		rc = r->meta->grant_put(r->meta, ns, cairn_xorb_chunk_hash(x, 0), n, now);
+	if (rc == 0)
+		return r->meta->commit(r->meta);
+	r->meta->rollback(r->meta);
+	return rc;
+}
+
+/* Repack chunks of x the store lacks (had[i] false, first copy only) into a xorb of ours. */
+static int store_new_chunks(cairn_repo *r, const cairn_xorb *x, const uint8_t *bytes,
+			    const bool *had, uint64_t *stored)
+{
+	size_t n = cairn_xorb_chunk_count(x);
+	cairn_xorb_writer *w = NULL;
+	const uint8_t *out;
+	cairn_hash xh;
+	size_t len;
+	int rc = cairn_xorb_writer_new(&w);
+
+	for (size_t i = 0; i < n && rc == 0; i++) {
+		cairn_xorb_span sp;
+		bool again = false;
+		if (had[i])
+			continue;
+		for (size_t j = 0; j < i && !again; j++)
+			again = !had[j] &&
+				cairn_hash_equal(cairn_xorb_chunk_hash(x, j), cairn_xorb_chunk_hash(x, i));
+		if (again)
+			continue;
+		cairn_xorb_span_get(x, i, i + 1, &sp);
+		rc = cairn_xorb_writer_add_packed(w, bytes + sp.offset, sp.length);
+	}
+	if (rc == 0)
+		rc = cairn_xorb_writer_finish(w, &xh, &out, &len);
+	if (rc == 0)
+		rc = r->store->put(r->store, &xh, out, len);
+	if (rc == 0)
+		rc = cairn__xorb_record(r, &xh, out, len, stored);
+	cairn_xorb_writer_free(w);
+	return rc;
+}
+
+int cairn_xorb_ingest(cairn_repo *r, const char *ns, const cairn_hash *name, const void *bytes,
+		      size_t len, cairn_ingest_result *res)
+{
+	cairn_ingest_result out = {0, 0, 0};
+	char want[CAIRN_HASH_HEX_LEN + 1], got[CAIRN_HASH_HEX_LEN + 1];
+	cairn_xorb *x = NULL;
+	bool *had = NULL;
+	size_t n;
+	int rc;
+
+	if (ns == NULL)
+		return cairn__error_set(CAIRN_EINVALID, "a xorb upload needs a namespace");
+	if ((rc = cairn_xorb_open(&x, bytes, len)) < 0)
+		return rc;
+	if (!cairn_hash_equal(cairn_xorb_id(x), name)) {
+		cairn_hash_to_hex(want, name);
+		cairn_hash_to_hex(got, cairn_xorb_id(x));
+		rc = cairn__error_set(CAIRN_EINVALID, "xorb hash is %s, not %s as named", got, want);
+		goto done;
+	}
+	if ((rc = cairn_xorb_verify(x)) < 0)
+		goto done;
+	n = out.chunks = cairn_xorb_chunk_count(x);
+	had = calloc(n, sizeof(*had));
+	if (had == NULL) {
+		rc = cairn__error_set(CAIRN_ENOMEM, "out of memory");
+		goto done;
+	}
+	for (size_t i = 0; i < n; i++) {
+		rc = r->meta->chunk_lookup(r->meta, cairn_xorb_chunk_hash(x, i), NULL, NULL);
+		if (rc < 0 && rc != CAIRN_ENOTFOUND)
+			goto done;
+		had[i] = rc == 0;
+		out.new_chunks += !had[i];
+	}
+	cairn_error_clear();
+	rc = 0;
+	if (out.new_chunks == n) {
+		/* all new: keep it exactly as the client made it */
+		rc = r->store->put(r->store, name, bytes, len);
+		if (rc == 0)
+			rc = cairn__xorb_record(r, name, bytes, len, &out.stored_bytes);
+	} else if (out.new_chunks > 0) {
+		rc = store_new_chunks(r, x, bytes, had, &out.stored_bytes);
+	}
+	if (rc < 0)
+		goto done;
+	rc = grant_all(r, ns, x, had);
+	if (rc == CAIRN_ENOTFOUND) {
+		/* a chunk we counted on was collected meanwhile: keep the whole xorb */
+		memset(had, 0, n * sizeof(*had));
+		rc = r->store->put(r->store, name, bytes, len);
+		if (rc == 0)
+			rc = cairn__xorb_record(r, name, bytes, len, &out.stored_bytes);
+		if (rc == 0)
+			rc = grant_all(r, ns, x, had);
+	}
+	if (rc == 0 && res)
+		*res = out;
+done:
+	free(had);
+	cairn_xorb_free(x);
+	return rc;
+}
+
+/* ---- reconstruction ------------------------------------------------------------------- */
+
+int cairn_file_reconstruct(cairn_repo *r, const cairn_caller *who, const cairn_hash *file,
+			   uint64_t *size, cairn_recon_term **terms, size_t *n)
+{
+	cairn_term *t = NULL;
+	cairn_recon_term *out = NULL;
+	cairn_chunk_row *rows = NULL;
+	size_t nt = 0;
+	int rc;
+
+	rc = r->meta->begin(r->meta, false);
+	if (rc < 0)
+		return rc;
+	rc = r->meta->file_visible(r->meta, file, caller_ns(who), caller_all(who));
+	if (rc == 0)
+		rc = r->meta->file_get(r->meta, file, size, &t, &nt);
+	if (rc == 0 && nt > 0 && (out = calloc(nt, sizeof(*out))) == NULL)
+		rc = cairn__error_set(CAIRN_ENOMEM, "out of memory");
+	for (size_t i = 0; i < nt && rc == 0; i++) {
+		size_t k = t[i].end - t[i].first;
+		cairn_chunk_row *nr;
+		uint64_t raw = 0;
+		/* sizes from the metadata are bounded before they size anything */
+		if (t[i].end <= t[i].first || k > CAIRN_XORB_MAX_BYTES / CAIRN_XORB_CHUNK_HEADER_LEN) {
+			rc = cairn__error_set(CAIRN_ECORRUPT, "term with chunks %u..%u", t[i].first,
+					      t[i].end);
+			break;
+		}
+		if ((nr = realloc(rows, k * sizeof(*rows))) == NULL) {
+			rc = cairn__error_set(CAIRN_ENOMEM, "out of memory");
+			break;
+		}
+		rows = nr;
+		rc = r->meta->xorb_chunks(r->meta, &t[i].xorb, t[i].first, t[i].end, rows);
+		if (rc < 0)
+			break;
+		for (size_t j = 0; j < k; j++)
+			raw += rows[j].raw_len;
+		if (raw != t[i].raw_len) {
+			rc = cairn__error_set(CAIRN_ECORRUPT, "term %zu: chunks add up to %llu bytes, "
+					      "not %llu", i, (unsigned long long)raw,
+					      (unsigned long long)t[i].raw_len);
+			break;
+		}
+		out[i].xorb = t[i].xorb;
+		out[i].first = t[i].first;
+		out[i].end = t[i].end;
+		out[i].raw_len = raw;
+		out[i].byte_start = rows[0].offset;
+		out[i].byte_end = rows[k - 1].offset + rows[k - 1].packed_len;
+	}
+	r->meta->rollback(r->meta); /* a read transaction: nothing to keep */
+	free(rows);
+	free(t);
+	if (rc < 0) {
+		free(out);
+		return rc;
+	}
+	*terms = out;
+	*n = nt;
+	return 0;
+}
+
+int cairn_xorb_read_bytes(cairn_repo *r, const cairn_hash *xorb, uint64_t off, size_t len,
+			  void *out)
+{
+	return r->store->read(r->store, xorb, off, len, out);
+}
+
+/* ---- batches ---------------------------------------------------------------------------- */
+
+/* An add, checked and resolved to terms before the transaction. */
+typedef struct resolved {
+	cairn_term *terms;
+	size_t n;
+} resolved;
+
+/* Resolve op's chunks to terms, checking each is visible to who and has its stated length. */
+static int resolve_add(cairn_repo *r, const cairn_caller *who, const cairn_batch_op *op,
+		       resolved *rs)
+{
+	int64_t since = cairn__now_ns() - CAIRN_GRANT_NS;
+	char h[CAIRN_HASH_HEX_LEN + 1];
+	cairn_hash fh;
+	uint64_t total = 0;
+	int rc;
+
+	if (op->chunks == NULL) {
+		/* by hash alone: a file the caller can read already */
+		uint64_t size;
+		rc = r->meta->file_visible(r->meta, &op->file, caller_ns(who), caller_all(who));
+		if (rc == 0)
+			rc = r->meta->file_get(r->meta, &op->file, &size, &rs->terms, &rs->n);
+		if (rc == CAIRN_ENOTFOUND)
+			return cairn__error_set(CAIRN_EINVALID, "file %s is not stored or not "
+						"visible to you (send its chunks)",
+						(cairn_hash_to_hex(h, &op->file), h));
+		if (rc == 0 && size != op->size)
+			rc = cairn__error_set(CAIRN_EINVALID, "file %s has %llu bytes, not %llu",
+					      (cairn_hash_to_hex(h, &op->file), h),
+					      (unsigned long long)size,
+					      (unsigned long long)op->size);
+		return rc;
+	}
+	if (op->nchunks > 0 && (rs->terms = malloc(op->nchunks * sizeof(*rs->terms))) == NULL)
+		return cairn__error_set(CAIRN_ENOMEM, "out of memory");
+	for (size_t i = 0; i < op->nchunks; i++) {
+		const cairn_chunk_ref *c = &op->chunks[i];
+		cairn_term *t = rs->n ? &rs->terms[rs->n - 1] : NULL;
+		cairn_hash x;
+		uint32_t idx, raw;
+
+		rc = r->meta->chunk_access(r->meta, &c->hash, caller_ns(who), caller_all(who),
+					   since, &x, &idx, &raw);
+		if (rc == CAIRN_ENOTFOUND)
+			return cairn__error_set(CAIRN_EINVALID, "chunk %s is not stored or not "
+						"visible to you (upload it first)",
+						(cairn_hash_to_hex(h, &c->hash), h));
+		if (rc < 0)
+			return rc;
+		if (raw != c->len)
+			return cairn__error_set(CAIRN_EINVALID, "chunk %s has %u bytes, not %llu",
+						(cairn_hash_to_hex(h, &c->hash), h), raw,
+						(unsigned long long)c->len);
+		total += raw;
+		if (t && cairn_hash_equal(&t->xorb, &x) && t->end == idx) {
+			t->end++;
+			t->raw_len += raw;
+			continue;
+		}
+		t = &rs->terms[rs->n++];
+		t->xorb = x;
+		t->first = idx;
+		t->end = idx + 1;
+		t->raw_len = raw;
+	}
+	cairn_error_clear();
+	if (total != op->size)
+		return cairn__error_set(CAIRN_EINVALID, "the chunks add up to %llu bytes, not %llu",
+					(unsigned long long)total, (unsigned long long)op->size);
+	if ((rc = cairn_file_hash(&fh, op->chunks, op->nchunks, NULL)) < 0)
+		return rc;
+	if (!cairn_hash_equal(&fh, &op->file))
+		return cairn__error_set(CAIRN_EINVALID, "the chunks hash to file %s, not the one "
+					"named", (cairn_hash_to_hex(h, &fh), h));
+	return 0;
+}
+
+/* Apply one checked op inside the batch's transaction. */
+static int apply_one(cairn_repo *r, const cairn_caller *who, int64_t bucket,
+		     cairn_batch_op *op, const resolved *rs, int64_t now)
+{
+	cairn_object_row row;
+	int rc;
+
+	memset(&row, 0, sizeof(row));
+	row.key = op->key;
+	row.key_len = op->key_len;
+	row.created_ns = now;
+	switch (op->type) {
+	case CAIRN_OP_ADD:
+		rc = r->meta->file_put(r->meta, &op->file, op->size, rs->terms, rs->n, now);
+		if (rc < 0)
+			return rc;
+		row.file = op->file;
+		row.size = op->size;
+		row.mtime_ns = op->mtime_ns;
+		return r->meta->object_put(r->meta, bucket, &row);
+	case CAIRN_OP_COPY: {
+		cairn_bucket_row src;
+		cairn_object_row o;
+		rc = r->meta->bucket_get(r->meta, op->src_ns, op->src_name, &src);
+		if (rc == 0 && src.is_private && !caller_all(who) &&
+		    !(who && who->ns && strcmp(who->ns, src.ns) == 0))
+			rc = CAIRN_ENOTFOUND;
+		if (rc == CAIRN_ENOTFOUND)
+			return cairn__error_set(rc, "no bucket %s/%s", op->src_ns, op->src_name);
+		if (rc == 0)
+			rc = r->meta->object_get(r->meta, src.id, op->src_key, op->src_key_len, &o);
+		if (rc == CAIRN_ENOTFOUND)
+			return cairn__error_set(rc, "no object %.*s in %s/%s", (int)op->src_key_len,
+						op->src_key, op->src_ns, op->src_name);
+		if (rc < 0)
+			return rc;
+		row.file = op->file = o.file;
+		row.size = op->size = o.size;
+		row.mtime_ns = o.mtime_ns;
+		row.content_type = NULL; /* o's strings are only good until the next call */
+		return r->meta->object_put(r->meta, bucket, &row);
+	}
+	case CAIRN_OP_DELETE:
+		rc = r->meta->object_delete(r->meta, bucket, op->key, op->key_len);
+		op->missing = rc == CAIRN_ENOTFOUND;
+		if (op->missing)
+			cairn_error_clear();
+		return op->missing ? 0 : rc;
+	}
+	return cairn__error_set(CAIRN_EINVALID, "unknown operation");
+}
+
+int cairn_batch_apply(cairn_repo *r, const cairn_caller *who, const char *ns, const char *name,
+		      cairn_batch_op *ops, size_t n, size_t *bad)
+{
+	resolved *rs = calloc(n ? n : 1, sizeof(*rs));
+	int64_t bucket, now = cairn__now_ns();
+	size_t i = 0;
+	int rc;
+
+	if (bad)
+		*bad = n;
+	if (rs == NULL)
+		return cairn__error_set(CAIRN_ENOMEM, "out of memory");
+	if ((rc = cairn__bucket_id(r, ns, name, &bucket)) < 0) {
+		i = n;
+		goto done;
+	}
+	for (i = 0; i < n && rc == 0; i++) {
+		if (ops[i].key_len == 0 || ops[i].key_len > CAIRN_KEY_MAX)
+			rc = cairn__error_set(CAIRN_EINVALID, "bad path");
+		else if (ops[i].type == CAIRN_OP_ADD)
+			rc = resolve_add(r, who, &ops[i], &rs[i]);
+	}
+	if (rc < 0) {
+		i--;
+		goto done;
+	}
+	if ((rc = r->meta->begin(r->meta, true)) < 0) {
+		i = n;
+		goto done;
+	}
+	for (i = 0; i < n && rc == 0; i++)
+		rc = apply_one(r, who, bucket, &ops[i], &rs[i], now);
+	if (rc == 0) {
+		i = n;
+		rc = r->meta->commit(r->meta);
+	} else {
+		i--;
+		r->meta->rollback(r->meta);
+	}
+done:
+	if (rc < 0 && bad)
+		*bad = i;
+	for (size_t k = 0; k < n; k++)
+		free(rs[k].terms);
+	free(rs);
+	return rc;
+}
