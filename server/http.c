@@ -533,6 +533,13 @@ static int writable_bucket(struct MHD_Connection *c, worker *w, req *q, cairn_bu
 	return rc;
 }
 
+/* The caller, as the engine's visibility rules want it. */
+static void caller_of(const req *q, cairn_caller *who)
+{
+	who->ns = q->authed ? q->user : NULL;
+	who->admin = q->authed && q->admin;
+}
+
 /* ---- handlers --------------------------------------------------------------------- */
 
 static enum MHD_Result h_metrics(struct MHD_Connection *c, req *q)
@@ -898,6 +905,13 @@ static enum MHD_Result upload_begin(struct MHD_Connection *c, worker *w, req *q,
 	}
 	if ((rc = cairn_upload_new(&q->up, w->repo)) != 0)
 		return send_engine(c, q, rc);
+	{
+		/* its dedup figures may only speak of chunks the writer can see */
+		cairn_caller who;
+		caller_of(q, &who);
+		if ((rc = cairn_upload_set_caller(q->up, &who)) != 0)
+			return send_engine(c, q, rc);
+	}
 	*started = true;
 	return MHD_YES;
 }
@@ -1267,12 +1281,6 @@ static enum MHD_Result want_big_body(struct MHD_Connection *c, req *q, int hid, 
 	q->route = R_JSON_BODY;
 	q->hid = hid;
 	return MHD_YES;
-}
-
-static void caller_of(const req *q, cairn_caller *who)
-{
-	who->ns = q->authed ? q->user : NULL;
-	who->admin = q->authed && q->admin;
 }
 
 #define QUERY_MAX 8192 /* hashes per dedup query */

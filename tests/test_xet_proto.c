@@ -170,6 +170,33 @@ int main(void)
 	CHECK_EQ_U64(count_present(r, &anon, fa), 0);
 	CHECK_EQ_U64(count_present(r, &root, fa), fa->count);
 
+	test_section("an upload's dedup figures count only what the writer can see");
+	{
+		cairn_upload *u = NULL;
+		cairn_put_result res;
+		CHECK(cairn_repo_stats(r, &st0) == 0);
+		CHECK(cairn_upload_new(&u, r) == 0);
+		CHECK(cairn_upload_set_caller(u, &bob) == 0);
+		CHECK(cairn_upload_write(u, a, na) == 0);
+		CHECK(cairn_upload_commit(u, "bob", "b", "copy-of-a", 9, NULL, &res) == 0);
+		cairn_upload_free(u);
+		CHECK_EQ_U64(res.new_chunks, fa->count);
+		CHECK_EQ_U64(res.new_bytes, na);
+		CHECK(res.stored_bytes >= na);
+		CHECK(cairn_repo_stats(r, &st1) == 0);
+		CHECK_EQ_U64(st1.xorbs, st0.xorbs); /* still stored once */
+		CHECK_EQ_U64(st1.stored_bytes, st0.stored_bytes);
+		CHECK(cairn_object_delete(r, "bob", "b", "copy-of-a", 9) == 0);
+		/* alice, writing it again, is told it was all there */
+		CHECK(cairn_upload_new(&u, r) == 0);
+		CHECK(cairn_upload_set_caller(u, &alice) == 0);
+		CHECK(cairn_upload_write(u, a, na) == 0);
+		CHECK(cairn_upload_commit(u, "alice", "b", "again", 5, NULL, &res) == 0);
+		cairn_upload_free(u);
+		CHECK_EQ_U64(res.new_chunks, 0);
+		CHECK(cairn_object_delete(r, "alice", "b", "again", 5) == 0);
+	}
+
 	test_section("a hash alone gives no access");
 	rc = add_op(r, &bob, "bob", "stolen", fa, refs_a);
 	CHECK(rc == CAIRN_EINVALID);

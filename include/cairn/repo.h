@@ -98,10 +98,33 @@ typedef struct cairn_put_result {
 				* 8-byte headers (xorb footers not counted) */
 } cairn_put_result;
 
+/*
+ * Who is asking: a namespace (NULL: anonymous) and whether the token is an
+ * admin's (every bucket then counts as readable). A chunk or file is
+ * visible to a caller when it is part of an object in a bucket the caller
+ * can read (public, or its own); a chunk also when the caller's namespace
+ * uploaded it in a xorb within CAIRN_GRANT_NS (and no GC past its grace
+ * period ran since).
+ */
+typedef struct cairn_caller {
+	const char *ns;
+	bool admin;
+} cairn_caller;
+
+#define CAIRN_GRANT_NS (INT64_C(24) * 3600 * 1000000000)
+
 typedef struct cairn_upload cairn_upload;
 
 /* Start writing an object from a stream of buffers. */
 CAIRN_API int cairn_upload_new(cairn_upload **out, cairn_repo *r);
+/*
+ * Say who writes (ns is copied), so the result reports deduplication only
+ * against chunks visible to them: a chunk the store holds for someone else
+ * is still stored once, but counts as new in the result (else the result
+ * would tell what other tenants store). Without it the result counts
+ * against the whole store (what an administrator sees).
+ */
+CAIRN_API int cairn_upload_set_caller(cairn_upload *u, const cairn_caller *who);
 /* Add the next bytes. Returns 0, CAIRN_EIO (store), CAIRN_ENOMEM. */
 CAIRN_API int cairn_upload_write(cairn_upload *u, const void *data, size_t len);
 /*
@@ -203,21 +226,6 @@ CAIRN_API int cairn_object_list(cairn_repo *r, const char *ns, const char *name,
 				bool *truncated);
 
 /* --- the chunk protocol (client-side deduplication; docs/api.md) ----------------------- */
-
-/*
- * Who is asking: a namespace (NULL: anonymous) and whether the token is an
- * admin's (every bucket then counts as readable). A chunk or file is
- * visible to a caller when it is part of an object in a bucket the caller
- * can read (public, or its own); a chunk also when the caller's namespace
- * uploaded it in a xorb within CAIRN_GRANT_NS (and no GC past its grace
- * period ran since).
- */
-typedef struct cairn_caller {
-	const char *ns;
-	bool admin;
-} cairn_caller;
-
-#define CAIRN_GRANT_NS (INT64_C(24) * 3600 * 1000000000)
 
 /*
  * Which of chunks[0..n) are visible to who: present[i] set for each. The

@@ -91,6 +91,10 @@ struct cairn_upload {
 		char err[256];
 	} pend;
 
+	/* who writes: dedup is reported against what they can see (set_caller) */
+	bool has_who, who_admin, who_anon;
+	char who_ns[CAIRN_NAME_MAX + 1];
+
 	cairn_put_result res;
 	int err; /* sticky: after a failure the upload can only be freed */
 	bool committed;
@@ -185,6 +189,47 @@ int cairn_upload_new(cairn_upload **out, cairn_repo *r)
 }
 
 static void wait_store(cairn_upload *u);
+
+int cairn_upload_set_caller(cairn_upload *u, const cairn_caller *who)
+{
+	if (who == NULL) {
+		u->has_who = false;
+		return 0;
+	}
+	if (who->ns && strlen(who->ns) > CAIRN_NAME_MAX)
+		return cairn__error_set(CAIRN_EINVALID, "namespace too long");
+	u->has_who = true;
+	u->who_admin = who->admin;
+	u->who_anon = who->ns == NULL;
+	snprintf(u->who_ns, sizeof(u->who_ns), "%s", who->ns ? who->ns : "");
+	return 0;
+}
+
+/*
+ * A chunk found stored (chunk `idx` of xorb): if the writer could not see
+ * it, report it as new, with the bytes it takes in the store.
+ */
+static int count_unseen(cairn_upload *u, const cairn_hash *h, size_t len, const cairn_hash *xorb,
+			uint32_t idx)
+{
+	cairn_meta *m = u->r->meta;
+	cairn_chunk_row row;
+	int rc;
+
+	if (!u->has_who)
+		return 0;
+	rc = m->chunk_access(m, h, u->who_anon ? NULL : u->who_ns, u->who_admin,
+			     cairn__now_ns() - CAIRN_GRANT_NS, NULL, NULL, NULL);
+	if (rc != CAIRN_ENOTFOUND)
+		return rc;
+	rc = m->xorb_chunks(m, xorb, idx, idx + 1, &row);
+	if (rc < 0)
+		return rc;
+	u->res.new_chunks++;
+	u->res.new_bytes += len;
+	u->res.stored_bytes += row.packed_len;
+	return 0;
+}
 
 void cairn_upload_free(cairn_upload *u)
 {
@@ -465,6 +510,8 @@ static int take_chunk(cairn_upload *u, const uint8_t *p, size_t len)
 			u->slots[loc.slot].touched = true;
 		}
 		loc.idx = idx;
+		if ((rc = count_unseen(u, &h, len, &xorb, idx)) < 0)
+			return rc;
 		rc = map_put(&u->map, &h, loc);
 		return rc < 0 ? rc : push_ref(u, &h, len, loc);
 	}

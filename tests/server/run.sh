@@ -214,6 +214,12 @@ check xet-batch-anonymous-private 404 "$(http -X POST --data-binary @"$W/b.ndjso
 check xet-batch-anonymous 401 "$(http -X POST --data-binary @"$W/b.ndjson" "$U/api/buckets/alice/pub/batch")"
 check xet-batch-other-private 404 "$(http -X POST -H "$BWH" --data-binary @"$W/b.ndjson" "$U/api/buckets/alice/secret/batch")"
 check xet-batch-copy-from-hidden 404 "$(http -X POST -H "$BWH" --data-binary '{"op":"copy","path":"c","src_bucket":"alice/secret","src_path":"one.bin"}' "$U/api/buckets/bob/made-by-admin/batch")"
+# a plain upload's dedup figures speak only of chunks the writer can see
+check xet-put-other-tenant 200 "$(http -T "$W/one" -H "$BWH" "$U/buckets/bob/made-by-admin/upload/one.bin")"
+contains xet-put-other-tenant-new "$W/body" '"new_bytes":1048576,'
+check xet-put-owner-again 200 "$(http -T "$W/one" -H "$AWH" "$U/buckets/alice/secret/upload/again.bin")"
+contains xet-put-owner-dedup "$W/body" '"new_bytes":0,'
+check xet-put-other-cleanup 200 "$(http -X DELETE -H "$BWH" "$U/buckets/bob/made-by-admin/resolve/one.bin")"
 
 # info after writes, settings, deletes
 check info-stats 200 "$(http "$U/api/buckets/alice/pub")"
