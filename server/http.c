@@ -13,7 +13,7 @@
  * are read in pieces of PIECE bytes into a per-request buffer; JSON bodies
  * are capped at JSON_MAX. Nothing holds a whole object. The chunk
  * protocol's xorb uploads and batches are held whole while checked (up to
- * one xorb, or 64 MiB), drawing on one budget (BIG_BODY_BUDGET) so their
+ * one xorb, or 64 MiB), drawing on one budget (g_budget) so their
  * sum stays bounded: past it, clients are told to retry (503).
  *
  * Permissions: a token's scope is read, write or admin; an admin-scoped
@@ -326,6 +326,44 @@ static enum MHD_Result send_engine(struct MHD_Connection *c, req *q, int rc)
 	return send_code(c, q, rc, msg[0] ? msg : cairn_error_name(rc));
 }
 
+/*
+ * Memory a request may hold beyond a JSON body: xorb uploads and batches
+ * (held whole while they are checked) and streaming uploads (a window and
+ * the xorbs being packed and stored) draw on one budget; past it a request
+ * is told to come back (503 SlowDown), never queued in memory.
+ */
+static uint64_t g_budget = UINT64_C(1) << 30; /* --upload-memory */
+
+static bool budget_take(uint64_t n)
+{
+	uint64_t cur = atomic_load(&big_body_used);
+
+	do {
+		if (n > g_budget - cur)
+			return false;
+	} while (!atomic_compare_exchange_weak(&big_body_used, &cur, cur + n));
+	return true;
+}
+
+static enum MHD_Result send_slow_down(struct MHD_Connection *c, req *q)
+{
+	struct MHD_Response *r;
+	const char *body = "{\"error\":{\"code\":\"SlowDown\",\"message\":\"the server holds too "
+			   "many uploads at once; retry shortly\"}}\n";
+	enum MHD_Result ret;
+
+	r = MHD_create_response_from_buffer(strlen(body), (void *)body, MHD_RESPMEM_PERSISTENT);
+	if (r == NULL)
+		return MHD_NO;
+	MHD_add_response_header(r, "Content-Type", "application/json");
+	MHD_add_response_header(r, "Retry-After", "1");
+	ret = MHD_queue_response(c, 503, r);
+	MHD_destroy_response(r);
+	q->status = 503;
+	q->bytes_out = strlen(body);
+	return ret;
+}
+
 /* ---- decoding ------------------------------------------------------------------------- */
 
 static int hexv(char ch)
@@ -591,6 +629,11 @@ static enum MHD_Result h_metrics(struct MHD_Connection *c, req *q)
 		   "\n",
 		(uint64_t)atomic_load(&metrics.dedup_chunks),
 		(uint64_t)atomic_load(&metrics.upload_chunks));
+	fprintf(f, "# HELP cairn_upload_memory_bytes Memory reserved now by uploads in flight.\n"
+		   "# TYPE cairn_upload_memory_bytes gauge\ncairn_upload_memory_bytes %" PRIu64
+		   "\n# TYPE cairn_upload_memory_limit_bytes gauge\n"
+		   "cairn_upload_memory_limit_bytes %" PRIu64 "\n",
+		(uint64_t)atomic_load(&big_body_used), g_budget);
 	if (fclose(f) != 0) {
 		free(text);
 		return send_error(c, q, 500, "Internal", "out of memory");
@@ -893,6 +936,14 @@ static enum MHD_Result upload_begin(struct MHD_Connection *c, worker *w, req *q,
 		return ret;
 	if (cl != NULL && strtoull(cl, NULL, 10) > UPLOAD_MAX)
 		return send_error(c, q, 413, "TooLarge", "object over the size ceiling (1 TiB)");
+	{
+		/* what the engine holds for it: a 4 MiB window, and xorbs up to 2 x 32 MiB */
+		uint64_t n = cl ? strtoull(cl, NULL, 10) : UINT64_MAX;
+		uint64_t need = (UINT64_C(4) << 20) + (n < (UINT64_C(64) << 20) ? n : UINT64_C(64) << 20);
+		if (!budget_take(need))
+			return send_slow_down(c, q);
+		q->reserved = need;
+	}
 	if (mt != NULL) {
 		char *end;
 		long long v;
@@ -1213,43 +1264,6 @@ static bool same_text(const char *a, const char *b, size_t n)
 	for (size_t i = 0; i < n; i++)
 		d |= (unsigned char)(a[i] ^ b[i]);
 	return d == 0;
-}
-
-/*
- * Bodies bigger than JSON bodies (xorbs, batches) are held whole while
- * they are checked, so together they draw on one budget; past it a
- * request is told to come back (503), never queued in memory.
- */
-#define BIG_BODY_BUDGET (UINT64_C(768) << 20)
-
-static bool budget_take(uint64_t n)
-{
-	uint64_t cur = atomic_load(&big_body_used);
-
-	do {
-		if (n > BIG_BODY_BUDGET - cur)
-			return false;
-	} while (!atomic_compare_exchange_weak(&big_body_used, &cur, cur + n));
-	return true;
-}
-
-static enum MHD_Result send_slow_down(struct MHD_Connection *c, req *q)
-{
-	struct MHD_Response *r;
-	const char *body = "{\"error\":{\"code\":\"SlowDown\",\"message\":\"the server holds too "
-			   "many uploads at once; retry shortly\"}}\n";
-	enum MHD_Result ret;
-
-	r = MHD_create_response_from_buffer(strlen(body), (void *)body, MHD_RESPMEM_PERSISTENT);
-	if (r == NULL)
-		return MHD_NO;
-	MHD_add_response_header(r, "Content-Type", "application/json");
-	MHD_add_response_header(r, "Retry-After", "1");
-	ret = MHD_queue_response(c, 503, r);
-	MHD_destroy_response(r);
-	q->status = 503;
-	q->bytes_out = strlen(body);
-	return ret;
 }
 
 /*
@@ -2217,6 +2231,7 @@ int cairn__server_run(const cairn_server_config *cfg)
 	int sig, gai;
 
 	g_data_dir = cfg->data_dir;
+	g_budget = (uint64_t)cfg->upload_memory_mib << 20;
 	if (load_url_key(cfg->data_dir) != 0) {
 		fprintf(stderr, "cairn serve: cannot read or make %s/url-key: %s\n", cfg->data_dir,
 			strerror(errno));

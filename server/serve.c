@@ -3,9 +3,12 @@
  * first admin token, signals; the HTTP side is in http.c.
  *
  *   cairn serve [--listen HOST:PORT] [--data DIR] [--threads N] [--port-file FILE]
+ *               [--upload-memory MIB]
  *
  * HOST:PORT defaults to 127.0.0.1:8700 (port 0: any free port, written to
- * FILE by --port-file); DIR to $CAIRN_DATA, else ./var.
+ * FILE by --port-file); DIR to $CAIRN_DATA, else ./var. MIB (default
+ * 1024) bounds the memory uploads in flight may hold together; past it
+ * they are answered 503 SlowDown and clients retry.
  */
 #include "server.h"
 #include "server_int.h"
@@ -25,7 +28,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#define USAGE "usage: cairn serve [--listen HOST:PORT] [--data DIR] [--threads N] [--port-file FILE]"
+#define USAGE                                                                            \
+	"usage: cairn serve [--listen HOST:PORT] [--data DIR] [--threads N] [--port-file FILE] " \
+	"[--upload-memory MIB]"
 
 static int64_t now_ns(void)
 {
@@ -122,10 +127,11 @@ int cairn_server_cmd(int argc, char **argv)
 		{"data", required_argument, NULL, 'd'},
 		{"threads", required_argument, NULL, 't'},
 		{"port-file", required_argument, NULL, 'p'},
+		{"upload-memory", required_argument, NULL, 'm'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
-	cairn_server_config cfg = {NULL, "127.0.0.1", "8700", 4, NULL};
+	cairn_server_config cfg = {NULL, "127.0.0.1", "8700", 4, NULL, 1024};
 	char host[256];
 	const char *listen = NULL;
 	sigset_t set;
@@ -136,7 +142,7 @@ int cairn_server_cmd(int argc, char **argv)
 		cfg.data_dir = "var";
 	optind = 1;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":l:d:t:p:h", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":l:d:t:p:m:h", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'l':
 			listen = optarg;
@@ -157,6 +163,17 @@ int cairn_server_cmd(int argc, char **argv)
 		case 'p':
 			cfg.port_file = optarg;
 			break;
+		case 'm': {
+			char *end;
+			long v = strtol(optarg, &end, 10);
+			if (*optarg == '\0' || *end != '\0' || v < 128 || v > 1048576) {
+				fprintf(stderr, "cairn: --upload-memory wants 128..1048576 (MiB), got '%s'\n",
+					optarg);
+				return 2;
+			}
+			cfg.upload_memory_mib = (unsigned)v;
+			break;
+		}
 		case 'h':
 			printf("%s\n", USAGE);
 			return 0;

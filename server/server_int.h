@@ -16,6 +16,7 @@ typedef struct cairn_server_config {
 	const char *port;      /* service, "0" for any free port */
 	unsigned threads;
 	const char *port_file; /* NULL: none */
+	unsigned upload_memory_mib; /* what uploads in flight may hold together */
 } cairn_server_config;
 
 /*

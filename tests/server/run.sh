@@ -268,6 +268,37 @@ DEDUP=$(sed -n 's/^cairn_dedup_chunks_total \([0-9]*\)$/\1/p' "$W/body")
 [ "${DEDUP:-0}" -gt 0 ] && ok metrics-dedup-counted || bad "metrics-dedup-counted ($DEDUP)"
 contains access-log "$W/err" 'PUT /buckets/alice/pub/upload/models/v1/five.bin 200'
 
+# uploads in flight hold bounded memory together: past --upload-memory, 503 SlowDown
+. "$(dirname "$0")/../lib/serve.sh"
+if serve_start "$CAIRN" "$W/data2" "$W" --upload-memory 128; then
+	U2=$SERVE_URL PID2=$SERVE_PID
+	A2="Authorization: Bearer $(cat "$W/data2/admin-token")"
+	http -X POST -H "$A2" "$U2/api/buckets/admin/b" >/dev/null
+	mkfifo "$W/fifo"
+	# a streamed upload of unknown length reserves the most (68 MiB) and stays open
+	curl -s -o "$W/slow" -w '%{http_code}' -T - -H "$A2" "$U2/buckets/admin/b/upload/slow" <"$W/fifo" >"$W/slow.code" &
+	CURL=$!
+	exec 3>"$W/fifo"
+	printf 'first bytes' >&3
+	i=0
+	until grep -q '^cairn_upload_memory_bytes 7[0-9]\{7\}$' "$W/m" 2>/dev/null || [ $i -gt 200 ]; do
+		curl -s -o "$W/m" "$U2/metrics"; sleep 0.05; i=$((i + 1))
+	done
+	contains budget-gauge "$W/m" '^cairn_upload_memory_bytes 71303168$'
+	contains budget-limit "$W/m" '^cairn_upload_memory_limit_bytes 134217728$'
+	check budget-small-fits 200 "$(http -T "$W/one" -H "$A2" "$U2/buckets/admin/b/upload/small")"
+	check budget-full 503 "$(http -T - -H "$A2" "$U2/buckets/admin/b/upload/more" </dev/null)"
+	contains budget-full-code "$W/body" '"code":"SlowDown"'
+	exec 3>&-
+	wait "$CURL"
+	check budget-first-completes 200 "$(cat "$W/slow.code")"
+	check budget-freed 200 "$(http -T - -H "$A2" "$U2/buckets/admin/b/upload/more" </dev/null)"
+	kill "$PID2"
+	wait "$PID2" 2>/dev/null
+else
+	bad budget-server-start
+fi
+
 kill -TERM "$PID"
 wait "$PID"
 check sigterm-exit 0 "$?"
