@@ -208,6 +208,10 @@ check xet-batch-bad-line 400 "$(http -X POST -H "$AWH" --data-binary @"$W/b.ndjs
 contains xet-batch-bad-line-no "$W/body" '"message":"line 2: '
 check xet-batch-all-or-nothing 200 "$(http -H "$AWH" "$U/buckets/alice/secret/resolve/copied.bin")"
 printf '{"op":"add","path":"x","hash":"%s","size":1048576}\n' "$FH" >"$W/b.ndjson"
+for P in '' 'a//b' '../x' 'a/./b' '/abs' 'dir/'; do
+	check "xet-batch-bad-path '$P'" 400 "$(http -X POST -H "$AWH" --data-binary "{\"op\":\"delete\",\"path\":\"$P\"}" "$U/api/buckets/alice/secret/batch")"
+done
+check xet-batch-bad-path-nul 400 "$(http -X POST -H "$AWH" --data-binary '{"op":"delete","path":"a\u0000b"}' "$U/api/buckets/alice/secret/batch")"
 check xet-batch-bob-by-hash 400 "$(http -X POST -H "$BWH" --data-binary @"$W/b.ndjson" "$U/api/buckets/bob/made-by-admin/batch")"
 check xet-batch-read-token 403 "$(http -X POST -H "$ARH" --data-binary @"$W/b.ndjson" "$U/api/buckets/alice/secret/batch")"
 check xet-batch-anonymous-private 404 "$(http -X POST --data-binary @"$W/b.ndjson" "$U/api/buckets/alice/secret/batch")"
