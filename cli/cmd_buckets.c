@@ -8,7 +8,8 @@
  *   cairn buckets delete NS/NAME [--yes] [--missing-ok] [--force]
  *   cairn buckets settings NS/NAME --private|--public
  *   cairn buckets ls cairn://buckets/NS/NAME[/FOLDER] [-R] [-h]
- *   cairn buckets cp SRC DST        (a local file or '-' <-> cairn://buckets/NS/NAME/PATH)
+ *   cairn buckets cp SRC DST        (a local file or '-' <-> cairn://buckets/NS/NAME/PATH,
+ *                                    or bucket -> bucket on the server)
  *   cairn buckets rm cairn://buckets/NS/NAME/PATH [-R] [--dry-run]
  *
  * Every subcommand also takes --endpoint, --token, --json and --quiet
@@ -25,7 +26,6 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
-#include <libgen.h>
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
@@ -554,11 +554,134 @@ static const char *base_of(const char *p)
 	return s ? s + 1 : p;
 }
 
+/* ---- cp: progress on a terminal ------------------------------------------------------- */
+
+/*
+ * One status line on stderr, redrawn at most ten times a second, only when
+ * stderr is a terminal and --quiet is off: bytes done of total, the rate
+ * and ETA of the current phase (measured from where the phase started, so
+ * the chunks an upload skips do not inflate its rate), and for uploads
+ * what deduplication saved.
+ */
+typedef struct progress {
+	bool drawn, started;
+	cairn_client_phase phase;
+	double t0, last;   /* phase start, last draw (seconds) */
+	uint64_t base;     /* done at the phase start */
+	uint64_t shown;    /* done at the last draw */
+} progress;
+
+static double now_s(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
+static void fmt_bytes(char *out, size_t cap, double n)
+{
+	static const char *units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+	size_t u = 0;
+
+	while (n >= 1024 && u + 1 < sizeof(units) / sizeof(units[0])) {
+		n /= 1024;
+		u++;
+	}
+	if (u == 0)
+		snprintf(out, cap, "%.0f %s", n, units[u]);
+	else
+		snprintf(out, cap, "%.1f %s", n, units[u]);
+}
+
+static void on_progress(void *ctx, const cairn_client_progress *p)
+{
+	static const char *names[] = {"hashing", "uploading", "downloading"};
+	progress *pg = ctx;
+	char done[32], total[32], rate[32], saved[32], eta[32];
+	double t = now_s(), r;
+
+	if (!pg->started || p->phase != pg->phase) {
+		pg->started = true;
+		pg->phase = p->phase;
+		pg->t0 = t;
+		pg->base = p->done;
+		pg->last = 0;
+		pg->shown = UINT64_MAX;
+	}
+	/* at most ten draws a second, and the phase's end once */
+	if (t - pg->last < 0.1 && (p->done < p->total || pg->shown == p->done))
+		return;
+	pg->last = t;
+	pg->shown = p->done;
+	/* a retried download range takes back what it wrote: the count may go down */
+	r = t > pg->t0 && p->done > pg->base ? (double)(p->done - pg->base) / (t - pg->t0) : 0;
+	fmt_bytes(done, sizeof(done), (double)p->done);
+	fmt_bytes(total, sizeof(total), (double)p->total);
+	fmt_bytes(rate, sizeof(rate), r);
+	if (r > 0 && p->total >= p->done) {
+		uint64_t s = (uint64_t)((double)(p->total - p->done) / r + 0.5);
+		snprintf(eta, sizeof(eta), "%" PRIu64 ":%02" PRIu64, s / 60, s % 60);
+	} else {
+		snprintf(eta, sizeof(eta), "-:--");
+	}
+	fprintf(stderr, "\r%-11s %10s / %-10s %3u%%  %10s/s  ETA %s",
+		names[p->phase <= CAIRN_CLIENT_DOWNLOADING ? p->phase : 0], done, total,
+		p->total ? (unsigned)(100.0 * (double)p->done / (double)p->total) : 100u, rate,
+		eta);
+	if (p->phase == CAIRN_CLIENT_UPLOADING) {
+		fmt_bytes(saved, sizeof(saved), (double)p->deduped);
+		fprintf(stderr, "  dedup saved %s", saved);
+	}
+	fputs("\033[K", stderr);
+	pg->drawn = true;
+}
+
+/* Options for a transfer, with the progress line if it is wanted. */
+static void progress_setup(progress *pg, cairn_client_xfer_options *xo, const opts *o)
+{
+	memset(pg, 0, sizeof(*pg));
+	if (!o->g.quiet && isatty(STDERR_FILENO)) {
+		xo->progress = on_progress;
+		xo->progress_ctx = pg;
+	}
+}
+
+/* Erase the progress line, so what follows starts on a clean line. */
+static void progress_end(progress *pg)
+{
+	if (pg->drawn)
+		fputs("\r\033[K", stderr);
+}
+
+/* ---- cp -------------------------------------------------------------------------------- */
+
+static void print_put(const opts *o, const char *src, const remote *dst,
+		      const cairn_client_put_result *res)
+{
+	if (o->g.json) {
+		printf("{\"path\":");
+		cli_json_string(stdout, dst->key);
+		printf(",\"hash\":\"%s\",\"size\":%" PRIu64 ",\"new_bytes\":%" PRIu64
+		       ",\"stored_bytes\":%" PRIu64 ",\"chunks\":%" PRIu64 ",\"new_chunks\":%" PRIu64
+		       ",\"bytes_sent\":%" PRIu64 "}\n",
+		       res->hash, res->size, res->new_bytes, res->stored_bytes, res->chunks,
+		       res->new_chunks, res->bytes_sent);
+	} else if (!o->g.quiet) {
+		printf("uploaded %s -> %s%s/%s/%s (%" PRIu64 " bytes, %" PRIu64 " new, %" PRIu64
+		       " sent)\n",
+		       strcmp(src, "-") == 0 ? "stdin" : src, SCHEME, dst->ns, dst->name, dst->key,
+		       res->size, res->new_bytes, res->bytes_sent);
+	}
+}
+
 static int cp_up(const opts *o, const char *src, remote *dst)
 {
+	cairn_client_xfer_options xo = CAIRN_CLIENT_XFER_OPTIONS_INIT;
 	cairn_client_put_result res;
 	cairn_client *c = NULL;
 	struct stat st;
+	progress pg;
 	int fd = STDIN_FILENO, rc, status;
 
 	if (dst->dir) {
@@ -593,50 +716,59 @@ static int cp_up(const opts *o, const char *src, remote *dst)
 			close(fd);
 		return status;
 	}
-	rc = cairn_client_upload_fd(c, dst->ns, dst->name, dst->key, fd, &res);
+	/*
+	 * A regular file goes by the chunk protocol: only what the server lacks
+	 * travels. A stream (stdin, a pipe) cannot be read twice, so it is sent
+	 * whole and the server deduplicates it as it arrives.
+	 */
+	rc = CAIRN_EUNSUPPORTED;
+	if (fd != STDIN_FILENO && fstat(fd, &st) == 0 && S_ISREG(st.st_mode)) {
+		progress_setup(&pg, &xo, o);
+		rc = cairn_client_put_file(c, dst->ns, dst->name, dst->key, fd, &xo, &res);
+		progress_end(&pg);
+		if (rc == CAIRN_EUNSUPPORTED && lseek(fd, 0, SEEK_SET) != 0)
+			rc = CAIRN_EIO;
+	}
+	if (rc == CAIRN_EUNSUPPORTED)
+		rc = cairn_client_upload_fd(c, dst->ns, dst->name, dst->key, fd, &res);
 	cairn_client_free(c);
 	if (fd != STDIN_FILENO)
 		close(fd);
 	if (rc != 0)
 		return cli_fail(rc, "upload failed");
-	if (o->g.json) {
-		printf("{\"path\":");
-		cli_json_string(stdout, dst->key);
-		printf(",\"hash\":\"%s\",\"size\":%" PRIu64 ",\"new_bytes\":%" PRIu64
-		       ",\"stored_bytes\":%" PRIu64 ",\"chunks\":%" PRIu64 ",\"new_chunks\":%" PRIu64
-		       "}\n",
-		       res.hash, res.size, res.new_bytes, res.stored_bytes, res.chunks,
-		       res.new_chunks);
-	} else if (!o->g.quiet) {
-		printf("uploaded %s -> %s%s/%s/%s (%" PRIu64 " bytes, %" PRIu64 " new)\n",
-		       strcmp(src, "-") == 0 ? "stdin" : src, SCHEME, dst->ns, dst->name, dst->key,
-		       res.size, res.new_bytes);
-	}
+	print_put(o, src, dst, &res);
 	return cli_finish_output(EXIT_OK);
 }
 
-/* fsync the directory holding path, so a rename into it is durable. */
-static void sync_dir_of(const char *path)
+/* Where a download of src lands: dst_arg, or inside it if it is a directory. */
+static int down_target(const remote *src, const char *dst_arg, char *dst, size_t cap)
 {
-	char tmp[PATH_MAX];
-	int fd;
+	size_t dl = strlen(dst_arg);
+	bool is_dir = dl > 0 && dst_arg[dl - 1] == '/';
+	struct stat st;
 
-	snprintf(tmp, sizeof(tmp), "%s", path);
-	fd = open(dirname(tmp), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd >= 0) {
-		fsync(fd);
-		close(fd);
+	if (!is_dir && stat(dst_arg, &st) == 0 && S_ISDIR(st.st_mode))
+		is_dir = true;
+	if (is_dir) {
+		if ((size_t)snprintf(dst, cap, "%s%s%s", dst_arg, dst_arg[dl - 1] == '/' ? "" : "/",
+				     base_of(src->key)) >= cap)
+			return -1;
+	} else if ((size_t)snprintf(dst, cap, "%s", dst_arg) >= cap) {
+		return -1;
 	}
+	return 0;
 }
 
 static int cp_down(const opts *o, remote *src, const char *dst_arg)
 {
-	char dst[PATH_MAX], tmp[PATH_MAX + 32], dirbuf[PATH_MAX];
+	char what[sizeof(SCHEME) + 2 * CAIRN_CLIENT_NAME_MAX + CAIRN_CLIENT_KEY_MAX + 4];
+	cairn_client_xfer_options xo = CAIRN_CLIENT_XFER_OPTIONS_INIT;
+	cairn_client_get_result res;
+	char dst[PATH_MAX];
 	cairn_client *c = NULL;
 	uint64_t size = 0;
-	struct stat st;
-	mode_t um;
-	int fd = -1, rc, status;
+	progress pg;
+	int rc, status;
 	bool to_stdout = strcmp(dst_arg, "-") == 0;
 
 	if (src->dir || src->key[0] == '\0') {
@@ -644,93 +776,97 @@ static int cp_down(const opts *o, remote *src, const char *dst_arg)
 			src->ns, src->name, src->key);
 		return EXIT_USAGE;
 	}
-	if (!to_stdout) {
-		size_t dl = strlen(dst_arg);
-		bool is_dir = dl > 0 && dst_arg[dl - 1] == '/';
-		if (!is_dir && stat(dst_arg, &st) == 0 && S_ISDIR(st.st_mode))
-			is_dir = true;
-		if (is_dir) {
-			if ((size_t)snprintf(dst, sizeof(dst), "%s%s%s", dst_arg,
-					     dst_arg[dl - 1] == '/' ? "" : "/",
-					     base_of(src->key)) >= sizeof(dst))
-				goto too_long;
-		} else if ((size_t)snprintf(dst, sizeof(dst), "%s", dst_arg) >= sizeof(dst)) {
-			goto too_long;
+	if (!to_stdout && down_target(src, dst_arg, dst, sizeof(dst)) != 0) {
+		fprintf(stderr, "cairn: destination path too long\n");
+		return EXIT_USAGE;
+	}
+	snprintf(what, sizeof(what), "%s%s/%s/%s", SCHEME, src->ns, src->name, src->key);
+	if ((status = cli_client_open(&c, &o->g)) != EXIT_OK)
+		return status;
+	if (to_stdout) {
+		/* a stream out: the server's own verified, streaming read */
+		fflush(stdout);
+		rc = cairn_client_download_to_fd(c, src->ns, src->name, src->key, STDOUT_FILENO,
+						 &size);
+		cairn_client_free(c);
+		return rc != 0 ? cli_fail(rc, what) : EXIT_OK;
+	}
+	/*
+	 * A file: rebuilt from xorb ranges, checked against the object's file
+	 * hash, and renamed into place only then (the library does all that).
+	 */
+	progress_setup(&pg, &xo, o);
+	rc = cairn_client_get_file(c, src->ns, src->name, src->key, dst, &xo, &res);
+	progress_end(&pg);
+	cairn_client_free(c);
+	if (rc != 0)
+		return cli_fail(rc, what);
+	if (o->g.json) {
+		printf("{\"path\":");
+		cli_json_string(stdout, dst);
+		printf(",\"size\":%" PRIu64 ",\"hash\":\"%s\",\"bytes_received\":%" PRIu64 "}\n",
+		       res.size, res.hash, res.bytes_received);
+	} else if (!o->g.quiet) {
+		printf("downloaded %s -> %s (%" PRIu64 " bytes)\n", what, dst, res.size);
+	}
+	return cli_finish_output(EXIT_OK);
+}
+
+/* Bucket to bucket: the server makes dst the same file as src; no data moves. */
+static int cp_remote(const opts *o, const remote *src, remote *dst)
+{
+	cairn_client_put_result res;
+	cairn_client *c = NULL;
+	int rc, status;
+
+	if (src->dir || src->key[0] == '\0') {
+		fprintf(stderr, "cairn: %s%s/%s/%s names a folder; cp copies one object\n", SCHEME,
+			src->ns, src->name, src->key);
+		return EXIT_USAGE;
+	}
+	if (dst->dir) {
+		const char *b = base_of(src->key);
+		size_t kl = strlen(dst->key);
+		if (kl + 1 + strlen(b) > CAIRN_CLIENT_KEY_MAX) {
+			fprintf(stderr, "cairn: destination path too long\n");
+			return EXIT_USAGE;
 		}
-		/* a temporary file beside the target, renamed over it when complete */
-		snprintf(dirbuf, sizeof(dirbuf), "%s", dst);
-		if ((size_t)snprintf(tmp, sizeof(tmp), "%s/.%s.cairn-XXXXXX", dirname(dirbuf),
-				     base_of(dst)) >= sizeof(tmp))
-			goto too_long;
-		fd = mkstemp(tmp);
-		if (fd < 0) {
-			fprintf(stderr, "cairn: cannot create a file beside %s: %s\n", dst,
-				strerror(errno));
-			return EXIT_FAIL;
-		}
+		snprintf(dst->key + kl, sizeof(dst->key) - kl, "%s%s", kl ? "/" : "", b);
 	}
 	if ((status = cli_client_open(&c, &o->g)) != EXIT_OK)
-		goto out;
-	if (to_stdout)
-		fflush(stdout);
-	rc = cairn_client_download_to_fd(c, src->ns, src->name, src->key,
-					 to_stdout ? STDOUT_FILENO : fd, &size);
+		return status;
+	rc = cairn_client_copy(c, src->ns, src->name, src->key, dst->ns, dst->name, dst->key,
+			       &res);
 	cairn_client_free(c);
-	if (rc != 0) {
-		char what[sizeof(SCHEME) + 2 * CAIRN_CLIENT_NAME_MAX + CAIRN_CLIENT_KEY_MAX + 4];
-		snprintf(what, sizeof(what), "%s%s/%s/%s", SCHEME, src->ns, src->name, src->key);
-		status = cli_fail(rc, what);
-		goto out;
-	}
-	if (!to_stdout) {
-		um = umask(0);
-		umask(um);
-		if (fchmod(fd, 0666 & ~um) != 0 || fsync(fd) != 0 || close(fd) != 0) {
-			fd = -1;
-			fprintf(stderr, "cairn: writing %s: %s\n", tmp, strerror(errno));
-			status = EXIT_FAIL;
-			goto out;
+	if (rc != 0)
+		return cli_fail(rc, "copy failed");
+	if (o->g.json) {
+		printf("{\"path\":");
+		cli_json_string(stdout, dst->key);
+		printf(",\"hash\":\"%s\",\"size\":%" PRIu64 ",\"src_bucket\":", res.hash, res.size);
+		{
+			char sb[2 * CAIRN_CLIENT_NAME_MAX + 2];
+			snprintf(sb, sizeof(sb), "%s/%s", src->ns, src->name);
+			cli_json_string(stdout, sb);
 		}
-		fd = -1;
-		if (rename(tmp, dst) != 0) {
-			fprintf(stderr, "cairn: cannot rename %s to %s: %s\n", tmp, dst,
-				strerror(errno));
-			status = EXIT_FAIL;
-			goto out;
-		}
-		sync_dir_of(dst);
-		if (o->g.json) {
-			printf("{\"path\":");
-			cli_json_string(stdout, dst);
-			printf(",\"size\":%" PRIu64 "}\n", size);
-		} else if (!o->g.quiet) {
-			printf("downloaded %s%s/%s/%s -> %s (%" PRIu64 " bytes)\n", SCHEME, src->ns,
-			       src->name, src->key, dst, size);
-		}
-		return cli_finish_output(EXIT_OK);
+		printf(",\"src_path\":");
+		cli_json_string(stdout, src->key);
+		printf(",\"bytes_sent\":0}\n");
+	} else if (!o->g.quiet) {
+		printf("copied %s%s/%s/%s -> %s%s/%s/%s (%" PRIu64 " bytes, on the server)\n", SCHEME,
+		       src->ns, src->name, src->key, SCHEME, dst->ns, dst->name, dst->key, res.size);
 	}
-	return EXIT_OK;
-out:
-	if (fd >= 0) {
-		close(fd);
-		unlink(tmp);
-	} else if (!to_stdout && status != EXIT_OK) {
-		unlink(tmp);
-	}
-	return status;
-too_long:
-	fprintf(stderr, "cairn: destination path too long\n");
-	return EXIT_USAGE;
+	return cli_finish_output(EXIT_OK);
 }
 
 static int b_cp(int argc, char **argv)
 {
 	static const char usage_line[] =
-		"usage: cairn buckets cp SRC DST (FILE|- -> cairn://buckets/NS/NAME/PATH, or "
-		"cairn://buckets/NS/NAME/PATH -> FILE|DIR|-) [--endpoint URL] [--token T] "
-		"[--json] [--quiet]";
+		"usage: cairn buckets cp SRC DST (FILE|- -> cairn://buckets/NS/NAME/PATH, "
+		"cairn://buckets/NS/NAME/PATH -> FILE|DIR|-, or bucket -> bucket) "
+		"[--endpoint URL] [--token T] [--json] [--quiet]";
 	bool src_remote, dst_remote;
-	remote r;
+	remote r, r2;
 	opts o;
 	int status;
 
@@ -738,10 +874,17 @@ static int b_cp(int argc, char **argv)
 		return status;
 	src_remote = strncmp(o.args[0], "cairn://", 8) == 0;
 	dst_remote = strncmp(o.args[1], "cairn://", 8) == 0;
-	if (src_remote == dst_remote) {
-		fprintf(stderr, "cairn: cp copies between a local file and a bucket: one of SRC "
-				"and DST must be cairn://buckets/...\n");
+	if (!src_remote && !dst_remote) {
+		fprintf(stderr, "cairn: cp needs a bucket on at least one side: SRC or DST must be "
+				"cairn://buckets/...\n");
 		return EXIT_USAGE;
+	}
+	if (src_remote && dst_remote) {
+		if (!parse_remote(o.args[0], false, false, &r))
+			return bad_path(o.args[0], "a bucket path (cairn://buckets/NS/NAME/PATH)");
+		if (!parse_remote(o.args[1], false, false, &r2))
+			return bad_path(o.args[1], "a bucket path (cairn://buckets/NS/NAME/PATH)");
+		return cp_remote(&o, &r, &r2);
 	}
 	if (!parse_remote(o.args[src_remote ? 0 : 1], false, false, &r))
 		return bad_path(o.args[src_remote ? 0 : 1],
@@ -855,7 +998,7 @@ static const struct {
 	{"delete", b_delete, "delete a bucket: NS/NAME [--yes] [--missing-ok] [--force]"},
 	{"settings", b_settings, "make a bucket private or public: NS/NAME --private|--public"},
 	{"ls", b_ls, "list objects: cairn://buckets/NS/NAME[/FOLDER] [-R] [-h]"},
-	{"cp", b_cp, "upload or download one file: SRC DST ('-' for stdin/stdout)"},
+	{"cp", b_cp, "upload, download or copy one file: SRC DST ('-' for stdin/stdout)"},
 	{"rm", b_rm, "delete objects: cairn://buckets/NS/NAME/PATH [-R] [--dry-run]"},
 };
 

@@ -1,11 +1,15 @@
 /*
  * client.h - the HTTP client of a Cairn server's native API: who am I,
  * buckets (create, info, list, delete, settings), listing a bucket's tree,
- * and streaming uploads and downloads of single objects.
+ * streaming uploads and downloads of single objects, and the chunk
+ * protocol (docs/api.md): uploads that send only the chunks the server
+ * lacks, downloads rebuilt from xorb ranges, server-side copies.
  *
  * One cairn_client holds one libcurl easy handle, reused for every request
  * so the connection is kept alive between calls. A client is not thread
- * safe: use one per thread.
+ * safe: use one per thread. (cairn_client_put_file and _get_file run
+ * several requests at once on threads of their own, each with its own
+ * connection; the caller's client is used by the calling thread only.)
  *
  * Errors: every function returns 0 or a negative CAIRN_E* code with the
  * message in cairn_error_last(). Server answers map back as 400 EINVALID,
@@ -64,10 +68,18 @@ typedef struct cairn_client_entry {
 	int64_t mtime_ns;  /* files only */
 } cairn_client_entry;
 
-/* What the server reports for a committed upload. */
+/*
+ * What an upload did. hash and size are the object's; chunks is how many
+ * chunks it has. new_chunks / new_bytes: chunks (and their raw bytes) that
+ * had to be stored (streaming upload: as the server counted; chunk
+ * protocol: those the client sent). stored_bytes: what the store grew by.
+ * bytes_sent: request bodies that went on the wire, every try counted
+ * (chunk protocol: dedup queries + xorbs + the commit). xorbs: xorbs sent.
+ */
 typedef struct cairn_client_put_result {
 	char hash[65];
 	uint64_t size, new_bytes, stored_bytes, chunks, new_chunks;
+	uint64_t bytes_sent, xorbs;
 } cairn_client_put_result;
 
 /* Callbacks: return 0 to go on; anything else stops the walk and is returned. */
@@ -145,6 +157,113 @@ CAIRN_API int cairn_client_download_to_fd(cairn_client *c, const char *ns, const
 /* Delete object key. ENOTFOUND if there is none. */
 CAIRN_API int cairn_client_delete_object(cairn_client *c, const char *ns, const char *name,
 					 const char *key);
+
+/* ---- the chunk protocol --------------------------------------------------------- */
+
+typedef enum cairn_client_phase {
+	CAIRN_CLIENT_HASHING,     /* chunking and hashing the local file */
+	CAIRN_CLIENT_UPLOADING,   /* sending the chunks the server lacks, then the commit */
+	CAIRN_CLIENT_DOWNLOADING, /* fetching and decoding xorb ranges */
+} cairn_client_phase;
+
+/* Where a transfer stands. Borrowed: valid during the callback only. */
+typedef struct cairn_client_progress {
+	cairn_client_phase phase;
+	uint64_t done;    /* bytes of the file handled in this phase (uploading: deduped included) */
+	uint64_t total;   /* the file's size */
+	uint64_t deduped; /* uploading: bytes the server had already, not sent */
+	uint64_t wire;    /* bytes on the wire so far: request bodies up, xorb bytes down */
+} cairn_client_progress;
+
+/*
+ * Called from any of the transfer's threads, one call at a time, often
+ * (the callee throttles its own output). Must not call into the client.
+ */
+typedef void (*cairn_client_progress_fn)(void *ctx, const cairn_client_progress *p);
+
+typedef struct cairn_client_xfer_options {
+	unsigned version;   /* CAIRN_CLIENT_XFER_OPTIONS_VERSION */
+	unsigned parallel;  /* requests in flight: 0 is 4 for uploads, 6 for downloads; at most 16 */
+	cairn_client_progress_fn progress; /* may be NULL */
+	void *progress_ctx;
+} cairn_client_xfer_options;
+
+#define CAIRN_CLIENT_XFER_OPTIONS_VERSION 1
+#define CAIRN_CLIENT_XFER_OPTIONS_INIT {CAIRN_CLIENT_XFER_OPTIONS_VERSION, 0, NULL, NULL}
+
+/*
+ * Upload the regular file behind fd as object key by the chunk protocol:
+ * chunk and hash it here, ask the server which chunks it already has
+ * (POST /v1/chunks/default, 8192 hashes a request), pack the others (each
+ * once, in file order) into xorbs of at most 32 MiB and send them
+ * (POST /v1/xorbs/default/HASH, `parallel` at once), then commit the file
+ * by its chunk list (POST .../batch). The whole file is read with pread,
+ * whatever fd's offset (left at the end). Memory: about 150 bytes per
+ * chunk (one chunk per 64 KiB on average) plus one xorb per request in
+ * flight. A file that changes while it is uploaded is not committed (EIO).
+ * opts and out may be NULL.
+ *
+ * Xorb uploads and the commit are retried with backoff on connection
+ * errors and 5xx (7 times; a 503's Retry-After is honoured, up to 10 s).
+ * Xorbs already sent stay on the server when a later step fails; sending
+ * them again costs nothing.
+ *
+ * Returns 0; EINVALID (not a regular file, bad names); ENOTFOUND (no such
+ * bucket); EAUTH / EPERM (no token, read-only token, not the owner); EIO
+ * (the network, or the file changed while it was read); EUNSUPPORTED (the
+ * server does not speak the chunk protocol: use cairn_client_upload_fd);
+ * ETOOBIG (a commit over the server's 64 MiB batch limit: about 1.2
+ * million chunks, 80 GiB); ENOMEM.
+ */
+CAIRN_API int cairn_client_put_file(cairn_client *c, const char *ns, const char *name,
+				    const char *key, int fd,
+				    const cairn_client_xfer_options *opts,
+				    cairn_client_put_result *out);
+
+/* What a download did. */
+typedef struct cairn_client_get_result {
+	char hash[65];          /* the file hash, verified */
+	uint64_t size;
+	uint64_t bytes_received; /* xorb bytes fetched, every try counted */
+	uint64_t terms, fetches; /* reconstruction terms; ranged GETs made */
+} cairn_client_get_result;
+
+/*
+ * Download object key into the file `path` by reconstruction: its file
+ * hash and size (HEAD .../resolve/KEY), the terms (GET
+ * /v1/reconstructions/HASH), then ranged GETs of the xorb ranges,
+ * `parallel` at once, decoded as they arrive and written at their offsets
+ * into a temporary file beside path (".NAME.cairn-XXXXXX"). Only when the
+ * file hash recomputed from every chunk equals the object's is the file
+ * fsynced and renamed over path; on any failure the temporary file is
+ * removed and path is untouched. A server with no reconstruction for the
+ * object (one without the chunk protocol) streams it whole instead
+ * (GET .../resolve/KEY), and the file hash is checked all the same.
+ * Memory: about 40 bytes per chunk and 100 per term, plus two chunk
+ * buffers per request in flight. The signed URLs expire after an hour: a
+ * download must finish within it. opts and out may be NULL.
+ *
+ * Returns 0; ENOTFOUND (no such object or bucket); EAUTH / EPERM;
+ * ECORRUPT (the data does not decode, or does not hash to the object's
+ * file hash: corrupt on the server or in transit); EIO (network, local
+ * disk); ENOMEM.
+ */
+CAIRN_API int cairn_client_get_file(cairn_client *c, const char *ns, const char *name,
+				    const char *key, const char *path,
+				    const cairn_client_xfer_options *opts,
+				    cairn_client_get_result *out);
+
+/*
+ * Make dst_key in bucket dst_ns/dst_name the same file as src_key in
+ * src_ns/src_name, on the server (a batch "copy": no data moves). out (may
+ * be NULL) gets the hash and size; its other fields are 0.
+ * Returns 0; ENOTFOUND (source object or either bucket); EAUTH / EPERM
+ * (writing dst needs a write token of its owner; the source must be
+ * readable); EINVALID.
+ */
+CAIRN_API int cairn_client_copy(cairn_client *c, const char *src_ns, const char *src_name,
+				const char *src_key, const char *dst_ns, const char *dst_name,
+				const char *dst_key, cairn_client_put_result *out);
 
 #ifdef __cplusplus
 }

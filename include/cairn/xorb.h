@@ -11,12 +11,15 @@
  * A writer packs chunks into one xorb in memory; a reader (cairn_xorb)
  * checks a whole serialized xorb, gives the chunk list and decodes chunk
  * ranges; cairn_xorb_decode_range decodes a bare run of chunks (a byte
- * range cut out of a xorb) against hashes the caller already trusts.
+ * range cut out of a xorb) against hashes the caller already trusts; a
+ * cairn_xorb_stream decodes such a run as its bytes arrive, for a caller
+ * that has no chunk hashes yet (a downloading client).
  *
  * Readers treat their input as hostile: every length and offset is checked
  * before it is used, malformed input is CAIRN_ECORRUPT with a message that
  * says what and where, and decoded bytes are only ever handed out after
- * their chunk hash matched.
+ * their chunk hash matched (the stream hands each chunk out with the hash
+ * it has, for the caller to check).
  *
  * Thread safety: a writer belongs to one thread at a time. A cairn_xorb is
  * read-only once opened; any number of threads may read from it at once.
@@ -206,6 +209,54 @@ CAIRN_API int cairn_xorb_verify(const cairn_xorb *x);
 CAIRN_API int cairn_xorb_decode_range(void *dst, size_t dst_cap, size_t *out_len,
 				      const void *bytes, size_t len, const cairn_hash *expected,
 				      size_t n);
+
+/* ---- decoding a bare run of chunks as it arrives ----------------------- */
+
+typedef struct cairn_xorb_stream cairn_xorb_stream;
+
+/*
+ * Called once per chunk, in order (index 0 is the first chunk fed since
+ * the start or the last reset), with its decoded bytes and the hash they
+ * have. The bytes were checked against NOTHING: the caller compares the
+ * hash with what it expects (or, as a downloader does, recomputes a file
+ * hash from all of them) before it trusts them. data is borrowed for the
+ * call only. Return 0 to go on; anything else stops the stream and is
+ * returned by the feed.
+ */
+typedef int (*cairn_xorb_stream_fn)(void *ctx, size_t index, const void *data, size_t len,
+				    const cairn_hash *hash);
+
+/*
+ * A decoder for serialized chunks laid end to end (no footer), fed in
+ * pieces of any size as they arrive, e.g. from a ranged GET. It holds at
+ * most one chunk. Returns 0, CAIRN_EINVALID (fn NULL) or CAIRN_ENOMEM; free
+ * with cairn_xorb_stream_free. One thread at a time.
+ */
+CAIRN_API int cairn_xorb_stream_new(cairn_xorb_stream **out, cairn_xorb_stream_fn fn,
+				    void *ctx);
+
+/*
+ * Feed the next len bytes; fn runs for every chunk they complete. Returns
+ * 0; CAIRN_ECORRUPT (a malformed header or a chunk that does not decode;
+ * the message says which); fn's non-zero value; CAIRN_ENOMEM. An error
+ * sticks: later feeds return it until cairn_xorb_stream_reset.
+ */
+CAIRN_API int cairn_xorb_stream_feed(cairn_xorb_stream *s, const void *bytes, size_t len);
+
+/*
+ * The input is over: 0 if it ended between two chunks, else CAIRN_ECORRUPT
+ * (or the error that stopped the stream).
+ */
+CAIRN_API int cairn_xorb_stream_end(cairn_xorb_stream *s);
+
+/* Chunks handed to fn since the start or the last reset. */
+CAIRN_API size_t cairn_xorb_stream_count(const cairn_xorb_stream *s);
+
+/* Forget any partial chunk and any error; the next byte starts chunk 0. */
+CAIRN_API void cairn_xorb_stream_reset(cairn_xorb_stream *s);
+
+/* Accepts NULL. */
+CAIRN_API void cairn_xorb_stream_free(cairn_xorb_stream *s);
 
 #ifdef __cplusplus
 }

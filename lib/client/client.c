@@ -2,16 +2,16 @@
  * client.c - the native API client (include/cairn/client.h) over one
  * libcurl easy handle per client: request plumbing with retries, the one
  * table from HTTP answers back to CAIRN_E* codes, JSON decoding (jansson),
- * and the streaming upload and download paths.
+ * and the streaming upload and download paths. The chunk protocol (xet.c)
+ * drives the same plumbing through client_int.h.
  *
- * A request's answer lands in c->buf (capped at CAIRN_CLIENT_JSON_MAX)
- * unless it is a successful download, whose bytes go straight to the
- * caller's fd. Uploads are read from the caller's fd by libcurl's read
- * callback, so neither direction ever holds a whole object.
+ * A request's answer lands in c->buf (capped at CAIRN_CLIENT_JSON_MAX, or
+ * the request's own ceiling) unless it is a successful download, whose
+ * bytes go straight to the caller's fd or sink. Uploads are read from the
+ * caller's fd by libcurl's read callback, or sent from a buffer the caller
+ * holds (a xorb, a batch), so neither direction ever copies a whole object.
  */
-#include "cairn/client.h"
-#include "cairn/errors.h"
-#include "../util/util_int.h"
+#include "client_int.h"
 
 #include <curl/curl.h>
 #include <errno.h>
@@ -27,45 +27,10 @@
 
 #define ERRBODY_MAX (64u << 10) /* an error body during a download */
 #define TREE_PAGE 1000          /* the server's largest page */
-
-static const long retry_ms[] = {200, 400, 800};
-#define N_RETRIES (sizeof(retry_ms) / sizeof(retry_ms[0]))
-
-struct cairn_client {
-	CURL *h;
-	char *endpoint; /* without a trailing '/' */
-	char *auth;     /* "Authorization: Bearer ..." or NULL */
-	char errbuf[CURL_ERROR_SIZE];
-
-	/* the answer being read */
-	char *buf;
-	size_t len, cap, max;
-	bool too_big;
-	long status;
-
-	/* a download: where a 2xx body goes */
-	int out_fd;
-	uint64_t written;
-	int write_errno;
-
-	/* an upload: where the body comes from */
-	int in_fd;
-	int read_errno;
-};
-
-typedef struct request {
-	const char *method; /* GET, POST, PUT, DELETE */
-	const char *url;
-	const char *body;   /* a JSON body, or NULL */
-	int in_fd;          /* upload source or -1 */
-	off_t in_start;     /* where to seek back to for a retry; -1: not seekable */
-	int64_t in_size;    /* the body's size if known, else -1 */
-	int out_fd;         /* download sink or -1 */
-	bool idempotent;
-	const char *header; /* one extra header or NULL */
-} request;
-
-#define REQUEST_INIT {NULL, NULL, NULL, -1, -1, -1, -1, false, NULL}
+#define RETRY_FIRST_MS 200      /* then doubling */
+#define RETRY_MAX_MS 5000
+#define RETRY_AFTER_MAX 10      /* seconds of a server's Retry-After we honour */
+#define BIG_BODY (1u << 20)     /* bodies from here on wait for "100 Continue" */
 
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
 static CURLcode curl_init_rc;
@@ -96,8 +61,8 @@ static void put_enc(FILE *f, const char *s, bool keep_slash)
  * The URL endpoint + head + ns/name + tail + key (each optional after ns).
  * Returns NULL without memory (message set).
  */
-static char *make_url(const cairn_client *c, const char *head, const char *ns,
-		      const char *name, const char *tail, const char *key, const char *query)
+char *cairn__client_url(const cairn_client *c, const char *head, const char *ns,
+			const char *name, const char *tail, const char *key, const char *query)
 {
 	char *s = NULL;
 	size_t n = 0;
@@ -138,7 +103,7 @@ static int check_name(const char *what, const char *s)
 	return 0;
 }
 
-static int check_bucket(const char *ns, const char *name)
+int cairn__client_check_bucket(const char *ns, const char *name)
 {
 	int rc = check_name("namespace", ns);
 
@@ -146,7 +111,7 @@ static int check_bucket(const char *ns, const char *name)
 }
 
 /* An object key: 1..1024 bytes, no empty, "." or ".." segment. */
-static int check_key(const char *key)
+int cairn__client_check_key(const char *key)
 {
 	size_t n = key ? strlen(key) : 0;
 	const char *p = key;
@@ -195,8 +160,9 @@ int cairn_client_new(cairn_client **out, const char *endpoint, const char *token
 		c->endpoint[--n] = '\0';
 	if (token != NULL) {
 		size_t an = strlen(token) + 32;
+		c->token = strdup(token);
 		c->auth = malloc(an);
-		if (c->auth == NULL)
+		if (c->token == NULL || c->auth == NULL)
 			goto nomem;
 		snprintf(c->auth, an, "Authorization: Bearer %s", token);
 	}
@@ -205,12 +171,17 @@ int cairn_client_new(cairn_client **out, const char *endpoint, const char *token
 		cairn_client_free(c);
 		return cairn__error_set(CAIRN_EIO, "libcurl would not start");
 	}
-	c->out_fd = c->in_fd = -1;
+	c->retry_after = -1;
 	*out = c;
 	return 0;
 nomem:
 	cairn_client_free(c);
 	return cairn__error_set(CAIRN_ENOMEM, "out of memory");
+}
+
+int cairn__client_clone(cairn_client **out, const cairn_client *c)
+{
+	return cairn_client_new(out, c->endpoint, c->token);
 }
 
 void cairn_client_free(cairn_client *c)
@@ -220,6 +191,7 @@ void cairn_client_free(cairn_client *c)
 	if (c->h)
 		curl_easy_cleanup(c->h);
 	free(c->endpoint);
+	free(c->token);
 	free(c->auth);
 	free(c->buf);
 	free(c);
@@ -232,30 +204,9 @@ const char *cairn_client_endpoint(const cairn_client *c)
 
 /* ---- transfer callbacks ------------------------------------------------------------ */
 
-static size_t on_write(char *p, size_t size, size_t nmemb, void *ud)
+/* Keep a 2xx body in c->buf, up to c->max bytes. */
+static size_t keep(cairn_client *c, const char *p, size_t len)
 {
-	cairn_client *c = ud;
-	size_t len = size * nmemb;
-
-	if (c->out_fd >= 0) {
-		long st = 0;
-		curl_easy_getinfo(c->h, CURLINFO_RESPONSE_CODE, &st);
-		if (st == 200 || st == 206) {
-			size_t off = 0;
-			while (off < len) {
-				ssize_t w = write(c->out_fd, p + off, len - off);
-				if (w < 0 && errno == EINTR)
-					continue;
-				if (w <= 0) {
-					c->write_errno = w < 0 ? errno : EIO;
-					return 0; /* aborts the transfer */
-				}
-				off += (size_t)w;
-			}
-			c->written += len;
-			return len;
-		}
-	}
 	if (len > c->max - c->len) {
 		c->too_big = true;
 		return 0;
@@ -277,19 +228,66 @@ static size_t on_write(char *p, size_t size, size_t nmemb, void *ud)
 	return len;
 }
 
+static size_t on_write(char *p, size_t size, size_t nmemb, void *ud)
+{
+	cairn_client *c = ud;
+	request *r = c->req;
+	size_t len = size * nmemb;
+	long st = 0;
+
+	if (r->out_fd < 0 && r->sink == NULL)
+		return keep(c, p, len);
+	curl_easy_getinfo(c->h, CURLINFO_RESPONSE_CODE, &st);
+	if (st != 200 && st != 206)
+		return keep(c, p, len); /* an error body */
+	if (r->sink != NULL) {
+		int rc = r->sink(r->sink_ctx, p, len);
+		if (rc != 0) {
+			r->sink_rc = rc;
+			return 0; /* aborts the transfer */
+		}
+		c->written += len;
+		return len;
+	}
+	for (size_t off = 0; off < len;) {
+		ssize_t w = write(r->out_fd, p + off, len - off);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0) {
+			c->write_errno = w < 0 ? errno : EIO;
+			return 0;
+		}
+		off += (size_t)w;
+	}
+	c->written += len;
+	return len;
+}
+
 static size_t on_read(char *p, size_t size, size_t nmemb, void *ud)
 {
 	cairn_client *c = ud;
 	ssize_t r;
 
 	do
-		r = read(c->in_fd, p, size * nmemb);
+		r = read(c->req->in_fd, p, size * nmemb);
 	while (r < 0 && errno == EINTR);
 	if (r < 0) {
 		c->read_errno = errno;
 		return CURL_READFUNC_ABORT;
 	}
 	return (size_t)r;
+}
+
+static int on_xfer(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
+		   curl_off_t ulnow)
+{
+	const request *r = ud;
+
+	(void)dltotal;
+	(void)dlnow;
+	(void)ultotal;
+	r->progress(r->progress_ctx, ulnow > 0 ? (uint64_t)ulnow : 0);
+	return 0;
 }
 
 /* ---- requests ---------------------------------------------------------------------- */
@@ -320,9 +318,10 @@ static bool transient(CURLcode rc)
 }
 
 /* One try of r. Returns the CURLcode; c->status and c->buf hold the answer. */
-static CURLcode perform_once(cairn_client *c, const request *r)
+static CURLcode perform_once(cairn_client *c, request *r)
 {
 	struct curl_slist *hdrs = NULL, *nh;
+	curl_off_t up = 0, ra = -1;
 	CURL *h = c->h;
 	CURLcode rc;
 
@@ -332,11 +331,12 @@ static CURLcode perform_once(cairn_client *c, const request *r)
 		c->buf[0] = '\0';
 	c->too_big = false;
 	c->status = 0;
+	c->retry_after = -1;
 	c->written = 0;
 	c->write_errno = c->read_errno = 0;
-	c->out_fd = r->out_fd;
-	c->in_fd = r->in_fd;
-	c->max = r->out_fd >= 0 ? ERRBODY_MAX : CAIRN_CLIENT_JSON_MAX;
+	c->req = r;
+	r->sink_rc = 0;
+	c->max = r->out_fd >= 0 || r->sink ? ERRBODY_MAX : r->max ? r->max : CAIRN_CLIENT_JSON_MAX;
 	c->errbuf[0] = '\0';
 
 	curl_easy_setopt(h, CURLOPT_URL, r->url);
@@ -349,9 +349,16 @@ static CURLcode perform_once(cairn_client *c, const request *r)
 	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_write);
 	curl_easy_setopt(h, CURLOPT_WRITEDATA, c);
 	curl_easy_setopt(h, CURLOPT_USERAGENT, "cairn/" CAIRN_VERSION_STRING);
-	if (c->auth && (nh = curl_slist_append(hdrs, c->auth)) != NULL)
+	if (r->progress) {
+		curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
+		curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, on_xfer);
+		curl_easy_setopt(h, CURLOPT_XFERINFODATA, r);
+	}
+	if (c->auth && !r->anonymous && (nh = curl_slist_append(hdrs, c->auth)) != NULL)
 		hdrs = nh;
 	if (r->header && (nh = curl_slist_append(hdrs, r->header)) != NULL)
+		hdrs = nh;
+	if (r->header2 && (nh = curl_slist_append(hdrs, r->header2)) != NULL)
 		hdrs = nh;
 	if (r->in_fd >= 0) {
 		curl_easy_setopt(h, CURLOPT_UPLOAD, 1L);
@@ -359,48 +366,78 @@ static CURLcode perform_once(cairn_client *c, const request *r)
 		curl_easy_setopt(h, CURLOPT_READDATA, c);
 		if (r->in_size >= 0)
 			curl_easy_setopt(h, CURLOPT_INFILESIZE_LARGE, (curl_off_t)r->in_size);
-	} else if (r->body) {
-		if ((nh = curl_slist_append(hdrs, "Content-Type: application/json")) != NULL)
+	} else if (r->body || r->data) {
+		char ct[96];
+		snprintf(ct, sizeof(ct), "Content-Type: %s",
+			 r->content_type ? r->content_type : "application/json");
+		if ((nh = curl_slist_append(hdrs, ct)) != NULL)
 			hdrs = nh;
-		curl_easy_setopt(h, CURLOPT_POSTFIELDS, r->body);
-		curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE, (long)strlen(r->body));
+		/*
+		 * A big body (a xorb, a batch) first asks whether it is wanted, so a
+		 * refusal (403, 413, 503 SlowDown) costs no upload; a small one is
+		 * sent at once, not worth the round trip.
+		 */
+		nh = curl_slist_append(hdrs, (r->data ? r->data_len : strlen(r->body)) >= BIG_BODY
+						     ? "Expect: 100-continue"
+						     : "Expect:");
+		if (nh != NULL)
+			hdrs = nh;
+		curl_easy_setopt(h, CURLOPT_POSTFIELDS, r->data ? r->data : (const void *)r->body);
+		curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE,
+				 (curl_off_t)(r->data ? r->data_len : strlen(r->body)));
 		curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, r->method);
+	} else if (strcmp(r->method, "HEAD") == 0) {
+		curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
 	} else if (strcmp(r->method, "GET") != 0) {
 		curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, r->method);
 	}
 	curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
 	rc = curl_easy_perform(h);
 	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &c->status);
+	if (curl_easy_getinfo(h, CURLINFO_SIZE_UPLOAD_T, &up) == CURLE_OK && up > 0)
+		c->sent += (uint64_t)up;
+	if (curl_easy_getinfo(h, CURLINFO_RETRY_AFTER, &ra) == CURLE_OK && ra >= 0)
+		c->retry_after = (long)ra;
 	curl_easy_setopt(h, CURLOPT_HTTPHEADER, NULL);
 	curl_slist_free_all(hdrs);
 	return rc;
 }
 
-/*
- * Run r with retries. Returns 0 when an HTTP answer arrived (any status:
- * c->status, c->buf), or a CAIRN_E* code for a transport failure.
- */
-static int perform(cairn_client *c, const request *r)
+int cairn__client_perform(cairn_client *c, request *r)
 {
+	unsigned tries = r->tries ? r->tries : 4;
+	long wait = RETRY_FIRST_MS;
 	CURLcode rc;
 
-	for (size_t attempt = 0;; attempt++) {
+	for (unsigned attempt = 1;; attempt++) {
 		bool again;
 
 		rc = perform_once(c, r);
 		if (rc == CURLE_OK && !c->too_big)
 			again = c->status >= 500 && r->idempotent;
+		else if (r->sink_rc != 0)
+			again = false; /* the sink refused the bytes: not the network's fault */
 		else
 			again = transient(rc) && (r->idempotent || rc == CURLE_COULDNT_CONNECT);
-		if (r->out_fd >= 0 && c->written > 0)
-			again = false; /* bytes are out: the caller must start over */
+		if (c->written > 0 && again) {
+			/* bytes are out: only a sink that can take them back may start over */
+			if (r->restart == NULL || r->restart(r->sink_ctx) != 0)
+				again = false;
+		}
 		if (r->in_fd >= 0 && again && r->in_start >= 0 &&
 		    lseek(r->in_fd, r->in_start, SEEK_SET) != r->in_start)
 			again = false;
-		if (!again || attempt == N_RETRIES)
+		if (!again || attempt >= tries)
 			break;
-		pause_ms(retry_ms[attempt]);
+		if (c->retry_after > 0 && wait < c->retry_after * 1000)
+			pause_ms((c->retry_after > RETRY_AFTER_MAX ? RETRY_AFTER_MAX : c->retry_after) *
+				 1000);
+		else
+			pause_ms(wait);
+		wait = wait * 2 > RETRY_MAX_MS ? RETRY_MAX_MS : wait * 2;
 	}
+	if (r->sink_rc != 0)
+		return r->sink_rc;
 	if (c->too_big)
 		return cairn__error_set(CAIRN_ETOOBIG, "%s %s: answer over %u bytes", r->method,
 					r->url, (unsigned)c->max);
@@ -434,8 +471,7 @@ static int status_code(long status)
 	}
 }
 
-/* A non-2xx answer as a code, with the server's message. */
-static int answer_error(cairn_client *c)
+int cairn__client_answer_error(cairn_client *c)
 {
 	int code = status_code(c->status);
 	json_t *v = c->len ? json_loadb(c->buf, c->len, 0, NULL) : NULL;
@@ -450,20 +486,16 @@ static int answer_error(cairn_client *c)
 	return code;
 }
 
-/*
- * Run r and decode a 2xx JSON answer into *out (NULL: ignore the body).
- * Non-2xx answers become their code.
- */
-static int call_json(cairn_client *c, const request *r, json_t **out)
+int cairn__client_call_json(cairn_client *c, request *r, json_t **out)
 {
 	json_error_t jerr;
 	json_t *v;
-	int rc = perform(c, r);
+	int rc = cairn__client_perform(c, r);
 
 	if (rc != 0)
 		return rc;
 	if (c->status < 200 || c->status > 299)
-		return answer_error(c);
+		return cairn__client_answer_error(c);
 	if (out == NULL)
 		return 0;
 	v = json_loadb(c->buf ? c->buf : "", c->len, 0, &jerr);
@@ -475,7 +507,7 @@ static int call_json(cairn_client *c, const request *r, json_t **out)
 	return 0;
 }
 
-static uint64_t get_u64(json_t *o, const char *k)
+uint64_t cairn__client_get_u64(json_t *o, const char *k)
 {
 	json_int_t v = json_integer_value(json_object_get(o, k));
 
@@ -497,29 +529,29 @@ static int bucket_from_json(json_t *o, cairn_client_bucket *b)
 	b->created_ns = (int64_t)json_integer_value(json_object_get(o, "created_ns"));
 	if (json_object_get(o, "objects") != NULL) {
 		b->has_stats = true;
-		b->objects = get_u64(o, "objects");
-		b->logical_bytes = get_u64(o, "logical_bytes");
-		b->stored_bytes = get_u64(o, "stored_bytes");
-		b->chunks = get_u64(o, "chunks");
-		b->xorbs = get_u64(o, "xorbs");
+		b->objects = cairn__client_get_u64(o, "objects");
+		b->logical_bytes = cairn__client_get_u64(o, "logical_bytes");
+		b->stored_bytes = cairn__client_get_u64(o, "stored_bytes");
+		b->chunks = cairn__client_get_u64(o, "chunks");
+		b->xorbs = cairn__client_get_u64(o, "xorbs");
 	}
 	return 0;
 }
 
 /* ---- the API ----------------------------------------------------------------------- */
 
-/* Build the URL from its parts (as make_url), make the call, free the URL. */
+/* Build the URL from its parts (as cairn__client_url), make the call, free the URL. */
 static int call_at(cairn_client *c, request *r, const char *head, const char *ns,
 		   const char *name, const char *tail, const char *key, const char *query,
 		   json_t **out)
 {
-	char *url = make_url(c, head, ns, name, tail, key, query);
+	char *url = cairn__client_url(c, head, ns, name, tail, key, query);
 	int rc;
 
 	if (url == NULL)
 		return CAIRN_ENOMEM;
 	r->url = url;
-	rc = call_json(c, r, out);
+	rc = cairn__client_call_json(c, r, out);
 	r->url = NULL;
 	free(url);
 	return rc;
@@ -556,7 +588,7 @@ int cairn_client_bucket_create(cairn_client *c, const char *ns, const char *name
 	request r = REQUEST_INIT;
 	int rc;
 
-	if ((rc = check_bucket(ns, name)) != 0)
+	if ((rc = cairn__client_check_bucket(ns, name)) != 0)
 		return rc;
 	r.method = "POST";
 	r.body = is_private ? "{\"private\":true}" : "{\"private\":false}";
@@ -573,7 +605,7 @@ int cairn_client_bucket_info(cairn_client *c, const char *ns, const char *name,
 	json_t *v = NULL;
 	int rc;
 
-	if ((rc = check_bucket(ns, name)) != 0)
+	if ((rc = cairn__client_check_bucket(ns, name)) != 0)
 		return rc;
 	r.method = "GET";
 	r.idempotent = true;
@@ -610,11 +642,11 @@ int cairn_client_bucket_list(cairn_client *c, const char *ns, cairn_client_bucke
 	}
 	r.method = "GET";
 	r.idempotent = true;
-	r.url = make_url(c, "/api/buckets", NULL, NULL, NULL, NULL, q);
+	r.url = cairn__client_url(c, "/api/buckets", NULL, NULL, NULL, NULL, q);
 	free(q);
 	if (r.url == NULL)
 		return CAIRN_ENOMEM;
-	rc = call_json(c, &r, &v);
+	rc = cairn__client_call_json(c, &r, &v);
 	free((char *)r.url);
 	if (rc != 0)
 		return rc;
@@ -638,7 +670,7 @@ int cairn_client_bucket_delete(cairn_client *c, const char *ns, const char *name
 	request r = REQUEST_INIT;
 	int rc;
 
-	if ((rc = check_bucket(ns, name)) != 0)
+	if ((rc = cairn__client_check_bucket(ns, name)) != 0)
 		return rc;
 	r.method = "DELETE";
 	r.idempotent = true;
@@ -654,7 +686,7 @@ int cairn_client_bucket_set_private(cairn_client *c, const char *ns, const char 
 	request r = REQUEST_INIT;
 	int rc;
 
-	if ((rc = check_bucket(ns, name)) != 0)
+	if ((rc = cairn__client_check_bucket(ns, name)) != 0)
 		return rc;
 	r.method = "PUT";
 	r.idempotent = true;
@@ -680,7 +712,7 @@ static int list_page(json_t *arr, cairn_client_entry_cb cb, void *ctx)
 			return cairn__error_set(CAIRN_EIO, "the server sent a malformed entry");
 		ent.is_dir = strcmp(type, "directory") == 0;
 		if (!ent.is_dir) {
-			ent.size = get_u64(e, "size");
+			ent.size = cairn__client_get_u64(e, "size");
 			ent.hash = json_string_value(json_object_get(e, "hash"));
 			ent.mtime_ns = (int64_t)json_integer_value(json_object_get(e, "mtime_ns"));
 			if (ent.hash == NULL)
@@ -698,9 +730,9 @@ int cairn_client_list(cairn_client *c, const char *ns, const char *name, const c
 	char *cursor = NULL;
 	int rc;
 
-	if ((rc = check_bucket(ns, name)) != 0)
+	if ((rc = cairn__client_check_bucket(ns, name)) != 0)
 		return rc;
-	if (prefix != NULL && *prefix != '\0' && (rc = check_key(prefix)) != 0)
+	if (prefix != NULL && *prefix != '\0' && (rc = cairn__client_check_key(prefix)) != 0)
 		return rc;
 	for (;;) {
 		request r = REQUEST_INIT;
@@ -728,15 +760,15 @@ int cairn_client_list(cairn_client *c, const char *ns, const char *name, const c
 		}
 		r.method = "GET";
 		r.idempotent = true;
-		r.url = make_url(c, "/api/buckets/", ns, name,
-				 prefix && *prefix ? "/tree/" : "/tree",
-				 prefix && *prefix ? prefix : NULL, qs);
+		r.url = cairn__client_url(c, "/api/buckets/", ns, name,
+					  prefix && *prefix ? "/tree/" : "/tree",
+					  prefix && *prefix ? prefix : NULL, qs);
 		free(qs);
 		if (r.url == NULL) {
 			rc = CAIRN_ENOMEM;
 			break;
 		}
-		rc = call_json(c, &r, &v);
+		rc = cairn__client_call_json(c, &r, &v);
 		free((char *)r.url);
 		if (rc != 0)
 			break;
@@ -766,11 +798,13 @@ int cairn_client_upload_fd(cairn_client *c, const char *ns, const char *name, co
 	request r = REQUEST_INIT;
 	char mtime[64];
 	struct stat st;
+	uint64_t sent0;
 	json_t *v = NULL;
 	const char *hash;
 	int rc;
 
-	if ((rc = check_bucket(ns, name)) != 0 || (rc = check_key(key)) != 0)
+	if ((rc = cairn__client_check_bucket(ns, name)) != 0 ||
+	    (rc = cairn__client_check_key(key)) != 0)
 		return rc;
 	r.method = "PUT";
 	r.in_fd = fd;
@@ -783,6 +817,7 @@ int cairn_client_upload_fd(cairn_client *c, const char *ns, const char *name, co
 		r.header = mtime;
 	}
 	r.idempotent = r.in_start >= 0;
+	sent0 = c->sent;
 	rc = call_at(c, &r, "/buckets/", ns, name, "/upload/", key, NULL, &v);
 	if (rc != 0)
 		return rc;
@@ -790,11 +825,12 @@ int cairn_client_upload_fd(cairn_client *c, const char *ns, const char *name, co
 	if (out != NULL) {
 		memset(out, 0, sizeof(*out));
 		snprintf(out->hash, sizeof(out->hash), "%s", hash ? hash : "");
-		out->size = get_u64(v, "size");
-		out->new_bytes = get_u64(v, "new_bytes");
-		out->stored_bytes = get_u64(v, "stored_bytes");
-		out->chunks = get_u64(v, "chunks");
-		out->new_chunks = get_u64(v, "new_chunks");
+		out->size = cairn__client_get_u64(v, "size");
+		out->new_bytes = cairn__client_get_u64(v, "new_bytes");
+		out->stored_bytes = cairn__client_get_u64(v, "stored_bytes");
+		out->chunks = cairn__client_get_u64(v, "chunks");
+		out->new_chunks = cairn__client_get_u64(v, "new_chunks");
+		out->bytes_sent = c->sent - sent0;
 	}
 	json_decref(v);
 	return 0;
@@ -806,20 +842,21 @@ int cairn_client_download_to_fd(cairn_client *c, const char *ns, const char *nam
 	request r = REQUEST_INIT;
 	int rc;
 
-	if ((rc = check_bucket(ns, name)) != 0 || (rc = check_key(key)) != 0)
+	if ((rc = cairn__client_check_bucket(ns, name)) != 0 ||
+	    (rc = cairn__client_check_key(key)) != 0)
 		return rc;
 	r.method = "GET";
 	r.idempotent = true;
 	r.out_fd = fd;
-	r.url = make_url(c, "/buckets/", ns, name, "/resolve/", key, NULL);
+	r.url = cairn__client_url(c, "/buckets/", ns, name, "/resolve/", key, NULL);
 	if (r.url == NULL)
 		return CAIRN_ENOMEM;
-	rc = perform(c, &r);
+	rc = cairn__client_perform(c, &r);
 	free((char *)r.url);
 	if (rc != 0)
 		return rc;
 	if (c->status != 200)
-		return answer_error(c);
+		return cairn__client_answer_error(c);
 	if (size)
 		*size = c->written;
 	return 0;
@@ -831,7 +868,8 @@ int cairn_client_delete_object(cairn_client *c, const char *ns, const char *name
 	request r = REQUEST_INIT;
 	int rc;
 
-	if ((rc = check_bucket(ns, name)) != 0 || (rc = check_key(key)) != 0)
+	if ((rc = cairn__client_check_bucket(ns, name)) != 0 ||
+	    (rc = cairn__client_check_key(key)) != 0)
 		return rc;
 	r.method = "DELETE";
 	r.idempotent = true;

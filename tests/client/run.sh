@@ -2,9 +2,14 @@
 # run.sh BUILD_DIR - the client library and `cairn login / whoami / buckets`
 # end to end: a real `cairn serve` on a free port of 127.0.0.1 over a
 # scratch data directory, HOME pointed at a scratch directory, and the CLI
-# driven as a user would. Ends with killing the server (SIGKILL, by its PID)
-# in the middle of a 200 MB upload and checking the object is absent or
-# whole after a restart. Ends with "N passed, N failed".
+# driven as a user would. The chunk protocol: a file re-uploaded with 10%
+# changed must send under 30% of its size, downloads rebuilt from xorb
+# ranges must match byte for byte (repeated ranges, several xorbs, empty
+# files), bucket-to-bucket copies, refusals, and a xorb damaged on the
+# server's disk must fail the download and leave no file. Ends with killing
+# the server (SIGKILL, by its PID) in the middle of a 200 MB upload and
+# checking the object is absent or whole after a restart. Ends with
+# "N passed, N failed".
 set -u
 BUILD=$(cd "$1" && pwd)
 CAIRN=$BUILD/cairn
@@ -182,6 +187,115 @@ run buckets ls -R cairn://buckets/alice/pub >/dev/null
 check rm-recursive-left 1 "$(wc -l <"$W/out")"
 check rm-recursive-nothing 3 "$(run buckets rm -R cairn://buckets/alice/pub/models)"
 check rm-read-token 4 "$(run buckets rm cairn://buckets/alice/pub/notes/big.bin --token "$AR")"
+
+# ---- the chunk protocol: cp of a regular file sends only the chunks the server lacks
+check xet-create 0 "$(run buckets create alice/xet)"
+check xet-create-2 0 "$(run buckets create alice/xet2 --private)"
+# size of a --json answer's field: jfield FIELD
+jfield() { sed -n "s/.*\"$1\":\([0-9]*\).*/\1/p" "$W/out"; }
+MB4=4194304
+head -c $MB4 /dev/urandom >"$W/base"
+check xet-up 0 "$(run buckets cp "$W/base" cairn://buckets/alice/xet/base.bin --json)"
+check xet-up-all-new "$MB4" "$(jfield new_bytes)"
+SENT1=$(jfield bytes_sent)
+if [ -n "$SENT1" ] && [ "$SENT1" -ge $MB4 ]; then ok xet-up-sent-all; else bad "xet-up-sent-all: bytes_sent '$SENT1'"; fi
+if [ -s "$W/err" ]; then bad "xet-up-no-progress-off-terminal: $(head -c 200 "$W/err")"; else ok xet-up-no-progress-off-terminal; fi
+# 10% of it rewritten in the middle (400 KiB at 1.6 MiB): only the chunks around it travel
+cp "$W/base" "$W/changed"
+dd if=/dev/urandom of="$W/changed" bs=4096 seek=400 count=100 conv=notrunc 2>/dev/null
+check xet-up-changed 0 "$(run buckets cp "$W/changed" cairn://buckets/alice/xet/changed.bin --json)"
+SENT2=$(jfield bytes_sent)
+echo "  (bytes sent: $SENT1 for the file, $SENT2 after a 10% change, of $MB4)"
+if [ -n "$SENT2" ] && [ $((SENT2 * 100)) -lt $((MB4 * 30)) ]; then ok xet-up-changed-sends-little
+else bad "xet-up-changed-sends-little: bytes_sent '$SENT2' of $MB4"; fi
+contains xet-up-changed-size "$W/out" "\"size\":$MB4,"
+check xet-up-again 0 "$(run buckets cp "$W/changed" cairn://buckets/alice/xet/again.bin --json)"
+check xet-up-again-nothing-new 0 "$(jfield new_bytes)"
+SENT3=$(jfield bytes_sent)
+if [ -n "$SENT3" ] && [ "$SENT3" -lt 65536 ]; then ok xet-up-again-sends-query-and-commit
+else bad "xet-up-again-sends-query-and-commit: bytes_sent '$SENT3'"; fi
+check xet-up-text 0 "$(run buckets cp "$W/changed" cairn://buckets/alice/xet/text.bin)"
+contains xet-up-text-says "$W/out" "($MB4 bytes, 0 new, [0-9]* sent)\$"
+
+# downloads are rebuilt from xorb ranges and checked against the file hash
+check xet-down-base 0 "$(run buckets cp cairn://buckets/alice/xet/base.bin "$W/got-base" --json)"
+if cmp -s "$W/base" "$W/got-base"; then ok xet-down-base-bytes; else bad xet-down-base-bytes; fi
+contains xet-down-json "$W/out" "\"size\":$MB4,\"hash\":\"[0-9a-f]\{64\}\",\"bytes_received\":"
+check xet-down-changed 0 "$(run buckets cp cairn://buckets/alice/xet/changed.bin "$W/got-changed")"
+if cmp -s "$W/changed" "$W/got-changed"; then ok xet-down-changed-bytes; else bad xet-down-changed-bytes; fi
+contains xet-down-says "$W/out" "^downloaded cairn://buckets/alice/xet/changed.bin -> $W/got-changed ($MB4 bytes)\$"
+echo stale >"$W/got-over"
+check xet-down-over-existing 0 "$(run buckets cp cairn://buckets/alice/xet/base.bin "$W/got-over")"
+if cmp -s "$W/base" "$W/got-over"; then ok xet-down-over-existing-bytes; else bad xet-down-over-existing-bytes; fi
+check xet-down-no-dir 1 "$(run buckets cp cairn://buckets/alice/xet/base.bin "$W/no/such/dir/f")"
+one_line xet-down-no-dir-one-line
+check xet-down-read-token 0 "$(run buckets cp cairn://buckets/alice/xet/base.bin "$W/got-ro" --token "$AR")"
+if cmp -s "$W/base" "$W/got-ro"; then ok xet-down-read-token-bytes; else bad xet-down-read-token-bytes; fi
+check xet-down-missing 3 "$(run buckets cp cairn://buckets/alice/xet/nope "$W/nope")"
+one_line xet-down-missing-one-line
+if [ -e "$W/nope" ]; then bad xet-down-missing-leaves-nothing; else ok xet-down-missing-leaves-nothing; fi
+
+# several xorbs (at most 32 MiB each), sent and fetched by several workers at once
+head -c 75497472 /dev/urandom >"$W/multi"
+check xet-up-multi 0 "$(run buckets cp "$W/multi" cairn://buckets/alice/xet/multi.bin --quiet)"
+check xet-up-multi-quiet "" "$(cat "$W/out" "$W/err")"
+check xet-down-multi 0 "$(run buckets cp cairn://buckets/alice/xet/multi.bin "$W/got-multi" --json)"
+if cmp -s "$W/multi" "$W/got-multi"; then ok xet-down-multi-bytes; else bad xet-down-multi-bytes; fi
+rm -f "$W/multi" "$W/got-multi"
+
+# a file repeating one block: its repeats are sent once, and its terms reuse one xorb range
+head -c 1048576 /dev/urandom >"$W/blk"
+cat "$W/blk" "$W/blk" "$W/blk" "$W/blk" "$W/blk" >"$W/rep"
+check xet-up-repeats 0 "$(run buckets cp "$W/rep" cairn://buckets/alice/xet/rep.bin --json)"
+NEW=$(jfield new_bytes)
+if [ -n "$NEW" ] && [ "$NEW" -lt 2097152 ]; then ok xet-up-repeats-sent-once; else bad "xet-up-repeats-sent-once: new_bytes '$NEW'"; fi
+check xet-down-repeats 0 "$(run buckets cp cairn://buckets/alice/xet/rep.bin "$W/got-rep")"
+if cmp -s "$W/rep" "$W/got-rep"; then ok xet-down-repeats-bytes; else bad xet-down-repeats-bytes; fi
+
+# empty and one-byte files
+: >"$W/empty"
+check xet-up-empty 0 "$(run buckets cp "$W/empty" cairn://buckets/alice/xet/empty --json)"
+contains xet-up-empty-hash "$W/out" '"hash":"0\{64\}","size":0,'
+echo stale >"$W/got-empty"
+check xet-down-empty 0 "$(run buckets cp cairn://buckets/alice/xet/empty "$W/got-empty")"
+check xet-down-empty-size 0 "$(wc -c <"$W/got-empty")"
+printf x >"$W/one"
+check xet-up-one-byte 0 "$(run buckets cp "$W/one" cairn://buckets/alice/xet/one)"
+check xet-down-one-byte 0 "$(run buckets cp cairn://buckets/alice/xet/one "$W/got-one")"
+check xet-down-one-byte-bytes x "$(cat "$W/got-one")"
+
+# refusals
+check xet-up-read-token 4 "$(run buckets cp "$W/blk" cairn://buckets/alice/xet/ro.bin --token "$AR")"
+one_line xet-up-read-token-one-line
+contains xet-up-read-token-message "$W/err" "read-only"
+check xet-up-missing-bucket 3 "$(run buckets cp "$W/blk" cairn://buckets/alice/nothing/x)"
+one_line xet-up-missing-bucket-one-line
+check xet-up-no-token 4 "$(CAIRN_TOKEN= XDG_CONFIG_HOME=$W/none run buckets cp "$W/blk" cairn://buckets/alice/xet/x --endpoint "$U")"
+one_line xet-up-no-token-one-line
+
+# bucket to bucket: the server copies, no data moves
+check xet-copy 0 "$(run buckets cp cairn://buckets/alice/xet/changed.bin cairn://buckets/alice/xet/copies/ --json)"
+contains xet-copy-json "$W/out" "^{\"path\":\"copies/changed.bin\",\"hash\":\"[0-9a-f]\{64\}\",\"size\":$MB4,\"src_bucket\":\"alice/xet\",\"src_path\":\"changed.bin\""
+check xet-copy-other-bucket 0 "$(run buckets cp cairn://buckets/alice/xet/base.bin cairn://buckets/alice/xet2/base-copy.bin)"
+contains xet-copy-says "$W/out" "^copied cairn://buckets/alice/xet/base.bin -> cairn://buckets/alice/xet2/base-copy.bin ($MB4 bytes"
+check xet-copy-down 0 "$(run buckets cp cairn://buckets/alice/xet2/base-copy.bin "$W/got-copy")"
+if cmp -s "$W/base" "$W/got-copy"; then ok xet-copy-bytes; else bad xet-copy-bytes; fi
+check xet-copy-missing 3 "$(run buckets cp cairn://buckets/alice/xet/nope cairn://buckets/alice/xet/nope2)"
+one_line xet-copy-missing-one-line
+check xet-copy-read-token 4 "$(run buckets cp cairn://buckets/alice/xet/base.bin cairn://buckets/alice/xet/c2 --token "$AR")"
+check xet-copy-folder-source 2 "$(run buckets cp cairn://buckets/alice/xet/copies/ cairn://buckets/alice/xet/c3)"
+
+# a xorb damaged on the server's disk: the download fails and leaves nothing behind
+head -c 1048576 /dev/urandom >"$W/victim"
+check xet-up-victim 0 "$(run buckets cp "$W/victim" cairn://buckets/alice/xet/victim.bin)"
+X=$(ls -t "$DATA"/xorbs/*/* | head -n 1)
+chmod u+w "$X"
+printf 'XXXXXXXX' | dd of="$X" bs=1 seek=524288 conv=notrunc 2>/dev/null
+check xet-down-corrupt 1 "$(run buckets cp cairn://buckets/alice/xet/victim.bin "$W/got-victim")"
+one_line xet-down-corrupt-one-line
+contains xet-down-corrupt-message "$W/err" "corrupt\|xorb chunk"
+if [ -e "$W/got-victim" ] || ls -a "$W" | grep -q 'cairn-'; then bad xet-down-corrupt-leaves-nothing
+else ok xet-down-corrupt-leaves-nothing; fi
 
 # ---- delete buckets
 check delete-needs-yes 2 "$(run buckets delete alice/pub </dev/null)"

@@ -1,0 +1,180 @@
+/*
+ * stream.c - decoding a bare run of chunks as its bytes arrive (see
+ * cairn_xorb_stream in include/cairn/xorb.h): what a client downloading a
+ * xorb range uses, when it has no list of chunk hashes to check against
+ * and does not want to hold the whole range before decoding it.
+ *
+ * The decoder keeps at most one chunk: its 8-byte header, then its packed
+ * bytes. A chunk whose packed bytes all sit in one piece of input is
+ * decoded from there without a copy; one split across pieces is gathered
+ * in a buffer first. Each header goes through cairn__xorb_header_parse, so
+ * a hostile stream cannot make the decoder buffer more than
+ * XORB_MAX_PACKED bytes or write past a CAIRN_CHUNK_MAX-byte chunk.
+ *
+ * The chunk handed to the callback has been decoded but checked against
+ * nothing: the stream computes its hash and hands both out, and the caller
+ * compares (a downloader recomputes the file hash from all of them).
+ */
+#include "xorb_int.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+struct cairn_xorb_stream {
+	cairn_xorb_stream_fn fn;
+	void *ctx;
+	xorb_decoder d;
+	uint8_t hdr[CAIRN_XORB_CHUNK_HEADER_LEN];
+	size_t hdr_have;       /* header bytes gathered for the current chunk */
+	bool in_body;          /* the header is complete, packed bytes follow */
+	xorb_chunk_header h;   /* the current chunk's header, once in_body */
+	uint8_t *packed;       /* XORB_MAX_PACKED bytes, for a chunk split across pieces */
+	size_t have;           /* packed bytes gathered */
+	uint8_t *out;          /* CAIRN_CHUNK_MAX bytes: a compressed chunk decoded */
+	size_t index;          /* chunks handed out since the start */
+	int err;               /* a failure sticks until reset */
+};
+
+int cairn_xorb_stream_new(cairn_xorb_stream **out, cairn_xorb_stream_fn fn, void *ctx)
+{
+	cairn_xorb_stream *s;
+	int rc;
+
+	if (fn == NULL)
+		return cairn__error_set(CAIRN_EINVALID, "cairn_xorb_stream_new: no callback");
+	s = calloc(1, sizeof(*s));
+	if (s == NULL)
+		return cairn__error_set(CAIRN_ENOMEM, "out of memory for a xorb stream");
+	s->fn = fn;
+	s->ctx = ctx;
+	if ((rc = cairn__xorb_decoder_init(&s->d)) < 0) {
+		free(s);
+		return rc;
+	}
+	*out = s;
+	return 0;
+}
+
+void cairn_xorb_stream_free(cairn_xorb_stream *s)
+{
+	if (s == NULL)
+		return;
+	cairn__xorb_decoder_fini(&s->d);
+	free(s->packed);
+	free(s->out);
+	free(s);
+}
+
+void cairn_xorb_stream_reset(cairn_xorb_stream *s)
+{
+	s->hdr_have = 0;
+	s->in_body = false;
+	s->have = 0;
+	s->index = 0;
+	s->err = 0;
+}
+
+size_t cairn_xorb_stream_count(const cairn_xorb_stream *s)
+{
+	return s->index;
+}
+
+/* Decode the current chunk from src[0..h.packed), hash it, hand it out. */
+static int emit(cairn_xorb_stream *s, const uint8_t *src)
+{
+	const uint8_t *data = src;
+	cairn_hash hash;
+	int rc;
+
+	if (s->h.scheme != CAIRN_XORB_NONE) {
+		if (s->out == NULL && (s->out = malloc(CAIRN_CHUNK_MAX)) == NULL)
+			return cairn__error_set(CAIRN_ENOMEM, "out of memory for a chunk");
+		rc = cairn__xorb_unpack(&s->d, s->out, &s->h, src, s->index);
+		if (rc < 0)
+			return rc;
+		data = s->out;
+	}
+	cairn_chunk_hash(&hash, data, s->h.raw);
+	rc = s->fn(s->ctx, s->index, data, s->h.raw, &hash);
+	if (rc != 0)
+		return rc;
+	s->index++;
+	s->in_body = false;
+	s->hdr_have = 0;
+	s->have = 0;
+	return 0;
+}
+
+static int feed(cairn_xorb_stream *s, const uint8_t *p, size_t len)
+{
+	int rc;
+
+	while (len > 0) {
+		size_t take;
+
+		if (!s->in_body) {
+			take = CAIRN_XORB_CHUNK_HEADER_LEN - s->hdr_have;
+			if (take > len)
+				take = len;
+			memcpy(s->hdr + s->hdr_have, p, take);
+			s->hdr_have += take;
+			p += take;
+			len -= take;
+			if (s->hdr_have < CAIRN_XORB_CHUNK_HEADER_LEN)
+				break;
+			/* the packed bytes are not here yet: allow the most any chunk may have */
+			rc = cairn__xorb_header_parse(&s->h, s->hdr,
+						      CAIRN_XORB_CHUNK_HEADER_LEN + XORB_MAX_PACKED,
+						      s->index);
+			if (rc < 0)
+				return rc;
+			s->in_body = true;
+			s->have = 0;
+			if (s->h.packed == 0 && (rc = emit(s, p)) != 0)
+				return rc;
+			continue;
+		}
+		if (s->have == 0 && len >= s->h.packed) {
+			/* the whole chunk is in this piece: decode it in place */
+			take = s->h.packed;
+			if ((rc = emit(s, p)) != 0)
+				return rc;
+			p += take;
+			len -= take;
+			continue;
+		}
+		if (s->packed == NULL && (s->packed = malloc(XORB_MAX_PACKED)) == NULL)
+			return cairn__error_set(CAIRN_ENOMEM, "out of memory for a chunk");
+		take = s->h.packed - s->have;
+		if (take > len)
+			take = len;
+		memcpy(s->packed + s->have, p, take);
+		s->have += take;
+		p += take;
+		len -= take;
+		if (s->have == s->h.packed && (rc = emit(s, s->packed)) != 0)
+			return rc;
+	}
+	return 0;
+}
+
+int cairn_xorb_stream_feed(cairn_xorb_stream *s, const void *bytes, size_t len)
+{
+	if (s->err != 0)
+		return s->err;
+	if (bytes == NULL && len > 0)
+		return cairn__error_set(CAIRN_EINVALID, "cairn_xorb_stream_feed: NULL buffer");
+	s->err = feed(s, bytes, len);
+	return s->err;
+}
+
+int cairn_xorb_stream_end(cairn_xorb_stream *s)
+{
+	if (s->err != 0)
+		return s->err;
+	if (s->in_body || s->hdr_have > 0)
+		return s->err = cairn__error_set(CAIRN_ECORRUPT,
+						 "xorb range: the bytes end inside chunk %zu",
+						 s->index);
+	return 0;
+}
