@@ -36,6 +36,7 @@ bench: build
 	@sh bench/run.sh $(BUILD)
 	@sh bench/engine.sh $(BUILD)
 	@sh bench/serve.sh $(BUILD)
+	@sh bench/dedup.sh $(BUILD)
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD)
