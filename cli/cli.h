@@ -24,6 +24,7 @@ int cmd_admin(int argc, char **argv);
 int cmd_login(int argc, char **argv);
 int cmd_whoami(int argc, char **argv);
 int cmd_buckets(int argc, char **argv);
+int cmd_buckets_sync(int argc, char **argv); /* cmd_sync.c */
 
 /* The options every command that talks to a server takes. */
 typedef struct cli_remote {

@@ -1000,6 +1000,8 @@ static const struct {
 	{"ls", b_ls, "list objects: cairn://buckets/NS/NAME[/FOLDER] [-R] [-h]"},
 	{"cp", b_cp, "upload, download or copy one file: SRC DST ('-' for stdin/stdout)"},
 	{"rm", b_rm, "delete objects: cairn://buckets/NS/NAME/PATH [-R] [--dry-run]"},
+	{"sync", cmd_buckets_sync, "make DST like SRC, moving only what differs: SRC DST "
+				   "[--delete] [--dry-run | --plan FILE] ... (or --apply FILE)"},
 };
 
 static void buckets_usage(FILE *f)

@@ -95,6 +95,12 @@ typedef int (*cairn_client_entry_cb)(void *ctx, const cairn_client_entry *e);
 CAIRN_API int cairn_client_new(cairn_client **out, const char *endpoint, const char *token);
 CAIRN_API void cairn_client_free(cairn_client *c);
 
+/*
+ * A second client of the same endpoint and token, with its own connection:
+ * what another thread uses. Errors as cairn_client_new.
+ */
+CAIRN_API int cairn_client_clone(cairn_client **out, const cairn_client *c);
+
 /* The endpoint the client talks to. Borrowed: lives as long as c. */
 CAIRN_API const char *cairn_client_endpoint(const cairn_client *c);
 
@@ -219,6 +225,52 @@ CAIRN_API int cairn_client_put_file(cairn_client *c, const char *ns, const char 
 				    const char *key, int fd,
 				    const cairn_client_xfer_options *opts,
 				    cairn_client_put_result *out);
+
+/* One file of cairn_client_put_files. */
+typedef struct cairn_client_put_item {
+	const char *key;          /* in: the object path */
+	const char *path;         /* in: the local file */
+	bool expect;              /* in: refuse the file unless it still has this size and mtime */
+	uint64_t expect_size;
+	int64_t expect_mtime_ns;
+	int rc;                   /* out: 0 if committed, else why not (msg) */
+	char msg[512];
+	cairn_client_put_result res; /* out: hash, size, chunks; new_chunks and new_bytes count
+				      * the chunks first met in this file; the rest are totals */
+	int64_t mtime_ns;         /* out: the mtime committed with it */
+} cairn_client_put_item;
+
+/*
+ * Upload files as one set, as cairn_client_put_file does one: the files
+ * are hashed side by side (a big one with every core), the server is asked
+ * once about every distinct chunk of the set, the chunks it lacks are
+ * packed together into xorbs whatever file they come from, and the files
+ * are committed in as few batches as the server's ceilings allow (10,000
+ * lines, 64 MiB). Made for many small files: a folder of checkpoints costs
+ * a few requests, not a few per file.
+ *
+ * Files fail alone: one that cannot be opened, is not a regular file,
+ * changes while it is read (or differs from expect_size / expect_mtime_ns,
+ * CAIRN_EEXISTS), or that the server refuses, gets rc and msg, and the
+ * others are committed. Returns 0 when the set ran (look at every
+ * item's rc), or what stopped it all (network, no bucket, no permission).
+ * total (may be NULL): sums over the committed files, with bytes_sent,
+ * stored_bytes and xorbs of the whole set. All files are open at once:
+ * keep sets to a few hundred files.
+ */
+CAIRN_API int cairn_client_put_files(cairn_client *c, const char *ns, const char *name,
+				     cairn_client_put_item *items, size_t n,
+				     const cairn_client_xfer_options *opts,
+				     cairn_client_put_result *total);
+
+/*
+ * Delete keys[0..n) from bucket ns/name in batches of 10,000 (each batch
+ * all or nothing on the server). A key that is not there is not an error:
+ * *missing (may be NULL) counts them. Returns 0, EINVALID (a bad key:
+ * nothing sent), ENOTFOUND (no bucket), EAUTH / EPERM, EIO.
+ */
+CAIRN_API int cairn_client_delete_many(cairn_client *c, const char *ns, const char *name,
+				       const char *const *keys, size_t n, size_t *missing);
 
 /* What a download did. */
 typedef struct cairn_client_get_result {

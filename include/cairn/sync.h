@@ -138,6 +138,55 @@ CAIRN_API void cairn_sync_plan_free(cairn_sync_plan *p);
 CAIRN_API void cairn_sync_plan_counts(const cairn_sync_plan *p, size_t counts[4],
 				      uint64_t bytes[4]);
 
+/* ---- applying ----------------------------------------------------------------------------- */
+
+/* Where an apply stands. Borrowed: valid during the callback only. */
+typedef struct cairn_sync_progress {
+	const char *phase;      /* "hashing", "uploading", "downloading", "deleting" */
+	uint64_t files_done, files_total; /* transfers and deletes */
+	uint64_t bytes_done, bytes_total; /* of the files transferred */
+	uint64_t bytes_saved;   /* uploads: bytes the server had already */
+	uint64_t wire;          /* bytes sent or received so far */
+} cairn_sync_progress;
+
+typedef struct cairn_sync_apply_options {
+	unsigned version;     /* CAIRN_SYNC_APPLY_OPTIONS_VERSION */
+	unsigned jobs;        /* downloads at once; 0: 4 (uploads go in sets) */
+	bool verify_sources;  /* first check every source is as planned (a plan from a file) */
+	/* called from any thread, one call at a time; must not call into libcairn */
+	void (*progress)(void *ctx, const cairn_sync_progress *p);
+	void *progress_ctx;
+} cairn_sync_apply_options;
+
+#define CAIRN_SYNC_APPLY_OPTIONS_VERSION 1
+#define CAIRN_SYNC_APPLY_OPTIONS_INIT {CAIRN_SYNC_APPLY_OPTIONS_VERSION, 0, false, NULL, NULL}
+
+/* What an apply did. */
+typedef struct cairn_sync_summary {
+	uint64_t uploaded, downloaded, deleted, skipped, failed; /* files */
+	uint64_t bytes;          /* of the files uploaded or downloaded */
+	uint64_t bytes_sent;     /* request bodies: dedup queries, xorbs, commits */
+	uint64_t bytes_received; /* object and xorb bytes fetched */
+	uint64_t bytes_saved;    /* uploads: bytes not sent, the server had them */
+	char **failures;         /* "PATH: why", one per failed file */
+	size_t nfailures;
+} cairn_sync_summary;
+
+/*
+ * Carry out a plan. Files fail alone (named in out->failures, counted in
+ * out->failed; the plan's listing errors are counted there too); the
+ * return value is 0 when the apply ran to its end, or what stopped it
+ * (the network, a permission). With verify_sources, every upload's local
+ * file and every download's object is first checked against the plan:
+ * if any changed, nothing is done, each is named in out->failures and
+ * CAIRN_EEXISTS is returned. Free out with cairn_sync_summary_free.
+ */
+CAIRN_API int cairn_sync_apply(cairn_client *c, const cairn_sync_plan *p,
+			       const cairn_sync_apply_options *opts, cairn_sync_summary *out);
+
+/* Accepts NULL. */
+CAIRN_API void cairn_sync_summary_free(cairn_sync_summary *s);
+
 #ifdef __cplusplus
 }
 #endif

@@ -229,55 +229,237 @@ static int write_at(int fd, const void *buf, size_t len, uint64_t off)
 	return 0;
 }
 
-/* ---- upload: which chunks to send ----------------------------------------------------- */
+/* ---- upload: a set of files ----------------------------------------------------------- */
 
-/* The index of the first occurrence of each distinct chunk hash, in file order. */
-static int distinct_chunks(const cairn_file_chunks *fc, size_t **out, size_t *n_out)
+/*
+ * One file of an upload set. Files fail alone: one that cannot be read,
+ * or changes while it is hashed or sent, is left out of the commit, and
+ * the rest of the set goes on.
+ */
+typedef struct up_file {
+	const char *key;
+	int fd;
+	bool own_fd;
+	bool expect;          /* must still be expect_size bytes, mtime expect_mtime */
+	uint64_t expect_size;
+	int64_t expect_mtime;
+	struct stat st0;
+	cairn_file_chunks *fc;
+	size_t *slot;         /* fc->chunks[i] is distinct chunk slot[i] of the set */
+	char *line;           /* its commit line */
+	size_t line_len;
+	uint64_t hashed;      /* hashing progress */
+	uint64_t new_bytes, new_chunks;
+	int rc;               /* 0 while it is fine (under the job's lock once threads run) */
+	char msg[512];
+	char hash[65];        /* committed */
+} up_file;
+
+/* A distinct chunk of the set, at its first occurrence. */
+typedef struct up_chunk {
+	uint32_t file, idx;
+	bool present; /* the server has it (the dedup query said so) */
+	bool sent;    /* in a xorb the server took */
+} up_chunk;
+
+typedef struct up_job up_job;
+
+typedef struct up_worker {
+	up_job *j;
+	unsigned id;
+	uint64_t raw;      /* raw bytes of the xorb in flight */
+	uint64_t len;      /* its serialized length */
+} up_worker;
+
+struct up_job {
+	cairn_client *c; /* the caller's: worker 0's */
+	up_file *files;
+	size_t nfiles;
+	up_chunk *chunks; /* the distinct ones */
+	size_t nchunks;
+	size_t *news;     /* the ones to send, in set order */
+	size_t *bounds;   /* xorb groups: news[bounds[g], bounds[g + 1]) */
+	size_t ngroups;
+	atomic_size_t next;
+	shared sh;
+	/* under sh.mu */
+	uint64_t raw_done, wire_done, stored_bytes, xorbs;
+	uint64_t raw_inflight[PARALLEL_MAX], wire_inflight[PARALLEL_MAX];
+	uint64_t deduped;
+	uint64_t sent; /* request bodies of the worker clones (worker 0's are on c) */
+};
+
+/* File f fails (the first reason is kept). Takes the job's lock. */
+static void file_fail(up_job *j, up_file *f, int rc, const char *msg)
 {
-	size_t cap = 16, n = 0, *slot, *uniq;
-
-	while (cap < 2 * fc->count)
-		cap *= 2;
-	slot = calloc(cap, sizeof(*slot)); /* chunk index + 1, 0: empty */
-	uniq = malloc((fc->count ? fc->count : 1) * sizeof(*uniq));
-	if (slot == NULL || uniq == NULL) {
-		free(slot);
-		free(uniq);
-		return cairn__error_set(CAIRN_ENOMEM, "out of memory for %zu chunk hashes",
-					fc->count);
+	pthread_mutex_lock(&j->sh.mu);
+	if (f->rc == 0) {
+		f->rc = rc;
+		snprintf(f->msg, sizeof(f->msg), "%s", msg);
 	}
-	for (size_t i = 0; i < fc->count; i++) {
-		const cairn_hash *h = &fc->chunks[i].hash;
-		/* chunk hashes are uniform: their first word is a fine table hash */
-		size_t pos = (size_t)cairn__load64_le(h->bytes) & (cap - 1);
+	pthread_mutex_unlock(&j->sh.mu);
+}
 
-		while (slot[pos] != 0 && !cairn_hash_equal(&fc->chunks[slot[pos] - 1].hash, h))
-			pos = (pos + 1) & (cap - 1);
-		if (slot[pos] == 0) {
-			slot[pos] = i + 1;
-			uniq[n++] = i;
+static bool file_failed(up_job *j, up_file *f)
+{
+	bool failed;
+
+	pthread_mutex_lock(&j->sh.mu);
+	failed = f->rc != 0;
+	pthread_mutex_unlock(&j->sh.mu);
+	return failed;
+}
+
+static void up_report_locked(up_job *j)
+{
+	uint64_t raw = j->raw_done, wire = j->wire_done;
+
+	for (unsigned i = 0; i < PARALLEL_MAX; i++) {
+		raw += j->raw_inflight[i];
+		wire += j->wire_inflight[i];
+	}
+	j->sh.p.done = j->deduped + raw;
+	j->sh.p.wire = wire;
+	report_locked(&j->sh);
+}
+
+/* ---- upload: hashing ---- */
+
+typedef struct hash_ctx {
+	up_job *j;
+	up_file *f;
+} hash_ctx;
+
+static void hash_progress(void *ctx, uint64_t done)
+{
+	hash_ctx *h = ctx;
+	up_job *j = h->j;
+	uint64_t sum = 0;
+
+	pthread_mutex_lock(&j->sh.mu);
+	h->f->hashed = done;
+	for (size_t i = 0; i < j->nfiles; i++)
+		sum += j->files[i].hashed;
+	j->sh.p.done = sum;
+	report_locked(&j->sh);
+	pthread_mutex_unlock(&j->sh.mu);
+}
+
+/* Big files are hashed with every core; small ones one per worker, side by side. */
+#define HASH_ALONE (64u << 20)
+
+static void hash_one(up_job *j, up_file *f)
+{
+	cairn_hash_options hopts = CAIRN_HASH_OPTIONS_INIT;
+	hash_ctx hc = {j, f};
+	int rc;
+
+	hopts.threads = (uint64_t)f->st0.st_size >= HASH_ALONE ? 0 : 1;
+	hopts.progress = j->sh.fn ? hash_progress : NULL;
+	hopts.progress_ctx = &hc;
+	if (lseek(f->fd, 0, SEEK_SET) != 0) {
+		file_fail(j, f, CAIRN_EIO, strerror(errno));
+		return;
+	}
+	rc = cairn_hash_fd(&f->fc, f->fd, &hopts);
+	if (rc == 0 && f->fc->size != (uint64_t)f->st0.st_size)
+		rc = cairn__error_set(CAIRN_EIO, "the file changed while it was hashed");
+	if (rc == 0 && f->fc->count > UINT32_MAX)
+		rc = cairn__error_set(CAIRN_ETOOBIG, "too many chunks");
+	if (rc != 0)
+		file_fail(j, f, rc, cairn_error_last());
+}
+
+typedef struct hash_worker {
+	up_job *j;
+} hash_worker;
+
+static void *hash_work(void *arg)
+{
+	up_job *j = ((hash_worker *)arg)->j;
+
+	for (;;) {
+		size_t i = atomic_fetch_add(&j->next, 1);
+		if (i >= j->nfiles)
+			break;
+		if (j->files[i].rc == 0) /* set before the threads started */
+			hash_one(j, &j->files[i]);
+	}
+	return NULL;
+}
+
+/* ---- upload: which chunks to send ---- */
+
+/*
+ * The distinct chunks of the files that are still fine, each at its first
+ * occurrence in set order; every file's slot[] points into them.
+ */
+static int distinct_chunks(up_job *j)
+{
+	size_t total = 0, cap = 16, *table;
+
+	for (size_t i = 0; i < j->nfiles; i++)
+		if (j->files[i].rc == 0)
+			total += j->files[i].fc->count;
+	while (cap < 2 * total)
+		cap *= 2;
+	table = calloc(cap, sizeof(*table)); /* distinct index + 1, 0: empty */
+	j->chunks = malloc((total ? total : 1) * sizeof(*j->chunks));
+	if (table == NULL || j->chunks == NULL) {
+		free(table);
+		return cairn__error_set(CAIRN_ENOMEM, "out of memory for %zu chunk hashes", total);
+	}
+	for (size_t i = 0; i < j->nfiles; i++) {
+		up_file *f = &j->files[i];
+		if (f->rc != 0)
+			continue;
+		f->slot = malloc((f->fc->count ? f->fc->count : 1) * sizeof(*f->slot));
+		if (f->slot == NULL) {
+			free(table);
+			return cairn__error_set(CAIRN_ENOMEM, "out of memory");
+		}
+		for (size_t k = 0; k < f->fc->count; k++) {
+			const cairn_hash *h = &f->fc->chunks[k].hash;
+			/* chunk hashes are uniform: their first word is a fine table hash */
+			size_t pos = (size_t)cairn__load64_le(h->bytes) & (cap - 1);
+			for (;;) {
+				up_chunk *u;
+				if (table[pos] == 0) {
+					u = &j->chunks[j->nchunks];
+					u->file = (uint32_t)i;
+					u->idx = (uint32_t)k;
+					u->present = u->sent = false;
+					table[pos] = ++j->nchunks;
+					break;
+				}
+				u = &j->chunks[table[pos] - 1];
+				if (cairn_hash_equal(&j->files[u->file].fc->chunks[u->idx].hash, h))
+					break;
+				pos = (pos + 1) & (cap - 1);
+			}
+			f->slot[k] = table[pos] - 1;
 		}
 	}
-	free(slot);
-	*out = uniq;
-	*n_out = n;
+	free(table);
 	return 0;
 }
 
-/*
- * Ask the server which of the chunks uniq[0..nu) it has (present[k]),
- * QUERY_MAX hashes a request.
- */
-static int query_present(cairn_client *c, const cairn_file_chunks *fc, const size_t *uniq,
-			 size_t nu, bool *present)
+static const cairn_chunk_info *chunk_info(const up_job *j, size_t u)
 {
+	return &j->files[j->chunks[u].file].fc->chunks[j->chunks[u].idx];
+}
+
+/* Ask the server which distinct chunks it has, QUERY_MAX hashes a request. */
+static int query_present(up_job *j)
+{
+	cairn_client *c = j->c;
 	char *body = malloc(32 + (size_t)QUERY_MAX * (CAIRN_HASH_HEX_LEN + 3));
 	int rc = 0;
 
 	if (body == NULL)
 		return cairn__error_set(CAIRN_ENOMEM, "out of memory for a dedup query");
-	for (size_t b = 0; b < nu && rc == 0; b += QUERY_MAX) {
-		size_t n = nu - b < QUERY_MAX ? nu - b : QUERY_MAX, o;
+	for (size_t b = 0; b < j->nchunks && rc == 0; b += QUERY_MAX) {
+		size_t n = j->nchunks - b < QUERY_MAX ? j->nchunks - b : QUERY_MAX, o;
 		request r = REQUEST_INIT;
 		const char *bits;
 		json_t *v = NULL;
@@ -287,7 +469,7 @@ static int query_present(cairn_client *c, const cairn_file_chunks *fc, const siz
 			if (k)
 				body[o++] = ',';
 			body[o++] = '"';
-			cairn_hash_to_hex(body + o, &fc->chunks[uniq[b + k]].hash);
+			cairn_hash_to_hex(body + o, &chunk_info(j, b + k)->hash);
 			o += CAIRN_HASH_HEX_LEN;
 			body[o++] = '"';
 		}
@@ -320,7 +502,7 @@ static int query_present(cairn_client *c, const cairn_file_chunks *fc, const siz
 				if (bits[k] != '0' && bits[k] != '1')
 					rc = cairn__error_set(CAIRN_EIO, "the server's dedup answer "
 									 "is malformed");
-				present[b + k] = bits[k] == '1';
+				j->chunks[b + k].present = bits[k] == '1';
 			}
 		}
 		json_decref(v);
@@ -330,25 +512,25 @@ static int query_present(cairn_client *c, const cairn_file_chunks *fc, const siz
 }
 
 /*
- * Cut news[0..n) (chunk indices, file order) into xorb groups: group g is
- * news[bounds[g], bounds[g + 1]). A group's serialized size is bounded by
- * its raw bytes plus headers and footer (packing never grows a chunk), so
- * every group fits XORB_TARGET and CAIRN_XORB_MAX_CHUNKS.
+ * Cut news[0..n) into xorb groups: group g is news[bounds[g], bounds[g + 1]).
+ * A group's serialized size is bounded by its raw bytes plus headers and
+ * footer (packing never grows a chunk), so every group fits XORB_TARGET and
+ * CAIRN_XORB_MAX_CHUNKS.
  */
-static int cut_groups(const cairn_file_chunks *fc, const size_t *news, size_t n,
-		      size_t **bounds_out, size_t *ng_out)
+static int cut_groups(up_job *j, size_t n)
 {
-	size_t *bounds = malloc((n + 2) * sizeof(*bounds)), ng = 0, count = 0;
+	size_t ng = 0, count = 0;
 	uint64_t size = FOOTER_FIXED;
 
-	if (bounds == NULL)
+	j->bounds = malloc((n + 2) * sizeof(*j->bounds));
+	if (j->bounds == NULL)
 		return cairn__error_set(CAIRN_ENOMEM, "out of memory");
-	bounds[0] = 0;
+	j->bounds[0] = 0;
 	for (size_t k = 0; k < n; k++) {
-		uint64_t add = CAIRN_XORB_CHUNK_HEADER_LEN + fc->chunks[news[k]].len +
+		uint64_t add = CAIRN_XORB_CHUNK_HEADER_LEN + chunk_info(j, j->news[k])->len +
 			       FOOTER_PER_CHUNK;
 		if (count > 0 && (size + add > XORB_TARGET || count == CAIRN_XORB_MAX_CHUNKS)) {
-			bounds[++ng] = k;
+			j->bounds[++ng] = k;
 			size = FOOTER_FIXED;
 			count = 0;
 		}
@@ -356,51 +538,12 @@ static int cut_groups(const cairn_file_chunks *fc, const size_t *news, size_t n,
 		count++;
 	}
 	if (count > 0)
-		bounds[++ng] = n;
-	*bounds_out = bounds;
-	*ng_out = ng;
+		j->bounds[++ng] = n;
+	j->ngroups = ng;
 	return 0;
 }
 
-/* ---- upload: packing and sending xorbs ------------------------------------------------ */
-
-typedef struct up_job up_job;
-
-typedef struct up_worker {
-	up_job *j;
-	unsigned id;
-	uint64_t raw;      /* raw bytes of the xorb in flight */
-	uint64_t len;      /* its serialized length */
-} up_worker;
-
-struct up_job {
-	cairn_client *c; /* the caller's: worker 0's */
-	int fd;
-	const cairn_file_chunks *fc;
-	const size_t *news;
-	const size_t *bounds;
-	size_t ngroups;
-	atomic_size_t next;
-	shared sh;
-	/* under sh.mu */
-	uint64_t raw_done, wire_done, stored_bytes, xorbs;
-	uint64_t raw_inflight[PARALLEL_MAX], wire_inflight[PARALLEL_MAX];
-	uint64_t deduped;
-	uint64_t sent; /* request bodies of the worker clones (worker 0's are on c) */
-};
-
-static void up_report_locked(up_job *j)
-{
-	uint64_t raw = j->raw_done, wire = j->wire_done;
-
-	for (unsigned i = 0; i < PARALLEL_MAX; i++) {
-		raw += j->raw_inflight[i];
-		wire += j->wire_inflight[i];
-	}
-	j->sh.p.done = j->deduped + raw;
-	j->sh.p.wire = wire;
-	report_locked(&j->sh);
-}
+/* ---- upload: packing and sending xorbs ---- */
 
 /* libcurl's upload progress of worker w's xorb. */
 static void up_progress(void *ctx, uint64_t sent)
@@ -419,7 +562,46 @@ static void up_progress(void *ctx, uint64_t sent)
 	pthread_mutex_unlock(&j->sh.mu);
 }
 
-/* Pack group g into xw and send it. */
+/*
+ * Pack group g into xw: added[] gets the news[] positions packed, *raw
+ * their bytes. A chunk whose file cannot be read, or no longer holds what
+ * was hashed, is left out and its file fails; the rest of the group goes.
+ */
+static int pack_group(up_job *j, cairn_xorb_writer *xw, uint8_t *buf, size_t g, size_t *added,
+		      size_t *nadded, uint64_t *raw)
+{
+	int rc;
+
+	cairn_xorb_writer_reset(xw);
+	for (size_t k = j->bounds[g]; k < j->bounds[g + 1]; k++) {
+		const cairn_chunk_info *ci = chunk_info(j, j->news[k]);
+		up_file *f = &j->files[j->chunks[j->news[k]].file];
+		cairn_hash h;
+
+		if (file_failed(j, f))
+			continue;
+		if ((rc = read_at(f->fd, buf, (size_t)ci->len, ci->offset)) != 0) {
+			file_fail(j, f, rc, cairn_error_last());
+			continue;
+		}
+		/* what we send must be what we hashed: the server would refuse the xorb */
+		cairn_chunk_hash(&h, buf, (size_t)ci->len);
+		if (!cairn_hash_equal(&h, &ci->hash)) {
+			char msg[160];
+			snprintf(msg, sizeof(msg), "the file changed while it was uploaded (bytes at "
+						   "offset %" PRIu64 ")", ci->offset);
+			file_fail(j, f, CAIRN_EIO, msg);
+			continue;
+		}
+		if ((rc = cairn_xorb_writer_add(xw, buf, (size_t)ci->len, &h)) != 0)
+			return rc;
+		added[(*nadded)++] = k;
+		*raw += ci->len;
+	}
+	return 0;
+}
+
+/* Pack group g and send it; the chunks it carried are marked sent once the server has them. */
 static int send_group(up_worker *w, cairn_client *c, cairn_xorb_writer *xw, uint8_t *buf,
 		      size_t g)
 {
@@ -430,29 +612,17 @@ static int send_group(up_worker *w, cairn_client *c, cairn_xorb_writer *xw, uint
 	uint64_t raw = 0, sent0 = c->sent;
 	cairn_hash xh;
 	json_t *v = NULL;
-	size_t len;
+	size_t len, nadded = 0;
+	size_t *added = malloc((j->bounds[g + 1] - j->bounds[g]) * sizeof(*added));
 	int rc;
 
-	cairn_xorb_writer_reset(xw);
-	for (size_t k = j->bounds[g]; k < j->bounds[g + 1]; k++) {
-		const cairn_chunk_info *ci = &j->fc->chunks[j->news[k]];
-		cairn_hash h;
-
-		if ((rc = read_at(j->fd, buf, (size_t)ci->len, ci->offset)) != 0)
-			return rc;
-		/* what we send must be what we hashed: the server would refuse the xorb */
-		cairn_chunk_hash(&h, buf, (size_t)ci->len);
-		if (!cairn_hash_equal(&h, &ci->hash))
-			return cairn__error_set(CAIRN_EIO,
-						"the file changed while it was uploaded (bytes at "
-						"offset %" PRIu64 ")",
-						ci->offset);
-		if ((rc = cairn_xorb_writer_add(xw, buf, (size_t)ci->len, &h)) != 0)
-			return rc;
-		raw += ci->len;
-	}
+	if (added == NULL)
+		return cairn__error_set(CAIRN_ENOMEM, "out of memory");
+	rc = pack_group(j, xw, buf, g, added, &nadded, &raw);
+	if (rc != 0 || nadded == 0) /* nadded 0: every file of this group failed */
+		goto done;
 	if ((rc = cairn_xorb_writer_finish(xw, &xh, &bytes, &len)) != 0)
-		return rc;
+		goto done;
 	cairn_hash_to_hex(hex, &xh);
 	w->raw = raw;
 	w->len = len;
@@ -465,8 +635,10 @@ static int send_group(up_worker *w, cairn_client *c, cairn_xorb_writer *xw, uint
 	r.progress = up_progress;
 	r.progress_ctx = w;
 	r.url = cairn__client_url(c, "/v1/xorbs/default/", NULL, NULL, hex, NULL, NULL);
-	if (r.url == NULL)
-		return CAIRN_ENOMEM;
+	if (r.url == NULL) {
+		rc = CAIRN_ENOMEM;
+		goto done;
+	}
 	rc = cairn__client_call_json(c, &r, &v);
 	free((char *)r.url);
 	if (rc != 0) {
@@ -474,11 +646,15 @@ static int send_group(up_worker *w, cairn_client *c, cairn_xorb_writer *xw, uint
 		char msg[768];
 		snprintf(msg, sizeof(msg), "%s", cairn_error_last());
 		if (c->status >= 500)
-			return cairn__error_set(rc, "uploading xorb %.16s... (%u tries): %s", hex,
-						XORB_TRIES, msg);
-		return cairn__error_set(rc, "uploading xorb %.16s...: %s", hex, msg);
+			rc = cairn__error_set(rc, "uploading xorb %.16s... (%u tries): %s", hex,
+					      XORB_TRIES, msg);
+		else
+			rc = cairn__error_set(rc, "uploading xorb %.16s...: %s", hex, msg);
+		goto done;
 	}
 	pthread_mutex_lock(&j->sh.mu);
+	for (size_t i = 0; i < nadded; i++)
+		j->chunks[j->news[added[i]]].sent = true;
 	j->raw_done += raw;
 	j->wire_done += c->sent - sent0;
 	j->raw_inflight[w->id] = j->wire_inflight[w->id] = 0;
@@ -488,7 +664,9 @@ static int send_group(up_worker *w, cairn_client *c, cairn_xorb_writer *xw, uint
 	pthread_mutex_unlock(&j->sh.mu);
 	w->len = 0;
 	json_decref(v);
-	return 0;
+done:
+	free(added);
+	return rc;
 }
 
 static void *up_work(void *arg)
@@ -530,10 +708,10 @@ done:
 	return NULL;
 }
 
-/* ---- upload: the commit ---------------------------------------------------------------- */
+/* ---- upload: the commit ---- */
 
 /*
- * One NDJSON "add" line for the file: its chunk list as base64 of 40 bytes
+ * One NDJSON "add" line for a file: its chunk list as base64 of 40 bytes
  * a chunk. Encoded three chunks (120 bytes, 160 characters) at a time so
  * the raw list is never built whole.
  */
@@ -570,53 +748,124 @@ static int add_line(char **out, size_t *len_out, const char *key, const cairn_fi
 	return 0;
 }
 
-/* POST one NDJSON line to NS/NAME's batch; the one result's hash and size into out. */
-static int batch_one(cairn_client *c, const char *ns, const char *name, const char *line,
-		     size_t len, cairn_client_put_result *out)
+#define BATCH_LINES 10000 /* the server's ceiling on lines in a batch */
+
+/*
+ * Commit files in[0..n) (indices of files still fine) in one batch. A 400
+ * naming a line ("line N: ...") fails that file alone: *bad gets its index
+ * in `in` and the caller sends the rest again. Any other failure is the
+ * whole set's.
+ */
+static int commit_batch(up_job *j, const char *ns, const char *name, const size_t *in, size_t n,
+			size_t *bad)
 {
+	cairn_client *c = j->c;
 	request r = REQUEST_INIT;
-	json_t *v = NULL, *res;
-	const char *hash;
+	json_t *v = NULL, *results;
+	size_t len = 0;
+	char *body;
 	int rc;
 
+	*bad = SIZE_MAX;
+	for (size_t i = 0; i < n; i++)
+		len += j->files[in[i]].line_len;
+	body = malloc(len ? len : 1);
+	if (body == NULL)
+		return cairn__error_set(CAIRN_ENOMEM, "out of memory for a commit");
+	len = 0;
+	for (size_t i = 0; i < n; i++) {
+		memcpy(body + len, j->files[in[i]].line, j->files[in[i]].line_len);
+		len += j->files[in[i]].line_len;
+	}
 	r.method = "POST";
-	r.data = line;
+	r.data = body;
 	r.data_len = len;
 	r.content_type = "application/x-ndjson";
-	/* one add or copy: applying it twice leaves the same state */
+	/* adds by content: applying them twice leaves the same state */
 	r.idempotent = true;
 	r.url = cairn__client_url(c, "/api/buckets/", ns, name, "/batch", NULL, NULL);
-	if (r.url == NULL)
+	if (r.url == NULL) {
+		free(body);
 		return CAIRN_ENOMEM;
+	}
 	rc = cairn__client_call_json(c, &r, &v);
 	free((char *)r.url);
+	free(body);
+	if (rc == CAIRN_EINVALID && c->status == 400) {
+		unsigned long line = 0;
+		const char *m = cairn_error_last();
+		if (sscanf(m, "line %lu:", &line) == 1 && line >= 1 && line <= n) {
+			*bad = line - 1;
+			return rc;
+		}
+	}
 	if (rc != 0)
 		return rc;
-	res = json_array_get(json_object_get(v, "results"), 0);
-	hash = json_string_value(json_object_get(res, "hash"));
-	if (hash == NULL || strlen(hash) != CAIRN_HASH_HEX_LEN) {
+	results = json_object_get(v, "results");
+	if (json_array_size(results) != n) {
 		json_decref(v);
 		return cairn__error_set(CAIRN_EIO, "the server's batch answer is malformed");
 	}
-	snprintf(out->hash, sizeof(out->hash), "%s", hash);
-	out->size = cairn__client_get_u64(res, "size");
+	for (size_t i = 0; i < n && rc == 0; i++) {
+		up_file *f = &j->files[in[i]];
+		json_t *res = json_array_get(results, i);
+		const char *hash = json_string_value(json_object_get(res, "hash"));
+		char mine[CAIRN_HASH_HEX_LEN + 1];
+		cairn_hash_to_hex(mine, &f->fc->file_hash);
+		if (hash == NULL || strcmp(hash, mine) != 0 ||
+		    cairn__client_get_u64(res, "size") != f->fc->size)
+			rc = cairn__error_set(CAIRN_EIO, "the server committed %s as %s, not the file "
+					      "sent (%s)", f->key, hash ? hash : "nothing", mine);
+		else
+			memcpy(f->hash, mine, sizeof(f->hash));
+	}
 	json_decref(v);
-	return 0;
+	return rc;
 }
 
-/* ---- upload ---------------------------------------------------------------------------- */
-
-static void hash_progress(void *ctx, uint64_t done)
+/* Commit every file still fine, in batches under the server's ceilings. */
+static int commit_all(up_job *j, const char *ns, const char *name)
 {
-	shared *s = ctx;
+	size_t *in = malloc((j->nfiles ? j->nfiles : 1) * sizeof(*in)), n = 0;
+	int rc = 0;
 
-	pthread_mutex_lock(&s->mu);
-	s->p.done = done;
-	report_locked(s);
-	pthread_mutex_unlock(&s->mu);
+	if (in == NULL)
+		return cairn__error_set(CAIRN_ENOMEM, "out of memory");
+	for (size_t i = 0; i < j->nfiles; i++)
+		if (j->files[i].rc == 0)
+			in[n++] = i;
+	for (size_t start = 0; start < n && rc == 0;) {
+		size_t end = start, bytes = 0, bad;
+		while (end < n && end - start < BATCH_LINES &&
+		       (end == start || bytes + j->files[in[end]].line_len <= BATCH_MAX))
+			bytes += j->files[in[end++]].line_len;
+		rc = commit_batch(j, ns, name, in + start, end - start, &bad);
+		if (rc != 0 && bad != SIZE_MAX) {
+			/* that file alone is refused: drop it, send the others again */
+			file_fail(j, &j->files[in[start + bad]], rc, cairn_error_last());
+			memmove(in + start + bad, in + start + bad + 1, (n - start - bad - 1) * sizeof(*in));
+			n--;
+			rc = 0;
+			continue;
+		}
+		start = end;
+	}
+	free(in);
+	return rc;
 }
 
-/* The bucket exists and is visible: one cheap call before hashing a big file. */
+static bool same_file_state(const struct stat *a, const struct stat *b)
+{
+	return a->st_size == b->st_size && a->st_mtim.tv_sec == b->st_mtim.tv_sec &&
+	       a->st_mtim.tv_nsec == b->st_mtim.tv_nsec && a->st_ino == b->st_ino;
+}
+
+static int64_t mtime_of(const struct stat *st)
+{
+	return (int64_t)st->st_mtim.tv_sec * 1000000000 + st->st_mtim.tv_nsec;
+}
+
+/* The bucket exists and is visible: one cheap call before hashing anything. */
 static int bucket_visible(cairn_client *c, const char *ns, const char *name)
 {
 	request r = REQUEST_INIT;
@@ -632,102 +881,91 @@ static int bucket_visible(cairn_client *c, const char *ns, const char *name)
 	return rc;
 }
 
-static bool same_file_state(const struct stat *a, const struct stat *b)
-{
-	return a->st_size == b->st_size && a->st_mtim.tv_sec == b->st_mtim.tv_sec &&
-	       a->st_mtim.tv_nsec == b->st_mtim.tv_nsec && a->st_ino == b->st_ino;
-}
+/* ---- upload: the whole of it ---- */
 
-int cairn_client_put_file(cairn_client *c, const char *ns, const char *name, const char *key,
-			  int fd, const cairn_client_xfer_options *opts,
-			  cairn_client_put_result *out)
+/*
+ * Upload files[0..n) (fd, st0 and key set; rc set for those that failed
+ * already) as one set. Returns 0 when the set ran (each file's rc says how
+ * it went) or what stopped it all. total (may be NULL) gets the sums.
+ */
+static int put_set(cairn_client *c, const char *ns, const char *name, up_file *files, size_t n,
+		   const cairn_client_xfer_options *opts, cairn_client_put_result *total)
 {
-	cairn_hash_options hopts = CAIRN_HASH_OPTIONS_INIT;
-	cairn_client_put_result res;
-	cairn_file_chunks *fc = NULL;
-	size_t *uniq = NULL, *news = NULL, *bounds = NULL, nu = 0, nn = 0;
-	bool *present = NULL;
+	cairn_client_put_result sum;
 	up_worker w[PARALLEL_MAX];
-	struct stat st0, st1;
-	uint64_t sent0 = c->sent, new_bytes = 0;
-	char *line = NULL;
-	size_t line_len = 0;
+	hash_worker hw[PARALLEL_MAX];
+	uint64_t sent0 = c->sent, size = 0, new_bytes = 0;
+	size_t nn = 0;
 	unsigned nw;
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
 	up_job *j;
 	int rc;
 
-	if ((rc = cairn__client_check_bucket(ns, name)) != 0 ||
-	    (rc = cairn__client_check_key(key)) != 0 || (rc = check_options(opts)) != 0)
-		return rc;
-	if (fstat(fd, &st0) != 0)
-		return cairn__error_set(CAIRN_EIO, "fstat: %s", strerror(errno));
-	if (!S_ISREG(st0.st_mode))
-		return cairn__error_set(CAIRN_EINVALID,
-					"the chunk protocol uploads regular files only");
 	j = calloc(1, sizeof(*j));
 	if (j == NULL)
 		return cairn__error_set(CAIRN_ENOMEM, "out of memory");
-	shared_init(&j->sh, opts, CAIRN_CLIENT_HASHING, (uint64_t)st0.st_size);
-	memset(&res, 0, sizeof(res));
+	for (size_t i = 0; i < n; i++)
+		if (files[i].rc == 0)
+			size += (uint64_t)files[i].st0.st_size;
+	shared_init(&j->sh, opts, CAIRN_CLIENT_HASHING, size);
+	memset(&sum, 0, sizeof(sum));
+	j->c = c;
+	j->files = files;
+	j->nfiles = n;
 
 	if ((rc = bucket_visible(c, ns, name)) != 0)
 		goto done;
 
-	/* 1. chunk and hash */
-	hopts.progress = j->sh.fn ? hash_progress : NULL;
-	hopts.progress_ctx = &j->sh;
-	if (lseek(fd, 0, SEEK_SET) != 0) {
-		rc = cairn__error_set(CAIRN_EIO, "lseek: %s", strerror(errno));
-		goto done;
-	}
-	if ((rc = cairn_hash_fd(&fc, fd, &hopts)) != 0)
-		goto done;
-	if (fc->size != (uint64_t)st0.st_size) {
-		rc = cairn__error_set(CAIRN_EIO, "the file changed while it was hashed");
-		goto done;
-	}
-	/* the commit line now: a key the server cannot take fails before anything is sent */
-	rc = add_line(&line, &line_len, key, fc,
-		      (int64_t)st0.st_mtim.tv_sec * 1000000000 + st0.st_mtim.tv_nsec);
-	if (rc != 0)
-		goto done;
-	if (line_len > BATCH_MAX) {
-		rc = cairn__error_set(CAIRN_ETOOBIG,
-				      "the file has %zu chunks: its commit would be over the "
-				      "server's %u MiB batch limit",
-				      fc->count, BATCH_MAX >> 20);
-		goto done;
+	/* 1. chunk and hash, several files at once */
+	nw = cpus < 1 ? 1 : cpus > PARALLEL_MAX ? PARALLEL_MAX : (unsigned)cpus;
+	if (nw > n)
+		nw = n ? (unsigned)n : 1;
+	atomic_init(&j->next, 0);
+	for (unsigned i = 0; i < nw; i++)
+		hw[i].j = j;
+	run_workers(hash_work, hw, sizeof(hw[0]), nw);
+	for (size_t i = 0; i < n; i++) {
+		up_file *f = &files[i];
+		if (f->rc != 0)
+			continue;
+		/* the commit line now: a key the server cannot take fails before anything is sent */
+		rc = add_line(&f->line, &f->line_len, f->key, f->fc, mtime_of(&f->st0));
+		if (rc == 0 && f->line_len > BATCH_MAX)
+			rc = cairn__error_set(CAIRN_ETOOBIG,
+					      "the file has %zu chunks: its commit would be over the "
+					      "server's %u MiB batch limit",
+					      f->fc->count, BATCH_MAX >> 20);
+		if (rc == CAIRN_ENOMEM)
+			goto done;
+		if (rc != 0)
+			file_fail(j, f, rc, cairn_error_last());
+		rc = 0;
 	}
 
 	/* 2. which chunks the server lacks: each distinct chunk asked once */
-	if ((rc = distinct_chunks(fc, &uniq, &nu)) != 0)
+	if ((rc = distinct_chunks(j)) != 0 || (rc = query_present(j)) != 0)
 		goto done;
-	present = calloc(nu ? nu : 1, sizeof(*present));
-	news = malloc((nu ? nu : 1) * sizeof(*news));
-	if (present == NULL || news == NULL) {
+	j->news = malloc((j->nchunks ? j->nchunks : 1) * sizeof(*j->news));
+	if (j->news == NULL) {
 		rc = cairn__error_set(CAIRN_ENOMEM, "out of memory");
 		goto done;
 	}
-	if ((rc = query_present(c, fc, uniq, nu, present)) != 0)
-		goto done;
-	for (size_t k = 0; k < nu; k++) {
-		if (!present[k]) {
-			news[nn++] = uniq[k];
-			new_bytes += fc->chunks[uniq[k]].len;
+	for (size_t k = 0; k < j->nchunks; k++) {
+		if (!j->chunks[k].present) {
+			up_file *f = &files[j->chunks[k].file];
+			j->news[nn++] = k;
+			new_bytes += chunk_info(j, k)->len;
+			f->new_bytes += chunk_info(j, k)->len;
+			f->new_chunks++;
 		}
 	}
 
 	/* 3. pack and send them */
-	if ((rc = cut_groups(fc, news, nn, &bounds, &j->ngroups)) != 0)
+	if ((rc = cut_groups(j, nn)) != 0)
 		goto done;
-	j->c = c;
-	j->fd = fd;
-	j->fc = fc;
-	j->news = news;
-	j->bounds = bounds;
-	atomic_init(&j->next, 0);
-	j->deduped = fc->size - new_bytes;
+	atomic_store(&j->next, 0);
 	pthread_mutex_lock(&j->sh.mu);
+	j->deduped = size - new_bytes;
 	j->sh.p.phase = CAIRN_CLIENT_UPLOADING;
 	j->sh.p.deduped = j->deduped;
 	j->wire_done = c->sent - sent0; /* the queries */
@@ -747,45 +985,156 @@ int cairn_client_put_file(cairn_client *c, const char *ns, const char *name, con
 		goto done;
 	}
 
-	/* 4. commit, if the file is still what was hashed and sent */
-	if (fstat(fd, &st1) != 0 || !same_file_state(&st0, &st1)) {
-		rc = cairn__error_set(CAIRN_EIO, "the file changed while it was uploaded");
-		goto done;
-	}
-	if ((rc = batch_one(c, ns, name, line, line_len, &res)) != 0)
-		goto done;
-	{
-		char mine[CAIRN_HASH_HEX_LEN + 1];
-		cairn_hash_to_hex(mine, &fc->file_hash);
-		if (strcmp(mine, res.hash) != 0 || res.size != fc->size) {
-			rc = cairn__error_set(CAIRN_EIO,
-					      "the server committed %s (%" PRIu64 " bytes), not the "
-					      "file sent (%s, %" PRIu64 " bytes)",
-					      res.hash, res.size, mine, fc->size);
-			goto done;
+	/* 4. commit the files that are still what was hashed, with every chunk there */
+	for (size_t i = 0; i < n; i++) {
+		up_file *f = &files[i];
+		struct stat st1;
+		if (f->rc != 0)
+			continue;
+		if (fstat(f->fd, &st1) != 0 || !same_file_state(&f->st0, &st1)) {
+			file_fail(j, f, CAIRN_EIO, "the file changed while it was uploaded");
+			continue;
+		}
+		for (size_t k = 0; k < f->fc->count; k++) {
+			const up_chunk *u = &j->chunks[f->slot[k]];
+			if (!u->present && !u->sent) {
+				char msg[sizeof(f->msg)];
+				snprintf(msg, sizeof(msg), "it shares data with %.200s, which failed: %.200s",
+					 files[u->file].key, files[u->file].msg);
+				file_fail(j, f, CAIRN_EIO, msg);
+				break;
+			}
 		}
 	}
+	if ((rc = commit_all(j, ns, name)) != 0)
+		goto done;
 	pthread_mutex_lock(&j->sh.mu);
 	j->wire_done = c->sent - sent0 + j->sent;
 	up_report_locked(j);
 	pthread_mutex_unlock(&j->sh.mu);
-	res.chunks = fc->count;
-	res.new_chunks = nn;
-	res.new_bytes = new_bytes;
-	res.stored_bytes = j->stored_bytes;
-	res.xorbs = j->xorbs;
-	res.bytes_sent = c->sent - sent0 + j->sent;
-	if (out)
-		*out = res;
+	for (size_t i = 0; i < n; i++) {
+		if (files[i].rc != 0)
+			continue;
+		sum.size += files[i].fc->size;
+		sum.chunks += files[i].fc->count;
+	}
+	sum.new_chunks = nn;
+	sum.new_bytes = new_bytes;
+	sum.stored_bytes = j->stored_bytes;
+	sum.xorbs = j->xorbs;
+	sum.bytes_sent = c->sent - sent0 + j->sent;
+	if (total)
+		*total = sum;
 done:
-	free(line);
-	free(bounds);
-	free(news);
-	free(present);
-	free(uniq);
-	cairn_file_chunks_free(fc);
+	free(j->bounds);
+	free(j->news);
+	free(j->chunks);
 	shared_fini(&j->sh);
 	free(j);
+	return rc;
+}
+
+static void up_file_free(up_file *f)
+{
+	if (f->own_fd && f->fd >= 0)
+		close(f->fd);
+	cairn_file_chunks_free(f->fc);
+	free(f->slot);
+	free(f->line);
+}
+
+static void put_result_of(const up_file *f, cairn_client_put_result *res)
+{
+	memset(res, 0, sizeof(*res));
+	if (f->fc == NULL)
+		return;
+	memcpy(res->hash, f->hash, sizeof(res->hash));
+	res->size = f->fc->size;
+	res->chunks = f->fc->count;
+	res->new_chunks = f->new_chunks;
+	res->new_bytes = f->new_bytes;
+}
+
+int cairn_client_put_file(cairn_client *c, const char *ns, const char *name, const char *key,
+			  int fd, const cairn_client_xfer_options *opts,
+			  cairn_client_put_result *out)
+{
+	cairn_client_put_result sum;
+	up_file f;
+	int rc;
+
+	if ((rc = cairn__client_check_bucket(ns, name)) != 0 ||
+	    (rc = cairn__client_check_key(key)) != 0 || (rc = check_options(opts)) != 0)
+		return rc;
+	memset(&f, 0, sizeof(f));
+	f.key = key;
+	f.fd = fd;
+	if (fstat(fd, &f.st0) != 0)
+		return cairn__error_set(CAIRN_EIO, "fstat: %s", strerror(errno));
+	if (!S_ISREG(f.st0.st_mode))
+		return cairn__error_set(CAIRN_EINVALID,
+					"the chunk protocol uploads regular files only");
+	rc = put_set(c, ns, name, &f, 1, opts, &sum);
+	if (rc == 0 && f.rc != 0)
+		rc = cairn__error_set(f.rc, "%s", f.msg);
+	if (rc == 0 && out) {
+		*out = sum;
+		memcpy(out->hash, f.hash, sizeof(out->hash));
+	}
+	up_file_free(&f);
+	return rc;
+}
+
+int cairn_client_put_files(cairn_client *c, const char *ns, const char *name,
+			   cairn_client_put_item *items, size_t n,
+			   const cairn_client_xfer_options *opts, cairn_client_put_result *total)
+{
+	up_file *files;
+	int rc;
+
+	if ((rc = cairn__client_check_bucket(ns, name)) != 0 || (rc = check_options(opts)) != 0)
+		return rc;
+	if (n > UINT32_MAX)
+		return cairn__error_set(CAIRN_EINVALID, "too many files in one set");
+	files = calloc(n ? n : 1, sizeof(*files));
+	if (files == NULL)
+		return cairn__error_set(CAIRN_ENOMEM, "out of memory");
+	for (size_t i = 0; i < n; i++) {
+		up_file *f = &files[i];
+		cairn_client_put_item *it = &items[i];
+		f->key = it->key;
+		f->fd = -1;
+		f->expect = it->expect;
+		f->expect_size = it->expect_size;
+		f->expect_mtime = it->expect_mtime_ns;
+		if ((rc = cairn__client_check_key(it->key)) != 0) {
+			f->rc = rc;
+			snprintf(f->msg, sizeof(f->msg), "%s", cairn_error_last());
+			continue;
+		}
+		f->fd = open(it->path, O_RDONLY | O_CLOEXEC);
+		f->own_fd = f->fd >= 0;
+		if (f->fd < 0 || fstat(f->fd, &f->st0) != 0) {
+			f->rc = CAIRN_EIO;
+			snprintf(f->msg, sizeof(f->msg), "%s", strerror(errno));
+		} else if (!S_ISREG(f->st0.st_mode)) {
+			f->rc = CAIRN_EINVALID;
+			snprintf(f->msg, sizeof(f->msg), "not a regular file");
+		} else if (f->expect && ((uint64_t)f->st0.st_size != f->expect_size ||
+					 mtime_of(&f->st0) != f->expect_mtime)) {
+			f->rc = CAIRN_EEXISTS;
+			snprintf(f->msg, sizeof(f->msg), "changed since the plan was made");
+		}
+	}
+	rc = put_set(c, ns, name, files, n, opts, total);
+	for (size_t i = 0; i < n; i++) {
+		items[i].rc = files[i].rc;
+		snprintf(items[i].msg, sizeof(items[i].msg), "%s", files[i].msg);
+		put_result_of(&files[i], &items[i].res);
+		items[i].mtime_ns = mtime_of(&files[i].st0);
+		up_file_free(&files[i]);
+	}
+	free(files);
 	return rc;
 }
 
@@ -1515,6 +1864,41 @@ done:
 
 /* ---- copy ------------------------------------------------------------------------------ */
 
+/* POST one NDJSON line to NS/NAME's batch; the one result's hash and size into out. */
+static int batch_one(cairn_client *c, const char *ns, const char *name, const char *line,
+		     size_t len, cairn_client_put_result *out)
+{
+	request r = REQUEST_INIT;
+	json_t *v = NULL, *res;
+	const char *hash;
+	int rc;
+
+	r.method = "POST";
+	r.data = line;
+	r.data_len = len;
+	r.content_type = "application/x-ndjson";
+	/* one add or copy: applying it twice leaves the same state */
+	r.idempotent = true;
+	r.url = cairn__client_url(c, "/api/buckets/", ns, name, "/batch", NULL, NULL);
+	if (r.url == NULL)
+		return CAIRN_ENOMEM;
+	rc = cairn__client_call_json(c, &r, &v);
+	free((char *)r.url);
+	if (rc != 0)
+		return rc;
+	res = json_array_get(json_object_get(v, "results"), 0);
+	hash = json_string_value(json_object_get(res, "hash"));
+	if (hash == NULL || strlen(hash) != CAIRN_HASH_HEX_LEN) {
+		json_decref(v);
+		return cairn__error_set(CAIRN_EIO, "the server's batch answer is malformed");
+	}
+	snprintf(out->hash, sizeof(out->hash), "%s", hash);
+	out->size = cairn__client_get_u64(res, "size");
+	json_decref(v);
+	return 0;
+}
+
+
 int cairn_client_copy(cairn_client *c, const char *src_ns, const char *src_name,
 		      const char *src_key, const char *dst_ns, const char *dst_name,
 		      const char *dst_key, cairn_client_put_result *out)
@@ -1556,4 +1940,78 @@ done:
 	free(qs);
 	free(qb);
 	return rc;
+}
+
+/* ---- deleting many ------------------------------------------------------------------------ */
+
+int cairn_client_delete_many(cairn_client *c, const char *ns, const char *name,
+			     const char *const *keys, size_t n, size_t *missing)
+{
+	size_t gone = 0;
+	int rc;
+
+	if ((rc = cairn__client_check_bucket(ns, name)) != 0)
+		return rc;
+	for (size_t i = 0; i < n; i++)
+		if ((rc = cairn__client_check_key(keys[i])) != 0)
+			return rc;
+	for (size_t start = 0; start < n && rc == 0;) {
+		size_t end = start, len = 0, cap = 0;
+		char *body = NULL;
+		request r = REQUEST_INIT;
+		json_t *v = NULL, *res;
+
+		/* lines of at most ~6 KiB each: well under the server's 64 MiB */
+		while (end < n && end - start < BATCH_LINES) {
+			char *q = json_quote(keys[end]);
+			size_t need;
+			if (q == NULL) {
+				rc = cairn__error_set(CAIRN_EINVALID, "object path '%s' is not UTF-8",
+						      keys[end]);
+				break;
+			}
+			need = strlen(q) + 32;
+			if (len + need > cap) {
+				size_t ncap = cap ? 2 * cap : 64 * 1024;
+				char *nb;
+				while (ncap < len + need)
+					ncap *= 2;
+				if ((nb = realloc(body, ncap)) == NULL) {
+					free(q);
+					rc = cairn__error_set(CAIRN_ENOMEM, "out of memory");
+					break;
+				}
+				body = nb;
+				cap = ncap;
+			}
+			len += (size_t)sprintf(body + len, "{\"op\":\"delete\",\"path\":%s}\n", q);
+			free(q);
+			end++;
+		}
+		if (rc == 0) {
+			r.method = "POST";
+			r.data = body;
+			r.data_len = len;
+			r.content_type = "application/x-ndjson";
+			r.idempotent = true; /* deleting twice: the second finds nothing, as wanted */
+			r.url = cairn__client_url(c, "/api/buckets/", ns, name, "/batch", NULL, NULL);
+			rc = r.url ? cairn__client_call_json(c, &r, &v) : CAIRN_ENOMEM;
+			free((char *)r.url);
+		}
+		for (size_t i = 0; rc == 0 && i < end - start; i++) {
+			res = json_array_get(json_object_get(v, "results"), i);
+			gone += json_is_true(json_object_get(res, "missing"));
+		}
+		json_decref(v);
+		free(body);
+		start = end;
+	}
+	if (rc == 0 && missing)
+		*missing = gone;
+	return rc;
+}
+
+int cairn_client_clone(cairn_client **out, const cairn_client *c)
+{
+	return cairn__client_clone(out, c);
 }
