@@ -37,6 +37,7 @@ bench: build
 	@sh bench/engine.sh $(BUILD)
 	@sh bench/serve.sh $(BUILD)
 	@sh bench/dedup.sh $(BUILD)
+	@sh bench/sync.sh $(BUILD)
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD)
