@@ -204,6 +204,30 @@ check resume 0 "$(run buckets sync "$S" "$D" --json)"
 SENT=$(jnum bytes_sent)
 [ "${SENT:-9999999}" -lt 100000 ] && ok "resume-sent-little ($SENT bytes)" || bad "resume-sent-little ($SENT)"
 
+# ---- a file rewritten while it is uploaded is never committed; its set-mates are
+head -c 2000000 /dev/urandom >"$W/c1.bin"
+head -c 2000000 /dev/urandom >"$W/c2.bin"
+"$BUILD/tests/put_change" "$SERVE_URL" "$CAIRN_TOKEN" admin/b "$W/c1.bin" "$W/c2.bin" >"$W/out" 2>"$W/err"
+contains change-noticed "$W/out" '^set 0 changed 1$'
+contains change-refused "$W/out" '^changing.bin -8 the file changed while it was uploaded'
+contains change-others-committed "$W/out" '^steady.bin 0 $'
+check change-not-committed 3 "$(run buckets cp cairn://buckets/admin/b/changing.bin "$W/nothing")"
+check change-steady-there 0 "$(run buckets cp cairn://buckets/admin/b/steady.bin "$W/steady")"
+if cmp -s "$W/c2.bin" "$W/steady"; then ok change-steady-bytes; else bad change-steady-bytes; fi
+
+# ---- killed in the middle, run again: everything arrives, whole
+mkdir -p "$W/kill"
+for i in 1 2 3 4 5 6; do head -c 8000000 /dev/urandom >"$W/kill/k$i.bin"; done
+"$CAIRN" buckets sync "$W/kill" cairn://buckets/admin/b/kill >/dev/null 2>&1 &
+KP=$!
+sleep 0.3
+kill -9 "$KP" 2>/dev/null
+wait "$KP" 2>/dev/null
+check killed-rerun 0 "$(run buckets sync "$W/kill" cairn://buckets/admin/b/kill --json)"
+check killed-rerun-none-failed 0 "$(jnum failed)"
+check killed-down 0 "$(run buckets sync cairn://buckets/admin/b/kill "$W/kill-back")"
+if diff -r "$W/kill" "$W/kill-back" >/dev/null; then ok killed-whole; else bad killed-whole; fi
+
 # ---- bad command lines
 check usage-one-arg 2 "$(run buckets sync "$S")"
 check usage-both-local 2 "$(run buckets sync "$S" "$W/other")"
