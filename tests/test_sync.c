@@ -120,6 +120,7 @@ static void filters(void)
 		snprintf(path, sizeof(path), "%s/none", tmpdir);
 		CHECK(cairn_filter_load(f, path) == CAIRN_EIO);
 	}
+	cairn_filter_free(f);
 	CHECK(cairn_filter_new(&f) == 0);
 	CHECK(cairn_filter_add(f, false, "a b*") == 0);
 	CHECK(!cairn_filter_selects(f, "x/a b.bin"));

@@ -1293,7 +1293,8 @@ static int parse_fetch_info(down_job *j, json_t *fi, xorb_key **keys_out, size_t
 		}
 		nk++;
 	}
-	qsort(keys, nk, sizeof(*keys), cmp_key);
+	if (nk > 1)
+		qsort(keys, nk, sizeof(*keys), cmp_key);
 	*nk_out = nk;
 	return 0;
 }
@@ -1380,7 +1381,8 @@ static int make_plan(down_job *j, json_t *v, const cairn_hash *want, uint64_t si
 		goto done;
 	}
 	/* terms grouped by fetch, in chunk order within each */
-	qsort(items, j->nterms, sizeof(*items), cmp_item);
+	if (j->nterms > 1)
+		qsort(items, j->nterms, sizeof(*items), cmp_item);
 	j->order = malloc(j->nterms * sizeof(*j->order));
 	j->todo = malloc(j->nterms * sizeof(*j->todo));
 	j->refs = malloc(slots * sizeof(*j->refs));

@@ -179,7 +179,8 @@ static int check_sources(apply_ctx *a)
 		for (size_t i = 0; i < p->n; i++)
 			if (p->items[i].kind == CAIRN_SYNC_DOWNLOAD)
 				s.order[s.n++] = i;
-		qsort_r(s.order, s.n, sizeof(*s.order), by_item_path, (void *)p);
+		if (s.n > 1)
+			qsort_r(s.order, s.n, sizeof(*s.order), by_item_path, (void *)p);
 		if (s.n > 0)
 			rc = cairn_client_list(a->c, a->src.ns, a->src.name, a->src.prefix, true,
 					       on_remote, &s);

@@ -105,7 +105,8 @@ static int list_remote(cairn_client *c, const sync_root *r, const cairn_filter *
 		return rc;
 	}
 	/* key order is byte order, and so is this; sorted anyway, cheaply, to be sure */
-	qsort(out->e, out->n, sizeof(out->e[0]), by_path);
+	if (out->n > 1)
+		qsort(out->e, out->n, sizeof(out->e[0]), by_path);
 	return 0;
 }
 
@@ -494,7 +495,8 @@ static int no_twice(const cairn_sync_plan *p)
 		return cairn__error_set(CAIRN_ENOMEM, "out of memory");
 	for (size_t i = 0; i < p->n; i++)
 		paths[i] = p->items[i].path;
-	qsort(paths, p->n, sizeof(*paths), by_str);
+	if (p->n > 1)
+		qsort(paths, p->n, sizeof(*paths), by_str);
 	for (size_t i = 1; i < p->n && rc == 0; i++)
 		if (strcmp(paths[i - 1], paths[i]) == 0)
 			rc = cairn__error_set(CAIRN_EINVALID, "the plan names '%s' more than once",

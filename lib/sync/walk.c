@@ -317,6 +317,7 @@ int cairn__sync_walk(const sync_root *r, const cairn_filter *f, sync_list *out,
 		cairn__sync_list_free(out);
 		return rc;
 	}
-	qsort(out->e, out->n, sizeof(out->e[0]), by_path);
+	if (out->n > 1)
+		qsort(out->e, out->n, sizeof(out->e[0]), by_path);
 	return 0;
 }
