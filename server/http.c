@@ -180,8 +180,9 @@ typedef struct req {
 	char *body;
 	size_t body_len;
 	bool too_big;
-	size_t body_cap;   /* a big body's announced length, allocated at once */
-	uint64_t reserved; /* of the big-body budget */
+	bool big_body;     /* a xorb or batch: announced, allocated at once, budgeted */
+	size_t body_cap;   /* its announced length */
+	uint64_t reserved; /* of the memory budget */
 
 	/* upload */
 	cairn_upload *up;
@@ -197,6 +198,8 @@ typedef struct req {
 	uint64_t buf_off;     /* object offset of buf[0] */
 	size_t buf_len;
 } req;
+
+static void budget_release(req *q);
 
 static double elapsed(const req *q)
 {
@@ -231,8 +234,7 @@ static void completed(void *cls, struct MHD_Connection *c, void **con_cls,
 			q->bytes_out, secs * 1e3,
 			toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " (aborted)");
 	}
-	if (q->reserved)
-		atomic_fetch_sub(&big_body_used, q->reserved);
+	budget_release(q);
 	cairn_upload_free(q->up);
 	cairn_reader_close(q->rd);
 	free(q->body);
@@ -334,15 +336,76 @@ static enum MHD_Result send_engine(struct MHD_Connection *c, req *q, int rc)
  */
 static uint64_t g_budget = UINT64_C(1) << 30; /* --upload-memory */
 
-static bool budget_take(uint64_t n)
-{
-	uint64_t cur = atomic_load(&big_body_used);
+/*
+ * What each namespace holds: one tenant may take a quarter of the budget,
+ * so trickling uploads from one token cannot shut everyone else out. Its
+ * first request is always let in when the budget has room (a single xorb
+ * or upload may be bigger than a small budget's quarter).
+ */
+typedef struct ns_use {
+	char ns[CAIRN_NAME_MAX + 1];
+	uint64_t used;
+	struct ns_use *next;
+} ns_use;
 
-	do {
-		if (n > g_budget - cur)
-			return false;
-	} while (!atomic_compare_exchange_weak(&big_body_used, &cur, cur + n));
-	return true;
+static pthread_mutex_t budget_lock = PTHREAD_MUTEX_INITIALIZER;
+static ns_use *ns_uses;
+
+static ns_use **ns_find(const char *ns)
+{
+	ns_use **p = &ns_uses;
+
+	while (*p && strcmp((*p)->ns, ns) != 0)
+		p = &(*p)->next;
+	return p;
+}
+
+/* Reserve n bytes for request q (released when it completes). */
+static bool budget_take(req *q, uint64_t n)
+{
+	const char *ns = q->authed ? q->user : "";
+	uint64_t cur;
+	ns_use **p, *u;
+	bool ok = false;
+
+	pthread_mutex_lock(&budget_lock);
+	cur = atomic_load(&big_body_used);
+	p = ns_find(ns);
+	u = *p;
+	if (n <= g_budget - cur && (u == NULL || n <= g_budget / 4 - (u->used < g_budget / 4 ? u->used : g_budget / 4))) {
+		if (u == NULL && (u = calloc(1, sizeof(*u))) != NULL) {
+			snprintf(u->ns, sizeof(u->ns), "%s", ns);
+			*p = u;
+		}
+		if (u != NULL) {
+			u->used += n;
+			atomic_store(&big_body_used, cur + n);
+			q->reserved += n;
+			ok = true;
+		}
+	}
+	pthread_mutex_unlock(&budget_lock);
+	return ok;
+}
+
+static void budget_release(req *q)
+{
+	ns_use **p, *u;
+
+	if (q->reserved == 0)
+		return;
+	pthread_mutex_lock(&budget_lock);
+	atomic_fetch_sub(&big_body_used, q->reserved);
+	p = ns_find(q->authed ? q->user : "");
+	if ((u = *p) != NULL) {
+		u->used -= q->reserved < u->used ? q->reserved : u->used;
+		if (u->used == 0) {
+			*p = u->next;
+			free(u);
+		}
+	}
+	pthread_mutex_unlock(&budget_lock);
+	q->reserved = 0;
 }
 
 static enum MHD_Result send_slow_down(struct MHD_Connection *c, req *q)
@@ -576,6 +639,7 @@ static void caller_of(const req *q, cairn_caller *who)
 {
 	who->ns = q->authed ? q->user : NULL;
 	who->admin = q->authed && q->admin;
+	who->writer = q->authed && q->can_write_scope;
 }
 
 /* ---- handlers --------------------------------------------------------------------- */
@@ -940,9 +1004,8 @@ static enum MHD_Result upload_begin(struct MHD_Connection *c, worker *w, req *q,
 		/* what the engine holds for it: a 4 MiB window, and xorbs up to 2 x 32 MiB */
 		uint64_t n = cl ? strtoull(cl, NULL, 10) : UINT64_MAX;
 		uint64_t need = (UINT64_C(4) << 20) + (n < (UINT64_C(64) << 20) ? n : UINT64_C(64) << 20);
-		if (!budget_take(need))
+		if (!budget_take(q, need))
 			return send_slow_down(c, q);
-		q->reserved = need;
 	}
 	if (mt != NULL) {
 		char *end;
@@ -1271,7 +1334,7 @@ static bool same_text(const char *a, const char *b, size_t n)
  * within cap and within the budget; the buffer is allocated at once.
  */
 static enum MHD_Result want_big_body(struct MHD_Connection *c, req *q, int hid, size_t cap,
-				     const char *what)
+				     const char *what, unsigned factor)
 {
 	const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
 	unsigned long long n;
@@ -1286,9 +1349,10 @@ static enum MHD_Result want_big_body(struct MHD_Connection *c, req *q, int hid, 
 		snprintf(msg, sizeof(msg), "%s over %zu MiB", what, cap >> 20);
 		return send_error(c, q, 413, "TooLarge", msg);
 	}
-	if (!budget_take(n))
+	/* factor: what handling it holds beside the body (a batch: its parse, decoded) */
+	if (!budget_take(q, factor * n))
 		return send_slow_down(c, q);
-	q->reserved = n;
+	q->big_body = true;
 	q->body_cap = (size_t)n;
 	if (n > 0 && (q->body = malloc((size_t)n)) == NULL)
 		return send_error(c, q, 500, "Internal", "out of memory");
@@ -1369,8 +1433,7 @@ done:
 	return ret;
 }
 
-/* Room for a xorb's chunks at the ceiling and the largest footer they can have. */
-#define XORB_BODY_MAX ((size_t)CAIRN_XORB_MAX_BYTES + (size_t)CAIRN_XORB_MAX_BYTES / 8 * 5)
+#define XORB_BODY_MAX ((size_t)CAIRN_XORB_MAX_BYTES) /* footer included, as the reader takes it */
 
 static enum MHD_Result h_xorb_put(struct MHD_Connection *c, worker *w, req *q)
 {
@@ -1378,9 +1441,8 @@ static enum MHD_Result h_xorb_put(struct MHD_Connection *c, worker *w, req *q)
 	char hexh[CAIRN_HASH_HEX_LEN + 1];
 	int rc;
 
+	/* the engine says EINVALID for bad client bytes; ECORRUPT is our store's */
 	rc = cairn_xorb_ingest(w->repo, q->user, &q->file, q->body, q->body_len, &res);
-	if (rc == CAIRN_ECORRUPT || rc == CAIRN_ETOOBIG)
-		rc = CAIRN_EINVALID; /* the client's bytes are bad, not our store */
 	if (rc != 0)
 		return send_engine(c, q, rc);
 	cairn_hash_to_hex(hexh, &q->file);
@@ -1390,75 +1452,109 @@ static enum MHD_Result h_xorb_put(struct MHD_Connection *c, worker *w, req *q)
 				   (json_int_t)res.stored_bytes));
 }
 
-/* fetch_info[xorb] gets the range of term t unless it lists it already. */
-static int add_fetch(json_t *fetch, const cairn_recon_term *t, int64_t exp)
+/* Order of terms by (xorb, first, end): equal ranges of a xorb fall together. */
+static int by_range(const void *a, const void *b, void *ctx)
 {
-	char hexh[CAIRN_HASH_HEX_LEN + 1], sig[65], url[CAIRN_HASH_HEX_LEN + 192];
-	json_t *list, *e;
-	size_t i;
+	const cairn_recon_term *t = ctx, *x = &t[*(const size_t *)a], *y = &t[*(const size_t *)b];
+	int c = memcmp(x->xorb.bytes, y->xorb.bytes, sizeof(x->xorb.bytes));
 
-	cairn_hash_to_hex(hexh, &t->xorb);
-	list = json_object_get(fetch, hexh);
-	if (list == NULL) {
-		list = json_array();
-		if (list == NULL || json_object_set_new(fetch, hexh, list) != 0)
-			return -1;
-	}
-	json_array_foreach(list, i, e) {
-		json_t *r = json_object_get(e, "range");
-		if (json_integer_value(json_object_get(r, "start")) == t->first &&
-		    json_integer_value(json_object_get(r, "end")) == t->end)
-			return 0;
-	}
-	url_sig(sig, &t->xorb, t->byte_start, t->byte_end - 1, exp);
-	snprintf(url, sizeof(url),
-		 "/v1/xorbs/default/%s?start=%" PRIu64 "&end=%" PRIu64 "&exp=%" PRId64 "&sig=%s",
-		 hexh, t->byte_start, t->byte_end - 1, exp, sig);
-	return json_array_append_new(
-		list, json_pack("{s:{s:I,s:I},s:s,s:{s:I,s:I}}", "range", "start",
-				(json_int_t)t->first, "end", (json_int_t)t->end, "url", url,
-				"url_range", "start", (json_int_t)t->byte_start, "end",
-				(json_int_t)(t->byte_end - 1)));
+	if (c != 0)
+		return c;
+	if (x->first != y->first)
+		return x->first < y->first ? -1 : 1;
+	return x->end < y->end ? -1 : x->end > y->end;
 }
+
+/*
+ * The reconstruction as JSON text, written straight out (a parser's tree
+ * of a file with a million terms would cost many times the text):
+ * "terms" in file order, and "fetch_info" with each distinct chunk range
+ * of each xorb once, found by sorting (not by searching per term).
+ */
+static int write_recon(FILE *f, const cairn_hash *file, uint64_t size, const cairn_recon_term *t,
+		       size_t n, int64_t exp)
+{
+	char hexh[CAIRN_HASH_HEX_LEN + 1], sig[65];
+	size_t *order = malloc((n ? n : 1) * sizeof(*order));
+
+	if (order == NULL)
+		return -1;
+	for (size_t i = 0; i < n; i++)
+		order[i] = i;
+	if (n > 1)
+		qsort_r(order, n, sizeof(*order), by_range, (void *)t);
+	cairn_hash_to_hex(hexh, file);
+	fprintf(f, "{\"file\":\"%s\",\"size\":%" PRIu64 ",\"offset_into_first_range\":0,"
+		   "\"terms\":[", hexh, size);
+	for (size_t i = 0; i < n; i++) {
+		cairn_hash_to_hex(hexh, &t[i].xorb);
+		fprintf(f, "%s{\"hash\":\"%s\",\"unpacked_length\":%" PRIu64
+			   ",\"range\":{\"start\":%u,\"end\":%u}}",
+			i ? "," : "", hexh, t[i].raw_len, t[i].first, t[i].end);
+	}
+	fputs("],\"fetch_info\":{", f);
+	for (size_t k = 0; k < n; k++) {
+		const cairn_recon_term *x = &t[order[k]], *prev = k ? &t[order[k - 1]] : NULL;
+		bool new_xorb = prev == NULL || !cairn_hash_equal(&prev->xorb, &x->xorb);
+		if (!new_xorb && prev->first == x->first && prev->end == x->end)
+			continue; /* a range listed already */
+		cairn_hash_to_hex(hexh, &x->xorb);
+		if (new_xorb)
+			fprintf(f, "%s\"%s\":[", k ? "]," : "", hexh);
+		else
+			fputc(',', f);
+		url_sig(sig, &x->xorb, x->byte_start, x->byte_end - 1, exp);
+		fprintf(f, "{\"range\":{\"start\":%u,\"end\":%u},\"url\":\"/v1/xorbs/default/%s"
+			   "?start=%" PRIu64 "&end=%" PRIu64 "&exp=%" PRId64 "&sig=%s\","
+			   "\"url_range\":{\"start\":%" PRIu64 ",\"end\":%" PRIu64 "}}",
+			x->first, x->end, hexh, x->byte_start, x->byte_end - 1, exp, sig,
+			x->byte_start, x->byte_end - 1);
+	}
+	fputs(n ? "]}}\n" : "}}\n", f);
+	free(order);
+	return ferror(f) ? -1 : 0;
+}
+
+/* What answering a reconstruction holds, per term: the terms, their text, its copy. */
+#define RECON_TERM_COST 1024u
 
 static enum MHD_Result h_reconstruction(struct MHD_Connection *c, worker *w, req *q)
 {
 	cairn_recon_term *t = NULL;
-	char hexh[CAIRN_HASH_HEX_LEN + 1];
-	json_t *terms = json_array(), *fetch = json_object();
 	int64_t exp = (int64_t)time(NULL) + URL_TTL_S;
 	cairn_caller who;
 	uint64_t size = 0;
-	size_t n = 0;
-	int rc, bad = 0;
+	char *text = NULL;
+	size_t n = 0, len = 0;
+	enum MHD_Result ret;
+	FILE *f;
+	int rc;
 
 	caller_of(q, &who);
 	rc = cairn_file_reconstruct(w->repo, &who, &q->file, &size, &t, &n);
 	if (rc != 0) {
-		json_decref(terms);
-		json_decref(fetch);
 		if (rc == CAIRN_ENOTFOUND)
 			return send_error(c, q, 404, "NotFound", "no such file");
 		return send_engine(c, q, rc);
 	}
-	for (size_t i = 0; i < n && !bad; i++) {
-		cairn_hash_to_hex(hexh, &t[i].xorb);
-		bad = json_array_append_new(
-			terms, json_pack("{s:s,s:I,s:{s:I,s:I}}", "hash", hexh, "unpacked_length",
-					 (json_int_t)t[i].raw_len, "range", "start",
-					 (json_int_t)t[i].first, "end", (json_int_t)t[i].end));
-		bad = bad || add_fetch(fetch, &t[i], exp) != 0;
+	/* a file of a great many terms answers in much text: it draws on the budget */
+	if (n > 1024 && !budget_take(q, (uint64_t)n * RECON_TERM_COST)) {
+		free(t);
+		return send_slow_down(c, q);
 	}
-	free(t);
-	if (bad || terms == NULL || fetch == NULL) {
-		json_decref(terms);
-		json_decref(fetch);
+	f = open_memstream(&text, &len);
+	if (f == NULL || write_recon(f, &q->file, size, t, n, exp) != 0) {
+		if (f)
+			fclose(f);
+		free(text);
+		free(t);
 		return send_error(c, q, 500, "Internal", "out of memory");
 	}
-	cairn_hash_to_hex(hexh, &q->file);
-	return send_json(c, q, 200,
-			 json_pack("{s:s,s:I,s:i,s:o,s:o}", "file", hexh, "size", (json_int_t)size,
-				   "offset_into_first_range", 0, "terms", terms, "fetch_info", fetch));
+	fclose(f);
+	free(t);
+	ret = send_buf(c, q, 200, "application/json", text, len);
+	free(text);
+	return ret;
 }
 
 static ssize_t read_xorb_piece(void *cls, uint64_t pos, char *out, size_t max)
@@ -1651,13 +1747,42 @@ static bool path_member(json_t *o, const char *k, char *out, size_t *len)
 	return true;
 }
 
+/*
+ * Is text one flat JSON object (no nested object or array)? Checked before
+ * parsing: a parser's tree of many small values costs many times their
+ * text, and no operation needs one.
+ */
+static bool flat_object(const char *text, size_t len)
+{
+	bool in_str = false;
+	int braces = 0;
+
+	for (size_t i = 0; i < len; i++) {
+		char ch = text[i];
+		if (in_str) {
+			if (ch == '\\')
+				i++;
+			else if (ch == '"')
+				in_str = false;
+		} else if (ch == '"') {
+			in_str = true;
+		} else if (ch == '[' || (ch == '{' && ++braces > 1)) {
+			return false;
+		}
+	}
+	return true;
+}
+
 /* Parse line text into l. NULL, or what is wrong with it. */
 static const char *parse_line(batch_line *l, const char *text, size_t len, const req *q)
 {
-	json_t *v = json_loadb(text, len, 0, NULL);
+	json_t *v;
 	const char *op, *s;
 	cairn_batch_op *o = &l->op;
 
+	if (!flat_object(text, len))
+		return "each line is one flat JSON object (no nested objects or arrays)";
+	v = json_loadb(text, len, 0, NULL);
 	l->json = v;
 	if (!json_is_object(v))
 		return "not a JSON object";
@@ -2094,7 +2219,7 @@ static enum MHD_Result first_call(struct MHD_Connection *c, req *q, const char *
 			return send_error(c, q, 401, "Unauthorized", "uploading xorbs needs a token");
 		if (!q->can_write_scope)
 			return send_error(c, q, 403, "Forbidden", "this token is read-only");
-		return want_big_body(c, q, H_XORB, XORB_BODY_MAX, "a xorb");
+		return want_big_body(c, q, H_XORB, XORB_BODY_MAX, "a xorb", 1);
 	case H_RECON:
 		return get ? h_reconstruction(c, w, q) : not_allowed(c, q, ALLOW_GET);
 	case H_BATCH: {
@@ -2104,7 +2229,7 @@ static enum MHD_Result first_call(struct MHD_Connection *c, req *q, const char *
 			return not_allowed(c, q, "POST");
 		if (writable_bucket(c, w, q, &b, &ret) != 0)
 			return ret;
-		return want_big_body(c, q, H_BATCH, BATCH_MAX, "a batch");
+		return want_big_body(c, q, H_BATCH, BATCH_MAX, "a batch", 3);
 	}
 	default:
 		return send_error(c, q, 404, "NotFound", "no such endpoint");
@@ -2116,12 +2241,14 @@ static enum MHD_Result last_call(struct MHD_Connection *c, req *q)
 	worker *w;
 	int rc;
 
+	/* the thread served other connections since this one's first call */
+	cairn_error_clear();
 	if (q->route == R_UPLOAD)
 		return upload_end(c, q);
 	if (q->too_big)
 		return send_error(c, q, 413, "TooLarge",
-				  q->reserved ? "body longer than announced" : "JSON body over 1 MiB");
-	if (q->reserved && q->body_len != q->body_cap)
+				  q->big_body ? "body longer than announced" : "JSON body over 1 MiB");
+	if (q->big_body && q->body_len != q->body_cap)
 		return send_error(c, q, 400, "InvalidArgument", "body shorter than announced");
 	if ((rc = worker_get(&w)) != 0)
 		return send_engine(c, q, rc);
@@ -2187,7 +2314,7 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
 			 * calls, and closing would leave the client without an answer.
 			 */
 			upload_data(q, data, *size);
-		} else if (q->route == R_JSON_BODY && q->reserved && !q->too_big) {
+		} else if (q->route == R_JSON_BODY && q->big_body && !q->too_big) {
 			if (*size > q->body_cap - q->body_len) {
 				q->too_big = true;
 			} else {

@@ -109,6 +109,7 @@ typedef struct cairn_put_result {
 typedef struct cairn_caller {
 	const char *ns;
 	bool admin;
+	bool writer; /* may upload and commit (a write or admin token) */
 } cairn_caller;
 
 #define CAIRN_GRANT_NS (INT64_C(24) * 3600 * 1000000000)
@@ -228,18 +229,23 @@ CAIRN_API int cairn_object_list(cairn_repo *r, const char *ns, const char *name,
 /* --- the chunk protocol (client-side deduplication; docs/api.md) ----------------------- */
 
 /*
- * Which of chunks[0..n) are visible to who: present[i] set for each. The
- * xorbs holding the visible ones are marked as promised, so GC keeps them
- * through its grace period while the caller commits. Returns 0, CAIRN_EIO.
+ * Which of chunks[0..n) are visible to who: present[i] set for each. A
+ * hash asked twice is looked up once. For a writer, the xorbs holding the
+ * visible ones are marked as promised, so GC keeps them through its grace
+ * period while the caller commits. Returns 0, CAIRN_EIO.
  */
 CAIRN_API int cairn_chunks_query(cairn_repo *r, const cairn_caller *who,
 				 const cairn_hash *chunks, size_t n, bool *present);
 
-/* What cairn_xorb_ingest did. */
+/*
+ * What cairn_xorb_ingest did, as the caller may know it: chunks it could
+ * not see before count as new, with the bytes they came in, whether or
+ * not the store held them for someone else.
+ */
 typedef struct cairn_ingest_result {
 	uint64_t chunks;       /* in the xorb */
-	uint64_t new_chunks;   /* of which the store lacked */
-	uint64_t stored_bytes; /* serialized bytes this added to the store */
+	uint64_t new_chunks;   /* of which the caller could not see before */
+	uint64_t stored_bytes; /* their serialized bytes, headers included */
 } cairn_ingest_result;
 
 /*
@@ -249,7 +255,8 @@ typedef struct cairn_ingest_result {
  * store holds already are not stored again: a xorb of only new chunks is
  * stored as it came; one with some, has those repacked into a xorb of our
  * own. Then ns is granted every chunk of it (the proof that it holds
- * them). Idempotent. res may be NULL.
+ * them). Idempotent. res may be NULL. At most CAIRN_XORB_MAX_CHUNKS
+ * chunks (CAIRN_EINVALID beyond).
  */
 CAIRN_API int cairn_xorb_ingest(cairn_repo *r, const char *ns, const cairn_hash *name,
 				const void *bytes, size_t len, cairn_ingest_result *res);

@@ -96,6 +96,8 @@ CAIRN_API int cairn_xorb_writer_add_packed(cairn_xorb_writer *w, const void *byt
 CAIRN_API size_t cairn_xorb_writer_count(const cairn_xorb_writer *w);
 /* Bytes the xorb would have if finished now, footer included. */
 CAIRN_API uint64_t cairn_xorb_writer_size(const cairn_xorb_writer *w);
+/* Serialized bytes of the chunks added so far: headers and data, no footer. */
+CAIRN_API uint64_t cairn_xorb_writer_chunk_bytes(const cairn_xorb_writer *w);
 /* Raw (uncompressed) bytes of the chunks added so far. */
 CAIRN_API uint64_t cairn_xorb_writer_raw_size(const cairn_xorb_writer *w);
 

@@ -94,6 +94,7 @@ struct cairn_upload {
 	/* who writes: dedup is reported against what they can see (set_caller) */
 	bool has_who, who_admin, who_anon;
 	char who_ns[CAIRN_NAME_MAX + 1];
+	cairn_xorb_writer *scratch; /* sizes chunks stored for others as if stored now */
 
 	cairn_put_result res;
 	int err; /* sticky: after a failure the upload can only be freed */
@@ -209,11 +210,9 @@ int cairn_upload_set_caller(cairn_upload *u, const cairn_caller *who)
  * A chunk found stored (chunk `idx` of xorb): if the writer could not see
  * it, report it as new, with the bytes it takes in the store.
  */
-static int count_unseen(cairn_upload *u, const cairn_hash *h, size_t len, const cairn_hash *xorb,
-			uint32_t idx)
+static int count_unseen(cairn_upload *u, const uint8_t *p, size_t len, const cairn_hash *h)
 {
 	cairn_meta *m = u->r->meta;
-	cairn_chunk_row row;
 	int rc;
 
 	if (!u->has_who)
@@ -222,12 +221,20 @@ static int count_unseen(cairn_upload *u, const cairn_hash *h, size_t len, const 
 			     cairn__now_ns() - CAIRN_GRANT_NS, NULL, NULL, NULL);
 	if (rc != CAIRN_ENOTFOUND)
 		return rc;
-	rc = m->xorb_chunks(m, xorb, idx, idx + 1, &row);
-	if (rc < 0)
+	cairn_error_clear();
+	/*
+	 * Its stored size as this upload would have stored it: the size of
+	 * the copy the store holds would tell how (and so whether) someone
+	 * else stored it.
+	 */
+	if (u->scratch == NULL && (rc = cairn_xorb_writer_new(&u->scratch)) < 0)
+		return rc;
+	cairn_xorb_writer_reset(u->scratch); /* one chunk at a time: memory stays one chunk */
+	if ((rc = cairn_xorb_writer_add(u->scratch, p, len, h)) < 0)
 		return rc;
 	u->res.new_chunks++;
 	u->res.new_bytes += len;
-	u->res.stored_bytes += row.packed_len;
+	u->res.stored_bytes += cairn_xorb_writer_chunk_bytes(u->scratch);
 	return 0;
 }
 
@@ -238,6 +245,7 @@ void cairn_upload_free(cairn_upload *u)
 	wait_store(u); /* never free a buffer a store thread still reads */
 	cairn_xorb_writer_free(u->w);
 	cairn_xorb_writer_free(u->w_next);
+	cairn_xorb_writer_free(u->scratch);
 	free(u->buf);
 	free(u->refs);
 	free(u->locs);
@@ -510,7 +518,7 @@ static int take_chunk(cairn_upload *u, const uint8_t *p, size_t len)
 			u->slots[loc.slot].touched = true;
 		}
 		loc.idx = idx;
-		if ((rc = count_unseen(u, &h, len, &xorb, idx)) < 0)
+		if ((rc = count_unseen(u, p, len, &h)) < 0)
 			return rc;
 		rc = map_put(&u->map, &h, loc);
 		return rc < 0 ? rc : push_ref(u, &h, len, loc);

@@ -26,6 +26,55 @@ static bool caller_all(const cairn_caller *who)
 	return who && who->admin;
 }
 
+/* ---- a set of hashes -------------------------------------------------------------- */
+
+/*
+ * Open addressing over indices into an array of hashes; chunk hashes are
+ * uniform, so their first word is a fine table hash. Finds the first
+ * index holding each hash, in O(1) expected per call.
+ */
+typedef struct hash_set {
+	size_t *slot; /* index + 1; 0: empty */
+	size_t mask;
+} hash_set;
+
+static int hash_set_init(hash_set *hs, size_t n)
+{
+	size_t cap = 16;
+
+	while (cap < 2 * n)
+		cap *= 2;
+	hs->slot = calloc(cap, sizeof(*hs->slot));
+	hs->mask = cap - 1;
+	return hs->slot ? 0 : cairn__error_set(CAIRN_ENOMEM, "out of memory");
+}
+
+/* The first index i of `all` with all[i] == all[k]; records k if it is the first. */
+static size_t hash_set_first(hash_set *hs, const cairn_hash *(*at)(const void *, size_t),
+			     const void *all, size_t k)
+{
+	const cairn_hash *h = at(all, k);
+	size_t pos = (size_t)cairn__load64_le(h->bytes) & hs->mask;
+
+	while (hs->slot[pos] != 0) {
+		if (cairn_hash_equal(at(all, hs->slot[pos] - 1), h))
+			return hs->slot[pos] - 1;
+		pos = (pos + 1) & hs->mask;
+	}
+	hs->slot[pos] = k + 1;
+	return k;
+}
+
+static const cairn_hash *array_at(const void *all, size_t k)
+{
+	return &((const cairn_hash *)all)[k];
+}
+
+static const cairn_hash *xorb_at(const void *x, size_t k)
+{
+	return cairn_xorb_chunk_hash(x, k);
+}
+
 /* ---- the dedup query -------------------------------------------------------------- */
 
 int cairn_chunks_query(cairn_repo *r, const cairn_caller *who, const cairn_hash *chunks,
@@ -33,16 +82,25 @@ int cairn_chunks_query(cairn_repo *r, const cairn_caller *who, const cairn_hash 
 {
 	int64_t since = cairn__now_ns() - CAIRN_GRANT_NS;
 	cairn_hash *xorbs = NULL;
+	hash_set seen = {NULL, 0};
 	size_t nx = 0;
 	int rc = 0;
 
 	if (n == 0)
 		return 0;
 	xorbs = malloc(n * sizeof(*xorbs));
-	if (xorbs == NULL)
+	if (xorbs == NULL || hash_set_init(&seen, n) != 0) {
+		free(xorbs);
 		return cairn__error_set(CAIRN_ENOMEM, "out of memory");
+	}
 	for (size_t i = 0; i < n; i++) {
 		cairn_hash x;
+		/* a hash asked twice is looked up once: repeating one cannot amplify timing */
+		size_t first = hash_set_first(&seen, array_at, chunks, i);
+		if (first != i) {
+			present[i] = present[first];
+			continue;
+		}
 		rc = r->meta->chunk_access(r->meta, &chunks[i], caller_ns(who), caller_all(who),
 					   since, &x, NULL, NULL);
 		present[i] = rc == 0;
@@ -57,8 +115,11 @@ int cairn_chunks_query(cairn_repo *r, const cairn_caller *who, const cairn_hash 
 			xorbs[nx++] = x;
 	}
 	cairn_error_clear();
-	/* promised: GC keeps these through its grace period while the caller commits */
-	if (nx > 0 && (rc = r->meta->begin(r->meta, true)) == 0) {
+	/*
+	 * Promised to a writer: GC keeps these through its grace period while
+	 * it commits. A reader cannot commit, and costs no write transaction.
+	 */
+	if (nx > 0 && who && who->writer && (rc = r->meta->begin(r->meta, true)) == 0) {
 		int64_t now = cairn__now_ns();
 		for (size_t i = 0; i < nx && rc == 0; i++) {
 			rc = r->meta->xorb_touch(r->meta, &xorbs[i], now);
@@ -71,6 +132,7 @@ int cairn_chunks_query(cairn_repo *r, const cairn_caller *who, const cairn_hash 
 			r->meta->rollback(r->meta);
 	}
 done:
+	free(seen.slot);
 	free(xorbs);
 	return rc;
 }
@@ -117,19 +179,19 @@ static int store_new_chunks(cairn_repo *r, const cairn_xorb *x, const uint8_t *b
 	size_t len;
 	int rc = cairn_xorb_writer_new(&w);
 
+	hash_set seen = {NULL, 0};
+
+	if (rc == 0)
+		rc = hash_set_init(&seen, n);
 	for (size_t i = 0; i < n && rc == 0; i++) {
 		cairn_xorb_span sp;
-		bool again = false;
-		if (had[i])
-			continue;
-		for (size_t j = 0; j < i && !again; j++)
-			again = !had[j] &&
-				cairn_hash_equal(cairn_xorb_chunk_hash(x, j), cairn_xorb_chunk_hash(x, i));
-		if (again)
+		/* a chunk the xorb holds twice is stored once */
+		if (had[i] || hash_set_first(&seen, xorb_at, x, i) != i)
 			continue;
 		cairn_xorb_span_get(x, i, i + 1, &sp);
 		rc = cairn_xorb_writer_add_packed(w, bytes + sp.offset, sp.length);
 	}
+	free(seen.slot);
 	if (rc == 0)
 		rc = cairn_xorb_writer_finish(w, &xh, &out, &len);
 	if (rc == 0)
@@ -150,40 +212,70 @@ int cairn_xorb_ingest(cairn_repo *r, const char *ns, const cairn_hash *name, con
 	size_t n;
 	int rc;
 
+	int64_t since = cairn__now_ns() - CAIRN_GRANT_NS;
+	size_t missing = 0;
+	uint64_t ignored;
+
 	if (ns == NULL)
 		return cairn__error_set(CAIRN_EINVALID, "a xorb upload needs a namespace");
+	/* the client's bytes being wrong is the client's error, whatever the reader calls it */
 	if ((rc = cairn_xorb_open(&x, bytes, len)) < 0)
-		return rc;
+		return rc == CAIRN_ENOMEM ? rc : cairn__error_set(CAIRN_EINVALID, "%s",
+								  cairn_error_last());
 	if (!cairn_hash_equal(cairn_xorb_id(x), name)) {
 		cairn_hash_to_hex(want, name);
 		cairn_hash_to_hex(got, cairn_xorb_id(x));
 		rc = cairn__error_set(CAIRN_EINVALID, "xorb hash is %s, not %s as named", got, want);
 		goto done;
 	}
-	if ((rc = cairn_xorb_verify(x)) < 0)
-		goto done;
 	n = out.chunks = cairn_xorb_chunk_count(x);
-	had = calloc(n, sizeof(*had));
+	if (n > CAIRN_XORB_MAX_CHUNKS) {
+		rc = cairn__error_set(CAIRN_EINVALID, "a xorb holds at most %u chunks, this one %zu",
+				      CAIRN_XORB_MAX_CHUNKS, n);
+		goto done;
+	}
+	if ((rc = cairn_xorb_verify(x)) < 0) {
+		if (rc != CAIRN_ENOMEM)
+			rc = cairn__error_set(CAIRN_EINVALID, "%s", cairn_error_last());
+		goto done;
+	}
+	had = calloc(n ? n : 1, sizeof(*had));
 	if (had == NULL) {
 		rc = cairn__error_set(CAIRN_ENOMEM, "out of memory");
 		goto done;
 	}
 	for (size_t i = 0; i < n; i++) {
-		rc = r->meta->chunk_lookup(r->meta, cairn_xorb_chunk_hash(x, i), NULL, NULL);
+		const cairn_hash *h = cairn_xorb_chunk_hash(x, i);
+		cairn_xorb_span sp;
+		/* what the store holds decides what to store... */
+		rc = r->meta->chunk_lookup(r->meta, h, NULL, NULL);
 		if (rc < 0 && rc != CAIRN_ENOTFOUND)
 			goto done;
 		had[i] = rc == 0;
-		out.new_chunks += !had[i];
+		missing += !had[i];
+		/*
+		 * ...but the answer speaks only of what the caller could see: a
+		 * chunk stored for another tenant counts as new here, with the
+		 * bytes it came in (else the answer would be an oracle).
+		 */
+		rc = r->meta->chunk_access(r->meta, h, ns, false, since, NULL, NULL, NULL);
+		if (rc < 0 && rc != CAIRN_ENOTFOUND)
+			goto done;
+		if (rc == CAIRN_ENOTFOUND) {
+			cairn_xorb_span_get(x, i, i + 1, &sp);
+			out.new_chunks++;
+			out.stored_bytes += sp.length;
+		}
 	}
 	cairn_error_clear();
 	rc = 0;
-	if (out.new_chunks == n) {
+	if (missing == n) {
 		/* all new: keep it exactly as the client made it */
 		rc = r->store->put(r->store, name, bytes, len);
 		if (rc == 0)
-			rc = cairn__xorb_record(r, name, bytes, len, &out.stored_bytes);
-	} else if (out.new_chunks > 0) {
-		rc = store_new_chunks(r, x, bytes, had, &out.stored_bytes);
+			rc = cairn__xorb_record(r, name, bytes, len, &ignored);
+	} else if (missing > 0) {
+		rc = store_new_chunks(r, x, bytes, had, &ignored);
 	}
 	if (rc < 0)
 		goto done;
@@ -193,7 +285,7 @@ int cairn_xorb_ingest(cairn_repo *r, const char *ns, const cairn_hash *name, con
 		memset(had, 0, n * sizeof(*had));
 		rc = r->store->put(r->store, name, bytes, len);
 		if (rc == 0)
-			rc = cairn__xorb_record(r, name, bytes, len, &out.stored_bytes);
+			rc = cairn__xorb_record(r, name, bytes, len, &ignored);
 		if (rc == 0)
 			rc = grant_all(r, ns, x, had);
 	}
@@ -317,6 +409,18 @@ static int resolve_add(cairn_repo *r, const cairn_caller *who, const cairn_batch
 		cairn_term *t = rs->n ? &rs->terms[rs->n - 1] : NULL;
 		cairn_hash x;
 		uint32_t idx, raw;
+
+		/*
+		 * What the chunker makes: every chunk but the last at least
+		 * CAIRN_CHUNK_MIN bytes, none over CAIRN_CHUNK_MAX. It bounds a
+		 * file's chunks (and terms) by its size.
+		 */
+		if (c->len == 0 || c->len > CAIRN_CHUNK_MAX ||
+		    (i + 1 < op->nchunks && c->len < CAIRN_CHUNK_MIN))
+			return cairn__error_set(CAIRN_EINVALID, "chunk %zu has %llu bytes: not a "
+						"chunk the chunker makes (%d..%d bytes, only the "
+						"last may be shorter)", i, (unsigned long long)c->len,
+						CAIRN_CHUNK_MIN, CAIRN_CHUNK_MAX);
 
 		rc = r->meta->chunk_access(r->meta, &c->hash, caller_ns(who), caller_all(who),
 					   since, &x, &idx, &raw);

@@ -133,6 +133,13 @@ uint64_t cairn_xorb_writer_size(const cairn_xorb_writer *w)
 	return w->len + footer_len(w->n) + XORB_LEN_FIELD;
 }
 
+uint64_t cairn_xorb_writer_chunk_bytes(const cairn_xorb_writer *w)
+{
+	if (w->finished)
+		return w->len - footer_len(w->n) - XORB_LEN_FIELD;
+	return w->len;
+}
+
 uint64_t cairn_xorb_writer_raw_size(const cairn_xorb_writer *w)
 {
 	return w->raw_total;
