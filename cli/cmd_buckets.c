@@ -21,6 +21,7 @@
 #include "cli.h"
 
 #include "cairn/errors.h"
+#include "cairn/sync.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -46,11 +47,14 @@ enum {
 	O_RECURSIVE = 'R',
 	O_HUMAN = 'h',
 	O_DRY_RUN = 'n',
+	O_INCLUDE = 'i',
+	O_EXCLUDE = 'x',
 };
 
 typedef struct opts {
 	cli_remote g;
 	bool is_private, is_public, exist_ok, yes, missing_ok, force, recursive, human, dry_run;
+	cairn_filter *filter; /* rm -R: --include / --exclude, in order (sync's rules) */
 	const char *args[2];
 	int nargs;
 } opts;
@@ -77,6 +81,8 @@ static int parse(int argc, char **argv, opts *o, const char *allowed, int min, i
 		{"recursive", no_argument, NULL, O_RECURSIVE},
 		{"human-readable", no_argument, NULL, O_HUMAN},
 		{"dry-run", no_argument, NULL, O_DRY_RUN},
+		{"include", required_argument, NULL, O_INCLUDE},
+		{"exclude", required_argument, NULL, O_EXCLUDE},
 		{NULL, 0, NULL, 0},
 	};
 	int ch;
@@ -113,6 +119,16 @@ static int parse(int argc, char **argv, opts *o, const char *allowed, int min, i
 		case O_RECURSIVE: o->recursive = true; break;
 		case O_HUMAN: o->human = true; break;
 		case O_DRY_RUN: o->dry_run = true; break;
+		case O_INCLUDE:
+		case O_EXCLUDE:
+			if ((o->filter == NULL && cairn_filter_new(&o->filter) != 0) ||
+			    cairn_filter_add(o->filter, ch == O_INCLUDE, optarg) != 0) {
+				fprintf(stderr, "cairn: %s\n", cairn_error_last());
+				cairn_filter_free(o->filter);
+				o->filter = NULL;
+				return EXIT_USAGE;
+			}
+			break;
 		default: break;
 		}
 	}
@@ -896,34 +912,47 @@ typedef struct rm_ctx {
 	cairn_client *c;
 	const opts *o;
 	const remote *r;
-	unsigned n;
+	char **keys; /* rm -R: what the listing selected */
+	size_t n, cap;
+	int rc;
 } rm_ctx;
 
-/* Delete (or show) one object; directories do not come in recursive listings. */
-static int rm_one(rm_ctx *rc_, const char *key)
+/* Print one deletion (done or, with --dry-run, planned). */
+static void rm_said(const rm_ctx *x, const char *key)
 {
-	int rc = 0;
-
-	if (!rc_->o->dry_run && (rc = cairn_client_delete_object(rc_->c, rc_->r->ns, rc_->r->name,
-								  key)) != 0)
-		return rc;
-	rc_->n++;
-	if (rc_->o->g.json) {
+	if (x->o->g.json) {
 		printf("{\"path\":");
 		cli_json_string(stdout, key);
-		printf(",\"deleted\":%s}\n", rc_->o->dry_run ? "false" : "true");
-	} else if (!rc_->o->g.quiet || rc_->o->dry_run) {
-		printf("%s %s%s/%s/", rc_->o->dry_run ? "would delete" : "deleted", SCHEME,
-		       rc_->r->ns, rc_->r->name);
+		printf(",\"deleted\":%s}\n", x->o->dry_run ? "false" : "true");
+	} else if (!x->o->g.quiet || x->o->dry_run) {
+		printf("%s %s%s/%s/", x->o->dry_run ? "would delete" : "deleted", SCHEME, x->r->ns,
+		       x->r->name);
 		cli_text_path(stdout, key);
 		fputc('\n', stdout);
 	}
-	return 0;
 }
 
+/* An object under the folder: keep it if the filters select its path below the folder. */
 static int rm_entry(void *ctx, const cairn_client_entry *e)
 {
-	return e->is_dir ? 0 : rm_one(ctx, e->path);
+	rm_ctx *x = ctx;
+	size_t pl = strlen(x->r->key);
+	const char *rel = e->path + (pl ? pl + 1 : 0);
+
+	if (e->is_dir || !cairn_filter_selects(x->o->filter, rel))
+		return 0;
+	if (x->n == x->cap) {
+		size_t ncap = x->cap ? 2 * x->cap : 256;
+		char **nk = realloc(x->keys, ncap * sizeof(*nk));
+		if (nk == NULL)
+			return x->rc = CAIRN_ENOMEM;
+		x->keys = nk;
+		x->cap = ncap;
+	}
+	if ((x->keys[x->n] = strdup(e->path)) == NULL)
+		return x->rc = CAIRN_ENOMEM;
+	x->n++;
+	return 0;
 }
 
 static int stop_at_first(void *ctx, const cairn_client_entry *e)
@@ -936,53 +965,81 @@ static int stop_at_first(void *ctx, const cairn_client_entry *e)
 static int b_rm(int argc, char **argv)
 {
 	static const char usage_line[] = "usage: cairn buckets rm cairn://buckets/NS/NAME/PATH "
-					 "[-R] [--dry-run] [--endpoint URL] [--token T] [--json] "
-					 "[--quiet]";
+					 "[-R] [--include PATTERN]... [--exclude PATTERN]... "
+					 "[--dry-run] [--endpoint URL] [--token T] [--json] [--quiet]";
 	cairn_client *c = NULL;
-	rm_ctx ctx;
+	rm_ctx x;
 	remote r;
 	opts o;
-	int rc, status;
+	int rc = 0, status;
 
-	if ((status = parse(argc, argv, &o, "Rn", 1, 1, usage_line)) != EXIT_OK)
+	if ((status = parse(argc, argv, &o, "Rnix", 1, 1, usage_line)) != EXIT_OK)
 		return status;
-	if (!parse_remote(o.args[0], true, false, &r))
-		return bad_path(o.args[0], "a bucket path (cairn://buckets/NS/NAME/PATH)");
+	memset(&x, 0, sizeof(x));
+	if (!parse_remote(o.args[0], true, false, &r)) {
+		status = bad_path(o.args[0], "a bucket path (cairn://buckets/NS/NAME/PATH)");
+		goto out;
+	}
 	if (!o.recursive && (r.dir || r.key[0] == '\0')) {
 		fprintf(stderr, "cairn: %s names a folder: use -R to delete what is under it\n",
 			o.args[0]);
-		return EXIT_USAGE;
+		status = EXIT_USAGE;
+		goto out;
+	}
+	if (!o.recursive && o.filter) {
+		fprintf(stderr, "cairn: --include and --exclude choose among the objects of a "
+				"folder: use -R\n");
+		status = EXIT_USAGE;
+		goto out;
 	}
 	if ((status = with_client(&o, &c)) != EXIT_OK)
-		return status;
-	ctx.c = c;
-	ctx.o = &o;
-	ctx.r = &r;
-	ctx.n = 0;
+		goto out;
+	x.c = c;
+	x.o = &o;
+	x.r = &r;
 	if (o.recursive) {
-		rc = cairn_client_list(c, r.ns, r.name, r.key, true, rm_entry, &ctx);
-		if (rc == 0 && ctx.n == 0) {
+		/* list first, then delete in batches: one request per 10,000 objects */
+		rc = cairn_client_list(c, r.ns, r.name, r.key, true, rm_entry, &x);
+		if (rc == 0)
+			rc = x.rc;
+		if (rc == 0 && x.n == 0) {
 			fflush(stdout);
-			fprintf(stderr, "cairn: no objects under %s\n", o.args[0]);
-			cairn_client_free(c);
-			return EXIT_NOTFOUND;
+			fprintf(stderr, "cairn: no objects under %s%s\n", o.args[0],
+				o.filter ? " that the filters select" : "");
+			status = EXIT_NOTFOUND;
+			goto out;
 		}
+		if (rc == 0 && !o.dry_run)
+			rc = cairn_client_delete_many(c, r.ns, r.name, (const char *const *)x.keys, x.n,
+						      NULL);
+		for (size_t i = 0; rc == 0 && i < x.n; i++)
+			rm_said(&x, x.keys[i]);
 	} else {
-		rc = rm_one(&ctx, r.key);
+		if (!o.dry_run)
+			rc = cairn_client_delete_object(c, r.ns, r.name, r.key);
 		if (rc == CAIRN_ENOTFOUND &&
 		    cairn_client_list(c, r.ns, r.name, r.key, false, stop_at_first, NULL) == 1) {
 			fprintf(stderr, "cairn: %s names a folder: use -R to delete what is under it\n",
 				o.args[0]);
-			cairn_client_free(c);
-			return EXIT_USAGE;
+			status = EXIT_USAGE;
+			goto out;
 		}
+		if (rc == 0)
+			rm_said(&x, r.key);
 	}
-	cairn_client_free(c);
 	if (rc != 0) {
 		fflush(stdout);
-		return cli_fail(rc, o.args[0]);
+		status = cli_fail(rc, o.args[0]);
+	} else {
+		status = cli_finish_output(EXIT_OK);
 	}
-	return cli_finish_output(EXIT_OK);
+out:
+	for (size_t i = 0; i < x.n; i++)
+		free(x.keys[i]);
+	free(x.keys);
+	cairn_client_free(c);
+	cairn_filter_free(o.filter);
+	return status;
 }
 
 /* ---- dispatch ------------------------------------------------------------------------------ */
@@ -999,7 +1056,8 @@ static const struct {
 	{"settings", b_settings, "make a bucket private or public: NS/NAME --private|--public"},
 	{"ls", b_ls, "list objects: cairn://buckets/NS/NAME[/FOLDER] [-R] [-h]"},
 	{"cp", b_cp, "upload, download or copy one file: SRC DST ('-' for stdin/stdout)"},
-	{"rm", b_rm, "delete objects: cairn://buckets/NS/NAME/PATH [-R] [--dry-run]"},
+	{"rm", b_rm, "delete objects: cairn://buckets/NS/NAME/PATH [-R] [--include P] "
+		     "[--exclude P] [--dry-run]"},
 	{"sync", cmd_buckets_sync, "make DST like SRC, moving only what differs: SRC DST "
 				   "[--delete] [--dry-run | --plan FILE] ... (or --apply FILE)"},
 };

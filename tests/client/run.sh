@@ -182,6 +182,13 @@ check rm-folder-needs-R 2 "$(run buckets rm cairn://buckets/alice/pub/models)"
 check rm-dry-run 0 "$(run buckets rm -R --dry-run cairn://buckets/alice/pub/models)"
 check rm-dry-run-count 2 "$(grep -c '^would delete' "$W/out")"
 check rm-dry-run-kept 0 "$(run buckets cp cairn://buckets/alice/pub/models/v1/five.bin "$W/got")"
+check rm-include 0 "$(run buckets rm -R --dry-run --include 'v1/**' cairn://buckets/alice/pub/models)"
+check rm-include-count 1 "$(grep -c '^would delete' "$W/out")"
+contains rm-include-which "$W/out" 'models/v1/five.bin'
+check rm-exclude 0 "$(run buckets rm -R --dry-run --exclude '*.bin' cairn://buckets/alice/pub/models)"
+check rm-exclude-none 3 "$(run buckets rm -R --exclude '*' cairn://buckets/alice/pub/models)"
+contains rm-exclude-none-says "$W/err" 'that the filters select'
+check rm-filter-needs-R 2 "$(run buckets rm --include x cairn://buckets/alice/pub/notes/a.txt)"
 check rm-recursive 0 "$(run buckets rm -R cairn://buckets/alice/pub/models --quiet)"
 run buckets ls -R cairn://buckets/alice/pub >/dev/null
 check rm-recursive-left 1 "$(wc -l <"$W/out")"
