@@ -1,7 +1,7 @@
 #!/bin/sh
 # run.sh BUILD_DIR - what `make run` does: start `cairn serve` on
 # 127.0.0.1:8700 over ./var (or $CAIRN_DATA), print the admin token and a
-# curl quickstart, and serve until Ctrl-C. On the first start the server
+# CLI quickstart, and serve until Ctrl-C. On the first start the server
 # creates the admin token; later starts read it from var/admin-token.
 set -eu
 BUILD=$1
@@ -28,9 +28,9 @@ fi
 TOKEN=$(cat "$DATA/admin-token")
 U=http://$LISTEN
 echo "== admin token: $TOKEN (kept in $DATA/admin-token)"
-echo "== quickstart (paste into another shell):"
-echo "curl -sS -X POST -H 'Authorization: Bearer $TOKEN' -d '{\"private\":false}' $U/api/buckets/admin/demo"
-echo "echo hello | curl -sS -T - -H 'Authorization: Bearer $TOKEN' $U/buckets/admin/demo/upload/hello.txt"
-echo "curl -sS $U/buckets/admin/demo/resolve/hello.txt"
+echo "== quickstart (paste into another shell, in this folder):"
+echo "$CAIRN login --endpoint $U --token $TOKEN"
+echo "$CAIRN buckets create demo --private --exist-ok"
+echo "$CAIRN buckets sync docs cairn://buckets/admin/demo/docs && $CAIRN buckets ls -R cairn://buckets/admin/demo"
 echo "== serving on $U (Ctrl-C to stop)"
 wait "$PID"
