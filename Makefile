@@ -25,9 +25,11 @@ run: build
 	@sh scripts/run.sh $(BUILD)
 
 test: build
+	@sh scripts/deps.sh test
 	@sh scripts/run-tests.sh $(BUILD)
 
 test-asan: deps
+	@sh scripts/deps.sh test
 	@cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DCAIRN_SANITIZE=ON $(CMAKE_ARGS) >/dev/null
 	@cmake --build $(ASAN_BUILD) -j $(JOBS)
 	@sh scripts/run-tests.sh $(ASAN_BUILD)

@@ -8,6 +8,8 @@
  *   cairn admin tokens create --user U --scope S [--data DIR]
  *                                                      issue a token (printed once)
  *   cairn admin tokens revoke TOKEN [--data DIR]       revoke a token
+ *   cairn admin keys create [--user U] [--data DIR]    an S3 access key (the secret printed once)
+ *   cairn admin keys revoke ACCESS_KEY_ID [--data DIR] revoke an S3 access key
  *
  * DIR defaults to $CAIRN_DATA, else ./var (where `cairn serve` keeps data).
  */
@@ -17,7 +19,9 @@
 #include "cairn/errors.h"
 #include "cairn/repo.h"
 
+#include <errno.h>
 #include <getopt.h>
+#include <sys/random.h>
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
@@ -329,21 +333,102 @@ static int admin_tokens(int argc, char **argv)
 	return EXIT_USAGE;
 }
 
+/* ---- S3 access keys ------------------------------------------------------------------ */
+
+/* n characters drawn from alphabet (of 32 or 64 letters: no modulo bias), from getrandom. */
+static int random_text(char *out, size_t n, const char *alphabet, size_t an)
+{
+	uint8_t raw[64];
+	size_t got = 0;
+
+	if (n > sizeof(raw))
+		return -1;
+	while (got < n) {
+		ssize_t k = getrandom(raw + got, n - got, 0);
+		if (k < 0 && errno != EINTR)
+			return -1;
+		if (k > 0)
+			got += (size_t)k;
+	}
+	for (size_t i = 0; i < n; i++)
+		out[i] = alphabet[raw[i] % an];
+	out[n] = '\0';
+	memset(raw, 0, sizeof(raw));
+	return 0;
+}
+
+static int admin_keys(int argc, char **argv)
+{
+	static const char usage_create[] = "usage: cairn admin keys create [--user USER] [--data DIR]";
+	static const char usage_revoke[] = "usage: cairn admin keys revoke ACCESS_KEY_ID [--data DIR]";
+	/* AWS's shapes: a 20-character id, a 40-character secret */
+	static const char id_chars[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+	static const char secret_chars[] =
+		"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	char id[21], secret[41];
+	admin_args a;
+	cairn_meta *m;
+	int rc;
+
+	if (argc >= 2 && strcmp(argv[1], "create") == 0) {
+		if ((rc = parse_args(argc - 1, argv + 1, &a, usage_create, false)) != EXIT_OK)
+			return rc;
+		if (a.scope) {
+			fprintf(stderr, "cairn: unexpected option (%s)\n", usage_create);
+			return EXIT_USAGE;
+		}
+		memcpy(id, "CAIRN", 5);
+		if (random_text(id + 5, 15, id_chars, 32) != 0 || random_text(secret, 40, secret_chars, 64) != 0) {
+			fprintf(stderr, "cairn: no randomness for a key\n");
+			return EXIT_FAIL;
+		}
+		if ((rc = open_meta(&m, a.data)) != EXIT_OK)
+			return rc;
+		rc = close_meta(m, m->s3key_create(m, a.user ? a.user : "admin", id, secret, now_ns()),
+				"keys create");
+		if (rc == EXIT_OK) {
+			if (a.json)
+				printf("{\"user\":\"%s\",\"access_key_id\":\"%s\",\"secret_access_key\":\"%s\"}\n",
+				       a.user ? a.user : "admin", id, secret);
+			else
+				printf("access key id:     %s\nsecret access key: %s\n", id, secret);
+		}
+		memset(secret, 0, sizeof(secret));
+		return cli_finish_output(rc);
+	}
+	if (argc >= 2 && strcmp(argv[1], "revoke") == 0) {
+		if ((rc = parse_args(argc - 1, argv + 1, &a, usage_revoke, true)) != EXIT_OK)
+			return rc;
+		if (a.user || a.scope) {
+			fprintf(stderr, "cairn: unexpected option (%s)\n", usage_revoke);
+			return EXIT_USAGE;
+		}
+		if ((rc = open_meta(&m, a.data)) != EXIT_OK)
+			return rc;
+		rc = close_meta(m, m->s3key_revoke(m, a.arg, now_ns()), "keys revoke");
+		if (rc == EXIT_OK)
+			printf("key revoked\n");
+		return cli_finish_output(rc);
+	}
+	fprintf(stderr, "%s\n%s\n", usage_create, usage_revoke);
+	return EXIT_USAGE;
+}
+
 int cmd_admin(int argc, char **argv)
 {
 	static const struct {
 		const char *name;
 		int (*run)(int, char **);
 	} subs[] = {{"gc", admin_gc},	    {"fsck", admin_fsck},     {"stats", admin_stats},
-		    {"users", admin_users}, {"tokens", admin_tokens}};
+		    {"users", admin_users}, {"tokens", admin_tokens},   {"keys", admin_keys}};
 
 	if (argc < 2) {
-		fprintf(stderr, "usage: cairn admin gc|fsck|stats|users|tokens [options]\n");
+		fprintf(stderr, "usage: cairn admin gc|fsck|stats|users|tokens|keys [options]\n");
 		return EXIT_USAGE;
 	}
 	for (size_t i = 0; i < sizeof(subs) / sizeof(subs[0]); i++)
 		if (strcmp(argv[1], subs[i].name) == 0)
 			return subs[i].run(argc - 1, argv + 1);
-	fprintf(stderr, "cairn: unknown admin command '%s' (gc, fsck, stats, users, tokens)\n", argv[1]);
+	fprintf(stderr, "cairn: unknown admin command '%s' (gc, fsck, stats, users, tokens, keys)\n", argv[1]);
 	return EXIT_USAGE;
 }

@@ -69,7 +69,7 @@ static struct {
 	atomic_uint_fast64_t aborted; /* ended by the client before any response */
 } metrics;
 
-static void metrics_record(unsigned status, uint64_t in, uint64_t out, double secs)
+void cairn__metrics_record(unsigned status, uint64_t in, uint64_t out, double secs)
 {
 	size_t i;
 
@@ -102,6 +102,20 @@ static const char *g_data_dir;
 static pthread_mutex_t workers_lock = PTHREAD_MUTEX_INITIALIZER;
 static worker *workers;
 static _Thread_local worker *tl_worker;
+
+static int worker_get(worker **out);
+
+int cairn__worker(cairn_repo **repo, cairn_meta **meta)
+{
+	worker *w;
+	int rc = worker_get(&w);
+
+	if (rc == 0) {
+		*repo = w->repo;
+		*meta = w->meta;
+	}
+	return rc;
+}
 
 /* This thread's handles, opened on first use. Returns 0 or a CAIRN_E* code. */
 static int worker_get(worker **out)
@@ -229,7 +243,7 @@ static void completed(void *cls, struct MHD_Connection *c, void **con_cls,
 	} else {
 		if (q->status == 0)
 			q->status = 500; /* completed without a response: cannot happen */
-		metrics_record(q->status, q->bytes_in, q->bytes_out, secs);
+		cairn__metrics_record(q->status, q->bytes_in, q->bytes_out, secs);
 		fprintf(stderr, "%s %s %u %" PRIu64 " %.1fms%s\n", q->method, q->url, q->status,
 			q->bytes_out, secs * 1e3,
 			toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " (aborted)");
@@ -360,10 +374,8 @@ static ns_use **ns_find(const char *ns)
 	return p;
 }
 
-/* Reserve n bytes for request q (released when it completes). */
-static bool budget_take(req *q, uint64_t n)
+bool cairn__budget_take(const char *ns, uint64_t n, uint64_t *reserved)
 {
-	const char *ns = q->authed ? q->user : "";
 	uint64_t cur;
 	ns_use **p, *u;
 	bool ok = false;
@@ -380,7 +392,7 @@ static bool budget_take(req *q, uint64_t n)
 		if (u != NULL) {
 			u->used += n;
 			atomic_store(&big_body_used, cur + n);
-			q->reserved += n;
+			*reserved += n;
 			ok = true;
 		}
 	}
@@ -388,24 +400,35 @@ static bool budget_take(req *q, uint64_t n)
 	return ok;
 }
 
-static void budget_release(req *q)
+void cairn__budget_release(const char *ns, uint64_t *reserved)
 {
 	ns_use **p, *u;
 
-	if (q->reserved == 0)
+	if (*reserved == 0)
 		return;
 	pthread_mutex_lock(&budget_lock);
-	atomic_fetch_sub(&big_body_used, q->reserved);
-	p = ns_find(q->authed ? q->user : "");
+	atomic_fetch_sub(&big_body_used, *reserved);
+	p = ns_find(ns);
 	if ((u = *p) != NULL) {
-		u->used -= q->reserved < u->used ? q->reserved : u->used;
+		u->used -= *reserved < u->used ? *reserved : u->used;
 		if (u->used == 0) {
 			*p = u->next;
 			free(u);
 		}
 	}
 	pthread_mutex_unlock(&budget_lock);
-	q->reserved = 0;
+	*reserved = 0;
+}
+
+/* Reserve n bytes for request q (released when it completes). */
+static bool budget_take(req *q, uint64_t n)
+{
+	return cairn__budget_take(q->authed ? q->user : "", n, &q->reserved);
+}
+
+static void budget_release(req *q)
+{
+	cairn__budget_release(q->authed ? q->user : "", &q->reserved);
 }
 
 static enum MHD_Result send_slow_down(struct MHD_Connection *c, req *q)
@@ -536,7 +559,7 @@ static bool query_arg(struct MHD_Connection *c, const char *name, char *out, siz
 }
 
 /* The url gets no decoding from MHD (the handlers decode segment by segment). */
-static size_t keep_url(void *cls, struct MHD_Connection *c, char *s)
+size_t cairn__keep_url(void *cls, struct MHD_Connection *c, char *s)
 {
 	(void)cls;
 	(void)c;
@@ -1120,7 +1143,7 @@ static ssize_t read_piece(void *cls, uint64_t pos, char *out, size_t max)
  * (*first, *len), 0 none or not understood (serve everything),
  * -1 unsatisfiable.
  */
-static int parse_range(const char *h, uint64_t size, uint64_t *first, uint64_t *len)
+int cairn__parse_range(const char *h, uint64_t size, uint64_t *first, uint64_t *len)
 {
 	unsigned long long a, b;
 	char *end;
@@ -1183,7 +1206,7 @@ static enum MHD_Result h_resolve_get(struct MHD_Connection *c, worker *w, req *q
 	q->file = *cairn_reader_file(q->rd);
 	q->first = 0;
 	q->len = row.size;
-	rr = parse_range(MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Range"), row.size,
+	rr = cairn__parse_range(MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Range"), row.size,
 			 &q->first, &q->len);
 	if (rr < 0) {
 		snprintf(cr, sizeof(cr), "bytes */%" PRIu64, row.size);
@@ -1614,7 +1637,7 @@ static enum MHD_Result h_xorb_get(struct MHD_Connection *c, req *q)
 				  "reconstruction");
 	q->first = start;
 	q->len = end - start + 1;
-	rr = parse_range(MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Range"), end + 1, &rs,
+	rr = cairn__parse_range(MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Range"), end + 1, &rs,
 			 &rl);
 	if (rr < 0 || (rr > 0 && rs < start))
 		return send_error(c, q, 416, "InvalidRange", "the range is outside the signed one");
@@ -2373,7 +2396,7 @@ int cairn__server_run(const cairn_server_config *cfg)
 {
 	struct addrinfo hints, *ai = NULL;
 	const union MHD_DaemonInfo *info;
-	struct MHD_Daemon *d;
+	struct MHD_Daemon *d, *s3 = NULL;
 	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ITC | MHD_USE_ERROR_LOG |
 			 MHD_USE_AUTO;
 	unsigned port = 0;
@@ -2402,7 +2425,7 @@ int cairn__server_run(const cairn_server_config *cfg)
 	d = MHD_start_daemon(flags, 0, NULL, NULL, handler, NULL, MHD_OPTION_SOCK_ADDR,
 			     ai->ai_addr, MHD_OPTION_THREAD_POOL_SIZE, cfg->threads,
 			     MHD_OPTION_NOTIFY_COMPLETED, completed, NULL,
-			     MHD_OPTION_UNESCAPE_CALLBACK, keep_url, NULL,
+			     MHD_OPTION_UNESCAPE_CALLBACK, cairn__keep_url, NULL,
 			     MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120,
 			     MHD_OPTION_CONNECTION_LIMIT, (unsigned)1000, MHD_OPTION_END);
 	freeaddrinfo(ai);
@@ -2423,6 +2446,11 @@ int cairn__server_run(const cairn_server_config *cfg)
 	}
 	fprintf(stderr, "cairn serve: listening on %s:%u (%u threads), data in %s\n", cfg->host,
 		port, cfg->threads, cfg->data_dir);
+	if (cfg->s3_host && (s3 = cairn__s3_start(cfg)) == NULL) {
+		MHD_stop_daemon(d);
+		workers_close();
+		return CAIRN_EIO;
+	}
 
 	sigemptyset(&set);
 	sigaddset(&set, SIGTERM);
@@ -2433,6 +2461,12 @@ int cairn__server_run(const cairn_server_config *cfg)
 		sig == SIGTERM ? "SIGTERM" : "SIGINT");
 	{
 		MHD_socket ls = MHD_quiesce_daemon(d);
+
+		if (s3) {
+			MHD_socket ls3 = MHD_quiesce_daemon(s3);
+			if (ls3 != MHD_INVALID_SOCKET)
+				close(ls3);
+		}
 		struct timespec pause = {0, 20 * 1000 * 1000};
 
 		if (ls != MHD_INVALID_SOCKET)
@@ -2444,6 +2478,8 @@ int cairn__server_run(const cairn_server_config *cfg)
 			nanosleep(&pause, NULL);
 		}
 	}
+	if (s3)
+		MHD_stop_daemon(s3);
 	MHD_stop_daemon(d);
 	workers_close();
 	fprintf(stderr, "cairn serve: stopped\n");

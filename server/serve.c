@@ -3,12 +3,13 @@
  * first admin token, signals; the HTTP side is in http.c.
  *
  *   cairn serve [--listen HOST:PORT] [--data DIR] [--threads N] [--port-file FILE]
- *               [--upload-memory MIB]
+ *               [--upload-memory MIB] [--s3-listen HOST:PORT] [--s3-port-file FILE]
  *
  * HOST:PORT defaults to 127.0.0.1:8700 (port 0: any free port, written to
  * FILE by --port-file); DIR to $CAIRN_DATA, else ./var. MIB (default
  * 1024) bounds the memory uploads in flight may hold together; past it
- * they are answered 503 SlowDown and clients retry.
+ * they are answered 503 SlowDown and clients retry. --s3-listen starts the
+ * S3-compatible front (s3.c) on a port of its own.
  */
 #include "server.h"
 #include "server_int.h"
@@ -30,7 +31,7 @@
 
 #define USAGE                                                                            \
 	"usage: cairn serve [--listen HOST:PORT] [--data DIR] [--threads N] [--port-file FILE] " \
-	"[--upload-memory MIB]"
+	"[--upload-memory MIB] [--s3-listen HOST:PORT] [--s3-port-file FILE]"
 
 static int64_t now_ns(void)
 {
@@ -120,6 +121,26 @@ out:
 	return rc;
 }
 
+/* HOST:PORT ("[::1]:8700" too) into host and *port (pointing into s). 0, or -1 said. */
+static int split_listen(const char *s, const char *opt, char *host, size_t cap, const char **port)
+{
+	const char *colon = strrchr(s, ':');
+	size_t hl;
+
+	if (colon == NULL || colon[1] == '\0' || (hl = (size_t)(colon - s)) == 0 || hl >= cap) {
+		fprintf(stderr, "cairn: %s wants HOST:PORT, got '%s'\n", opt, s);
+		return -1;
+	}
+	memcpy(host, s, hl);
+	host[hl] = '\0';
+	if (hl > 2 && host[0] == '[' && host[hl - 1] == ']') { /* [::1]:8700 */
+		memmove(host, host + 1, hl - 2);
+		host[hl - 2] = '\0';
+	}
+	*port = colon + 1;
+	return 0;
+}
+
 int cairn_server_cmd(int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -128,10 +149,14 @@ int cairn_server_cmd(int argc, char **argv)
 		{"threads", required_argument, NULL, 't'},
 		{"port-file", required_argument, NULL, 'p'},
 		{"upload-memory", required_argument, NULL, 'm'},
+		{"s3-listen", required_argument, NULL, 's'},
+		{"s3-port-file", required_argument, NULL, 'S'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
-	cairn_server_config cfg = {NULL, "127.0.0.1", "8700", 4, NULL, 1024};
+	cairn_server_config cfg = {NULL, "127.0.0.1", "8700", 4, NULL, 1024, NULL, NULL, NULL};
+	char s3host[256];
+	const char *s3listen = NULL;
 	char host[256];
 	const char *listen = NULL;
 	sigset_t set;
@@ -142,7 +167,7 @@ int cairn_server_cmd(int argc, char **argv)
 		cfg.data_dir = "var";
 	optind = 1;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":l:d:t:p:m:h", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":l:d:t:p:m:s:S:h", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'l':
 			listen = optarg;
@@ -162,6 +187,12 @@ int cairn_server_cmd(int argc, char **argv)
 		}
 		case 'p':
 			cfg.port_file = optarg;
+			break;
+		case 's':
+			s3listen = optarg;
+			break;
+		case 'S':
+			cfg.s3_port_file = optarg;
 			break;
 		case 'm': {
 			char *end;
@@ -190,23 +221,15 @@ int cairn_server_cmd(int argc, char **argv)
 		fprintf(stderr, "cairn: unexpected argument '%s' (%s)\n", argv[optind], USAGE);
 		return 2;
 	}
-	if (listen != NULL) {
-		const char *colon = strrchr(listen, ':');
-		size_t hl;
-		if (colon == NULL || colon[1] == '\0' || (hl = (size_t)(colon - listen)) == 0 ||
-		    hl >= sizeof(host)) {
-			fprintf(stderr, "cairn: --listen wants HOST:PORT, got '%s'\n", listen);
-			return 2;
-		}
-		memcpy(host, listen, hl);
-		host[hl] = '\0';
-		if (hl > 2 && host[0] == '[' && host[hl - 1] == ']') { /* [::1]:8700 */
-			memmove(host, host + 1, hl - 2);
-			host[hl - 2] = '\0';
-		}
+	if (listen != NULL && split_listen(listen, "--listen", host, sizeof(host), &cfg.port) != 0)
+		return 2;
+	if (listen != NULL)
 		cfg.host = host;
-		cfg.port = colon + 1;
-	}
+	if (s3listen != NULL &&
+	    split_listen(s3listen, "--s3-listen", s3host, sizeof(s3host), &cfg.s3_port) != 0)
+		return 2;
+	if (s3listen != NULL)
+		cfg.s3_host = s3host;
 
 	/* every thread inherits the mask: only sigwait sees these */
 	sigemptyset(&set);

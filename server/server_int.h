@@ -17,6 +17,9 @@ typedef struct cairn_server_config {
 	unsigned threads;
 	const char *port_file; /* NULL: none */
 	unsigned upload_memory_mib; /* what uploads in flight may hold together */
+	const char *s3_host;   /* the S3 front: NULL for none */
+	const char *s3_port;
+	const char *s3_port_file;
 } cairn_server_config;
 
 /*
@@ -25,5 +28,38 @@ typedef struct cairn_server_config {
  * negative CAIRN_E* code (message set).
  */
 int cairn__server_run(const cairn_server_config *cfg);
+
+/* ---- shared by the native front (http.c) and the S3 front (s3.c) ---- */
+
+struct MHD_Connection;
+struct MHD_Daemon;
+
+/* This thread's engine handles, opened on first use. Returns 0 or a CAIRN_E* code. */
+int cairn__worker(cairn_repo **repo, cairn_meta **meta);
+
+/*
+ * The upload memory budget (cairn serve --upload-memory): reserve n bytes
+ * for namespace ns ("" for anonymous) into *reserved; false when the budget
+ * or the namespace's share is full (answer 503 SlowDown). Release all of
+ * *reserved when the request ends.
+ */
+bool cairn__budget_take(const char *ns, uint64_t n, uint64_t *reserved);
+void cairn__budget_release(const char *ns, uint64_t *reserved);
+
+/* Count a finished request in /metrics. */
+void cairn__metrics_record(unsigned status, uint64_t in, uint64_t out, double secs);
+
+/*
+ * A "Range: bytes=..." header against size: 1 one satisfiable range
+ * (*first, *len), 0 none or not understood (serve everything), -1
+ * unsatisfiable.
+ */
+int cairn__parse_range(const char *h, uint64_t size, uint64_t *first, uint64_t *len);
+
+/* MHD's unescape callback that keeps URLs and arguments as sent. */
+size_t cairn__keep_url(void *cls, struct MHD_Connection *c, char *s);
+
+/* Start the S3 front on cfg->s3_host:s3_port (writes cfg->s3_port_file). NULL on failure (said). */
+struct MHD_Daemon *cairn__s3_start(const cairn_server_config *cfg);
 
 #endif /* CAIRN_SERVER_INT_H */

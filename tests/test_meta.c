@@ -3,7 +3,9 @@
  * every function of the table, with its expected errors; object listings
  * checked against a model (memcmp order, prefixes and start keys with 0xFF,
  * control bytes, keys of the maximum length); garbage collection against
- * its cutoff and references; transactions seen from a second handle;
+ * its cutoff and references; S3's object metadata, access keys and
+ * multipart uploads (and migration 4 over an older database); transactions
+ * seen from a second handle;
  * reopening, foreign files and a newer schema; the connection's durability
  * settings; and kill -9 at random moments: every commit acknowledged before
  * the kill is there afterwards, whole.
@@ -986,6 +988,317 @@ static void test_gc(void)
 	m->close(m);
 }
 
+/* ---- S3: object metadata, access keys, multipart uploads (migration 4) -------------- */
+
+static void test_object_s3(void)
+{
+	char *text = test_xmalloc(CAIRN_USER_META_TEXT_MAX + 2);
+	cairn_object_row row, got;
+	cairn_hash file;
+	int64_t b = 0;
+	cairn_meta *m;
+
+	test_section("objects: part counts and user metadata");
+	m = open_db("objects_s3.db");
+	CHECK(m->begin(m, true) == 0);
+	CHECK(m->bucket_create(m, "ns", "b", false, 1, &b) == 0);
+	CHECK(put_xorb(m, 1, 4, 1, NULL) == 0);
+	CHECK(put_file(m, 10, 1, 4, 1, &file) == 0);
+	row = object("mp", 2, &file, file_bytes(4));
+	row.parts = 10000;
+	row.user_meta = "{\"a\":\"b\"}";
+	CHECK(m->object_put(m, b, &row) == 0);
+	row = object("plain", 5, &file, file_bytes(4));
+	CHECK(m->object_put(m, b, &row) == 0);
+	/* the longest text, and one byte more */
+	memset(text, ' ', CAIRN_USER_META_TEXT_MAX + 1);
+	text[0] = '{';
+	text[CAIRN_USER_META_TEXT_MAX - 1] = '}';
+	text[CAIRN_USER_META_TEXT_MAX] = '\0';
+	row = object("long", 4, &file, file_bytes(4));
+	row.user_meta = text;
+	CHECK(m->object_put(m, b, &row) == 0);
+	text[CAIRN_USER_META_TEXT_MAX] = ' ';
+	text[CAIRN_USER_META_TEXT_MAX + 1] = '\0';
+	CHECK(m->object_put(m, b, &row) == CAIRN_EINVALID);
+	CHECK(m->commit(m) == 0);
+
+	CHECK(m->object_get(m, b, "mp", 2, &got) == 0);
+	CHECK(got.parts == 10000 && got.user_meta && strcmp(got.user_meta, "{\"a\":\"b\"}") == 0);
+	CHECK(m->object_get(m, b, "plain", 5, &got) == 0);
+	CHECK(got.parts == 0 && got.user_meta == NULL);
+	CHECK(m->object_get(m, b, "long", 4, &got) == 0);
+	CHECK(got.user_meta && strlen(got.user_meta) == CAIRN_USER_META_TEXT_MAX);
+	/* a replace replaces them too */
+	CHECK(m->begin(m, true) == 0);
+	row = object("mp", 2, &file, file_bytes(4));
+	CHECK(m->object_put(m, b, &row) == 0);
+	CHECK(m->commit(m) == 0);
+	CHECK(m->object_get(m, b, "mp", 2, &got) == 0 && got.parts == 0 && got.user_meta == NULL);
+	m->close(m);
+	free(text);
+}
+
+/* An existing version-3 database gets migration 4: its objects are single PUTs with no metadata. */
+static void test_migration_4(void)
+{
+	char path[512], sql[160];
+	cairn_object_row got;
+	cairn_bucket_row br;
+	cairn_meta *m = NULL;
+	sqlite3 *db = NULL;
+
+	test_section("migration 4 over a version 3 database");
+	db_path(path, sizeof(path), "v3.db");
+	CHECK(sqlite3_open(path, &db) == SQLITE_OK);
+	for (unsigned i = 0; i < 3; i++)
+		CHECK(sqlite3_exec(db, cairn__meta_sqlite_migrations[i].sql, NULL, NULL, NULL) ==
+		      SQLITE_OK);
+	snprintf(sql, sizeof(sql), "PRAGMA user_version = 3; PRAGMA application_id = %d",
+		 CAIRN_META_SQLITE_APP_ID);
+	CHECK(sqlite3_exec(db, sql, NULL, NULL, NULL) == SQLITE_OK);
+	CHECKF(sqlite3_exec(db,
+			    "INSERT INTO buckets (ns, name, private, created_ns) VALUES ('ns', 'old', 0, 1);"
+			    "INSERT INTO files (hash, size, created_ns) VALUES (zeroblob(32), 0, 1);"
+			    "INSERT INTO objects (bucket_id, key, file_hash, size, mtime_ns, created_ns, "
+			    "content_type, md5) VALUES (1, CAST('k' AS BLOB), zeroblob(32), 0, 2, 3, "
+			    "'text/plain', NULL);",
+			    NULL, NULL, NULL) == SQLITE_OK,
+	       "%s", sqlite3_errmsg(db));
+	sqlite3_close(db);
+
+	CHECKF(cairn_meta_sqlite_open(&m, path) == 0, "%s", cairn_error_last());
+	if (m == NULL)
+		return;
+	CHECK_EQ_U64(pragma_int(cairn__meta_sqlite_db(m), "PRAGMA user_version"),
+		     cairn__meta_sqlite_schema_version);
+	CHECK(m->bucket_get(m, "ns", "old", &br) == 0);
+	CHECK(m->object_get(m, br.id, "k", 1, &got) == 0);
+	CHECK(got.parts == 0 && got.user_meta == NULL && got.mtime_ns == 2);
+	CHECK(got.content_type && strcmp(got.content_type, "text/plain") == 0);
+	m->close(m);
+}
+
+static void test_s3keys(void)
+{
+	char user[CAIRN_NAME_MAX + 1], secret[CAIRN_S3_SECRET_MAX + 1], longkey[CAIRN_S3_KEY_MAX + 2];
+	cairn_meta *m;
+
+	test_section("S3 access keys");
+	m = open_db("s3keys.db");
+	CHECK(m->begin(m, true) == 0);
+	CHECK(m->user_create(m, "alice", 1, NULL) == 0);
+	CHECK(m->user_create(m, "bob", 1, NULL) == 0);
+	CHECK(m->s3key_create(m, "alice", "AKIAALICE0000001", "s3cr3t/+with=chars", 2) == 0);
+	CHECK(m->s3key_create(m, "bob", "AKIAALICE0000001", "other", 2) == CAIRN_EEXISTS);
+	CHECK(m->s3key_create(m, "carol", "AKIACAROL", "x", 2) == CAIRN_ENOTFOUND);
+	CHECK(m->s3key_create(m, "bob", "bad/key", "x", 2) == CAIRN_EINVALID);
+	CHECK(m->s3key_create(m, "bob", "", "x", 2) == CAIRN_EINVALID);
+	CHECK(m->s3key_create(m, "bob", "AKIABOB", "", 2) == CAIRN_EINVALID);
+	CHECK(m->s3key_create(m, "bob", "AKIABOB", "with space", 2) == CAIRN_EINVALID);
+	CHECK(m->s3key_create(m, "bob", NULL, "x", 2) == CAIRN_EINVALID);
+	memset(longkey, 'K', sizeof(longkey));
+	longkey[CAIRN_S3_KEY_MAX + 1] = '\0';
+	CHECK(m->s3key_create(m, "bob", longkey, "x", 2) == CAIRN_EINVALID);
+	longkey[CAIRN_S3_KEY_MAX] = '\0';
+	CHECK(m->s3key_create(m, "bob", longkey, "b0b.s_e-cret", 2) == 0); /* the longest */
+	CHECK(m->commit(m) == 0);
+	CHECK(m->s3key_create(m, "bob", "AKIABOB2", "x", 2) == CAIRN_EINVALID); /* no transaction */
+
+	CHECK(m->s3key_lookup(m, "AKIAALICE0000001", user, secret, sizeof(secret)) == 0);
+	CHECK_STR(user, "alice");
+	CHECK_STR(secret, "s3cr3t/+with=chars");
+	CHECK(m->s3key_lookup(m, longkey, user, secret, sizeof(secret)) == 0);
+	CHECK_STR(user, "bob");
+	CHECK_STR(secret, "b0b.s_e-cret");
+	CHECK(m->s3key_lookup(m, "AKIAALICE0000001", user, secret, 5) == CAIRN_EINVALID);
+	CHECK(m->s3key_lookup(m, "AKIANOBODY", user, secret, sizeof(secret)) == CAIRN_EAUTH);
+	CHECK(m->s3key_lookup(m, "bad/key", user, secret, sizeof(secret)) == CAIRN_EAUTH);
+	CHECK(m->s3key_lookup(m, "", user, secret, sizeof(secret)) == CAIRN_EAUTH);
+
+	CHECK(m->s3key_revoke(m, "AKIAALICE0000001", 3) == CAIRN_EINVALID); /* no transaction */
+	CHECK(m->begin(m, true) == 0);
+	CHECK(m->s3key_revoke(m, "AKIAALICE0000001", 3) == 0);
+	CHECK(m->s3key_revoke(m, "AKIAALICE0000001", 4) == CAIRN_ENOTFOUND);
+	CHECK(m->s3key_revoke(m, "AKIANOBODY", 4) == CAIRN_ENOTFOUND);
+	/* a revoked key's id is never issued again */
+	CHECK(m->s3key_create(m, "alice", "AKIAALICE0000001", "new", 5) == CAIRN_EEXISTS);
+	CHECK(m->commit(m) == 0);
+	CHECK(m->s3key_lookup(m, "AKIAALICE0000001", user, secret, sizeof(secret)) == CAIRN_EAUTH);
+	CHECK(m->s3key_lookup(m, longkey, user, secret, sizeof(secret)) == 0);
+	m->close(m);
+}
+
+typedef struct part_seen {
+	int n;
+	unsigned numbers[8];
+	cairn_hash files[8];
+	uint64_t sizes[8];
+	uint8_t md5_first[8];
+} part_seen;
+
+static int on_part(void *ctx, unsigned number, const cairn_hash *file, uint64_t size,
+		   const uint8_t md5[16], int64_t created_ns)
+{
+	part_seen *p = ctx;
+
+	(void)created_ns;
+	if (p->n < 8) {
+		p->numbers[p->n] = number;
+		p->files[p->n] = *file;
+		p->sizes[p->n] = size;
+		p->md5_first[p->n] = md5[0];
+	}
+	p->n++;
+	return 0;
+}
+
+typedef struct upload_seen {
+	char out[512];
+	size_t len;
+} upload_seen;
+
+static int on_mpu(void *ctx, const char *id, const char *k, size_t k_len, int64_t created_ns)
+{
+	upload_seen *u = ctx;
+
+	(void)created_ns;
+	u->len += (size_t)snprintf(u->out + u->len, sizeof(u->out) - u->len, "%.*s:%.4s ",
+				   (int)k_len, k, id);
+	return 0;
+}
+
+static void test_mpu(void)
+{
+	/* ids chosen so their order is known */
+	static const char id1[] = "1111111111111111111111111111111a";
+	static const char id2[] = "2222222222222222222222222222222b";
+	static const char id3[] = "3333333333333333333333333333333c";
+	static const char id4[] = "4444444444444444444444444444444d";
+	static const char id5[] = "5555555555555555555555555555555e";
+	const char *k, *ct, *um;
+	uint8_t md5[16];
+	cairn_hash f1, f2, f3, missing;
+	uint64_t files = 99;
+	size_t k_len;
+	int64_t b = 0, b2 = 0;
+	part_seen ps;
+	upload_seen us;
+	cairn_meta *m;
+
+	test_section("multipart uploads");
+	m = open_db("mpu.db");
+	memset(md5, 0x5A, sizeof(md5));
+	hash_of(&missing, 999);
+	CHECK(m->begin(m, true) == 0);
+	CHECK(m->bucket_create(m, "ns", "b", false, 1, &b) == 0);
+	CHECK(m->bucket_create(m, "ns", "b2", false, 1, &b2) == 0);
+	CHECK(put_xorb(m, 1, 4, 1, NULL) == 0);
+	CHECK(put_file(m, 10, 1, 4, 1, &f1) == 0);
+	CHECK(put_file(m, 11, 1, 2, 1, &f2) == 0);
+	CHECK(put_file(m, 12, 1, 3, 1, &f3) == 0);
+
+	CHECK(m->mpu_create(m, b, id1, "k", 1, "text/plain", "{\"a\":\"b\"}", 5) == 0);
+	CHECK(m->mpu_create(m, b, id1, "k", 1, NULL, NULL, 5) == CAIRN_EEXISTS);
+	CHECK(m->mpu_create(m, 4242, id5, "k", 1, NULL, NULL, 5) == CAIRN_ENOTFOUND);
+	CHECK(m->mpu_create(m, b, "123", "k", 1, NULL, NULL, 5) == CAIRN_EINVALID);
+	CHECK(m->mpu_create(m, b, "1111111111111111111111111111111A", "k", 1, NULL, NULL, 5) ==
+	      CAIRN_EINVALID);
+	CHECK(m->mpu_create(m, b, id5, "", 0, NULL, NULL, 5) == CAIRN_EINVALID);
+	CHECK(m->mpu_create(m, b, id2, "k", 1, NULL, NULL, 6) == 0); /* a second upload of k */
+	CHECK(m->mpu_create(m, b, id3, "j", 1, NULL, NULL, 7) == 0);
+	CHECK(m->mpu_create(m, b2, id4, "k", 1, NULL, NULL, 8) == 0);
+
+	CHECK(m->mpu_part_put(m, id1, 1, &f1, file_bytes(4), md5, 9) == 0);
+	CHECK(m->mpu_part_put(m, id1, 2, &f2, file_bytes(2), md5, 9) == 0);
+	md5[0] = 0x01;
+	CHECK(m->mpu_part_put(m, id1, 2, &f1, file_bytes(4), md5, 10) == 0); /* replaced */
+	CHECK(m->mpu_part_put(m, id1, 10000, &f1, file_bytes(4), md5, 10) == 0);
+	CHECK(m->mpu_part_put(m, id1, 0, &f1, file_bytes(4), md5, 10) == CAIRN_EINVALID);
+	CHECK(m->mpu_part_put(m, id1, 10001, &f1, file_bytes(4), md5, 10) == CAIRN_EINVALID);
+	CHECK(m->mpu_part_put(m, id1, 3, &missing, 1, md5, 10) == CAIRN_ENOTFOUND);
+	CHECK(m->mpu_part_put(m, id1, 3, &f1, 1, md5, 10) == CAIRN_EINVALID); /* not its size */
+	CHECK(m->mpu_part_put(m, id5, 1, &f1, file_bytes(4), md5, 10) == CAIRN_ENOTFOUND);
+	CHECK(m->mpu_part_put(m, id3, 1, &f3, file_bytes(3), md5, 10) == 0);
+	CHECK(m->mpu_part_put(m, id4, 1, &f3, file_bytes(3), md5, 10) == 0);
+	CHECK(m->commit(m) == 0);
+	CHECK(m->mpu_part_put(m, id1, 4, &f1, file_bytes(4), md5, 10) == CAIRN_EINVALID);
+
+	CHECK(m->mpu_get(m, b, id1, &k, &k_len, &ct, &um) == 0);
+	CHECK(k_len == 1 && k[0] == 'k' && ct && strcmp(ct, "text/plain") == 0 && um &&
+	      strcmp(um, "{\"a\":\"b\"}") == 0);
+	CHECK(m->mpu_get(m, b, id2, &k, &k_len, &ct, &um) == 0 && ct == NULL && um == NULL);
+	CHECK(m->mpu_get(m, b2, id1, &k, &k_len, &ct, &um) == CAIRN_ENOTFOUND);
+	CHECK(m->mpu_get(m, b, id5, &k, &k_len, &ct, &um) == CAIRN_ENOTFOUND);
+	CHECK(m->mpu_get(m, b, "nonsense", NULL, NULL, NULL, NULL) == CAIRN_ENOTFOUND);
+
+	memset(&ps, 0, sizeof(ps));
+	CHECK(m->mpu_parts(m, id1, 0, 0, on_part, &ps) == 0);
+	CHECK(ps.n == 3 && ps.numbers[0] == 1 && ps.numbers[1] == 2 && ps.numbers[2] == 10000);
+	CHECK(memcmp(&ps.files[1], &f1, sizeof(f1)) == 0 && ps.sizes[1] == file_bytes(4) &&
+	      ps.md5_first[1] == 0x01 && ps.md5_first[0] == 0x5A);
+	memset(&ps, 0, sizeof(ps));
+	CHECK(m->mpu_parts(m, id1, 1, 1, on_part, &ps) == 0 && ps.n == 1 && ps.numbers[0] == 2);
+	memset(&ps, 0, sizeof(ps));
+	CHECK(m->mpu_parts(m, id1, 10000, 0, on_part, &ps) == 0 && ps.n == 0);
+	CHECK(m->mpu_parts(m, id5, 0, 0, on_part, &ps) == 0 && ps.n == 0);
+
+	/* listings: by (key, id), prefixes, markers, limits */
+	memset(&us, 0, sizeof(us));
+	CHECK(m->mpu_list(m, b, NULL, 0, NULL, 0, NULL, 0, on_mpu, &us) == 0);
+	CHECK_STR(us.out, "j:3333 k:1111 k:2222 ");
+	memset(&us, 0, sizeof(us));
+	CHECK(m->mpu_list(m, b, "k", 1, NULL, 0, NULL, 0, on_mpu, &us) == 0);
+	CHECK_STR(us.out, "k:1111 k:2222 ");
+	memset(&us, 0, sizeof(us));
+	CHECK(m->mpu_list(m, b, NULL, 0, "j", 1, NULL, 0, on_mpu, &us) == 0);
+	CHECK_STR(us.out, "k:1111 k:2222 ");
+	memset(&us, 0, sizeof(us));
+	CHECK(m->mpu_list(m, b, NULL, 0, "k", 1, id1, 0, on_mpu, &us) == 0);
+	CHECK_STR(us.out, "k:2222 ");
+	memset(&us, 0, sizeof(us));
+	CHECK(m->mpu_list(m, b, NULL, 0, "k", 1, NULL, 0, on_mpu, &us) == 0 && us.len == 0);
+	memset(&us, 0, sizeof(us));
+	CHECK(m->mpu_list(m, b, NULL, 0, "", 0, NULL, 2, on_mpu, &us) == 0);
+	CHECK_STR(us.out, "j:3333 k:1111 ");
+	memset(&us, 0, sizeof(us));
+	CHECK(m->mpu_list(m, b2, NULL, 0, NULL, 0, NULL, 0, on_mpu, &us) == 0);
+	CHECK_STR(us.out, "k:4444 ");
+
+	/* GC: files the parts name stay; the replaced part's file goes */
+	CHECK(m->begin(m, true) == 0);
+	CHECK(m->gc(m, 100, NULL, NULL, &files) == 0);
+	CHECK(m->commit(m) == 0);
+	CHECK(files == 1 && has_file(m, 10) && !has_file(m, 11) && has_file(m, 12));
+
+	/* delete: the upload and its parts; then its file is garbage */
+	CHECK(m->mpu_delete(m, id1) == CAIRN_EINVALID); /* no transaction */
+	CHECK(m->begin(m, true) == 0);
+	CHECK(m->mpu_delete(m, id1) == 0);
+	CHECK(m->mpu_delete(m, id1) == CAIRN_ENOTFOUND);
+	CHECK(m->mpu_delete(m, "zz") == CAIRN_ENOTFOUND);
+	CHECK(m->gc(m, 100, NULL, NULL, &files) == 0);
+	CHECK(m->commit(m) == 0);
+	CHECK(files == 1 && !has_file(m, 10) && has_file(m, 12));
+	memset(&ps, 0, sizeof(ps));
+	CHECK(m->mpu_parts(m, id1, 0, 0, on_part, &ps) == 0 && ps.n == 0);
+
+	/* deleting a bucket takes its uploads and their parts, not another bucket's */
+	CHECK(m->begin(m, true) == 0);
+	CHECK(m->bucket_delete(m, b) == 0);
+	CHECK(m->commit(m) == 0);
+	CHECK(m->mpu_get(m, b, id2, NULL, NULL, NULL, NULL) == CAIRN_ENOTFOUND);
+	CHECK(m->mpu_get(m, b, id3, NULL, NULL, NULL, NULL) == CAIRN_ENOTFOUND);
+	memset(&ps, 0, sizeof(ps));
+	CHECK(m->mpu_parts(m, id3, 0, 0, on_part, &ps) == 0 && ps.n == 0);
+	CHECK(m->mpu_get(m, b2, id4, NULL, NULL, NULL, NULL) == 0);
+	CHECK(m->begin(m, true) == 0);
+	CHECK(m->gc(m, 100, NULL, NULL, &files) == 0);
+	CHECK(m->commit(m) == 0);
+	CHECK(files == 0 && has_file(m, 12)); /* b2's upload still names it */
+	m->close(m);
+}
+
 /* ---- transactions and handles ------------------------------------------------------- */
 
 static void test_transactions(void)
@@ -1396,6 +1709,10 @@ int main(void)
 	test_objects();
 	test_object_list();
 	test_gc();
+	test_object_s3();
+	test_migration_4();
+	test_s3keys();
+	test_mpu();
 	test_transactions();
 	test_refusals();
 	test_first_open_race();

@@ -55,7 +55,8 @@ CAIRN_API int cairn_bucket_list(cairn_repo *r, const char *ns, cairn_meta_bucket
 /* Returns 0 or CAIRN_ENOTFOUND. */
 CAIRN_API int cairn_bucket_set_private(cairn_repo *r, const char *ns, const char *name,
 				       bool is_private);
-/* Delete a bucket and all its objects (their data goes at the next GC). */
+/* Delete a bucket, all its objects and its uploads in progress (their data
+ * goes at the next GC). */
 CAIRN_API int cairn_bucket_delete(cairn_repo *r, const char *ns, const char *name);
 
 /* What a bucket or a store holds and costs. */
@@ -82,10 +83,19 @@ typedef struct cairn_put_options {
 	int64_t mtime_ns;         /* the source's mtime, kept with the object */
 	const char *content_type; /* NULL: none */
 	const uint8_t *md5;       /* 16 bytes, or NULL */
+	/* version 2 (S3) */
+	const char *user_meta;    /* the object's user metadata (S3 x-amz-meta-*) as a JSON
+				   * object text {"name": "value", ...}, names lower-case without
+				   * the prefix; string values only; at most CAIRN_USER_META_MAX
+				   * bytes of names and values (as S3 counts them; the text at
+				   * most CAIRN_USER_META_TEXT_MAX); NULL: none */
+	unsigned parts;           /* a multipart object's part count (its S3 ETag is
+				   * hex(md5) "-" parts); 0 for a single PUT */
 } cairn_put_options;
 
-#define CAIRN_PUT_OPTIONS_VERSION 1
-#define CAIRN_PUT_OPTIONS_INIT {CAIRN_PUT_OPTIONS_VERSION, 0, NULL, NULL}
+#define CAIRN_PUT_OPTIONS_VERSION 2
+#define CAIRN_PUT_OPTIONS_INIT {CAIRN_PUT_OPTIONS_VERSION, 0, NULL, NULL, NULL, 0}
+#define CAIRN_USER_META_MAX 2048 /* S3's limit on user metadata: names + values, in bytes */
 
 /* What a write stored. */
 typedef struct cairn_put_result {
@@ -130,9 +140,12 @@ CAIRN_API int cairn_upload_set_caller(cairn_upload *u, const cairn_caller *who);
 CAIRN_API int cairn_upload_write(cairn_upload *u, const void *data, size_t len);
 /*
  * Store what is left and commit (ns, name, key) -> the object, atomically:
- * replaces a previous object under that key. res may be NULL.
- * Returns 0, CAIRN_ENOTFOUND (no bucket), CAIRN_EINVALID (bad key),
- * CAIRN_EIO. On error the previous object (if any) is untouched.
+ * replaces a previous object under that key. res may be NULL. opts may be
+ * NULL; a version 1 struct is read as such.
+ * Returns 0, CAIRN_ENOTFOUND (no bucket), CAIRN_EINVALID (bad key or
+ * options: user metadata that is not a JSON object of strings...),
+ * CAIRN_ETOOBIG (user metadata over CAIRN_USER_META_MAX), CAIRN_EIO. On
+ * error the previous object (if any) is untouched.
  */
 CAIRN_API int cairn_upload_commit(cairn_upload *u, const char *ns, const char *name,
 				  const char *key, size_t key_len, const cairn_put_options *opts,
@@ -195,7 +208,8 @@ CAIRN_API void cairn_reader_close(cairn_reader *rd);
 CAIRN_API int cairn_object_delete(cairn_repo *r, const char *ns, const char *name,
 				  const char *key, size_t key_len);
 
-/* Server-side copy: the new key shares the same file (no data copied). */
+/* Server-side copy: the new key shares the same file (no data copied) and
+ * the source's content type, md5, part count and user metadata. */
 CAIRN_API int cairn_object_copy(cairn_repo *r, const char *src_ns, const char *src_name,
 				const char *src_key, size_t src_key_len, const char *dst_ns,
 				const char *dst_name, const char *dst_key, size_t dst_key_len);
@@ -317,6 +331,117 @@ typedef struct cairn_batch_op {
 CAIRN_API int cairn_batch_apply(cairn_repo *r, const cairn_caller *who, const char *ns,
 				const char *name, cairn_batch_op *ops, size_t n, size_t *bad);
 
+/* --- S3: copies with new metadata, multipart uploads ------------------------------- */
+
+/*
+ * As cairn_object_copy (the new key shares the file: no data copied), but
+ * with the destination's options: replace NULL keeps the source's content
+ * type, md5, part count and user metadata (S3 COPY); else they come from
+ * replace (S3 REPLACE; its mtime_ns too). Returns 0, CAIRN_ENOTFOUND,
+ * CAIRN_EINVALID or CAIRN_ETOOBIG (replace's options, as cairn_upload_commit).
+ */
+CAIRN_API int cairn_object_copy_with(cairn_repo *r, const char *src_ns, const char *src_name,
+				     const char *src_key, size_t src_key_len, const char *dst_ns,
+				     const char *dst_name, const char *dst_key, size_t dst_key_len,
+				     const cairn_put_options *replace);
+
+#define CAIRN_MPU_ID_LEN 32      /* an upload id: 32 lower-case hex digits (random) */
+#define CAIRN_MPU_PARTS_MAX 10000
+#define CAIRN_MPU_PART_MIN (5u << 20) /* every part but the last: at least 5 MiB */
+
+/*
+ * Start a multipart upload of key in ns/name; opts (may be NULL) are the
+ * final object's content type and user metadata. *id gets its id.
+ * Returns 0, CAIRN_ENOTFOUND (no bucket), CAIRN_EINVALID (bad key or
+ * options), CAIRN_ETOOBIG (user metadata, as cairn_upload_commit).
+ */
+CAIRN_API int cairn_mpu_create(cairn_repo *r, const char *ns, const char *name, const char *key,
+			       size_t key_len, const cairn_put_options *opts,
+			       char id[CAIRN_MPU_ID_LEN + 1]);
+
+/*
+ * Store what u was given as part `part` (1..CAIRN_MPU_PARTS_MAX) of upload
+ * id, replacing an earlier part with that number: its chunks and xorbs as
+ * any upload, its file recorded (kept from GC while the upload lives), a
+ * part row (number, file, size, md5). md5 is the part's MD5 (its ETag).
+ * res may be NULL. Returns 0, CAIRN_ENOTFOUND (no such upload in ns/name),
+ * CAIRN_EINVALID (part number), CAIRN_EIO.
+ */
+CAIRN_API int cairn_upload_commit_part(cairn_upload *u, const char *ns, const char *name,
+				       const char *id, unsigned part, const uint8_t md5[16],
+				       cairn_put_result *res);
+
+typedef struct cairn_mpu_part {
+	unsigned number;
+	uint64_t size;
+	uint8_t md5[16];
+	int64_t created_ns;
+} cairn_mpu_part;
+
+/*
+ * The upload's key (borrowed until the next call on r) and its parts with
+ * numbers over `after`, in order, at most max (0: all): *parts malloc'd
+ * (free()), *truncated when more follow. Returns 0 or CAIRN_ENOTFOUND.
+ */
+CAIRN_API int cairn_mpu_parts(cairn_repo *r, const char *ns, const char *name, const char *id,
+			      unsigned after, size_t max, const char **key, size_t *key_len,
+			      cairn_mpu_part **parts, size_t *n, bool *truncated);
+
+/* One upload in progress; borrowed during the callback. */
+typedef struct cairn_mpu_info {
+	const char *id;
+	const char *key;
+	size_t key_len;
+	int64_t created_ns;
+} cairn_mpu_info;
+
+typedef int (*cairn_mpu_fn)(void *ctx, const cairn_mpu_info *u);
+
+/*
+ * Uploads in progress in ns/name whose key starts with prefix, ordered by
+ * (key, id), after (key_marker, id_marker) when given (id_marker NULL:
+ * after every upload of key_marker), at most max (0: 1000). *truncated
+ * when more follow. Returns 0, CAIRN_ENOTFOUND (no bucket), fn's value.
+ * fn runs inside a read of the metadata: it must not call into r.
+ */
+CAIRN_API int cairn_mpu_list(cairn_repo *r, const char *ns, const char *name, const char *prefix,
+			     size_t prefix_len, const char *key_marker, size_t key_marker_len,
+			     const char *id_marker, size_t max, cairn_mpu_fn fn, void *ctx,
+			     bool *truncated);
+
+/* Drop an upload and its parts (their data goes at the next GC). 0 or CAIRN_ENOTFOUND. */
+CAIRN_API int cairn_mpu_abort(cairn_repo *r, const char *ns, const char *name, const char *id);
+
+/* A part as CompleteMultipartUpload names it. */
+typedef struct cairn_mpu_want {
+	unsigned number;
+	uint8_t md5[16]; /* its ETag */
+} cairn_mpu_want;
+
+typedef enum cairn_mpu_error {
+	CAIRN_MPU_OK,
+	CAIRN_MPU_NO_SUCH_UPLOAD,     /* S3 NoSuchUpload (404) */
+	CAIRN_MPU_INVALID_PART,       /* a part missing, or its ETag not the stored one (400) */
+	CAIRN_MPU_INVALID_PART_ORDER, /* numbers not ascending (400) */
+	CAIRN_MPU_ENTITY_TOO_SMALL,   /* a part but the last under 5 MiB (400) */
+} cairn_mpu_error;
+
+/*
+ * Make the object from the named parts, in that order, and end the
+ * upload: atomically, as any write. Its file hash is the xet hash of the
+ * whole content as if uploaded in one piece: chunking resynchronises a
+ * chunk or two after each part boundary, so only those regions are read
+ * and chunked again; the rest reuses the parts' chunks. The object's md5
+ * is the MD5 of the parts' MD5s and its part count n (S3's multipart
+ * ETag); its mtime the time of completion. Parts not named are dropped.
+ * res may be NULL; *why says which S3 error applies when the answer is
+ * CAIRN_EINVALID or CAIRN_ENOTFOUND (else CAIRN_MPU_OK).
+ * Returns 0, CAIRN_ENOTFOUND, CAIRN_EINVALID, CAIRN_EIO, CAIRN_ECORRUPT.
+ */
+CAIRN_API int cairn_mpu_complete(cairn_repo *r, const char *ns, const char *name, const char *id,
+				 const cairn_mpu_want *parts, size_t n, cairn_put_result *res,
+				 cairn_mpu_error *why);
+
 /* --- maintenance --------------------------------------------------------------------- */
 
 typedef struct cairn_gc_result {
@@ -340,8 +465,10 @@ typedef void (*cairn_fsck_fn)(void *ctx, const char *what);
 /*
  * Verify everything: every xorb decodes and matches its hash and its
  * recorded chunks; every file's terms point at existing chunks and add up
- * to its size; every object's file exists. *faults counts problems (0 is
- * clean). Returns 0 when the check itself ran (whatever it found).
+ * to its size; every object's file exists, and every part's of an upload
+ * in progress (a file no object names yet is no fault). *faults counts
+ * problems (0 is clean). Returns 0 when the check itself ran (whatever it
+ * found).
  */
 CAIRN_API int cairn_repo_fsck(cairn_repo *r, cairn_fsck_fn fn, void *ctx, uint64_t *faults);
 

@@ -29,4 +29,53 @@ int cairn__bucket_id(cairn_repo *r, const char *ns, const char *name, int64_t *i
 int cairn__xorb_record(cairn_repo *r, const cairn_hash *xh, const uint8_t *bytes, size_t len,
 		       uint64_t *packed);
 
+/* Put options as the engine uses them, checked (cairn__put_opts_read). */
+typedef struct cairn__put_opts {
+	int64_t mtime_ns;
+	const char *content_type;
+	const uint8_t *md5;       /* 16 bytes, or NULL */
+	const char *user_meta;    /* a JSON object of strings, or NULL */
+	unsigned parts;
+} cairn__put_opts;
+
+/*
+ * Read o (NULL: defaults), any version this build knows; the strings stay
+ * the caller's. Returns 0, CAIRN_EINVALID (unknown version, content type
+ * too long, user metadata not a JSON object of strings, too many parts),
+ * CAIRN_ETOOBIG (user metadata over CAIRN_USER_META_MAX).
+ */
+int cairn__put_opts_read(cairn__put_opts *out, const cairn_put_options *o);
+
+/*
+ * What a commit records besides the file, in the commit's transaction
+ * (the file is recorded already): an object, a part. res is the upload's
+ * result so far (file, size...). Returns 0 or an error (all rolled back).
+ */
+typedef int (*cairn__record_fn)(void *ctx, cairn_repo *r, const cairn_put_result *res,
+				int64_t now_ns);
+
+/*
+ * cairn_upload_commit with fn in place of the object write: store what is
+ * left, then in one transaction check the xorbs, record the file, call fn.
+ */
+int cairn__upload_commit_with(cairn_upload *u, cairn__record_fn fn, void *ctx,
+			      cairn_put_result *res);
+
+/*
+ * For a caller that cuts the chunks itself (never mixed with
+ * cairn_upload_write): add the object's next chunk, given its bytes (found
+ * in the index or packed, as any upload's)...
+ */
+int cairn__upload_chunk(cairn_upload *u, const void *data, size_t len);
+/* ... or a chunk stored already: chunk idx of xorb, which a recorded file names. */
+int cairn__upload_stored(cairn_upload *u, const cairn_chunk_ref *c, const cairn_hash *xorb,
+			 uint32_t idx);
+
+/*
+ * A reader of a recorded file rather than an object (a part of a
+ * multipart upload). Returns 0, CAIRN_ECORRUPT (no such file record, or
+ * terms that do not add up), CAIRN_ENOMEM.
+ */
+int cairn__reader_open_file(cairn_reader **out, cairn_repo *r, const cairn_hash *file);
+
 #endif /* CAIRN_CORE_INT_H */

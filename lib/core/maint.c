@@ -352,6 +352,51 @@ static int check_object(void *ctx, const cairn_object_row *row)
 	return 0;
 }
 
+/* A part of an upload in progress: a file like an object's (GC keeps it; fsck checks it). */
+typedef struct part_check {
+	obj_check *oc;
+	const char *id;
+} part_check;
+
+static int check_part(void *ctx, unsigned number, const cairn_hash *file, uint64_t size,
+		      const uint8_t md5[16], int64_t created_ns)
+{
+	part_check *pc = ctx;
+	fsck_ctx *fc = pc->oc->fc;
+	cairn_term *terms = NULL;
+	uint64_t fsize;
+	size_t n;
+	int rc = fc->r->meta->file_get(fc->r->meta, file, &fsize, &terms, &n);
+
+	(void)md5;
+	(void)created_ns;
+	if (rc < 0)
+		fault(fc, "upload %s in %s/%s: part %u's file is missing", pc->id, pc->oc->b->ns,
+		      pc->oc->b->name, number);
+	else if (fsize != size)
+		fault(fc, "upload %s in %s/%s: part %u has %llu bytes, its file %llu", pc->id,
+		      pc->oc->b->ns, pc->oc->b->name, number, (unsigned long long)size,
+		      (unsigned long long)fsize);
+	free(terms);
+	return 0;
+}
+
+static int check_upload(void *ctx, const char *id, const char *key, size_t key_len,
+			int64_t created_ns)
+{
+	part_check pc = {ctx, id};
+	int rc = pc.oc->fc->r->meta->mpu_parts(pc.oc->fc->r->meta, id, 0, 0, check_part, &pc);
+
+	(void)key;
+	(void)key_len;
+	(void)created_ns;
+	if (rc < 0) {
+		pc.oc->fc->err = rc;
+		return 1;
+	}
+	return 0;
+}
+
 static int check_bucket(void *ctx, const cairn_bucket_row *b)
 {
 	fsck_ctx *fc = ctx;
@@ -359,8 +404,12 @@ static int check_bucket(void *ctx, const cairn_bucket_row *b)
 	int rc = fc->r->meta->object_list(fc->r->meta, b->id, NULL, 0, NULL, 0, 0, check_object,
 					  &oc);
 
-	if (rc < 0) {
-		fc->err = rc;
+	if (rc >= 0 && !fc->err)
+		rc = fc->r->meta->mpu_list(fc->r->meta, b->id, NULL, 0, NULL, 0, NULL, 0,
+					   check_upload, &oc);
+	if (rc < 0 || fc->err) {
+		if (rc < 0)
+			fc->err = rc;
 		return 1;
 	}
 	return 0;

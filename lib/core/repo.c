@@ -382,37 +382,84 @@ int cairn_object_delete(cairn_repo *r, const char *ns, const char *name, const c
 	IN_WRITE_TXN(r, object_delete_txn(r, ns, name, key, key_len));
 }
 
-static int object_copy_txn(cairn_repo *r, const char *sns, const char *sname, const char *skey,
-			   size_t sklen, const char *dns, const char *dname, const char *dkey,
-			   size_t dklen)
+typedef struct copy_args {
+	const char *sns, *sname, *skey, *dns, *dname, *dkey;
+	size_t sklen, dklen;
+	const cairn__put_opts *replace; /* NULL: keep the source's */
+} copy_args;
+
+static int object_copy_txn(cairn_repo *r, const copy_args *a)
 {
 	int64_t sid = 0, did = 0;
 	cairn_object_row row;
+	/* the source's strings live in the meta until its next call: keep copies */
 	char ctype[CAIRN_CTYPE_MAX + 1];
-	int rc = cairn__bucket_id(r, sns, sname, &sid);
+	char *meta = NULL;
+	int rc = cairn__bucket_id(r, a->sns, a->sname, &sid);
 
 	if (rc == 0)
-		rc = cairn__bucket_id(r, dns, dname, &did);
-	if (rc == 0)
-		rc = r->meta->object_get(r->meta, sid, skey, sklen, &row);
+		rc = cairn__bucket_id(r, a->dns, a->dname, &did);
+	if (rc == 0) {
+		rc = r->meta->object_get(r->meta, sid, a->skey, a->sklen, &row);
+		if (rc == CAIRN_ENOTFOUND)
+			cairn__error_set(rc, "no object '%.*s' in %s/%s",
+					 (int)(a->sklen > 200 ? 200 : a->sklen), a->skey, a->sns,
+					 a->sname);
+	}
 	if (rc < 0)
 		return rc;
-	if (row.content_type) {
-		snprintf(ctype, sizeof(ctype), "%s", row.content_type);
-		row.content_type = ctype;
+	if (a->replace) {
+		const cairn__put_opts *o = a->replace;
+		row.mtime_ns = o->mtime_ns;
+		row.content_type = o->content_type;
+		row.has_md5 = o->md5 != NULL;
+		if (o->md5)
+			memcpy(row.md5, o->md5, 16);
+		else
+			memset(row.md5, 0, 16);
+		row.parts = o->parts;
+		row.user_meta = o->user_meta;
+	} else {
+		if (row.content_type) {
+			snprintf(ctype, sizeof(ctype), "%s", row.content_type);
+			row.content_type = ctype;
+		}
+		if (row.user_meta) {
+			meta = strdup(row.user_meta);
+			if (meta == NULL)
+				return cairn__error_set(CAIRN_ENOMEM, "out of memory");
+			row.user_meta = meta;
+		}
 	}
-	row.key = dkey;
-	row.key_len = dklen;
+	row.key = a->dkey;
+	row.key_len = a->dklen;
 	row.created_ns = cairn__now_ns();
-	return r->meta->object_put(r->meta, did, &row);
+	rc = r->meta->object_put(r->meta, did, &row);
+	free(meta);
+	return rc;
+}
+
+int cairn_object_copy_with(cairn_repo *r, const char *src_ns, const char *src_name,
+			   const char *src_key, size_t src_key_len, const char *dst_ns,
+			   const char *dst_name, const char *dst_key, size_t dst_key_len,
+			   const cairn_put_options *replace)
+{
+	cairn__put_opts o;
+	copy_args a = {src_ns, src_name, src_key, dst_ns, dst_name, dst_key,
+		       src_key_len, dst_key_len, replace ? &o : NULL};
+	int rc = cairn__put_opts_read(&o, replace);
+
+	if (rc < 0)
+		return rc;
+	IN_WRITE_TXN(r, object_copy_txn(r, &a));
 }
 
 int cairn_object_copy(cairn_repo *r, const char *src_ns, const char *src_name,
 		      const char *src_key, size_t src_key_len, const char *dst_ns,
 		      const char *dst_name, const char *dst_key, size_t dst_key_len)
 {
-	IN_WRITE_TXN(r, object_copy_txn(r, src_ns, src_name, src_key, src_key_len, dst_ns,
-					dst_name, dst_key, dst_key_len));
+	return cairn_object_copy_with(r, src_ns, src_name, src_key, src_key_len, dst_ns, dst_name,
+				      dst_key, dst_key_len, NULL);
 }
 
 /* --- reading ---------------------------------------------------------------------- */
@@ -585,12 +632,42 @@ done:
 	return rc;
 }
 
+/* Load rd->file's terms (in the caller's read transaction). */
+static int reader_terms(cairn_reader *rd)
+{
+	int rc = rd->r->meta->file_get(rd->r->meta, &rd->file, &rd->size, &rd->terms, &rd->n);
+
+	if (rc == CAIRN_ENOTFOUND) {
+		char hex[CAIRN_HASH_HEX_LEN + 1];
+		cairn_hash_to_hex(hex, &rd->file);
+		rc = cairn__error_set(CAIRN_ECORRUPT, "the record of file %s is missing", hex);
+	}
+	return rc;
+}
+
+/* Where each term begins, checked against the file's size. */
+static int reader_index(cairn_reader *rd)
+{
+	uint64_t pos = 0;
+
+	rd->starts = malloc((rd->n ? rd->n : 1) * sizeof(*rd->starts));
+	if (rd->starts == NULL)
+		return cairn__error_set(CAIRN_ENOMEM, "out of memory");
+	for (size_t i = 0; i < rd->n; i++) {
+		rd->starts[i] = pos;
+		pos += rd->terms[i].raw_len;
+	}
+	if (pos != rd->size)
+		return cairn__error_set(CAIRN_ECORRUPT, "file terms cover %llu of %llu bytes",
+					(unsigned long long)pos, (unsigned long long)rd->size);
+	return 0;
+}
+
 int cairn_reader_open(cairn_reader **out, cairn_repo *r, const char *ns, const char *name,
 		      const char *key, size_t key_len)
 {
 	cairn_reader *rd = calloc(1, sizeof(*rd));
 	cairn_object_row row;
-	uint64_t pos = 0;
 	int rc;
 
 	if (rd == NULL)
@@ -603,32 +680,43 @@ int cairn_reader_open(cairn_reader **out, cairn_repo *r, const char *ns, const c
 	rc = cairn_object_stat(r, ns, name, key, key_len, &row);
 	if (rc == 0) {
 		rd->file = row.file;
-		rc = r->meta->file_get(r->meta, &rd->file, &rd->size, &rd->terms, &rd->n);
-		if (rc == CAIRN_ENOTFOUND)
-			rc = cairn__error_set(CAIRN_ECORRUPT, "object's file record is missing");
+		rc = reader_terms(rd);
 	}
 	r->meta->rollback(r->meta);
+	if (rc == 0)
+		rc = reader_index(rd);
 	if (rc < 0)
 		goto fail;
-	rd->starts = malloc((rd->n ? rd->n : 1) * sizeof(*rd->starts));
-	if (rd->starts == NULL) {
-		rc = cairn__error_set(CAIRN_ENOMEM, "out of memory");
-		goto fail;
-	}
-	for (size_t i = 0; i < rd->n; i++) {
-		rd->starts[i] = pos;
-		pos += rd->terms[i].raw_len;
-	}
-	if (pos != rd->size) {
-		rc = cairn__error_set(CAIRN_ECORRUPT, "file terms cover %llu of %llu bytes",
-				      (unsigned long long)pos, (unsigned long long)rd->size);
-		goto fail;
-	}
 	*out = rd;
 	return 0;
 fail:
 	cairn_reader_close(rd);
 	return rc;
+}
+
+int cairn__reader_open_file(cairn_reader **out, cairn_repo *r, const cairn_hash *file)
+{
+	cairn_reader *rd = calloc(1, sizeof(*rd));
+	int rc;
+
+	if (rd == NULL)
+		return cairn__error_set(CAIRN_ENOMEM, "out of memory");
+	rd->r = r;
+	rd->rows_term = SIZE_MAX;
+	rd->file = *file;
+	rc = r->meta->begin(r->meta, false);
+	if (rc == 0) {
+		rc = reader_terms(rd);
+		r->meta->rollback(r->meta);
+	}
+	if (rc == 0)
+		rc = reader_index(rd);
+	if (rc < 0) {
+		cairn_reader_close(rd);
+		return rc;
+	}
+	*out = rd;
+	return 0;
 }
 
 uint64_t cairn_reader_size(const cairn_reader *rd)

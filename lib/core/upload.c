@@ -15,8 +15,15 @@
  * Memory: the open chunk (<= 128 KiB) in a 4 MiB window, one xorb being
  * packed and one being stored (<= 32 MiB each), and about 150 bytes per
  * chunk of the object (its hash and place, and the in-upload dedup map).
+ *
+ * The same machinery serves callers that cut the chunks themselves
+ * (cairn__upload_chunk, cairn__upload_stored: completing a multipart
+ * upload, mpu.c) and callers that record something other than an object
+ * at commit (cairn__upload_commit_with: a part).
  */
 #include "core_int.h"
+
+#include <jansson.h>
 
 #include <errno.h>
 #include <pthread.h>
@@ -606,75 +613,106 @@ int cairn_upload_write(cairn_upload *u, const void *data, size_t len)
 	return 0;
 }
 
-static int commit_txn(cairn_upload *u, const char *ns, const char *name, const char *key,
-		      size_t key_len, const cairn_put_options *o, const cairn_term *terms,
-		      size_t nterms)
-{
-	cairn_repo *r = u->r;
-	cairn_object_row row;
-	int64_t id, now = cairn__now_ns();
-	int rc = cairn__bucket_id(r, ns, name, &id);
+/* --- put options ------------------------------------------------------------------ */
 
-	if (rc < 0)
-		return rc;
-	/* every xorb still there (a GC past the grace period would show here) */
-	for (size_t i = 0; i < u->nslots; i++) {
-		cairn_xorb_row xr;
-		rc = r->meta->xorb_get(r->meta, &u->slots[i].hash, &xr);
-		if (rc == CAIRN_ENOTFOUND)
-			return cairn__error_set(CAIRN_EIO,
-						"a xorb this upload uses was collected; retry the upload");
-		if (rc < 0)
-			return rc;
+/*
+ * User metadata as S3 has it: a JSON object of string values, at most
+ * CAIRN_USER_META_MAX bytes of names and values (what S3 counts), and a
+ * text the metadata can store.
+ */
+static int check_user_meta(const char *text)
+{
+	size_t len = strnlen(text, CAIRN_USER_META_TEXT_MAX + 1), bytes = 0;
+	json_error_t jerr;
+	const char *name;
+	json_t *obj, *v;
+	int rc = 0;
+
+	if (len > CAIRN_USER_META_TEXT_MAX)
+		return cairn__error_set(CAIRN_ETOOBIG, "user metadata text over %d bytes",
+					CAIRN_USER_META_TEXT_MAX);
+	obj = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
+	if (obj == NULL)
+		return cairn__error_set(CAIRN_EINVALID, "user metadata is not JSON: %s", jerr.text);
+	if (!json_is_object(obj)) {
+		rc = cairn__error_set(CAIRN_EINVALID, "user metadata is not a JSON object");
+		goto done;
 	}
-	rc = r->meta->file_put(r->meta, &u->res.file, u->res.size, terms, nterms, now);
-	if (rc < 0)
-		return rc;
-	memset(&row, 0, sizeof(row));
-	row.key = key;
-	row.key_len = key_len;
-	row.file = u->res.file;
-	row.size = u->res.size;
-	row.mtime_ns = o ? o->mtime_ns : 0;
-	row.created_ns = now;
-	row.content_type = o ? o->content_type : NULL;
-	if (o && o->md5) {
-		row.has_md5 = true;
-		memcpy(row.md5, o->md5, 16);
+	json_object_foreach(obj, name, v) {
+		if (!json_is_string(v)) {
+			rc = cairn__error_set(CAIRN_EINVALID, "user metadata '%.64s' is not a string",
+					      name);
+			goto done;
+		}
+		bytes += strlen(name) + json_string_length(v);
 	}
-	return r->meta->object_put(r->meta, id, &row);
+	if (bytes > CAIRN_USER_META_MAX)
+		rc = cairn__error_set(CAIRN_ETOOBIG,
+				      "user metadata has %zu bytes of names and values, over %d",
+				      bytes, CAIRN_USER_META_MAX);
+done:
+	json_decref(obj);
+	return rc;
 }
 
-int cairn_upload_commit(cairn_upload *u, const char *ns, const char *name, const char *key,
-			size_t key_len, const cairn_put_options *opts, cairn_put_result *res)
+int cairn__put_opts_read(cairn__put_opts *out, const cairn_put_options *o)
 {
-	cairn_repo *r = u->r;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	if (o == NULL)
+		return 0;
+	if (o->version < 1 || o->version > CAIRN_PUT_OPTIONS_VERSION)
+		return cairn__error_set(CAIRN_EINVALID,
+					"put options version %u (this build knows 1..%d)", o->version,
+					CAIRN_PUT_OPTIONS_VERSION);
+	out->mtime_ns = o->mtime_ns;
+	out->content_type = o->content_type;
+	out->md5 = o->md5;
+	if (o->content_type && strnlen(o->content_type, CAIRN_CTYPE_MAX + 1) > CAIRN_CTYPE_MAX)
+		return cairn__error_set(CAIRN_EINVALID, "a content type has at most %d bytes",
+					CAIRN_CTYPE_MAX);
+	/* a version 1 caller's struct ends before these: never read them */
+	if (o->version >= 2) {
+		if (o->user_meta && (rc = check_user_meta(o->user_meta)) < 0)
+			return rc;
+		if (o->parts > CAIRN_MPU_PARTS_MAX)
+			return cairn__error_set(CAIRN_EINVALID, "%u parts, over %d", o->parts,
+						CAIRN_MPU_PARTS_MAX);
+		out->user_meta = o->user_meta;
+		out->parts = o->parts;
+	}
+	return 0;
+}
+
+/* --- commit ------------------------------------------------------------------------ */
+
+/*
+ * Store what is left, hash the file, and make its terms (runs of
+ * consecutive chunks of one xorb): *terms malloc'd.
+ */
+static int finish(cairn_upload *u, cairn_term **out, size_t *nout)
+{
 	cairn_term *terms = NULL;
 	size_t nterms = 0;
 	int rc;
 
-	if (u->err)
-		return u->err;
-	if (u->committed)
-		return cairn__error_set(CAIRN_EINVALID, "upload already committed");
 	if (u->len > u->start) {
 		rc = take_chunk(u, u->buf + u->start, u->len - u->start);
 		if (rc < 0)
-			return u->err = rc;
+			return rc;
 		u->start = u->scan = u->len;
 	}
 	rc = flush_xorb(u);
 	if (rc < 0)
-		return u->err = rc;
+		return rc;
 	rc = cairn_file_hash(&u->res.file, u->refs, u->n, NULL);
 	if (rc < 0)
-		return u->err = rc;
-
-	/* terms: runs of consecutive chunks of one xorb */
+		return rc;
 	if (u->n > 0) {
 		terms = malloc(u->n * sizeof(*terms));
 		if (terms == NULL)
-			return u->err = cairn__error_set(CAIRN_ENOMEM, "out of memory");
+			return cairn__error_set(CAIRN_ENOMEM, "out of memory");
 	}
 	for (size_t i = 0; i < u->n; i++) {
 		const chunk_loc *l = &u->locs[i];
@@ -690,10 +728,51 @@ int cairn_upload_commit(cairn_upload *u, const char *ns, const char *name, const
 		t->end = l->idx + 1;
 		t->raw_len = u->refs[i].len;
 	}
+	*out = terms;
+	*nout = nterms;
+	return 0;
+}
 
+/* Inside the commit's transaction: the file, then what the caller records. */
+static int commit_txn(cairn_upload *u, const cairn_term *terms, size_t nterms,
+		      cairn__record_fn fn, void *ctx)
+{
+	cairn_repo *r = u->r;
+	int64_t now = cairn__now_ns();
+	int rc;
+
+	/* every xorb still there (a GC past the grace period would show here) */
+	for (size_t i = 0; i < u->nslots; i++) {
+		cairn_xorb_row xr;
+		rc = r->meta->xorb_get(r->meta, &u->slots[i].hash, &xr);
+		if (rc == CAIRN_ENOTFOUND)
+			return cairn__error_set(CAIRN_EIO,
+						"a xorb this upload uses was collected; retry the upload");
+		if (rc < 0)
+			return rc;
+	}
+	rc = r->meta->file_put(r->meta, &u->res.file, u->res.size, terms, nterms, now);
+	return rc < 0 ? rc : fn(ctx, r, &u->res, now);
+}
+
+int cairn__upload_commit_with(cairn_upload *u, cairn__record_fn fn, void *ctx,
+			      cairn_put_result *res)
+{
+	cairn_repo *r = u->r;
+	cairn_term *terms = NULL;
+	size_t nterms = 0;
+	int rc;
+
+	if (u->err)
+		return u->err;
+	if (u->committed)
+		return cairn__error_set(CAIRN_EINVALID, "upload already committed");
+	rc = finish(u, &terms, &nterms);
+	if (rc < 0)
+		return u->err = rc;
 	rc = r->meta->begin(r->meta, true);
 	if (rc == 0) {
-		rc = commit_txn(u, ns, name, key, key_len, opts, terms, nterms);
+		rc = commit_txn(u, terms, nterms, fn, ctx);
 		if (rc == 0)
 			rc = r->meta->commit(r->meta);
 		else
@@ -706,6 +785,84 @@ int cairn_upload_commit(cairn_upload *u, const char *ns, const char *name, const
 	if (res)
 		*res = u->res;
 	return 0;
+}
+
+/* Where an object commit goes, and with what. */
+typedef struct object_dest {
+	const char *ns, *name, *key;
+	size_t key_len;
+	const cairn__put_opts *o;
+} object_dest;
+
+static int record_object(void *ctx, cairn_repo *r, const cairn_put_result *res, int64_t now_ns)
+{
+	const object_dest *d = ctx;
+	cairn_object_row row;
+	int64_t id;
+	int rc = cairn__bucket_id(r, d->ns, d->name, &id);
+
+	if (rc < 0)
+		return rc;
+	memset(&row, 0, sizeof(row));
+	row.key = d->key;
+	row.key_len = d->key_len;
+	row.file = res->file;
+	row.size = res->size;
+	row.mtime_ns = d->o->mtime_ns;
+	row.created_ns = now_ns;
+	row.content_type = d->o->content_type;
+	if (d->o->md5) {
+		row.has_md5 = true;
+		memcpy(row.md5, d->o->md5, 16);
+	}
+	row.parts = d->o->parts;
+	row.user_meta = d->o->user_meta;
+	return r->meta->object_put(r->meta, id, &row);
+}
+
+int cairn_upload_commit(cairn_upload *u, const char *ns, const char *name, const char *key,
+			size_t key_len, const cairn_put_options *opts, cairn_put_result *res)
+{
+	cairn__put_opts o;
+	object_dest d = {ns, name, key, key_len, &o};
+	int rc = cairn__put_opts_read(&o, opts);
+
+	return rc < 0 ? rc : cairn__upload_commit_with(u, record_object, &d, res);
+}
+
+/* --- chunks cut by the caller ----------------------------------------------------------- */
+
+int cairn__upload_chunk(cairn_upload *u, const void *data, size_t len)
+{
+	int rc;
+
+	if (u->err)
+		return u->err;
+	if (u->committed || u->len > u->start || len == 0 || len > CAIRN_CHUNK_MAX)
+		return cairn__error_set(CAIRN_EINVALID, "a chunk of %zu bytes cannot be added here",
+					len);
+	rc = take_chunk(u, data, len);
+	return rc < 0 ? (u->err = rc) : 0;
+}
+
+int cairn__upload_stored(cairn_upload *u, const cairn_chunk_ref *c, const cairn_hash *xorb,
+			 uint32_t idx)
+{
+	chunk_loc loc;
+	int rc;
+
+	if (u->err)
+		return u->err;
+	if (u->committed || u->len > u->start || c->len == 0 || c->len > CAIRN_CHUNK_MAX)
+		return cairn__error_set(CAIRN_EINVALID, "a chunk of %llu bytes cannot be added here",
+					(unsigned long long)c->len);
+	/* no promise needed: a recorded file names it, and keeps it */
+	rc = known_slot(u, xorb, &loc.slot);
+	if (rc == 0) {
+		loc.idx = idx;
+		rc = push_ref(u, &c->hash, (size_t)c->len, loc);
+	}
+	return rc < 0 ? (u->err = rc) : 0;
 }
 
 int cairn_object_put(cairn_repo *r, const char *ns, const char *name, const char *key,

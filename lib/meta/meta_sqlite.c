@@ -44,6 +44,8 @@ enum stmt_id {
 	ST_BUCKET_LIST_NS,
 	ST_BUCKET_SET_PRIVATE,
 	ST_BUCKET_DROP_OBJECTS,
+	ST_BUCKET_DROP_PARTS,
+	ST_BUCKET_DROP_UPLOADS,
 	ST_BUCKET_DELETE,
 	ST_BUCKET_TOTALS,
 	ST_OBJECT_UPSERT,
@@ -77,15 +79,28 @@ enum stmt_id {
 	ST_CHUNK_ACCESS,
 	ST_FILE_VISIBLE,
 	ST_GC_GRANTS,
+	ST_S3KEY_INSERT,
+	ST_S3KEY_LOOKUP,
+	ST_S3KEY_REVOKE,
+	ST_MPU_INSERT,
+	ST_MPU_GET,
+	ST_MPU_PART_UPSERT,
+	ST_MPU_PARTS,
+	ST_MPU_LIST,
+	ST_MPU_DROP_PARTS,
+	ST_MPU_DELETE,
 	ST_COUNT
 };
 
 #define BUCKET_COLS "id, ns, name, private, created_ns"
 #define XORB_COLS "hash, stored, raw, chunks, created_ns, used_ns"
-/* files no object names, older than ?1 */
+/* what read_object reads, in its order */
+#define OBJECT_COLS "file_hash, size, mtime_ns, created_ns, content_type, md5, parts, user_meta"
+/* files no object and no part of an upload in progress names, older than ?1 */
 #define GC_FILE_WHERE                                                                      \
 	"created_ns < ?1 AND NOT EXISTS "                                                  \
-	"(SELECT 1 FROM objects WHERE objects.file_hash = files.hash)"
+	"(SELECT 1 FROM objects WHERE objects.file_hash = files.hash) AND NOT EXISTS "     \
+	"(SELECT 1 FROM multipart_parts WHERE multipart_parts.file_hash = files.hash)"
 
 static const char *const SQL[ST_COUNT] = {
 	[ST_BEGIN_READ] = "BEGIN DEFERRED",
@@ -103,6 +118,9 @@ static const char *const SQL[ST_COUNT] = {
 	[ST_BUCKET_LIST_NS] = "SELECT " BUCKET_COLS " FROM buckets WHERE ns = ?1 ORDER BY name",
 	[ST_BUCKET_SET_PRIVATE] = "UPDATE buckets SET private = ?2 WHERE id = ?1",
 	[ST_BUCKET_DROP_OBJECTS] = "DELETE FROM objects WHERE bucket_id = ?1",
+	[ST_BUCKET_DROP_PARTS] = "DELETE FROM multipart_parts WHERE upload_id IN "
+				 "(SELECT id FROM multipart_uploads WHERE bucket_id = ?1)",
+	[ST_BUCKET_DROP_UPLOADS] = "DELETE FROM multipart_uploads WHERE bucket_id = ?1",
 	[ST_BUCKET_DELETE] = "DELETE FROM buckets WHERE id = ?1",
 	/* one statement, so one snapshot even outside a transaction */
 	[ST_BUCKET_TOTALS] = "SELECT (SELECT count(*) FROM objects WHERE bucket_id = ?1), "
@@ -110,16 +128,17 @@ static const char *const SQL[ST_COUNT] = {
 			     "FROM buckets WHERE id = ?1",
 
 	[ST_OBJECT_UPSERT] = "INSERT INTO objects (bucket_id, key, file_hash, size, mtime_ns, "
-			     "created_ns, content_type, md5) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) "
+			     "created_ns, content_type, md5, parts, user_meta) "
+			     "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) "
 			     "ON CONFLICT (bucket_id, key) DO UPDATE SET "
 			     "file_hash = excluded.file_hash, size = excluded.size, "
 			     "mtime_ns = excluded.mtime_ns, created_ns = excluded.created_ns, "
-			     "content_type = excluded.content_type, md5 = excluded.md5",
-	[ST_OBJECT_GET] = "SELECT file_hash, size, mtime_ns, created_ns, content_type, md5 "
-			  "FROM objects WHERE bucket_id = ?1 AND key = ?2",
+			     "content_type = excluded.content_type, md5 = excluded.md5, "
+			     "parts = excluded.parts, user_meta = excluded.user_meta",
+	[ST_OBJECT_GET] = "SELECT " OBJECT_COLS " FROM objects WHERE bucket_id = ?1 AND key = ?2",
 	[ST_OBJECT_DELETE] = "DELETE FROM objects WHERE bucket_id = ?1 AND key = ?2",
 	/* a range over the primary key: see cairn__meta_key_range */
-	[ST_OBJECT_LIST] = "SELECT key, file_hash, size, mtime_ns, created_ns, content_type, md5 "
+	[ST_OBJECT_LIST] = "SELECT key, " OBJECT_COLS " "
 			   "FROM objects WHERE bucket_id = ?1 AND key >= ?2 AND key < ?3 "
 			   "ORDER BY key LIMIT ?4",
 
@@ -191,6 +210,37 @@ static const char *const SQL[ST_COUNT] = {
 	[ST_FILE_VISIBLE] = "SELECT 1 FROM objects AS o JOIN buckets AS b ON b.id = o.bucket_id "
 			    "WHERE o.file_hash = ?1 AND (?3 OR b.private = 0 OR b.ns = ?2) LIMIT 1",
 	[ST_GC_GRANTS] = "DELETE FROM chunk_grants WHERE created_ns < ?1",
+
+	/* inserts nothing when the user does not exist */
+	[ST_S3KEY_INSERT] = "INSERT INTO s3_keys (access_key, user_id, secret, created_ns) "
+			    "SELECT ?2, id, ?3, ?4 FROM users WHERE name = ?1",
+	[ST_S3KEY_LOOKUP] = "SELECT u.name, k.secret, k.revoked_ns FROM s3_keys AS k "
+			    "JOIN users AS u ON u.id = k.user_id WHERE k.access_key = ?1",
+	[ST_S3KEY_REVOKE] = "UPDATE s3_keys SET revoked_ns = ?2 WHERE access_key = ?1 "
+			    "AND revoked_ns IS NULL",
+
+	[ST_MPU_INSERT] = "INSERT INTO multipart_uploads (id, bucket_id, key, content_type, "
+			  "user_meta, created_ns) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+	[ST_MPU_GET] = "SELECT key, content_type, user_meta FROM multipart_uploads "
+		       "WHERE id = ?1 AND bucket_id = ?2",
+	[ST_MPU_PART_UPSERT] = "INSERT INTO multipart_parts (upload_id, number, file_hash, size, "
+			       "md5, created_ns) VALUES (?1, ?2, ?3, ?4, ?5, ?6) "
+			       "ON CONFLICT (upload_id, number) DO UPDATE SET "
+			       "file_hash = excluded.file_hash, size = excluded.size, "
+			       "md5 = excluded.md5, created_ns = excluded.created_ns",
+	[ST_MPU_PARTS] = "SELECT number, file_hash, size, md5, created_ns FROM multipart_parts "
+			 "WHERE upload_id = ?1 AND number > ?2 ORDER BY number LIMIT ?3",
+	/*
+	 * ?2..?3 the prefix's key range (cairn__meta_key_range); after the
+	 * marker ?4 (NULL: none): a later key, or the same key and a later id
+	 * (?5 NULL: no id is later, so every upload of the marker key is skipped)
+	 */
+	[ST_MPU_LIST] = "SELECT id, key, created_ns FROM multipart_uploads "
+			"WHERE bucket_id = ?1 AND key >= ?2 AND key < ?3 "
+			"AND (?4 IS NULL OR key > ?4 OR (key = ?4 AND id > ?5)) "
+			"ORDER BY key, id LIMIT ?6",
+	[ST_MPU_DROP_PARTS] = "DELETE FROM multipart_parts WHERE upload_id = ?1",
+	[ST_MPU_DELETE] = "DELETE FROM multipart_uploads WHERE id = ?1",
 };
 
 enum tx_state { TX_NONE, TX_READ, TX_WRITE };
@@ -201,13 +251,18 @@ typedef struct meta_sqlite {
 	enum tx_state tx;
 	sqlite3_stmt *st[ST_COUNT];
 	/*
-	 * object_get's strings. out->key and out->content_type point here,
+	 * object_get's strings. out->key, content_type and user_meta point here,
 	 * and only object_get writes here: they stay valid until the next
 	 * object_get (or close), which is longer than meta.h promises
 	 * ("until its next call").
 	 */
 	char key[CAIRN_KEY_MAX];
 	char content_type[CAIRN_CTYPE_MAX + 1];
+	char user_meta[CAIRN_USER_META_TEXT_MAX + 1];
+	/* mpu_get's strings: only mpu_get writes here */
+	char mpu_key[CAIRN_KEY_MAX];
+	char mpu_content_type[CAIRN_CTYPE_MAX + 1];
+	char mpu_user_meta[CAIRN_USER_META_TEXT_MAX + 1];
 } meta_sqlite;
 
 static meta_sqlite *handle(cairn_meta *m)
@@ -573,6 +628,15 @@ static int bucket_delete(cairn_meta *m, int64_t id)
 		sqlite3_bind_int64(st, 1, id);
 		rc = run(s, st, "bucket_delete: objects");
 	}
+	/* uploads in progress go with it (their parts' data at the next GC) */
+	if (rc == 0 && (rc = acquire(&st, s, ST_BUCKET_DROP_PARTS, "bucket_delete")) == 0) {
+		sqlite3_bind_int64(st, 1, id);
+		rc = run(s, st, "bucket_delete: upload parts");
+	}
+	if (rc == 0 && (rc = acquire(&st, s, ST_BUCKET_DROP_UPLOADS, "bucket_delete")) == 0) {
+		sqlite3_bind_int64(st, 1, id);
+		rc = run(s, st, "bucket_delete: uploads");
+	}
 	if (rc == 0 && (rc = acquire(&st, s, ST_BUCKET_DELETE, "bucket_delete")) == 0) {
 		sqlite3_bind_int64(st, 1, id);
 		snprintf(missing, sizeof(missing), "no bucket with id %lld", (long long)id);
@@ -607,6 +671,40 @@ static int bucket_totals(cairn_meta *m, int64_t id, uint64_t *objects, uint64_t 
 
 /* ---- objects ------------------------------------------------------------------ */
 
+/* An object's (or an upload's) content type and user metadata: NULL or within their ceilings. */
+static int check_strings(const char *content_type, const char *user_meta)
+{
+	if (content_type && strnlen(content_type, CAIRN_CTYPE_MAX + 1) > CAIRN_CTYPE_MAX)
+		return cairn__error_set(CAIRN_EINVALID, "a content type has at most %d bytes",
+					CAIRN_CTYPE_MAX);
+	if (user_meta &&
+	    strnlen(user_meta, CAIRN_USER_META_TEXT_MAX + 1) > CAIRN_USER_META_TEXT_MAX)
+		return cairn__error_set(CAIRN_EINVALID, "user metadata has at most %d bytes of text",
+					CAIRN_USER_META_TEXT_MAX);
+	return 0;
+}
+
+/*
+ * Copy a stored string column into a buffer of cap bytes (NUL included),
+ * or give NULL for SQL NULL; one too long is damage.
+ */
+static int copy_text(const char **out, char *buf, size_t cap, sqlite3_stmt *st, int col,
+		     const char *what)
+{
+	const unsigned char *t = sqlite3_column_text(st, col);
+	size_t n = (size_t)sqlite3_column_bytes(st, col);
+
+	*out = NULL;
+	if (t == NULL)
+		return 0;
+	if (n >= cap)
+		return cairn__error_set(CAIRN_ECORRUPT, "metadata: a stored %s is too long", what);
+	memcpy(buf, t, n);
+	buf[n] = '\0';
+	*out = buf;
+	return 0;
+}
+
 static int object_put(cairn_meta *m, int64_t bucket, const cairn_object_row *row)
 {
 	meta_sqlite *s = handle(m);
@@ -622,10 +720,8 @@ static int object_put(cairn_meta *m, int64_t bucket, const cairn_object_row *row
 	if ((rc = cairn__meta_check_key(row->key, row->key_len)) != 0 ||
 	    (rc = check_u64(row->size, "object size")) != 0)
 		return rc;
-	if (row->content_type &&
-	    strnlen(row->content_type, CAIRN_CTYPE_MAX + 1) > CAIRN_CTYPE_MAX)
-		return cairn__error_set(CAIRN_EINVALID, "a content type has at most %d bytes",
-					CAIRN_CTYPE_MAX);
+	if ((rc = check_strings(row->content_type, row->user_meta)) != 0)
+		return rc;
 
 	/* the file must be recorded, and the object is all of it */
 	if ((rc = acquire(&st, s, ST_FILE_SIZE, "object_put")) != 0)
@@ -661,6 +757,9 @@ static int object_put(cairn_meta *m, int64_t bucket, const cairn_object_row *row
 		sqlite3_bind_text(st, 7, row->content_type, -1, SQLITE_STATIC);
 	if (row->has_md5)
 		bind_bytes(st, 8, row->md5, sizeof(row->md5));
+	sqlite3_bind_int64(st, 9, row->parts);
+	if (row->user_meta)
+		sqlite3_bind_text(st, 10, row->user_meta, -1, SQLITE_STATIC);
 	src = sqlite3_step(st);
 	if (src == SQLITE_CONSTRAINT_FOREIGNKEY) /* the file was checked above */
 		rc = cairn__error_set(CAIRN_ENOTFOUND, "object_put: no bucket with id %lld",
@@ -693,6 +792,8 @@ static int read_object(cairn_object_row *row, sqlite3_stmt *st, int col)
 	} else {
 		memset(row->md5, 0, sizeof(row->md5));
 	}
+	row->parts = col_u32(st, col + 6);
+	row->user_meta = (const char *)sqlite3_column_text(st, col + 7);
 	return 0;
 }
 
@@ -714,18 +815,12 @@ static int object_get(cairn_meta *m, int64_t bucket, const char *key, size_t key
 	src = sqlite3_step(st);
 	if (src == SQLITE_ROW) {
 		rc = read_object(&row, st, 0);
-		if (rc == 0 && row.content_type) {
-			size_t n = (size_t)sqlite3_column_bytes(st, 4);
-
-			if (n > CAIRN_CTYPE_MAX) {
-				rc = cairn__error_set(CAIRN_ECORRUPT,
-						      "metadata: a stored content type is too long");
-			} else {
-				memcpy(s->content_type, row.content_type, n);
-				s->content_type[n] = '\0';
-				row.content_type = s->content_type;
-			}
-		}
+		if (rc == 0)
+			rc = copy_text(&row.content_type, s->content_type, sizeof(s->content_type), st,
+				       4, "content type");
+		if (rc == 0)
+			rc = copy_text(&row.user_meta, s->user_meta, sizeof(s->user_meta), st, 7,
+				       "user metadata");
 	} else if (src == SQLITE_DONE) {
 		rc = cairn__error_set(CAIRN_ENOTFOUND, "no such object in bucket %lld",
 				      (long long)bucket);
@@ -1607,6 +1702,403 @@ static int file_visible(cairn_meta *m, const cairn_hash *file, const char *ns, b
 	return rc;
 }
 
+/* ---- S3 access keys ------------------------------------------------------------ */
+
+/* An access key id: 1..CAIRN_S3_KEY_MAX of [A-Za-z0-9._-] (never '/': SigV4's separator). */
+static int check_access_key(const char *key)
+{
+	size_t n = key ? strnlen(key, CAIRN_S3_KEY_MAX + 1) : 0;
+
+	if (n == 0 || n > CAIRN_S3_KEY_MAX)
+		return cairn__error_set(CAIRN_EINVALID, "an S3 access key has 1 to %d characters",
+					CAIRN_S3_KEY_MAX);
+	for (size_t i = 0; i < n; i++) {
+		char c = key[i];
+		if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+		      c == '.' || c == '_' || c == '-'))
+			return cairn__error_set(CAIRN_EINVALID,
+						"an S3 access key is made of A-Z a-z 0-9 . _ -");
+	}
+	return 0;
+}
+
+static int s3key_create(cairn_meta *m, const char *user, const char *access_key,
+			const char *secret, int64_t now_ns)
+{
+	meta_sqlite *s = handle(m);
+	size_t slen = secret ? strnlen(secret, CAIRN_S3_SECRET_MAX + 1) : 0;
+	sqlite3_stmt *st;
+	int rc, src;
+
+	if (user == NULL)
+		return cairn__error_set(CAIRN_EINVALID, "s3key_create: no user");
+	if ((rc = check_access_key(access_key)) != 0)
+		return rc;
+	if (slen == 0 || slen > CAIRN_S3_SECRET_MAX)
+		return cairn__error_set(CAIRN_EINVALID, "an S3 secret has 1 to %d characters",
+					CAIRN_S3_SECRET_MAX);
+	for (size_t i = 0; i < slen; i++)
+		if (secret[i] <= ' ' || secret[i] > '~')
+			return cairn__error_set(CAIRN_EINVALID,
+						"an S3 secret is printable ASCII without spaces");
+	if ((rc = need_write(s, "s3key_create")) != 0 ||
+	    (rc = acquire(&st, s, ST_S3KEY_INSERT, "s3key_create")) != 0)
+		return rc;
+	sqlite3_bind_text(st, 1, user, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, access_key, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, secret, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 4, now_ns);
+	src = sqlite3_step(st);
+	if (src == SQLITE_DONE) {
+		if (sqlite3_changes(s->db) == 0)
+			rc = cairn__error_set(CAIRN_ENOTFOUND, "no user %s", user);
+	} else if (src == SQLITE_CONSTRAINT_PRIMARYKEY || src == SQLITE_CONSTRAINT_UNIQUE) {
+		rc = cairn__error_set(CAIRN_EEXISTS, "S3 access key %s exists already", access_key);
+	} else {
+		rc = sql_error(s, src, "s3key_create");
+	}
+	stmt_done(st);
+	return rc;
+}
+
+static int s3key_lookup(cairn_meta *m, const char *access_key, char user[CAIRN_NAME_MAX + 1],
+			char *secret, size_t secret_cap)
+{
+	meta_sqlite *s = handle(m);
+	sqlite3_stmt *st;
+	int rc, src;
+
+	if (access_key == NULL || user == NULL || secret == NULL)
+		return cairn__error_set(CAIRN_EINVALID, "s3key_lookup: NULL argument");
+	if (check_access_key(access_key) != 0) /* cannot be stored: unknown */
+		return cairn__error_set(CAIRN_EAUTH, "unknown or revoked S3 access key");
+	if ((rc = acquire(&st, s, ST_S3KEY_LOOKUP, "s3key_lookup")) != 0)
+		return rc;
+	sqlite3_bind_text(st, 1, access_key, -1, SQLITE_STATIC);
+	src = sqlite3_step(st);
+	if (src == SQLITE_ROW) {
+		const unsigned char *sec = sqlite3_column_text(st, 1);
+		int sec_len = sqlite3_column_bytes(st, 1);
+
+		if (sqlite3_column_type(st, 2) != SQLITE_NULL) {
+			rc = cairn__error_set(CAIRN_EAUTH, "unknown or revoked S3 access key");
+		} else if (sec == NULL || sec_len < 1 || sec_len > CAIRN_S3_SECRET_MAX) {
+			rc = cairn__error_set(CAIRN_ECORRUPT, "metadata: a stored S3 secret is malformed");
+		} else if ((size_t)sec_len >= secret_cap) {
+			rc = cairn__error_set(CAIRN_EINVALID, "s3key_lookup: the secret needs %d bytes",
+					      sec_len + 1);
+		} else if ((rc = copy_name(user, st, 0)) == 0) {
+			memcpy(secret, sec, (size_t)sec_len);
+			secret[sec_len] = '\0';
+		}
+	} else if (src == SQLITE_DONE) {
+		rc = cairn__error_set(CAIRN_EAUTH, "unknown or revoked S3 access key");
+	} else {
+		rc = sql_error(s, src, "s3key_lookup");
+	}
+	stmt_done(st);
+	return rc;
+}
+
+static int s3key_revoke(cairn_meta *m, const char *access_key, int64_t now_ns)
+{
+	meta_sqlite *s = handle(m);
+	sqlite3_stmt *st;
+	int rc;
+
+	if (access_key == NULL)
+		return cairn__error_set(CAIRN_EINVALID, "s3key_revoke: NULL argument");
+	if ((rc = need_write(s, "s3key_revoke")) != 0 ||
+	    (rc = acquire(&st, s, ST_S3KEY_REVOKE, "s3key_revoke")) != 0)
+		return rc;
+	sqlite3_bind_text(st, 1, access_key, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, now_ns);
+	return run_on_one(s, st, "s3key_revoke", "no such S3 access key (or revoked already)");
+}
+
+/* ---- multipart uploads ----------------------------------------------------------- */
+
+#define MPU_ID_LEN 32 /* CAIRN_MPU_ID_LEN of repo.h */
+#define MPU_PARTS_MAX 10000
+
+/* An upload id: exactly 32 lower-case hex digits. */
+static bool mpu_id_ok(const char *id)
+{
+	size_t n = id ? strnlen(id, MPU_ID_LEN + 1) : 0;
+
+	if (n != MPU_ID_LEN)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!((id[i] >= '0' && id[i] <= '9') || (id[i] >= 'a' && id[i] <= 'f')))
+			return false;
+	return true;
+}
+
+static int mpu_create(cairn_meta *m, int64_t bucket, const char *id, const char *key,
+		      size_t key_len, const char *content_type, const char *user_meta,
+		      int64_t now_ns)
+{
+	meta_sqlite *s = handle(m);
+	sqlite3_stmt *st;
+	int rc, src;
+
+	if ((rc = need_write(s, "mpu_create")) != 0)
+		return rc;
+	if (!mpu_id_ok(id))
+		return cairn__error_set(CAIRN_EINVALID, "an upload id is 32 lower-case hex digits");
+	if ((rc = cairn__meta_check_key(key, key_len)) != 0 ||
+	    (rc = check_strings(content_type, user_meta)) != 0 ||
+	    (rc = acquire(&st, s, ST_MPU_INSERT, "mpu_create")) != 0)
+		return rc;
+	sqlite3_bind_text(st, 1, id, MPU_ID_LEN, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, bucket);
+	bind_bytes(st, 3, key, key_len);
+	if (content_type)
+		sqlite3_bind_text(st, 4, content_type, -1, SQLITE_STATIC);
+	if (user_meta)
+		sqlite3_bind_text(st, 5, user_meta, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 6, now_ns);
+	src = sqlite3_step(st);
+	if (src == SQLITE_CONSTRAINT_FOREIGNKEY)
+		rc = cairn__error_set(CAIRN_ENOTFOUND, "mpu_create: no bucket with id %lld",
+				      (long long)bucket);
+	else if (src == SQLITE_CONSTRAINT_PRIMARYKEY || src == SQLITE_CONSTRAINT_UNIQUE)
+		rc = cairn__error_set(CAIRN_EEXISTS, "upload %s exists already", id);
+	else if (src != SQLITE_DONE)
+		rc = sql_error(s, src, "mpu_create");
+	stmt_done(st);
+	return rc;
+}
+
+static int mpu_get(cairn_meta *m, int64_t bucket, const char *id, const char **key,
+		   size_t *key_len, const char **content_type, const char **user_meta)
+{
+	meta_sqlite *s = handle(m);
+	const char *ct = NULL, *um = NULL;
+	sqlite3_stmt *st;
+	size_t klen = 0;
+	int rc, src;
+
+	if (!mpu_id_ok(id))
+		return cairn__error_set(CAIRN_ENOTFOUND, "no such upload");
+	if ((rc = acquire(&st, s, ST_MPU_GET, "mpu_get")) != 0)
+		return rc;
+	sqlite3_bind_text(st, 1, id, MPU_ID_LEN, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, bucket);
+	src = sqlite3_step(st);
+	if (src == SQLITE_ROW) {
+		const void *k = sqlite3_column_blob(st, 0);
+
+		klen = (size_t)sqlite3_column_bytes(st, 0);
+		if (k == NULL || klen == 0 || klen > CAIRN_KEY_MAX)
+			rc = cairn__error_set(CAIRN_ECORRUPT, "metadata: a stored upload key is malformed");
+		else
+			memcpy(s->mpu_key, k, klen);
+		if (rc == 0)
+			rc = copy_text(&ct, s->mpu_content_type, sizeof(s->mpu_content_type), st, 1,
+				       "content type");
+		if (rc == 0)
+			rc = copy_text(&um, s->mpu_user_meta, sizeof(s->mpu_user_meta), st, 2,
+				       "user metadata");
+	} else if (src == SQLITE_DONE) {
+		rc = cairn__error_set(CAIRN_ENOTFOUND, "no upload %.32s in bucket %lld", id,
+				      (long long)bucket);
+	} else {
+		rc = sql_error(s, src, "mpu_get");
+	}
+	stmt_done(st);
+	if (rc != 0)
+		return rc;
+	if (key)
+		*key = s->mpu_key;
+	if (key_len)
+		*key_len = klen;
+	if (content_type)
+		*content_type = ct;
+	if (user_meta)
+		*user_meta = um;
+	return 0;
+}
+
+static int mpu_part_put(cairn_meta *m, const char *id, unsigned number, const cairn_hash *file,
+			uint64_t size, const uint8_t md5[16], int64_t now_ns)
+{
+	meta_sqlite *s = handle(m);
+	char h[CAIRN_HASH_HEX_LEN + 1];
+	uint64_t file_size = 0;
+	sqlite3_stmt *st;
+	int rc, src;
+
+	if ((rc = need_write(s, "mpu_part_put")) != 0)
+		return rc;
+	if (file == NULL || md5 == NULL)
+		return cairn__error_set(CAIRN_EINVALID, "mpu_part_put: NULL argument");
+	if (number < 1 || number > MPU_PARTS_MAX)
+		return cairn__error_set(CAIRN_EINVALID, "part numbers are 1 to %d, not %u",
+					MPU_PARTS_MAX, number);
+	if (!mpu_id_ok(id))
+		return cairn__error_set(CAIRN_ENOTFOUND, "no such upload");
+	if ((rc = check_u64(size, "part size")) != 0)
+		return rc;
+
+	/* the file must be recorded, and the part is all of it (as object_put) */
+	if ((rc = acquire(&st, s, ST_FILE_SIZE, "mpu_part_put")) != 0)
+		return rc;
+	bind_hash(st, 1, file);
+	src = sqlite3_step(st);
+	if (src == SQLITE_ROW)
+		file_size = col_u64(st, 0);
+	else if (src == SQLITE_DONE)
+		rc = cairn__error_set(CAIRN_ENOTFOUND,
+				      "mpu_part_put: file %s is not recorded (file_put first)",
+				      hex(h, file));
+	else
+		rc = sql_error(s, src, "mpu_part_put: file");
+	stmt_done(st);
+	if (rc != 0)
+		return rc;
+	if (file_size != size)
+		return cairn__error_set(CAIRN_EINVALID,
+					"mpu_part_put: size %llu, but file %s holds %llu bytes",
+					(unsigned long long)size, hex(h, file),
+					(unsigned long long)file_size);
+
+	if ((rc = acquire(&st, s, ST_MPU_PART_UPSERT, "mpu_part_put")) != 0)
+		return rc;
+	sqlite3_bind_text(st, 1, id, MPU_ID_LEN, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, number);
+	bind_hash(st, 3, file);
+	sqlite3_bind_int64(st, 4, (sqlite3_int64)size);
+	bind_bytes(st, 5, md5, 16);
+	sqlite3_bind_int64(st, 6, now_ns);
+	src = sqlite3_step(st);
+	if (src == SQLITE_CONSTRAINT_FOREIGNKEY) /* the file was checked above */
+		rc = cairn__error_set(CAIRN_ENOTFOUND, "no upload %.32s", id);
+	else if (src != SQLITE_DONE)
+		rc = sql_error(s, src, "mpu_part_put");
+	stmt_done(st);
+	return rc;
+}
+
+static int mpu_parts(cairn_meta *m, const char *id, unsigned after, size_t max,
+		     int (*fn)(void *ctx, unsigned number, const cairn_hash *file, uint64_t size,
+			       const uint8_t md5[16], int64_t created_ns),
+		     void *ctx)
+{
+	meta_sqlite *s = handle(m);
+	sqlite3_stmt *st;
+	int rc;
+
+	if (fn == NULL)
+		return cairn__error_set(CAIRN_EINVALID, "mpu_parts: no callback");
+	if (!mpu_id_ok(id))
+		return 0; /* no such upload: no parts */
+	if ((rc = acquire(&st, s, ST_MPU_PARTS, "mpu_parts")) != 0)
+		return rc;
+	sqlite3_bind_text(st, 1, id, MPU_ID_LEN, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, after);
+	sqlite3_bind_int64(st, 3, max == 0 || max > INT64_MAX ? -1 : (sqlite3_int64)max);
+	for (;;) {
+		cairn_hash file;
+		const void *md5;
+		int src = sqlite3_step(st);
+
+		if (src == SQLITE_DONE)
+			break;
+		if (src != SQLITE_ROW) {
+			rc = sql_error(s, src, "mpu_parts");
+			break;
+		}
+		if ((rc = col_hash(&file, st, 1)) != 0)
+			break;
+		md5 = sqlite3_column_blob(st, 3);
+		if (md5 == NULL || sqlite3_column_bytes(st, 3) != 16) {
+			rc = cairn__error_set(CAIRN_ECORRUPT, "metadata: a stored MD5 is not 16 bytes");
+			break;
+		}
+		if ((rc = fn(ctx, col_u32(st, 0), &file, col_u64(st, 2), md5,
+			     sqlite3_column_int64(st, 4))) != 0)
+			break;
+	}
+	stmt_done(st);
+	return rc;
+}
+
+static int mpu_list(cairn_meta *m, int64_t bucket, const char *prefix, size_t prefix_len,
+		    const char *key_marker, size_t key_marker_len, const char *id_marker,
+		    size_t limit,
+		    int (*fn)(void *ctx, const char *id, const char *key, size_t key_len,
+			      int64_t created_ns),
+		    void *ctx)
+{
+	meta_sqlite *s = handle(m);
+	uint8_t lo[CAIRN_KEY_MAX + 1], hi[CAIRN_KEY_MAX + 1];
+	size_t lo_len, hi_len;
+	sqlite3_stmt *st;
+	int rc;
+
+	if (fn == NULL)
+		return cairn__error_set(CAIRN_EINVALID, "mpu_list: no callback");
+	if (key_marker && key_marker_len > CAIRN_KEY_MAX)
+		return cairn__error_set(CAIRN_EINVALID, "a key marker has at most %d bytes",
+					CAIRN_KEY_MAX);
+	if ((rc = cairn__meta_key_range(lo, &lo_len, hi, &hi_len, prefix, prefix_len, NULL, 0)) !=
+		    0 ||
+	    (rc = acquire(&st, s, ST_MPU_LIST, "mpu_list")) != 0)
+		return rc;
+	sqlite3_bind_int64(st, 1, bucket);
+	bind_bytes(st, 2, lo, lo_len);
+	bind_bytes(st, 3, hi, hi_len);
+	if (key_marker) {
+		bind_bytes(st, 4, key_marker, key_marker_len);
+		if (id_marker)
+			sqlite3_bind_text(st, 5, id_marker, -1, SQLITE_STATIC);
+	}
+	sqlite3_bind_int64(st, 6, limit == 0 || limit > INT64_MAX ? -1 : (sqlite3_int64)limit);
+	for (;;) {
+		const unsigned char *id;
+		int src = sqlite3_step(st);
+
+		if (src == SQLITE_DONE)
+			break;
+		if (src != SQLITE_ROW) {
+			rc = sql_error(s, src, "mpu_list");
+			break;
+		}
+		id = sqlite3_column_text(st, 0);
+		if (id == NULL || sqlite3_column_bytes(st, 0) != MPU_ID_LEN) {
+			rc = cairn__error_set(CAIRN_ECORRUPT, "metadata: a stored upload id is malformed");
+			break;
+		}
+		if ((rc = fn(ctx, (const char *)id, sqlite3_column_blob(st, 1),
+			     (size_t)sqlite3_column_bytes(st, 1), sqlite3_column_int64(st, 2))) != 0)
+			break;
+	}
+	stmt_done(st);
+	return rc;
+}
+
+static int mpu_delete(cairn_meta *m, const char *id)
+{
+	meta_sqlite *s = handle(m);
+	sqlite3_stmt *st;
+	int rc;
+
+	if (!mpu_id_ok(id))
+		return cairn__error_set(CAIRN_ENOTFOUND, "no such upload");
+	if ((rc = op_begin(s, "mpu_delete")) != 0)
+		return rc;
+	if ((rc = acquire(&st, s, ST_MPU_DROP_PARTS, "mpu_delete")) == 0) {
+		sqlite3_bind_text(st, 1, id, MPU_ID_LEN, SQLITE_STATIC);
+		rc = run(s, st, "mpu_delete: parts");
+	}
+	if (rc == 0 && (rc = acquire(&st, s, ST_MPU_DELETE, "mpu_delete")) == 0) {
+		sqlite3_bind_text(st, 1, id, MPU_ID_LEN, SQLITE_STATIC);
+		rc = run_on_one(s, st, "mpu_delete", "no such upload");
+	}
+	return op_end(s, rc, "mpu_delete");
+}
+
 static void release(meta_sqlite *s)
 {
 	if (s->db) {
@@ -1660,6 +2152,15 @@ static const cairn_meta sqlite_table = {
 	.chunk_access = chunk_access,
 	.grant_put = grant_put,
 	.file_visible = file_visible,
+	.s3key_create = s3key_create,
+	.s3key_lookup = s3key_lookup,
+	.s3key_revoke = s3key_revoke,
+	.mpu_create = mpu_create,
+	.mpu_get = mpu_get,
+	.mpu_part_put = mpu_part_put,
+	.mpu_parts = mpu_parts,
+	.mpu_list = mpu_list,
+	.mpu_delete = mpu_delete,
 };
 
 int cairn_meta_sqlite_open(cairn_meta **out, const char *path)

@@ -125,7 +125,56 @@ const cairn__meta_migration cairn__meta_sqlite_migrations[] = {
 		") STRICT, WITHOUT ROWID;\n"
 		"CREATE INDEX chunk_grants_by_age ON chunk_grants (created_ns);\n",
 	},
-	/* migration 4 goes here: { "what it does", "ALTER TABLE ...;" }, */
+	{
+		"S3: object metadata, access keys, multipart uploads",
+		/*
+		 * An object remembers what S3 shows of it: the part count of a
+		 * multipart upload (its ETag is hex(md5)-parts) and the user
+		 * metadata (x-amz-meta-*, a JSON object text).
+		 *
+		 * An S3 access key keeps its secret as given: SigV4 signs with
+		 * the secret itself, so the server must be able to recompute
+		 * every signature (as every S3 server does). A revoked key keeps
+		 * its row, so its id is never issued again.
+		 *
+		 * A multipart upload's parts are files like any other, recorded
+		 * as they arrive; a part row keeps its file (and so its xorbs)
+		 * from GC until the upload completes or is aborted. Completing
+		 * writes the object and deletes the upload's rows in one
+		 * transaction. Upload ids are random (never reused).
+		 */
+		"ALTER TABLE objects ADD COLUMN parts INTEGER NOT NULL DEFAULT 0 CHECK (parts >= 0);\n"
+		"ALTER TABLE objects ADD COLUMN user_meta TEXT;\n"
+		"CREATE TABLE s3_keys (\n"
+		"	access_key TEXT PRIMARY KEY,\n"
+		"	user_id INTEGER NOT NULL REFERENCES users (id),\n"
+		"	secret TEXT NOT NULL,\n"
+		"	created_ns INTEGER NOT NULL,\n"
+		"	revoked_ns INTEGER\n"
+		") STRICT, WITHOUT ROWID;\n"
+		"CREATE INDEX s3_keys_by_user ON s3_keys (user_id);\n"
+		"CREATE TABLE multipart_uploads (\n"
+		"	id TEXT PRIMARY KEY CHECK (length(id) = 32),\n"
+		"	bucket_id INTEGER NOT NULL REFERENCES buckets (id),\n"
+		"	key BLOB NOT NULL,\n"
+		"	content_type TEXT,\n"
+		"	user_meta TEXT,\n"
+		"	created_ns INTEGER NOT NULL\n"
+		") STRICT, WITHOUT ROWID;\n"
+		/* listings go by (key, id) within a bucket */
+		"CREATE INDEX multipart_uploads_by_key ON multipart_uploads (bucket_id, key, id);\n"
+		"CREATE TABLE multipart_parts (\n"
+		"	upload_id TEXT NOT NULL REFERENCES multipart_uploads (id),\n"
+		"	number INTEGER NOT NULL CHECK (number BETWEEN 1 AND 10000),\n"
+		"	file_hash BLOB NOT NULL REFERENCES files (hash),\n"
+		"	size INTEGER NOT NULL CHECK (size >= 0),\n"
+		"	md5 BLOB NOT NULL CHECK (length(md5) = 16),\n"
+		"	created_ns INTEGER NOT NULL,\n"
+		"	PRIMARY KEY (upload_id, number)\n"
+		") STRICT, WITHOUT ROWID;\n"
+		"CREATE INDEX multipart_parts_by_file ON multipart_parts (file_hash);\n",
+	},
+	/* migration 5 goes here: { "what it does", "ALTER TABLE ...;" }, */
 };
 
 const unsigned cairn__meta_sqlite_schema_version =

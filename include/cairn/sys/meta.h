@@ -35,6 +35,14 @@ extern "C" {
 #define CAIRN_KEY_MAX 1024   /* object keys: 1..1024 bytes, no NUL */
 #define CAIRN_CTYPE_MAX 255  /* content types */
 #define CAIRN_SCOPE_MAX 5    /* token scopes: "read", "write", "admin" */
+/*
+ * User metadata as stored: JSON object text. S3's own limit (2 KiB of
+ * names and values, CAIRN_USER_META_MAX in repo.h) is the engine's to
+ * check; any compact text of metadata within it fits in this.
+ */
+#define CAIRN_USER_META_TEXT_MAX 20480
+#define CAIRN_S3_KEY_MAX 128    /* S3 access key ids: 1..128 of [A-Za-z0-9._-] */
+#define CAIRN_S3_SECRET_MAX 128 /* their secrets: 1..128 printable ASCII, no space */
 
 typedef struct cairn_meta cairn_meta;
 
@@ -56,6 +64,8 @@ typedef struct cairn_object_row {
 	const char *content_type; /* NUL-terminated, or NULL */
 	bool has_md5;
 	uint8_t md5[16];
+	unsigned parts;        /* a multipart object's part count, else 0 */
+	const char *user_meta; /* JSON object text, or NULL (borrowed like content_type) */
 } cairn_object_row;
 
 /* Chunks [first, end) of a xorb, raw_len bytes once decoded. */
@@ -114,8 +124,9 @@ struct cairn_meta {
 	/* Insert or replace (bucket, key). The file must exist (file_put). */
 	int (*object_put)(cairn_meta *m, int64_t bucket, const cairn_object_row *row);
 	/*
-	 * Returns 0 or CAIRN_ENOTFOUND. out->key and out->content_type point
-	 * into storage owned by the meta: valid until its next call.
+	 * Returns 0 or CAIRN_ENOTFOUND. out->key, out->content_type and
+	 * out->user_meta point into storage owned by the meta: valid until its
+	 * next call.
 	 */
 	int (*object_get)(cairn_meta *m, int64_t bucket, const char *key, size_t key_len,
 			  cairn_object_row *out);
@@ -219,6 +230,64 @@ struct cairn_meta {
 			 int64_t now_ns);
 	/* Is file the content of an object visible to ns? Returns 0 or CAIRN_ENOTFOUND. */
 	int (*file_visible)(cairn_meta *m, const cairn_hash *file, const char *ns, bool all);
+
+	/*
+	 * --- S3 access keys (migration 4). The secret is kept as given: SigV4
+	 * needs it to recompute signatures (as every S3 server does). ---
+	 */
+	/* Returns 0, CAIRN_ENOTFOUND (no such user), CAIRN_EEXISTS (that id exists). */
+	int (*s3key_create)(cairn_meta *m, const char *user, const char *access_key,
+			    const char *secret, int64_t now_ns);
+	/*
+	 * The user and secret of a live key. Returns 0 or CAIRN_EAUTH (unknown
+	 * or revoked).
+	 */
+	int (*s3key_lookup)(cairn_meta *m, const char *access_key, char user[CAIRN_NAME_MAX + 1],
+			    char *secret, size_t secret_cap);
+	/* Returns 0 or CAIRN_ENOTFOUND (unknown, or revoked already). */
+	int (*s3key_revoke)(cairn_meta *m, const char *access_key, int64_t now_ns);
+
+	/*
+	 * --- multipart uploads (migration 4): see cairn_mpu_* in repo.h. An
+	 * id is CAIRN_MPU_ID_LEN (32) lower-case hex digits; part numbers are
+	 * 1..10000. ---
+	 */
+	/* Returns 0, CAIRN_ENOTFOUND (no bucket), CAIRN_EEXISTS (that id), CAIRN_EINVALID. */
+	int (*mpu_create)(cairn_meta *m, int64_t bucket, const char *id, const char *key,
+			  size_t key_len, const char *content_type, const char *user_meta,
+			  int64_t now_ns);
+	/* Its key and options; strings borrowed until the next call. 0 or CAIRN_ENOTFOUND. */
+	int (*mpu_get)(cairn_meta *m, int64_t bucket, const char *id, const char **key,
+		       size_t *key_len, const char **content_type, const char **user_meta);
+	/*
+	 * Insert or replace part `number`; the file must be recorded and hold
+	 * size bytes. Returns 0, CAIRN_ENOTFOUND (no upload, or no file),
+	 * CAIRN_EINVALID.
+	 */
+	int (*mpu_part_put)(cairn_meta *m, const char *id, unsigned number, const cairn_hash *file,
+			    uint64_t size, const uint8_t md5[16], int64_t now_ns);
+	/*
+	 * Parts with number > after, ascending, at most max (0: all); file and
+	 * md5 are borrowed for the call. An unknown id has no parts (the
+	 * caller checks the upload with mpu_get).
+	 */
+	int (*mpu_parts)(cairn_meta *m, const char *id, unsigned after, size_t max,
+			 int (*fn)(void *ctx, unsigned number, const cairn_hash *file, uint64_t size,
+				   const uint8_t md5[16], int64_t created_ns),
+			 void *ctx);
+	/*
+	 * Uploads of bucket whose key starts with prefix, ordered by (key, id),
+	 * after (key_marker, id_marker) when key_marker is given (id_marker
+	 * NULL: after every upload of key_marker), at most limit (0: all).
+	 */
+	int (*mpu_list)(cairn_meta *m, int64_t bucket, const char *prefix, size_t prefix_len,
+			const char *key_marker, size_t key_marker_len, const char *id_marker,
+			size_t limit,
+			int (*fn)(void *ctx, const char *id, const char *key, size_t key_len,
+				  int64_t created_ns),
+			void *ctx);
+	/* Drop the upload and its part rows. 0 or CAIRN_ENOTFOUND. */
+	int (*mpu_delete)(cairn_meta *m, const char *id);
 };
 
 /*

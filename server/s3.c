@@ -1,0 +1,2605 @@
+/*
+ * s3.c - the S3-compatible front: the same engine behind the API that
+ * aws-cli, boto3, rclone and s3cmd speak, on a port of its own.
+ *
+ * Requests are path-style (/BUCKET/KEY), authenticated by sigv4.c (SigV4
+ * header, presigned and streaming; SigV2 header and presigned) with access
+ * keys from `cairn admin keys create`. A bucket name is a bucket of the key
+ * owner's namespace; another namespace's bucket is reached as NS--NAME
+ * (anonymous callers always name the namespace so). Objects written here
+ * are chunked and deduplicated as they stream in, exactly as through the
+ * native API, so both fronts dedup against each other.
+ *
+ * Threads and memory as in http.c: MHD's pool, per-thread engine handles,
+ * bodies streamed (object bodies into the engine, XML bodies up to
+ * XML_MAX), uploads drawing on the shared memory budget.
+ */
+#include "server_int.h"
+#include "sigv4.h"
+
+#include "cairn/errors.h"
+#include "cairn/sys/meta.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <jansson.h>
+#include <microhttpd.h>
+#include <netdb.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#define XML_MAX (4u << 20)                 /* request XML bodies */
+#define PUT_MAX (UINT64_C(5) << 30)        /* S3's largest single PUT (and part) */
+#define PIECE (1u << 20)
+#define LIST_MAX 1000
+#define DELETE_MAX 1000
+#define NS_SEP "--"
+
+/* ---- a growing text buffer, for XML ------------------------------------------------- */
+
+typedef struct xbuf {
+	char *p;
+	size_t n, cap;
+	bool oom;
+} xbuf;
+
+static void xb_put(xbuf *b, const char *s, size_t n)
+{
+	if (b->oom)
+		return;
+	if (b->n + n + 1 > b->cap) {
+		size_t cap = b->cap ? b->cap : 1024;
+		char *np;
+		while (cap < b->n + n + 1)
+			cap *= 2;
+		if ((np = realloc(b->p, cap)) == NULL) {
+			b->oom = true;
+			return;
+		}
+		b->p = np;
+		b->cap = cap;
+	}
+	memcpy(b->p + b->n, s, n);
+	b->n += n;
+	b->p[b->n] = '\0';
+}
+
+static void xb_str(xbuf *b, const char *s)
+{
+	xb_put(b, s, strlen(s));
+}
+
+static void xb_fmt(xbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void xb_fmt(xbuf *b, const char *fmt, ...)
+{
+	char tmp[512];
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(tmp, sizeof(tmp), fmt, ap);
+	va_end(ap);
+	if (n > 0)
+		xb_put(b, tmp, (size_t)n < sizeof(tmp) ? (size_t)n : sizeof(tmp) - 1);
+}
+
+/* Text escaped for XML (the five entities; control characters as numeric references). */
+static void xb_esc(xbuf *b, const char *s, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+		switch (c) {
+		case '&': xb_str(b, "&amp;"); break;
+		case '<': xb_str(b, "&lt;"); break;
+		case '>': xb_str(b, "&gt;"); break;
+		case '"': xb_str(b, "&quot;"); break;
+		case '\'': xb_str(b, "&apos;"); break;
+		default:
+			if (c < 0x20 && c != '\t' && c != '\n' && c != '\r')
+				xb_fmt(b, "&#x%X;", c);
+			else
+				xb_put(b, (const char *)&s[i], 1);
+		}
+	}
+}
+
+/* <tag>escaped text</tag> */
+static void xb_el(xbuf *b, const char *tag, const char *s, size_t n)
+{
+	xb_fmt(b, "<%s>", tag);
+	xb_esc(b, s, n);
+	xb_fmt(b, "</%s>", tag);
+}
+
+/* S3's URL encoding of a key for encoding-type=url (every byte but unreserved and '/'). */
+static void xb_urlenc(xbuf *b, const char *s, size_t n)
+{
+	static const char hexd[] = "0123456789ABCDEF";
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+		if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+		    c == '-' || c == '_' || c == '.' || c == '~' || c == '/') {
+			xb_put(b, (const char *)&s[i], 1);
+		} else {
+			char e[3] = {'%', hexd[c >> 4], hexd[c & 15]};
+			xb_put(b, e, 3);
+		}
+	}
+}
+
+/* A key element: escaped, or URL-encoded when the request asked for encoding-type=url. */
+static void xb_key(xbuf *b, const char *tag, const char *s, size_t n, bool url)
+{
+	xb_fmt(b, "<%s>", tag);
+	if (url)
+		xb_urlenc(b, s, n);
+	else
+		xb_esc(b, s, n);
+	xb_fmt(b, "</%s>", tag);
+}
+
+static void iso_time(char out[64], int64_t ns)
+{
+	time_t t = (time_t)(ns / 1000000000);
+	struct tm tm;
+
+	gmtime_r(&t, &tm);
+	snprintf(out, 64, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
+		 tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)((ns / 1000000) % 1000));
+}
+
+static void http_time(char out[40], int64_t ns)
+{
+	time_t t = (time_t)(ns / 1000000000);
+	struct tm tm;
+
+	gmtime_r(&t, &tm);
+	strftime(out, 40, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+}
+
+/* An HTTP date (RFC 1123, or the two older forms) as epoch seconds; -1 if not one. */
+static int64_t parse_http_time(const char *s)
+{
+	static const char *const forms[] = {"%a, %d %b %Y %H:%M:%S GMT", "%A, %d-%b-%y %H:%M:%S GMT",
+					    "%a %b %d %H:%M:%S %Y"};
+	struct tm tm;
+
+	for (size_t i = 0; s && i < sizeof(forms) / sizeof(forms[0]); i++) {
+		const char *end;
+		memset(&tm, 0, sizeof(tm));
+		end = strptime(s, forms[i], &tm);
+		if (end && *end == '\0')
+			return (int64_t)timegm(&tm);
+	}
+	return -1;
+}
+
+/* ---- a minimal XML reader for request bodies ------------------------------------------ */
+
+/*
+ * The request bodies S3 takes are small and flat: a root element holding
+ * a list of elements holding text. This walks such a document: each call
+ * yields the next start tag, end tag or text; entities are decoded into
+ * the text. Comments, processing instructions and declarations are
+ * skipped; anything malformed ends the walk with an error (MalformedXML).
+ */
+typedef enum xtok { X_END, X_OPEN, X_CLOSE, X_TEXT, X_ERR } xtok;
+
+typedef struct xreader {
+	const char *p, *end;
+	char name[64];
+	xbuf text;
+} xreader;
+
+static bool decode_entities(xbuf *out, const char *s, size_t n)
+{
+	out->n = 0;
+	if (out->p)
+		out->p[0] = '\0';
+	for (size_t i = 0; i < n; i++) {
+		if (s[i] != '&') {
+			xb_put(out, &s[i], 1);
+			continue;
+		}
+		const char *semi = memchr(s + i, ';', n - i);
+		size_t len;
+		if (semi == NULL)
+			return false;
+		len = (size_t)(semi - (s + i)) + 1;
+		if (len == 5 && memcmp(s + i, "&amp;", 5) == 0)
+			xb_str(out, "&");
+		else if (len == 4 && memcmp(s + i, "&lt;", 4) == 0)
+			xb_str(out, "<");
+		else if (len == 4 && memcmp(s + i, "&gt;", 4) == 0)
+			xb_str(out, ">");
+		else if (len == 6 && memcmp(s + i, "&quot;", 6) == 0)
+			xb_str(out, "\"");
+		else if (len == 6 && memcmp(s + i, "&apos;", 6) == 0)
+			xb_str(out, "'");
+		else if (len > 3 && s[i + 1] == '#') {
+			char num[16];
+			unsigned long cp;
+			char *e;
+			if (len - 3 >= sizeof(num))
+				return false;
+			memcpy(num, s + i + 2, len - 3);
+			num[len - 3] = '\0';
+			cp = num[0] == 'x' ? strtoul(num + 1, &e, 16) : strtoul(num, &e, 10);
+			if (*e != '\0' || cp == 0 || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
+				return false;
+			{
+				char u[4];
+				size_t k;
+				if (cp < 0x80)
+					u[0] = (char)cp, k = 1;
+				else if (cp < 0x800)
+					u[0] = (char)(0xC0 | cp >> 6), u[1] = (char)(0x80 | (cp & 63)), k = 2;
+				else if (cp < 0x10000)
+					u[0] = (char)(0xE0 | cp >> 12), u[1] = (char)(0x80 | ((cp >> 6) & 63)),
+					u[2] = (char)(0x80 | (cp & 63)), k = 3;
+				else
+					u[0] = (char)(0xF0 | cp >> 18), u[1] = (char)(0x80 | ((cp >> 12) & 63)),
+					u[2] = (char)(0x80 | ((cp >> 6) & 63)), u[3] = (char)(0x80 | (cp & 63)),
+					k = 4;
+				xb_put(out, u, k);
+			}
+		} else {
+			return false;
+		}
+		i += len - 1;
+	}
+	if (out->p == NULL)
+		xb_put(out, "", 0);
+	return !out->oom;
+}
+
+static xtok xr_next(xreader *x)
+{
+	for (;;) {
+		const char *lt;
+		if (x->p >= x->end)
+			return X_END;
+		if (*x->p != '<') {
+			lt = memchr(x->p, '<', (size_t)(x->end - x->p));
+			if (lt == NULL)
+				lt = x->end;
+			if (!decode_entities(&x->text, x->p, (size_t)(lt - x->p)))
+				return X_ERR;
+			x->p = lt;
+			return X_TEXT;
+		}
+		if (x->end - x->p >= 4 && memcmp(x->p, "<!--", 4) == 0) {
+			const char *e = strstr(x->p, "-->");
+			if (e == NULL || e >= x->end)
+				return X_ERR;
+			x->p = e + 3;
+			continue;
+		}
+		if (x->end - x->p >= 2 && (x->p[1] == '?' || x->p[1] == '!')) {
+			const char *e = memchr(x->p, '>', (size_t)(x->end - x->p));
+			if (e == NULL)
+				return X_ERR;
+			x->p = e + 1;
+			continue;
+		}
+		{
+			const char *gt = memchr(x->p, '>', (size_t)(x->end - x->p));
+			const char *n = x->p + 1;
+			bool close = false, selfclose;
+			size_t len = 0;
+			if (gt == NULL)
+				return X_ERR;
+			if (*n == '/')
+				close = true, n++;
+			selfclose = gt > n && gt[-1] == '/';
+			while (n + len < gt && n[len] != ' ' && n[len] != '\t' && n[len] != '\r' &&
+			       n[len] != '\n' && n[len] != '/')
+				len++;
+			if (len == 0 || len >= sizeof(x->name))
+				return X_ERR;
+			memcpy(x->name, n, len);
+			x->name[len] = '\0';
+			/* an element's namespace prefix does not matter here */
+			{
+				char *colon = strchr(x->name, ':');
+				if (colon)
+					memmove(x->name, colon + 1, strlen(colon + 1) + 1);
+			}
+			x->p = gt + 1;
+			if (selfclose && !close) {
+				/* <a/>: an empty element; report its opening, the close comes next */
+				x->text.n = 0;
+				x->p = gt; /* come back to emit the close */
+				x->p = gt + 1;
+				return X_OPEN;
+			}
+			return close ? X_CLOSE : X_OPEN;
+		}
+	}
+}
+
+/* ---- requests ---------------------------------------------------------------------------- */
+
+typedef enum body_mode { B_NONE, B_XML, B_OBJECT, B_DRAIN } body_mode;
+
+typedef enum s3op {
+	OP_NONE,
+	OP_LIST_BUCKETS,
+	OP_CREATE_BUCKET,
+	OP_DELETE_OBJECTS,
+	OP_PUT_OBJECT,
+	OP_UPLOAD_PART,
+	OP_CREATE_MPU,
+	OP_COMPLETE_MPU,
+} s3op;
+
+typedef struct s3q {
+	struct timespec t0;
+	char method[16];
+	char url[256];
+	char request_id[17];
+	unsigned status;
+	uint64_t bytes_in, bytes_out;
+	bool begun;        /* routed */
+	bool responded;    /* a response is queued */
+
+	/* the caller */
+	s3_auth auth;
+	bool authed, admin, writer;
+	char user[CAIRN_NAME_MAX + 1];
+
+	/* the target */
+	char s3bucket[2 * CAIRN_NAME_MAX + 3]; /* as named in the request */
+	char ns[CAIRN_NAME_MAX + 1];
+	char name[CAIRN_NAME_MAX + 1];
+	char key[CAIRN_KEY_MAX + 1];
+	size_t key_len;
+	bool has_key;
+
+	/* the body */
+	body_mode body;
+	s3op op;
+	xbuf xml;
+	bool too_big;
+	cairn_upload *up;
+	int up_rc;
+	char up_msg[256];
+	s3_digest *md5, *sha;
+	s3_chunked *chunked;
+	s3_err body_err;
+	bool body_failed;
+	uint64_t body_len;     /* decoded bytes */
+	uint64_t want_len;     /* announced decoded length, or UINT64_MAX */
+	unsigned part;
+	char upload_id[CAIRN_MPU_ID_LEN + 1];
+	uint64_t reserved;
+
+	/* a download */
+	cairn_reader *rd;
+	uint64_t first, len;
+	uint8_t *buf;
+	uint64_t buf_off;
+	size_t buf_len;
+} s3q;
+
+static atomic_uint_fast64_t request_seq;
+
+static double elapsed(const s3q *q)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (double)(t.tv_sec - q->t0.tv_sec) + (double)(t.tv_nsec - q->t0.tv_nsec) / 1e9;
+}
+
+static void completed(void *cls, struct MHD_Connection *c, void **con_cls,
+		      enum MHD_RequestTerminationCode toe)
+{
+	s3q *q = *con_cls;
+
+	(void)cls;
+	(void)c;
+	if (q == NULL)
+		return;
+	if (q->status == 0)
+		q->status = 500;
+	cairn__metrics_record(q->status, q->bytes_in, q->bytes_out, elapsed(q));
+	fprintf(stderr, "s3 %s %s %u %" PRIu64 " %.1fms%s\n", q->method, q->url, q->status,
+		q->bytes_out, elapsed(q) * 1e3,
+		toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " (aborted)");
+	cairn__budget_release(q->authed ? q->user : "", &q->reserved);
+	cairn_upload_free(q->up);
+	cairn_reader_close(q->rd);
+	s3_digest_free(q->md5);
+	s3_digest_free(q->sha);
+	s3_chunked_free(q->chunked);
+	free(q->xml.p);
+	free(q->buf);
+	free(q);
+	*con_cls = NULL;
+}
+
+/* ---- responses ---- */
+
+static void common_headers(struct MHD_Response *r, const s3q *q)
+{
+	MHD_add_response_header(r, "x-amz-request-id", q->request_id);
+	MHD_add_response_header(r, "Server", "Cairn");
+}
+
+static enum MHD_Result queue(struct MHD_Connection *c, s3q *q, unsigned status,
+			     struct MHD_Response *r)
+{
+	enum MHD_Result ret;
+
+	common_headers(r, q);
+	ret = MHD_queue_response(c, status, r);
+	MHD_destroy_response(r);
+	q->status = status;
+	q->responded = true;
+	return ret;
+}
+
+/* A body (copied), or none for HEAD. */
+static enum MHD_Result send_body(struct MHD_Connection *c, s3q *q, unsigned status,
+				 const char *ctype, const char *p, size_t n)
+{
+	bool head = strcmp(q->method, "HEAD") == 0;
+	struct MHD_Response *r = MHD_create_response_from_buffer(head ? 0 : n, (void *)(head ? "" : p),
+								  MHD_RESPMEM_MUST_COPY);
+
+	if (r == NULL)
+		return MHD_NO;
+	if (ctype && !head)
+		MHD_add_response_header(r, "Content-Type", ctype);
+	q->bytes_out = head ? 0 : n;
+	return queue(c, q, status, r);
+}
+
+static enum MHD_Result send_xml(struct MHD_Connection *c, s3q *q, unsigned status, xbuf *b)
+{
+	enum MHD_Result ret;
+
+	if (b->oom) {
+		free(b->p);
+		return send_body(c, q, 500, "text/plain", "out of memory\n", 14);
+	}
+	ret = send_body(c, q, status, "application/xml", b->p ? b->p : "", b->n);
+	free(b->p);
+	memset(b, 0, sizeof(*b));
+	return ret;
+}
+
+static enum MHD_Result send_err(struct MHD_Connection *c, s3q *q, unsigned status,
+				const char *code, const char *msg)
+{
+	xbuf b = {0};
+
+	xb_str(&b, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error>");
+	xb_el(&b, "Code", code, strlen(code));
+	xb_el(&b, "Message", msg, strlen(msg));
+	if (q->s3bucket[0])
+		xb_el(&b, "BucketName", q->s3bucket, strlen(q->s3bucket));
+	if (q->has_key)
+		xb_el(&b, "Key", q->key, q->key_len);
+	xb_el(&b, "Resource", q->url, strlen(q->url));
+	xb_el(&b, "RequestId", q->request_id, strlen(q->request_id));
+	xb_str(&b, "</Error>\n");
+	return send_xml(c, q, status, &b);
+}
+
+static enum MHD_Result send_s3err(struct MHD_Connection *c, s3q *q, const s3_err *e)
+{
+	return send_err(c, q, (unsigned)e->status, e->code, e->message);
+}
+
+/* An engine failure as S3 sees it. */
+static enum MHD_Result send_engine(struct MHD_Connection *c, s3q *q, int rc)
+{
+	const char *m = cairn_error_last();
+
+	switch (rc) {
+	case CAIRN_ENOTFOUND:
+		return q->has_key ? send_err(c, q, 404, "NoSuchKey", "The specified key does not exist.")
+				  : send_err(c, q, 404, "NoSuchBucket",
+					     "The specified bucket does not exist");
+	case CAIRN_EINVALID:
+		return send_err(c, q, 400, "InvalidArgument", m[0] ? m : "invalid argument");
+	case CAIRN_EPERM:
+	case CAIRN_EAUTH:
+		return send_err(c, q, 403, "AccessDenied", "Access Denied");
+	case CAIRN_ETOOBIG:
+		return send_err(c, q, 400, "EntityTooLarge", "Your proposed upload exceeds the maximum allowed size");
+	default:
+		return send_err(c, q, 500, "InternalError", m[0] ? m : "internal error");
+	}
+}
+
+static enum MHD_Result no_content(struct MHD_Connection *c, s3q *q)
+{
+	return send_body(c, q, 204, NULL, "", 0);
+}
+
+/* ---- the request as sigv4.c wants it ---- */
+
+typedef struct hdr_list {
+	s3_header *h;
+	size_t n, cap;
+} hdr_list;
+
+static enum MHD_Result collect_header(void *cls, enum MHD_ValueKind kind, const char *key,
+				      const char *value)
+{
+	hdr_list *l = cls;
+
+	(void)kind;
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? 2 * l->cap : 32;
+		s3_header *nh = realloc(l->h, cap * sizeof(*nh));
+		if (nh == NULL)
+			return MHD_NO;
+		l->h = nh;
+		l->cap = cap;
+	}
+	l->h[l->n].name = key;
+	l->h[l->n].value = value ? value : "";
+	l->n++;
+	return MHD_YES;
+}
+
+static enum MHD_Result collect_arg(void *cls, enum MHD_ValueKind kind, const char *key,
+				   const char *value)
+{
+	xbuf *b = cls;
+
+	(void)kind;
+	if (b->n)
+		xb_str(b, "&");
+	xb_str(b, key);
+	if (value) {
+		xb_str(b, "=");
+		xb_str(b, value);
+	}
+	return MHD_YES;
+}
+
+/* A query argument, decoded; NULL if absent. */
+static bool arg(struct MHD_Connection *c, const char *name, char *out, size_t cap)
+{
+	const char *v = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, name);
+	long n;
+
+	if (v == NULL)
+		return false;
+	n = s3_url_decode(out, cap - 1, v, strlen(v));
+	if (n < 0)
+		return false;
+	out[n] = '\0';
+	return true;
+}
+
+static bool has_arg(struct MHD_Connection *c, const char *name)
+{
+	return MHD_lookup_connection_value_n(c, MHD_GET_ARGUMENT_KIND, name, strlen(name), NULL,
+					     NULL) == MHD_YES;
+}
+
+static const char *hdr(struct MHD_Connection *c, const char *name)
+{
+	return MHD_lookup_connection_value(c, MHD_HEADER_KIND, name);
+}
+
+/* Authenticate: who is asking (or anonymous). 0, or an error was sent (*ret). */
+static int authenticate(struct MHD_Connection *c, s3q *q, const char *url, enum MHD_Result *ret)
+{
+	hdr_list hl = {NULL, 0, 0};
+	xbuf query = {0};
+	s3_req r;
+	s3_err e;
+	cairn_repo *repo;
+	cairn_meta *meta;
+	char secret[256];
+	int rc;
+
+	MHD_get_connection_values(c, MHD_HEADER_KIND, collect_header, &hl);
+	MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, collect_arg, &query);
+	if (query.oom) {
+		free(hl.h);
+		free(query.p);
+		*ret = send_err(c, q, 500, "InternalError", "out of memory");
+		return -1;
+	}
+	r.method = q->method;
+	r.raw_path = url;
+	r.raw_query = query.p ? query.p : "";
+	r.headers = hl.h;
+	r.nheaders = hl.n;
+	r.now = (int64_t)time(NULL);
+	memset(&e, 0, sizeof(e));
+	rc = s3_auth_parse(&r, &q->auth, &e);
+	if (rc == 0 && q->auth.kind != S3_ANON) {
+		if ((rc = cairn__worker(&repo, &meta)) != 0) {
+			*ret = send_engine(c, q, rc);
+			goto done;
+		}
+		rc = meta->s3key_lookup(meta, q->auth.access_key, q->user, secret, sizeof(secret));
+		if (rc == CAIRN_EAUTH) {
+			e.status = 403;
+			e.code = "InvalidAccessKeyId";
+			snprintf(e.message, sizeof(e.message),
+				 "The AWS Access Key Id you provided does not exist in our records.");
+			rc = -1;
+		} else if (rc != 0) {
+			*ret = send_engine(c, q, rc);
+			goto done;
+		} else {
+			rc = s3_auth_verify(&r, &q->auth, secret, &e);
+		}
+		memset(secret, 0, sizeof(secret));
+	}
+	if (rc != 0) {
+		*ret = send_s3err(c, q, &e);
+		rc = -1;
+		goto done;
+	}
+	if (q->auth.kind != S3_ANON) {
+		q->authed = true;
+		/* a key acts as its user with full rights in the user's namespace */
+		q->writer = true;
+		q->admin = strcmp(q->user, "admin") == 0;
+	}
+done:
+	free(hl.h);
+	free(query.p);
+	return rc;
+}
+
+/* ---- buckets: names, visibility, permission ---- */
+
+static bool name_ok(const char *s, size_t n)
+{
+	if (n == 0 || n > CAIRN_NAME_MAX)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		char ch = s[i];
+		if (!((ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') ||
+		      (i > 0 && (ch == '.' || ch == '_' || ch == '-'))))
+			return false;
+	}
+	return true;
+}
+
+/*
+ * The bucket an S3 name means: NS--NAME names namespace NS; a plain name is
+ * the caller's own (anonymous callers must name the namespace).
+ */
+static bool resolve_bucket(s3q *q)
+{
+	const char *b = q->s3bucket, *sep = strstr(b, NS_SEP);
+
+	if (sep != NULL && name_ok(b, (size_t)(sep - b)) && name_ok(sep + 2, strlen(sep + 2))) {
+		memcpy(q->ns, b, (size_t)(sep - b));
+		q->ns[sep - b] = '\0';
+		snprintf(q->name, sizeof(q->name), "%s", sep + 2);
+		return true;
+	}
+	if (!q->authed || !name_ok(b, strlen(b)))
+		return false;
+	snprintf(q->ns, sizeof(q->ns), "%s", q->user);
+	snprintf(q->name, sizeof(q->name), "%s", b);
+	return true;
+}
+
+static bool may_read(const s3q *q, const cairn_bucket_row *b)
+{
+	return !b->is_private || (q->authed && (q->admin || strcmp(q->user, b->ns) == 0));
+}
+
+static bool may_write(const s3q *q, const char *ns)
+{
+	return q->authed && q->writer && (q->admin || strcmp(q->user, ns) == 0);
+}
+
+/*
+ * The target bucket, readable (or writable) by the caller; else the S3
+ * error is sent: NoSuchBucket for none, AccessDenied for someone else's.
+ */
+static int get_bucket(struct MHD_Connection *c, s3q *q, cairn_repo *r, bool write,
+		      cairn_bucket_row *b, enum MHD_Result *ret)
+{
+	int rc;
+
+	if (!resolve_bucket(q)) {
+		*ret = q->authed || strstr(q->s3bucket, NS_SEP)
+			       ? send_err(c, q, 404, "NoSuchBucket", "The specified bucket does not exist")
+			       : send_err(c, q, 403, "AccessDenied",
+					  "Access Denied (anonymous requests name the bucket as "
+					  "NAMESPACE--NAME)");
+		return -1;
+	}
+	rc = cairn_bucket_get(r, q->ns, q->name, b);
+	if (rc == CAIRN_ENOTFOUND || rc == CAIRN_EINVALID) {
+		*ret = send_err(c, q, 404, "NoSuchBucket", "The specified bucket does not exist");
+		return -1;
+	}
+	if (rc != 0) {
+		*ret = send_engine(c, q, rc);
+		return -1;
+	}
+	if (!may_read(q, b) || (write && !may_write(q, b->ns))) {
+		*ret = send_err(c, q, 403, "AccessDenied", "Access Denied");
+		return -1;
+	}
+	return 0;
+}
+
+/* ---- objects: what S3 shows of them ---- */
+
+static void etag_of(char out[80], const cairn_object_row *row)
+{
+	char hex[CAIRN_HASH_HEX_LEN + 1];
+
+	if (row->has_md5) {
+		s3_hex(hex, row->md5, 16);
+		if (row->parts)
+			snprintf(out, 80, "\"%s-%u\"", hex, row->parts);
+		else
+			snprintf(out, 80, "\"%s\"", hex);
+	} else {
+		/* written through the native API (no MD5 computed): the xet file hash */
+		cairn_hash_to_hex(hex, &row->file);
+		snprintf(out, 80, "\"%s\"", hex);
+	}
+}
+
+/* x-amz-meta-* headers from the stored JSON. */
+static void meta_headers(struct MHD_Response *r, const char *user_meta)
+{
+	json_t *v = user_meta ? json_loads(user_meta, 0, NULL) : NULL;
+	const char *k;
+	json_t *val;
+	char name[300];
+
+	json_object_foreach(v, k, val) {
+		if (!json_is_string(val))
+			continue;
+		snprintf(name, sizeof(name), "x-amz-meta-%s", k);
+		MHD_add_response_header(r, name, json_string_value(val));
+	}
+	json_decref(v);
+}
+
+typedef struct meta_ctx {
+	json_t *obj;
+	size_t bytes;
+	bool bad;
+} meta_ctx;
+
+static enum MHD_Result collect_meta(void *cls, enum MHD_ValueKind kind, const char *key,
+				    const char *value)
+{
+	meta_ctx *m = cls;
+	char lower[300];
+	size_t n;
+
+	(void)kind;
+	if (strncasecmp(key, "x-amz-meta-", 11) != 0)
+		return MHD_YES;
+	n = strlen(key + 11);
+	if (n == 0 || n >= sizeof(lower)) {
+		m->bad = true;
+		return MHD_YES;
+	}
+	for (size_t i = 0; i <= n; i++)
+		lower[i] = (char)((key[11 + i] >= 'A' && key[11 + i] <= 'Z') ? key[11 + i] + 32
+									       : key[11 + i]);
+	m->bytes += n + strlen(value ? value : "");
+	if (json_object_set_new(m->obj, lower, json_string(value ? value : "")) != 0)
+		m->bad = true;
+	return MHD_YES;
+}
+
+/* The request's user metadata as JSON text (malloc'd, or NULL for none); -1 if too big or bad. */
+static int user_meta_of(struct MHD_Connection *c, char **out)
+{
+	meta_ctx m = {json_object(), 0, false};
+
+	*out = NULL;
+	if (m.obj == NULL)
+		return -1;
+	MHD_get_connection_values(c, MHD_HEADER_KIND, collect_meta, &m);
+	if (m.bad || m.bytes > CAIRN_USER_META_MAX) {
+		json_decref(m.obj);
+		return -1;
+	}
+	if (json_object_size(m.obj) > 0)
+		*out = json_dumps(m.obj, JSON_COMPACT | JSON_SORT_KEYS);
+	json_decref(m.obj);
+	return 0;
+}
+
+/* ---- list buckets, create, head, delete, location ---- */
+
+typedef struct lb_ctx {
+	xbuf *b;
+	const s3q *q;
+} lb_ctx;
+
+static int lb_one(void *ctx, const cairn_bucket_row *row)
+{
+	lb_ctx *l = ctx;
+	char t[64], name[2 * CAIRN_NAME_MAX + 3];
+
+	if (!may_read(l->q, row))
+		return 0;
+	/* the caller's own buckets by their name; others' (an admin sees all) as NS--NAME */
+	if (strcmp(row->ns, l->q->user) == 0)
+		snprintf(name, sizeof(name), "%s", row->name);
+	else
+		snprintf(name, sizeof(name), "%s" NS_SEP "%s", row->ns, row->name);
+	iso_time(t, row->created_ns);
+	xb_str(l->b, "<Bucket>");
+	xb_el(l->b, "Name", name, strlen(name));
+	xb_el(l->b, "CreationDate", t, strlen(t));
+	xb_str(l->b, "</Bucket>");
+	return 0;
+}
+
+static enum MHD_Result list_buckets(struct MHD_Connection *c, s3q *q, cairn_repo *r)
+{
+	xbuf b = {0};
+	lb_ctx l = {&b, q};
+	int rc;
+
+	if (!q->authed)
+		return send_err(c, q, 403, "AccessDenied", "Access Denied");
+	xb_str(&b, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<ListAllMyBucketsResult "
+		   "xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><Owner>");
+	xb_el(&b, "ID", q->user, strlen(q->user));
+	xb_el(&b, "DisplayName", q->user, strlen(q->user));
+	xb_str(&b, "</Owner><Buckets>");
+	rc = cairn_bucket_list(r, q->admin ? NULL : q->user, lb_one, &l);
+	if (rc != 0) {
+		free(b.p);
+		return send_engine(c, q, rc);
+	}
+	xb_str(&b, "</Buckets></ListAllMyBucketsResult>\n");
+	return send_xml(c, q, 200, &b);
+}
+
+static enum MHD_Result create_bucket(struct MHD_Connection *c, s3q *q, cairn_repo *r)
+{
+	cairn_bucket_row b;
+	xreader x;
+	xtok t;
+	int rc;
+
+	/* the body, if any, must be a CreateBucketConfiguration; its region is accepted */
+	x.p = q->xml.p;
+	x.end = q->xml.p + q->xml.n;
+	memset(&x.text, 0, sizeof(x.text));
+	while ((t = xr_next(&x)) != X_END && t != X_ERR)
+		;
+	free(x.text.p);
+	if (t == X_ERR)
+		return send_err(c, q, 400, "MalformedXML",
+				"The XML you provided was not well-formed or did not validate "
+				"against our published schema");
+	if (!resolve_bucket(q))
+		return send_err(c, q, 400, "InvalidBucketName", "The specified bucket is not valid.");
+	if (!may_write(q, q->ns))
+		return send_err(c, q, 403, "AccessDenied", "Access Denied");
+	rc = cairn_bucket_create(r, q->ns, q->name, true);
+	if (rc == CAIRN_EEXISTS) {
+		if (cairn_bucket_get(r, q->ns, q->name, &b) == 0)
+			return send_err(c, q, 409, "BucketAlreadyOwnedByYou",
+					"Your previous request to create the named bucket succeeded "
+					"and you already own it.");
+	}
+	if (rc == CAIRN_EINVALID)
+		return send_err(c, q, 400, "InvalidBucketName", "The specified bucket is not valid.");
+	if (rc != 0)
+		return send_engine(c, q, rc);
+	{
+		struct MHD_Response *resp = MHD_create_response_from_buffer(0, (void *)"",
+									     MHD_RESPMEM_PERSISTENT);
+		char loc[2 * CAIRN_NAME_MAX + 8];
+		if (resp == NULL)
+			return MHD_NO;
+		snprintf(loc, sizeof(loc), "/%s", q->s3bucket);
+		MHD_add_response_header(resp, "Location", loc);
+		return queue(c, q, 200, resp);
+	}
+}
+
+static int count_one(void *ctx, const cairn_object_row *row, const char *p, size_t n)
+{
+	(void)row;
+	(void)p;
+	(void)n;
+	++*(size_t *)ctx;
+	return 1;
+}
+
+static enum MHD_Result delete_bucket(struct MHD_Connection *c, s3q *q, cairn_repo *r)
+{
+	cairn_bucket_row b;
+	cairn_list_options lo = CAIRN_LIST_OPTIONS_INIT;
+	enum MHD_Result ret;
+	size_t n = 0;
+	bool trunc;
+	int rc;
+
+	if (get_bucket(c, q, r, true, &b, &ret) != 0)
+		return ret;
+	lo.limit = 1;
+	rc = cairn_object_list(r, q->ns, q->name, &lo, count_one, &n, &trunc);
+	if (rc != 0 && rc != 1)
+		return send_engine(c, q, rc);
+	if (n > 0)
+		return send_err(c, q, 409, "BucketNotEmpty",
+				"The bucket you tried to delete is not empty");
+	if ((rc = cairn_bucket_delete(r, q->ns, q->name)) != 0)
+		return send_engine(c, q, rc);
+	return no_content(c, q);
+}
+
+/* ---- listing objects ---- */
+
+typedef struct lo_ctx {
+	xbuf *b;
+	bool v2, url, owner;
+	const char *ns;
+	size_t count;
+	char last[CAIRN_KEY_MAX + 2]; /* the last key or prefix given (the next marker) */
+	size_t last_len;
+} lo_ctx;
+
+static int lo_one(void *ctx, const cairn_object_row *row, const char *prefix, size_t plen)
+{
+	lo_ctx *l = ctx;
+	char t[64], etag[80];
+
+	l->count++;
+	if (row == NULL) {
+		xb_str(l->b, "<CommonPrefixes>");
+		xb_key(l->b, "Prefix", prefix, plen, l->url);
+		xb_str(l->b, "</CommonPrefixes>");
+		memcpy(l->last, prefix, plen);
+		l->last_len = plen;
+		return 0;
+	}
+	iso_time(t, row->created_ns);
+	etag_of(etag, row);
+	xb_str(l->b, "<Contents>");
+	xb_key(l->b, "Key", row->key, row->key_len, l->url);
+	xb_el(l->b, "LastModified", t, strlen(t));
+	xb_el(l->b, "ETag", etag, strlen(etag));
+	xb_fmt(l->b, "<Size>%" PRIu64 "</Size>", row->size);
+	if (l->owner) {
+		xb_str(l->b, "<Owner>");
+		xb_el(l->b, "ID", l->ns, strlen(l->ns));
+		xb_el(l->b, "DisplayName", l->ns, strlen(l->ns));
+		xb_str(l->b, "</Owner>");
+	}
+	xb_str(l->b, "<StorageClass>STANDARD</StorageClass></Contents>");
+	memcpy(l->last, row->key, row->key_len);
+	l->last_len = row->key_len;
+	return 0;
+}
+
+/* A continuation token: the key to start after, hex-encoded (opaque to clients). */
+static void token_of(char *out, const char *s, size_t n)
+{
+	s3_hex(out, (const uint8_t *)s, n);
+}
+
+static long token_parse(char *out, size_t cap, const char *t)
+{
+	size_t n = strlen(t);
+
+	if (n % 2 || n / 2 > cap)
+		return -1;
+	for (size_t i = 0; i < n / 2; i++) {
+		unsigned v;
+		if (sscanf(t + 2 * i, "%2x", &v) != 1)
+			return -1;
+		out[i] = (char)v;
+	}
+	return (long)(n / 2);
+}
+
+static enum MHD_Result list_objects(struct MHD_Connection *c, s3q *q, cairn_repo *r, bool v2)
+{
+	cairn_list_options lo = CAIRN_LIST_OPTIONS_INIT;
+	cairn_bucket_row b;
+	enum MHD_Result ret;
+	char prefix[CAIRN_KEY_MAX + 1] = "", delim[64] = "", marker[CAIRN_KEY_MAX + 1] = "";
+	char maxk[32], enc[16], tok[2 * CAIRN_KEY_MAX + 8], after[CAIRN_KEY_MAX + 1];
+	long max = LIST_MAX;
+	bool trunc = false, url = false, have_marker = false;
+	size_t marker_len = 0;
+	xbuf x = {0};
+	lo_ctx l;
+	int rc;
+
+	if (get_bucket(c, q, r, false, &b, &ret) != 0)
+		return ret;
+	arg(c, "prefix", prefix, sizeof(prefix));
+	arg(c, "delimiter", delim, sizeof(delim));
+	if (arg(c, "encoding-type", enc, sizeof(enc))) {
+		if (strcmp(enc, "url") != 0)
+			return send_err(c, q, 400, "InvalidArgument", "Invalid Encoding Method specified in Request");
+		url = true;
+	}
+	if (arg(c, "max-keys", maxk, sizeof(maxk))) {
+		char *e;
+		max = strtol(maxk, &e, 10);
+		if (*maxk == '\0' || *e != '\0' || max < 0)
+			return send_err(c, q, 400, "InvalidArgument",
+					"Provided max-keys not an integer or within integer range");
+		if (max > LIST_MAX)
+			max = LIST_MAX;
+	}
+	if (v2) {
+		if (arg(c, "continuation-token", tok, sizeof(tok))) {
+			long n = token_parse(marker, sizeof(marker) - 1, tok);
+			if (n < 0)
+				return send_err(c, q, 400, "InvalidArgument",
+						"The continuation token provided is incorrect");
+			marker_len = (size_t)n;
+			have_marker = true;
+		} else if (arg(c, "start-after", after, sizeof(after))) {
+			marker_len = strlen(after);
+			memcpy(marker, after, marker_len + 1);
+			have_marker = marker_len > 0;
+		}
+	} else if (arg(c, "marker", marker, sizeof(marker))) {
+		marker_len = strlen(marker);
+		have_marker = marker_len > 0;
+	}
+	memset(&l, 0, sizeof(l));
+	l.b = &x;
+	l.v2 = v2;
+	l.url = url;
+	l.owner = !v2 || has_arg(c, "fetch-owner");
+	l.ns = b.ns;
+	xb_str(&x, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<ListBucketResult "
+		   "xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">");
+	xb_el(&x, "Name", q->s3bucket, strlen(q->s3bucket));
+	xb_key(&x, "Prefix", prefix, strlen(prefix), url);
+	if (delim[0])
+		xb_key(&x, "Delimiter", delim, strlen(delim), url);
+	if (v2) {
+		char t[2 * CAIRN_KEY_MAX + 8];
+		if (arg(c, "continuation-token", t, sizeof(t)))
+			xb_el(&x, "ContinuationToken", t, strlen(t));
+		if (arg(c, "start-after", after, sizeof(after)))
+			xb_key(&x, "StartAfter", after, strlen(after), url);
+	} else {
+		xb_key(&x, "Marker", marker, marker_len, url);
+	}
+	xb_fmt(&x, "<MaxKeys>%ld</MaxKeys>", max);
+	if (url)
+		xb_str(&x, "<EncodingType>url</EncodingType>");
+	if (max > 0) {
+		lo.prefix = prefix[0] ? prefix : NULL;
+		lo.prefix_len = strlen(prefix);
+		lo.delimiter = delim[0] ? delim : NULL;
+		lo.delimiter_len = strlen(delim);
+		lo.start_after = have_marker ? marker : NULL;
+		lo.start_after_len = marker_len;
+		lo.limit = (size_t)max;
+		/* the entries go in a buffer of their own: IsTruncated comes first */
+		{
+			xbuf body = {0};
+			l.b = &body;
+			rc = cairn_object_list(r, q->ns, q->name, &lo, lo_one, &l, &trunc);
+			l.b = &x;
+			if (rc != 0) {
+				free(body.p);
+				free(x.p);
+				return send_engine(c, q, rc);
+			}
+			xb_fmt(&x, "<IsTruncated>%s</IsTruncated>", trunc ? "true" : "false");
+			if (v2) {
+				xb_fmt(&x, "<KeyCount>%zu</KeyCount>", l.count);
+				if (trunc) {
+					char nt[2 * CAIRN_KEY_MAX + 3];
+					token_of(nt, l.last, l.last_len);
+					xb_el(&x, "NextContinuationToken", nt, strlen(nt));
+				}
+			} else if (trunc) {
+				/* given whenever truncated, delimiter or not (clients rely on it) */
+				xb_key(&x, "NextMarker", l.last, l.last_len, url);
+			}
+			if (body.p)
+				xb_put(&x, body.p, body.n);
+			x.oom |= body.oom;
+			free(body.p);
+		}
+	} else {
+		xb_str(&x, "<IsTruncated>false</IsTruncated>");
+		if (v2)
+			xb_str(&x, "<KeyCount>0</KeyCount>");
+	}
+	xb_str(&x, "</ListBucketResult>\n");
+	return send_xml(c, q, 200, &x);
+}
+
+/* ListObjectVersions, minimal: the current objects, each version "null". */
+static int lv_one(void *ctx, const cairn_object_row *row, const char *prefix, size_t plen)
+{
+	lo_ctx *l = ctx;
+	char t[64], etag[80];
+
+	l->count++;
+	if (row == NULL) {
+		xb_str(l->b, "<CommonPrefixes>");
+		xb_key(l->b, "Prefix", prefix, plen, l->url);
+		xb_str(l->b, "</CommonPrefixes>");
+		memcpy(l->last, prefix, plen);
+		l->last_len = plen;
+		return 0;
+	}
+	iso_time(t, row->created_ns);
+	etag_of(etag, row);
+	xb_str(l->b, "<Version>");
+	xb_key(l->b, "Key", row->key, row->key_len, l->url);
+	xb_str(l->b, "<VersionId>null</VersionId><IsLatest>true</IsLatest>");
+	xb_el(l->b, "LastModified", t, strlen(t));
+	xb_el(l->b, "ETag", etag, strlen(etag));
+	xb_fmt(l->b, "<Size>%" PRIu64 "</Size>", row->size);
+	xb_str(l->b, "<Owner>");
+	xb_el(l->b, "ID", l->ns, strlen(l->ns));
+	xb_str(l->b, "</Owner><StorageClass>STANDARD</StorageClass></Version>");
+	memcpy(l->last, row->key, row->key_len);
+	l->last_len = row->key_len;
+	return 0;
+}
+
+static enum MHD_Result list_versions(struct MHD_Connection *c, s3q *q, cairn_repo *r)
+{
+	cairn_list_options lo = CAIRN_LIST_OPTIONS_INIT;
+	cairn_bucket_row b;
+	enum MHD_Result ret;
+	char prefix[CAIRN_KEY_MAX + 1] = "", delim[64] = "", marker[CAIRN_KEY_MAX + 1] = "";
+	char maxk[32];
+	long max = LIST_MAX;
+	bool trunc = false;
+	xbuf x = {0}, body = {0};
+	lo_ctx l;
+	int rc;
+
+	if (get_bucket(c, q, r, false, &b, &ret) != 0)
+		return ret;
+	arg(c, "prefix", prefix, sizeof(prefix));
+	arg(c, "delimiter", delim, sizeof(delim));
+	arg(c, "key-marker", marker, sizeof(marker));
+	if (arg(c, "max-keys", maxk, sizeof(maxk))) {
+		max = strtol(maxk, NULL, 10);
+		if (max <= 0 || max > LIST_MAX)
+			max = LIST_MAX;
+	}
+	memset(&l, 0, sizeof(l));
+	l.b = &body;
+	l.url = false;
+	l.ns = b.ns;
+	lo.prefix = prefix[0] ? prefix : NULL;
+	lo.prefix_len = strlen(prefix);
+	lo.delimiter = delim[0] ? delim : NULL;
+	lo.delimiter_len = strlen(delim);
+	lo.start_after = marker[0] ? marker : NULL;
+	lo.start_after_len = strlen(marker);
+	lo.limit = (size_t)max;
+	rc = cairn_object_list(r, q->ns, q->name, &lo, lv_one, &l, &trunc);
+	if (rc != 0) {
+		free(body.p);
+		return send_engine(c, q, rc);
+	}
+	xb_str(&x, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<ListVersionsResult "
+		   "xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">");
+	xb_el(&x, "Name", q->s3bucket, strlen(q->s3bucket));
+	xb_el(&x, "Prefix", prefix, strlen(prefix));
+	xb_el(&x, "KeyMarker", marker, strlen(marker));
+	xb_str(&x, "<VersionIdMarker></VersionIdMarker>");
+	xb_fmt(&x, "<MaxKeys>%ld</MaxKeys><IsTruncated>%s</IsTruncated>", max,
+	       trunc ? "true" : "false");
+	if (trunc) {
+		xb_el(&x, "NextKeyMarker", l.last, l.last_len);
+		xb_str(&x, "<NextVersionIdMarker>null</NextVersionIdMarker>");
+	}
+	if (body.p)
+		xb_put(&x, body.p, body.n);
+	free(body.p);
+	xb_str(&x, "</ListVersionsResult>\n");
+	return send_xml(c, q, 200, &x);
+}
+
+/* ---- GET and HEAD of an object ---- */
+
+static int fill_buf(void *ctx, const void *data, size_t len)
+{
+	s3q *q = ctx;
+
+	if (len > PIECE - q->buf_len)
+		return CAIRN_ERROR;
+	memcpy(q->buf + q->buf_len, data, len);
+	q->buf_len += len;
+	return 0;
+}
+
+static ssize_t read_piece(void *cls, uint64_t pos, char *out, size_t max)
+{
+	s3q *q = cls;
+	uint64_t at = q->first + pos, end = q->first + q->len;
+	size_t n;
+
+	if (pos >= q->len)
+		return MHD_CONTENT_READER_END_OF_STREAM;
+	if (q->buf_len == 0 || at < q->buf_off || at >= q->buf_off + q->buf_len) {
+		uint64_t want = end - at < PIECE ? end - at : PIECE;
+		int rc;
+		q->buf_len = 0;
+		q->buf_off = at;
+		rc = cairn_reader_read(q->rd, at, want, fill_buf, q);
+		if (rc == 0 && q->buf_len != want)
+			rc = CAIRN_ECORRUPT;
+		if (rc != 0) {
+			fprintf(stderr, "s3: %s: read at %" PRIu64 " failed: %s\n", q->url, at,
+				cairn_error_last());
+			return MHD_CONTENT_READER_END_WITH_ERROR;
+		}
+	}
+	n = (size_t)(q->buf_off + q->buf_len - at);
+	if (n > max)
+		n = max;
+	memcpy(out, q->buf + (at - q->buf_off), n);
+	q->bytes_out += n;
+	return (ssize_t)n;
+}
+
+/* Does the ETag list h (comma separated, quoted or not, or "*") name etag? */
+static bool etag_matches(const char *h, const char *etag)
+{
+	const char *bare = etag + 1; /* etag is quoted */
+	size_t bl = strlen(bare) - 1;
+
+	while (h && *h) {
+		const char *e;
+		size_t n;
+		while (*h == ' ' || *h == ',')
+			h++;
+		if (strncmp(h, "W/", 2) == 0)
+			h += 2;
+		e = strchr(h, ',');
+		n = e ? (size_t)(e - h) : strlen(h);
+		while (n > 0 && h[n - 1] == ' ')
+			n--;
+		if ((n == 1 && *h == '*') || (n == bl && memcmp(h, bare, bl) == 0) ||
+		    (n == bl + 2 && h[0] == '"' && memcmp(h + 1, bare, bl) == 0))
+			return true;
+		if (e == NULL)
+			break;
+		h = e + 1;
+	}
+	return false;
+}
+
+static enum MHD_Result get_object(struct MHD_Connection *c, s3q *q, cairn_repo *r)
+{
+	static const struct {
+		const char *arg, *header;
+	} overrides[] = {
+		{"response-content-type", "Content-Type"},
+		{"response-content-language", "Content-Language"},
+		{"response-expires", "Expires"},
+		{"response-cache-control", "Cache-Control"},
+		{"response-content-disposition", "Content-Disposition"},
+		{"response-content-encoding", "Content-Encoding"},
+	};
+	cairn_bucket_row b;
+	cairn_object_row row;
+	struct MHD_Response *resp;
+	enum MHD_Result ret;
+	char etag[80], lm[40], cr[96], pn[16], ctype[CAIRN_CTYPE_MAX + 1] = "", *meta = NULL;
+	const char *h;
+	unsigned status = 200;
+	int rc, rr;
+
+	if (get_bucket(c, q, r, false, &b, &ret) != 0)
+		return ret;
+	if ((rc = cairn_object_stat(r, q->ns, q->name, q->key, q->key_len, &row)) != 0)
+		return send_engine(c, q, rc);
+	etag_of(etag, &row);
+	http_time(lm, row.created_ns);
+	if (row.content_type)
+		snprintf(ctype, sizeof(ctype), "%s", row.content_type);
+	if (row.user_meta && (meta = strdup(row.user_meta)) == NULL)
+		return send_err(c, q, 500, "InternalError", "out of memory");
+	/* preconditions, in S3's order */
+	if ((h = hdr(c, "If-Match")) && !etag_matches(h, etag)) {
+		free(meta);
+		return send_err(c, q, 412, "PreconditionFailed",
+				"At least one of the pre-conditions you specified did not hold");
+	}
+	if (!hdr(c, "If-Match") && (h = hdr(c, "If-Unmodified-Since")) &&
+	    parse_http_time(h) >= 0 && row.created_ns / 1000000000 > parse_http_time(h)) {
+		free(meta);
+		return send_err(c, q, 412, "PreconditionFailed",
+				"At least one of the pre-conditions you specified did not hold");
+	}
+	if (((h = hdr(c, "If-None-Match")) && etag_matches(h, etag)) ||
+	    (!hdr(c, "If-None-Match") && (h = hdr(c, "If-Modified-Since")) &&
+	     parse_http_time(h) >= 0 && row.created_ns / 1000000000 <= parse_http_time(h))) {
+		free(meta);
+		resp = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
+		if (resp == NULL)
+			return MHD_NO;
+		MHD_add_response_header(resp, "ETag", etag);
+		MHD_add_response_header(resp, "Last-Modified", lm);
+		return queue(c, q, 304, resp);
+	}
+	if ((rc = cairn_reader_open(&q->rd, r, q->ns, q->name, q->key, q->key_len)) != 0) {
+		free(meta);
+		return send_engine(c, q, rc);
+	}
+	q->first = 0;
+	q->len = cairn_reader_size(q->rd);
+	if (arg(c, "partNumber", pn, sizeof(pn))) {
+		/* a single-part object is its own part 1 */
+		if (strcmp(pn, "1") != 0 || row.parts > 1) {
+			free(meta);
+			return send_err(c, q, row.parts > 1 ? 501 : 416,
+					row.parts > 1 ? "NotImplemented" : "InvalidPartNumber",
+					row.parts > 1 ? "partNumber of a multipart object is not "
+							"supported by this server"
+						      : "The requested partnumber is not satisfiable");
+		}
+	}
+	rr = cairn__parse_range(hdr(c, "Range"), cairn_reader_size(q->rd), &q->first, &q->len);
+	if (rr < 0) {
+		free(meta);
+		return send_err(c, q, 416, "InvalidRange", "The requested range is not satisfiable");
+	}
+	if (rr > 0) {
+		status = 206;
+		snprintf(cr, sizeof(cr), "bytes %" PRIu64 "-%" PRIu64 "/%" PRIu64, q->first,
+			 q->first + q->len - 1, cairn_reader_size(q->rd));
+	}
+	/* for a HEAD, MHD sends this length and never asks for the body */
+	q->buf = malloc(PIECE);
+	if (q->buf == NULL) {
+		free(meta);
+		return send_err(c, q, 500, "InternalError", "out of memory");
+	}
+	resp = MHD_create_response_from_callback(q->len, 64 * 1024, read_piece, q, NULL);
+	if (resp == NULL) {
+		free(meta);
+		return MHD_NO;
+	}
+	MHD_add_response_header(resp, "ETag", etag);
+	MHD_add_response_header(resp, "Last-Modified", lm);
+	MHD_add_response_header(resp, "Accept-Ranges", "bytes");
+	MHD_add_response_header(resp, "Content-Type",
+				ctype[0] ? ctype : "binary/octet-stream");
+	if (status == 206)
+		MHD_add_response_header(resp, "Content-Range", cr);
+	if (row.parts > 0) {
+		char n[16];
+		snprintf(n, sizeof(n), "%u", row.parts);
+		MHD_add_response_header(resp, "x-amz-mp-parts-count", n);
+	}
+	meta_headers(resp, meta);
+	free(meta);
+	for (size_t i = 0; i < sizeof(overrides) / sizeof(overrides[0]); i++) {
+		char v[1024];
+		if (arg(c, overrides[i].arg, v, sizeof(v))) {
+			MHD_del_response_header(resp, overrides[i].header,
+						MHD_get_response_header(resp, overrides[i].header));
+			MHD_add_response_header(resp, overrides[i].header, v);
+		}
+	}
+	return queue(c, q, status, resp);
+}
+
+/* ---- DELETE of an object, and DeleteObjects ---- */
+
+static enum MHD_Result delete_object(struct MHD_Connection *c, s3q *q, cairn_repo *r)
+{
+	cairn_bucket_row b;
+	enum MHD_Result ret;
+	int rc;
+
+	if (get_bucket(c, q, r, true, &b, &ret) != 0)
+		return ret;
+	rc = cairn_object_delete(r, q->ns, q->name, q->key, q->key_len);
+	if (rc != 0 && rc != CAIRN_ENOTFOUND) /* deleting what is not there succeeds, as in S3 */
+		return send_engine(c, q, rc);
+	return no_content(c, q);
+}
+
+static enum MHD_Result delete_objects(struct MHD_Connection *c, s3q *q, cairn_repo *r)
+{
+	cairn_bucket_row b;
+	enum MHD_Result ret;
+	xreader x;
+	xtok t;
+	xbuf out = {0}, errs = {0};
+	bool quiet = false, in_object = false, in_key = false, in_quiet = false;
+	char key[CAIRN_KEY_MAX + 1];
+	size_t key_len = 0, count = 0;
+	int depth = 0;
+
+	if (get_bucket(c, q, r, true, &b, &ret) != 0)
+		return ret;
+	xb_str(&out, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<DeleteResult "
+		     "xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">");
+	x.p = q->xml.p ? q->xml.p : "";
+	x.end = x.p + q->xml.n;
+	memset(&x.text, 0, sizeof(x.text));
+	key[0] = '\0';
+	/* a first pass checks the document and counts, so nothing is deleted from a bad one */
+	while ((t = xr_next(&x)) != X_END && t != X_ERR) {
+		if (t == X_OPEN)
+			depth++, count += strcmp(x.name, "Object") == 0;
+		else if (t == X_CLOSE)
+			depth--;
+		if (depth < 0)
+			t = X_ERR;
+	}
+	if (t == X_ERR || depth != 0 || count == 0 || count > DELETE_MAX) {
+		free(x.text.p);
+		free(out.p);
+		return send_err(c, q, 400, "MalformedXML",
+				count > DELETE_MAX ? "at most 1000 keys per DeleteObjects"
+						   : "The XML you provided was not well-formed or did "
+						     "not validate against our published schema");
+	}
+	x.p = q->xml.p;
+	while ((t = xr_next(&x)) != X_END) {
+		if (t == X_OPEN) {
+			if (strcmp(x.name, "Object") == 0)
+				in_object = true, key_len = 0;
+			in_key = in_object && strcmp(x.name, "Key") == 0;
+			in_quiet = strcmp(x.name, "Quiet") == 0;
+		} else if (t == X_TEXT) {
+			if (in_key && x.text.n <= CAIRN_KEY_MAX) {
+				memcpy(key, x.text.p, x.text.n);
+				key_len = x.text.n;
+			}
+			if (in_quiet)
+				quiet = x.text.n == 4 && strncmp(x.text.p, "true", 4) == 0;
+		} else if (t == X_CLOSE) {
+			in_key = in_quiet = false;
+			if (strcmp(x.name, "Object") == 0 && in_object) {
+				int rc = key_len ? cairn_object_delete(r, q->ns, q->name, key, key_len)
+						 : CAIRN_EINVALID;
+				in_object = false;
+				if (rc == 0 || rc == CAIRN_ENOTFOUND) {
+					if (!quiet) {
+						xb_str(&out, "<Deleted>");
+						xb_el(&out, "Key", key, key_len);
+						xb_str(&out, "</Deleted>");
+					}
+				} else {
+					xb_str(&errs, "<Error>");
+					xb_el(&errs, "Key", key, key_len);
+					xb_fmt(&errs, "<Code>%s</Code>",
+					       rc == CAIRN_EINVALID ? "InvalidArgument" : "InternalError");
+					xb_el(&errs, "Message", cairn_error_last(),
+					      strlen(cairn_error_last()));
+					xb_str(&errs, "</Error>");
+				}
+			}
+		}
+	}
+	free(x.text.p);
+	if (errs.p)
+		xb_put(&out, errs.p, errs.n);
+	free(errs.p);
+	xb_str(&out, "</DeleteResult>\n");
+	return send_xml(c, q, 200, &out);
+}
+
+/* ---- copies ---- */
+
+/* x-amz-copy-source: "[/]BUCKET/KEY[?versionId=null]", URL-encoded. */
+static bool copy_source(struct MHD_Connection *c, s3q *src_q)
+{
+	const char *h = hdr(c, "x-amz-copy-source");
+	char dec[CAIRN_KEY_MAX + 2 * CAIRN_NAME_MAX + 16];
+	const char *p, *slash, *qm;
+	long n;
+	size_t hl;
+
+	if (h == NULL)
+		return false;
+	hl = strlen(h);
+	qm = memchr(h, '?', hl);
+	if (qm)
+		hl = (size_t)(qm - h); /* a versionId: there is one version */
+	n = s3_url_decode(dec, sizeof(dec) - 1, h, hl);
+	if (n <= 0)
+		return false;
+	dec[n] = '\0';
+	p = dec[0] == '/' ? dec + 1 : dec;
+	slash = strchr(p, '/');
+	if (slash == NULL || (size_t)(slash - p) >= sizeof(src_q->s3bucket) || slash[1] == '\0' ||
+	    strlen(slash + 1) > CAIRN_KEY_MAX)
+		return false;
+	memcpy(src_q->s3bucket, p, (size_t)(slash - p));
+	src_q->s3bucket[slash - p] = '\0';
+	src_q->key_len = strlen(slash + 1);
+	memcpy(src_q->key, slash + 1, src_q->key_len + 1);
+	src_q->has_key = true;
+	return true;
+}
+
+/* The source of a copy, readable by the caller: bucket resolved, object stat'ed. */
+static int copy_from(struct MHD_Connection *c, s3q *q, cairn_repo *r, s3q *src,
+		     cairn_object_row *row, enum MHD_Result *ret)
+{
+	cairn_bucket_row b;
+	int rc;
+
+	memset(src, 0, sizeof(*src));
+	src->authed = q->authed;
+	src->admin = q->admin;
+	src->writer = q->writer;
+	memcpy(src->user, q->user, sizeof(src->user));
+	if (!copy_source(c, src)) {
+		*ret = send_err(c, q, 400, "InvalidArgument",
+				"Copy Source must mention the source bucket and key: "
+				"sourcebucket/sourcekey");
+		return -1;
+	}
+	if (!resolve_bucket(src) || (rc = cairn_bucket_get(r, src->ns, src->name, &b)) != 0) {
+		*ret = send_err(c, q, 404, "NoSuchBucket", "The specified bucket does not exist");
+		return -1;
+	}
+	if (!may_read(q, &b)) {
+		*ret = send_err(c, q, 403, "AccessDenied", "Access Denied");
+		return -1;
+	}
+	rc = cairn_object_stat(r, src->ns, src->name, src->key, src->key_len, row);
+	if (rc == CAIRN_ENOTFOUND) {
+		*ret = send_err(c, q, 404, "NoSuchKey", "The specified key does not exist.");
+		return -1;
+	}
+	if (rc != 0) {
+		*ret = send_engine(c, q, rc);
+		return -1;
+	}
+	return 0;
+}
+
+static enum MHD_Result copy_object(struct MHD_Connection *c, s3q *q, cairn_repo *r)
+{
+	cairn_bucket_row b;
+	cairn_object_row row;
+	cairn_put_options po = CAIRN_PUT_OPTIONS_INIT;
+	enum MHD_Result ret;
+	s3q *src = calloc(1, sizeof(*src));
+	const char *dir = hdr(c, "x-amz-metadata-directive");
+	bool replace = dir && strcmp(dir, "REPLACE") == 0;
+	char etag[80], t[64], *meta = NULL, *ctype = NULL;
+	xbuf x = {0};
+	int rc;
+
+	if (src == NULL)
+		return send_err(c, q, 500, "InternalError", "out of memory");
+	if (dir && !replace && strcmp(dir, "COPY") != 0) {
+		free(src);
+		return send_err(c, q, 400, "InvalidArgument", "Unknown metadata directive.");
+	}
+	if (get_bucket(c, q, r, true, &b, &ret) != 0 || copy_from(c, q, r, src, &row, &ret) != 0) {
+		free(src);
+		return ret;
+	}
+	if (!replace && strcmp(src->ns, q->ns) == 0 && strcmp(src->name, q->name) == 0 &&
+	    src->key_len == q->key_len && memcmp(src->key, q->key, q->key_len) == 0) {
+		free(src);
+		return send_err(c, q, 400, "InvalidRequest",
+				"This copy request is illegal because it is trying to copy an object "
+				"to itself without changing the object's metadata, storage class, "
+				"website redirect location or encryption attributes.");
+	}
+	etag_of(etag, &row);
+	if ((rc = hdr(c, "x-amz-copy-source-if-match") && !etag_matches(hdr(c, "x-amz-copy-source-if-match"), etag)) ||
+	    (hdr(c, "x-amz-copy-source-if-none-match") &&
+	     etag_matches(hdr(c, "x-amz-copy-source-if-none-match"), etag))) {
+		free(src);
+		return send_err(c, q, 412, "PreconditionFailed",
+				"At least one of the pre-conditions you specified did not hold");
+	}
+	if (replace) {
+		if (user_meta_of(c, &meta) != 0) {
+			free(src);
+			return send_err(c, q, 400, "MetadataTooLarge",
+					"Your metadata headers exceed the maximum allowed metadata size.");
+		}
+		po.user_meta = meta;
+		po.content_type = hdr(c, "Content-Type");
+		po.md5 = row.has_md5 ? row.md5 : NULL;
+		po.parts = row.parts;
+		po.mtime_ns = row.mtime_ns;
+	}
+	(void)ctype;
+	rc = cairn_object_copy_with(r, src->ns, src->name, src->key, src->key_len, q->ns, q->name,
+				    q->key, q->key_len, replace ? &po : NULL);
+	free(src);
+	free(meta);
+	if (rc != 0)
+		return send_engine(c, q, rc);
+	if ((rc = cairn_object_stat(r, q->ns, q->name, q->key, q->key_len, &row)) != 0)
+		return send_engine(c, q, rc);
+	etag_of(etag, &row);
+	iso_time(t, row.created_ns);
+	xb_str(&x, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<CopyObjectResult>");
+	xb_el(&x, "LastModified", t, strlen(t));
+	xb_el(&x, "ETag", etag, strlen(etag));
+	xb_str(&x, "</CopyObjectResult>\n");
+	return send_xml(c, q, 200, &x);
+}
+
+/* ---- streaming object bodies (PutObject, UploadPart) ---- */
+
+static int object_bytes(void *ctx, const void *p, size_t n)
+{
+	s3q *q = ctx;
+	int rc;
+
+	if (q->body_len + n > q->want_len || q->body_len + n > PUT_MAX) {
+		q->body_failed = true;
+		q->body_err.status = 400;
+		q->body_err.code = "IncompleteBody";
+		snprintf(q->body_err.message, sizeof(q->body_err.message),
+			 "more bytes than the request announced");
+		return 1;
+	}
+	q->body_len += n;
+	s3_digest_update(q->md5, p, n);
+	if ((rc = cairn_upload_write(q->up, p, n)) != 0) {
+		q->up_rc = rc;
+		snprintf(q->up_msg, sizeof(q->up_msg), "%s", cairn_error_last());
+		return 1;
+	}
+	return 0;
+}
+
+static void body_data(s3q *q, const char *data, size_t n)
+{
+	if (q->body_failed || q->up_rc)
+		return; /* drain the rest, answer at the end */
+	if (q->chunked) {
+		int rc = s3_chunked_feed(q->chunked, data, n, object_bytes, q, &q->body_err);
+		if (rc < 0)
+			q->body_failed = true;
+		return;
+	}
+	if (q->sha)
+		s3_digest_update(q->sha, data, n);
+	object_bytes(q, data, n);
+}
+
+static bool b64_md5(const char *s, uint8_t out[16])
+{
+	static const char al[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	uint32_t acc = 0;
+	int bits = 0;
+	size_t o = 0;
+
+	if (s == NULL || strlen(s) != 24 || strcmp(s + 22, "==") != 0)
+		return false;
+	for (size_t i = 0; i < 22; i++) {
+		const char *p = strchr(al, s[i]);
+		if (p == NULL || s[i] == '\0')
+			return false;
+		acc = acc << 6 | (uint32_t)(p - al);
+		bits += 6;
+		if (bits >= 8) {
+			bits -= 8;
+			if (o < 16)
+				out[o++] = (uint8_t)(acc >> bits);
+		}
+	}
+	return o == 16;
+}
+
+/* rclone keeps a file's mtime as x-amz-meta-mtime (seconds, maybe fractional). */
+static int64_t mtime_from(struct MHD_Connection *c)
+{
+	const char *h = hdr(c, "x-amz-meta-mtime");
+	char *end;
+	double v;
+
+	if (h == NULL)
+		return 0;
+	v = strtod(h, &end);
+	if (end == h || v <= 0 || v > 1e11)
+		return 0;
+	return (int64_t)(v * 1e9);
+}
+
+/* First call of a PUT of object bytes: check, then start the upload. */
+static enum MHD_Result put_begin(struct MHD_Connection *c, s3q *q, cairn_repo *r, bool part)
+{
+	const char *cl = hdr(c, MHD_HTTP_HEADER_CONTENT_LENGTH);
+	cairn_bucket_row b;
+	enum MHD_Result ret;
+	cairn_caller who = {q->user, q->admin, q->writer};
+	char pn[16];
+	uint64_t n;
+	int rc;
+
+	if (get_bucket(c, q, r, true, &b, &ret) != 0)
+		return ret;
+	if (part) {
+		const char *key;
+		size_t key_len, np = 0;
+		cairn_mpu_part *parts = NULL;
+		bool trunc;
+		char *e;
+		long v;
+		if (!arg(c, "partNumber", pn, sizeof(pn)) ||
+		    (v = strtol(pn, &e, 10), *e != '\0' || v < 1 || v > CAIRN_MPU_PARTS_MAX))
+			return send_err(c, q, 400, "InvalidArgument",
+					"Part number must be an integer between 1 and 10000, inclusive");
+		q->part = (unsigned)v;
+		rc = cairn_mpu_parts(r, q->ns, q->name, q->upload_id, 0, 1, &key, &key_len, &parts, &np,
+				     &trunc);
+		free(parts);
+		if (rc == CAIRN_ENOTFOUND || (rc == 0 && (key_len != q->key_len ||
+							 memcmp(key, q->key, key_len) != 0)))
+			return send_err(c, q, 404, "NoSuchUpload",
+					"The specified upload does not exist. The upload ID may be "
+					"invalid, or the upload may have been aborted or completed.");
+		if (rc != 0)
+			return send_engine(c, q, rc);
+	}
+	if (q->auth.payload == S3_PAYLOAD_STREAMING) {
+		n = q->auth.decoded_length;
+	} else if (cl != NULL) {
+		n = strtoull(cl, NULL, 10);
+	} else {
+		return send_err(c, q, 411, "MissingContentLength",
+				"You must provide the Content-Length HTTP header.");
+	}
+	if (n > PUT_MAX)
+		return send_err(c, q, 400, "EntityTooLarge",
+				"Your proposed upload exceeds the maximum allowed size");
+	q->want_len = n;
+	if (!part && (cl = hdr(c, "If-None-Match")) && strcmp(cl, "*") == 0) {
+		cairn_object_row row;
+		if (cairn_object_stat(r, q->ns, q->name, q->key, q->key_len, &row) == 0)
+			return send_err(c, q, 412, "PreconditionFailed",
+					"At least one of the pre-conditions you specified did not hold");
+	}
+	if (hdr(c, "Content-MD5")) {
+		uint8_t m[16];
+		if (!b64_md5(hdr(c, "Content-MD5"), m))
+			return send_err(c, q, 400, "InvalidDigest",
+					"The Content-MD5 you specified was invalid.");
+	}
+	/* the engine holds a window and up to two xorbs: the shared budget counts it */
+	{
+		uint64_t need = (UINT64_C(4) << 20) + (n < (UINT64_C(64) << 20) ? n : UINT64_C(64) << 20);
+		if (!cairn__budget_take(q->authed ? q->user : "", need, &q->reserved))
+			return send_err(c, q, 503, "SlowDown", "Please reduce your request rate.");
+	}
+	if ((rc = cairn_upload_new(&q->up, r)) != 0 || (rc = cairn_upload_set_caller(q->up, &who)) != 0)
+		return send_engine(c, q, rc);
+	q->md5 = s3_digest_new(S3_MD5);
+	if (q->auth.payload == S3_PAYLOAD_SHA256)
+		q->sha = s3_digest_new(S3_SHA256);
+	if (q->auth.payload == S3_PAYLOAD_STREAMING)
+		q->chunked = s3_chunked_new(&q->auth);
+	if (q->md5 == NULL || (q->auth.payload == S3_PAYLOAD_SHA256 && q->sha == NULL) ||
+	    (q->auth.payload == S3_PAYLOAD_STREAMING && q->chunked == NULL))
+		return send_err(c, q, 500, "InternalError", "out of memory");
+	q->body = B_OBJECT;
+	q->op = part ? OP_UPLOAD_PART : OP_PUT_OBJECT;
+	return MHD_YES;
+}
+
+/* The whole body arrived: check it, then commit the object (or part). */
+static enum MHD_Result put_end(struct MHD_Connection *c, s3q *q, cairn_repo *r)
+{
+	cairn_put_options po = CAIRN_PUT_OPTIONS_INIT;
+	cairn_put_result res;
+	uint8_t md5[16], sha[32], want[16];
+	char etag[40], hex[33], *meta = NULL;
+	struct MHD_Response *resp;
+	int rc;
+
+	if (q->up_rc)
+		return send_engine(c, q, q->up_rc);
+	if (!q->body_failed && q->chunked && s3_chunked_finish(q->chunked, &q->body_err) != 0)
+		q->body_failed = true;
+	if (q->body_failed)
+		return send_s3err(c, q, &q->body_err);
+	if (q->body_len != q->want_len)
+		return send_err(c, q, 400, "IncompleteBody",
+				"You did not provide the number of bytes specified by the "
+				"Content-Length HTTP header");
+	if (q->sha) {
+		s3_digest_final(q->sha, sha);
+		if (memcmp(sha, q->auth.payload_sha256, 32) != 0)
+			return send_err(c, q, 400, "XAmzContentSHA256Mismatch",
+					"The provided 'x-amz-content-sha256' header does not match "
+					"what was computed.");
+	}
+	s3_digest_final(q->md5, md5);
+	if (hdr(c, "Content-MD5") && (!b64_md5(hdr(c, "Content-MD5"), want) ||
+				      memcmp(want, md5, 16) != 0))
+		return send_err(c, q, 400, "BadDigest",
+				"The Content-MD5 you specified did not match what we received.");
+	if (q->op == OP_UPLOAD_PART) {
+		rc = cairn_upload_commit_part(q->up, q->ns, q->name, q->upload_id, q->part, md5, &res);
+		if (rc == CAIRN_ENOTFOUND)
+			return send_err(c, q, 404, "NoSuchUpload", "The specified upload does not exist.");
+	} else {
+		if (user_meta_of(c, &meta) != 0)
+			return send_err(c, q, 400, "MetadataTooLarge",
+					"Your metadata headers exceed the maximum allowed metadata size.");
+		po.md5 = md5;
+		po.content_type = hdr(c, "Content-Type");
+		po.user_meta = meta;
+		po.mtime_ns = mtime_from(c);
+		if (po.mtime_ns == 0) {
+			struct timespec ts;
+			clock_gettime(CLOCK_REALTIME, &ts);
+			po.mtime_ns = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+		}
+		rc = cairn_upload_commit(q->up, q->ns, q->name, q->key, q->key_len, &po, &res);
+		free(meta);
+	}
+	if (rc != 0)
+		return send_engine(c, q, rc);
+	s3_hex(hex, md5, 16);
+	snprintf(etag, sizeof(etag), "\"%s\"", hex);
+	resp = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
+	if (resp == NULL)
+		return MHD_NO;
+	MHD_add_response_header(resp, "ETag", etag);
+	return queue(c, q, 200, resp);
+}
+
+/* ---- multipart ---- */
+
+static enum MHD_Result mpu_create(struct MHD_Connection *c, s3q *q, cairn_repo *r)
+{
+	cairn_put_options po = CAIRN_PUT_OPTIONS_INIT;
+	cairn_bucket_row b;
+	enum MHD_Result ret;
+	char id[CAIRN_MPU_ID_LEN + 1], *meta = NULL;
+	xbuf x = {0};
+	int rc;
+
+	if (get_bucket(c, q, r, true, &b, &ret) != 0)
+		return ret;
+	if (user_meta_of(c, &meta) != 0)
+		return send_err(c, q, 400, "MetadataTooLarge",
+				"Your metadata headers exceed the maximum allowed metadata size.");
+	po.content_type = hdr(c, "Content-Type");
+	po.user_meta = meta;
+	rc = cairn_mpu_create(r, q->ns, q->name, q->key, q->key_len, &po, id);
+	free(meta);
+	if (rc != 0)
+		return send_engine(c, q, rc);
+	xb_str(&x, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<InitiateMultipartUploadResult "
+		   "xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">");
+	xb_el(&x, "Bucket", q->s3bucket, strlen(q->s3bucket));
+	xb_el(&x, "Key", q->key, q->key_len);
+	xb_el(&x, "UploadId", id, strlen(id));
+	xb_str(&x, "</InitiateMultipartUploadResult>\n");
+	return send_xml(c, q, 200, &x);
+}
+
+/* An ETag as a client sends it back ("hex", hex, &quot;hex&quot; decoded already) into md5. */
+static bool etag_md5(const char *s, size_t n, uint8_t out[16])
+{
+	while (n > 0 && (*s == '"' || *s == ' '))
+		s++, n--;
+	while (n > 0 && (s[n - 1] == '"' || s[n - 1] == ' '))
+		n--;
+	if (n != 32)
+		return false;
+	for (size_t i = 0; i < 16; i++) {
+		unsigned v;
+		char two[3] = {s[2 * i], s[2 * i + 1], 0};
+		if (sscanf(two, "%2x", &v) != 1)
+			return false;
+		out[i] = (uint8_t)v;
+	}
+	return true;
+}
+
+static enum MHD_Result mpu_complete(struct MHD_Connection *c, s3q *q, cairn_repo *r)
+{
+	cairn_bucket_row b;
+	cairn_object_row row;
+	enum MHD_Result ret;
+	cairn_mpu_want *want = NULL;
+	cairn_mpu_error why = CAIRN_MPU_OK;
+	size_t n = 0, cap = 0;
+	bool in_part = false, has_num = false, has_etag = false;
+	cairn_mpu_want cur;
+	const char *field = "";
+	char etag[80], loc[CAIRN_KEY_MAX + 256];
+	xreader x;
+	xtok t;
+	xbuf out = {0};
+	int rc;
+
+	if (get_bucket(c, q, r, true, &b, &ret) != 0)
+		return ret;
+	x.p = q->xml.p ? q->xml.p : "";
+	x.end = x.p + q->xml.n;
+	memset(&x.text, 0, sizeof(x.text));
+	memset(&cur, 0, sizeof(cur));
+	while ((t = xr_next(&x)) != X_END && t != X_ERR) {
+		if (t == X_OPEN) {
+			if (strcmp(x.name, "Part") == 0)
+				in_part = true, has_num = has_etag = false;
+			field = x.name;
+		} else if (t == X_TEXT && in_part) {
+			if (strcmp(field, "PartNumber") == 0) {
+				char num[16];
+				char *e;
+				long v;
+				if (x.text.n == 0 || x.text.n >= sizeof(num)) {
+					t = X_ERR;
+					break;
+				}
+				memcpy(num, x.text.p, x.text.n);
+				num[x.text.n] = '\0';
+				v = strtol(num, &e, 10);
+				if (*e != '\0' || v < 1 || v > CAIRN_MPU_PARTS_MAX) {
+					t = X_ERR;
+					break;
+				}
+				cur.number = (unsigned)v;
+				has_num = true;
+			} else if (strcmp(field, "ETag") == 0) {
+				if (!etag_md5(x.text.p, x.text.n, cur.md5)) {
+					free(x.text.p);
+					free(want);
+					return send_err(c, q, 400, "InvalidPart",
+							"One or more of the specified parts could not be "
+							"found. The part may not have been uploaded, or the "
+							"specified entity tag may not match the part's "
+							"entity tag.");
+				}
+				has_etag = true;
+			}
+		} else if (t == X_CLOSE) {
+			field = "";
+			if (strcmp(x.name, "Part") == 0 && in_part) {
+				in_part = false;
+				if (!has_num || !has_etag || n >= CAIRN_MPU_PARTS_MAX) {
+					t = X_ERR;
+					break;
+				}
+				if (n == cap) {
+					size_t ncap = cap ? 2 * cap : 64;
+					cairn_mpu_want *nw = realloc(want, ncap * sizeof(*nw));
+					if (nw == NULL) {
+						t = X_ERR;
+						break;
+					}
+					want = nw;
+					cap = ncap;
+				}
+				want[n++] = cur;
+			}
+		}
+	}
+	free(x.text.p);
+	if (t == X_ERR || n == 0) {
+		free(want);
+		return send_err(c, q, 400, "MalformedXML",
+				"The XML you provided was not well-formed or did not validate "
+				"against our published schema");
+	}
+	rc = cairn_mpu_complete(r, q->ns, q->name, q->upload_id, want, n, NULL, &why);
+	free(want);
+	switch (why) {
+	case CAIRN_MPU_NO_SUCH_UPLOAD:
+		return send_err(c, q, 404, "NoSuchUpload", "The specified upload does not exist.");
+	case CAIRN_MPU_INVALID_PART:
+		return send_err(c, q, 400, "InvalidPart",
+				"One or more of the specified parts could not be found. The part "
+				"may not have been uploaded, or the specified entity tag may not "
+				"match the part's entity tag.");
+	case CAIRN_MPU_INVALID_PART_ORDER:
+		return send_err(c, q, 400, "InvalidPartOrder",
+				"The list of parts was not in ascending order. The parts list must "
+				"be specified in order by part number.");
+	case CAIRN_MPU_ENTITY_TOO_SMALL:
+		return send_err(c, q, 400, "EntityTooSmall",
+				"Your proposed upload is smaller than the minimum allowed object size.");
+	default:
+		break;
+	}
+	if (rc != 0)
+		return send_engine(c, q, rc);
+	if ((rc = cairn_object_stat(r, q->ns, q->name, q->key, q->key_len, &row)) != 0)
+		return send_engine(c, q, rc);
+	etag_of(etag, &row);
+	snprintf(loc, sizeof(loc), "/%s/%.*s", q->s3bucket, (int)q->key_len, q->key);
+	xb_str(&out, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<CompleteMultipartUploadResult "
+		     "xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">");
+	xb_el(&out, "Location", loc, strlen(loc));
+	xb_el(&out, "Bucket", q->s3bucket, strlen(q->s3bucket));
+	xb_el(&out, "Key", q->key, q->key_len);
+	xb_el(&out, "ETag", etag, strlen(etag));
+	xb_str(&out, "</CompleteMultipartUploadResult>\n");
+	return send_xml(c, q, 200, &out);
+}
+
+static enum MHD_Result mpu_abort(struct MHD_Connection *c, s3q *q, cairn_repo *r)
+{
+	cairn_bucket_row b;
+	enum MHD_Result ret;
+	int rc;
+
+	if (get_bucket(c, q, r, true, &b, &ret) != 0)
+		return ret;
+	rc = cairn_mpu_abort(r, q->ns, q->name, q->upload_id);
+	if (rc == CAIRN_ENOTFOUND)
+		return send_err(c, q, 404, "NoSuchUpload", "The specified upload does not exist.");
+	if (rc != 0)
+		return send_engine(c, q, rc);
+	return no_content(c, q);
+}
+
+static enum MHD_Result mpu_list_parts(struct MHD_Connection *c, s3q *q, cairn_repo *r)
+{
+	cairn_bucket_row b;
+	enum MHD_Result ret;
+	cairn_mpu_part *parts = NULL;
+	const char *key;
+	size_t key_len, n = 0;
+	bool trunc = false;
+	char v[32], t[64];
+	long after = 0, max = 1000;
+	xbuf x = {0};
+	int rc;
+
+	if (get_bucket(c, q, r, false, &b, &ret) != 0)
+		return ret;
+	if (arg(c, "part-number-marker", v, sizeof(v)))
+		after = strtol(v, NULL, 10);
+	if (arg(c, "max-parts", v, sizeof(v)))
+		max = strtol(v, NULL, 10);
+	if (after < 0 || after > CAIRN_MPU_PARTS_MAX)
+		after = 0;
+	if (max <= 0 || max > 1000)
+		max = 1000;
+	rc = cairn_mpu_parts(r, q->ns, q->name, q->upload_id, (unsigned)after, (size_t)max, &key,
+			     &key_len, &parts, &n, &trunc);
+	if (rc == CAIRN_ENOTFOUND)
+		return send_err(c, q, 404, "NoSuchUpload", "The specified upload does not exist.");
+	if (rc != 0)
+		return send_engine(c, q, rc);
+	xb_str(&x, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<ListPartsResult "
+		   "xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">");
+	xb_el(&x, "Bucket", q->s3bucket, strlen(q->s3bucket));
+	xb_el(&x, "Key", key, key_len);
+	xb_el(&x, "UploadId", q->upload_id, strlen(q->upload_id));
+	xb_fmt(&x, "<PartNumberMarker>%ld</PartNumberMarker>", after);
+	if (n > 0)
+		xb_fmt(&x, "<NextPartNumberMarker>%u</NextPartNumberMarker>", parts[n - 1].number);
+	xb_fmt(&x, "<MaxParts>%ld</MaxParts><IsTruncated>%s</IsTruncated>", max,
+	       trunc ? "true" : "false");
+	xb_str(&x, "<StorageClass>STANDARD</StorageClass>");
+	for (size_t i = 0; i < n; i++) {
+		char hex[33];
+		s3_hex(hex, parts[i].md5, 16);
+		iso_time(t, parts[i].created_ns);
+		xb_fmt(&x, "<Part><PartNumber>%u</PartNumber>", parts[i].number);
+		xb_el(&x, "LastModified", t, strlen(t));
+		xb_fmt(&x, "<ETag>\"%s\"</ETag><Size>%" PRIu64 "</Size></Part>", hex, parts[i].size);
+	}
+	free(parts);
+	xb_str(&x, "</ListPartsResult>\n");
+	return send_xml(c, q, 200, &x);
+}
+
+typedef struct lu_ctx {
+	xbuf *b;
+	char last_key[CAIRN_KEY_MAX + 1];
+	size_t last_key_len;
+	char last_id[CAIRN_MPU_ID_LEN + 1];
+	size_t n;
+} lu_ctx;
+
+static int lu_one(void *ctx, const cairn_mpu_info *u)
+{
+	lu_ctx *l = ctx;
+	char t[64];
+
+	iso_time(t, u->created_ns);
+	xb_str(l->b, "<Upload>");
+	xb_el(l->b, "Key", u->key, u->key_len);
+	xb_el(l->b, "UploadId", u->id, strlen(u->id));
+	xb_el(l->b, "Initiated", t, strlen(t));
+	xb_str(l->b, "<StorageClass>STANDARD</StorageClass></Upload>");
+	memcpy(l->last_key, u->key, u->key_len);
+	l->last_key_len = u->key_len;
+	snprintf(l->last_id, sizeof(l->last_id), "%s", u->id);
+	l->n++;
+	return 0;
+}
+
+static enum MHD_Result mpu_list(struct MHD_Connection *c, s3q *q, cairn_repo *r)
+{
+	cairn_bucket_row b;
+	enum MHD_Result ret;
+	char prefix[CAIRN_KEY_MAX + 1] = "", km[CAIRN_KEY_MAX + 1] = "", idm[64] = "", v[32];
+	long max = 1000;
+	bool trunc = false;
+	xbuf x = {0}, body = {0};
+	lu_ctx l;
+	int rc;
+
+	if (get_bucket(c, q, r, false, &b, &ret) != 0)
+		return ret;
+	arg(c, "prefix", prefix, sizeof(prefix));
+	arg(c, "key-marker", km, sizeof(km));
+	arg(c, "upload-id-marker", idm, sizeof(idm));
+	if (arg(c, "max-uploads", v, sizeof(v)))
+		max = strtol(v, NULL, 10);
+	if (max <= 0 || max > 1000)
+		max = 1000;
+	memset(&l, 0, sizeof(l));
+	l.b = &body;
+	rc = cairn_mpu_list(r, q->ns, q->name, prefix, strlen(prefix), km[0] ? km : NULL, strlen(km),
+			    idm[0] ? idm : NULL, (size_t)max, lu_one, &l, &trunc);
+	if (rc != 0) {
+		free(body.p);
+		return send_engine(c, q, rc);
+	}
+	xb_str(&x, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<ListMultipartUploadsResult "
+		   "xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">");
+	xb_el(&x, "Bucket", q->s3bucket, strlen(q->s3bucket));
+	xb_el(&x, "KeyMarker", km, strlen(km));
+	xb_el(&x, "UploadIdMarker", idm, strlen(idm));
+	xb_el(&x, "NextKeyMarker", l.last_key, l.last_key_len);
+	xb_el(&x, "NextUploadIdMarker", l.last_id, strlen(l.last_id));
+	xb_el(&x, "Prefix", prefix, strlen(prefix));
+	xb_fmt(&x, "<MaxUploads>%ld</MaxUploads><IsTruncated>%s</IsTruncated>", max,
+	       trunc ? "true" : "false");
+	if (body.p)
+		xb_put(&x, body.p, body.n);
+	free(body.p);
+	xb_str(&x, "</ListMultipartUploadsResult>\n");
+	return send_xml(c, q, 200, &x);
+}
+
+/* UploadPartCopy: a range of an existing object becomes a part (read through, stored deduplicated). */
+typedef struct pc_ctx {
+	cairn_upload *up;
+	s3_digest *md5;
+} pc_ctx;
+
+static int pc_write(void *ctx, const void *p, size_t n)
+{
+	pc_ctx *pc = ctx;
+
+	s3_digest_update(pc->md5, p, n);
+	return cairn_upload_write(pc->up, p, n);
+}
+
+static enum MHD_Result upload_part_copy(struct MHD_Connection *c, s3q *q, cairn_repo *r)
+{
+	cairn_bucket_row b;
+	cairn_object_row row;
+	enum MHD_Result ret;
+	cairn_caller who = {q->user, q->admin, q->writer};
+	s3q *src = calloc(1, sizeof(*src));
+	pc_ctx pc = {NULL, NULL};
+	uint64_t first = 0, len;
+	uint8_t md5[16];
+	char pn[16], hex[33], t[64];
+	const char *range = hdr(c, "x-amz-copy-source-range");
+	xbuf x = {0};
+	char *e;
+	long v;
+	int rc;
+
+	if (src == NULL)
+		return send_err(c, q, 500, "InternalError", "out of memory");
+	if (get_bucket(c, q, r, true, &b, &ret) != 0 || copy_from(c, q, r, src, &row, &ret) != 0) {
+		free(src);
+		return ret;
+	}
+	if (!arg(c, "partNumber", pn, sizeof(pn)) ||
+	    (v = strtol(pn, &e, 10), *e != '\0' || v < 1 || v > CAIRN_MPU_PARTS_MAX)) {
+		free(src);
+		return send_err(c, q, 400, "InvalidArgument",
+				"Part number must be an integer between 1 and 10000, inclusive");
+	}
+	len = row.size;
+	if (range) {
+		unsigned long long a, z;
+		if (sscanf(range, "bytes=%llu-%llu", &a, &z) != 2 || z < a || z >= row.size) {
+			free(src);
+			return send_err(c, q, 400, "InvalidRange",
+					"The x-amz-copy-source-range value must be of the form "
+					"bytes=first-last where first and last are the zero-based "
+					"offsets of the first and last bytes to copy");
+		}
+		first = a;
+		len = z - a + 1;
+	}
+	rc = cairn_upload_new(&pc.up, r);
+	if (rc == 0)
+		rc = cairn_upload_set_caller(pc.up, &who);
+	if (rc == 0 && (pc.md5 = s3_digest_new(S3_MD5)) == NULL)
+		rc = CAIRN_ENOMEM;
+	if (rc == 0)
+		rc = cairn_object_get(r, src->ns, src->name, src->key, src->key_len, first, len,
+				      pc_write, &pc);
+	if (rc == 0) {
+		s3_digest_final(pc.md5, md5);
+		rc = cairn_upload_commit_part(pc.up, q->ns, q->name, q->upload_id, (unsigned)v, md5,
+					      NULL);
+	}
+	cairn_upload_free(pc.up);
+	s3_digest_free(pc.md5);
+	free(src);
+	if (rc == CAIRN_ENOTFOUND)
+		return send_err(c, q, 404, "NoSuchUpload", "The specified upload does not exist.");
+	if (rc != 0)
+		return send_engine(c, q, rc);
+	s3_hex(hex, md5, 16);
+	{
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		iso_time(t, (int64_t)ts.tv_sec * 1000000000);
+	}
+	xb_str(&x, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<CopyPartResult>");
+	xb_el(&x, "LastModified", t, strlen(t));
+	xb_fmt(&x, "<ETag>\"%s\"</ETag></CopyPartResult>\n", hex);
+	return send_xml(c, q, 200, &x);
+}
+
+/* ---- a few bucket sub-resources clients ask about ---- */
+
+static enum MHD_Result bucket_subresource(struct MHD_Connection *c, s3q *q, cairn_repo *r,
+					  const char *what)
+{
+	cairn_bucket_row b;
+	enum MHD_Result ret;
+	xbuf x = {0};
+
+	if (get_bucket(c, q, r, false, &b, &ret) != 0)
+		return ret;
+	xb_str(&x, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+	if (strcmp(what, "location") == 0) {
+		/* empty: us-east-1, what every client accepts for a server without regions */
+		xb_str(&x, "<LocationConstraint xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"/>\n");
+	} else if (strcmp(what, "versioning") == 0) {
+		xb_str(&x, "<VersioningConfiguration xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"/>\n");
+	} else if (strcmp(what, "acl") == 0) {
+		xb_str(&x, "<AccessControlPolicy xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><Owner>");
+		xb_el(&x, "ID", b.ns, strlen(b.ns));
+		xb_el(&x, "DisplayName", b.ns, strlen(b.ns));
+		xb_str(&x, "</Owner><AccessControlList><Grant><Grantee "
+			   "xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\" "
+			   "xsi:type=\"CanonicalUser\">");
+		xb_el(&x, "ID", b.ns, strlen(b.ns));
+		xb_el(&x, "DisplayName", b.ns, strlen(b.ns));
+		xb_str(&x, "</Grantee><Permission>FULL_CONTROL</Permission></Grant>");
+		if (!b.is_private)
+			xb_str(&x, "<Grant><Grantee xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\" "
+				   "xsi:type=\"Group\"><URI>http://acs.amazonaws.com/groups/global/"
+				   "AllUsers</URI></Grantee><Permission>READ</Permission></Grant>");
+		xb_str(&x, "</AccessControlList></AccessControlPolicy>\n");
+	} else if (strcmp(what, "tagging") == 0) {
+		free(x.p);
+		return send_err(c, q, 404, "NoSuchTagSet", "The TagSet does not exist");
+	} else if (strcmp(what, "policy") == 0) {
+		free(x.p);
+		return send_err(c, q, 404, "NoSuchBucketPolicy", "The bucket policy does not exist");
+	} else if (strcmp(what, "cors") == 0) {
+		free(x.p);
+		return send_err(c, q, 404, "NoSuchCORSConfiguration",
+				"The CORS configuration does not exist");
+	} else if (strcmp(what, "lifecycle") == 0) {
+		free(x.p);
+		return send_err(c, q, 404, "NoSuchLifecycleConfiguration",
+				"The lifecycle configuration does not exist");
+	} else {
+		free(x.p);
+		return send_err(c, q, 501, "NotImplemented",
+				"A header or query you provided implies functionality that is not "
+				"implemented");
+	}
+	return send_xml(c, q, 200, &x);
+}
+
+/* ---- routing ---- */
+
+static const char *const BUCKET_SUBS[] = {"location", "versioning", "acl", "tagging", "policy",
+					  "cors", "lifecycle", "website", "logging", "encryption",
+					  "replication", "notification", "requestPayment",
+					  "object-lock", "ownershipControls", "accelerate"};
+
+/* Split the raw path into bucket and key (decoded). false: a malformed path (sent). */
+static bool split_path(struct MHD_Connection *c, s3q *q, const char *url, enum MHD_Result *ret)
+{
+	const char *p = url[0] == '/' ? url + 1 : url, *slash = strchr(p, '/');
+	size_t bl = slash ? (size_t)(slash - p) : strlen(p);
+	long n;
+
+	if (bl >= sizeof(q->s3bucket)) {
+		*ret = send_err(c, q, 400, "InvalidBucketName", "The specified bucket is not valid.");
+		return false;
+	}
+	n = s3_url_decode(q->s3bucket, sizeof(q->s3bucket) - 1, p, bl);
+	if (n < 0) {
+		*ret = send_err(c, q, 400, "InvalidURI", "Couldn't parse the specified URI.");
+		return false;
+	}
+	q->s3bucket[n] = '\0';
+	if (slash && slash[1] != '\0') {
+		n = s3_url_decode(q->key, sizeof(q->key) - 1, slash + 1, strlen(slash + 1));
+		if (n <= 0 || memchr(q->key, '\0', (size_t)n) != NULL) {
+			*ret = send_err(c, q, 400, n < 0 || (size_t)n >= sizeof(q->key) - 1
+						  ? "KeyTooLongError" : "InvalidArgument",
+					n < 0 ? "Your key is too long" : "bad key");
+			return false;
+		}
+		q->key[n] = '\0';
+		q->key_len = (size_t)n;
+		q->has_key = true;
+	}
+	return true;
+}
+
+/*
+ * Route a request. early: its first call, when it announced a body (only
+ * operations that read a body start then). Without a body it runs in the
+ * final call, so keep-alive is kept.
+ */
+static enum MHD_Result route(struct MHD_Connection *c, s3q *q, const char *url, bool early)
+{
+	const char *m = q->method;
+	bool get = strcmp(m, "GET") == 0 || strcmp(m, "HEAD") == 0;
+	enum MHD_Result ret;
+	cairn_repo *r;
+	cairn_meta *meta;
+	int rc;
+
+	q->begun = true;
+	if (!split_path(c, q, url, &ret))
+		return ret;
+	if (authenticate(c, q, url, &ret) != 0)
+		return ret;
+	if ((rc = cairn__worker(&r, &meta)) != 0)
+		return send_engine(c, q, rc);
+	(void)meta;
+	if (arg(c, "uploadId", q->upload_id, sizeof(q->upload_id)) && q->upload_id[0] == '\0')
+		return send_err(c, q, 404, "NoSuchUpload", "The specified upload does not exist.");
+
+	if (q->s3bucket[0] == '\0') {
+		if (!get)
+			return send_err(c, q, 405, "MethodNotAllowed",
+					"The specified method is not allowed against this resource.");
+		return list_buckets(c, q, r);
+	}
+	if (!q->has_key) {
+		if (strcmp(m, "PUT") == 0) {
+			for (size_t i = 0; i < sizeof(BUCKET_SUBS) / sizeof(BUCKET_SUBS[0]); i++)
+				if (has_arg(c, BUCKET_SUBS[i]))
+					return send_err(c, q, 501, "NotImplemented",
+							"This bucket setting is not supported");
+			if (early) {
+				q->body = B_XML;
+				q->op = OP_CREATE_BUCKET;
+				return MHD_YES;
+			}
+			return create_bucket(c, q, r);
+		}
+		if (strcmp(m, "POST") == 0 && has_arg(c, "delete")) {
+			if (!early)
+				return send_err(c, q, 400, "MalformedXML", "DeleteObjects needs a body");
+			q->body = B_XML;
+			q->op = OP_DELETE_OBJECTS;
+			return MHD_YES;
+		}
+		if (strcmp(m, "DELETE") == 0)
+			return delete_bucket(c, q, r);
+		if (strcmp(m, "HEAD") == 0) {
+			cairn_bucket_row b;
+			if (get_bucket(c, q, r, false, &b, &ret) != 0)
+				return ret;
+			return send_body(c, q, 200, NULL, "", 0);
+		}
+		if (get) {
+			for (size_t i = 0; i < sizeof(BUCKET_SUBS) / sizeof(BUCKET_SUBS[0]); i++)
+				if (has_arg(c, BUCKET_SUBS[i]))
+					return bucket_subresource(c, q, r, BUCKET_SUBS[i]);
+			if (has_arg(c, "uploads"))
+				return mpu_list(c, q, r);
+			if (has_arg(c, "versions"))
+				return list_versions(c, q, r);
+			{
+				char lt[8];
+				bool v2 = arg(c, "list-type", lt, sizeof(lt)) && strcmp(lt, "2") == 0;
+				return list_objects(c, q, r, v2);
+			}
+		}
+		return send_err(c, q, 405, "MethodNotAllowed",
+				"The specified method is not allowed against this resource.");
+	}
+
+	/* an object */
+	if (get)
+		return q->upload_id[0] ? mpu_list_parts(c, q, r) : get_object(c, q, r);
+	if (strcmp(m, "DELETE") == 0)
+		return q->upload_id[0] ? mpu_abort(c, q, r) : delete_object(c, q, r);
+	if (strcmp(m, "PUT") == 0) {
+		if (hdr(c, "x-amz-copy-source"))
+			return q->upload_id[0] ? upload_part_copy(c, q, r) : copy_object(c, q, r);
+		if (!early && hdr(c, MHD_HTTP_HEADER_CONTENT_LENGTH) == NULL &&
+		    q->auth.payload != S3_PAYLOAD_STREAMING)
+			return send_err(c, q, 411, "MissingContentLength",
+					"You must provide the Content-Length HTTP header.");
+		ret = put_begin(c, q, r, q->upload_id[0] != '\0');
+		if (ret == MHD_YES && !early && !q->responded)
+			return put_end(c, q, r); /* an empty body: all there is */
+		return ret;
+	}
+	if (strcmp(m, "POST") == 0) {
+		if (has_arg(c, "uploads"))
+			return mpu_create(c, q, r);
+		if (q->upload_id[0]) {
+			if (!early)
+				return send_err(c, q, 400, "MalformedXML",
+						"CompleteMultipartUpload needs a body");
+			q->body = B_XML;
+			q->op = OP_COMPLETE_MPU;
+			return MHD_YES;
+		}
+	}
+	return send_err(c, q, 405, "MethodNotAllowed",
+			"The specified method is not allowed against this resource.");
+}
+
+static enum MHD_Result last_call(struct MHD_Connection *c, s3q *q)
+{
+	cairn_repo *r;
+	cairn_meta *meta;
+	int rc;
+
+	cairn_error_clear();
+	if ((rc = cairn__worker(&r, &meta)) != 0)
+		return send_engine(c, q, rc);
+	if (q->body == B_OBJECT)
+		return put_end(c, q, r);
+	if (q->too_big)
+		return send_err(c, q, 400, "MaxMessageLengthExceeded",
+				"Your request was too big.");
+	switch (q->op) {
+	case OP_CREATE_BUCKET:
+		return create_bucket(c, q, r);
+	case OP_DELETE_OBJECTS:
+		return delete_objects(c, q, r);
+	case OP_COMPLETE_MPU:
+		return mpu_complete(c, q, r);
+	default:
+		return send_err(c, q, 500, "InternalError", "no operation");
+	}
+}
+
+static bool has_body(struct MHD_Connection *c)
+{
+	const char *cl = hdr(c, MHD_HTTP_HEADER_CONTENT_LENGTH);
+
+	return hdr(c, "Transfer-Encoding") != NULL || (cl != NULL && strtoull(cl, NULL, 10) > 0);
+}
+
+static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *url,
+			       const char *method, const char *version, const char *data,
+			       size_t *size, void **con_cls)
+{
+	s3q *q = *con_cls;
+
+	(void)cls;
+	(void)version;
+	if (q == NULL) {
+		q = calloc(1, sizeof(*q));
+		if (q == NULL)
+			return MHD_NO;
+		clock_gettime(CLOCK_MONOTONIC, &q->t0);
+		cairn_error_clear();
+		snprintf(q->method, sizeof(q->method), "%s", method);
+		snprintf(q->url, sizeof(q->url), "%s", url);
+		snprintf(q->request_id, sizeof(q->request_id), "%016" PRIX64,
+			 (uint64_t)atomic_fetch_add(&request_seq, 1) ^ (uint64_t)time(NULL) << 24);
+		q->want_len = UINT64_MAX;
+		*con_cls = q;
+		if (!has_body(c))
+			return MHD_YES;
+		return route(c, q, url, true);
+	}
+	if (*size > 0) {
+		q->bytes_in += *size;
+		if (q->body == B_OBJECT) {
+			body_data(q, data, *size);
+		} else if (q->body == B_XML && !q->too_big) {
+			if (q->xml.n + *size > XML_MAX)
+				q->too_big = true;
+			else
+				xb_put(&q->xml, data, *size);
+		}
+		*size = 0;
+		return MHD_YES;
+	}
+	if (!q->begun) {
+		cairn_error_clear();
+		return route(c, q, url, false);
+	}
+	if (q->responded)
+		return MHD_YES;
+	return last_call(c, q);
+}
+
+/* ---- the daemon ---- */
+
+struct MHD_Daemon *cairn__s3_start(const cairn_server_config *cfg)
+{
+	struct addrinfo hints, *ai = NULL;
+	const union MHD_DaemonInfo *info;
+	struct MHD_Daemon *d;
+	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ITC | MHD_USE_ERROR_LOG |
+			 MHD_USE_AUTO;
+	int gai;
+
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_PASSIVE;
+	gai = getaddrinfo(cfg->s3_host, cfg->s3_port, &hints, &ai);
+	if (gai != 0) {
+		fprintf(stderr, "cairn serve: cannot use S3 address %s:%s: %s\n", cfg->s3_host,
+			cfg->s3_port, gai_strerror(gai));
+		return NULL;
+	}
+	if (ai->ai_family == AF_INET6)
+		flags |= MHD_USE_IPv6;
+	d = MHD_start_daemon(flags, 0, NULL, NULL, handler, NULL, MHD_OPTION_SOCK_ADDR,
+			     ai->ai_addr, MHD_OPTION_THREAD_POOL_SIZE, cfg->threads,
+			     MHD_OPTION_NOTIFY_COMPLETED, completed, NULL,
+			     MHD_OPTION_UNESCAPE_CALLBACK, cairn__keep_url, NULL,
+			     MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120,
+			     MHD_OPTION_CONNECTION_LIMIT, (unsigned)1000, MHD_OPTION_END);
+	freeaddrinfo(ai);
+	if (d == NULL) {
+		fprintf(stderr, "cairn serve: cannot listen for S3 on %s:%s (in use, or not allowed)\n",
+			cfg->s3_host, cfg->s3_port);
+		return NULL;
+	}
+	info = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
+	if (cfg->s3_port_file) {
+		FILE *f = fopen(cfg->s3_port_file, "w");
+		if (f == NULL || fprintf(f, "%u\n", info ? info->port : 0) < 0 || fclose(f) != 0) {
+			fprintf(stderr, "cairn serve: cannot write %s\n", cfg->s3_port_file);
+			MHD_stop_daemon(d);
+			return NULL;
+		}
+	}
+	fprintf(stderr, "cairn serve: S3 on %s:%u\n", cfg->s3_host, info ? info->port : 0);
+	return d;
+}
