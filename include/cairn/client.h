@@ -101,6 +101,24 @@ CAIRN_API void cairn_client_free(cairn_client *c);
  */
 CAIRN_API int cairn_client_clone(cairn_client **out, const cairn_client *c);
 
+/*
+ * Ask c's calls in progress, on any thread (and those of its clones), to
+ * stop: transfers abort and the calls return CAIRN_ECANCELED. It stays
+ * set, failing every later call, until cancel is false again. What was
+ * stopped leaves nothing half-written (uploads commit only whole).
+ */
+CAIRN_API void cairn_client_cancel(cairn_client *c, bool cancel);
+
+/*
+ * Bytes [offset, offset + len) of object key into buf (len at most 64
+ * MiB); *got gets how many came (fewer at the object's end). The server
+ * checks every chunk it serves. Returns 0, ENOTFOUND, EINVALID (offset
+ * past the end, or len too big), EAUTH / EPERM, EIO.
+ */
+CAIRN_API int cairn_client_read_range(cairn_client *c, const char *ns, const char *name,
+				      const char *key, uint64_t offset, size_t len, void *buf,
+				      size_t *got);
+
 /* The endpoint the client talks to. Borrowed: lives as long as c. */
 CAIRN_API const char *cairn_client_endpoint(const cairn_client *c);
 

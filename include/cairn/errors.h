@@ -28,6 +28,7 @@ typedef enum cairn_error_code {
 	CAIRN_EAUTH = -9,     /* missing or bad credentials */
 	CAIRN_EPERM = -10,    /* authenticated, but not allowed */
 	CAIRN_EUNSUPPORTED = -11, /* not available on this build or machine */
+	CAIRN_ECANCELED = -12,    /* stopped on request (cairn_client_cancel) */
 } cairn_error_code;
 
 /*

@@ -152,6 +152,8 @@ int cairn_client_new(cairn_client **out, const char *endpoint, const char *token
 	c = calloc(1, sizeof(*c));
 	if (c == NULL)
 		return cairn__error_set(CAIRN_ENOMEM, "out of memory");
+	atomic_init(&c->cancel_own, false);
+	c->cancel = &c->cancel_own;
 	c->endpoint = strdup(endpoint);
 	if (c->endpoint == NULL)
 		goto nomem;
@@ -181,7 +183,16 @@ nomem:
 
 int cairn__client_clone(cairn_client **out, const cairn_client *c)
 {
-	return cairn_client_new(out, c->endpoint, c->token);
+	int rc = cairn_client_new(out, c->endpoint, c->token);
+
+	if (rc == 0)
+		(*out)->cancel = c->cancel; /* a cancel reaches every thread of a transfer */
+	return rc;
+}
+
+void cairn_client_cancel(cairn_client *c, bool cancel)
+{
+	atomic_store(c->cancel, cancel);
 }
 
 void cairn_client_free(cairn_client *c)
@@ -281,12 +292,16 @@ static size_t on_read(char *p, size_t size, size_t nmemb, void *ud)
 static int on_xfer(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
 		   curl_off_t ulnow)
 {
-	const request *r = ud;
+	const cairn_client *c = ud;
+	const request *r = c->req;
 
 	(void)dltotal;
 	(void)dlnow;
 	(void)ultotal;
-	r->progress(r->progress_ctx, ulnow > 0 ? (uint64_t)ulnow : 0);
+	if (atomic_load(c->cancel))
+		return 1; /* libcurl aborts the transfer */
+	if (r->progress)
+		r->progress(r->progress_ctx, ulnow > 0 ? (uint64_t)ulnow : 0);
 	return 0;
 }
 
@@ -349,11 +364,10 @@ static CURLcode perform_once(cairn_client *c, request *r)
 	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_write);
 	curl_easy_setopt(h, CURLOPT_WRITEDATA, c);
 	curl_easy_setopt(h, CURLOPT_USERAGENT, "cairn/" CAIRN_VERSION_STRING);
-	if (r->progress) {
-		curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
-		curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, on_xfer);
-		curl_easy_setopt(h, CURLOPT_XFERINFODATA, r);
-	}
+	/* every transfer watches for a cancel (and reports upload progress if asked) */
+	curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
+	curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, on_xfer);
+	curl_easy_setopt(h, CURLOPT_XFERINFODATA, c);
 	if (c->auth && !r->anonymous && (nh = curl_slist_append(hdrs, c->auth)) != NULL)
 		hdrs = nh;
 	if (r->header && (nh = curl_slist_append(hdrs, r->header)) != NULL)
@@ -412,7 +426,11 @@ int cairn__client_perform(cairn_client *c, request *r)
 	for (unsigned attempt = 1;; attempt++) {
 		bool again;
 
+		if (atomic_load(c->cancel))
+			return cairn__error_set(CAIRN_ECANCELED, "canceled");
 		rc = perform_once(c, r);
+		if (atomic_load(c->cancel))
+			return cairn__error_set(CAIRN_ECANCELED, "canceled");
 		if (rc == CURLE_OK && !c->too_big)
 			again = c->status >= 500 && r->idempotent;
 		else if (r->sink_rc != 0)
@@ -859,6 +877,68 @@ int cairn_client_download_to_fd(cairn_client *c, const char *ns, const char *nam
 		return cairn__client_answer_error(c);
 	if (size)
 		*size = c->written;
+	return 0;
+}
+
+typedef struct range_sink {
+	uint8_t *buf;
+	size_t cap, n;
+} range_sink;
+
+static int range_put(void *ctx, const void *p, size_t n)
+{
+	range_sink *s = ctx;
+
+	if (n > s->cap - s->n)
+		return cairn__error_set(CAIRN_EIO, "the server sent more than the range asked for");
+	memcpy(s->buf + s->n, p, n);
+	s->n += n;
+	return 0;
+}
+
+static int range_restart(void *ctx)
+{
+	((range_sink *)ctx)->n = 0;
+	return 0;
+}
+
+int cairn_client_read_range(cairn_client *c, const char *ns, const char *name, const char *key,
+			    uint64_t offset, size_t len, void *buf, size_t *got)
+{
+	request r = REQUEST_INIT;
+	range_sink s = {buf, len, 0};
+	char range[64];
+	int rc;
+
+	*got = 0;
+	if ((rc = cairn__client_check_bucket(ns, name)) != 0 ||
+	    (rc = cairn__client_check_key(key)) != 0)
+		return rc;
+	if (len == 0)
+		return 0;
+	if (len > (64u << 20))
+		return cairn__error_set(CAIRN_EINVALID, "a range read takes at most 64 MiB");
+	snprintf(range, sizeof(range), "Range: bytes=%llu-%llu", (unsigned long long)offset,
+		 (unsigned long long)(offset + len - 1));
+	r.method = "GET";
+	r.idempotent = true;
+	r.header = range;
+	r.sink = range_put;
+	r.restart = range_restart;
+	r.sink_ctx = &s;
+	r.url = cairn__client_url(c, "/buckets/", ns, name, "/resolve/", key, NULL);
+	if (r.url == NULL)
+		return CAIRN_ENOMEM;
+	rc = cairn__client_perform(c, &r);
+	free((char *)r.url);
+	if (rc != 0)
+		return rc;
+	if (c->status == 416)
+		return cairn__error_set(CAIRN_EINVALID, "offset %llu is past the end of %s",
+					(unsigned long long)offset, key);
+	if (c->status != 206 && c->status != 200)
+		return cairn__client_answer_error(c);
+	*got = s.n;
 	return 0;
 }
 

@@ -12,6 +12,7 @@
 #include "../util/util_int.h"
 
 #include <curl/curl.h>
+#include <stdatomic.h>
 #include <jansson.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -42,6 +43,10 @@ struct cairn_client {
 
 	/* request bodies handed to the network, every try counted */
 	uint64_t sent;
+
+	/* set by cairn_client_cancel; clones share their parent's */
+	atomic_bool cancel_own;
+	atomic_bool *cancel;
 };
 
 /*

@@ -52,6 +52,7 @@ const char *cairn_error_name(int code)
 	case CAIRN_EAUTH: return "CAIRN_EAUTH";
 	case CAIRN_EPERM: return "CAIRN_EPERM";
 	case CAIRN_EUNSUPPORTED: return "CAIRN_EUNSUPPORTED";
+	case CAIRN_ECANCELED: return "CAIRN_ECANCELED";
 	default: return "CAIRN_E?";
 	}
 }
