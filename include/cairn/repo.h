@@ -424,7 +424,10 @@ typedef enum cairn_mpu_error {
 	CAIRN_MPU_INVALID_PART,       /* a part missing, or its ETag not the stored one (400) */
 	CAIRN_MPU_INVALID_PART_ORDER, /* numbers not ascending (400) */
 	CAIRN_MPU_ENTITY_TOO_SMALL,   /* a part but the last under 5 MiB (400) */
+	CAIRN_MPU_ENTITY_TOO_LARGE,   /* the parts add up to over CAIRN_MPU_OBJECT_MAX (400) */
 } cairn_mpu_error;
+
+#define CAIRN_MPU_OBJECT_MAX (UINT64_C(5) << 40) /* S3's largest object: 5 TiB */
 
 /*
  * Make the object from the named parts, in that order, and end the

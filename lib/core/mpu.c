@@ -793,6 +793,20 @@ int cairn_mpu_complete(cairn_repo *r, const char *ns, const char *name, const ch
 	}
 	if ((rc = match_parts(&pl, parts, n, use, why)) < 0 || (rc = etag_md5(cc.md5, use, n)) < 0)
 		goto done;
+	{
+		/* the object's size has a ceiling like any object's (S3's: 5 TiB) */
+		uint64_t total = 0;
+		for (size_t i = 0; i < n; i++)
+			total += use[i]->size;
+		if (total > CAIRN_MPU_OBJECT_MAX) {
+			*why = CAIRN_MPU_ENTITY_TOO_LARGE;
+			rc = cairn__error_set(CAIRN_ETOOBIG, "the parts add up to %llu bytes, over the "
+					      "%llu a multipart object may have",
+					      (unsigned long long)total,
+					      (unsigned long long)CAIRN_MPU_OBJECT_MAX);
+			goto done;
+		}
+	}
 
 	c.r = r;
 	c.buf = malloc(CAIRN_CHUNK_MAX);
