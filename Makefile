@@ -40,6 +40,7 @@ bench: build
 	@sh bench/serve.sh $(BUILD)
 	@sh bench/dedup.sh $(BUILD)
 	@sh bench/sync.sh $(BUILD)
+	@sh bench/s3.sh $(BUILD)
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD)

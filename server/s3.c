@@ -25,6 +25,7 @@
 #include <jansson.h>
 #include <microhttpd.h>
 #include <netdb.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -337,6 +338,7 @@ typedef enum s3op {
 	OP_UPLOAD_PART,
 	OP_CREATE_MPU,
 	OP_COMPLETE_MPU,
+	OP_PUT_BUCKET_ACL,
 } s3op;
 
 typedef struct s3q {
@@ -515,7 +517,8 @@ static enum MHD_Result send_engine(struct MHD_Connection *c, s3q *q, int rc)
 	case CAIRN_EAUTH:
 		return send_err(c, q, 403, "AccessDenied", "Access Denied");
 	case CAIRN_ETOOBIG:
-		return send_err(c, q, 400, "EntityTooLarge", "Your proposed upload exceeds the maximum allowed size");
+		return send_err(c, q, 400, "EntityTooLarge",
+				"Your proposed upload exceeds the maximum allowed size");
 	default:
 		return send_err(c, q, 500, "InternalError", m[0] ? m : "internal error");
 	}
@@ -569,7 +572,10 @@ static enum MHD_Result collect_arg(void *cls, enum MHD_ValueKind kind, const cha
 	return MHD_YES;
 }
 
-/* A query argument, decoded; NULL if absent. */
+/*
+ * A query argument, decoded as the signature's canonical query decodes it
+ * ('+' is a space); false if absent or longer than cap - 1.
+ */
 static bool arg(struct MHD_Connection *c, const char *name, char *out, size_t cap)
 {
 	const char *v = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, name);
@@ -577,7 +583,7 @@ static bool arg(struct MHD_Connection *c, const char *name, char *out, size_t ca
 
 	if (v == NULL)
 		return false;
-	n = s3_url_decode(out, cap - 1, v, strlen(v));
+	n = s3_query_decode(out, cap - 1, v, strlen(v));
 	if (n < 0)
 		return false;
 	out[n] = '\0';
@@ -682,17 +688,20 @@ static bool name_ok(const char *s, size_t n)
 static bool resolve_bucket(s3q *q)
 {
 	const char *b = q->s3bucket, *sep = strstr(b, NS_SEP);
+	size_t n;
 
+	/* name_ok bounds every length by CAIRN_NAME_MAX */
 	if (sep != NULL && name_ok(b, (size_t)(sep - b)) && name_ok(sep + 2, strlen(sep + 2))) {
 		memcpy(q->ns, b, (size_t)(sep - b));
 		q->ns[sep - b] = '\0';
-		snprintf(q->name, sizeof(q->name), "%s", sep + 2);
+		n = strlen(sep + 2);
+		memcpy(q->name, sep + 2, n + 1);
 		return true;
 	}
-	if (!q->authed || !name_ok(b, strlen(b)))
+	if (!q->authed || !name_ok(b, n = strlen(b)))
 		return false;
-	snprintf(q->ns, sizeof(q->ns), "%s", q->user);
-	snprintf(q->name, sizeof(q->name), "%s", b);
+	memcpy(q->ns, q->user, strlen(q->user) + 1);
+	memcpy(q->name, b, n + 1);
 	return true;
 }
 
@@ -737,6 +746,57 @@ static int get_bucket(struct MHD_Connection *c, s3q *q, cairn_repo *r, bool writ
 		return -1;
 	}
 	return 0;
+}
+
+/* ---- commits of one key, in order ---- */
+
+/*
+ * PutObject with If-None-Match: * must not replace an object that appears
+ * while its body streams in. The engine commits unconditionally, so every
+ * commit of an object through this front (PUT, copy, multipart complete)
+ * holds a lock striped by key, and a conditional one checks again under it.
+ * Writes through the native API or another process do not take it (see
+ * docs/s3.md).
+ */
+#define COMMIT_STRIPES 64
+#define M1 PTHREAD_MUTEX_INITIALIZER
+#define M4 M1, M1, M1, M1
+#define M16 M4, M4, M4, M4
+static pthread_mutex_t commit_locks[COMMIT_STRIPES] = {M16, M16, M16, M16};
+#undef M16
+#undef M4
+#undef M1
+
+static pthread_mutex_t *commit_lock(const char *ns, const char *name, const char *key, size_t n)
+{
+	uint64_t h = UINT64_C(14695981039346656037); /* FNV-1a */
+	const char *parts[2] = {ns, name};
+	pthread_mutex_t *m;
+
+	for (int i = 0; i < 2; i++)
+		for (const char *p = parts[i]; *p; p++)
+			h = (h ^ (uint8_t)*p) * UINT64_C(1099511628211);
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ (uint8_t)key[i]) * UINT64_C(1099511628211);
+	m = &commit_locks[h % COMMIT_STRIPES];
+	pthread_mutex_lock(m);
+	return m;
+}
+
+/* If-None-Match: * on a write: the key must not exist yet. */
+static bool create_only(struct MHD_Connection *c)
+{
+	const char *h = hdr(c, "If-None-Match");
+
+	return h != NULL && strcmp(h, "*") == 0;
+}
+
+/* Does the request's key exist? (An engine failure counts as yes: the write is refused.) */
+static bool key_exists(cairn_repo *r, const s3q *q)
+{
+	cairn_object_row row;
+
+	return cairn_object_stat(r, q->ns, q->name, q->key, q->key_len, &row) != CAIRN_ENOTFOUND;
 }
 
 /* ---- objects: what S3 shows of them ---- */
@@ -873,12 +933,26 @@ static enum MHD_Result list_buckets(struct MHD_Connection *c, s3q *q, cairn_repo
 	return send_xml(c, q, 200, &b);
 }
 
+/*
+ * A bucket's canned ACL (x-amz-acl) as Cairn's one setting: 1 public
+ * ("public-read"), 0 private ("private", or none), -1 one we cannot honour
+ * (writes by everyone, reads by any signed caller...).
+ */
+static int canned_public(struct MHD_Connection *c)
+{
+	const char *acl = hdr(c, "x-amz-acl");
+
+	if (acl == NULL || strcmp(acl, "private") == 0)
+		return 0;
+	return strcmp(acl, "public-read") == 0 ? 1 : -1;
+}
+
 static enum MHD_Result create_bucket(struct MHD_Connection *c, s3q *q, cairn_repo *r)
 {
 	cairn_bucket_row b;
 	xreader x;
 	xtok t;
-	int rc;
+	int rc, pub;
 
 	/* the body, if any, must be a CreateBucketConfiguration; its region is accepted */
 	x.p = q->xml.p;
@@ -895,7 +969,10 @@ static enum MHD_Result create_bucket(struct MHD_Connection *c, s3q *q, cairn_rep
 		return send_err(c, q, 400, "InvalidBucketName", "The specified bucket is not valid.");
 	if (!may_write(q, q->ns))
 		return send_err(c, q, 403, "AccessDenied", "Access Denied");
-	rc = cairn_bucket_create(r, q->ns, q->name, true);
+	if ((pub = canned_public(c)) < 0)
+		return send_err(c, q, 501, "NotImplemented",
+				"Only the canned ACLs private and public-read are supported");
+	rc = cairn_bucket_create(r, q->ns, q->name, pub == 0);
 	if (rc == CAIRN_EEXISTS) {
 		if (cairn_bucket_get(r, q->ns, q->name, &b) == 0)
 			return send_err(c, q, 409, "BucketAlreadyOwnedByYou",
@@ -1170,9 +1247,9 @@ static enum MHD_Result list_versions(struct MHD_Connection *c, s3q *q, cairn_rep
 	cairn_bucket_row b;
 	enum MHD_Result ret;
 	char prefix[CAIRN_KEY_MAX + 1] = "", delim[64] = "", marker[CAIRN_KEY_MAX + 1] = "";
-	char maxk[32];
+	char maxk[32], enc[16];
 	long max = LIST_MAX;
-	bool trunc = false;
+	bool trunc = false, url = false;
 	xbuf x = {0}, body = {0};
 	lo_ctx l;
 	int rc;
@@ -1182,6 +1259,12 @@ static enum MHD_Result list_versions(struct MHD_Connection *c, s3q *q, cairn_rep
 	arg(c, "prefix", prefix, sizeof(prefix));
 	arg(c, "delimiter", delim, sizeof(delim));
 	arg(c, "key-marker", marker, sizeof(marker));
+	if (arg(c, "encoding-type", enc, sizeof(enc))) {
+		if (strcmp(enc, "url") != 0)
+			return send_err(c, q, 400, "InvalidArgument",
+					"Invalid Encoding Method specified in Request");
+		url = true;
+	}
 	if (arg(c, "max-keys", maxk, sizeof(maxk))) {
 		max = strtol(maxk, NULL, 10);
 		if (max <= 0 || max > LIST_MAX)
@@ -1189,7 +1272,7 @@ static enum MHD_Result list_versions(struct MHD_Connection *c, s3q *q, cairn_rep
 	}
 	memset(&l, 0, sizeof(l));
 	l.b = &body;
-	l.url = false;
+	l.url = url;
 	l.ns = b.ns;
 	lo.prefix = prefix[0] ? prefix : NULL;
 	lo.prefix_len = strlen(prefix);
@@ -1206,13 +1289,17 @@ static enum MHD_Result list_versions(struct MHD_Connection *c, s3q *q, cairn_rep
 	xb_str(&x, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<ListVersionsResult "
 		   "xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">");
 	xb_el(&x, "Name", q->s3bucket, strlen(q->s3bucket));
-	xb_el(&x, "Prefix", prefix, strlen(prefix));
-	xb_el(&x, "KeyMarker", marker, strlen(marker));
+	xb_key(&x, "Prefix", prefix, strlen(prefix), url);
+	if (delim[0])
+		xb_key(&x, "Delimiter", delim, strlen(delim), url);
+	xb_key(&x, "KeyMarker", marker, strlen(marker), url);
 	xb_str(&x, "<VersionIdMarker></VersionIdMarker>");
 	xb_fmt(&x, "<MaxKeys>%ld</MaxKeys><IsTruncated>%s</IsTruncated>", max,
 	       trunc ? "true" : "false");
+	if (url)
+		xb_str(&x, "<EncodingType>url</EncodingType>");
 	if (trunc) {
-		xb_el(&x, "NextKeyMarker", l.last, l.last_len);
+		xb_key(&x, "NextKeyMarker", l.last, l.last_len, url);
 		xb_str(&x, "<NextVersionIdMarker>null</NextVersionIdMarker>");
 	}
 	if (body.p)
@@ -1391,7 +1478,7 @@ static enum MHD_Result get_object(struct MHD_Connection *c, s3q *q, cairn_repo *
 				ctype[0] ? ctype : "binary/octet-stream");
 	if (status == 206)
 		MHD_add_response_header(resp, "Content-Range", cr);
-	if (row.parts > 0) {
+	if (row.parts > 0 && has_arg(c, "partNumber")) {
 		char n[16];
 		snprintf(n, sizeof(n), "%u", row.parts);
 		MHD_add_response_header(resp, "x-amz-mp-parts-count", n);
@@ -1445,12 +1532,20 @@ static enum MHD_Result delete_objects(struct MHD_Connection *c, s3q *q, cairn_re
 	x.end = x.p + q->xml.n;
 	memset(&x.text, 0, sizeof(x.text));
 	key[0] = '\0';
-	/* a first pass checks the document and counts, so nothing is deleted from a bad one */
+	/*
+	 * A first pass checks the document, counts, and finds <Quiet> (which
+	 * clients send after the objects), so nothing is deleted from a bad one.
+	 */
 	while ((t = xr_next(&x)) != X_END && t != X_ERR) {
-		if (t == X_OPEN)
+		if (t == X_OPEN) {
 			depth++, count += strcmp(x.name, "Object") == 0;
-		else if (t == X_CLOSE)
+			in_quiet = depth == 2 && strcmp(x.name, "Quiet") == 0;
+		} else if (t == X_TEXT && in_quiet) {
+			quiet = x.text.n == 4 && strncasecmp(x.text.p, "true", 4) == 0;
+		} else if (t == X_CLOSE) {
 			depth--;
+			in_quiet = false;
+		}
 		if (depth < 0)
 			t = X_ERR;
 	}
@@ -1468,16 +1563,13 @@ static enum MHD_Result delete_objects(struct MHD_Connection *c, s3q *q, cairn_re
 			if (strcmp(x.name, "Object") == 0)
 				in_object = true, key_len = 0;
 			in_key = in_object && strcmp(x.name, "Key") == 0;
-			in_quiet = strcmp(x.name, "Quiet") == 0;
 		} else if (t == X_TEXT) {
 			if (in_key && x.text.n <= CAIRN_KEY_MAX) {
 				memcpy(key, x.text.p, x.text.n);
 				key_len = x.text.n;
 			}
-			if (in_quiet)
-				quiet = x.text.n == 4 && strncmp(x.text.p, "true", 4) == 0;
 		} else if (t == X_CLOSE) {
-			in_key = in_quiet = false;
+			in_key = false;
 			if (strcmp(x.name, "Object") == 0 && in_object) {
 				int rc = key_len ? cairn_object_delete(r, q->ns, q->name, key, key_len)
 						 : CAIRN_EINVALID;
@@ -1580,6 +1672,33 @@ static int copy_from(struct MHD_Connection *c, s3q *q, cairn_repo *r, s3q *src,
 	return 0;
 }
 
+/*
+ * The x-amz-copy-source-if-* conditions on the source (CopyObject and
+ * UploadPartCopy): true when they hold. As for GET, a matching If-Match
+ * makes If-Unmodified-Since moot and a present If-None-Match makes
+ * If-Modified-Since moot; a date that does not parse is ignored.
+ */
+static bool copy_conditions_hold(struct MHD_Connection *c, const cairn_object_row *row)
+{
+	const char *im = hdr(c, "x-amz-copy-source-if-match");
+	const char *inm = hdr(c, "x-amz-copy-source-if-none-match");
+	const char *ius = hdr(c, "x-amz-copy-source-if-unmodified-since");
+	const char *ims = hdr(c, "x-amz-copy-source-if-modified-since");
+	int64_t at = row->created_ns / 1000000000, t;
+	char etag[80];
+
+	etag_of(etag, row);
+	if (im && !etag_matches(im, etag))
+		return false;
+	if (!im && ius && (t = parse_http_time(ius)) >= 0 && at > t)
+		return false;
+	if (inm && etag_matches(inm, etag))
+		return false;
+	if (!inm && ims && (t = parse_http_time(ims)) >= 0 && at <= t)
+		return false;
+	return true;
+}
+
 static enum MHD_Result copy_object(struct MHD_Connection *c, s3q *q, cairn_repo *r)
 {
 	cairn_bucket_row b;
@@ -1589,7 +1708,8 @@ static enum MHD_Result copy_object(struct MHD_Connection *c, s3q *q, cairn_repo 
 	s3q *src = calloc(1, sizeof(*src));
 	const char *dir = hdr(c, "x-amz-metadata-directive");
 	bool replace = dir && strcmp(dir, "REPLACE") == 0;
-	char etag[80], t[64], *meta = NULL, *ctype = NULL;
+	char etag[80], t[64], *meta = NULL;
+	pthread_mutex_t *lock;
 	xbuf x = {0};
 	int rc;
 
@@ -1611,10 +1731,7 @@ static enum MHD_Result copy_object(struct MHD_Connection *c, s3q *q, cairn_repo 
 				"to itself without changing the object's metadata, storage class, "
 				"website redirect location or encryption attributes.");
 	}
-	etag_of(etag, &row);
-	if ((rc = hdr(c, "x-amz-copy-source-if-match") && !etag_matches(hdr(c, "x-amz-copy-source-if-match"), etag)) ||
-	    (hdr(c, "x-amz-copy-source-if-none-match") &&
-	     etag_matches(hdr(c, "x-amz-copy-source-if-none-match"), etag))) {
+	if (!copy_conditions_hold(c, &row)) {
 		free(src);
 		return send_err(c, q, 412, "PreconditionFailed",
 				"At least one of the pre-conditions you specified did not hold");
@@ -1631,9 +1748,10 @@ static enum MHD_Result copy_object(struct MHD_Connection *c, s3q *q, cairn_repo 
 		po.parts = row.parts;
 		po.mtime_ns = row.mtime_ns;
 	}
-	(void)ctype;
+	lock = commit_lock(q->ns, q->name, q->key, q->key_len);
 	rc = cairn_object_copy_with(r, src->ns, src->name, src->key, src->key_len, q->ns, q->name,
 				    q->key, q->key_len, replace ? &po : NULL);
+	pthread_mutex_unlock(lock);
 	free(src);
 	free(meta);
 	if (rc != 0)
@@ -1728,6 +1846,44 @@ static int64_t mtime_from(struct MHD_Connection *c)
 	return (int64_t)(v * 1e9);
 }
 
+/* The part number of an UploadPart or UploadPartCopy, 1..10000; 0 if none or bad. */
+static unsigned part_number(struct MHD_Connection *c)
+{
+	char pn[16], *e;
+	long v;
+
+	if (!arg(c, "partNumber", pn, sizeof(pn)))
+		return 0;
+	v = strtol(pn, &e, 10);
+	return pn[0] != '\0' && *e == '\0' && v >= 1 && v <= CAIRN_MPU_PARTS_MAX ? (unsigned)v : 0;
+}
+
+/* The request's upload exists, for the request's key; else NoSuchUpload was sent (*ret). */
+static int upload_check(struct MHD_Connection *c, s3q *q, cairn_repo *r, enum MHD_Result *ret)
+{
+	cairn_mpu_part *parts = NULL;
+	const char *key;
+	size_t key_len, np = 0;
+	bool trunc;
+	int rc;
+
+	rc = cairn_mpu_parts(r, q->ns, q->name, q->upload_id, 0, 1, &key, &key_len, &parts, &np,
+			     &trunc);
+	free(parts);
+	if (rc == CAIRN_ENOTFOUND ||
+	    (rc == 0 && (key_len != q->key_len || memcmp(key, q->key, key_len) != 0))) {
+		*ret = send_err(c, q, 404, "NoSuchUpload",
+				"The specified upload does not exist. The upload ID may be invalid, "
+				"or the upload may have been aborted or completed.");
+		return -1;
+	}
+	if (rc != 0) {
+		*ret = send_engine(c, q, rc);
+		return -1;
+	}
+	return 0;
+}
+
 /* First call of a PUT of object bytes: check, then start the upload. */
 static enum MHD_Result put_begin(struct MHD_Connection *c, s3q *q, cairn_repo *r, bool part)
 {
@@ -1735,34 +1891,17 @@ static enum MHD_Result put_begin(struct MHD_Connection *c, s3q *q, cairn_repo *r
 	cairn_bucket_row b;
 	enum MHD_Result ret;
 	cairn_caller who = {q->user, q->admin, q->writer};
-	char pn[16];
 	uint64_t n;
 	int rc;
 
 	if (get_bucket(c, q, r, true, &b, &ret) != 0)
 		return ret;
 	if (part) {
-		const char *key;
-		size_t key_len, np = 0;
-		cairn_mpu_part *parts = NULL;
-		bool trunc;
-		char *e;
-		long v;
-		if (!arg(c, "partNumber", pn, sizeof(pn)) ||
-		    (v = strtol(pn, &e, 10), *e != '\0' || v < 1 || v > CAIRN_MPU_PARTS_MAX))
+		if ((q->part = part_number(c)) == 0)
 			return send_err(c, q, 400, "InvalidArgument",
 					"Part number must be an integer between 1 and 10000, inclusive");
-		q->part = (unsigned)v;
-		rc = cairn_mpu_parts(r, q->ns, q->name, q->upload_id, 0, 1, &key, &key_len, &parts, &np,
-				     &trunc);
-		free(parts);
-		if (rc == CAIRN_ENOTFOUND || (rc == 0 && (key_len != q->key_len ||
-							 memcmp(key, q->key, key_len) != 0)))
-			return send_err(c, q, 404, "NoSuchUpload",
-					"The specified upload does not exist. The upload ID may be "
-					"invalid, or the upload may have been aborted or completed.");
-		if (rc != 0)
-			return send_engine(c, q, rc);
+		if (upload_check(c, q, r, &ret) != 0)
+			return ret;
 	}
 	if (q->auth.payload == S3_PAYLOAD_STREAMING) {
 		n = q->auth.decoded_length;
@@ -1776,12 +1915,10 @@ static enum MHD_Result put_begin(struct MHD_Connection *c, s3q *q, cairn_repo *r
 		return send_err(c, q, 400, "EntityTooLarge",
 				"Your proposed upload exceeds the maximum allowed size");
 	q->want_len = n;
-	if (!part && (cl = hdr(c, "If-None-Match")) && strcmp(cl, "*") == 0) {
-		cairn_object_row row;
-		if (cairn_object_stat(r, q->ns, q->name, q->key, q->key_len, &row) == 0)
-			return send_err(c, q, 412, "PreconditionFailed",
-					"At least one of the pre-conditions you specified did not hold");
-	}
+	/* checked now to spare the body, and again at the commit */
+	if (!part && create_only(c) && key_exists(r, q))
+		return send_err(c, q, 412, "PreconditionFailed",
+				"At least one of the pre-conditions you specified did not hold");
 	if (hdr(c, "Content-MD5")) {
 		uint8_t m[16];
 		if (!b64_md5(hdr(c, "Content-MD5"), m))
@@ -1817,6 +1954,7 @@ static enum MHD_Result put_end(struct MHD_Connection *c, s3q *q, cairn_repo *r)
 	uint8_t md5[16], sha[32], want[16];
 	char etag[40], hex[33], *meta = NULL;
 	struct MHD_Response *resp;
+	pthread_mutex_t *lock;
 	int rc;
 
 	if (q->up_rc)
@@ -1858,8 +1996,16 @@ static enum MHD_Result put_end(struct MHD_Connection *c, s3q *q, cairn_repo *r)
 			clock_gettime(CLOCK_REALTIME, &ts);
 			po.mtime_ns = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 		}
-		rc = cairn_upload_commit(q->up, q->ns, q->name, q->key, q->key_len, &po, &res);
+		lock = commit_lock(q->ns, q->name, q->key, q->key_len);
+		if (create_only(c) && key_exists(r, q))
+			rc = CAIRN_EEXISTS;
+		else
+			rc = cairn_upload_commit(q->up, q->ns, q->name, q->key, q->key_len, &po, &res);
+		pthread_mutex_unlock(lock);
 		free(meta);
+		if (rc == CAIRN_EEXISTS)
+			return send_err(c, q, 412, "PreconditionFailed",
+					"At least one of the pre-conditions you specified did not hold");
 	}
 	if (rc != 0)
 		return send_engine(c, q, rc);
@@ -1922,6 +2068,15 @@ static bool etag_md5(const char *s, size_t n, uint8_t out[16])
 	return true;
 }
 
+/* Does q's key hold the multipart object of n parts whose MD5s hash to md5? */
+static bool completed_by(cairn_repo *r, const s3q *q, const uint8_t md5[16], size_t n)
+{
+	cairn_object_row row;
+
+	return cairn_object_stat(r, q->ns, q->name, q->key, q->key_len, &row) == 0 &&
+	       row.has_md5 && row.parts == n && memcmp(row.md5, md5, 16) == 0;
+}
+
 static enum MHD_Result mpu_complete(struct MHD_Connection *c, s3q *q, cairn_repo *r)
 {
 	cairn_bucket_row b;
@@ -1937,9 +2092,19 @@ static enum MHD_Result mpu_complete(struct MHD_Connection *c, s3q *q, cairn_repo
 	xreader x;
 	xtok t;
 	xbuf out = {0};
+	pthread_mutex_t *lock;
+	cairn_mpu_part *probe = NULL;
+	uint8_t want_md5[16];
+	bool gone;
 	int rc;
 
 	if (get_bucket(c, q, r, true, &b, &ret) != 0)
+		return ret;
+	/* a gone upload may be this very complete, retried: decided once the parts are read */
+	gone = cairn_mpu_parts(r, q->ns, q->name, q->upload_id, 0, 1, &(const char *){NULL},
+			       &(size_t){0}, &probe, &(size_t){0}, &(bool){false}) == CAIRN_ENOTFOUND;
+	free(probe);
+	if (!gone && upload_check(c, q, r, &ret) != 0)
 		return ret;
 	x.p = q->xml.p ? q->xml.p : "";
 	x.end = x.p + q->xml.n;
@@ -2009,10 +2174,39 @@ static enum MHD_Result mpu_complete(struct MHD_Connection *c, s3q *q, cairn_repo
 				"The XML you provided was not well-formed or did not validate "
 				"against our published schema");
 	}
+	lock = commit_lock(q->ns, q->name, q->key, q->key_len);
+	if (create_only(c) && key_exists(r, q)) {
+		pthread_mutex_unlock(lock);
+		free(want);
+		return send_err(c, q, 412, "PreconditionFailed",
+				"At least one of the pre-conditions you specified did not hold");
+	}
 	rc = cairn_mpu_complete(r, q->ns, q->name, q->upload_id, want, n, NULL, &why);
+	pthread_mutex_unlock(lock);
+	{
+		s3_digest *d = s3_digest_new(S3_MD5);
+		memset(want_md5, 0, sizeof(want_md5));
+		for (size_t i = 0; d && i < n; i++)
+			s3_digest_update(d, want[i].md5, 16);
+		if (d)
+			s3_digest_final(d, want_md5);
+		else
+			gone = false; /* no digest: no retry detection */
+		s3_digest_free(d);
+	}
 	free(want);
 	switch (why) {
 	case CAIRN_MPU_NO_SUCH_UPLOAD:
+		/*
+		 * The client may be retrying a complete whose answer it lost: if
+		 * the key holds the object these parts make (its multipart ETag:
+		 * the MD5 of their MD5s, and their count), answer as the first time.
+		 */
+		if (gone && completed_by(r, q, want_md5, n)) {
+			why = CAIRN_MPU_OK;
+			rc = 0;
+			break;
+		}
 		return send_err(c, q, 404, "NoSuchUpload", "The specified upload does not exist.");
 	case CAIRN_MPU_INVALID_PART:
 		return send_err(c, q, 400, "InvalidPart",
@@ -2051,7 +2245,7 @@ static enum MHD_Result mpu_abort(struct MHD_Connection *c, s3q *q, cairn_repo *r
 	enum MHD_Result ret;
 	int rc;
 
-	if (get_bucket(c, q, r, true, &b, &ret) != 0)
+	if (get_bucket(c, q, r, true, &b, &ret) != 0 || upload_check(c, q, r, &ret) != 0)
 		return ret;
 	rc = cairn_mpu_abort(r, q->ns, q->name, q->upload_id);
 	if (rc == CAIRN_ENOTFOUND)
@@ -2086,6 +2280,10 @@ static enum MHD_Result mpu_list_parts(struct MHD_Connection *c, s3q *q, cairn_re
 		max = 1000;
 	rc = cairn_mpu_parts(r, q->ns, q->name, q->upload_id, (unsigned)after, (size_t)max, &key,
 			     &key_len, &parts, &n, &trunc);
+	if (rc == 0 && (key_len != q->key_len || memcmp(key, q->key, key_len) != 0)) {
+		free(parts);
+		rc = CAIRN_ENOTFOUND; /* another key's upload */
+	}
 	if (rc == CAIRN_ENOTFOUND)
 		return send_err(c, q, 404, "NoSuchUpload", "The specified upload does not exist.");
 	if (rc != 0)
@@ -2185,18 +2383,54 @@ static enum MHD_Result mpu_list(struct MHD_Connection *c, s3q *q, cairn_repo *r)
 	return send_xml(c, q, 200, &x);
 }
 
-/* UploadPartCopy: a range of an existing object becomes a part (read through, stored deduplicated). */
-typedef struct pc_ctx {
-	cairn_upload *up;
-	s3_digest *md5;
-} pc_ctx;
+/*
+ * UploadPartCopy: a range of an existing object becomes a part, read
+ * through and stored deduplicated (its chunks are found again). A read
+ * holds the metadata open while it calls back, and an upload writes to the
+ * metadata: so each piece is read into a buffer first, then written.
+ */
+typedef struct piece {
+	uint8_t *p;
+	size_t n; /* filled, of PIECE */
+} piece;
 
-static int pc_write(void *ctx, const void *p, size_t n)
+static int piece_fill(void *ctx, const void *data, size_t len)
 {
-	pc_ctx *pc = ctx;
+	piece *pc = ctx;
 
-	s3_digest_update(pc->md5, p, n);
-	return cairn_upload_write(pc->up, p, n);
+	if (len > PIECE - pc->n)
+		return CAIRN_ERROR;
+	memcpy(pc->p + pc->n, data, len);
+	pc->n += len;
+	return 0;
+}
+
+static int copy_range(cairn_repo *r, const s3q *src, uint64_t first, uint64_t len,
+		      cairn_upload *up, s3_digest *md5)
+{
+	cairn_reader *rd = NULL;
+	piece pc = {malloc(PIECE), 0};
+	int rc;
+
+	if (pc.p == NULL)
+		return CAIRN_ENOMEM;
+	rc = cairn_reader_open(&rd, r, src->ns, src->name, src->key, src->key_len);
+	while (rc == 0 && len > 0) {
+		uint64_t want = len < PIECE ? len : PIECE;
+		pc.n = 0;
+		rc = cairn_reader_read(rd, first, want, piece_fill, &pc);
+		if (rc == 0 && pc.n != want)
+			rc = CAIRN_ECORRUPT;
+		if (rc == 0) {
+			s3_digest_update(md5, pc.p, pc.n);
+			rc = cairn_upload_write(up, pc.p, pc.n);
+		}
+		first += want;
+		len -= want;
+	}
+	cairn_reader_close(rd);
+	free(pc.p);
+	return rc;
 }
 
 static enum MHD_Result upload_part_copy(struct MHD_Connection *c, s3q *q, cairn_repo *r)
@@ -2206,56 +2440,75 @@ static enum MHD_Result upload_part_copy(struct MHD_Connection *c, s3q *q, cairn_
 	enum MHD_Result ret;
 	cairn_caller who = {q->user, q->admin, q->writer};
 	s3q *src = calloc(1, sizeof(*src));
-	pc_ctx pc = {NULL, NULL};
+	cairn_upload *up = NULL;
+	s3_digest *md5d = NULL;
 	uint64_t first = 0, len;
 	uint8_t md5[16];
-	char pn[16], hex[33], t[64];
+	char hex[33], t[64];
 	const char *range = hdr(c, "x-amz-copy-source-range");
 	xbuf x = {0};
-	char *e;
-	long v;
+	unsigned part;
 	int rc;
 
 	if (src == NULL)
 		return send_err(c, q, 500, "InternalError", "out of memory");
-	if (get_bucket(c, q, r, true, &b, &ret) != 0 || copy_from(c, q, r, src, &row, &ret) != 0) {
-		free(src);
-		return ret;
-	}
-	if (!arg(c, "partNumber", pn, sizeof(pn)) ||
-	    (v = strtol(pn, &e, 10), *e != '\0' || v < 1 || v > CAIRN_MPU_PARTS_MAX)) {
+	if ((part = part_number(c)) == 0) {
 		free(src);
 		return send_err(c, q, 400, "InvalidArgument",
 				"Part number must be an integer between 1 and 10000, inclusive");
 	}
+	if (get_bucket(c, q, r, true, &b, &ret) != 0 || upload_check(c, q, r, &ret) != 0 ||
+	    copy_from(c, q, r, src, &row, &ret) != 0) {
+		free(src);
+		return ret;
+	}
+	if (!copy_conditions_hold(c, &row)) {
+		free(src);
+		return send_err(c, q, 412, "PreconditionFailed",
+				"At least one of the pre-conditions you specified did not hold");
+	}
 	len = row.size;
 	if (range) {
 		unsigned long long a, z;
-		if (sscanf(range, "bytes=%llu-%llu", &a, &z) != 2 || z < a || z >= row.size) {
+		int end = 0;
+		/* the form is checked first (InvalidArgument, as S3), then the bounds (the same) */
+		if (sscanf(range, "bytes=%llu-%llu%n", &a, &z, &end) != 2 || range[end] != '\0' ||
+		    range[6] < '0' || range[6] > '9' || z < a) {
 			free(src);
-			return send_err(c, q, 400, "InvalidRange",
+			return send_err(c, q, 400, "InvalidArgument",
 					"The x-amz-copy-source-range value must be of the form "
 					"bytes=first-last where first and last are the zero-based "
 					"offsets of the first and last bytes to copy");
 		}
+		if (z >= row.size) {
+			char m[128];
+			free(src);
+			snprintf(m, sizeof(m),
+				 "Range specified is not valid for source object of size: %" PRIu64,
+				 row.size);
+			return send_err(c, q, 400, "InvalidArgument", m);
+		}
 		first = a;
 		len = z - a + 1;
 	}
-	rc = cairn_upload_new(&pc.up, r);
+	if (len > PUT_MAX) {
+		free(src);
+		return send_err(c, q, 400, "EntityTooLarge",
+				"Your proposed upload exceeds the maximum allowed size");
+	}
+	rc = cairn_upload_new(&up, r);
 	if (rc == 0)
-		rc = cairn_upload_set_caller(pc.up, &who);
-	if (rc == 0 && (pc.md5 = s3_digest_new(S3_MD5)) == NULL)
+		rc = cairn_upload_set_caller(up, &who);
+	if (rc == 0 && (md5d = s3_digest_new(S3_MD5)) == NULL)
 		rc = CAIRN_ENOMEM;
 	if (rc == 0)
-		rc = cairn_object_get(r, src->ns, src->name, src->key, src->key_len, first, len,
-				      pc_write, &pc);
+		rc = copy_range(r, src, first, len, up, md5d);
 	if (rc == 0) {
-		s3_digest_final(pc.md5, md5);
-		rc = cairn_upload_commit_part(pc.up, q->ns, q->name, q->upload_id, (unsigned)v, md5,
-					      NULL);
+		s3_digest_final(md5d, md5);
+		rc = cairn_upload_commit_part(up, q->ns, q->name, q->upload_id, part, md5, NULL);
 	}
-	cairn_upload_free(pc.up);
-	s3_digest_free(pc.md5);
+	cairn_upload_free(up);
+	s3_digest_free(md5d);
 	free(src);
 	if (rc == CAIRN_ENOTFOUND)
 		return send_err(c, q, 404, "NoSuchUpload", "The specified upload does not exist.");
@@ -2273,7 +2526,141 @@ static enum MHD_Result upload_part_copy(struct MHD_Connection *c, s3q *q, cairn_
 	return send_xml(c, q, 200, &x);
 }
 
-/* ---- a few bucket sub-resources clients ask about ---- */
+/* ---- a few bucket and object sub-resources clients ask about ---- */
+
+/* The ACL of a bucket and its objects: the owner's, and everyone's read if public. */
+static void acl_xml(xbuf *x, const cairn_bucket_row *b)
+{
+	xb_str(x, "<AccessControlPolicy xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><Owner>");
+	xb_el(x, "ID", b->ns, strlen(b->ns));
+	xb_el(x, "DisplayName", b->ns, strlen(b->ns));
+	xb_str(x, "</Owner><AccessControlList><Grant><Grantee "
+		  "xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\" "
+		  "xsi:type=\"CanonicalUser\">");
+	xb_el(x, "ID", b->ns, strlen(b->ns));
+	xb_el(x, "DisplayName", b->ns, strlen(b->ns));
+	xb_str(x, "</Grantee><Permission>FULL_CONTROL</Permission></Grant>");
+	if (!b->is_private)
+		xb_str(x, "<Grant><Grantee xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\" "
+			  "xsi:type=\"Group\"><URI>http://acs.amazonaws.com/groups/global/"
+			  "AllUsers</URI></Grantee><Permission>READ</Permission></Grant>");
+	xb_str(x, "</AccessControlList></AccessControlPolicy>\n");
+}
+
+/*
+ * An object's sub-resources. Tags are not kept: an object has none (aws-cli
+ * reads them before a multipart copy), and deleting them succeeds; its ACL
+ * is its bucket's. The rest is not implemented.
+ */
+static enum MHD_Result object_subresource(struct MHD_Connection *c, s3q *q, cairn_repo *r,
+					  const char *what)
+{
+	bool get = strcmp(q->method, "GET") == 0 || strcmp(q->method, "HEAD") == 0;
+	cairn_bucket_row b;
+	cairn_object_row row;
+	enum MHD_Result ret;
+	xbuf x = {0};
+	int rc;
+
+	if (get_bucket(c, q, r, !get, &b, &ret) != 0)
+		return ret;
+	if ((rc = cairn_object_stat(r, q->ns, q->name, q->key, q->key_len, &row)) != 0)
+		return send_engine(c, q, rc);
+	if (strcmp(what, "tagging") == 0 && get) {
+		xb_str(&x, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Tagging "
+			   "xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">"
+			   "<TagSet></TagSet></Tagging>\n");
+		return send_xml(c, q, 200, &x);
+	}
+	if (strcmp(what, "tagging") == 0 && strcmp(q->method, "DELETE") == 0)
+		return no_content(c, q);
+	if (strcmp(what, "acl") == 0 && get) {
+		xb_str(&x, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+		acl_xml(&x, &b);
+		return send_xml(c, q, 200, &x);
+	}
+	return send_err(c, q, 501, "NotImplemented",
+			"A header or query you provided implies functionality that is not implemented");
+}
+
+/*
+ * An AccessControlPolicy document as Cairn's one setting: 1 when it grants
+ * READ to AllUsers, 0 when it grants nothing beyond the owner (owner_ns);
+ * -1 for a grant that setting cannot express (to someone else, WRITE to
+ * everyone...) or a document that does not parse.
+ */
+static int acl_doc_public(const char *doc, size_t n, const char *owner_ns)
+{
+	xreader x;
+	xtok t;
+	char field[64] = "";
+	bool in_grant = false, all_users = false, owner = false, read = false;
+	int pub = 0;
+
+	x.p = doc ? doc : "";
+	x.end = x.p + n;
+	memset(&x.text, 0, sizeof(x.text));
+	while (pub >= 0 && (t = xr_next(&x)) != X_END) {
+		if (t == X_ERR) {
+			pub = -1;
+		} else if (t == X_OPEN) {
+			snprintf(field, sizeof(field), "%s", x.name);
+			if (strcmp(x.name, "Grant") == 0)
+				in_grant = true, all_users = owner = read = false;
+		} else if (t == X_TEXT && in_grant) {
+			if (strcmp(field, "URI") == 0)
+				all_users = x.text.n >= 9 &&
+					    memcmp(x.text.p + x.text.n - 9, "/AllUsers", 9) == 0;
+			else if (strcmp(field, "ID") == 0)
+				owner = x.text.n == strlen(owner_ns) &&
+					memcmp(x.text.p, owner_ns, x.text.n) == 0;
+			else if (strcmp(field, "Permission") == 0)
+				read = x.text.n == 4 && memcmp(x.text.p, "READ", 4) == 0;
+		} else if (t == X_CLOSE) {
+			field[0] = '\0';
+			if (strcmp(x.name, "Grant") == 0 && in_grant) {
+				in_grant = false;
+				if (all_users && read)
+					pub = 1;
+				else if (!owner)
+					pub = -1;
+			}
+		}
+	}
+	free(x.text.p);
+	return pub;
+}
+
+/*
+ * PutBucketAcl: a canned ACL (x-amz-acl) or an AccessControlPolicy body
+ * becomes the bucket's public/private setting, when it says no more than
+ * that (what `s3cmd setacl --acl-public` and `aws s3api put-bucket-acl
+ * --acl public-read` send).
+ */
+static enum MHD_Result put_bucket_acl(struct MHD_Connection *c, s3q *q, cairn_repo *r)
+{
+	cairn_bucket_row b;
+	enum MHD_Result ret;
+	int rc, pub;
+
+	if (get_bucket(c, q, r, true, &b, &ret) != 0)
+		return ret;
+	if (hdr(c, "x-amz-acl") != NULL)
+		pub = canned_public(c);
+	else if (q->xml.n > 0)
+		pub = acl_doc_public(q->xml.p, q->xml.n, b.ns);
+	else
+		return send_err(c, q, 400, "MissingSecurityHeader",
+				"Your request was missing a required header (x-amz-acl) or an "
+				"AccessControlPolicy");
+	if (pub < 0)
+		return send_err(c, q, 501, "NotImplemented",
+				"Only private and public-read (everyone may read) are supported: "
+				"a bucket is public or private");
+	if ((rc = cairn_bucket_set_private(r, q->ns, q->name, pub == 0)) != 0)
+		return send_engine(c, q, rc);
+	return send_body(c, q, 200, NULL, "", 0);
+}
 
 static enum MHD_Result bucket_subresource(struct MHD_Connection *c, s3q *q, cairn_repo *r,
 					  const char *what)
@@ -2291,20 +2678,7 @@ static enum MHD_Result bucket_subresource(struct MHD_Connection *c, s3q *q, cair
 	} else if (strcmp(what, "versioning") == 0) {
 		xb_str(&x, "<VersioningConfiguration xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"/>\n");
 	} else if (strcmp(what, "acl") == 0) {
-		xb_str(&x, "<AccessControlPolicy xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><Owner>");
-		xb_el(&x, "ID", b.ns, strlen(b.ns));
-		xb_el(&x, "DisplayName", b.ns, strlen(b.ns));
-		xb_str(&x, "</Owner><AccessControlList><Grant><Grantee "
-			   "xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\" "
-			   "xsi:type=\"CanonicalUser\">");
-		xb_el(&x, "ID", b.ns, strlen(b.ns));
-		xb_el(&x, "DisplayName", b.ns, strlen(b.ns));
-		xb_str(&x, "</Grantee><Permission>FULL_CONTROL</Permission></Grant>");
-		if (!b.is_private)
-			xb_str(&x, "<Grant><Grantee xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\" "
-				   "xsi:type=\"Group\"><URI>http://acs.amazonaws.com/groups/global/"
-				   "AllUsers</URI></Grantee><Permission>READ</Permission></Grant>");
-		xb_str(&x, "</AccessControlList></AccessControlPolicy>\n");
+		acl_xml(&x, &b);
 	} else if (strcmp(what, "tagging") == 0) {
 		free(x.p);
 		return send_err(c, q, 404, "NoSuchTagSet", "The TagSet does not exist");
@@ -2334,6 +2708,9 @@ static const char *const BUCKET_SUBS[] = {"location", "versioning", "acl", "tagg
 					  "cors", "lifecycle", "website", "logging", "encryption",
 					  "replication", "notification", "requestPayment",
 					  "object-lock", "ownershipControls", "accelerate"};
+
+static const char *const OBJECT_SUBS[] = {"tagging", "acl", "retention", "legal-hold", "torrent",
+					  "attributes", "restore", "select"};
 
 /* Split the raw path into bucket and key (decoded). false: a malformed path (sent). */
 static bool split_path(struct MHD_Connection *c, s3q *q, const char *url, enum MHD_Result *ret)
@@ -2400,6 +2777,14 @@ static enum MHD_Result route(struct MHD_Connection *c, s3q *q, const char *url, 
 	}
 	if (!q->has_key) {
 		if (strcmp(m, "PUT") == 0) {
+			if (has_arg(c, "acl")) {
+				if (early) {
+					q->body = B_XML;
+					q->op = OP_PUT_BUCKET_ACL;
+					return MHD_YES;
+				}
+				return put_bucket_acl(c, q, r);
+			}
 			for (size_t i = 0; i < sizeof(BUCKET_SUBS) / sizeof(BUCKET_SUBS[0]); i++)
 				if (has_arg(c, BUCKET_SUBS[i]))
 					return send_err(c, q, 501, "NotImplemented",
@@ -2445,6 +2830,9 @@ static enum MHD_Result route(struct MHD_Connection *c, s3q *q, const char *url, 
 	}
 
 	/* an object */
+	for (size_t i = 0; i < sizeof(OBJECT_SUBS) / sizeof(OBJECT_SUBS[0]); i++)
+		if (has_arg(c, OBJECT_SUBS[i]))
+			return object_subresource(c, q, r, OBJECT_SUBS[i]);
 	if (get)
 		return q->upload_id[0] ? mpu_list_parts(c, q, r) : get_object(c, q, r);
 	if (strcmp(m, "DELETE") == 0)
@@ -2498,6 +2886,8 @@ static enum MHD_Result last_call(struct MHD_Connection *c, s3q *q)
 		return delete_objects(c, q, r);
 	case OP_COMPLETE_MPU:
 		return mpu_complete(c, q, r);
+	case OP_PUT_BUCKET_ACL:
+		return put_bucket_acl(c, q, r);
 	default:
 		return send_err(c, q, 500, "InternalError", "no operation");
 	}
