@@ -6,11 +6,17 @@ BUILD      ?= build
 ASAN_BUILD ?= build-asan
 JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE_ARGS ?=
+# make install: PREFIX, DESTDIR (a staging root), the Python that gets the
+# package and, to override its site directory, PYTHON_SITEDIR
+PREFIX     ?= /usr/local
+DESTDIR    ?=
+PYTHON     ?= /usr/bin/python3
+PYTHON_SITEDIR ?=
 ifeq ($(CI),true)
 CMAKE_ARGS += -DCAIRN_WERROR=ON
 endif
 
-.PHONY: all deps build run test test-asan bench clean
+.PHONY: all deps build run test test-asan bench install clean
 
 all: build
 
@@ -40,7 +46,16 @@ bench: build
 	@sh bench/serve.sh $(BUILD)
 	@sh bench/dedup.sh $(BUILD)
 	@sh bench/sync.sh $(BUILD)
+	@sh bench/python.sh $(BUILD)
 	@sh bench/s3.sh $(BUILD)
+
+# cairn, libcairn.so* and the headers (CMake), then the Python package, without
+# pip, into PYTHON's site directory for PREFIX (python/_build/cairn_build.py)
+install: build
+	@DESTDIR="$(DESTDIR)" cmake --install $(BUILD) --prefix $(PREFIX)
+	@$(PYTHON) python/_build/cairn_build.py install --prefix $(PREFIX) --root "$(DESTDIR)" \
+		--manifest $(BUILD)/install_manifest.txt $(if $(PYTHON_SITEDIR),--sitedir $(PYTHON_SITEDIR))
+	@if [ -z "$(DESTDIR)" ] && [ "$$(id -u)" = 0 ] && command -v ldconfig >/dev/null; then ldconfig; fi
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD)

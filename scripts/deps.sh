@@ -7,6 +7,8 @@ PKGS="build-essential cmake pkg-config libjansson-dev liblz4-dev libsqlite3-dev 
 # `deps.sh test`: also the real S3 clients the S3 front is tested with
 if [ "${1:-}" = test ]; then
 	PKGS="$PKGS awscli python3-boto3 rclone s3cmd"
+	# and what the Python package's tests run on (python/tests)
+	PKGS="$PKGS python3-pytest python3-fsspec python3-pip"
 fi
 
 missing=""
