@@ -1379,6 +1379,15 @@ static bool etag_matches(const char *h, const char *etag)
 	return false;
 }
 
+static uint64_t le64(const uint8_t *p)
+{
+	uint64_t v = 0;
+
+	for (int i = 7; i >= 0; i--)
+		v = v << 8 | p[i];
+	return v;
+}
+
 static enum MHD_Result get_object(struct MHD_Connection *c, s3q *q, cairn_repo *r)
 {
 	static const struct {
@@ -1397,7 +1406,8 @@ static enum MHD_Result get_object(struct MHD_Connection *c, s3q *q, cairn_repo *
 	enum MHD_Result ret;
 	char etag[80], lm[40], cr[96], pn[16], ctype[CAIRN_CTYPE_MAX + 1] = "", *meta = NULL;
 	const char *h;
-	unsigned status = 200;
+	unsigned status = 200, part = 0;
+	uint64_t part_off = 0, part_len = 0;
 	int rc, rr;
 
 	if (get_bucket(c, q, r, false, &b, &ret) != 0)
@@ -1433,24 +1443,62 @@ static enum MHD_Result get_object(struct MHD_Connection *c, s3q *q, cairn_repo *
 		MHD_add_response_header(resp, "Last-Modified", lm);
 		return queue(c, q, 304, resp);
 	}
+	if (arg(c, "partNumber", pn, sizeof(pn))) {
+		char *e;
+		long v = strtol(pn, &e, 10);
+		if (*pn == '\0' || *e != '\0' || v < 1 || v > 10000) {
+			free(meta);
+			return send_err(c, q, 400, "InvalidArgument",
+					"Part number must be an integer between 1 and 10000, inclusive");
+		}
+		if (hdr(c, "Range")) {
+			free(meta);
+			return send_err(c, q, 400, "InvalidRequest",
+					"Cannot specify both Range header and partNumber query "
+					"parameter");
+		}
+		part = (unsigned)v;
+		if (row.parts == 0 && part != 1) {
+			free(meta);
+			return send_err(c, q, 416, "InvalidPartNumber",
+					"The requested partnumber is not satisfiable");
+		}
+		if (row.parts > 0) {
+			if (part > row.parts) {
+				free(meta);
+				return send_err(c, q, 416, "InvalidPartNumber",
+						"The requested partnumber is not satisfiable");
+			}
+			if (row.part_sizes == NULL) {
+				/* completed before part sizes were kept */
+				free(meta);
+				return send_err(c, q, 501, "NotImplemented",
+						"this object's part sizes are not known");
+			}
+			for (unsigned k = 0; k + 1 < part; k++)
+				part_off += le64(row.part_sizes + 8 * k);
+			part_len = le64(row.part_sizes + 8 * (part - 1));
+		}
+	}
 	if ((rc = cairn_reader_open(&q->rd, r, q->ns, q->name, q->key, q->key_len)) != 0) {
 		free(meta);
 		return send_engine(c, q, rc);
 	}
 	q->first = 0;
 	q->len = cairn_reader_size(q->rd);
-	if (arg(c, "partNumber", pn, sizeof(pn))) {
-		/* a single-part object is its own part 1 */
-		if (strcmp(pn, "1") != 0 || row.parts > 1) {
+	if (row.parts > 0 && part > 0) {
+		if (part_off + part_len > q->len) {
 			free(meta);
-			return send_err(c, q, row.parts > 1 ? 501 : 416,
-					row.parts > 1 ? "NotImplemented" : "InvalidPartNumber",
-					row.parts > 1 ? "partNumber of a multipart object is not "
-							"supported by this server"
-						      : "The requested partnumber is not satisfiable");
+			return send_err(c, q, 500, "InternalError", "part sizes do not match the object");
 		}
+		q->first = part_off;
+		q->len = part_len;
+		status = 206;
+		snprintf(cr, sizeof(cr), "bytes %" PRIu64 "-%" PRIu64 "/%" PRIu64, q->first,
+			 q->first + q->len - (q->len ? 1 : 0), cairn_reader_size(q->rd));
 	}
-	rr = cairn__parse_range(hdr(c, "Range"), cairn_reader_size(q->rd), &q->first, &q->len);
+	rr = part ? 0 : cairn__parse_range(hdr(c, "Range"), cairn_reader_size(q->rd), &q->first,
+					   &q->len);
 	if (rr < 0) {
 		free(meta);
 		return send_err(c, q, 416, "InvalidRange", "The requested range is not satisfiable");

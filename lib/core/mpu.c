@@ -632,6 +632,7 @@ static int record_complete(void *ctx, cairn_repo *r, const cairn_put_result *res
 	complete_ctx *cc = ctx;
 	part_list now = {NULL, 0, 0, 0};
 	cairn_object_row row;
+	uint8_t *sizes;
 	int64_t bucket;
 	size_t i = 0;
 	int rc = upload_in(r, cc->ns, cc->name, cc->id, &bucket);
@@ -667,7 +668,15 @@ static int record_complete(void *ctx, cairn_repo *r, const cairn_put_result *res
 	memcpy(row.md5, cc->md5, 16);
 	row.parts = (unsigned)cc->n;
 	row.user_meta = cc->user_meta;
+	/* the parts' sizes stay with the object (S3 serves GET ?partNumber=N from them) */
+	sizes = malloc(8 * cc->n);
+	if (sizes == NULL)
+		return cairn__error_set(CAIRN_ENOMEM, "out of memory");
+	for (size_t k = 0; k < cc->n; k++)
+		cairn__store64_le(sizes + 8 * k, cc->use[k]->size);
+	row.part_sizes = sizes;
 	rc = r->meta->object_put(r->meta, bucket, &row);
+	free(sizes);
 	return rc < 0 ? rc : r->meta->mpu_delete(r->meta, cc->id);
 }
 

@@ -417,6 +417,8 @@ static int object_copy_txn(cairn_repo *r, const copy_args *a)
 			memcpy(row.md5, o->md5, 16);
 		else
 			memset(row.md5, 0, 16);
+		if (o->parts != row.parts)
+			row.part_sizes = NULL; /* other parts than the source's: sizes unknown */
 		row.parts = o->parts;
 		row.user_meta = o->user_meta;
 	} else {

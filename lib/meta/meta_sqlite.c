@@ -95,7 +95,8 @@ enum stmt_id {
 #define BUCKET_COLS "id, ns, name, private, created_ns"
 #define XORB_COLS "hash, stored, raw, chunks, created_ns, used_ns"
 /* what read_object reads, in its order */
-#define OBJECT_COLS "file_hash, size, mtime_ns, created_ns, content_type, md5, parts, user_meta"
+#define OBJECT_COLS                                                                        \
+	"file_hash, size, mtime_ns, created_ns, content_type, md5, parts, user_meta, part_sizes"
 /* files no object and no part of an upload in progress names, older than ?1 */
 #define GC_FILE_WHERE                                                                      \
 	"created_ns < ?1 AND NOT EXISTS "                                                  \
@@ -128,13 +129,14 @@ static const char *const SQL[ST_COUNT] = {
 			     "FROM buckets WHERE id = ?1",
 
 	[ST_OBJECT_UPSERT] = "INSERT INTO objects (bucket_id, key, file_hash, size, mtime_ns, "
-			     "created_ns, content_type, md5, parts, user_meta) "
-			     "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) "
+			     "created_ns, content_type, md5, parts, user_meta, part_sizes) "
+			     "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) "
 			     "ON CONFLICT (bucket_id, key) DO UPDATE SET "
 			     "file_hash = excluded.file_hash, size = excluded.size, "
 			     "mtime_ns = excluded.mtime_ns, created_ns = excluded.created_ns, "
 			     "content_type = excluded.content_type, md5 = excluded.md5, "
-			     "parts = excluded.parts, user_meta = excluded.user_meta",
+			     "parts = excluded.parts, user_meta = excluded.user_meta, "
+			     "part_sizes = excluded.part_sizes",
 	[ST_OBJECT_GET] = "SELECT " OBJECT_COLS " FROM objects WHERE bucket_id = ?1 AND key = ?2",
 	[ST_OBJECT_DELETE] = "DELETE FROM objects WHERE bucket_id = ?1 AND key = ?2",
 	/* a range over the primary key: see cairn__meta_key_range */
@@ -259,6 +261,7 @@ typedef struct meta_sqlite {
 	char key[CAIRN_KEY_MAX];
 	char content_type[CAIRN_CTYPE_MAX + 1];
 	char user_meta[CAIRN_USER_META_TEXT_MAX + 1];
+	uint8_t part_sizes[8 * CAIRN_META_PARTS_MAX];
 	/* mpu_get's strings: only mpu_get writes here */
 	char mpu_key[CAIRN_KEY_MAX];
 	char mpu_content_type[CAIRN_CTYPE_MAX + 1];
@@ -760,6 +763,13 @@ static int object_put(cairn_meta *m, int64_t bucket, const cairn_object_row *row
 	sqlite3_bind_int64(st, 9, row->parts);
 	if (row->user_meta)
 		sqlite3_bind_text(st, 10, row->user_meta, -1, SQLITE_STATIC);
+	if (row->part_sizes && row->parts > 0) {
+		if (row->parts > CAIRN_META_PARTS_MAX) {
+			stmt_done(st);
+			return cairn__error_set(CAIRN_EINVALID, "object_put: %u parts", row->parts);
+		}
+		bind_bytes(st, 11, row->part_sizes, 8 * (size_t)row->parts);
+	}
 	src = sqlite3_step(st);
 	if (src == SQLITE_CONSTRAINT_FOREIGNKEY) /* the file was checked above */
 		rc = cairn__error_set(CAIRN_ENOTFOUND, "object_put: no bucket with id %lld",
@@ -794,6 +804,11 @@ static int read_object(cairn_object_row *row, sqlite3_stmt *st, int col)
 	}
 	row->parts = col_u32(st, col + 6);
 	row->user_meta = (const char *)sqlite3_column_text(st, col + 7);
+	row->part_sizes = sqlite3_column_blob(st, col + 8);
+	if (row->part_sizes != NULL &&
+	    (row->parts == 0 || row->parts > CAIRN_META_PARTS_MAX ||
+	     sqlite3_column_bytes(st, col + 8) != (int)(8 * row->parts)))
+		row->part_sizes = NULL; /* not what it should be: as if unknown */
 	return 0;
 }
 
@@ -821,6 +836,10 @@ static int object_get(cairn_meta *m, int64_t bucket, const char *key, size_t key
 		if (rc == 0)
 			rc = copy_text(&row.user_meta, s->user_meta, sizeof(s->user_meta), st, 7,
 				       "user metadata");
+		if (rc == 0 && row.part_sizes) {
+			memcpy(s->part_sizes, row.part_sizes, 8 * (size_t)row.parts);
+			row.part_sizes = s->part_sizes;
+		}
 	} else if (src == SQLITE_DONE) {
 		rc = cairn__error_set(CAIRN_ENOTFOUND, "no such object in bucket %lld",
 				      (long long)bucket);

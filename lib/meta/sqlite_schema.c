@@ -174,7 +174,15 @@ const cairn__meta_migration cairn__meta_sqlite_migrations[] = {
 		") STRICT, WITHOUT ROWID;\n"
 		"CREATE INDEX multipart_parts_by_file ON multipart_parts (file_hash);\n",
 	},
-	/* migration 5 goes here: { "what it does", "ALTER TABLE ...;" }, */
+	{
+		"part sizes",
+		/*
+		 * A multipart object keeps its parts' sizes (u64 little endian
+		 * each, in order), so S3's GET ?partNumber=N can serve part N.
+		 */
+		"ALTER TABLE objects ADD COLUMN part_sizes BLOB;\n",
+	},
+	/* migration 6 goes here: { "what it does", "ALTER TABLE ...;" }, */
 };
 
 const unsigned cairn__meta_sqlite_schema_version =

@@ -35,6 +35,7 @@ extern "C" {
 #define CAIRN_KEY_MAX 1024   /* object keys: 1..1024 bytes, no NUL */
 #define CAIRN_CTYPE_MAX 255  /* content types */
 #define CAIRN_SCOPE_MAX 5    /* token scopes: "read", "write", "admin" */
+#define CAIRN_META_PARTS_MAX 10000 /* parts of a multipart object (S3's ceiling) */
 /*
  * User metadata as stored: JSON object text. S3's own limit (2 KiB of
  * names and values, CAIRN_USER_META_MAX in repo.h) is the engine's to
@@ -65,6 +66,8 @@ typedef struct cairn_object_row {
 	bool has_md5;
 	uint8_t md5[16];
 	unsigned parts;        /* a multipart object's part count, else 0 */
+	const uint8_t *part_sizes; /* its parts' sizes, u64 little endian each, or NULL
+				    * (borrowed like content_type) */
 	const char *user_meta; /* JSON object text, or NULL (borrowed like content_type) */
 } cairn_object_row;
 
