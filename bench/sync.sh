@@ -2,11 +2,10 @@
 # sync.sh BUILD_DIR - `cairn buckets sync` against its peers, side by side
 # in one run on the same data:
 #  (a) SYNC_FILES (10,000) small files (1-16 KiB): the first sync and a
-#      no-change re-sync, beside rsync and rclone sync (Debian packages).
-#      Cairn has no S3 endpoint yet, so the peers sync to a local folder,
-#      not to an S3 target: they move bytes within one disk, with no
-#      network and no server in the way. aws s3 sync needs an S3 target:
-#      not run until Cairn's S3 endpoint exists.
+#      no-change re-sync, beside `aws s3 sync` (Debian's aws-cli v2) and
+#      `rclone sync` (Debian's) writing to Cairn's own S3 port on the same
+#      server, and beside rsync and rclone between two local folders (no
+#      network, no server: the floor).
 #  (b) a series of 6 checkpoints (CKPT_MIB, 256 MiB, of bf16-like
 #      tensors), 20% of the tensors rewritten per step, each synced after
 #      it is written: bytes sent and seconds per step, beside the whole
@@ -37,7 +36,8 @@ for p in rsync rclone; do
 done
 
 . "$SRC/tests/lib/serve.sh"
-serve_start "$BUILD/cairn" "$WORK/data" "$WORK" || { cat "$WORK/err"; exit 1; }
+serve_start "$BUILD/cairn" "$WORK/data" "$WORK" --s3-listen 127.0.0.1:0 \
+	--s3-port-file "$WORK/s3port" || { cat "$WORK/err"; exit 1; }
 PID=$SERVE_PID
 export CAIRN_ENDPOINT=$SERVE_URL HOME=$WORK
 CAIRN_TOKEN=$(cat "$WORK/data/admin-token")
@@ -68,6 +68,35 @@ t2=$(now); "$C" buckets sync "$WORK/small" cairn://buckets/admin/bench/small --j
 CF=$(secs "$t0" "$t1") CN=$(secs "$t2" "$t3")
 [ "$(jnum uploaded "$WORK/a1.json")" = "$NFILES" ] || { echo "cairn sync uploaded $(jnum uploaded "$WORK/a1.json") of $NFILES"; exit 1; }
 [ "$(jnum uploaded "$WORK/a2.json")" = 0 ] || { echo "cairn re-sync uploaded files"; exit 1; }
+# the same files through Cairn's S3 port, with the S3 peers
+S3U=http://127.0.0.1:$(cat "$WORK/s3port")
+"$C" admin keys create --data "$WORK/data" --json >"$WORK/key.json"
+KEY=$(sed -n 's/.*"access_key_id":"\([^"]*\)".*/\1/p' "$WORK/key.json")
+SECRET=$(sed -n 's/.*"secret_access_key":"\([^"]*\)".*/\1/p' "$WORK/key.json")
+AF=- AN=- SF=- SN=-
+# a CA bundle from the environment makes rclone's S3 backend fail on plain http
+unset AWS_CA_BUNDLE AWS_PROFILE AWS_ENDPOINT_URL 2>/dev/null || true
+if [ -x /usr/bin/aws ]; then
+	export AWS_ACCESS_KEY_ID=$KEY AWS_SECRET_ACCESS_KEY=$SECRET AWS_DEFAULT_REGION=us-east-1
+	export AWS_CONFIG_FILE=/dev/null AWS_SHARED_CREDENTIALS_FILE=/dev/null AWS_PAGER=
+	AWSC="/usr/bin/aws --endpoint-url $S3U"
+	$AWSC s3 mb s3://awsbench >/dev/null
+	t0=$(now); $AWSC s3 sync --no-progress --only-show-errors "$WORK/small" s3://awsbench/small; t1=$(now)
+	t2=$(now); $AWSC s3 sync --no-progress --only-show-errors "$WORK/small" s3://awsbench/small; t3=$(now)
+	AF=$(secs "$t0" "$t1") AN=$(secs "$t2" "$t3")
+fi
+if command -v rclone >/dev/null 2>&1; then
+	export RCLONE_CONFIG_CS_TYPE=s3 RCLONE_CONFIG_CS_PROVIDER=Other RCLONE_CONFIG_CS_ENV_AUTH=false
+	export RCLONE_CONFIG_CS_ACCESS_KEY_ID=$KEY RCLONE_CONFIG_CS_SECRET_ACCESS_KEY=$SECRET
+	export RCLONE_CONFIG_CS_ENDPOINT=$S3U RCLONE_CONFIG_CS_FORCE_PATH_STYLE=true RCLONE_CONFIG_CS_REGION=us-east-1
+	if rclone mkdir cs:rclonebench 2>"$WORK/rclone.err"; then
+		t0=$(now); rclone sync "$WORK/small" cs:rclonebench/small 2>>"$WORK/rclone.err"; t1=$(now)
+		t2=$(now); rclone sync "$WORK/small" cs:rclonebench/small 2>>"$WORK/rclone.err"; t3=$(now)
+		SF=$(secs "$t0" "$t1") SN=$(secs "$t2" "$t3")
+	else
+		echo "rclone to the S3 port failed: $(tail -1 "$WORK/rclone.err")" >&2
+	fi
+fi
 RF=- RN=- LF=- LN=-
 if command -v rsync >/dev/null 2>&1; then
 	t0=$(now); rsync -a "$WORK/small/" "$WORK/rsync-dst/"; t1=$(now)
@@ -128,11 +157,14 @@ echo
 echo "(a) $NFILES small files, $SMALL_BYTES bytes (1-16 KiB each)"
 printf '%-44s %10s %14s\n' "" "first" "no change"
 printf '%-44s %9ss %13ss\n' "cairn buckets sync (to a bucket, over HTTP)" "$CF" "$CN"
+printf '%-44s %9ss %13ss\n' "aws s3 sync (to Cairn's S3 port)" "$AF" "$AN"
+printf '%-44s %9ss %13ss\n' "rclone sync (to Cairn's S3 port)" "$SF" "$SN"
 printf '%-44s %9ss %13ss\n' "rsync -a (local folder to local folder)" "$RF" "$RN"
 printf '%-44s %9ss %13ss\n' "rclone sync (local folder to local folder)" "$LF" "$LN"
-echo "aws s3 sync: not run (needs an S3 target: Cairn's S3 endpoint is a later issue)"
+echo "ratios cairn/aws s3 sync: first $(ratio "$CF" "$AF"), no change $(ratio "$CN" "$AN");" \
+	"cairn/rclone (S3): first $(ratio "$CF" "$SF"), no change $(ratio "$CN" "$SN")"
 echo "ratios cairn/rsync: first $(ratio "$CF" "$RF"), no change $(ratio "$CN" "$RN");" \
-	"cairn/rclone: first $(ratio "$CF" "$LF"), no change $(ratio "$CN" "$LN")"
+	"cairn/rclone (local): first $(ratio "$CF" "$LF"), no change $(ratio "$CN" "$LN")"
 echo
 echo "(b) checkpoint series: $SIZE bytes per step, 20% of 64 tensors rewritten per step"
 printf '%-5s %12s %12s %12s %16s %9s %9s %8s\n' step "cairn sent" "cairn new" "whole file" \
