@@ -15,6 +15,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -281,6 +282,38 @@ static void streaming_api(void)
 	CHECK(cairn_chunker_pending(&c) == 0);
 }
 
+/* A cancel flag stops hashing between blocks (CAIRN_ECANCELED); unset, it changes nothing. */
+static void cancel(void)
+{
+	size_t n = 6u << 20;
+	uint8_t *p = test_xmalloc(n);
+	_Atomic bool stop = true;
+	cairn_hash_options o = CAIRN_HASH_OPTIONS_INIT;
+	cairn_file_chunks *fc = NULL, *ref = NULL;
+	char path[] = "/tmp/cairn-test-cancel-XXXXXX";
+	int fd;
+
+	test_section("cancel");
+	splitmix64_fill(9, p, n);
+	o.block_size = 1u << 20;
+	o.threads = 2;
+	o.cancel = &stop;
+	CHECK(cairn_hash_buffer(&fc, p, n, &o) == CAIRN_ECANCELED);
+	CHECK(fc == NULL);
+	fd = mkstemp(path);
+	CHECK(fd >= 0 && write(fd, p, n) == (ssize_t)n && lseek(fd, 0, SEEK_SET) == 0);
+	CHECK(cairn_hash_fd(&fc, fd, &o) == CAIRN_ECANCELED);
+	stop = false;
+	CHECK(lseek(fd, 0, SEEK_SET) == 0 && cairn_hash_fd(&fc, fd, &o) == 0);
+	CHECK(cairn_hash_buffer(&ref, p, n, NULL) == 0);
+	CHECK(fc && ref && cairn_hash_equal(&fc->file_hash, &ref->file_hash));
+	cairn_file_chunks_free(fc);
+	cairn_file_chunks_free(ref);
+	close(fd);
+	unlink(path);
+	free(p);
+}
+
 int main(void)
 {
 	streaming_api();
@@ -289,5 +322,6 @@ int main(void)
 	fds();
 	options();
 	locality();
+	cancel();
 	return test_done();
 }

@@ -68,10 +68,19 @@ typedef struct cairn_hash_options {
 	/* Called after each block with bytes done so far; may be NULL. */
 	void (*progress)(void *ctx, uint64_t done);
 	void *progress_ctx;
+	/*
+	 * Version 2: when *cancel turns true (from any thread), hashing stops
+	 * after the block in progress with CAIRN_ECANCELED. NULL: never.
+	 */
+#ifdef __cplusplus
+	const void *cancel; /* a C11 atomic_bool */
+#else
+	const _Atomic bool *cancel;
+#endif
 } cairn_hash_options;
 
-#define CAIRN_HASH_OPTIONS_VERSION 1
-#define CAIRN_HASH_OPTIONS_INIT {CAIRN_HASH_OPTIONS_VERSION, 0, 0, NULL, NULL, NULL}
+#define CAIRN_HASH_OPTIONS_VERSION 2
+#define CAIRN_HASH_OPTIONS_INIT {CAIRN_HASH_OPTIONS_VERSION, 0, 0, NULL, NULL, NULL, NULL}
 
 /*
  * Chunk and hash everything readable from fd, from its current offset on.

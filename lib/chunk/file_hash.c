@@ -23,6 +23,7 @@
 #include <poll.h>
 #include <sched.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -92,6 +93,13 @@ struct hasher {
 };
 
 /* --- the thread pool: every phase runs on all threads, then all wait --- */
+
+
+/* Has the caller asked to stop (version 2 options)? */
+static bool canceled(const cairn_hash_options *opts)
+{
+	return opts && opts->version >= 2 && opts->cancel && atomic_load(opts->cancel);
+}
 
 static void *worker_main(void *arg)
 {
@@ -530,6 +538,10 @@ int cairn_hash_buffer(cairn_file_chunks **out, const void *data, size_t len,
 		pos += used;
 		if (opts && opts->progress)
 			opts->progress(opts->progress_ctx, pos);
+		if (!eof && canceled(opts)) {
+			rc = cairn__error_set(CAIRN_ECANCELED, "hashing canceled");
+			break;
+		}
 		if (eof)
 			break;
 	}
@@ -682,6 +694,10 @@ int cairn_hash_fd(cairn_file_chunks **out, int fd, const cairn_hash_options *opt
 			break;
 		if (opts && opts->progress)
 			opts->progress(opts->progress_ctx, hs.win_off + used);
+		if (!eof && canceled(opts)) {
+			rc = cairn__error_set(CAIRN_ECANCELED, "hashing canceled");
+			break;
+		}
 		if (eof)
 			break;
 		hs.carry = hs.win_len - used;

@@ -355,6 +355,7 @@ static void hash_one(up_job *j, up_file *f)
 	int rc;
 
 	hopts.threads = (uint64_t)f->st0.st_size >= HASH_ALONE ? 0 : 1;
+	hopts.cancel = j->c->cancel; /* a cancel stops hashing too, not just transfers */
 	hopts.progress = j->sh.fn ? hash_progress : NULL;
 	hopts.progress_ctx = &hc;
 	if (lseek(f->fd, 0, SEEK_SET) != 0) {
