@@ -10,7 +10,7 @@
  * a list and closed when the daemon has stopped.
  *
  * Memory: upload bodies go to cairn_upload_write as they arrive; downloads
- * are read in pieces of PIECE bytes into a per-request buffer; JSON bodies
+ * are read in pieces of CAIRN__PIECE bytes into a per-request buffer (piece.c); JSON bodies
  * are capped at JSON_MAX. Nothing holds a whole object. The chunk
  * protocol's xorb uploads and batches are held whole while checked (up to
  * one xorb, or 64 MiB), drawing on one budget (g_budget) so their
@@ -49,7 +49,6 @@
 
 #define JSON_MAX (1u << 20)              /* request JSON bodies */
 #define UPLOAD_MAX (UINT64_C(1) << 40)   /* one object: 1 TiB */
-#define PIECE (1u << 20)                 /* download read size */
 #define URL_MAX 4096
 
 /* ---- metrics ------------------------------------------------------------------- */
@@ -207,10 +206,7 @@ typedef struct req {
 	/* download */
 	cairn_hash file;
 	cairn_reader *rd; /* the pinned version a download streams */
-	uint64_t first, len;  /* the range served */
-	uint8_t *buf;
-	uint64_t buf_off;     /* object offset of buf[0] */
-	size_t buf_len;
+	cairn__pieces pc;     /* the range served, in pieces */
 } req;
 
 static void budget_release(req *q);
@@ -252,7 +248,7 @@ static void completed(void *cls, struct MHD_Connection *c, void **con_cls,
 	cairn_upload_free(q->up);
 	cairn_reader_close(q->rd);
 	free(q->body);
-	free(q->buf);
+	free(q->pc.buf);
 	free(q);
 	*con_cls = NULL;
 }
@@ -1095,47 +1091,23 @@ static enum MHD_Result upload_end(struct MHD_Connection *c, req *q)
 				   "new_chunks", (json_int_t)res.new_chunks));
 }
 
-static int fill_buf(void *ctx, const void *data, size_t len)
+/* An object's bytes, from the version the request pinned. */
+static int fill_object(void *ctx, uint64_t at, size_t want, uint8_t *buf)
 {
 	req *q = ctx;
+	int rc = cairn__piece_from_reader(q->rd, at, want, buf);
 
-	if (len > PIECE - q->buf_len)
-		return CAIRN_ERROR; /* more than asked for: cannot happen */
-	memcpy(q->buf + q->buf_len, data, len);
-	q->buf_len += len;
-	return 0;
+	if (rc != 0)
+		fprintf(stderr, "cairn serve: %s/%s: read at %" PRIu64 " failed: %s\n", q->ns, q->name,
+			at, cairn_error_last());
+	return rc;
 }
 
 static ssize_t read_piece(void *cls, uint64_t pos, char *out, size_t max)
 {
 	req *q = cls;
-	uint64_t at = q->first + pos, end = q->first + q->len;
-	size_t n;
 
-	if (pos >= q->len)
-		return MHD_CONTENT_READER_END_OF_STREAM;
-	if (q->buf_len == 0 || at < q->buf_off || at >= q->buf_off + q->buf_len) {
-		uint64_t want = end - at < PIECE ? end - at : PIECE;
-		int rc;
-
-		q->buf_len = 0;
-		q->buf_off = at;
-		/* the reader pinned one version: an overwrite meanwhile cannot mix in */
-		rc = cairn_reader_read(q->rd, at, want, fill_buf, q);
-		if (rc == 0 && q->buf_len != want)
-			rc = CAIRN_ECORRUPT;
-		if (rc != 0) {
-			fprintf(stderr, "cairn serve: %s/%s: read at %" PRIu64 " failed: %s\n", q->ns,
-				q->name, at, cairn_error_last());
-			return MHD_CONTENT_READER_END_WITH_ERROR;
-		}
-	}
-	n = (size_t)(q->buf_off + q->buf_len - at);
-	if (n > max)
-		n = max;
-	memcpy(out, q->buf + (at - q->buf_off), n);
-	q->bytes_out += n;
-	return (ssize_t)n;
+	return cairn__pieces_serve(&q->pc, pos, out, max, fill_object, q, &q->bytes_out);
 }
 
 /*
@@ -1204,10 +1176,10 @@ static enum MHD_Result h_resolve_get(struct MHD_Connection *c, worker *w, req *q
 		return send_engine(c, q, rc);
 	row.size = cairn_reader_size(q->rd);
 	q->file = *cairn_reader_file(q->rd);
-	q->first = 0;
-	q->len = row.size;
+	q->pc.first = 0;
+	q->pc.len = row.size;
 	rr = cairn__parse_range(MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Range"), row.size,
-			 &q->first, &q->len);
+			 &q->pc.first, &q->pc.len);
 	if (rr < 0) {
 		snprintf(cr, sizeof(cr), "bytes */%" PRIu64, row.size);
 		r = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
@@ -1221,13 +1193,13 @@ static enum MHD_Result h_resolve_get(struct MHD_Connection *c, worker *w, req *q
 	}
 	if (rr > 0) {
 		status = 206;
-		snprintf(cr, sizeof(cr), "bytes %" PRIu64 "-%" PRIu64 "/%" PRIu64, q->first,
-			 q->first + q->len - 1, row.size);
+		snprintf(cr, sizeof(cr), "bytes %" PRIu64 "-%" PRIu64 "/%" PRIu64, q->pc.first,
+			 q->pc.first + q->pc.len - 1, row.size);
 	}
-	q->buf = malloc(PIECE);
-	if (q->buf == NULL)
+	q->pc.buf = malloc(CAIRN__PIECE);
+	if (q->pc.buf == NULL)
 		return send_error(c, q, 500, "Internal", "out of memory");
-	r = MHD_create_response_from_callback(q->len, 64 * 1024, read_piece, q, NULL);
+	r = MHD_create_response_from_callback(q->pc.len, 64 * 1024, read_piece, q, NULL);
 	if (r == NULL)
 		return MHD_NO;
 	hexh[0] = '"';
@@ -1580,35 +1552,26 @@ static enum MHD_Result h_reconstruction(struct MHD_Connection *c, worker *w, req
 	return ret;
 }
 
+/* A stored xorb's serialized bytes (the client checks the chunks it decodes). */
+static int fill_xorb(void *ctx, uint64_t at, size_t want, uint8_t *buf)
+{
+	req *q = ctx;
+	worker *w;
+	int rc = worker_get(&w);
+
+	if (rc == 0)
+		rc = cairn_xorb_read_bytes(w->repo, &q->file, at, want, buf);
+	if (rc != 0)
+		fprintf(stderr, "cairn serve: xorb read at %" PRIu64 " failed: %s\n", at,
+			cairn_error_last());
+	return rc;
+}
+
 static ssize_t read_xorb_piece(void *cls, uint64_t pos, char *out, size_t max)
 {
 	req *q = cls;
-	uint64_t at = q->first + pos, end = q->first + q->len;
-	worker *w;
-	size_t n;
 
-	if (pos >= q->len)
-		return MHD_CONTENT_READER_END_OF_STREAM;
-	if (q->buf_len == 0 || at < q->buf_off || at >= q->buf_off + q->buf_len) {
-		size_t want = end - at < PIECE ? (size_t)(end - at) : PIECE;
-		int rc = worker_get(&w);
-
-		if (rc == 0)
-			rc = cairn_xorb_read_bytes(w->repo, &q->file, at, want, q->buf);
-		if (rc != 0) {
-			fprintf(stderr, "cairn serve: xorb read at %" PRIu64 " failed: %s\n", at,
-				cairn_error_last());
-			return MHD_CONTENT_READER_END_WITH_ERROR;
-		}
-		q->buf_off = at;
-		q->buf_len = want;
-	}
-	n = (size_t)(q->buf_off + q->buf_len - at);
-	if (n > max)
-		n = max;
-	memcpy(out, q->buf + (at - q->buf_off), n);
-	q->bytes_out += n;
-	return (ssize_t)n;
+	return cairn__pieces_serve(&q->pc, pos, out, max, fill_xorb, q, &q->bytes_out);
 }
 
 /* GET of a signed xorb URL: the signature is the permission. */
@@ -1635,21 +1598,21 @@ static enum MHD_Result h_xorb_get(struct MHD_Connection *c, req *q)
 	if (exp < (long long)time(NULL))
 		return send_error(c, q, 403, "Forbidden", "this URL has expired; ask for a new "
 				  "reconstruction");
-	q->first = start;
-	q->len = end - start + 1;
+	q->pc.first = start;
+	q->pc.len = end - start + 1;
 	rr = cairn__parse_range(MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Range"), end + 1, &rs,
 			 &rl);
 	if (rr < 0 || (rr > 0 && rs < start))
 		return send_error(c, q, 416, "InvalidRange", "the range is outside the signed one");
 	if (rr > 0) {
-		q->first = rs;
-		q->len = rl;
+		q->pc.first = rs;
+		q->pc.len = rl;
 		snprintf(cr, sizeof(cr), "bytes %" PRIu64 "-%" PRIu64 "/*", rs, rs + rl - 1);
 	}
-	q->buf = malloc(PIECE);
-	if (q->buf == NULL)
+	q->pc.buf = malloc(CAIRN__PIECE);
+	if (q->pc.buf == NULL)
 		return send_error(c, q, 500, "Internal", "out of memory");
-	r = MHD_create_response_from_callback(q->len, 64 * 1024, read_xorb_piece, q, NULL);
+	r = MHD_create_response_from_callback(q->pc.len, 64 * 1024, read_xorb_piece, q, NULL);
 	if (r == NULL)
 		return MHD_NO;
 	MHD_add_response_header(r, "Content-Type", "application/octet-stream");

@@ -384,10 +384,7 @@ typedef struct s3q {
 
 	/* a download */
 	cairn_reader *rd;
-	uint64_t first, len;
-	uint8_t *buf;
-	uint64_t buf_off;
-	size_t buf_len;
+	cairn__pieces pc; /* the range served, in pieces */
 } s3q;
 
 static atomic_uint_fast64_t request_seq;
@@ -422,7 +419,7 @@ static void completed(void *cls, struct MHD_Connection *c, void **con_cls,
 	s3_digest_free(q->sha);
 	s3_chunked_free(q->chunked);
 	free(q->xml.p);
-	free(q->buf);
+	free(q->pc.buf);
 	free(q);
 	*con_cls = NULL;
 }
@@ -1311,45 +1308,22 @@ static enum MHD_Result list_versions(struct MHD_Connection *c, s3q *q, cairn_rep
 
 /* ---- GET and HEAD of an object ---- */
 
-static int fill_buf(void *ctx, const void *data, size_t len)
+static int fill_object(void *ctx, uint64_t at, size_t want, uint8_t *buf)
 {
 	s3q *q = ctx;
+	int rc = cairn__piece_from_reader(q->rd, at, want, buf);
 
-	if (len > PIECE - q->buf_len)
-		return CAIRN_ERROR;
-	memcpy(q->buf + q->buf_len, data, len);
-	q->buf_len += len;
-	return 0;
+	if (rc != 0)
+		fprintf(stderr, "s3: %s: read at %" PRIu64 " failed: %s\n", q->url, at,
+			cairn_error_last());
+	return rc;
 }
 
 static ssize_t read_piece(void *cls, uint64_t pos, char *out, size_t max)
 {
 	s3q *q = cls;
-	uint64_t at = q->first + pos, end = q->first + q->len;
-	size_t n;
 
-	if (pos >= q->len)
-		return MHD_CONTENT_READER_END_OF_STREAM;
-	if (q->buf_len == 0 || at < q->buf_off || at >= q->buf_off + q->buf_len) {
-		uint64_t want = end - at < PIECE ? end - at : PIECE;
-		int rc;
-		q->buf_len = 0;
-		q->buf_off = at;
-		rc = cairn_reader_read(q->rd, at, want, fill_buf, q);
-		if (rc == 0 && q->buf_len != want)
-			rc = CAIRN_ECORRUPT;
-		if (rc != 0) {
-			fprintf(stderr, "s3: %s: read at %" PRIu64 " failed: %s\n", q->url, at,
-				cairn_error_last());
-			return MHD_CONTENT_READER_END_WITH_ERROR;
-		}
-	}
-	n = (size_t)(q->buf_off + q->buf_len - at);
-	if (n > max)
-		n = max;
-	memcpy(out, q->buf + (at - q->buf_off), n);
-	q->bytes_out += n;
-	return (ssize_t)n;
+	return cairn__pieces_serve(&q->pc, pos, out, max, fill_object, q, &q->bytes_out);
 }
 
 /* Does the ETag list h (comma separated, quoted or not, or "*") name etag? */
@@ -1484,37 +1458,37 @@ static enum MHD_Result get_object(struct MHD_Connection *c, s3q *q, cairn_repo *
 		free(meta);
 		return send_engine(c, q, rc);
 	}
-	q->first = 0;
-	q->len = cairn_reader_size(q->rd);
+	q->pc.first = 0;
+	q->pc.len = cairn_reader_size(q->rd);
 	if (row.parts > 0 && part > 0) {
-		if (part_off + part_len > q->len) {
+		if (part_off + part_len > q->pc.len) {
 			free(meta);
 			return send_err(c, q, 500, "InternalError", "part sizes do not match the object");
 		}
-		q->first = part_off;
-		q->len = part_len;
+		q->pc.first = part_off;
+		q->pc.len = part_len;
 		status = 206;
-		snprintf(cr, sizeof(cr), "bytes %" PRIu64 "-%" PRIu64 "/%" PRIu64, q->first,
-			 q->first + q->len - (q->len ? 1 : 0), cairn_reader_size(q->rd));
+		snprintf(cr, sizeof(cr), "bytes %" PRIu64 "-%" PRIu64 "/%" PRIu64, q->pc.first,
+			 q->pc.first + q->pc.len - (q->pc.len ? 1 : 0), cairn_reader_size(q->rd));
 	}
-	rr = part ? 0 : cairn__parse_range(hdr(c, "Range"), cairn_reader_size(q->rd), &q->first,
-					   &q->len);
+	rr = part ? 0 : cairn__parse_range(hdr(c, "Range"), cairn_reader_size(q->rd), &q->pc.first,
+					   &q->pc.len);
 	if (rr < 0) {
 		free(meta);
 		return send_err(c, q, 416, "InvalidRange", "The requested range is not satisfiable");
 	}
 	if (rr > 0) {
 		status = 206;
-		snprintf(cr, sizeof(cr), "bytes %" PRIu64 "-%" PRIu64 "/%" PRIu64, q->first,
-			 q->first + q->len - 1, cairn_reader_size(q->rd));
+		snprintf(cr, sizeof(cr), "bytes %" PRIu64 "-%" PRIu64 "/%" PRIu64, q->pc.first,
+			 q->pc.first + q->pc.len - 1, cairn_reader_size(q->rd));
 	}
 	/* for a HEAD, MHD sends this length and never asks for the body */
-	q->buf = malloc(PIECE);
-	if (q->buf == NULL) {
+	q->pc.buf = malloc(CAIRN__PIECE);
+	if (q->pc.buf == NULL) {
 		free(meta);
 		return send_err(c, q, 500, "InternalError", "out of memory");
 	}
-	resp = MHD_create_response_from_callback(q->len, 64 * 1024, read_piece, q, NULL);
+	resp = MHD_create_response_from_callback(q->pc.len, 64 * 1024, read_piece, q, NULL);
 	if (resp == NULL) {
 		free(meta);
 		return MHD_NO;
@@ -2457,7 +2431,7 @@ static int copy_range(cairn_repo *r, const s3q *src, uint64_t first, uint64_t le
 		      cairn_upload *up, s3_digest *md5)
 {
 	cairn_reader *rd = NULL;
-	piece pc = {malloc(PIECE), 0};
+	piece pc = {malloc(CAIRN__PIECE), 0};
 	int rc;
 
 	if (pc.p == NULL)

@@ -9,6 +9,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 typedef struct cairn_server_config {
 	const char *data_dir;
@@ -58,6 +59,29 @@ int cairn__parse_range(const char *h, uint64_t size, uint64_t *first, uint64_t *
 
 /* MHD's unescape callback that keeps URLs and arguments as sent. */
 size_t cairn__keep_url(void *cls, struct MHD_Connection *c, char *s);
+
+/*
+ * A byte range served in pieces (piece.c): the range, and the buffer of
+ * CAIRN__PIECE bytes holding [buf_off, buf_off + buf_len).
+ */
+#define CAIRN__PIECE (1u << 20)
+
+typedef struct cairn__pieces {
+	uint64_t first, len; /* the range served */
+	uint8_t *buf;        /* CAIRN__PIECE bytes, the caller's to allocate and free */
+	uint64_t buf_off;
+	size_t buf_len;
+} cairn__pieces;
+
+/* Fill buf with the source's bytes [at, at + want); 0, or non-zero after logging why. */
+typedef int (*cairn__fill_fn)(void *ctx, uint64_t at, size_t want, uint8_t *buf);
+
+/* The body of MHD_create_response_from_callback: bytes counted into *bytes_out. */
+ssize_t cairn__pieces_serve(cairn__pieces *p, uint64_t pos, char *out, size_t max,
+			    cairn__fill_fn fill, void *ctx, uint64_t *bytes_out);
+
+/* Fill from a cairn_reader (every chunk checked). Returns 0 or a CAIRN_E* code. */
+int cairn__piece_from_reader(void *rd, uint64_t at, size_t want, uint8_t *buf);
 
 /* Start the S3 front on cfg->s3_host:s3_port (writes cfg->s3_port_file). NULL on failure (said). */
 struct MHD_Daemon *cairn__s3_start(const cairn_server_config *cfg);
