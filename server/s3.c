@@ -196,7 +196,16 @@ typedef struct xreader {
 	const char *p, *end;
 	char name[64];
 	xbuf text;
+	bool pending_close; /* <a/> was reported open: its close comes next */
 } xreader;
+
+/* Walk a request body (none: an empty document). Free x->text.p when done. */
+static void xr_init(xreader *x, const char *doc, size_t n)
+{
+	memset(x, 0, sizeof(*x));
+	x->p = doc ? doc : "";
+	x->end = x->p + (doc ? n : 0);
+}
 
 static bool decode_entities(xbuf *out, const char *s, size_t n)
 {
@@ -262,6 +271,10 @@ static bool decode_entities(xbuf *out, const char *s, size_t n)
 
 static xtok xr_next(xreader *x)
 {
+	if (x->pending_close) {
+		x->pending_close = false;
+		return X_CLOSE; /* x->name still names it */
+	}
 	for (;;) {
 		const char *lt;
 		if (x->p >= x->end)
@@ -313,13 +326,8 @@ static xtok xr_next(xreader *x)
 					memmove(x->name, colon + 1, strlen(colon + 1) + 1);
 			}
 			x->p = gt + 1;
-			if (selfclose && !close) {
-				/* <a/>: an empty element; report its opening, the close comes next */
-				x->text.n = 0;
-				x->p = gt; /* come back to emit the close */
-				x->p = gt + 1;
-				return X_OPEN;
-			}
+			/* <a/>: an empty element, opened now and closed at the next call */
+			x->pending_close = selfclose && !close;
 			return close ? X_CLOSE : X_OPEN;
 		}
 	}
@@ -952,9 +960,7 @@ static enum MHD_Result create_bucket(struct MHD_Connection *c, s3q *q, cairn_rep
 	int rc, pub;
 
 	/* the body, if any, must be a CreateBucketConfiguration; its region is accepted */
-	x.p = q->xml.p;
-	x.end = q->xml.p + q->xml.n;
-	memset(&x.text, 0, sizeof(x.text));
+	xr_init(&x, q->xml.p, q->xml.n);
 	while ((t = xr_next(&x)) != X_END && t != X_ERR)
 		;
 	free(x.text.p);
@@ -1029,6 +1035,7 @@ static enum MHD_Result delete_bucket(struct MHD_Connection *c, s3q *q, cairn_rep
 typedef struct lo_ctx {
 	xbuf *b;
 	bool v2, url, owner;
+	bool versions; /* ListObjectVersions: <Version> entries, each the one "null" version */
 	const char *ns;
 	size_t count;
 	char last[CAIRN_KEY_MAX + 2]; /* the last key or prefix given (the next marker) */
@@ -1051,8 +1058,10 @@ static int lo_one(void *ctx, const cairn_object_row *row, const char *prefix, si
 	}
 	iso_time(t, row->created_ns);
 	etag_of(etag, row);
-	xb_str(l->b, "<Contents>");
+	xb_str(l->b, l->versions ? "<Version>" : "<Contents>");
 	xb_key(l->b, "Key", row->key, row->key_len, l->url);
+	if (l->versions)
+		xb_str(l->b, "<VersionId>null</VersionId><IsLatest>true</IsLatest>");
 	xb_el(l->b, "LastModified", t, strlen(t));
 	xb_el(l->b, "ETag", etag, strlen(etag));
 	xb_fmt(l->b, "<Size>%" PRIu64 "</Size>", row->size);
@@ -1062,7 +1071,8 @@ static int lo_one(void *ctx, const cairn_object_row *row, const char *prefix, si
 		xb_el(l->b, "DisplayName", l->ns, strlen(l->ns));
 		xb_str(l->b, "</Owner>");
 	}
-	xb_str(l->b, "<StorageClass>STANDARD</StorageClass></Contents>");
+	xb_str(l->b, l->versions ? "<StorageClass>STANDARD</StorageClass></Version>"
+				 : "<StorageClass>STANDARD</StorageClass></Contents>");
 	memcpy(l->last, row->key, row->key_len);
 	l->last_len = row->key_len;
 	return 0;
@@ -1207,37 +1217,7 @@ static enum MHD_Result list_objects(struct MHD_Connection *c, s3q *q, cairn_repo
 	return send_xml(c, q, 200, &x);
 }
 
-/* ListObjectVersions, minimal: the current objects, each version "null". */
-static int lv_one(void *ctx, const cairn_object_row *row, const char *prefix, size_t plen)
-{
-	lo_ctx *l = ctx;
-	char t[64], etag[80];
-
-	l->count++;
-	if (row == NULL) {
-		xb_str(l->b, "<CommonPrefixes>");
-		xb_key(l->b, "Prefix", prefix, plen, l->url);
-		xb_str(l->b, "</CommonPrefixes>");
-		memcpy(l->last, prefix, plen);
-		l->last_len = plen;
-		return 0;
-	}
-	iso_time(t, row->created_ns);
-	etag_of(etag, row);
-	xb_str(l->b, "<Version>");
-	xb_key(l->b, "Key", row->key, row->key_len, l->url);
-	xb_str(l->b, "<VersionId>null</VersionId><IsLatest>true</IsLatest>");
-	xb_el(l->b, "LastModified", t, strlen(t));
-	xb_el(l->b, "ETag", etag, strlen(etag));
-	xb_fmt(l->b, "<Size>%" PRIu64 "</Size>", row->size);
-	xb_str(l->b, "<Owner>");
-	xb_el(l->b, "ID", l->ns, strlen(l->ns));
-	xb_str(l->b, "</Owner><StorageClass>STANDARD</StorageClass></Version>");
-	memcpy(l->last, row->key, row->key_len);
-	l->last_len = row->key_len;
-	return 0;
-}
-
+/* ListObjectVersions, minimal: the current objects, each version "null" (lo_one). */
 static enum MHD_Result list_versions(struct MHD_Connection *c, s3q *q, cairn_repo *r)
 {
 	cairn_list_options lo = CAIRN_LIST_OPTIONS_INIT;
@@ -1271,6 +1251,8 @@ static enum MHD_Result list_versions(struct MHD_Connection *c, s3q *q, cairn_rep
 	l.b = &body;
 	l.url = url;
 	l.ns = b.ns;
+	l.versions = true;
+	l.owner = true; /* a version always names its owner */
 	lo.prefix = prefix[0] ? prefix : NULL;
 	lo.prefix_len = strlen(prefix);
 	lo.delimiter = delim[0] ? delim : NULL;
@@ -1278,7 +1260,7 @@ static enum MHD_Result list_versions(struct MHD_Connection *c, s3q *q, cairn_rep
 	lo.start_after = marker[0] ? marker : NULL;
 	lo.start_after_len = strlen(marker);
 	lo.limit = (size_t)max;
-	rc = cairn_object_list(r, q->ns, q->name, &lo, lv_one, &l, &trunc);
+	rc = cairn_object_list(r, q->ns, q->name, &lo, lo_one, &l, &trunc);
 	if (rc != 0) {
 		free(body.p);
 		return send_engine(c, q, rc);
@@ -1550,9 +1532,7 @@ static enum MHD_Result delete_objects(struct MHD_Connection *c, s3q *q, cairn_re
 		return ret;
 	xb_str(&out, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<DeleteResult "
 		     "xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">");
-	x.p = q->xml.p ? q->xml.p : "";
-	x.end = x.p + q->xml.n;
-	memset(&x.text, 0, sizeof(x.text));
+	xr_init(&x, q->xml.p, q->xml.n);
 	key[0] = '\0';
 	/*
 	 * A first pass checks the document, counts, and finds <Quiet> (which
@@ -1579,7 +1559,8 @@ static enum MHD_Result delete_objects(struct MHD_Connection *c, s3q *q, cairn_re
 						   : "The XML you provided was not well-formed or did "
 						     "not validate against our published schema");
 	}
-	x.p = q->xml.p;
+	x.p = q->xml.p ? q->xml.p : ""; /* the second pass, from the top */
+	x.pending_close = false;
 	while ((t = xr_next(&x)) != X_END) {
 		if (t == X_OPEN) {
 			if (strcmp(x.name, "Object") == 0)
@@ -2128,9 +2109,7 @@ static enum MHD_Result mpu_complete(struct MHD_Connection *c, s3q *q, cairn_repo
 	free(probe);
 	if (!gone && upload_check(c, q, r, &ret) != 0)
 		return ret;
-	x.p = q->xml.p ? q->xml.p : "";
-	x.end = x.p + q->xml.n;
-	memset(&x.text, 0, sizeof(x.text));
+	xr_init(&x, q->xml.p, q->xml.n);
 	memset(&cur, 0, sizeof(cur));
 	while ((t = xr_next(&x)) != X_END && t != X_ERR) {
 		if (t == X_OPEN) {
@@ -2619,9 +2598,7 @@ static int acl_doc_public(const char *doc, size_t n, const char *owner_ns)
 	bool in_grant = false, all_users = false, owner = false, read = false;
 	int pub = 0;
 
-	x.p = doc ? doc : "";
-	x.end = x.p + n;
-	memset(&x.text, 0, sizeof(x.text));
+	xr_init(&x, doc, n);
 	while (pub >= 0 && (t = xr_next(&x)) != X_END) {
 		if (t == X_ERR) {
 			pub = -1;

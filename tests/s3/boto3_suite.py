@@ -445,6 +445,14 @@ def objects():
     expect_error("delete-objects-over-1000",
                  lambda: s3.delete_objects(Bucket=BK, Delete={
                      "Objects": [{"Key": "k%d" % i} for i in range(1001)]}), "MalformedXML", 400)
+    # empty elements written <a/> (legal XML some clients send) open and close
+    s3.put_object(Bucket=BK, Key="d/selfclosed", Body=b"x")
+    body = (b'<?xml version="1.0"?><Delete><Object><Key>d/selfclosed</Key><VersionId/>'
+            b'</Object><Quiet/></Delete>')
+    st, hd, b = raw("POST", "/%s" % BK, [("delete", "")], body=body)
+    ok("delete-objects-self-closing", st == 200 and b"d/selfclosed" in b, repr((st, b[:300])))
+    expect_error("delete-objects-self-closed-gone", lambda: s3.head_object(
+        Bucket=BK, Key="d/selfclosed"), "404", 404)
     expect_error("delete-objects-others", lambda: s3b.delete_objects(
         Bucket=A_USER + "--" + PUB, Delete={"Objects": [{"Key": "x"}]}), "AccessDenied", 403)
 
