@@ -2355,16 +2355,59 @@ static int write_port_file(const char *path, unsigned port)
 	return 0;
 }
 
-int cairn__server_run(const cairn_server_config *cfg)
+struct MHD_Daemon *cairn__daemon_start(const char *what, const char *host, const char *port,
+					unsigned threads, MHD_AccessHandlerCallback on_request,
+					MHD_RequestCompletedCallback on_done,
+					const char *port_file, unsigned *bound)
 {
 	struct addrinfo hints, *ai = NULL;
 	const union MHD_DaemonInfo *info;
-	struct MHD_Daemon *d, *s3 = NULL;
+	struct MHD_Daemon *d;
 	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ITC | MHD_USE_ERROR_LOG |
 			 MHD_USE_AUTO;
+	int gai;
+
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_PASSIVE;
+	gai = getaddrinfo(host, port, &hints, &ai);
+	if (gai != 0) {
+		fprintf(stderr, "cairn serve: cannot use %s address %s:%s: %s\n", what, host, port,
+			gai_strerror(gai));
+		return NULL;
+	}
+	if (ai->ai_family == AF_INET6)
+		flags |= MHD_USE_IPv6;
+	d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, NULL, MHD_OPTION_SOCK_ADDR,
+			     ai->ai_addr, MHD_OPTION_THREAD_POOL_SIZE, threads,
+			     MHD_OPTION_NOTIFY_COMPLETED, on_done, NULL,
+			     MHD_OPTION_UNESCAPE_CALLBACK, cairn__keep_url, NULL,
+			     MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120,
+			     MHD_OPTION_CONNECTION_LIMIT, (unsigned)1000, MHD_OPTION_END);
+	freeaddrinfo(ai);
+	if (d == NULL) {
+		fprintf(stderr, "cairn serve: cannot listen for %s on %s:%s (in use, or not allowed)\n",
+			what, host, port);
+		return NULL;
+	}
+	info = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
+	*bound = info ? info->port : 0;
+	if (port_file && write_port_file(port_file, *bound) != 0) {
+		fprintf(stderr, "cairn serve: cannot write %s: %s\n", port_file, strerror(errno));
+		MHD_stop_daemon(d);
+		return NULL;
+	}
+	return d;
+}
+
+int cairn__server_run(const cairn_server_config *cfg)
+{
+	const union MHD_DaemonInfo *info;
+	struct MHD_Daemon *d, *s3 = NULL;
 	unsigned port = 0;
 	sigset_t set;
-	int sig, gai;
+	int sig;
 
 	g_data_dir = cfg->data_dir;
 	g_budget = (uint64_t)cfg->upload_memory_mib << 20;
@@ -2373,40 +2416,10 @@ int cairn__server_run(const cairn_server_config *cfg)
 			strerror(errno));
 		return CAIRN_EIO;
 	}
-	memset(&hints, 0, sizeof(hints));
-	hints.ai_family = AF_UNSPEC;
-	hints.ai_socktype = SOCK_STREAM;
-	hints.ai_flags = AI_PASSIVE;
-	gai = getaddrinfo(cfg->host, cfg->port, &hints, &ai);
-	if (gai != 0) {
-		fprintf(stderr, "cairn serve: cannot use address %s:%s: %s\n", cfg->host, cfg->port,
-			gai_strerror(gai));
-		return CAIRN_EINVALID;
-	}
-	if (ai->ai_family == AF_INET6)
-		flags |= MHD_USE_IPv6;
-	d = MHD_start_daemon(flags, 0, NULL, NULL, handler, NULL, MHD_OPTION_SOCK_ADDR,
-			     ai->ai_addr, MHD_OPTION_THREAD_POOL_SIZE, cfg->threads,
-			     MHD_OPTION_NOTIFY_COMPLETED, completed, NULL,
-			     MHD_OPTION_UNESCAPE_CALLBACK, cairn__keep_url, NULL,
-			     MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120,
-			     MHD_OPTION_CONNECTION_LIMIT, (unsigned)1000, MHD_OPTION_END);
-	freeaddrinfo(ai);
-	if (d == NULL) {
-		fprintf(stderr, "cairn serve: cannot listen on %s:%s (in use, or not allowed)\n",
-			cfg->host, cfg->port);
+	d = cairn__daemon_start("HTTP", cfg->host, cfg->port, cfg->threads, handler, completed,
+				cfg->port_file, &port);
+	if (d == NULL)
 		return CAIRN_EIO;
-	}
-	info = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
-	if (info != NULL)
-		port = info->port;
-	if (cfg->port_file && write_port_file(cfg->port_file, port) != 0) {
-		fprintf(stderr, "cairn serve: cannot write %s: %s\n", cfg->port_file,
-			strerror(errno));
-		MHD_stop_daemon(d);
-		workers_close();
-		return CAIRN_EIO;
-	}
 	fprintf(stderr, "cairn serve: listening on %s:%u (%u threads), data in %s\n", cfg->host,
 		port, cfg->threads, cfg->data_dir);
 	if (cfg->s3_host && (s3 = cairn__s3_start(cfg)) == NULL) {

@@ -24,13 +24,11 @@
 #include <inttypes.h>
 #include <jansson.h>
 #include <microhttpd.h>
-#include <netdb.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -2949,46 +2947,11 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
 
 struct MHD_Daemon *cairn__s3_start(const cairn_server_config *cfg)
 {
-	struct addrinfo hints, *ai = NULL;
-	const union MHD_DaemonInfo *info;
-	struct MHD_Daemon *d;
-	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ITC | MHD_USE_ERROR_LOG |
-			 MHD_USE_AUTO;
-	int gai;
+	unsigned port = 0;
+	struct MHD_Daemon *d = cairn__daemon_start("S3", cfg->s3_host, cfg->s3_port, cfg->threads,
+						   handler, completed, cfg->s3_port_file, &port);
 
-	memset(&hints, 0, sizeof(hints));
-	hints.ai_family = AF_UNSPEC;
-	hints.ai_socktype = SOCK_STREAM;
-	hints.ai_flags = AI_PASSIVE;
-	gai = getaddrinfo(cfg->s3_host, cfg->s3_port, &hints, &ai);
-	if (gai != 0) {
-		fprintf(stderr, "cairn serve: cannot use S3 address %s:%s: %s\n", cfg->s3_host,
-			cfg->s3_port, gai_strerror(gai));
-		return NULL;
-	}
-	if (ai->ai_family == AF_INET6)
-		flags |= MHD_USE_IPv6;
-	d = MHD_start_daemon(flags, 0, NULL, NULL, handler, NULL, MHD_OPTION_SOCK_ADDR,
-			     ai->ai_addr, MHD_OPTION_THREAD_POOL_SIZE, cfg->threads,
-			     MHD_OPTION_NOTIFY_COMPLETED, completed, NULL,
-			     MHD_OPTION_UNESCAPE_CALLBACK, cairn__keep_url, NULL,
-			     MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120,
-			     MHD_OPTION_CONNECTION_LIMIT, (unsigned)1000, MHD_OPTION_END);
-	freeaddrinfo(ai);
-	if (d == NULL) {
-		fprintf(stderr, "cairn serve: cannot listen for S3 on %s:%s (in use, or not allowed)\n",
-			cfg->s3_host, cfg->s3_port);
-		return NULL;
-	}
-	info = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
-	if (cfg->s3_port_file) {
-		FILE *f = fopen(cfg->s3_port_file, "w");
-		if (f == NULL || fprintf(f, "%u\n", info ? info->port : 0) < 0 || fclose(f) != 0) {
-			fprintf(stderr, "cairn serve: cannot write %s\n", cfg->s3_port_file);
-			MHD_stop_daemon(d);
-			return NULL;
-		}
-	}
-	fprintf(stderr, "cairn serve: S3 on %s:%u\n", cfg->s3_host, info ? info->port : 0);
+	if (d != NULL)
+		fprintf(stderr, "cairn serve: S3 on %s:%u\n", cfg->s3_host, port);
 	return d;
 }

@@ -32,8 +32,7 @@ int cairn__server_run(const cairn_server_config *cfg);
 
 /* ---- shared by the native front (http.c) and the S3 front (s3.c) ---- */
 
-struct MHD_Connection;
-struct MHD_Daemon;
+#include <microhttpd.h>
 
 /* This thread's engine handles, opened on first use. Returns 0 or a CAIRN_E* code. */
 int cairn__worker(cairn_repo **repo, cairn_meta **meta);
@@ -82,6 +81,16 @@ ssize_t cairn__pieces_serve(cairn__pieces *p, uint64_t pos, char *out, size_t ma
 
 /* Fill from a cairn_reader (every chunk checked). Returns 0 or a CAIRN_E* code. */
 int cairn__piece_from_reader(void *rd, uint64_t at, size_t want, uint8_t *buf);
+
+/*
+ * An MHD daemon on host:port (what: "HTTP", "S3", for messages): its own
+ * thread pool, requests kept as sent (cairn__keep_url); the bound port in
+ * *bound and, atomically, in port_file (may be NULL). NULL on failure (said).
+ */
+struct MHD_Daemon *cairn__daemon_start(const char *what, const char *host, const char *port,
+				       unsigned threads, MHD_AccessHandlerCallback on_request,
+				       MHD_RequestCompletedCallback on_done,
+				       const char *port_file, unsigned *bound);
 
 /* Start the S3 front on cfg->s3_host:s3_port (writes cfg->s3_port_file). NULL on failure (said). */
 struct MHD_Daemon *cairn__s3_start(const cairn_server_config *cfg);
