@@ -119,6 +119,26 @@ static void filters(void)
 		CHECKF(strstr(cairn_error_last(), "line 2") != NULL, "%s", cairn_error_last());
 		snprintf(path, sizeof(path), "%s/none", tmpdir);
 		CHECK(cairn_filter_load(f, path) == CAIRN_EIO);
+		{
+			char *big = test_xmalloc(9000);
+			memset(big, 'x', 8998);
+			memcpy(big, "- ", 2);
+			big[8998] = '\n';
+			big[8999] = '\0';
+			put_file("rules3", "+ a\n");
+			snprintf(path, sizeof(path), "%s/rules3", tmpdir);
+			{
+				FILE *fa = fopen(path, "a");
+				if (fa) {
+					fputs(big, fa);
+					fclose(fa);
+				}
+			}
+			CHECK(cairn_filter_load(f, path) == CAIRN_EINVALID);
+			CHECKF(strstr(cairn_error_last(), "line 2: over 4096 bytes") != NULL, "%s",
+			       cairn_error_last());
+			free(big);
+		}
 	}
 	cairn_filter_free(f);
 	CHECK(cairn_filter_new(&f) == 0);
@@ -307,6 +327,19 @@ static void plans(void)
 	cairn_sync_plan_free(q);
 	cairn_sync_plan_free(p);
 	free(buf);
+
+	test_section("a line longer than any plan line is refused without reading it whole");
+	{
+		size_t n = 200000;
+		char *big = test_xmalloc(n + 600);
+		size_t o = (size_t)snprintf(big, n + 600, "%s{\"op\":\"upload\",\"path\":\"", head);
+		memset(big + o, 'a', n);
+		snprintf(big + o + n, 600, "\",\"size\":1}\n{\"op\":\"skip\",\"path\":\"b\",\"size\":1}\n");
+		CHECK(read_text(big, &p) == CAIRN_EINVALID);
+		CHECKF(strstr(cairn_error_last(), "line 2: line over 64 KiB") != NULL, "%s",
+		       cairn_error_last());
+		free(big);
+	}
 
 	test_section("plans edited into nonsense are refused, naming the line");
 	CHECK(read_text("", &p) == CAIRN_EINVALID);

@@ -135,17 +135,21 @@ int cairn_filter_add(cairn_filter *f, bool include, const char *pattern)
 int cairn_filter_load(cairn_filter *f, const char *path)
 {
 	FILE *in = fopen(path, "r");
-	char *line = NULL;
-	size_t cap = 0, lineno = 0;
-	ssize_t len;
+	char line[4096 + 8]; /* "+ " and a pattern of at most 4096 bytes */
+	size_t lineno = 0;
+	long got;
 	int rc = 0;
 
 	if (in == NULL)
 		return cairn__error_set(CAIRN_EIO, "%s: %s", path, strerror(errno));
-	while (rc == 0 && (len = getline(&line, &cap, in)) >= 0) {
+	while (rc == 0 && (got = cairn__sync_getline(in, line, sizeof(line))) != 0) {
+		size_t len = (size_t)got - 1;
 		lineno++;
-		while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))
-			line[--len] = '\0';
+		if (got < 0) {
+			rc = cairn__error_set(CAIRN_EINVALID, "%s: line %zu: over 4096 bytes", path,
+					      lineno);
+			break;
+		}
 		if (len == 0 || line[0] == '#' || line[0] == ';')
 			continue;
 		if (len < 3 || (line[0] != '+' && line[0] != '-') || line[1] != ' ') {
@@ -160,7 +164,6 @@ int cairn_filter_load(cairn_filter *f, const char *path)
 	}
 	if (rc == 0 && ferror(in))
 		rc = cairn__error_set(CAIRN_EIO, "%s: read error", path);
-	free(line);
 	fclose(in);
 	return rc;
 }

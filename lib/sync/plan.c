@@ -33,6 +33,7 @@
 #define MTIME_WINDOW_NS INT64_C(1000000)
 
 #define PLAN_FORMAT 1
+#define PLAN_LINE_MAX (64u << 10) /* a path of 1 KiB, a reason, numbers: far below this */
 
 static const char *const KIND_NAME[] = {"upload", "download", "delete", "skip"};
 
@@ -508,23 +509,29 @@ static int no_twice(const cairn_sync_plan *p)
 int cairn_sync_plan_read(cairn_sync_plan **out, FILE *in)
 {
 	cairn_sync_plan *p = calloc(1, sizeof(*p));
-	char *line = NULL;
-	size_t lcap = 0, cap = 0, lineno = 0;
+	char *line = malloc(PLAN_LINE_MAX + 2);
+	size_t cap = 0, lineno = 0, len;
 	const char *why = NULL;
 	bool src_remote = false;
-	ssize_t len;
+	long got;
 	int rc = 0;
 
-	if (p == NULL)
+	if (p == NULL || line == NULL) {
+		free(p);
+		free(line);
 		return cairn__error_set(CAIRN_ENOMEM, "out of memory");
-	while (why == NULL && (len = getline(&line, &lcap, in)) >= 0) {
+	}
+	while (why == NULL && (got = cairn__sync_getline(in, line, PLAN_LINE_MAX + 2)) != 0) {
 		json_t *v;
 		lineno++;
-		while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))
-			line[--len] = '\0';
+		if (got < 0) {
+			why = "line over 64 KiB (a plan line names one file)";
+			break;
+		}
+		len = (size_t)got - 1;
 		if (len == 0)
 			continue;
-		v = json_loadb(line, (size_t)len, 0, NULL);
+		v = json_loadb(line, len, 0, NULL);
 		if (!json_is_object(v))
 			why = "not a JSON object";
 		else if (p->source == NULL) {

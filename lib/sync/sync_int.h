@@ -11,6 +11,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 
 /* One side of a sync: a local directory or a bucket folder. */
 typedef struct sync_root {
@@ -43,6 +44,13 @@ typedef struct sync_list {
 } sync_list;
 
 void cairn__sync_list_free(sync_list *l);
+
+/*
+ * One line of a text file into buf (cap bytes), end of line removed: its
+ * length + 1, 0 at the end of the file, -1 if longer than cap - 2 (the
+ * rest of that line is skipped). Memory never grows with the input.
+ */
+long cairn__sync_getline(FILE *in, char *buf, size_t cap);
 
 /* Every selected regular file under a local root; problems go to the plan. */
 int cairn__sync_walk(const sync_root *r, const cairn_filter *f, sync_list *out,

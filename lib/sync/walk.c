@@ -145,6 +145,25 @@ int cairn__sync_note(cairn_sync_plan *p, bool warning, const char *fmt, ...)
 	return 0;
 }
 
+long cairn__sync_getline(FILE *in, char *buf, size_t cap)
+{
+	size_t n;
+	int ch = 0;
+
+	if (fgets(buf, (int)cap, in) == NULL)
+		return 0;
+	n = strlen(buf);
+	if (n + 1 == cap && buf[n - 1] != '\n') {
+		/* longer than cap: skip the rest of it, say so */
+		while ((ch = fgetc(in)) != EOF && ch != '\n')
+			;
+		return -1;
+	}
+	while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
+		buf[--n] = '\0';
+	return (long)n + 1;
+}
+
 void cairn__sync_list_free(sync_list *l)
 {
 	for (size_t i = 0; i < l->n; i++)
