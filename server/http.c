@@ -255,15 +255,19 @@ static void completed(void *cls, struct MHD_Connection *c, void **con_cls,
 
 /* ---- responses ------------------------------------------------------------------------ */
 
-static enum MHD_Result send_buf(struct MHD_Connection *c, req *q, unsigned status,
-				const char *ctype, const char *data, size_t len)
+/* Queue a body: copied (mode MUST_COPY), or taken over and freed by MHD (MUST_FREE). */
+static enum MHD_Result send_mem(struct MHD_Connection *c, req *q, unsigned status,
+				const char *ctype, char *data, size_t len,
+				enum MHD_ResponseMemoryMode mode)
 {
-	struct MHD_Response *r =
-		MHD_create_response_from_buffer(len, (void *)data, MHD_RESPMEM_MUST_COPY);
+	struct MHD_Response *r = MHD_create_response_from_buffer(len, data, mode);
 	enum MHD_Result ret;
 
-	if (r == NULL)
+	if (r == NULL) {
+		if (mode == MHD_RESPMEM_MUST_FREE)
+			free(data);
 		return MHD_NO;
+	}
 	MHD_add_response_header(r, "Content-Type", ctype);
 	if (status == 405 && q->allow != NULL)
 		MHD_add_response_header(r, "Allow", q->allow);
@@ -274,11 +278,16 @@ static enum MHD_Result send_buf(struct MHD_Connection *c, req *q, unsigned statu
 	return ret;
 }
 
+static enum MHD_Result send_buf(struct MHD_Connection *c, req *q, unsigned status,
+				const char *ctype, const char *data, size_t len)
+{
+	return send_mem(c, q, status, ctype, (char *)data, len, MHD_RESPMEM_MUST_COPY);
+}
+
 /* Send a JSON value (consumed). */
 static enum MHD_Result send_json(struct MHD_Connection *c, req *q, unsigned status, json_t *v)
 {
 	char *text = v ? json_dumps(v, JSON_COMPACT) : NULL;
-	enum MHD_Result ret;
 	size_t n;
 
 	json_decref(v);
@@ -286,9 +295,7 @@ static enum MHD_Result send_json(struct MHD_Connection *c, req *q, unsigned stat
 		return send_buf(c, q, 500, "text/plain", "out of memory\n", 14);
 	n = strlen(text);
 	text[n] = '\n'; /* replaces the NUL: the length is passed */
-	ret = send_buf(c, q, status, "application/json", text, n + 1);
-	free(text);
-	return ret;
+	return send_mem(c, q, status, "application/json", text, n + 1, MHD_RESPMEM_MUST_FREE);
 }
 
 static enum MHD_Result send_error(struct MHD_Connection *c, req *q, unsigned status,
@@ -1521,7 +1528,6 @@ static enum MHD_Result h_reconstruction(struct MHD_Connection *c, worker *w, req
 	uint64_t size = 0;
 	char *text = NULL;
 	size_t n = 0, len = 0;
-	enum MHD_Result ret;
 	FILE *f;
 	int rc;
 
@@ -1547,9 +1553,8 @@ static enum MHD_Result h_reconstruction(struct MHD_Connection *c, worker *w, req
 	}
 	fclose(f);
 	free(t);
-	ret = send_buf(c, q, 200, "application/json", text, len);
-	free(text);
-	return ret;
+	/* handed over, not copied: a big reconstruction is held once */
+	return send_mem(c, q, 200, "application/json", text, len, MHD_RESPMEM_MUST_FREE);
 }
 
 /* A stored xorb's serialized bytes (the client checks the chunks it decodes). */
