@@ -827,6 +827,35 @@ static void test_object_list(void)
 	CHECKF(mismatches == 0, "%zu of %zu listings differ from the model", mismatches, calls);
 	CHECK(got.content_ok);
 
+	/* prefix_totals: the same prefixes, counted against the model */
+	mismatches = 0;
+	for (int p = 0; p < NPREFIX; p++) {
+		const key *pk = &prefixes[p];
+		uint64_t objects = 99, bytes = 99, want = 0;
+
+		for (size_t i = 0; i < n; i++)
+			if (keys[i].len >= pk->len && memcmp(keys[i].b, pk->b, pk->len) == 0)
+				want++;
+		if (m->prefix_totals(m, bucket, (const char *)pk->b, pk->len, &objects, &bytes) !=
+			    0 ||
+		    objects != want || bytes != want * file_bytes(1))
+			if (mismatches++ < 5)
+				CHECKF(0, "prefix %d: %llu objects, want %llu", p,
+				       (unsigned long long)objects, (unsigned long long)want);
+	}
+	CHECKF(mismatches == 0, "%zu prefix totals differ from the model", mismatches);
+	{
+		uint64_t objects = 0, bytes = 0;
+		char big[CAIRN_KEY_MAX + 1];
+
+		CHECK(m->prefix_totals(m, other, "a", 1, &objects, &bytes) == 0 && objects == 1);
+		CHECK(m->prefix_totals(m, other, "b", 1, &objects, &bytes) == 0 && objects == 0 &&
+		      bytes == 0);
+		memset(big, 'a', sizeof(big));
+		CHECK(m->prefix_totals(m, bucket, big, sizeof(big), &objects, &bytes) ==
+		      CAIRN_EINVALID);
+	}
+
 	/* everything, in order */
 	got.n = 0;
 	CHECK(m->object_list(m, bucket, NULL, 0, NULL, 0, 0, on_object, &got) == 0);
@@ -1126,6 +1155,65 @@ static void test_s3keys(void)
 	CHECK(m->commit(m) == 0);
 	CHECK(m->s3key_lookup(m, "AKIAALICE0000001", user, secret, sizeof(secret)) == CAIRN_EAUTH);
 	CHECK(m->s3key_lookup(m, longkey, user, secret, sizeof(secret)) == 0);
+	m->close(m);
+}
+
+static void test_sessions(void)
+{
+	char user[CAIRN_NAME_MAX + 1], scope[CAIRN_SCOPE_MAX + 1];
+	uint8_t tok[32], tok2[32], s1[32], s2[32], s3[32], none[32];
+	cairn_meta *m;
+
+	test_section("web sessions");
+	memset(tok, 1, 32);
+	memset(tok2, 2, 32);
+	memset(s1, 11, 32);
+	memset(s2, 12, 32);
+	memset(s3, 13, 32);
+	memset(none, 99, 32);
+	m = open_db("sessions.db");
+	CHECK(m->session_create(m, s1, tok, 10, 100) == CAIRN_EINVALID); /* no transaction */
+	CHECK(m->begin(m, true) == 0);
+	CHECK(m->user_create(m, "alice", 1, NULL) == 0);
+	CHECK(m->token_create(m, "alice", "write", tok, 1) == 0);
+	CHECK(m->token_create(m, "alice", "read", tok2, 1) == 0);
+	CHECK(m->session_create(m, s1, tok, 10, 100) == 0);
+	CHECK(m->session_create(m, s1, tok, 10, 100) == CAIRN_EEXISTS);
+	CHECK(m->session_create(m, s2, tok2, 10, 1000) == 0);
+	CHECK(m->session_create(m, s3, tok, 10, 50) == 0);
+	CHECK(m->commit(m) == 0);
+
+	CHECK(m->session_lookup(m, s1, 20, user, scope) == 0);
+	CHECK_STR(user, "alice");
+	CHECK_STR(scope, "write");
+	CHECK(m->session_lookup(m, s2, 20, user, scope) == 0);
+	CHECK_STR(scope, "read");
+	CHECK(m->session_lookup(m, none, 20, user, scope) == CAIRN_EAUTH);
+	/* expiry */
+	CHECK(m->session_lookup(m, s3, 49, user, scope) == 0);
+	CHECK(m->session_lookup(m, s3, 50, user, scope) == CAIRN_EAUTH);
+	CHECK(m->session_lookup(m, s1, 100, user, scope) == CAIRN_EAUTH);
+	/* a new session sweeps the expired ones */
+	CHECK(m->begin(m, true) == 0);
+	CHECK(m->session_create(m, none, tok, 60, 70) == 0);
+	CHECK(m->session_delete(m, s3) == CAIRN_ENOTFOUND); /* swept at 60 */
+	CHECK(m->session_delete(m, none) == 0);
+	CHECK(m->session_delete(m, none) == CAIRN_ENOTFOUND);
+	CHECK(m->commit(m) == 0);
+	CHECK(m->session_lookup(m, s1, 20, user, scope) == 0); /* 100 > 60: kept */
+	/* logout ends one session, not the token or another session */
+	CHECK(m->begin(m, true) == 0);
+	CHECK(m->session_delete(m, s1) == 0);
+	CHECK(m->commit(m) == 0);
+	CHECK(m->session_lookup(m, s1, 20, user, scope) == CAIRN_EAUTH);
+	CHECK(m->token_lookup(m, tok, user, scope) == 0);
+	CHECK(m->session_lookup(m, s2, 20, user, scope) == 0);
+	/* revoking the token ends its sessions */
+	CHECK(m->begin(m, true) == 0);
+	CHECK(m->token_revoke(m, tok2, 30) == 0);
+	CHECK(m->commit(m) == 0);
+	CHECK(m->session_lookup(m, s2, 31, user, scope) == CAIRN_EAUTH);
+	CHECK(m->session_lookup(m, NULL, 31, user, scope) == CAIRN_EINVALID);
 	m->close(m);
 }
 
@@ -1712,6 +1800,7 @@ int main(void)
 	test_object_s3();
 	test_migration_4();
 	test_s3keys();
+	test_sessions();
 	test_mpu();
 	test_transactions();
 	test_refusals();

@@ -48,6 +48,7 @@ enum stmt_id {
 	ST_BUCKET_DROP_UPLOADS,
 	ST_BUCKET_DELETE,
 	ST_BUCKET_TOTALS,
+	ST_PREFIX_TOTALS,
 	ST_OBJECT_UPSERT,
 	ST_OBJECT_GET,
 	ST_OBJECT_DELETE,
@@ -75,6 +76,10 @@ enum stmt_id {
 	ST_TOKEN_INSERT,
 	ST_TOKEN_LOOKUP,
 	ST_TOKEN_REVOKE,
+	ST_SESSION_INSERT,
+	ST_SESSION_EXPIRE,
+	ST_SESSION_LOOKUP,
+	ST_SESSION_DELETE,
 	ST_GRANT_PUT,
 	ST_CHUNK_ACCESS,
 	ST_FILE_VISIBLE,
@@ -127,6 +132,9 @@ static const char *const SQL[ST_COUNT] = {
 	[ST_BUCKET_TOTALS] = "SELECT (SELECT count(*) FROM objects WHERE bucket_id = ?1), "
 			     "(SELECT coalesce(sum(size), 0) FROM objects WHERE bucket_id = ?1) "
 			     "FROM buckets WHERE id = ?1",
+	/* a prefix's key range (cairn__meta_key_range): a range of the primary key */
+	[ST_PREFIX_TOTALS] = "SELECT count(*), coalesce(sum(size), 0) FROM objects "
+			     "WHERE bucket_id = ?1 AND key >= ?2 AND key < ?3",
 
 	[ST_OBJECT_UPSERT] = "INSERT INTO objects (bucket_id, key, file_hash, size, mtime_ns, "
 			     "created_ns, content_type, md5, parts, user_meta, part_sizes) "
@@ -188,6 +196,15 @@ static const char *const SQL[ST_COUNT] = {
 			    "JOIN users AS u ON u.id = t.user_id WHERE t.hash = ?1",
 	[ST_TOKEN_REVOKE] = "UPDATE tokens SET revoked_ns = ?2 WHERE hash = ?1 "
 			    "AND revoked_ns IS NULL",
+	[ST_SESSION_INSERT] = "INSERT INTO web_sessions (hash, token_hash, created_ns, expires_ns) "
+			      "VALUES (?1, ?2, ?3, ?4)",
+	[ST_SESSION_EXPIRE] = "DELETE FROM web_sessions WHERE expires_ns <= ?1",
+	/* a session lives only as long as its token */
+	[ST_SESSION_LOOKUP] = "SELECT u.name, t.scope, s.hash FROM web_sessions AS s "
+			      "JOIN tokens AS t ON t.hash = s.token_hash "
+			      "JOIN users AS u ON u.id = t.user_id "
+			      "WHERE s.hash = ?1 AND s.expires_ns > ?2 AND t.revoked_ns IS NULL",
+	[ST_SESSION_DELETE] = "DELETE FROM web_sessions WHERE hash = ?1",
 
 	[ST_GRANT_PUT] = "INSERT INTO chunk_grants (ns, chunk_hash, created_ns) VALUES (?1, ?2, ?3) "
 			 "ON CONFLICT (ns, chunk_hash) DO UPDATE SET "
@@ -669,6 +686,42 @@ static int bucket_totals(cairn_meta *m, int64_t id, uint64_t *objects, uint64_t 
 		rc = sql_error(s, src, "bucket_totals");
 	}
 	stmt_done(st);
+	return rc;
+}
+
+static int prefix_totals(cairn_meta *m, int64_t bucket, const char *prefix, size_t prefix_len,
+			 uint64_t *objects, uint64_t *bytes)
+{
+	meta_sqlite *s = handle(m);
+	sqlite3_stmt *st;
+	uint8_t *lo = NULL, *hi = NULL;
+	size_t lo_len, hi_len;
+	int rc, src;
+
+	lo = malloc(CAIRN_KEY_MAX + 1);
+	hi = malloc(CAIRN_KEY_MAX + 1);
+	if (lo == NULL || hi == NULL) {
+		rc = cairn__error_set(CAIRN_ENOMEM, "out of memory");
+		goto done;
+	}
+	if ((rc = cairn__meta_key_range(lo, &lo_len, hi, &hi_len, prefix, prefix_len, NULL, 0)) !=
+		    0 ||
+	    (rc = acquire(&st, s, ST_PREFIX_TOTALS, "prefix_totals")) != 0)
+		goto done;
+	sqlite3_bind_int64(st, 1, bucket);
+	bind_bytes(st, 2, lo, lo_len);
+	bind_bytes(st, 3, hi, hi_len);
+	src = sqlite3_step(st);
+	if (src == SQLITE_ROW) {
+		*objects = col_u64(st, 0);
+		*bytes = col_u64(st, 1);
+	} else {
+		rc = sql_error(s, src, "prefix_totals");
+	}
+	stmt_done(st);
+done:
+	free(lo);
+	free(hi);
 	return rc;
 }
 
@@ -1567,27 +1620,26 @@ static bool same_bytes(const uint8_t *a, const uint8_t *b, size_t n)
 	return d == 0;
 }
 
-static int token_lookup(cairn_meta *m, const uint8_t hash[32], char user[CAIRN_NAME_MAX + 1],
-			char scope[CAIRN_SCOPE_MAX + 1])
+/*
+ * Step a lookup of a token or session hash (columns: user name, scope,
+ * the stored hash, and optionally a revocation time that must be NULL)
+ * into user and scope. Returns 0, CAIRN_EAUTH (unknown: says `unknown`),
+ * CAIRN_ECORRUPT or an SQL error. Finishes st.
+ */
+static int read_credential(meta_sqlite *s, sqlite3_stmt *st, const uint8_t hash[32],
+			   const char *unknown, const char *what, char user[CAIRN_NAME_MAX + 1],
+			   char scope[CAIRN_SCOPE_MAX + 1])
 {
-	meta_sqlite *s = handle(m);
-	sqlite3_stmt *st;
-	int rc, src;
+	int rc = 0, src = sqlite3_step(st);
 
-	if (hash == NULL || user == NULL || scope == NULL)
-		return cairn__error_set(CAIRN_EINVALID, "token_lookup: NULL argument");
-	if ((rc = acquire(&st, s, ST_TOKEN_LOOKUP, "token_lookup")) != 0)
-		return rc;
-	bind_bytes(st, 1, hash, 32);
-	src = sqlite3_step(st);
 	if (src == SQLITE_ROW) {
 		const void *h = sqlite3_column_blob(st, 2);
 		const unsigned char *sc = sqlite3_column_text(st, 1);
 		int sc_len = sqlite3_column_bytes(st, 1);
 
 		if (h == NULL || sqlite3_column_bytes(st, 2) != 32 || !same_bytes(h, hash, 32) ||
-		    sqlite3_column_type(st, 3) != SQLITE_NULL) {
-			rc = cairn__error_set(CAIRN_EAUTH, "unknown or revoked token");
+		    (sqlite3_column_count(st) > 3 && sqlite3_column_type(st, 3) != SQLITE_NULL)) {
+			rc = cairn__error_set(CAIRN_EAUTH, "%s", unknown);
 		} else if (sc == NULL || sc_len < 1 || sc_len > CAIRN_SCOPE_MAX) {
 			rc = cairn__error_set(CAIRN_ECORRUPT, "metadata: a stored scope is malformed");
 		} else if ((rc = copy_name(user, st, 0)) == 0) {
@@ -1595,12 +1647,28 @@ static int token_lookup(cairn_meta *m, const uint8_t hash[32], char user[CAIRN_N
 			scope[sc_len] = '\0';
 		}
 	} else if (src == SQLITE_DONE) {
-		rc = cairn__error_set(CAIRN_EAUTH, "unknown or revoked token");
+		rc = cairn__error_set(CAIRN_EAUTH, "%s", unknown);
 	} else {
-		rc = sql_error(s, src, "token_lookup");
+		rc = sql_error(s, src, what);
 	}
 	stmt_done(st);
 	return rc;
+}
+
+static int token_lookup(cairn_meta *m, const uint8_t hash[32], char user[CAIRN_NAME_MAX + 1],
+			char scope[CAIRN_SCOPE_MAX + 1])
+{
+	meta_sqlite *s = handle(m);
+	sqlite3_stmt *st;
+	int rc;
+
+	if (hash == NULL || user == NULL || scope == NULL)
+		return cairn__error_set(CAIRN_EINVALID, "token_lookup: NULL argument");
+	if ((rc = acquire(&st, s, ST_TOKEN_LOOKUP, "token_lookup")) != 0)
+		return rc;
+	bind_bytes(st, 1, hash, 32);
+	/* a revoked token's row stays (column 3 set): it answers as unknown */
+	return read_credential(s, st, hash, "unknown or revoked token", "token_lookup", user, scope);
 }
 
 static int token_revoke(cairn_meta *m, const uint8_t hash[32], int64_t now_ns)
@@ -1619,6 +1687,73 @@ static int token_revoke(cairn_meta *m, const uint8_t hash[32], int64_t now_ns)
 	rc = run(s, st, "token_revoke");
 	if (rc == 0 && sqlite3_changes(s->db) == 0)
 		rc = cairn__error_set(CAIRN_ENOTFOUND, "no such token (or revoked already)");
+	return rc;
+}
+
+/* ---- web sessions --------------------------------------------------------------- */
+
+static int session_create(cairn_meta *m, const uint8_t hash[32], const uint8_t token_hash[32],
+			  int64_t now_ns, int64_t expires_ns)
+{
+	meta_sqlite *s = handle(m);
+	sqlite3_stmt *st;
+	int rc, src;
+
+	if (hash == NULL || token_hash == NULL)
+		return cairn__error_set(CAIRN_EINVALID, "session_create: NULL argument");
+	if ((rc = need_write(s, "session_create")) != 0 ||
+	    (rc = acquire(&st, s, ST_SESSION_EXPIRE, "session_create: expire")) != 0)
+		return rc;
+	/* expired sessions go whenever a new one starts: the table stays small */
+	sqlite3_bind_int64(st, 1, now_ns);
+	if ((rc = run(s, st, "session_create: expire")) != 0 ||
+	    (rc = acquire(&st, s, ST_SESSION_INSERT, "session_create")) != 0)
+		return rc;
+	bind_bytes(st, 1, hash, 32);
+	bind_bytes(st, 2, token_hash, 32);
+	sqlite3_bind_int64(st, 3, now_ns);
+	sqlite3_bind_int64(st, 4, expires_ns);
+	src = sqlite3_step(st);
+	if (src == SQLITE_CONSTRAINT_PRIMARYKEY)
+		rc = cairn__error_set(CAIRN_EEXISTS, "that session is recorded already");
+	else if (src != SQLITE_DONE)
+		rc = sql_error(s, src, "session_create");
+	stmt_done(st);
+	return rc;
+}
+
+static int session_lookup(cairn_meta *m, const uint8_t hash[32], int64_t now_ns,
+			  char user[CAIRN_NAME_MAX + 1], char scope[CAIRN_SCOPE_MAX + 1])
+{
+	meta_sqlite *s = handle(m);
+	sqlite3_stmt *st;
+	int rc;
+
+	if (hash == NULL || user == NULL || scope == NULL)
+		return cairn__error_set(CAIRN_EINVALID, "session_lookup: NULL argument");
+	if ((rc = acquire(&st, s, ST_SESSION_LOOKUP, "session_lookup")) != 0)
+		return rc;
+	bind_bytes(st, 1, hash, 32);
+	sqlite3_bind_int64(st, 2, now_ns);
+	return read_credential(s, st, hash, "unknown or ended session", "session_lookup", user,
+			       scope);
+}
+
+static int session_delete(cairn_meta *m, const uint8_t hash[32])
+{
+	meta_sqlite *s = handle(m);
+	sqlite3_stmt *st;
+	int rc;
+
+	if (hash == NULL)
+		return cairn__error_set(CAIRN_EINVALID, "session_delete: NULL argument");
+	if ((rc = need_write(s, "session_delete")) != 0 ||
+	    (rc = acquire(&st, s, ST_SESSION_DELETE, "session_delete")) != 0)
+		return rc;
+	bind_bytes(st, 1, hash, 32);
+	rc = run(s, st, "session_delete");
+	if (rc == 0 && sqlite3_changes(s->db) == 0)
+		rc = cairn__error_set(CAIRN_ENOTFOUND, "no such session");
 	return rc;
 }
 
@@ -2168,6 +2303,10 @@ static const cairn_meta sqlite_table = {
 	.token_create = token_create,
 	.token_lookup = token_lookup,
 	.token_revoke = token_revoke,
+	.session_create = session_create,
+	.session_lookup = session_lookup,
+	.session_delete = session_delete,
+	.prefix_totals = prefix_totals,
 	.chunk_access = chunk_access,
 	.grant_put = grant_put,
 	.file_visible = file_visible,

@@ -182,7 +182,24 @@ const cairn__meta_migration cairn__meta_sqlite_migrations[] = {
 		 */
 		"ALTER TABLE objects ADD COLUMN part_sizes BLOB;\n",
 	},
-	/* migration 6 goes here: { "what it does", "ALTER TABLE ...;" }, */
+	{
+		"web sessions",
+		/*
+		 * A browser logged in with a token holds a session: a random
+		 * secret in an HttpOnly cookie, stored here only as a keyed hash
+		 * (like tokens). A session acts with its token's user and scope
+		 * and ends when it expires, when it logs out, or when that token
+		 * is revoked (the lookup joins the token row).
+		 */
+		"CREATE TABLE web_sessions (\n"
+		"	hash BLOB PRIMARY KEY CHECK (length(hash) = 32),\n"
+		"	token_hash BLOB NOT NULL CHECK (length(token_hash) = 32),\n"
+		"	created_ns INTEGER NOT NULL,\n"
+		"	expires_ns INTEGER NOT NULL\n"
+		") STRICT, WITHOUT ROWID;\n"
+		"CREATE INDEX web_sessions_by_expiry ON web_sessions (expires_ns);\n",
+	},
+	/* migration 7 goes here: { "what it does", "ALTER TABLE ...;" }, */
 };
 
 const unsigned cairn__meta_sqlite_schema_version =

@@ -291,6 +291,24 @@ struct cairn_meta {
 			void *ctx);
 	/* Drop the upload and its part rows. 0 or CAIRN_ENOTFOUND. */
 	int (*mpu_delete)(cairn_meta *m, const char *id);
+
+	/*
+	 * --- web sessions: a browser logged in with a token. hash is the
+	 * keyed hash of the session's secret (as for tokens); the session acts
+	 * as the token of token_hash until expires_ns, and ends with it.
+	 */
+	/* Returns 0, CAIRN_EEXISTS. Also drops sessions expired by now_ns. */
+	int (*session_create)(cairn_meta *m, const uint8_t hash[32], const uint8_t token_hash[32],
+			      int64_t now_ns, int64_t expires_ns);
+	/* Its token's user and scope. Returns 0, CAIRN_EAUTH (unknown, expired, token revoked). */
+	int (*session_lookup)(cairn_meta *m, const uint8_t hash[32], int64_t now_ns,
+			      char user[CAIRN_NAME_MAX + 1], char scope[CAIRN_SCOPE_MAX + 1]);
+	/* Returns 0 or CAIRN_ENOTFOUND. */
+	int (*session_delete)(cairn_meta *m, const uint8_t hash[32]);
+
+	/* How many objects of bucket have keys starting with prefix, and their bytes. */
+	int (*prefix_totals)(cairn_meta *m, int64_t bucket, const char *prefix, size_t prefix_len,
+			     uint64_t *objects, uint64_t *bytes);
 };
 
 /*
