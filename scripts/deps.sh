@@ -9,6 +9,8 @@ if [ "${1:-}" = test ]; then
 	PKGS="$PKGS awscli python3-boto3 rclone s3cmd"
 	# and what the Python package's tests run on (python/tests)
 	PKGS="$PKGS python3-pytest python3-fsspec python3-pip"
+	# and the browser the web pages are tested in (tests/web)
+	PKGS="$PKGS chromium chromium-driver"
 fi
 
 missing=""

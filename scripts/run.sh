@@ -39,5 +39,6 @@ if [ ! -s "$DATA/s3-key" ]; then
 fi
 echo "== S3 on http://$S3LISTEN (its access key is kept in $DATA/s3-key), e.g.:"
 echo "AWS_ACCESS_KEY_ID=$(sed -n 's/^access key id: *//p' "$DATA/s3-key") AWS_SECRET_ACCESS_KEY=$(sed -n 's/^secret access key: *//p' "$DATA/s3-key") aws --endpoint-url http://$S3LISTEN s3 ls s3://demo --recursive"
+echo "== web pages: open $U/ in a browser (log in with the admin token to see private buckets)"
 echo "== serving on $U (Ctrl-C to stop)"
 wait "$PID"

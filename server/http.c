@@ -24,6 +24,7 @@
  */
 #include "server_int.h"
 #include "token.h"
+#include "web.h"
 
 #include "cairn/blake3.h"
 #include "cairn/errors.h"
@@ -183,7 +184,11 @@ typedef struct req {
 	char user[CAIRN_NAME_MAX + 1];
 	char scope[CAIRN_SCOPE_MAX + 1];
 
+	bool by_session;      /* authed by the web session cookie */
+	char csrf[CAIRN__CSRF_LEN + 1]; /* that session's form token */
+
 	/* target */
+	bool key_in_query;    /* the key comes from the "path" argument (web.h) */
 	char ns[CAIRN_NAME_MAX + 1];
 	char name[CAIRN_NAME_MAX + 1];
 	char key[CAIRN_KEY_MAX + 1];
@@ -455,7 +460,7 @@ static enum MHD_Result send_slow_down(struct MHD_Connection *c, req *q)
 
 /* ---- decoding ------------------------------------------------------------------------- */
 
-static int hexv(char ch)
+int cairn__hexv(char ch)
 {
 	if (ch >= '0' && ch <= '9')
 		return ch - '0';
@@ -480,8 +485,8 @@ static long pct_decode(char *out, size_t cap, const char *s, size_t n)
 			int hi, lo;
 			if (i + 2 >= n)
 				return -1;
-			hi = hexv(s[i + 1]);
-			lo = hexv(s[i + 2]);
+			hi = cairn__hexv(s[i + 1]);
+			lo = cairn__hexv(s[i + 2]);
 			if (hi < 0 || lo < 0)
 				return -1;
 			ch = (char)(hi << 4 | lo);
@@ -536,8 +541,7 @@ static long decode_path(char *out, size_t cap, const char *s, size_t n)
 	return utf8_ok(out, o) ? (long)o : -1;
 }
 
-/* A query argument, percent-decoded ('+' is a space) into out; false if absent or bad. */
-static bool query_arg(struct MHD_Connection *c, const char *name, char *out, size_t cap,
+bool cairn__query_arg(struct MHD_Connection *c, const char *name, char *out, size_t cap,
 		      size_t *len)
 {
 	const char *v = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, name);
@@ -575,13 +579,32 @@ size_t cairn__keep_url(void *cls, struct MHD_Connection *c, char *s)
  * Returns 0 (anonymous or a valid token), CAIRN_EAUTH (*msg says why) or
  * another code from the metadata (its message in cairn_error_last).
  */
-static int authenticate(struct MHD_Connection *c, worker *w, req *q, const char **msg)
+static int authenticate(struct MHD_Connection *c, worker *w, req *q, bool cookie_ok,
+			const char **msg)
 {
 	const char *h = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization");
 	uint8_t hash[32];
 	int rc;
 
 	*msg = NULL;
+	if (h == NULL && cookie_ok) {
+		/* a browser's session (web.c): an unknown or ended one is anonymous */
+		const char *v = MHD_lookup_connection_value(c, MHD_COOKIE_KIND,
+							    CAIRN__SESSION_COOKIE);
+		if (v == NULL)
+			return 0;
+		rc = cairn__web_session(w->meta, v, q->user, q->scope, q->csrf);
+		if (rc == CAIRN_EAUTH) {
+			cairn_error_clear();
+			return 0;
+		}
+		if (rc != 0)
+			return rc;
+		q->authed = q->by_session = true;
+		q->admin = strcmp(q->scope, "admin") == 0;
+		q->can_write_scope = q->admin || strcmp(q->scope, "write") == 0;
+		return 0;
+	}
 	if (h == NULL)
 		return 0;
 	if (strncmp(h, "Bearer ", 7) != 0 ||
@@ -756,7 +779,7 @@ static int list_bucket(void *ctx, const cairn_bucket_row *b)
 static enum MHD_Result h_bucket_list(struct MHD_Connection *c, worker *w, req *q)
 {
 	char ns[CAIRN_NAME_MAX + 2];
-	bool have = query_arg(c, "namespace", ns, sizeof(ns), NULL);
+	bool have = cairn__query_arg(c, "namespace", ns, sizeof(ns), NULL);
 	list_ctx lc = {q, json_array()};
 	int rc;
 
@@ -869,7 +892,7 @@ static enum MHD_Result h_bucket_delete(struct MHD_Connection *c, worker *w, req 
 
 	if (writable_bucket(c, w, q, &b, &ret) != 0)
 		return ret;
-	if (!query_arg(c, "force", force, sizeof(force), NULL) || strcmp(force, "true") != 0) {
+	if (!cairn__query_arg(c, "force", force, sizeof(force), NULL) || strcmp(force, "true") != 0) {
 		lo.limit = 1;
 		rc = cairn_object_list(w->repo, q->ns, q->name, &lo, count_one, &n, NULL);
 		if (rc != 0)
@@ -948,21 +971,21 @@ static enum MHD_Result h_tree(struct MHD_Connection *c, worker *w, req *q)
 
 	if (find_bucket(c, w, q, &b, &ret) != 0)
 		return ret;
-	if (query_arg(c, "recursive", arg, sizeof(arg), NULL))
+	if (cairn__query_arg(c, "recursive", arg, sizeof(arg), NULL))
 		recursive = strcmp(arg, "true") == 0 || strcmp(arg, "1") == 0;
-	if (query_arg(c, "limit", arg, sizeof(arg), NULL)) {
+	if (cairn__query_arg(c, "limit", arg, sizeof(arg), NULL)) {
 		char *end;
 		long v = strtol(arg, &end, 10);
 		if (*arg == '\0' || *end != '\0' || v < 1 || v > 1000)
 			return send_error(c, q, 400, "InvalidArgument", "limit must be 1..1000");
 		lo.limit = (size_t)v;
 	}
-	if (query_arg(c, "cursor", arg, sizeof(arg), &alen)) {
+	if (cairn__query_arg(c, "cursor", arg, sizeof(arg), &alen)) {
 		/* the cursor is the hex of the last entry given */
 		if (alen == 0 || alen % 2 || alen / 2 > CAIRN_KEY_MAX)
 			return send_error(c, q, 400, "InvalidArgument", "bad cursor");
 		for (size_t i = 0; i < alen / 2; i++) {
-			int hi = hexv(arg[2 * i]), lo4 = hexv(arg[2 * i + 1]);
+			int hi = cairn__hexv(arg[2 * i]), lo4 = cairn__hexv(arg[2 * i + 1]);
 			if (hi < 0 || lo4 < 0)
 				return send_error(c, q, 400, "InvalidArgument", "bad cursor");
 			after[i] = (char)(hi << 4 | lo4);
@@ -1216,6 +1239,9 @@ static enum MHD_Result h_resolve_get(struct MHD_Connection *c, worker *w, req *q
 	MHD_add_response_header(r, "ETag", hexh);
 	MHD_add_response_header(r, "Accept-Ranges", "bytes");
 	MHD_add_response_header(r, "Content-Type", "application/octet-stream");
+	/* stored bytes never run as a page of this origin (sessions live here) */
+	MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
+	MHD_add_response_header(r, "Content-Security-Policy", "sandbox");
 	if (status == 206)
 		MHD_add_response_header(r, "Content-Range", cr);
 	ret = MHD_queue_response(c, status, r);
@@ -1590,8 +1616,8 @@ static enum MHD_Result h_xorb_get(struct MHD_Connection *c, req *q)
 	enum MHD_Result ret;
 	int rr;
 
-	if (!query_arg(c, "start", a, sizeof(a), NULL) || !query_arg(c, "end", b, sizeof(b), NULL) ||
-	    !query_arg(c, "exp", e, sizeof(e), NULL) || !query_arg(c, "sig", sig, sizeof(sig), NULL) ||
+	if (!cairn__query_arg(c, "start", a, sizeof(a), NULL) || !cairn__query_arg(c, "end", b, sizeof(b), NULL) ||
+	    !cairn__query_arg(c, "exp", e, sizeof(e), NULL) || !cairn__query_arg(c, "sig", sig, sizeof(sig), NULL) ||
 	    sscanf(a, "%llu", &start) != 1 || sscanf(b, "%llu", &end) != 1 ||
 	    sscanf(e, "%lld", &exp) != 1 || strlen(sig) != 64 || end < start ||
 	    end - start >= XORB_BODY_MAX)
@@ -1985,7 +2011,15 @@ enum handler {
 	H_XORB,     /* /v1/xorbs/default/HASH */
 	H_RECON,    /* /v1/reconstructions/HASH */
 	H_BATCH,    /* /api/buckets/NS/NAME/batch */
+	H_WEB_HOME, /* the pages (web.c) */
+	H_WEB_TREE,
+	H_WEB_BLOB,
+	H_WEB_LOGIN,
+	H_WEB_LOGOUT,
+	H_WEB_CSS,
 };
+
+#define IS_WEB(h) ((h) >= H_WEB_HOME && (h) <= H_WEB_CSS)
 
 /* One name segment of s into out (CAIRN_NAME_MAX bytes); *s moves past it and its '/'. */
 static bool name_seg(char out[CAIRN_NAME_MAX + 1], const char **s)
@@ -2001,21 +2035,48 @@ static bool name_seg(char out[CAIRN_NAME_MAX + 1], const char **s)
 	return true;
 }
 
-/* The object path after a route prefix into q->key. */
-static bool key_path(req *q, const char *s, bool may_be_empty)
+/* The object path s[0, n) after a route prefix into q->key. */
+static bool key_path_n(req *q, const char *s, size_t n, bool may_be_empty)
 {
 	long d;
 
-	if (*s == '\0') {
+	if (n == 0) {
 		q->key_len = 0;
 		return may_be_empty;
 	}
-	d = decode_path(q->key, CAIRN_KEY_MAX, s, strlen(s));
+	d = decode_path(q->key, CAIRN_KEY_MAX, s, n);
 	if (d <= 0)
 		return false;
 	q->key_len = (size_t)d;
 	q->key[d] = '\0';
 	return true;
+}
+
+static bool key_path(req *q, const char *s, bool may_be_empty)
+{
+	return key_path_n(q, s, strlen(s), may_be_empty);
+}
+
+/*
+ * A page's path after "tree" or "blob" (s: what follows the word): "/PATH"
+ * with a trailing '/' allowed for folders, nothing (the key then comes
+ * from the "path" argument: q->key_in_query), or "/" (the root).
+ */
+static bool page_path(req *q, const char *s, bool folder)
+{
+	size_t n;
+
+	if (*s == '\0') {
+		q->key_in_query = true;
+		return true;
+	}
+	if (*s != '/')
+		return false;
+	s++;
+	n = strlen(s);
+	if (folder && n > 0 && s[n - 1] == '/')
+		n--;
+	return key_path_n(q, s, n, folder);
 }
 
 /* A hash as the last segment (the query string is not part of url). */
@@ -2030,6 +2091,14 @@ static enum handler route(const char *url, req *q)
 
 	if (strcmp(url, "/healthz") == 0)
 		return H_HEALTH;
+	if (strcmp(url, "/") == 0)
+		return H_WEB_HOME;
+	if (strcmp(url, "/login") == 0)
+		return H_WEB_LOGIN;
+	if (strcmp(url, "/logout") == 0)
+		return H_WEB_LOGOUT;
+	if (strcmp(url, "/static/cairn.css") == 0)
+		return H_WEB_CSS;
 	if (strcmp(url, "/metrics") == 0)
 		return H_METRICS;
 	if (strcmp(url, "/api/whoami") == 0)
@@ -2068,14 +2137,28 @@ static enum handler route(const char *url, req *q)
 	if (strncmp(url, "/buckets/", 9) == 0) {
 		enum handler h;
 		s = url + 9;
-		if (!name_seg(q->ns, &s) || strchr(s, '/') == NULL || !name_seg(q->name, &s))
+		if (!name_seg(q->ns, &s))
 			return H_BADPATH;
+		if (strchr(s, '/') == NULL) /* the bucket's page, /buckets/NS/NAME */
+			return name_seg(q->name, &s) ? H_WEB_TREE : H_BADPATH;
+		if (!name_seg(q->name, &s))
+			return H_BADPATH;
+		if (*s == '\0') /* /buckets/NS/NAME/ */
+			return H_WEB_TREE;
+		if (strncmp(s, "tree", 4) == 0 && (s[4] == '\0' || s[4] == '/'))
+			return page_path(q, s + 4, true) ? H_WEB_TREE : H_BADPATH;
+		if (strncmp(s, "blob", 4) == 0 && (s[4] == '\0' || s[4] == '/'))
+			return page_path(q, s + 4, false) ? H_WEB_BLOB : H_BADPATH;
+		if (strcmp(s, "resolve") == 0) {
+			q->key_in_query = true;
+			return H_RESOLVE;
+		}
 		if (strncmp(s, "upload/", 7) == 0)
 			h = H_UPLOAD, s += 7;
 		else if (strncmp(s, "resolve/", 8) == 0)
 			h = H_RESOLVE, s += 8;
-		else
-			return H_NOTFOUND;
+		else /* /buckets/NS/NAME/PATH: a README's relative link from the top folder */
+			return page_path(q, s - 1, true) ? H_WEB_TREE : H_BADPATH;
 		return key_path(q, s, false) ? h : H_BADPATH;
 	}
 	return H_NOTFOUND;
@@ -2100,6 +2183,84 @@ static enum MHD_Result want_body(struct MHD_Connection *c, req *q, int hid)
 }
 
 #define ALLOW_GET "GET, HEAD"
+#define FORM_MAX 8192 /* the pages' forms hold a token and a CSRF token */
+
+/* A page's form body: small, collected like a JSON body. */
+static enum MHD_Result want_form(struct MHD_Connection *c, req *q, int hid)
+{
+	const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
+
+	if (cl != NULL && strtoull(cl, NULL, 10) > FORM_MAX)
+		return send_error(c, q, 413, "TooLarge", "form over 8 KiB");
+	q->route = R_JSON_BODY;
+	q->hid = hid;
+	return MHD_YES;
+}
+
+/* What every page's response carries: no script may run, no other site may frame it. */
+static void page_headers(struct MHD_Response *r)
+{
+	MHD_add_response_header(r, "Content-Security-Policy",
+				"default-src 'none'; style-src 'self'; img-src 'self'; "
+				"form-action 'self'; frame-ancestors 'none'; base-uri 'none'");
+	MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
+	MHD_add_response_header(r, "X-Frame-Options", "DENY");
+	MHD_add_response_header(r, "Referrer-Policy", "same-origin");
+}
+
+/* A page (web.c), built and sent. */
+static enum MHD_Result h_web(struct MHD_Connection *c, worker *w, req *q, int h)
+{
+	static const enum cairn__web_kind kinds[] = {
+		[H_WEB_HOME] = CAIRN__WEB_HOME,	    [H_WEB_TREE] = CAIRN__WEB_TREE,
+		[H_WEB_BLOB] = CAIRN__WEB_BLOB,	    [H_WEB_LOGIN] = CAIRN__WEB_LOGIN,
+		[H_WEB_LOGOUT] = CAIRN__WEB_LOGOUT, [H_WEB_CSS] = CAIRN__WEB_CSS,
+	};
+	cairn__web_req wr;
+	cairn__web_page pg;
+	struct MHD_Response *r;
+	enum MHD_Result ret;
+	int rc;
+
+	memset(&wr, 0, sizeof(wr));
+	wr.conn = c;
+	wr.repo = w->repo;
+	wr.meta = w->meta;
+	wr.post = strcmp(q->method, "POST") == 0;
+	wr.authed = q->authed;
+	wr.admin = q->admin;
+	wr.user = q->user;
+	wr.by_session = q->by_session;
+	memcpy(wr.csrf, q->csrf, sizeof(wr.csrf));
+	wr.ns = q->ns;
+	wr.name = q->name;
+	wr.key = q->key;
+	wr.key_len = q->key_len;
+	wr.body = q->body ? q->body : "";
+	wr.body_len = q->body_len;
+	rc = cairn__web_page_build(&wr, kinds[h], &pg);
+	if (pg.body == NULL) /* not even an error page */
+		return send_code(c, q, rc ? rc : CAIRN_ENOMEM, "out of memory");
+	r = MHD_create_response_from_buffer(pg.len, pg.body, MHD_RESPMEM_MUST_FREE);
+	if (r == NULL) {
+		free(pg.body);
+		return MHD_NO;
+	}
+	MHD_add_response_header(r, "Content-Type", pg.ctype);
+	page_headers(r);
+	MHD_add_response_header(r, "Cache-Control",
+				h == H_WEB_CSS ? "public, max-age=3600" : "no-store");
+	for (int i = 0; i < 2; i++)
+		if (pg.cookies[i][0])
+			MHD_add_response_header(r, "Set-Cookie", pg.cookies[i]);
+	if (pg.location[0])
+		MHD_add_response_header(r, "Location", pg.location);
+	ret = MHD_queue_response(c, pg.status, r);
+	MHD_destroy_response(r);
+	q->status = pg.status;
+	q->bytes_out = pg.len;
+	return ret;
+}
 
 /*
  * Route a request and run it, or (body routes) check it and start reading
@@ -2128,7 +2289,9 @@ static enum MHD_Result first_call(struct MHD_Connection *c, req *q, const char *
 	    !(h == H_UPLOAD && strcmp(m, "PUT") == 0) &&
 	    !(h == H_BUCKET && strcmp(m, "POST") == 0) &&
 	    !(h == H_SETTINGS && strcmp(m, "PUT") == 0) &&
-	    !((h == H_CHUNKS || h == H_XORB || h == H_BATCH) && strcmp(m, "POST") == 0))
+	    !((h == H_CHUNKS || h == H_XORB || h == H_BATCH || h == H_WEB_LOGIN ||
+	       h == H_WEB_LOGOUT) &&
+	      strcmp(m, "POST") == 0))
 		return MHD_YES; /* its body is dropped; it runs in the final call */
 	q->begun = true;
 	if (h == H_NOTFOUND)
@@ -2144,8 +2307,29 @@ static enum MHD_Result first_call(struct MHD_Connection *c, req *q, const char *
 		return get ? h_metrics(c, q) : not_allowed(c, q, ALLOW_GET);
 	if ((rc = worker_get(&w)) != 0)
 		return send_engine(c, q, rc);
-	if ((rc = authenticate(c, w, q, &msg)) != 0)
+	/*
+	 * The session cookie counts only where a browser needs it: pages,
+	 * downloads and logout. SameSite=Strict keeps other sites' pages from
+	 * sending it; the API never takes it, so no state changes on it but
+	 * logout's (which checks a CSRF token too).
+	 */
+	if ((rc = authenticate(c, w, q,
+			       (IS_WEB(h) || h == H_RESOLVE) &&
+				       (get || (h == H_WEB_LOGOUT && strcmp(m, "POST") == 0)),
+			       &msg)) != 0)
 		return msg ? send_code(c, q, rc, msg) : send_engine(c, q, rc);
+	if (q->key_in_query) {
+		size_t n;
+		if (!cairn__query_arg(c, "path", q->key, CAIRN_KEY_MAX + 1, &n))
+			return send_error(c, q, 400, "InvalidArgument",
+					  "bad or missing path argument");
+		if (h == H_WEB_TREE && n > 0 && q->key[n - 1] == '/')
+			n--;
+		q->key_len = n;
+		q->key[n] = '\0';
+		if (h != H_WEB_TREE && n == 0)
+			return send_error(c, q, 400, "InvalidArgument", "empty path argument");
+	}
 
 	switch (h) {
 	case H_WHOAMI:
@@ -2222,6 +2406,19 @@ static enum MHD_Result first_call(struct MHD_Connection *c, req *q, const char *
 			return ret;
 		return want_big_body(c, q, H_BATCH, BATCH_MAX, "a batch", 3);
 	}
+	case H_WEB_LOGIN:
+		if (strcmp(m, "POST") == 0)
+			return want_form(c, q, H_WEB_LOGIN);
+		return get ? h_web(c, w, q, h) : not_allowed(c, q, "GET, HEAD, POST");
+	case H_WEB_LOGOUT:
+		/* no GET: following a link must not log anyone out */
+		return strcmp(m, "POST") == 0 ? want_form(c, q, H_WEB_LOGOUT)
+					      : not_allowed(c, q, "POST");
+	case H_WEB_HOME:
+	case H_WEB_TREE:
+	case H_WEB_BLOB:
+	case H_WEB_CSS:
+		return get ? h_web(c, w, q, h) : not_allowed(c, q, ALLOW_GET);
 	default:
 		return send_error(c, q, 404, "NotFound", "no such endpoint");
 	}
@@ -2252,6 +2449,9 @@ static enum MHD_Result last_call(struct MHD_Connection *c, req *q)
 		return h_xorb_put(c, w, q);
 	case H_BATCH:
 		return h_batch(c, w, q);
+	case H_WEB_LOGIN:
+	case H_WEB_LOGOUT:
+		return h_web(c, w, q, q->hid);
 	default:
 		return h_bucket_settings(c, w, q);
 	}
@@ -2432,6 +2632,8 @@ int cairn__server_run(const cairn_server_config *cfg)
 		workers_close();
 		return CAIRN_EIO;
 	}
+	if (s3 && (info = MHD_get_daemon_info(s3, MHD_DAEMON_INFO_BIND_PORT)) != NULL)
+		cairn__web_set_s3_port(info->port);
 
 	sigemptyset(&set);
 	sigaddset(&set, SIGTERM);

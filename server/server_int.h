@@ -56,6 +56,14 @@ void cairn__metrics_record(unsigned status, uint64_t in, uint64_t out, double se
  */
 int cairn__parse_range(const char *h, uint64_t size, uint64_t *first, uint64_t *len);
 
+/* The value of a hex digit (either case), or -1. */
+int cairn__hexv(char ch);
+
+/* A query argument, percent-decoded ('+' is a space) into out (cap bytes, NUL
+ * added), its length in *len (may be NULL); false if absent, bad or too long. */
+bool cairn__query_arg(struct MHD_Connection *c, const char *name, char *out, size_t cap,
+		      size_t *len);
+
 /* MHD's unescape callback that keeps URLs and arguments as sent. */
 size_t cairn__keep_url(void *cls, struct MHD_Connection *c, char *s);
 
