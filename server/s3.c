@@ -1478,6 +1478,12 @@ static enum MHD_Result get_object(struct MHD_Connection *c, s3q *q, cairn_repo *
 	MHD_add_response_header(resp, "Accept-Ranges", "bytes");
 	MHD_add_response_header(resp, "Content-Type",
 				ctype[0] ? ctype : "binary/octet-stream");
+	/*
+	 * Stored HTML must not run as a page of this host: cookies ignore
+	 * ports, so its script could plant cookies the web pages receive.
+	 */
+	MHD_add_response_header(resp, "Content-Security-Policy", "sandbox");
+	MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
 	if (status == 206)
 		MHD_add_response_header(resp, "Content-Range", cr);
 	if (row.parts > 0 && has_arg(c, "partNumber")) {

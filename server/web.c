@@ -24,6 +24,7 @@
 #include "cairn/sys/meta.h"
 
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -552,7 +553,10 @@ static int list_one(void *ctx, const cairn_object_row *row, const char *prefix, 
 		fputs("<th scope=\"row\"><a class=\"file\" href=\"", f);
 		put_link(f, l->r->ns, l->r->name, "blob", key, klen, false);
 		fputs("\">", f);
-		esc(f, key + l->skip, klen - l->skip);
+		if (klen == l->skip) /* "dir/" itself: an S3 client's folder marker */
+			fputs("<span class=\"muted\">(this folder&#39;s marker object)</span>", f);
+		else
+			esc(f, key + l->skip, klen - l->skip);
 		fputs("</a></th><td class=\"num\">", f);
 		put_size_cell(f, row->size);
 		fputs("</td><td>", f);
@@ -566,14 +570,52 @@ static int list_one(void *ctx, const cairn_object_row *row, const char *prefix, 
 	return 0;
 }
 
+/*
+ * A bucket's dedup figures walk every file it holds (cairn_bucket_stats),
+ * so a page keeps them for STATS_TTL_S per bucket: many views of a big
+ * bucket cost one walk. Bucket ids are never reused.
+ */
+#define STATS_TTL_S 30
+#define STATS_SLOTS 64
+
+static struct {
+	int64_t id;
+	time_t at;
+	cairn_stats st;
+} stats_cache[STATS_SLOTS];
+static pthread_mutex_t stats_mu = PTHREAD_MUTEX_INITIALIZER;
+
+static int bucket_stats_cached(const cairn__web_req *r, int64_t id, cairn_stats *st)
+{
+	size_t slot = (size_t)((uint64_t)id % STATS_SLOTS);
+	time_t now = time(NULL);
+	int rc;
+
+	pthread_mutex_lock(&stats_mu);
+	if (stats_cache[slot].id == id && now - stats_cache[slot].at < STATS_TTL_S) {
+		*st = stats_cache[slot].st;
+		pthread_mutex_unlock(&stats_mu);
+		return 0;
+	}
+	pthread_mutex_unlock(&stats_mu);
+	memset(st, 0, sizeof(*st));
+	if ((rc = cairn_bucket_stats(r->repo, r->ns, r->name, st)) != 0)
+		return rc;
+	pthread_mutex_lock(&stats_mu);
+	stats_cache[slot].id = id;
+	stats_cache[slot].at = now;
+	stats_cache[slot].st = *st;
+	pthread_mutex_unlock(&stats_mu);
+	return 0;
+}
+
 /* The summary of a bucket: what it holds and what that costs once deduplicated. */
-static int bucket_summary(FILE *f, const cairn__web_req *r)
+static int bucket_summary(FILE *f, const cairn__web_req *r, int64_t id)
 {
 	cairn_stats st;
 	int rc;
 
-	memset(&st, 0, sizeof(st));
-	if ((rc = cairn_bucket_stats(r->repo, r->ns, r->name, &st)) != 0)
+	if ((rc = bucket_stats_cached(r, id, &st)) != 0)
 		return rc;
 	fputs("<section aria-labelledby=\"usage\" class=\"summary\">\n<h2 id=\"usage\" "
 	      "class=\"visually-hidden\">Usage</h2>\n<dl class=\"stats\">\n",
@@ -723,6 +765,8 @@ static int page_tree(FILE *f, const cairn__web_req *r, cairn__web_page *p)
 		}
 		limit = (size_t)v;
 	}
+	if (flen + 1 > CAIRN_KEY_MAX && filter_len == 0)
+		return page_blob(f, r, p); /* too long for a folder: a file, if anything */
 	if (flen + 1 + filter_len > CAIRN_KEY_MAX) {
 		error_page(f, r, p, 400, "Bad request", "That path and filter are too long.");
 		return 0;
@@ -753,6 +797,18 @@ static int page_tree(FILE *f, const cairn__web_req *r, cairn__web_page *p)
 			error_page(f, r, p, 404, "Not found", "There is no such folder or file.");
 			goto done;
 		}
+	}
+	/* a folder's URL ends with '/', so its README's relative links resolve inside it */
+	if (r->url != NULL && !r->post && r->url[strlen(r->url) - 1] != '/' &&
+	    (flen == 0 || cairn__web_key_addressable(r->key, flen))) {
+		FILE *u = fmemopen(p->location, sizeof(p->location) - 1, "w");
+		if (u != NULL) {
+			put_link(u, r->ns, r->name, "tree", r->key, flen, true);
+			fclose(u);
+		}
+		p->status = 308;
+		fputs("<!DOCTYPE html>\n<title>Moved</title>\n", f);
+		goto done;
 	}
 	memcpy(prefix + plen, filter ? filter : "", filter_len);
 	if (cur != NULL) {
@@ -803,10 +859,10 @@ static int page_tree(FILE *f, const cairn__web_req *r, cairn__web_page *p)
 	fputs(" ", f);
 	badge(f, b.is_private);
 	fputs("</h1>\n", f);
-	if (flen == 0) {
-		if ((rc = bucket_summary(f, r)) != 0)
+	if (flen == 0 && cur == NULL && filter_len == 0) {
+		if ((rc = bucket_summary(f, r, b.id)) != 0)
 			goto done;
-	} else {
+	} else if (flen > 0) {
 		fputs("<p class=\"folder-stats\">This folder holds ", f);
 		put_count(f, objects);
 		fputs(objects == 1 ? " file" : " files", f);
@@ -927,19 +983,41 @@ static void shell_word(FILE *f, const char *s, size_t n)
 	fputs("&#39;", f);
 }
 
-/* A Python string literal (ASCII only; quotes: with its quotes), HTML-escaped. */
+/*
+ * A Python string literal of UTF-8 text (quotes: with its quotes), in
+ * ASCII: controls and non-ASCII characters as \\x, \\u, \\U escapes; then
+ * HTML-escaped. s must be valid UTF-8 (utf8_valid).
+ */
 static void py_string(FILE *f, const char *s, size_t n, bool quotes)
 {
 	if (quotes)
 		fputs("&quot;", f);
 	for (size_t i = 0; i < n; i++) {
 		unsigned char ch = (unsigned char)s[i];
-		if (ch == '\\' || ch == '"')
+		uint32_t cp;
+		size_t k;
+
+		if (ch == '\\' || ch == '"') {
 			fprintf(f, "\\%s", ch == '"' ? "&quot;" : "\\");
-		else if (ch < 0x20 || ch >= 0x7F)
-			fprintf(f, "\\x%02x", ch);
-		else
+			continue;
+		}
+		if (ch >= 0x20 && ch < 0x7F) {
 			esc(f, s + i, 1);
+			continue;
+		}
+		if (ch < 0x80) {
+			fprintf(f, "\\x%02x", ch);
+			continue;
+		}
+		k = ch >= 0xF0 ? 3 : ch >= 0xE0 ? 2 : 1;
+		cp = ch & (0x3F >> k);
+		for (size_t j = 1; j <= k && i + j < n; j++)
+			cp = cp << 6 | ((unsigned char)s[i + j] & 0x3F);
+		i += k;
+		if (cp > 0xFFFF)
+			fprintf(f, "\\U%08" PRIx32, cp);
+		else
+			fprintf(f, "\\u%04" PRIx32, cp);
 	}
 	if (quotes)
 		fputs("&quot;", f);
@@ -965,8 +1043,12 @@ static char *remote_uri(const cairn__web_req *r, bool s3, size_t *len)
 static const char *host_of(const cairn__web_req *r)
 {
 	const char *h = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Host");
+	static const char ok[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-:[]";
 
-	return h && *h ? h : "HOST:PORT";
+	/* it lands in shell and Python snippets: a host name, or a placeholder */
+	if (h == NULL || *h == '\0' || strlen(h) > 255 || h[strspn(h, ok)] != '\0')
+		return "HOST:PORT";
+	return h;
 }
 
 /* The host part of a Host header value (a bracketed IPv6 address kept whole). */
@@ -1032,6 +1114,10 @@ static int page_blob(FILE *f, const cairn__web_req *r, cairn__web_page *p)
 	base = memrchr(r->key, '/', r->key_len);
 	base = base ? base + 1 : r->key;
 	blen = (size_t)(r->key + r->key_len - base);
+	if (blen == 0) { /* "dir/": a folder marker is named by its whole key */
+		base = r->key;
+		blen = r->key_len;
+	}
 
 	{
 		char *title = strndup(base, blen);
@@ -1093,13 +1179,17 @@ static int page_blob(FILE *f, const cairn__web_req *r, cairn__web_page *p)
 	snippet_end(f);
 
 	snippet_begin(f, "snip-py", "Python");
-	fputs("import cairn\n\nclient = cairn.Client(endpoint=&quot;http://", f);
-	py_string(f, host, strlen(host), false);
-	fputs("&quot;)\nclient.download_file(", f);
-	py_string(f, uri, ulen, true);
-	fputs(", ", f);
-	py_string(f, base, blen, true);
-	fputs(")\n", f);
+	if (utf8_valid(r->key, r->key_len)) {
+		fputs("import cairn\n\nclient = cairn.Client(endpoint=&quot;http://", f);
+		py_string(f, host, strlen(host), false);
+		fputs("&quot;)\nclient.download_file(", f);
+		py_string(f, uri, ulen, true);
+		fputs(", ", f);
+		py_string(f, base, blen, true);
+		fputs(")\n", f);
+	} else {
+		fputs("# this key is not UTF-8 text, which Python's str paths need: use the CLI", f);
+	}
 	snippet_end(f);
 	if (s3port != 0) {
 		snippet_begin(f, "snip-s3", "S3 (aws-cli)");
@@ -1335,17 +1425,23 @@ static int page_logout(FILE *f, const cairn__web_req *r, cairn__web_page *p)
 	uint8_t hash[32];
 	int rc;
 
+	if (!same_origin(r)) {
+		/* another site's page: it may not even clear a cookie */
+		error_page(f, r, p, 403, "Forbidden",
+			   "That logout request did not come from a Cairn page.");
+		return 0;
+	}
 	if (!r->by_session || v == NULL || cairn_token_hash(hash, v, strlen(v)) != 0) {
-		/* no session: nothing to end; the cookie goes anyway */
-		set_cookie(p, 0, CAIRN__SESSION_COOKIE, "", "/", 0);
+		/* no session: nothing to end; a stale cookie goes */
+		if (v != NULL)
+			set_cookie(p, 0, CAIRN__SESSION_COOKIE, "", "/", 0);
 		p->status = 303;
 		snprintf(p->location, sizeof(p->location), "/");
 		fputs("<!DOCTYPE html>\n<title>Logged out</title>\n<p><a href=\"/\">Continue</a></p>\n",
 		      f);
 		return 0;
 	}
-	if (!same_origin(r) || glen < 0 ||
-	    !same_text(given, (size_t)glen, r->csrf, CAIRN__CSRF_LEN)) {
+	if (glen < 0 || !same_text(given, (size_t)glen, r->csrf, CAIRN__CSRF_LEN)) {
 		error_page(f, r, p, 403, "Forbidden",
 			   "That logout request did not come from a Cairn page. You are still "
 			   "logged in.");

@@ -32,6 +32,7 @@ enum cairn__web_kind {
 
 typedef struct cairn__web_req {
 	struct MHD_Connection *conn; /* for query arguments and headers */
+	const char *url;             /* the request's path, as sent */
 	cairn_repo *repo;
 	cairn_meta *meta;
 	bool post;
@@ -58,7 +59,7 @@ typedef struct cairn__web_page {
 	char *body;    /* malloc'd */
 	size_t len;
 	char cookies[2][160]; /* Set-Cookie values, "" for none */
-	char location[64];    /* a redirect's target, "" for none */
+	char location[4400];  /* a redirect's target, "" for none */
 } cairn__web_page;
 
 /*

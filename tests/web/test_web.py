@@ -224,6 +224,7 @@ HOSTILE = [
 ]
 for i, key in enumerate(HOSTILE):
     put(BOB, write(f"h{i}", f"hostile {i}\n".encode()), "bob/hostile/" + key)
+put(BOB, write("cafe", b"accent\n"), "bob/hostile/caf\u00e9.txt")
 put(BOB, write("hreadme", b"# <script>alert(1)</script>\n\n[x](javascript:alert(1))\n"
                           b"\"><img src=x onerror=alert(1)>\n"), "bob/hostile/README.md")
 # keys the native API refuses but S3 stores: ".." and empty segments
@@ -377,6 +378,27 @@ def run_http_checks():
         check(f"bad argument {path} is 400", st == 400, st)
     st, _, _ = http("GET", "/buckets/alice/nope/")
     check("a missing bucket is 404", st == 404, st)
+    # folder URLs end with '/' (a README's relative links resolve in the folder)
+    st, h, _ = http("GET", "/buckets/alice/models")
+    check("bucket URL without '/' redirects", st == 308 and
+          h.get("Location") == "/buckets/alice/models/", (st, h.get("Location")))
+    st, h, _ = http("GET", "/buckets/alice/models/tree/checkpoints")
+    check("folder URL without '/' redirects", st == 308 and
+          h.get("Location") == "/buckets/alice/models/tree/checkpoints/", (st, h.get("Location")))
+    # another site's page cannot log anyone out, not even by clearing a cookie
+    st, h, _ = http("POST", "/logout", b"", dict(ctype, Origin="http://evil.example"))
+    check("cross-site logout refused", st == 403 and not h.get_all("Set-Cookie"),
+          (st, h.get_all("Set-Cookie")))
+    # stored HTML never runs as a page of this host through S3 either
+    hdrs = s3.get_object(Bucket="hostile", Key="a//b.txt")["ResponseMetadata"]["HTTPHeaders"]
+    check("S3 downloads are sandboxed", hdrs.get("content-security-policy") == "sandbox" and
+          hdrs.get("x-content-type-options") == "nosniff", hdrs)
+    # a snippet names a non-ASCII key as Python reads it
+    st, _, body = http("GET", "/buckets/bob/hostile/blob/" + urllib.parse.quote("caf\u00e9.txt"))
+    has("Python snippet escapes non-ASCII keys", body.decode(), "caf\\u00e9.txt")
+    st, _, body = http("GET", "/buckets/alice/models/blob/config.json",
+                       headers={"Host": "x;touch /tmp/pwn;#"})
+    lacks("a hostile Host header stays out of snippets", body.decode(), "touch")
     st, _, _ = http("GET", "/buckets/alice/models/tree/nothing-here/")
     check("a missing folder is 404", st == 404, st)
 

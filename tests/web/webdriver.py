@@ -170,7 +170,10 @@ class Browser:
             try:
                 old.tag
             except WebDriverError as e:
-                if e.error in ("stale element reference", "no such element"):
+                # the old document is gone (chromedriver words it more than one way)
+                if e.error in ("stale element reference", "no such element") or \
+                        "does not belong to the document" in str(e) or \
+                        "No node with given id" in str(e):
                     break
                 raise
             time.sleep(0.02)
