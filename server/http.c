@@ -23,6 +23,7 @@
  * Writing needs a write or admin token of the owner, or an admin token.
  */
 #include "server_int.h"
+#include "cache.h"
 #include "token.h"
 #include "web.h"
 
@@ -31,6 +32,7 @@
 #include "cairn/xorb.h"
 
 #include <arpa/inet.h>
+#include <curl/curl.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -184,6 +186,7 @@ typedef struct req {
 	char user[CAIRN_NAME_MAX + 1];
 	char scope[CAIRN_SCOPE_MAX + 1];
 
+	const char *raw_url;  /* MHD's, valid for the request */
 	bool by_session;      /* authed by the web session cookie */
 	char csrf[CAIRN__CSRF_LEN + 1]; /* that session's form token */
 
@@ -693,6 +696,8 @@ static void caller_of(const req *q, cairn_caller *who)
 
 /* ---- handlers --------------------------------------------------------------------- */
 
+static atomic_uint_fast64_t m_xorb_reads, m_region_fills;
+
 static enum MHD_Result h_metrics(struct MHD_Connection *c, req *q)
 {
 	char *text = NULL;
@@ -747,6 +752,12 @@ static enum MHD_Result h_metrics(struct MHD_Connection *c, req *q)
 		   "\n# TYPE cairn_upload_memory_limit_bytes gauge\n"
 		   "cairn_upload_memory_limit_bytes %" PRIu64 "\n",
 		(uint64_t)atomic_load(&big_body_used), g_budget);
+	fprintf(f, "# HELP cairn_xorb_reads_total Signed xorb reads served (ranges and region "
+		   "fills).\n# TYPE cairn_xorb_reads_total counter\ncairn_xorb_reads_total %" PRIu64
+		   "\n# TYPE cairn_region_fills_total counter\ncairn_region_fills_total %" PRIu64 "\n",
+		(uint64_t)atomic_load(&m_xorb_reads), (uint64_t)atomic_load(&m_region_fills));
+	if (cairn__cache_on())
+		cairn__cache_metrics(f);
 	if (fclose(f) != 0) {
 		free(text);
 		return send_error(c, q, 500, "Internal", "out of memory");
@@ -1330,33 +1341,10 @@ static int load_url_key(const char *dir)
 static void url_sig(char out[65], const cairn_hash *xorb, uint64_t start, uint64_t end,
 		    int64_t exp)
 {
-	static const char hexd[] = "0123456789abcdef";
-	char msg[CAIRN_HASH_HEX_LEN + 80];
-	uint8_t mac[32];
-	int n;
-
-	cairn_hash_to_hex(msg, xorb);
-	n = snprintf(msg + CAIRN_HASH_HEX_LEN, sizeof(msg) - CAIRN_HASH_HEX_LEN,
-		     ":%" PRIu64 ":%" PRIu64 ":%" PRId64, start, end, exp);
-	cairn_blake3_keyed_hash(mac, g_url_key, (const uint8_t *)msg,
-				(size_t)CAIRN_HASH_HEX_LEN + (size_t)n);
-	for (size_t i = 0; i < 32; i++) {
-		out[2 * i] = hexd[mac[i] >> 4];
-		out[2 * i + 1] = hexd[mac[i] & 15];
-	}
-	out[64] = '\0';
+	cairn__url_mac(out, g_url_key, xorb, start, end, exp);
 }
 
 /* Compare without an early exit, so timing does not tell how much of a guess was right. */
-static bool same_text(const char *a, const char *b, size_t n)
-{
-	unsigned char d = 0;
-
-	for (size_t i = 0; i < n; i++)
-		d |= (unsigned char)(a[i] ^ b[i]);
-	return d == 0;
-}
-
 /*
  * A route that holds a big body (up to cap): its length must be announced,
  * within cap and within the budget; the buffer is allocated at once.
@@ -1500,7 +1488,7 @@ static int by_range(const void *a, const void *b, void *ctx)
  * of each xorb once, found by sorting (not by searching per term).
  */
 static int write_recon(FILE *f, const cairn_hash *file, uint64_t size, const cairn_recon_term *t,
-		       size_t n, int64_t exp)
+		       size_t n, int64_t exp, const char *base, const uint8_t *key)
 {
 	char hexh[CAIRN_HASH_HEX_LEN + 1], sig[65];
 	size_t *order = malloc((n ? n : 1) * sizeof(*order));
@@ -1531,11 +1519,11 @@ static int write_recon(FILE *f, const cairn_hash *file, uint64_t size, const cai
 			fprintf(f, "%s\"%s\":[", k ? "]," : "", hexh);
 		else
 			fputc(',', f);
-		url_sig(sig, &x->xorb, x->byte_start, x->byte_end - 1, exp);
-		fprintf(f, "{\"range\":{\"start\":%u,\"end\":%u},\"url\":\"/v1/xorbs/default/%s"
+		cairn__url_mac(sig, key, &x->xorb, x->byte_start, x->byte_end - 1, exp);
+		fprintf(f, "{\"range\":{\"start\":%u,\"end\":%u},\"url\":\"%s/v1/xorbs/default/%s"
 			   "?start=%" PRIu64 "&end=%" PRIu64 "&exp=%" PRId64 "&sig=%s\","
 			   "\"url_range\":{\"start\":%" PRIu64 ",\"end\":%" PRIu64 "}}",
-			x->first, x->end, hexh, x->byte_start, x->byte_end - 1, exp, sig,
+			x->first, x->end, base, hexh, x->byte_start, x->byte_end - 1, exp, sig,
 			x->byte_start, x->byte_end - 1);
 	}
 	fputs(n ? "]}}\n" : "}}\n", f);
@@ -1557,6 +1545,24 @@ static enum MHD_Result h_reconstruction(struct MHD_Connection *c, worker *w, req
 	FILE *f;
 	int rc;
 
+	char region[CAIRN_NAME_MAX + 1], base[CAIRN_REGION_URL_MAX + 1] = "";
+	uint8_t rkey[32];
+	const uint8_t *key = g_url_key;
+
+	/* ?region=NAME: the fetch URLs point at that region's cache node, signed for it */
+	if (cairn__query_arg(c, "region", region, sizeof(region), NULL) && region[0] != '\0') {
+		rc = w->meta->region_get(w->meta, region, base, rkey);
+		if (rc == CAIRN_ENOTFOUND)
+			return send_error(c, q, 400, "InvalidArgument", "no such region");
+		if (rc != 0)
+			return send_engine(c, q, rc);
+		{
+			size_t bl = strlen(base);
+			while (bl > 0 && base[bl - 1] == '/')
+				base[--bl] = '\0';
+		}
+		key = rkey;
+	}
 	caller_of(q, &who);
 	rc = cairn_file_reconstruct(w->repo, &who, &q->file, &size, &t, &n);
 	if (rc != 0) {
@@ -1570,7 +1576,7 @@ static enum MHD_Result h_reconstruction(struct MHD_Connection *c, worker *w, req
 		return send_slow_down(c, q);
 	}
 	f = open_memstream(&text, &len);
-	if (f == NULL || write_recon(f, &q->file, size, t, n, exp) != 0) {
+	if (f == NULL || write_recon(f, &q->file, size, t, n, exp, base, key) != 0) {
 		if (f)
 			fclose(f);
 		free(text);
@@ -1606,15 +1612,73 @@ static ssize_t read_xorb_piece(void *cls, uint64_t pos, char *out, size_t max)
 }
 
 /* GET of a signed xorb URL: the signature is the permission. */
-static enum MHD_Result h_xorb_get(struct MHD_Connection *c, req *q)
+/*
+ * A cache node's fill (cache.c): a whole xorb for region NAME, signed with
+ * the region's secret over "fill:HASH:EXP".
+ */
+static enum MHD_Result h_xorb_fill(struct MHD_Connection *c, worker *w, req *q,
+				   const char *region)
 {
-	char a[32], b[32], e[32], sig[80], want[65], cr[96];
+	char e[32], sig[80], msg[CAIRN_HASH_HEX_LEN + 48], want[65], url[CAIRN_REGION_URL_MAX + 1];
+	uint8_t key[32];
+	cairn_xorb_row x;
+	struct MHD_Response *r;
+	enum MHD_Result ret;
+	long long exp;
+	int rc;
+
+	if (!cairn__query_arg(c, "exp", e, sizeof(e), NULL) ||
+	    !cairn__query_arg(c, "sig", sig, sizeof(sig), NULL) || sscanf(e, "%lld", &exp) != 1 ||
+	    strlen(sig) != 64)
+		return send_error(c, q, 403, "Forbidden", "a fill needs exp and sig");
+	rc = w->meta->region_get(w->meta, region, url, key);
+	if (rc == CAIRN_ENOTFOUND)
+		return send_error(c, q, 403, "Forbidden", "no such region");
+	if (rc != 0)
+		return send_engine(c, q, rc);
+	cairn_hash_to_hex(msg, &q->file);
+	memmove(msg + 5, msg, CAIRN_HASH_HEX_LEN + 1);
+	memcpy(msg, "fill:", 5);
+	snprintf(msg + 5 + CAIRN_HASH_HEX_LEN, sizeof(msg) - 5 - CAIRN_HASH_HEX_LEN, ":%s", e);
+	cairn__region_mac(want, key, msg, strlen(msg));
+	if (!cairn__same_text(want, sig, 64))
+		return send_error(c, q, 403, "Forbidden", "bad signature");
+	if (exp < (long long)time(NULL))
+		return send_error(c, q, 403, "Forbidden", "this fill request has expired");
+	rc = w->meta->xorb_get(w->meta, &q->file, &x);
+	if (rc == CAIRN_ENOTFOUND)
+		return send_error(c, q, 404, "NotFound", "no such xorb");
+	atomic_fetch_add(&m_region_fills, 1);
+	atomic_fetch_add(&m_xorb_reads, 1);
+	if (rc != 0)
+		return send_engine(c, q, rc);
+	q->pc.first = 0;
+	q->pc.len = x.stored;
+	q->pc.buf = malloc(CAIRN__PIECE);
+	if (q->pc.buf == NULL)
+		return send_error(c, q, 500, "Internal", "out of memory");
+	r = MHD_create_response_from_callback(q->pc.len, 64 * 1024, read_xorb_piece, q, NULL);
+	if (r == NULL)
+		return MHD_NO;
+	MHD_add_response_header(r, "Content-Type", "application/octet-stream");
+	ret = MHD_queue_response(c, 200, r);
+	MHD_destroy_response(r);
+	q->status = 200;
+	return ret;
+}
+
+static enum MHD_Result h_xorb_get(struct MHD_Connection *c, worker *w, req *q)
+{
+	char a[32], b[32], e[32], sig[80], want[65], cr[96], region[CAIRN_NAME_MAX + 1];
 	unsigned long long start, end;
 	uint64_t rs, rl;
 	long long exp;
 	struct MHD_Response *r;
 	enum MHD_Result ret;
 	int rr;
+
+	if (cairn__query_arg(c, "region", region, sizeof(region), NULL))
+		return h_xorb_fill(c, w, q, region);
 
 	if (!cairn__query_arg(c, "start", a, sizeof(a), NULL) || !cairn__query_arg(c, "end", b, sizeof(b), NULL) ||
 	    !cairn__query_arg(c, "exp", e, sizeof(e), NULL) || !cairn__query_arg(c, "sig", sig, sizeof(sig), NULL) ||
@@ -1624,11 +1688,12 @@ static enum MHD_Result h_xorb_get(struct MHD_Connection *c, req *q)
 		return send_error(c, q, 403, "Forbidden",
 				  "xorbs are read through the signed URLs of a reconstruction");
 	url_sig(want, &q->file, start, end, exp);
-	if (!same_text(want, sig, 64))
+	if (!cairn__same_text(want, sig, 64))
 		return send_error(c, q, 403, "Forbidden", "bad signature");
 	if (exp < (long long)time(NULL))
 		return send_error(c, q, 403, "Forbidden", "this URL has expired; ask for a new "
 				  "reconstruction");
+	atomic_fetch_add(&m_xorb_reads, 1);
 	q->pc.first = start;
 	q->pc.len = end - start + 1;
 	rr = cairn__parse_range(MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Range"), end + 1, &rs,
@@ -2017,6 +2082,11 @@ enum handler {
 	H_WEB_LOGIN,
 	H_WEB_LOGOUT,
 	H_WEB_CSS,
+	H_REGIONS,       /* GET /api/regions */
+	H_PREWARM,       /* POST /api/buckets/NS/NAME/prewarm (origin) */
+	H_PREWARM_REL,   /* DELETE /api/prewarm/JOB?region=NAME (origin) */
+	H_NODE_JOBS,     /* POST /v1/prewarm (a cache node) */
+	H_NODE_JOB,      /* GET, DELETE /v1/prewarm/JOB (a cache node) */
 };
 
 #define IS_WEB(h) ((h) >= H_WEB_HOME && (h) <= H_WEB_CSS)
@@ -2101,6 +2171,18 @@ static enum handler route(const char *url, req *q)
 		return H_WEB_CSS;
 	if (strcmp(url, "/metrics") == 0)
 		return H_METRICS;
+	if (strcmp(url, "/api/regions") == 0)
+		return H_REGIONS;
+	if (strncmp(url, "/api/prewarm/", 13) == 0 && strlen(url + 13) == 32) {
+		memcpy(q->key, url + 13, 33);
+		return H_PREWARM_REL;
+	}
+	if (strcmp(url, "/v1/prewarm") == 0)
+		return H_NODE_JOBS;
+	if (strncmp(url, "/v1/prewarm/", 12) == 0 && strlen(url + 12) == 32) {
+		memcpy(q->key, url + 12, 33);
+		return H_NODE_JOB;
+	}
 	if (strcmp(url, "/api/whoami") == 0)
 		return H_WHOAMI;
 	if (strcmp(url, "/api/buckets") == 0)
@@ -2120,6 +2202,8 @@ static enum handler route(const char *url, req *q)
 			return H_SETTINGS;
 		if (strcmp(s, "batch") == 0)
 			return H_BATCH;
+		if (strcmp(s, "prewarm") == 0)
+			return H_PREWARM;
 		if (strcmp(s, "tree") == 0)
 			return key_path(q, "", true) ? H_TREE : H_BADPATH;
 		if (strncmp(s, "tree/", 5) == 0)
@@ -2224,6 +2308,7 @@ static enum MHD_Result h_web(struct MHD_Connection *c, worker *w, req *q, int h)
 
 	memset(&wr, 0, sizeof(wr));
 	wr.conn = c;
+	wr.url = q->raw_url;
 	wr.repo = w->repo;
 	wr.meta = w->meta;
 	wr.post = strcmp(q->method, "POST") == 0;
@@ -2262,6 +2347,408 @@ static enum MHD_Result h_web(struct MHD_Connection *c, worker *w, req *q, int h)
 	return ret;
 }
 
+/* ---- regions and pre-warming (the origin's side; the node's is cache.c) ---------------- */
+
+static int region_json(void *ctx, const char *name, const char *url, int64_t created_ns)
+{
+	json_t *e = json_pack("{s:s,s:s,s:I}", "name", name, "url", url, "created_ns",
+			      (json_int_t)created_ns);
+
+	return e == NULL || json_array_append_new(ctx, e) != 0 ? CAIRN_ENOMEM : 0;
+}
+
+/* GET /api/regions: names and URLs (never secrets), for clients choosing one. */
+static enum MHD_Result h_regions(struct MHD_Connection *c, worker *w, req *q)
+{
+	json_t *arr = json_array();
+	int rc;
+
+	if (arr == NULL)
+		return send_error(c, q, 500, "Internal", "out of memory");
+	if ((rc = w->meta->region_list(w->meta, region_json, arr)) != 0) {
+		json_decref(arr);
+		return send_engine(c, q, rc);
+	}
+	return send_json(c, q, 200, json_pack("{s:o}", "regions", arr));
+}
+
+typedef struct xorb_set {
+	cairn_hash *h;
+	size_t n, cap;
+	uint64_t files, logical;
+	int err;
+} xorb_set;
+
+static int set_add(xorb_set *xs, const cairn_hash *h)
+{
+	if (xs->n == xs->cap) {
+		size_t cap = xs->cap ? 2 * xs->cap : 256;
+		cairn_hash *nh = realloc(xs->h, cap * sizeof(*nh));
+		if (nh == NULL)
+			return CAIRN_ENOMEM;
+		xs->h = nh;
+		xs->cap = cap;
+	}
+	xs->h[xs->n++] = *h;
+	return 0;
+}
+
+typedef struct prewarm_walk {
+	worker *w;
+	cairn_caller who;
+	xorb_set xs;
+	char last[CAIRN_KEY_MAX];
+	size_t last_len;
+} prewarm_walk;
+
+static int prewarm_object(void *ctx, const cairn_object_row *row, const char *prefix, size_t len)
+{
+	prewarm_walk *pw = ctx;
+	cairn_recon_term *t = NULL;
+	uint64_t size;
+	size_t n = 0;
+	int rc;
+
+	(void)prefix;
+	(void)len;
+	if (row == NULL)
+		return 0;
+	memcpy(pw->last, row->key, row->key_len);
+	pw->last_len = row->key_len;
+	rc = cairn_file_reconstruct(pw->w->repo, &pw->who, &row->file, &size, &t, &n);
+	if (rc != 0)
+		return pw->xs.err = rc;
+	for (size_t i = 0; i < n && rc == 0; i++)
+		rc = set_add(&pw->xs, &t[i].xorb);
+	free(t);
+	pw->xs.files++;
+	pw->xs.logical += row->size;
+	return pw->xs.err = rc;
+}
+
+static int cmp_hash(const void *a, const void *b)
+{
+	return memcmp(a, b, sizeof(cairn_hash));
+}
+
+/* Send a signed request to a region's node: 0 and *status, *answer (malloc'd), or -1. */
+static size_t collect(char *p, size_t size, size_t n, void *ctx)
+{
+	FILE *f = ctx;
+
+	return fwrite(p, size, n, f) * size;
+}
+
+static int node_request(const char *url, const char *method, const char *body, size_t len,
+			const char *exp, const char *sig, long *status, char **answer)
+{
+	struct curl_slist *hdr = NULL;
+	char h1[64], h2[96];
+	size_t alen = 0;
+	FILE *f = open_memstream(answer, &alen);
+	CURL *h = curl_easy_init();
+	CURLcode cc = CURLE_FAILED_INIT;
+
+	if (f == NULL || h == NULL) {
+		if (f)
+			fclose(f);
+		curl_easy_cleanup(h);
+		return -1;
+	}
+	snprintf(h1, sizeof(h1), "X-Cairn-Exp: %s", exp);
+	snprintf(h2, sizeof(h2), "X-Cairn-Sig: %s", sig);
+	hdr = curl_slist_append(hdr, h1);
+	hdr = curl_slist_append(hdr, h2);
+	hdr = curl_slist_append(hdr, "Content-Type: application/json");
+	curl_easy_setopt(h, CURLOPT_URL, url);
+	curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
+	curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdr);
+	if (body) {
+		curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
+		curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
+	}
+	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, collect);
+	curl_easy_setopt(h, CURLOPT_WRITEDATA, f);
+	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, 10L);
+	curl_easy_setopt(h, CURLOPT_TIMEOUT, 120L);
+	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+	cc = curl_easy_perform(h);
+	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, status);
+	curl_easy_cleanup(h);
+	curl_slist_free_all(hdr);
+	fclose(f);
+	if (cc != CURLE_OK) {
+		fprintf(stderr, "region node %s: %s\n", url, curl_easy_strerror(cc));
+		free(*answer);
+		*answer = NULL;
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * POST /api/buckets/NS/NAME/prewarm {"prefix": P, "region": R}: every xorb of
+ * every file under P, sent to R's node as a job it stages and pins.
+ */
+static enum MHD_Result h_prewarm(struct MHD_Connection *c, worker *w, req *q)
+{
+	cairn_list_options lo = CAIRN_LIST_OPTIONS_INIT;
+	char url[CAIRN_REGION_URL_MAX + 64], job[33], exp[24], digest_hex[65], msg[128], mac[65];
+	uint8_t key[32], rnd[16], digest[32];
+	const char *prefix = "", *region = NULL;
+	prewarm_walk *pw = NULL;
+	json_t *v = NULL, *xs = NULL;
+	char *body = NULL, *answer = NULL;
+	bool truncated = true;
+	long status = 0;
+	enum MHD_Result ret;
+	cairn_blake3_hasher bh;
+	int rc;
+
+	v = json_loadb(q->body ? q->body : "", q->body_len, 0, NULL);
+	if (v == NULL || json_unpack(v, "{s?s,s:s}", "prefix", &prefix, "region", &region) != 0) {
+		json_decref(v);
+		return send_error(c, q, 400, "InvalidArgument",
+				  "want {\"prefix\": \"...\", \"region\": \"NAME\"}");
+	}
+	rc = w->meta->region_get(w->meta, region, url, key);
+	if (rc != 0) {
+		json_decref(v);
+		return rc == CAIRN_ENOTFOUND ? send_error(c, q, 404, "NotFound", "no such region")
+					     : send_engine(c, q, rc);
+	}
+	if ((pw = calloc(1, sizeof(*pw))) == NULL) {
+		json_decref(v);
+		return send_error(c, q, 500, "Internal", "out of memory");
+	}
+	pw->w = w;
+	caller_of(q, &pw->who);
+	lo.prefix = prefix;
+	lo.prefix_len = strlen(prefix);
+	lo.limit = 1000;
+	while (truncated) {
+		rc = cairn_object_list(w->repo, q->ns, q->name, &lo, prewarm_object, pw, &truncated);
+		if (rc == 0 && pw->xs.err)
+			rc = pw->xs.err;
+		if (rc != 0)
+			break;
+		lo.start_after = pw->last;
+		lo.start_after_len = pw->last_len;
+	}
+	if (rc != 0) {
+		ret = send_engine(c, q, rc);
+		goto done;
+	}
+	if (pw->xs.n > 1)
+		qsort(pw->xs.h, pw->xs.n, sizeof(cairn_hash), cmp_hash);
+	if ((xs = json_array()) == NULL) {
+		ret = send_error(c, q, 500, "Internal", "out of memory");
+		goto done;
+	}
+	for (size_t i = 0; i < pw->xs.n; i++) {
+		cairn_xorb_row row;
+		char hex[CAIRN_HASH_HEX_LEN + 1];
+		if (i > 0 && cairn_hash_equal(&pw->xs.h[i], &pw->xs.h[i - 1]))
+			continue;
+		if ((rc = w->meta->xorb_get(w->meta, &pw->xs.h[i], &row)) != 0) {
+			ret = send_engine(c, q, rc);
+			goto done;
+		}
+		cairn_hash_to_hex(hex, &pw->xs.h[i]);
+		json_array_append_new(xs, json_pack("[s,I]", hex, (json_int_t)row.stored));
+	}
+	if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd)) {
+		ret = send_error(c, q, 500, "Internal", "no randomness");
+		goto done;
+	}
+	for (size_t i = 0; i < 16; i++)
+		snprintf(job + 2 * i, 3, "%02x", rnd[i]);
+	{
+		char bucket[2 * CAIRN_NAME_MAX + 2];
+		json_t *jb;
+		snprintf(bucket, sizeof(bucket), "%s/%s", q->ns, q->name);
+		jb = json_pack("{s:s,s:s,s:s,s:I,s:I,s:O}", "job", job, "bucket", bucket, "prefix",
+			       prefix, "files", (json_int_t)pw->xs.files, "logical_bytes",
+			       (json_int_t)pw->xs.logical, "xorbs", xs);
+		body = jb ? json_dumps(jb, JSON_COMPACT) : NULL;
+		json_decref(jb);
+	}
+	if (body == NULL) {
+		ret = send_error(c, q, 500, "Internal", "out of memory");
+		goto done;
+	}
+	cairn_blake3_init(&bh);
+	cairn_blake3_update(&bh, body, strlen(body));
+	cairn_blake3_finalize(&bh, digest, 32);
+	for (size_t i = 0; i < 32; i++)
+		snprintf(digest_hex + 2 * i, 3, "%02x", digest[i]);
+	snprintf(exp, sizeof(exp), "%lld", (long long)time(NULL) + 300);
+	snprintf(msg, sizeof(msg), "job:%s:%s", exp, digest_hex);
+	cairn__region_mac(mac, key, msg, strlen(msg));
+	{
+		size_t ul = strlen(url);
+		while (ul > 0 && url[ul - 1] == '/')
+			url[--ul] = '\0';
+		snprintf(url + ul, sizeof(url) - ul, "/v1/prewarm");
+	}
+	if (node_request(url, "POST", body, strlen(body), exp, mac, &status, &answer) != 0) {
+		ret = send_error(c, q, 502, "BadGateway", "the region's cache node cannot be reached");
+		goto done;
+	}
+	if (status != 202 || answer == NULL) {
+		char m[200];
+		snprintf(m, sizeof(m), "the region's cache node answered %ld: %.120s", status,
+			 answer ? answer : "");
+		ret = send_error(c, q, 502, "BadGateway", m);
+		goto done;
+	}
+	ret = send_mem(c, q, 202, "application/json", answer, strlen(answer),
+		       MHD_RESPMEM_MUST_FREE);
+	answer = NULL;
+done:
+	free(answer);
+	free(body);
+	json_decref(xs);
+	json_decref(v);
+	if (pw)
+		free(pw->xs.h);
+	free(pw);
+	return ret;
+}
+
+/* DELETE /api/prewarm/JOB?region=NAME: the origin signs the release for the node. */
+static enum MHD_Result h_prewarm_release(struct MHD_Connection *c, worker *w, req *q)
+{
+	char region[CAIRN_NAME_MAX + 1], url[CAIRN_REGION_URL_MAX + 96], exp[24], msg[96], mac[65];
+	uint8_t key[32];
+	char *answer = NULL;
+	long status = 0;
+	size_t ul;
+	int rc;
+
+	if (!cairn__query_arg(c, "region", region, sizeof(region), NULL))
+		return send_error(c, q, 400, "InvalidArgument", "which region? (?region=NAME)");
+	if (strspn(q->key, "0123456789abcdef") != 32)
+		return send_error(c, q, 404, "NotFound", "no such job");
+	rc = w->meta->region_get(w->meta, region, url, key);
+	if (rc != 0)
+		return rc == CAIRN_ENOTFOUND ? send_error(c, q, 404, "NotFound", "no such region")
+					     : send_engine(c, q, rc);
+	snprintf(exp, sizeof(exp), "%lld", (long long)time(NULL) + 300);
+	snprintf(msg, sizeof(msg), "release:%.32s:%s", q->key, exp);
+	cairn__region_mac(mac, key, msg, strlen(msg));
+	ul = strlen(url);
+	while (ul > 0 && url[ul - 1] == '/')
+		url[--ul] = '\0';
+	snprintf(url + ul, sizeof(url) - ul, "/v1/prewarm/%.32s?exp=%s&sig=%s", q->key, exp, mac);
+	if (node_request(url, "DELETE", NULL, 0, exp, mac, &status, &answer) != 0)
+		return send_error(c, q, 502, "BadGateway", "the region's cache node cannot be reached");
+	if (answer == NULL)
+		return send_error(c, q, 502, "BadGateway", "no answer from the node");
+	return send_mem(c, q, (unsigned)status, "application/json", answer, strlen(answer),
+			MHD_RESPMEM_MUST_FREE);
+}
+
+/* ---- a cache node's requests ------------------------------------------------------------- */
+
+static enum MHD_Result node_answer(struct MHD_Connection *c, req *q, unsigned status, char *json,
+				   const char *msg)
+{
+	if (status >= 200 && status < 300 && json)
+		return send_mem(c, q, status, "application/json", json, strlen(json),
+				MHD_RESPMEM_MUST_FREE);
+	free(json);
+	return send_error(c, q, status, status == 404 ? "NotFound" : status == 403 ? "Forbidden"
+				       : status == 416 ? "InvalidRange" : status == 502 ? "BadGateway"
+				       : status == 400 ? "InvalidArgument" : "Error",
+			  msg);
+}
+
+/* A signed xorb range from the cache (cache.c checks, fills and verifies). */
+static enum MHD_Result h_node_xorb(struct MHD_Connection *c, req *q)
+{
+	char a[32], b[32], e[32], sig[80], cr[96];
+	unsigned long long start, end;
+	long long exp;
+	uint64_t rs, rl, first, len;
+	const char *msg = NULL;
+	struct MHD_Response *r;
+	enum MHD_Result ret;
+	unsigned st;
+	int fd = -1, rr;
+
+	if (!cairn__query_arg(c, "start", a, sizeof(a), NULL) ||
+	    !cairn__query_arg(c, "end", b, sizeof(b), NULL) ||
+	    !cairn__query_arg(c, "exp", e, sizeof(e), NULL) ||
+	    !cairn__query_arg(c, "sig", sig, sizeof(sig), NULL) || sscanf(a, "%llu", &start) != 1 ||
+	    sscanf(b, "%llu", &end) != 1 || sscanf(e, "%lld", &exp) != 1 || end < start ||
+	    end - start >= XORB_BODY_MAX)
+		return send_error(c, q, 403, "Forbidden",
+				  "xorbs are read through the signed URLs of a reconstruction");
+	first = start;
+	len = end - start + 1;
+	rr = cairn__parse_range(MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Range"), end + 1,
+				&rs, &rl);
+	if (rr < 0 || (rr > 0 && rs < start))
+		return send_error(c, q, 416, "InvalidRange", "the range is outside the signed one");
+	if (rr > 0) {
+		first = rs;
+		len = rl;
+		snprintf(cr, sizeof(cr), "bytes %" PRIu64 "-%" PRIu64 "/*", rs, rs + rl - 1);
+	}
+	st = cairn__cache_xorb(&q->file, start, end, exp, sig, &fd, &msg);
+	if (st != 200)
+		return node_answer(c, q, st, NULL, msg);
+	r = MHD_create_response_from_fd_at_offset64(len, fd, first);
+	if (r == NULL) {
+		close(fd);
+		return MHD_NO;
+	}
+	MHD_add_response_header(r, "Content-Type", "application/octet-stream");
+	if (rr > 0)
+		MHD_add_response_header(r, "Content-Range", cr);
+	ret = MHD_queue_response(c, rr > 0 ? 206 : 200, r);
+	MHD_destroy_response(r);
+	q->status = rr > 0 ? 206 : 200;
+	q->bytes_out = len;
+	return ret;
+}
+
+/* What a cache node answers: signed xorb reads and pre-warm jobs; nothing else is here. */
+static enum MHD_Result node_call(struct MHD_Connection *c, req *q, int h, const char *m)
+{
+	bool get = strcmp(m, "GET") == 0 || strcmp(m, "HEAD") == 0;
+	char *json = NULL;
+	const char *msg = NULL;
+	unsigned st;
+
+	switch (h) {
+	case H_XORB:
+		return get ? h_node_xorb(c, q) : not_allowed(c, q, ALLOW_GET);
+	case H_NODE_JOBS:
+		if (strcmp(m, "POST") != 0)
+			return not_allowed(c, q, "POST");
+		return want_big_body(c, q, H_NODE_JOBS, (size_t)64 << 20, "a job", 1);
+	case H_NODE_JOB:
+		if (get) {
+			st = cairn__cache_job_get(q->key, &json, &msg);
+		} else if (strcmp(m, "DELETE") == 0) {
+			char e[32] = "", sig[80] = "";
+			cairn__query_arg(c, "exp", e, sizeof(e), NULL);
+			cairn__query_arg(c, "sig", sig, sizeof(sig), NULL);
+			st = cairn__cache_job_release(q->key, e, sig, &json, &msg);
+		} else {
+			return not_allowed(c, q, "GET, HEAD, DELETE");
+		}
+		return node_answer(c, q, st, json, msg);
+	default:
+		return send_error(c, q, 404, "NotFound",
+				  "this is a region's cache node: it serves the signed xorb reads "
+				  "its origin hands out, and pre-warm jobs; ask the origin for the rest");
+	}
+}
+
 /*
  * Route a request and run it, or (body routes) check it and start reading
  * its body. early: this is the first call of a request that announced a
@@ -2290,7 +2777,7 @@ static enum MHD_Result first_call(struct MHD_Connection *c, req *q, const char *
 	    !(h == H_BUCKET && strcmp(m, "POST") == 0) &&
 	    !(h == H_SETTINGS && strcmp(m, "PUT") == 0) &&
 	    !((h == H_CHUNKS || h == H_XORB || h == H_BATCH || h == H_WEB_LOGIN ||
-	       h == H_WEB_LOGOUT) &&
+	       h == H_WEB_LOGOUT || h == H_PREWARM || h == H_NODE_JOBS) &&
 	      strcmp(m, "POST") == 0))
 		return MHD_YES; /* its body is dropped; it runs in the final call */
 	q->begun = true;
@@ -2305,6 +2792,8 @@ static enum MHD_Result first_call(struct MHD_Connection *c, req *q, const char *
 			   : not_allowed(c, q, ALLOW_GET);
 	if (h == H_METRICS)
 		return get ? h_metrics(c, q) : not_allowed(c, q, ALLOW_GET);
+	if (cairn__cache_on())
+		return node_call(c, q, h, m);
 	if ((rc = worker_get(&w)) != 0)
 		return send_engine(c, q, rc);
 	/*
@@ -2387,7 +2876,7 @@ static enum MHD_Result first_call(struct MHD_Connection *c, req *q, const char *
 		return get ? h_chunk_get(c, w, q) : not_allowed(c, q, ALLOW_GET);
 	case H_XORB:
 		if (get)
-			return h_xorb_get(c, q);
+			return h_xorb_get(c, w, q);
 		if (strcmp(m, "POST") != 0)
 			return not_allowed(c, q, "GET, HEAD, POST");
 		if (!q->authed)
@@ -2419,6 +2908,26 @@ static enum MHD_Result first_call(struct MHD_Connection *c, req *q, const char *
 	case H_WEB_BLOB:
 	case H_WEB_CSS:
 		return get ? h_web(c, w, q, h) : not_allowed(c, q, ALLOW_GET);
+	case H_REGIONS:
+		return get ? h_regions(c, w, q) : not_allowed(c, q, ALLOW_GET);
+	case H_PREWARM: {
+		cairn_bucket_row b;
+		enum MHD_Result ret;
+		if (strcmp(m, "POST") != 0)
+			return not_allowed(c, q, "POST");
+		if (!q->authed)
+			return send_error(c, q, 401, "Unauthorized", "pre-warming needs a token");
+		if (find_bucket(c, w, q, &b, &ret) != 0)
+			return ret;
+		return want_body(c, q, H_PREWARM);
+	}
+	case H_PREWARM_REL:
+		if (strcmp(m, "DELETE") != 0)
+			return not_allowed(c, q, "DELETE");
+		if (!q->authed || !q->can_write_scope)
+			return send_error(c, q, q->authed ? 403 : 401, q->authed ? "Forbidden" :
+				"Unauthorized", "releasing a pre-warm needs a write token");
+		return h_prewarm_release(c, w, q);
 	default:
 		return send_error(c, q, 404, "NotFound", "no such endpoint");
 	}
@@ -2435,7 +2944,9 @@ static enum MHD_Result last_call(struct MHD_Connection *c, req *q)
 		return upload_end(c, q);
 	if (q->too_big)
 		return send_error(c, q, 413, "TooLarge",
-				  q->big_body ? "body longer than announced" : "JSON body over 1 MiB");
+				  q->big_body ? "body longer than announced"
+				  : q->hid == H_WEB_LOGIN || q->hid == H_WEB_LOGOUT ? "form over 8 KiB"
+										   : "JSON body over 1 MiB");
 	if (q->big_body && q->body_len != q->body_cap)
 		return send_error(c, q, 400, "InvalidArgument", "body shorter than announced");
 	if ((rc = worker_get(&w)) != 0)
@@ -2452,6 +2963,17 @@ static enum MHD_Result last_call(struct MHD_Connection *c, req *q)
 	case H_WEB_LOGIN:
 	case H_WEB_LOGOUT:
 		return h_web(c, w, q, q->hid);
+	case H_PREWARM:
+		return h_prewarm(c, w, q);
+	case H_NODE_JOBS: {
+		char *json = NULL;
+		const char *msg = NULL;
+		unsigned st = cairn__cache_job_post(
+			q->body ? q->body : "", q->body_len,
+			MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-Cairn-Exp"),
+			MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-Cairn-Sig"), &json, &msg);
+		return node_answer(c, q, st, json, msg);
+	}
 	default:
 		return h_bucket_settings(c, w, q);
 	}
@@ -2491,6 +3013,7 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
 		cairn_error_clear();
 		snprintf(q->method, sizeof(q->method), "%s", method);
 		snprintf(q->url, sizeof(q->url), "%s", url);
+		q->raw_url = url;
 		*con_cls = q;
 		if (!has_body(c))
 			return MHD_YES; /* routed in the next call, the final one */
@@ -2513,7 +3036,9 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
 				q->body_len += *size;
 			}
 		} else if (q->route == R_JSON_BODY && !q->too_big) {
-			if (*size > JSON_MAX - q->body_len) {
+			size_t cap = q->hid == H_WEB_LOGIN || q->hid == H_WEB_LOGOUT ? FORM_MAX
+										    : JSON_MAX;
+			if (*size > cap - q->body_len) {
 				q->too_big = true;
 			} else {
 				char *nb = realloc(q->body, q->body_len + *size);
@@ -2621,8 +3146,19 @@ int cairn__server_run(const cairn_server_config *cfg)
 			strerror(errno));
 		return CAIRN_EIO;
 	}
+	if (cfg->region) {
+		cairn__cache_config cc = {cfg->region, cfg->origin, cfg->data_dir, cfg->region_key,
+					  cfg->cache_size};
+		if (cairn__cache_start(&cc) != 0)
+			return CAIRN_EIO;
+		fprintf(stderr, "cairn serve: cache node of region %s for %s, %" PRIu64
+				" bytes of cache\n",
+			cfg->region, cfg->origin, cfg->cache_size);
+	}
 	d = cairn__daemon_start("HTTP", cfg->host, cfg->port, cfg->threads, handler, completed,
 				cfg->port_file, &port);
+	if (d == NULL)
+		cairn__cache_stop();
 	if (d == NULL)
 		return CAIRN_EIO;
 	fprintf(stderr, "cairn serve: listening on %s:%u (%u threads), data in %s\n", cfg->host,
@@ -2664,6 +3200,7 @@ int cairn__server_run(const cairn_server_config *cfg)
 	if (s3)
 		MHD_stop_daemon(s3);
 	MHD_stop_daemon(d);
+	cairn__cache_stop();
 	workers_close();
 	fprintf(stderr, "cairn serve: stopped\n");
 	return 0;

@@ -4,12 +4,17 @@
  *
  *   cairn serve [--listen HOST:PORT] [--data DIR] [--threads N] [--port-file FILE]
  *               [--upload-memory MIB] [--s3-listen HOST:PORT] [--s3-port-file FILE]
+ *               [--region NAME --origin URL [--cache-size BYTES] [--region-key FILE]]
  *
  * HOST:PORT defaults to 127.0.0.1:8700 (port 0: any free port, written to
  * FILE by --port-file); DIR to $CAIRN_DATA, else ./var. MIB (default
  * 1024) bounds the memory uploads in flight may hold together; past it
  * they are answered 503 SlowDown and clients retry. --s3-listen starts the
- * S3-compatible front (s3.c) on a port of its own.
+ * S3-compatible front (s3.c) on a port of its own. --region makes this
+ * server a cache node of that region for the origin at URL (cache.c):
+ * BYTES (default 10G; K, M, G, T suffixes) bounds what it keeps beyond the
+ * xorbs pre-warm jobs pin; FILE (default DIR/region-key) holds the key
+ * `cairn admin regions add` printed.
  */
 #include "server.h"
 #include "server_int.h"
@@ -31,7 +36,8 @@
 
 #define USAGE                                                                            \
 	"usage: cairn serve [--listen HOST:PORT] [--data DIR] [--threads N] [--port-file FILE] " \
-	"[--upload-memory MIB] [--s3-listen HOST:PORT] [--s3-port-file FILE]"
+	"[--upload-memory MIB] [--s3-listen HOST:PORT] [--s3-port-file FILE] "                 \
+	"[--region NAME --origin URL [--cache-size BYTES] [--region-key FILE]]"
 
 static int64_t now_ns(void)
 {
@@ -151,10 +157,15 @@ int cairn_server_cmd(int argc, char **argv)
 		{"upload-memory", required_argument, NULL, 'm'},
 		{"s3-listen", required_argument, NULL, 's'},
 		{"s3-port-file", required_argument, NULL, 'S'},
+		{"region", required_argument, NULL, 'r'},
+		{"origin", required_argument, NULL, 'o'},
+		{"cache-size", required_argument, NULL, 'c'},
+		{"region-key", required_argument, NULL, 'k'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
-	cairn_server_config cfg = {NULL, "127.0.0.1", "8700", 4, NULL, 1024, NULL, NULL, NULL};
+	cairn_server_config cfg = {NULL, "127.0.0.1", "8700", 4, NULL, 1024, NULL, NULL, NULL,
+				   NULL, NULL, NULL, UINT64_C(10) << 30};
 	char s3host[256];
 	const char *s3listen = NULL;
 	char host[256];
@@ -167,7 +178,7 @@ int cairn_server_cmd(int argc, char **argv)
 		cfg.data_dir = "var";
 	optind = 1;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":l:d:t:p:m:s:S:h", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":l:d:t:p:m:s:S:r:o:c:k:h", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'l':
 			listen = optarg;
@@ -205,6 +216,39 @@ int cairn_server_cmd(int argc, char **argv)
 			cfg.upload_memory_mib = (unsigned)v;
 			break;
 		}
+		case 'r':
+			cfg.region = optarg;
+			break;
+		case 'o':
+			cfg.origin = optarg;
+			break;
+		case 'k':
+			cfg.region_key = optarg;
+			break;
+		case 'c': {
+			char *end;
+			unsigned long long v = strtoull(optarg, &end, 10);
+			unsigned shift = 0;
+			if (*end == 'K' || *end == 'k')
+				shift = 10;
+			else if (*end == 'M' || *end == 'm')
+				shift = 20;
+			else if (*end == 'G' || *end == 'g')
+				shift = 30;
+			else if (*end == 'T' || *end == 't')
+				shift = 40;
+			if (shift)
+				end++;
+			if (*optarg == '\0' || *optarg == '-' || *end != '\0' || v == 0 ||
+			    v > (UINT64_MAX >> shift)) {
+				fprintf(stderr, "cairn: --cache-size wants bytes (K, M, G, T suffixes), "
+						"got '%s'\n",
+					optarg);
+				return 2;
+			}
+			cfg.cache_size = (uint64_t)v << shift;
+			break;
+		}
 		case 'h':
 			printf("%s\n", USAGE);
 			return 0;
@@ -238,7 +282,17 @@ int cairn_server_cmd(int argc, char **argv)
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
-	if (bootstrap(cfg.data_dir) != 0)
+	if ((cfg.region == NULL) != (cfg.origin == NULL)) {
+		fprintf(stderr, "cairn: --region and --origin go together (%s)\n", USAGE);
+		return 2;
+	}
+	if (cfg.origin && strncmp(cfg.origin, "http://", 7) != 0 &&
+	    strncmp(cfg.origin, "https://", 8) != 0) {
+		fprintf(stderr, "cairn: --origin wants an http:// or https:// URL\n");
+		return 2;
+	}
+	/* a cache node keeps no buckets, users or tokens of its own */
+	if (cfg.region == NULL && bootstrap(cfg.data_dir) != 0)
 		return 1;
 	rc = cairn__server_run(&cfg);
 	return rc == 0 ? 0 : 1;

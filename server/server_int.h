@@ -21,6 +21,10 @@ typedef struct cairn_server_config {
 	const char *s3_host;   /* the S3 front: NULL for none */
 	const char *s3_port;
 	const char *s3_port_file;
+	const char *region;     /* a cache node of this region (cache.c): NULL for an origin */
+	const char *origin;     /* its origin's URL */
+	const char *region_key; /* the region's secret: NULL for DATA/region-key */
+	uint64_t cache_size;    /* bytes the cache may hold beyond pinned xorbs */
 } cairn_server_config;
 
 /*

@@ -1217,6 +1217,53 @@ static void test_sessions(void)
 	m->close(m);
 }
 
+static int count_region(void *ctx, const char *name, const char *url, int64_t created_ns)
+{
+	char *out = ctx;
+
+	(void)created_ns;
+	snprintf(out + strlen(out), 256 - strlen(out), "%s=%s ", name, url);
+	return 0;
+}
+
+static void test_regions(void)
+{
+	uint8_t secret[32], got[32];
+	char url[CAIRN_REGION_URL_MAX + 1], seen[256] = "", longurl[CAIRN_REGION_URL_MAX + 16];
+	cairn_meta *m;
+
+	test_section("regions");
+	memset(secret, 7, 32);
+	m = open_db("regions.db");
+	CHECK(m->region_create(m, "eu", "http://eu.example:8700", secret, 1) == CAIRN_EINVALID);
+	CHECK(m->begin(m, true) == 0);
+	CHECK(m->region_create(m, "eu", "http://eu.example:8700", secret, 1) == 0);
+	CHECK(m->region_create(m, "eu", "http://other", secret, 1) == CAIRN_EEXISTS);
+	CHECK(m->region_create(m, "us-east", "https://us.example", secret, 1) == 0);
+	CHECK(m->region_create(m, "Bad", "http://x.example", secret, 1) == CAIRN_EINVALID);
+	CHECK(m->region_create(m, "x", "ftp://x.example", secret, 1) == CAIRN_EINVALID);
+	CHECK(m->region_create(m, "x", "http://", secret, 1) == CAIRN_EINVALID);
+	CHECK(m->region_create(m, "x", "http://a b", secret, 1) == CAIRN_EINVALID);
+	CHECK(m->region_create(m, "x", "http://a\"b", secret, 1) == CAIRN_EINVALID);
+	memset(longurl, 'a', sizeof(longurl) - 1);
+	memcpy(longurl, "http://", 7);
+	longurl[sizeof(longurl) - 1] = '\0';
+	CHECK(m->region_create(m, "x", longurl, secret, 1) == CAIRN_EINVALID);
+	CHECK(m->commit(m) == 0);
+	CHECK(m->region_get(m, "eu", url, got) == 0);
+	CHECK_STR(url, "http://eu.example:8700");
+	CHECK(memcmp(got, secret, 32) == 0);
+	CHECK(m->region_get(m, "nowhere", url, got) == CAIRN_ENOTFOUND);
+	CHECK(m->region_list(m, count_region, seen) == 0);
+	CHECK_STR(seen, "eu=http://eu.example:8700 us-east=https://us.example ");
+	CHECK(m->begin(m, true) == 0);
+	CHECK(m->region_delete(m, "eu") == 0);
+	CHECK(m->region_delete(m, "eu") == CAIRN_ENOTFOUND);
+	CHECK(m->commit(m) == 0);
+	CHECK(m->region_get(m, "eu", url, NULL) == CAIRN_ENOTFOUND);
+	m->close(m);
+}
+
 typedef struct part_seen {
 	int n;
 	unsigned numbers[8];
@@ -1801,6 +1848,7 @@ int main(void)
 	test_migration_4();
 	test_s3keys();
 	test_sessions();
+	test_regions();
 	test_mpu();
 	test_transactions();
 	test_refusals();

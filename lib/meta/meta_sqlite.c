@@ -80,6 +80,10 @@ enum stmt_id {
 	ST_SESSION_EXPIRE,
 	ST_SESSION_LOOKUP,
 	ST_SESSION_DELETE,
+	ST_REGION_INSERT,
+	ST_REGION_GET,
+	ST_REGION_LIST,
+	ST_REGION_DELETE,
 	ST_GRANT_PUT,
 	ST_CHUNK_ACCESS,
 	ST_FILE_VISIBLE,
@@ -205,6 +209,11 @@ static const char *const SQL[ST_COUNT] = {
 			      "JOIN users AS u ON u.id = t.user_id "
 			      "WHERE s.hash = ?1 AND s.expires_ns > ?2 AND t.revoked_ns IS NULL",
 	[ST_SESSION_DELETE] = "DELETE FROM web_sessions WHERE hash = ?1",
+	[ST_REGION_INSERT] = "INSERT INTO regions (name, url, secret, created_ns) "
+			     "VALUES (?1, ?2, ?3, ?4)",
+	[ST_REGION_GET] = "SELECT url, secret FROM regions WHERE name = ?1",
+	[ST_REGION_LIST] = "SELECT name, url, created_ns FROM regions ORDER BY name",
+	[ST_REGION_DELETE] = "DELETE FROM regions WHERE name = ?1",
 
 	[ST_GRANT_PUT] = "INSERT INTO chunk_grants (ns, chunk_hash, created_ns) VALUES (?1, ?2, ?3) "
 			 "ON CONFLICT (ns, chunk_hash) DO UPDATE SET "
@@ -1757,6 +1766,129 @@ static int session_delete(cairn_meta *m, const uint8_t hash[32])
 	return rc;
 }
 
+/* ---- regions ------------------------------------------------------------------- */
+
+static int region_create(cairn_meta *m, const char *name, const char *url,
+			 const uint8_t secret[32], int64_t now_ns)
+{
+	meta_sqlite *s = handle(m);
+	sqlite3_stmt *st;
+	size_t ulen;
+	int rc, src;
+
+	if ((rc = cairn__meta_check_name("region name", name)) != 0)
+		return rc;
+	if (url == NULL || secret == NULL)
+		return cairn__error_set(CAIRN_EINVALID, "region_create: NULL argument");
+	ulen = strnlen(url, CAIRN_REGION_URL_MAX + 1);
+	if (ulen > CAIRN_REGION_URL_MAX ||
+	    (strncmp(url, "http://", 7) != 0 && strncmp(url, "https://", 8) != 0) ||
+	    ulen <= 8)
+		return cairn__error_set(CAIRN_EINVALID,
+					"a region's URL is http:// or https:// and a host, at most "
+					"%d bytes",
+					CAIRN_REGION_URL_MAX);
+	for (size_t i = 0; i < ulen; i++)
+		if ((unsigned char)url[i] <= ' ' || url[i] == 0x7f || url[i] == '"' ||
+		    url[i] == '\\')
+			return cairn__error_set(CAIRN_EINVALID, "a region's URL holds no spaces, "
+								"controls, quotes or backslashes");
+	if ((rc = need_write(s, "region_create")) != 0 ||
+	    (rc = acquire(&st, s, ST_REGION_INSERT, "region_create")) != 0)
+		return rc;
+	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, url, (int)ulen, SQLITE_STATIC);
+	bind_bytes(st, 3, secret, 32);
+	sqlite3_bind_int64(st, 4, now_ns);
+	src = sqlite3_step(st);
+	if (src == SQLITE_CONSTRAINT_PRIMARYKEY)
+		rc = cairn__error_set(CAIRN_EEXISTS, "region %s exists already", name);
+	else if (src != SQLITE_DONE)
+		rc = sql_error(s, src, "region_create");
+	stmt_done(st);
+	return rc;
+}
+
+static int region_get(cairn_meta *m, const char *name, char *url, uint8_t secret[32])
+{
+	meta_sqlite *s = handle(m);
+	sqlite3_stmt *st;
+	int rc, src;
+
+	if (name == NULL || url == NULL)
+		return cairn__error_set(CAIRN_EINVALID, "region_get: NULL argument");
+	if ((rc = acquire(&st, s, ST_REGION_GET, "region_get")) != 0)
+		return rc;
+	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+	src = sqlite3_step(st);
+	if (src == SQLITE_ROW) {
+		const unsigned char *u = sqlite3_column_text(st, 0);
+		int ul = sqlite3_column_bytes(st, 0);
+		const void *sec = sqlite3_column_blob(st, 1);
+
+		if (u == NULL || ul < 1 || ul > CAIRN_REGION_URL_MAX || sec == NULL ||
+		    sqlite3_column_bytes(st, 1) != 32) {
+			rc = cairn__error_set(CAIRN_ECORRUPT, "metadata: region %s is malformed",
+					      name);
+		} else {
+			memcpy(url, u, (size_t)ul);
+			url[ul] = '\0';
+			if (secret)
+				memcpy(secret, sec, 32);
+		}
+	} else if (src == SQLITE_DONE) {
+		rc = cairn__error_set(CAIRN_ENOTFOUND, "no region %s", name);
+	} else {
+		rc = sql_error(s, src, "region_get");
+	}
+	stmt_done(st);
+	return rc;
+}
+
+static int region_list(cairn_meta *m,
+		       int (*fn)(void *ctx, const char *name, const char *url, int64_t created_ns),
+		       void *ctx)
+{
+	meta_sqlite *s = handle(m);
+	sqlite3_stmt *st;
+	int rc, src;
+
+	if (fn == NULL)
+		return cairn__error_set(CAIRN_EINVALID, "region_list: NULL callback");
+	if ((rc = acquire(&st, s, ST_REGION_LIST, "region_list")) != 0)
+		return rc;
+	while ((src = sqlite3_step(st)) == SQLITE_ROW) {
+		const char *n = (const char *)sqlite3_column_text(st, 0);
+		const char *u = (const char *)sqlite3_column_text(st, 1);
+
+		if (n == NULL || u == NULL) {
+			rc = cairn__error_set(CAIRN_ECORRUPT, "metadata: a region row is malformed");
+			break;
+		}
+		if ((rc = fn(ctx, n, u, sqlite3_column_int64(st, 2))) != 0)
+			break;
+	}
+	if (rc == 0 && src != SQLITE_DONE)
+		rc = sql_error(s, src, "region_list");
+	stmt_done(st);
+	return rc;
+}
+
+static int region_delete(cairn_meta *m, const char *name)
+{
+	meta_sqlite *s = handle(m);
+	sqlite3_stmt *st;
+	int rc;
+
+	if (name == NULL)
+		return cairn__error_set(CAIRN_EINVALID, "region_delete: NULL argument");
+	if ((rc = need_write(s, "region_delete")) != 0 ||
+	    (rc = acquire(&st, s, ST_REGION_DELETE, "region_delete")) != 0)
+		return rc;
+	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+	return run_on_one(s, st, "region_delete", "no such region");
+}
+
 /* ---- the handle --------------------------------------------------------------- */
 
 /* ---- the chunk protocol's access rules ----------------------------------------- */
@@ -2307,6 +2439,10 @@ static const cairn_meta sqlite_table = {
 	.session_lookup = session_lookup,
 	.session_delete = session_delete,
 	.prefix_totals = prefix_totals,
+	.region_create = region_create,
+	.region_get = region_get,
+	.region_list = region_list,
+	.region_delete = region_delete,
 	.chunk_access = chunk_access,
 	.grant_put = grant_put,
 	.file_visible = file_visible,

@@ -199,7 +199,22 @@ const cairn__meta_migration cairn__meta_sqlite_migrations[] = {
 		") STRICT, WITHOUT ROWID;\n"
 		"CREATE INDEX web_sessions_by_expiry ON web_sessions (expires_ns);\n",
 	},
-	/* migration 7 goes here: { "what it does", "ALTER TABLE ...;" }, */
+	{
+		"regions",
+		/*
+		 * A region is a cache node (`cairn serve --region`) the origin
+		 * points reconstructions at. Its secret signs the URLs the node
+		 * serves and the requests between the two; like an S3 secret it
+		 * is kept as given, since both sides must compute the same MACs.
+		 */
+		"CREATE TABLE regions (\n"
+		"	name TEXT PRIMARY KEY,\n"
+		"	url TEXT NOT NULL,\n"
+		"	secret BLOB NOT NULL CHECK (length(secret) = 32),\n"
+		"	created_ns INTEGER NOT NULL\n"
+		") STRICT, WITHOUT ROWID;\n",
+	},
+	/* migration 8 goes here: { "what it does", "ALTER TABLE ...;" }, */
 };
 
 const unsigned cairn__meta_sqlite_schema_version =

@@ -44,6 +44,7 @@ extern "C" {
 #define CAIRN_USER_META_TEXT_MAX 20480
 #define CAIRN_S3_KEY_MAX 128    /* S3 access key ids: 1..128 of [A-Za-z0-9._-] */
 #define CAIRN_S3_SECRET_MAX 128 /* their secrets: 1..128 printable ASCII, no space */
+#define CAIRN_REGION_URL_MAX 512 /* a region's base URL */
 
 typedef struct cairn_meta cairn_meta;
 
@@ -305,6 +306,22 @@ struct cairn_meta {
 			      char user[CAIRN_NAME_MAX + 1], char scope[CAIRN_SCOPE_MAX + 1]);
 	/* Returns 0 or CAIRN_ENOTFOUND. */
 	int (*session_delete)(cairn_meta *m, const uint8_t hash[32]);
+
+	/*
+	 * --- regions (cache nodes): name (a bucket-style name), base URL
+	 * (http:// or https://, at most CAIRN_REGION_URL_MAX bytes), secret.
+	 */
+	/* Returns 0, CAIRN_EEXISTS, CAIRN_EINVALID (bad name or URL). */
+	int (*region_create)(cairn_meta *m, const char *name, const char *url,
+			     const uint8_t secret[32], int64_t now_ns);
+	/* Returns 0 or CAIRN_ENOTFOUND. url: CAIRN_REGION_URL_MAX + 1 bytes; secret may be NULL. */
+	int (*region_get)(cairn_meta *m, const char *name, char *url, uint8_t secret[32]);
+	/* Every region in name order (fn's non-zero value stops and is returned). */
+	int (*region_list)(cairn_meta *m,
+			   int (*fn)(void *ctx, const char *name, const char *url, int64_t created_ns),
+			   void *ctx);
+	/* Returns 0 or CAIRN_ENOTFOUND. */
+	int (*region_delete)(cairn_meta *m, const char *name);
 
 	/* How many objects of bucket have keys starting with prefix, and their bytes. */
 	int (*prefix_totals)(cairn_meta *m, int64_t bucket, const char *prefix, size_t prefix_len,

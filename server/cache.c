@@ -1,0 +1,967 @@
+/*
+ * cache.c - a region's cache node (cache.h).
+ *
+ * State: DATA/cache/xorbs/HEX, one file per cached xorb, written whole
+ * (temporary file, fsync, rename) only after every chunk of it decoded to
+ * its hash and the chunk list hashed to its name; DATA/cache.db (SQLite)
+ * with the xorbs held (size, last use), the pre-warm jobs and the xorbs
+ * each job pins. A served range is checked again chunk by chunk before it
+ * is sent; a cached xorb that no longer checks is dropped and fetched
+ * again. One connection, one mutex: the network is never waited on while
+ * it is held.
+ *
+ * The job worker is one thread: it takes the oldest unfinished job and
+ * fetches what it pins that is not here yet. When the origin cannot be
+ * reached it says so in the job's message and tries again with a growing
+ * pause; jobs and their progress are rows, so a restarted node goes on
+ * where it stopped.
+ */
+#include "cache.h"
+
+#include "cairn/blake3.h"
+#include "cairn/errors.h"
+#include "cairn/xorb.h"
+
+#include <curl/curl.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <jansson.h>
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#define FILL_TIMEOUT_S 300
+#define JOB_BODY_MAX ((size_t)64 << 20)
+#define RETRY_MAX_S 5
+
+static struct {
+	bool on;
+	char region[128];
+	char origin[512];
+	char dir[4000];    /* DATA/cache/xorbs */
+	uint8_t key[CAIRN__REGION_KEY_LEN];
+	uint64_t max_bytes;
+	sqlite3 *db;
+	pthread_mutex_t mu;
+	pthread_cond_t wake;
+	pthread_t worker;
+	bool worker_started, stop;
+} g = {.mu = PTHREAD_MUTEX_INITIALIZER, .wake = PTHREAD_COND_INITIALIZER};
+
+static atomic_uint_fast64_t m_hits, m_fills, m_fill_bytes, m_evictions, m_corrupt, m_fill_errors;
+
+bool cairn__cache_on(void)
+{
+	return g.on;
+}
+
+/* ---- MACs ------------------------------------------------------------------------------- */
+
+static void hex_of(char *out, const uint8_t *b, size_t n)
+{
+	static const char hexd[] = "0123456789abcdef";
+
+	for (size_t i = 0; i < n; i++) {
+		out[2 * i] = hexd[b[i] >> 4];
+		out[2 * i + 1] = hexd[b[i] & 15];
+	}
+	out[2 * n] = '\0';
+}
+
+void cairn__region_mac(char out[65], const uint8_t key[CAIRN__REGION_KEY_LEN], const char *msg,
+		       size_t len)
+{
+	uint8_t mac[32];
+
+	cairn_blake3_keyed_hash(mac, key, (const uint8_t *)msg, len);
+	hex_of(out, mac, 32);
+}
+
+void cairn__url_mac(char out[65], const uint8_t key[32], const cairn_hash *xorb, uint64_t start,
+		    uint64_t end, int64_t exp)
+{
+	char msg[CAIRN_HASH_HEX_LEN + 80];
+	int n;
+
+	cairn_hash_to_hex(msg, xorb);
+	n = snprintf(msg + CAIRN_HASH_HEX_LEN, sizeof(msg) - CAIRN_HASH_HEX_LEN,
+		     ":%" PRIu64 ":%" PRIu64 ":%" PRId64, start, end, exp);
+	cairn__region_mac(out, key, msg, (size_t)CAIRN_HASH_HEX_LEN + (size_t)n);
+}
+
+bool cairn__same_text(const char *a, const char *b, size_t n)
+{
+	volatile unsigned char d = 0;
+
+	for (size_t i = 0; i < n; i++)
+		d |= (unsigned char)(a[i] ^ b[i]);
+	return d == 0;
+}
+
+/* Is sig the MAC of msg, and exp (decimal seconds) not past? */
+static bool signed_ok(const char *msg, const char *exp, const char *sig)
+{
+	char want[65];
+	char *end;
+	long long e;
+
+	if (exp == NULL || sig == NULL || strlen(sig) != 64)
+		return false;
+	errno = 0;
+	e = strtoll(exp, &end, 10);
+	if (*exp == '\0' || *end != '\0' || errno != 0 || e < (long long)time(NULL))
+		return false;
+	cairn__region_mac(want, g.key, msg, strlen(msg));
+	return cairn__same_text(want, sig, 64);
+}
+
+/* ---- the index ------------------------------------------------------------------------------ */
+
+static const char SCHEMA[] =
+	"PRAGMA journal_mode = WAL;"
+	"PRAGMA synchronous = FULL;"
+	"CREATE TABLE IF NOT EXISTS xorbs (hash TEXT PRIMARY KEY, size INTEGER NOT NULL, "
+	"  used_ns INTEGER NOT NULL) WITHOUT ROWID;"
+	"CREATE INDEX IF NOT EXISTS xorbs_by_use ON xorbs (used_ns);"
+	"CREATE TABLE IF NOT EXISTS jobs (id TEXT PRIMARY KEY, bucket TEXT NOT NULL, "
+	"  prefix TEXT NOT NULL, files INTEGER NOT NULL, logical_bytes INTEGER NOT NULL, "
+	"  state TEXT NOT NULL, message TEXT NOT NULL DEFAULT '', created_ns INTEGER NOT NULL, "
+	"  started_ns INTEGER, finished_ns INTEGER) WITHOUT ROWID;"
+	"CREATE TABLE IF NOT EXISTS pins (job TEXT NOT NULL, hash TEXT NOT NULL, "
+	"  size INTEGER NOT NULL, done INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (job, hash)) "
+	"  WITHOUT ROWID;"
+	"CREATE INDEX IF NOT EXISTS pins_by_hash ON pins (hash);";
+
+static int64_t now_ns(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_REALTIME, &t);
+	return (int64_t)t.tv_sec * 1000000000 + t.tv_nsec;
+}
+
+/* Run one statement with text arguments (NULL-terminated list); 0 or -1 (logged). */
+static int exec_args(const char *sql, ...)
+{
+	sqlite3_stmt *st;
+	va_list ap;
+	const char *a;
+	int i = 1, src;
+
+	if (sqlite3_prepare_v2(g.db, sql, -1, &st, NULL) != SQLITE_OK) {
+		fprintf(stderr, "cache: %s: %s\n", sql, sqlite3_errmsg(g.db));
+		return -1;
+	}
+	va_start(ap, sql);
+	while ((a = va_arg(ap, const char *)) != NULL)
+		sqlite3_bind_text(st, i++, a, -1, SQLITE_TRANSIENT);
+	va_end(ap);
+	src = sqlite3_step(st);
+	sqlite3_finalize(st);
+	if (src != SQLITE_DONE && src != SQLITE_ROW) {
+		fprintf(stderr, "cache: %s: %s\n", sql, sqlite3_errmsg(g.db));
+		return -1;
+	}
+	return 0;
+}
+
+static void path_of(char *out, size_t cap, const char *hex)
+{
+	snprintf(out, cap, "%s/%.64s", g.dir, hex);
+}
+
+/* Evict least recently used, unpinned xorbs until `incoming` more bytes fit. Holds g.mu. */
+static void evict_for(uint64_t incoming)
+{
+	sqlite3_stmt *st;
+	uint64_t total = 0;
+
+	if (sqlite3_prepare_v2(g.db, "SELECT coalesce(sum(size), 0) FROM xorbs", -1, &st, NULL) ==
+	    SQLITE_OK) {
+		if (sqlite3_step(st) == SQLITE_ROW)
+			total = (uint64_t)sqlite3_column_int64(st, 0);
+		sqlite3_finalize(st);
+	}
+	if (total + incoming <= g.max_bytes)
+		return;
+	if (sqlite3_prepare_v2(g.db,
+			       "SELECT hash, size FROM xorbs WHERE hash NOT IN (SELECT hash FROM pins) "
+			       "ORDER BY used_ns",
+			       -1, &st, NULL) != SQLITE_OK)
+		return;
+	while (total + incoming > g.max_bytes && sqlite3_step(st) == SQLITE_ROW) {
+		char hex[CAIRN_HASH_HEX_LEN + 1], path[4200];
+		const char *h = (const char *)sqlite3_column_text(st, 0);
+
+		if (h == NULL || strlen(h) != CAIRN_HASH_HEX_LEN)
+			continue;
+		memcpy(hex, h, sizeof(hex));
+		path_of(path, sizeof(path), hex);
+		unlink(path);
+		total -= (uint64_t)sqlite3_column_int64(st, 1);
+		exec_args("DELETE FROM xorbs WHERE hash = ?1", hex, (char *)NULL);
+		atomic_fetch_add(&m_evictions, 1);
+	}
+	sqlite3_finalize(st);
+}
+
+/* ---- filling from the origin ---------------------------------------------------------------- */
+
+typedef struct fill_buf {
+	uint8_t *data;
+	size_t len, cap;
+	bool too_big;
+} fill_buf;
+
+static size_t on_body(char *p, size_t size, size_t n, void *ctx)
+{
+	fill_buf *b = ctx;
+	size_t add = size * n;
+
+	if (add > CAIRN_XORB_MAX_BYTES + (size_t)65536 - b->len) {
+		b->too_big = true;
+		return 0;
+	}
+	if (b->len + add > b->cap) {
+		size_t cap = b->cap ? b->cap : 1 << 20;
+		uint8_t *nd;
+		while (cap < b->len + add)
+			cap *= 2;
+		if ((nd = realloc(b->data, cap)) == NULL)
+			return 0;
+		b->data = nd;
+		b->cap = cap;
+	}
+	memcpy(b->data + b->len, p, add);
+	b->len += add;
+	return add;
+}
+
+/* Write data as the cached copy of hex: temporary file, fsync, rename, fsync the folder. */
+static int store_file(const char *hex, const uint8_t *data, size_t len)
+{
+	char path[4200], tmp[4300];
+	int fd, dfd;
+	size_t off = 0;
+
+	path_of(path, sizeof(path), hex);
+	snprintf(tmp, sizeof(tmp), "%s.%ld.%lx.tmp", path, (long)getpid(),
+		 (unsigned long)pthread_self());
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return -1;
+	while (off < len) {
+		ssize_t w = write(fd, data + off, len - off);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0) {
+			close(fd);
+			unlink(tmp);
+			return -1;
+		}
+		off += (size_t)w;
+	}
+	if (fsync(fd) != 0 || close(fd) != 0 || rename(tmp, path) != 0) {
+		unlink(tmp);
+		return -1;
+	}
+	if ((dfd = open(g.dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) >= 0) {
+		fsync(dfd);
+		close(dfd);
+	}
+	return 0;
+}
+
+/*
+ * Fetch xorb from the origin, check it, keep it. Returns 0; CAIRN_EIO
+ * (the origin could not be reached or refused: *why says, retry later);
+ * CAIRN_ECORRUPT (what came is not that xorb).
+ */
+static int fill(const cairn_hash *xorb, char *why, size_t why_cap)
+{
+	char hex[CAIRN_HASH_HEX_LEN + 1], msg[160], mac[65], url[1024], exp[24];
+	fill_buf b = {0};
+	cairn_xorb *x = NULL;
+	CURL *h;
+	CURLcode cc;
+	long status = 0;
+	int rc = 0;
+
+	cairn_hash_to_hex(hex, xorb);
+	snprintf(exp, sizeof(exp), "%lld", (long long)time(NULL) + 600);
+	snprintf(msg, sizeof(msg), "fill:%s:%s", hex, exp);
+	cairn__region_mac(mac, g.key, msg, strlen(msg));
+	snprintf(url, sizeof(url), "%s/v1/xorbs/default/%s?region=%s&exp=%s&sig=%s", g.origin, hex,
+		 g.region, exp, mac);
+	if ((h = curl_easy_init()) == NULL) {
+		snprintf(why, why_cap, "out of memory");
+		return CAIRN_EIO;
+	}
+	curl_easy_setopt(h, CURLOPT_URL, url);
+	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
+	curl_easy_setopt(h, CURLOPT_WRITEDATA, &b);
+	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, 10L);
+	curl_easy_setopt(h, CURLOPT_TIMEOUT, (long)FILL_TIMEOUT_S);
+	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+	cc = curl_easy_perform(h);
+	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
+	curl_easy_cleanup(h);
+	if (cc != CURLE_OK || status != 200) {
+		if (cc != CURLE_OK)
+			snprintf(why, why_cap, "origin unreachable: %s",
+				 b.too_big ? "answer too big" : curl_easy_strerror(cc));
+		else
+			snprintf(why, why_cap, "origin answered %ld for xorb %.16s", status, hex);
+		atomic_fetch_add(&m_fill_errors, 1);
+		rc = CAIRN_EIO;
+		goto done;
+	}
+	if (cairn_xorb_open(&x, b.data, b.len) != 0 || !cairn_hash_equal(cairn_xorb_id(x), xorb) ||
+	    cairn_xorb_verify(x) != 0) {
+		snprintf(why, why_cap, "the origin's xorb %.16s did not verify", hex);
+		atomic_fetch_add(&m_corrupt, 1);
+		rc = CAIRN_ECORRUPT;
+		goto done;
+	}
+	pthread_mutex_lock(&g.mu);
+	evict_for(b.len);
+	pthread_mutex_unlock(&g.mu);
+	if (store_file(hex, b.data, b.len) != 0) {
+		snprintf(why, why_cap, "cannot write the cache: %s", strerror(errno));
+		rc = CAIRN_EIO;
+		goto done;
+	}
+	{
+		char size[24], used[24];
+		snprintf(size, sizeof(size), "%zu", b.len);
+		snprintf(used, sizeof(used), "%" PRId64, now_ns());
+		pthread_mutex_lock(&g.mu);
+		exec_args("INSERT INTO xorbs (hash, size, used_ns) VALUES (?1, ?2, ?3) "
+			  "ON CONFLICT (hash) DO UPDATE SET size = excluded.size, used_ns = "
+			  "excluded.used_ns",
+			  hex, size, used, (char *)NULL);
+		pthread_mutex_unlock(&g.mu);
+	}
+	atomic_fetch_add(&m_fills, 1);
+	atomic_fetch_add(&m_fill_bytes, b.len);
+done:
+	cairn_xorb_free(x);
+	free(b.data);
+	return rc;
+}
+
+/* Is hex cached (a row and its file)? */
+static bool cached(const char *hex)
+{
+	char path[4200];
+	sqlite3_stmt *st;
+	bool row = false;
+
+	pthread_mutex_lock(&g.mu);
+	if (sqlite3_prepare_v2(g.db, "SELECT 1 FROM xorbs WHERE hash = ?1", -1, &st, NULL) ==
+	    SQLITE_OK) {
+		sqlite3_bind_text(st, 1, hex, -1, SQLITE_STATIC);
+		row = sqlite3_step(st) == SQLITE_ROW;
+		sqlite3_finalize(st);
+	}
+	pthread_mutex_unlock(&g.mu);
+	path_of(path, sizeof(path), hex);
+	return row && access(path, R_OK) == 0;
+}
+
+static void forget(const char *hex)
+{
+	char path[4200];
+
+	path_of(path, sizeof(path), hex);
+	unlink(path);
+	pthread_mutex_lock(&g.mu);
+	exec_args("DELETE FROM xorbs WHERE hash = ?1", hex, (char *)NULL);
+	pthread_mutex_unlock(&g.mu);
+}
+
+/* ---- serving ---------------------------------------------------------------------------- */
+
+static int discard(void *ctx, size_t index, const void *data, size_t len)
+{
+	(void)ctx;
+	(void)index;
+	(void)data;
+	(void)len;
+	return 0;
+}
+
+/*
+ * Open the cached copy of xorb and check the chunks that bytes [start,
+ * end] touch. Returns an open fd, -1 (not cached), -2 (corrupt: dropped)
+ * or -3 (the range is past its end).
+ */
+static int open_checked(const char *hex, const cairn_hash *xorb, uint64_t start, uint64_t end)
+{
+	char path[4200];
+	struct stat sb;
+	cairn_xorb *x = NULL;
+	void *map;
+	int fd, rc = -2;
+
+	path_of(path, sizeof(path), hex);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+		return -1;
+	if (fstat(fd, &sb) != 0 || sb.st_size <= 0 || (uint64_t)sb.st_size > CAIRN_XORB_MAX_BYTES) {
+		close(fd);
+		forget(hex);
+		return -2;
+	}
+	if (end >= (uint64_t)sb.st_size) {
+		close(fd);
+		return -3;
+	}
+	map = mmap(NULL, (size_t)sb.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+	if (map == MAP_FAILED) {
+		close(fd);
+		return -1;
+	}
+	if (cairn_xorb_open(&x, map, (size_t)sb.st_size) == 0 &&
+	    cairn_hash_equal(cairn_xorb_id(x), xorb)) {
+		size_t n = cairn_xorb_chunk_count(x), first = n, last = 0;
+		for (size_t i = 0; i < n; i++) {
+			cairn_xorb_span sp;
+			if (cairn_xorb_span_get(x, i, i + 1, &sp) != 0)
+				break;
+			if (sp.offset + sp.length > start && sp.offset <= end) {
+				if (first == n)
+					first = i;
+				last = i;
+			}
+		}
+		if (first < n && cairn_xorb_read_each(x, first, last + 1, discard, NULL) == 0)
+			rc = 0;
+		else if (first == n)
+			rc = 0; /* the range holds only the footer: nothing to decode */
+	}
+	cairn_xorb_free(x);
+	munmap(map, (size_t)sb.st_size);
+	if (rc != 0) {
+		close(fd);
+		atomic_fetch_add(&m_corrupt, 1);
+		fprintf(stderr, "cache: xorb %.16s does not check: dropped, fetching it again\n", hex);
+		forget(hex);
+		return -2;
+	}
+	return fd;
+}
+
+unsigned cairn__cache_xorb(const cairn_hash *xorb, uint64_t start, uint64_t end, int64_t exp,
+			   const char *sig, int *fd, const char **msg)
+{
+	static _Thread_local char why[256];
+	char hex[CAIRN_HASH_HEX_LEN + 1], want[65], used[24];
+	int f = -1;
+
+	cairn__url_mac(want, g.key, xorb, start, end, exp);
+	if (sig == NULL || strlen(sig) != 64 || !cairn__same_text(want, sig, 64)) {
+		*msg = "bad signature (not a URL the origin made for this region)";
+		return 403;
+	}
+	if (exp < (int64_t)time(NULL)) {
+		*msg = "this URL has expired; ask the origin for a new reconstruction";
+		return 403;
+	}
+	cairn_hash_to_hex(hex, xorb);
+	f = open_checked(hex, xorb, start, end);
+	if (f >= 0) {
+		atomic_fetch_add(&m_hits, 1);
+	} else if (f != -3) {
+		/* a miss (or a copy that no longer checked): from the origin, then again */
+		if (fill(xorb, why, sizeof(why)) != 0) {
+			*msg = why;
+			return 502;
+		}
+		f = open_checked(hex, xorb, start, end);
+	}
+	if (f == -3) {
+		*msg = "the range is past the xorb's end";
+		return 416;
+	}
+	if (f < 0) {
+		*msg = "the xorb does not check after a fresh fetch";
+		return 502;
+	}
+	snprintf(used, sizeof(used), "%" PRId64, now_ns());
+	pthread_mutex_lock(&g.mu);
+	exec_args("UPDATE xorbs SET used_ns = ?2 WHERE hash = ?1", hex, used, (char *)NULL);
+	pthread_mutex_unlock(&g.mu);
+	*fd = f;
+	return 200;
+}
+
+/* ---- pre-warm jobs ---------------------------------------------------------------------- */
+
+static void job_state(const char *job, const char *state, const char *message)
+{
+	char t[24];
+
+	snprintf(t, sizeof(t), "%" PRId64, now_ns());
+	pthread_mutex_lock(&g.mu);
+	exec_args("UPDATE jobs SET state = ?2, message = ?3, "
+		  "started_ns = coalesce(started_ns, ?4), "
+		  "finished_ns = CASE WHEN ?2 IN ('done', 'failed') THEN ?4 ELSE NULL END "
+		  "WHERE id = ?1 AND state <> 'released'",
+		  job, state, message, t, (char *)NULL);
+	pthread_mutex_unlock(&g.mu);
+}
+
+/* The oldest job with work left, into job (33 bytes). */
+static bool next_job(char job[33])
+{
+	sqlite3_stmt *st;
+	bool found = false;
+
+	pthread_mutex_lock(&g.mu);
+	if (sqlite3_prepare_v2(g.db,
+			       "SELECT id FROM jobs WHERE state IN ('queued', 'running', 'waiting') "
+			       "ORDER BY created_ns LIMIT 1",
+			       -1, &st, NULL) == SQLITE_OK) {
+		if (sqlite3_step(st) == SQLITE_ROW) {
+			const char *id = (const char *)sqlite3_column_text(st, 0);
+			if (id && strlen(id) == 32) {
+				memcpy(job, id, 33);
+				found = true;
+			}
+		}
+		sqlite3_finalize(st);
+	}
+	pthread_mutex_unlock(&g.mu);
+	return found;
+}
+
+/* Up to 64 xorbs of job not staged yet. */
+static size_t pending(const char *job, char (*hex)[CAIRN_HASH_HEX_LEN + 1])
+{
+	sqlite3_stmt *st;
+	size_t n = 0;
+
+	pthread_mutex_lock(&g.mu);
+	if (sqlite3_prepare_v2(g.db, "SELECT hash FROM pins WHERE job = ?1 AND done = 0 LIMIT 64",
+			       -1, &st, NULL) == SQLITE_OK) {
+		sqlite3_bind_text(st, 1, job, -1, SQLITE_STATIC);
+		while (n < 64 && sqlite3_step(st) == SQLITE_ROW) {
+			const char *h = (const char *)sqlite3_column_text(st, 0);
+			if (h && strlen(h) == CAIRN_HASH_HEX_LEN)
+				memcpy(hex[n++], h, CAIRN_HASH_HEX_LEN + 1);
+		}
+		sqlite3_finalize(st);
+	}
+	pthread_mutex_unlock(&g.mu);
+	return n;
+}
+
+/* Sleep up to secs, or less if the node stops. */
+static void pause_for(unsigned secs)
+{
+	struct timespec until;
+
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += secs;
+	pthread_mutex_lock(&g.mu);
+	if (!g.stop)
+		pthread_cond_timedwait(&g.wake, &g.mu, &until);
+	pthread_mutex_unlock(&g.mu);
+}
+
+static bool stopping(void)
+{
+	bool s;
+
+	pthread_mutex_lock(&g.mu);
+	s = g.stop;
+	pthread_mutex_unlock(&g.mu);
+	return s;
+}
+
+static void run_job(const char *job)
+{
+	char hex[64][CAIRN_HASH_HEX_LEN + 1], why[256];
+	unsigned backoff = 1, corrupt = 0;
+	size_t n;
+
+	job_state(job, "running", "");
+	while (!stopping() && (n = pending(job, hex)) > 0) {
+		for (size_t i = 0; i < n && !stopping(); i++) {
+			cairn_hash x;
+			int rc = 0;
+
+			if (cairn_hash_from_hex(&x, hex[i], CAIRN_HASH_HEX_LEN) != 0)
+				rc = CAIRN_ECORRUPT;
+			else if (!cached(hex[i]))
+				rc = fill(&x, why, sizeof(why));
+			if (rc == CAIRN_EIO) {
+				char m[300];
+				snprintf(m, sizeof(m), "%s; retrying in %u s", why, backoff);
+				job_state(job, "waiting", m);
+				fprintf(stderr, "cache: job %s: %s\n", job, m);
+				pause_for(backoff);
+				backoff = backoff * 2 > RETRY_MAX_S ? RETRY_MAX_S : backoff * 2;
+				goto again;
+			}
+			if (rc == CAIRN_ECORRUPT && ++corrupt < 3) {
+				pause_for(1);
+				goto again;
+			}
+			if (rc != 0) {
+				job_state(job, "failed", why);
+				return;
+			}
+			pthread_mutex_lock(&g.mu);
+			exec_args("UPDATE pins SET done = 1 WHERE job = ?1 AND hash = ?2", job, hex[i],
+				  (char *)NULL);
+			pthread_mutex_unlock(&g.mu);
+			if (backoff > 1) {
+				/* the origin is back */
+				job_state(job, "running", "the origin is reachable again; resumed");
+				backoff = 1;
+			}
+		}
+again:;
+	}
+	if (!stopping() && n == 0)
+		job_state(job, "done", "");
+}
+
+static void *worker(void *arg)
+{
+	char job[33];
+
+	(void)arg;
+	while (!stopping()) {
+		if (next_job(job)) {
+			run_job(job);
+			continue;
+		}
+		pthread_mutex_lock(&g.mu);
+		if (!g.stop) {
+			struct timespec until;
+			clock_gettime(CLOCK_REALTIME, &until);
+			until.tv_sec += 2;
+			pthread_cond_timedwait(&g.wake, &g.mu, &until);
+		}
+		pthread_mutex_unlock(&g.mu);
+	}
+	return NULL;
+}
+
+static bool job_id_ok(const char *s)
+{
+	return s != NULL && strlen(s) == 32 && strspn(s, "0123456789abcdef") == 32;
+}
+
+unsigned cairn__cache_job_post(const char *body, size_t len, const char *exp, const char *sig,
+			       char **json, const char **msg)
+{
+	char digest_hex[65], signed_msg[128];
+	uint8_t digest[32];
+	json_t *v = NULL, *xs;
+	json_error_t err;
+	const char *job, *bucket, *prefix;
+	json_int_t files, logical;
+	size_t i;
+	unsigned status;
+
+	if (len > JOB_BODY_MAX) {
+		*msg = "job too big";
+		return 413;
+	}
+	cairn_blake3_hasher h;
+	cairn_blake3_init(&h);
+	cairn_blake3_update(&h, body, len);
+	cairn_blake3_finalize(&h, digest, 32);
+	hex_of(digest_hex, digest, 32);
+	snprintf(signed_msg, sizeof(signed_msg), "job:%s:%s", exp ? exp : "", digest_hex);
+	if (!signed_ok(signed_msg, exp, sig)) {
+		*msg = "bad or expired signature (jobs come from the origin)";
+		return 403;
+	}
+	v = json_loadb(body, len, 0, &err);
+	if (v == NULL || json_unpack(v, "{s:s,s:s,s:s,s:I,s:I,s:o}", "job", &job, "bucket", &bucket,
+				     "prefix", &prefix, "files", &files, "logical_bytes", &logical,
+				     "xorbs", &xs) != 0 ||
+	    !job_id_ok(job) || !json_is_array(xs)) {
+		json_decref(v);
+		*msg = "malformed job";
+		return 400;
+	}
+	pthread_mutex_lock(&g.mu);
+	status = 202;
+	if (exec_args("BEGIN IMMEDIATE", (char *)NULL) != 0) {
+		pthread_mutex_unlock(&g.mu);
+		json_decref(v);
+		*msg = "the cache index is busy";
+		return 503;
+	}
+	{
+		char t[24], f[24], l[24];
+		snprintf(t, sizeof(t), "%" PRId64, now_ns());
+		snprintf(f, sizeof(f), "%lld", (long long)files);
+		snprintf(l, sizeof(l), "%lld", (long long)logical);
+		if (exec_args("INSERT INTO jobs (id, bucket, prefix, files, logical_bytes, state, "
+			      "created_ns) VALUES (?1, ?2, ?3, ?4, ?5, 'queued', ?6) "
+			      "ON CONFLICT (id) DO NOTHING",
+			      job, bucket, prefix, f, l, t, (char *)NULL) != 0)
+			status = 500;
+	}
+	for (i = 0; status == 202 && i < json_array_size(xs); i++) {
+		json_t *e = json_array_get(xs, i);
+		const char *hx = json_string_value(json_array_get(e, 0));
+		json_int_t sz = json_integer_value(json_array_get(e, 1));
+		char szs[24];
+		cairn_hash tmp;
+
+		if (hx == NULL || strlen(hx) != CAIRN_HASH_HEX_LEN ||
+		    cairn_hash_from_hex(&tmp, hx, CAIRN_HASH_HEX_LEN) != 0 || sz <= 0) {
+			status = 400;
+			break;
+		}
+		snprintf(szs, sizeof(szs), "%lld", (long long)sz);
+		if (exec_args("INSERT INTO pins (job, hash, size) VALUES (?1, ?2, ?3) "
+			      "ON CONFLICT DO NOTHING",
+			      job, hx, szs, (char *)NULL) != 0)
+			status = 500;
+	}
+	exec_args(status == 202 ? "COMMIT" : "ROLLBACK", (char *)NULL);
+	pthread_cond_broadcast(&g.wake);
+	pthread_mutex_unlock(&g.mu);
+	if (status != 202) {
+		*msg = status == 400 ? "malformed xorb entry in the job" : "cannot record the job";
+		json_decref(v);
+		return status;
+	}
+	{
+		char id[33];
+		memcpy(id, job, 33);
+		json_decref(v);
+		status = cairn__cache_job_get(id, json, msg);
+	}
+	return status == 200 ? 202 : status;
+}
+
+unsigned cairn__cache_job_get(const char *job, char **json, const char **msg)
+{
+	sqlite3_stmt *st;
+	json_t *v = NULL;
+	unsigned status = 404;
+
+	if (!job_id_ok(job)) {
+		*msg = "no such job";
+		return 404;
+	}
+	pthread_mutex_lock(&g.mu);
+	if (sqlite3_prepare_v2(
+		    g.db,
+		    "SELECT j.bucket, j.prefix, j.files, j.logical_bytes, j.state, j.message, "
+		    "j.created_ns, j.started_ns, j.finished_ns, "
+		    "(SELECT count(*) FROM pins WHERE job = j.id), "
+		    "(SELECT coalesce(sum(size), 0) FROM pins WHERE job = j.id), "
+		    "(SELECT count(*) FROM pins WHERE job = j.id AND done = 1), "
+		    "(SELECT coalesce(sum(size), 0) FROM pins WHERE job = j.id AND done = 1) "
+		    "FROM jobs AS j WHERE j.id = ?1",
+		    -1, &st, NULL) == SQLITE_OK) {
+		sqlite3_bind_text(st, 1, job, -1, SQLITE_STATIC);
+		if (sqlite3_step(st) == SQLITE_ROW) {
+			int64_t started = sqlite3_column_int64(st, 7);
+			int64_t finished = sqlite3_column_int64(st, 8);
+			int64_t done_bytes = sqlite3_column_int64(st, 12);
+			int64_t end = finished ? finished : now_ns();
+			double secs = started ? (double)(end - started) / 1e9 : 0;
+
+			v = json_pack("{s:s,s:s,s:s,s:s,s:I,s:I,s:s,s:s,s:I,s:I,s:I,s:I,s:f}", "job",
+				      job, "region", g.region, "bucket",
+				      (const char *)sqlite3_column_text(st, 0), "prefix",
+				      (const char *)sqlite3_column_text(st, 1), "files",
+				      (json_int_t)sqlite3_column_int64(st, 2), "logical_bytes",
+				      (json_int_t)sqlite3_column_int64(st, 3), "state",
+				      (const char *)sqlite3_column_text(st, 4), "message",
+				      (const char *)sqlite3_column_text(st, 5), "xorbs",
+				      (json_int_t)sqlite3_column_int64(st, 9), "bytes",
+				      (json_int_t)sqlite3_column_int64(st, 10), "xorbs_done",
+				      (json_int_t)sqlite3_column_int64(st, 11), "bytes_done",
+				      (json_int_t)done_bytes, "bytes_per_second",
+				      secs > 0 ? (double)done_bytes / secs : 0.0);
+			status = v ? 200 : 500;
+		}
+		sqlite3_finalize(st);
+	}
+	pthread_mutex_unlock(&g.mu);
+	if (status != 200) {
+		*msg = status == 404 ? "no such job" : "out of memory";
+		return status;
+	}
+	*json = json_dumps(v, JSON_COMPACT);
+	json_decref(v);
+	if (*json == NULL) {
+		*msg = "out of memory";
+		return 500;
+	}
+	return 200;
+}
+
+unsigned cairn__cache_job_release(const char *job, const char *exp, const char *sig,
+				  char **json, const char **msg)
+{
+	char m[64];
+	unsigned status;
+
+	if (!job_id_ok(job)) {
+		*msg = "no such job";
+		return 404;
+	}
+	snprintf(m, sizeof(m), "release:%s:%s", job, exp ? exp : "");
+	if (!signed_ok(m, exp, sig)) {
+		*msg = "bad or expired signature (releases come from the origin)";
+		return 403;
+	}
+	pthread_mutex_lock(&g.mu);
+	exec_args("DELETE FROM pins WHERE job = ?1", job, (char *)NULL);
+	exec_args("UPDATE jobs SET state = 'released', message = 'unpinned: its xorbs may be "
+		  "evicted' WHERE id = ?1",
+		  job, (char *)NULL);
+	pthread_mutex_unlock(&g.mu);
+	status = cairn__cache_job_get(job, json, msg);
+	return status;
+}
+
+void cairn__cache_metrics(FILE *f)
+{
+	fprintf(f, "cairn_cache_hits_total %" PRIu64 "\n", (uint64_t)atomic_load(&m_hits));
+	fprintf(f, "cairn_cache_fills_total %" PRIu64 "\n", (uint64_t)atomic_load(&m_fills));
+	fprintf(f, "cairn_cache_fill_bytes_total %" PRIu64 "\n",
+		(uint64_t)atomic_load(&m_fill_bytes));
+	fprintf(f, "cairn_cache_fill_errors_total %" PRIu64 "\n",
+		(uint64_t)atomic_load(&m_fill_errors));
+	fprintf(f, "cairn_cache_evictions_total %" PRIu64 "\n", (uint64_t)atomic_load(&m_evictions));
+	fprintf(f, "cairn_cache_corrupt_total %" PRIu64 "\n", (uint64_t)atomic_load(&m_corrupt));
+}
+
+/* ---- start and stop ------------------------------------------------------------------------ */
+
+static int read_key(const char *path)
+{
+	char text[80];
+	FILE *f = fopen(path, "r");
+	size_t n;
+
+	if (f == NULL) {
+		fprintf(stderr, "cairn serve: cannot read the region key %s: %s (it is printed by "
+				"`cairn admin regions add` on the origin)\n",
+			path, strerror(errno));
+		return -1;
+	}
+	n = fread(text, 1, sizeof(text) - 1, f);
+	fclose(f);
+	text[n] = '\0';
+	while (n > 0 && (text[n - 1] == '\n' || text[n - 1] == '\r' || text[n - 1] == ' '))
+		text[--n] = '\0';
+	if (n != 64) {
+		fprintf(stderr, "cairn serve: %s: a region key is 64 hex digits\n", path);
+		return -1;
+	}
+	for (size_t i = 0; i < 32; i++) {
+		unsigned hi, lo;
+		if (sscanf(text + 2 * i, "%1x%1x", &hi, &lo) != 2) {
+			fprintf(stderr, "cairn serve: %s: a region key is 64 hex digits\n", path);
+			return -1;
+		}
+		g.key[i] = (uint8_t)(hi << 4 | lo);
+	}
+	return 0;
+}
+
+int cairn__cache_start(const cairn__cache_config *cfg)
+{
+	char path[4200], keyp[4200];
+	char *err = NULL;
+
+	snprintf(g.region, sizeof(g.region), "%s", cfg->region);
+	snprintf(g.origin, sizeof(g.origin), "%s", cfg->origin);
+	{
+		size_t n = strlen(g.origin);
+		while (n > 0 && g.origin[n - 1] == '/')
+			g.origin[--n] = '\0';
+	}
+	g.max_bytes = cfg->max_bytes;
+	if (cfg->key_file)
+		snprintf(keyp, sizeof(keyp), "%s", cfg->key_file);
+	else
+		snprintf(keyp, sizeof(keyp), "%s/region-key", cfg->data_dir);
+	if (read_key(keyp) != 0)
+		return CAIRN_EINVALID;
+	snprintf(path, sizeof(path), "%s/cache", cfg->data_dir);
+	mkdir(cfg->data_dir, 0755);
+	mkdir(path, 0755);
+	snprintf(g.dir, sizeof(g.dir), "%s/cache/xorbs", cfg->data_dir);
+	if (mkdir(g.dir, 0755) != 0 && errno != EEXIST) {
+		fprintf(stderr, "cairn serve: cannot make %s: %s\n", g.dir, strerror(errno));
+		return CAIRN_EIO;
+	}
+	snprintf(path, sizeof(path), "%s/cache.db", cfg->data_dir);
+	if (sqlite3_open_v2(path, &g.db,
+			    SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
+			    NULL) != SQLITE_OK ||
+	    sqlite3_busy_timeout(g.db, 5000) != SQLITE_OK ||
+	    sqlite3_exec(g.db, SCHEMA, NULL, NULL, &err) != SQLITE_OK) {
+		fprintf(stderr, "cairn serve: cannot open the cache index %s: %s\n", path,
+			err ? err : sqlite3_errmsg(g.db));
+		sqlite3_free(err);
+		sqlite3_close(g.db);
+		g.db = NULL;
+		return CAIRN_EIO;
+	}
+	/* rows whose file went missing (a crash before its rename) are forgotten */
+	{
+		sqlite3_stmt *st;
+		if (sqlite3_prepare_v2(g.db, "SELECT hash FROM xorbs", -1, &st, NULL) == SQLITE_OK) {
+			while (sqlite3_step(st) == SQLITE_ROW) {
+				const char *h = (const char *)sqlite3_column_text(st, 0);
+				char p2[4200];
+				if (h == NULL)
+					continue;
+				path_of(p2, sizeof(p2), h);
+				if (access(p2, R_OK) != 0)
+					exec_args("DELETE FROM xorbs WHERE hash = ?1", h, (char *)NULL);
+			}
+			sqlite3_finalize(st);
+		}
+	}
+	g.on = true;
+	g.stop = false;
+	if (pthread_create(&g.worker, NULL, worker, NULL) != 0) {
+		fprintf(stderr, "cairn serve: cannot start the pre-warm worker\n");
+		return CAIRN_EIO;
+	}
+	g.worker_started = true;
+	return 0;
+}
+
+void cairn__cache_stop(void)
+{
+	if (!g.on)
+		return;
+	pthread_mutex_lock(&g.mu);
+	g.stop = true;
+	pthread_cond_broadcast(&g.wake);
+	pthread_mutex_unlock(&g.mu);
+	if (g.worker_started)
+		pthread_join(g.worker, NULL);
+	g.worker_started = false;
+	sqlite3_close(g.db);
+	g.db = NULL;
+	g.on = false;
+}

@@ -1,0 +1,78 @@
+/*
+ * cache.h - a region's cache node (cache.c): `cairn serve --region NAME
+ * --origin URL`. It keeps verified copies of the origin's xorbs in
+ * DATA/cache/, serves the signed xorb ranges of reconstructions the origin
+ * pointed at this region, fills misses from the origin, evicts the least
+ * recently used xorbs beyond --cache-size (never pinned ones), and runs
+ * pre-warm jobs that stage and pin every xorb of a bucket prefix.
+ *
+ * The node and the origin share the region's secret (made by `cairn admin
+ * regions add`): the origin signs the xorb URLs it hands out for the
+ * region and the jobs it sends; the node signs its fills.
+ */
+#ifndef CAIRN_SERVER_CACHE_H
+#define CAIRN_SERVER_CACHE_H
+
+#include "cairn/hash.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#define CAIRN__REGION_KEY_LEN 32
+
+typedef struct cairn__cache_config {
+	const char *region;   /* this node's region name */
+	const char *origin;   /* the origin's base URL */
+	const char *data_dir;
+	const char *key_file; /* the region's secret, 64 hex digits; NULL: DATA/region-key */
+	uint64_t max_bytes;   /* --cache-size */
+} cairn__cache_config;
+
+/* Open the cache and start the job worker. Returns 0 or a CAIRN_E* code (said on stderr). */
+int cairn__cache_start(const cairn__cache_config *cfg);
+/* Stop the worker and close (in-flight jobs resume at the next start). */
+void cairn__cache_stop(void);
+/* Is this server a cache node? */
+bool cairn__cache_on(void);
+
+/*
+ * A signed range [start, end] of xorb (the query of a region's fetch URL):
+ * on success (200) *fd is an open descriptor of the verified cached xorb,
+ * the caller's to close. Otherwise an HTTP status, with *msg.
+ */
+unsigned cairn__cache_xorb(const cairn_hash *xorb, uint64_t start, uint64_t end, int64_t exp,
+			   const char *sig, int *fd, const char **msg);
+
+/*
+ * Pre-warm jobs. Each returns an HTTP status and, for 2xx, *json (malloc'd
+ * JSON text) or, otherwise, *msg.
+ *  post: the origin's signed job (X-Cairn-Exp, X-Cairn-Sig over the body);
+ *  get: a job's progress (anyone may read it: job ids are 128-bit random);
+ *  release: unpin a job's xorbs (signed by the origin).
+ */
+unsigned cairn__cache_job_post(const char *body, size_t len, const char *exp, const char *sig,
+			       char **json, const char **msg);
+unsigned cairn__cache_job_get(const char *job, char **json, const char **msg);
+unsigned cairn__cache_job_release(const char *job, const char *exp, const char *sig,
+				  char **json, const char **msg);
+
+/* Lines for /metrics: hits, fills, bytes, evictions. */
+void cairn__cache_metrics(FILE *f);
+
+/*
+ * The region MAC shared by the origin and its nodes: 64 hex digits of
+ * keyed BLAKE3 over msg.
+ */
+void cairn__region_mac(char out[65], const uint8_t key[CAIRN__REGION_KEY_LEN], const char *msg,
+		       size_t len);
+
+/* The MAC of a fetch URL for xorb bytes [start, end] until exp (the origin's own URLs too). */
+void cairn__url_mac(char out[65], const uint8_t key[32], const cairn_hash *xorb, uint64_t start,
+		    uint64_t end, int64_t exp);
+
+/* Equal without an early exit. */
+bool cairn__same_text(const char *a, const char *b, size_t n);
+
+#endif /* CAIRN_SERVER_CACHE_H */
