@@ -10,6 +10,9 @@
  *   cairn admin tokens revoke TOKEN [--data DIR]       revoke a token
  *   cairn admin keys create [--user U] [--data DIR]    an S3 access key (the secret printed once)
  *   cairn admin keys revoke ACCESS_KEY_ID [--data DIR] revoke an S3 access key
+ *   cairn admin regions add NAME URL [--data DIR]     a region's cache node (its key printed once)
+ *   cairn admin regions list [--json] [--data DIR]
+ *   cairn admin regions remove NAME [--data DIR]
  *
  * DIR defaults to $CAIRN_DATA, else ./var (where `cairn serve` keeps data).
  */
@@ -414,21 +417,89 @@ static int admin_keys(int argc, char **argv)
 	return EXIT_USAGE;
 }
 
+/* ---- regions (cache nodes) -------------------------------------------------------------- */
+
+static int print_region(void *ctx, const char *name, const char *url, int64_t created_ns)
+{
+	bool *json = ctx;
+
+	(void)created_ns;
+	if (*json)
+		printf("{\"name\":\"%s\",\"url\":\"%s\"}\n", name, url);
+	else
+		printf("%-24s %s\n", name, url);
+	return 0;
+}
+
+static int admin_regions(int argc, char **argv)
+{
+	static const char usage[] = "usage: cairn admin regions add NAME URL | list [--json] | "
+				    "remove NAME   [--data DIR]";
+	uint8_t secret[32];
+	char hex[65];
+	admin_args a;
+	cairn_meta *m;
+	int rc;
+
+	if (argc >= 4 && strcmp(argv[1], "add") == 0) {
+		if ((rc = parse_args(argc - 3, argv + 3, &a, usage, false)) != EXIT_OK)
+			return rc;
+		if (getrandom(secret, sizeof(secret), 0) != (ssize_t)sizeof(secret)) {
+			fprintf(stderr, "cairn: no randomness for a key\n");
+			return EXIT_FAIL;
+		}
+		if ((rc = open_meta(&m, a.data)) != EXIT_OK)
+			return rc;
+		rc = close_meta(m, m->region_create(m, argv[2], argv[3], secret, now_ns()),
+				"regions add");
+		if (rc == EXIT_OK) {
+			for (size_t i = 0; i < 32; i++)
+				snprintf(hex + 2 * i, 3, "%02x", secret[i]);
+			printf("region %s at %s\nregion key: %s\n(put it in the node's DATA/region-key, "
+			       "or pass --region-key FILE to its cairn serve; shown only this once)\n",
+			       argv[2], argv[3], hex);
+		}
+		memset(secret, 0, sizeof(secret));
+		return cli_finish_output(rc);
+	}
+	if (argc >= 2 && strcmp(argv[1], "list") == 0) {
+		if ((rc = parse_args(argc - 1, argv + 1, &a, usage, false)) != EXIT_OK)
+			return rc;
+		if ((rc = open_meta(&m, a.data)) != EXIT_OK)
+			return rc;
+		rc = close_meta(m, m->region_list(m, print_region, &a.json), "regions list");
+		return cli_finish_output(rc);
+	}
+	if (argc >= 2 && strcmp(argv[1], "remove") == 0) {
+		if ((rc = parse_args(argc - 1, argv + 1, &a, usage, true)) != EXIT_OK)
+			return rc;
+		if ((rc = open_meta(&m, a.data)) != EXIT_OK)
+			return rc;
+		rc = close_meta(m, m->region_delete(m, a.arg), "regions remove");
+		if (rc == EXIT_OK)
+			printf("region %s removed\n", a.arg);
+		return cli_finish_output(rc);
+	}
+	fprintf(stderr, "%s\n", usage);
+	return EXIT_USAGE;
+}
+
 int cmd_admin(int argc, char **argv)
 {
 	static const struct {
 		const char *name;
 		int (*run)(int, char **);
 	} subs[] = {{"gc", admin_gc},	    {"fsck", admin_fsck},     {"stats", admin_stats},
-		    {"users", admin_users}, {"tokens", admin_tokens},   {"keys", admin_keys}};
+		    {"users", admin_users}, {"tokens", admin_tokens},   {"keys", admin_keys},
+		    {"regions", admin_regions}};
 
 	if (argc < 2) {
-		fprintf(stderr, "usage: cairn admin gc|fsck|stats|users|tokens|keys [options]\n");
+		fprintf(stderr, "usage: cairn admin gc|fsck|stats|users|tokens|keys|regions [options]\n");
 		return EXIT_USAGE;
 	}
 	for (size_t i = 0; i < sizeof(subs) / sizeof(subs[0]); i++)
 		if (strcmp(argv[1], subs[i].name) == 0)
 			return subs[i].run(argc - 1, argv + 1);
-	fprintf(stderr, "cairn: unknown admin command '%s' (gc, fsck, stats, users, tokens, keys)\n", argv[1]);
+	fprintf(stderr, "cairn: unknown admin command '%s' (gc, fsck, stats, users, tokens, keys, regions)\n", argv[1]);
 	return EXIT_USAGE;
 }

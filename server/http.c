@@ -2396,7 +2396,8 @@ static int set_add(xorb_set *xs, const cairn_hash *h)
 typedef struct prewarm_walk {
 	worker *w;
 	cairn_caller who;
-	xorb_set xs;
+	xorb_set xs;    /* the xorbs, with the files' count and bytes */
+	xorb_set files; /* the files' hashes */
 	char last[CAIRN_KEY_MAX];
 	size_t last_len;
 } prewarm_walk;
@@ -2404,10 +2405,6 @@ typedef struct prewarm_walk {
 static int prewarm_object(void *ctx, const cairn_object_row *row, const char *prefix, size_t len)
 {
 	prewarm_walk *pw = ctx;
-	cairn_recon_term *t = NULL;
-	uint64_t size;
-	size_t n = 0;
-	int rc;
 
 	(void)prefix;
 	(void)len;
@@ -2415,15 +2412,28 @@ static int prewarm_object(void *ctx, const cairn_object_row *row, const char *pr
 		return 0;
 	memcpy(pw->last, row->key, row->key_len);
 	pw->last_len = row->key_len;
-	rc = cairn_file_reconstruct(pw->w->repo, &pw->who, &row->file, &size, &t, &n);
-	if (rc != 0)
-		return pw->xs.err = rc;
-	for (size_t i = 0; i < n && rc == 0; i++)
-		rc = set_add(&pw->xs, &t[i].xorb);
-	free(t);
 	pw->xs.files++;
 	pw->xs.logical += row->size;
-	return pw->xs.err = rc;
+	/* the listing holds a read transaction: files are looked up after it */
+	return pw->xs.err = set_add(&pw->files, &row->file);
+}
+
+/* Every xorb of the files collected, into pw->xs. */
+static int prewarm_xorbs(prewarm_walk *pw)
+{
+	for (size_t f = 0; f < pw->files.n; f++) {
+		cairn_recon_term *t = NULL;
+		uint64_t size;
+		size_t n = 0;
+		int rc = cairn_file_reconstruct(pw->w->repo, &pw->who, &pw->files.h[f], &size, &t, &n);
+
+		for (size_t i = 0; i < n && rc == 0; i++)
+			rc = set_add(&pw->xs, &t[i].xorb);
+		free(t);
+		if (rc != 0)
+			return rc;
+	}
+	return 0;
 }
 
 static int cmp_hash(const void *a, const void *b)
@@ -2536,6 +2546,8 @@ static enum MHD_Result h_prewarm(struct MHD_Connection *c, worker *w, req *q)
 		lo.start_after = pw->last;
 		lo.start_after_len = pw->last_len;
 	}
+	if (rc == 0)
+		rc = prewarm_xorbs(pw);
 	if (rc != 0) {
 		ret = send_engine(c, q, rc);
 		goto done;
@@ -2611,8 +2623,10 @@ done:
 	free(body);
 	json_decref(xs);
 	json_decref(v);
-	if (pw)
+	if (pw) {
 		free(pw->xs.h);
+		free(pw->files.h);
+	}
 	free(pw);
 	return ret;
 }

@@ -160,6 +160,21 @@ int cairn_client_new(cairn_client **out, const char *endpoint, const char *token
 	n = strlen(c->endpoint);
 	while (n > 0 && c->endpoint[n - 1] == '/')
 		c->endpoint[--n] = '\0';
+	{
+		/* a region's cache node serves the reconstructions' xorb reads (docs/regions.md) */
+		const char *reg = getenv("CAIRN_REGION");
+		if (reg != NULL && *reg != '\0') {
+			size_t rl = strlen(reg);
+			if (rl > 96 || strspn(reg, "abcdefghijklmnopqrstuvwxyz0123456789._-") != rl) {
+				cairn_client_free(c);
+				return cairn__error_set(CAIRN_EINVALID,
+							"CAIRN_REGION '%s' is not a region name", reg);
+			}
+			if ((c->region_q = malloc(rl + 9)) == NULL)
+				goto nomem;
+			snprintf(c->region_q, rl + 9, "?region=%s", reg);
+		}
+	}
 	if (token != NULL) {
 		size_t an = strlen(token) + 32;
 		c->token = strdup(token);
@@ -204,6 +219,7 @@ void cairn_client_free(cairn_client *c)
 	free(c->endpoint);
 	free(c->token);
 	free(c->auth);
+	free(c->region_q);
 	free(c->buf);
 	free(c);
 }

@@ -25,6 +25,7 @@ struct cairn_client {
 	char *endpoint; /* without a trailing '/' */
 	char *token;    /* as given, for cairn__client_clone; or NULL */
 	char *auth;     /* "Authorization: Bearer ..." or NULL */
+	char *region_q; /* "?region=NAME" for reconstructions ($CAIRN_REGION), or NULL */
 	char errbuf[CURL_ERROR_SIZE];
 
 	/* the answer being read */

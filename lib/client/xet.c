@@ -1803,7 +1803,8 @@ int cairn_client_get_file(cairn_client *c, const char *ns, const char *name, con
 		r.method = "GET";
 		r.idempotent = true;
 		r.max = RECON_MAX;
-		r.url = cairn__client_url(c, "/v1/reconstructions/", NULL, NULL, hex, NULL, NULL);
+		r.url = cairn__client_url(c, "/v1/reconstructions/", NULL, NULL, hex, NULL,
+					  c->region_q);
 		if (r.url == NULL) {
 			rc = CAIRN_ENOMEM;
 			goto fail;

@@ -1,0 +1,156 @@
+#!/bin/sh
+# run.sh BUILD_DIR - a region's cache node between a client and the origin,
+# all on 127.0.0.1: the node's link to the origin goes through a proxy
+# that delays every request (proxy.py) and counts them. A pre-warm stages a
+# prefix on the node; reading it then makes no xorb request to the origin
+# (the origin's /metrics), and every byte verifies. Also: a cold read fills
+# on demand, a corrupted cached xorb is caught and fetched again, a node
+# restart keeps its work, a job waits out an unreachable origin and
+# resumes, a release unpins, bad signatures are refused.
+set -u
+BUILD=$(cd "$1" && pwd)
+C=$BUILD/cairn
+HERE=$(cd "$(dirname "$0")" && pwd)
+PY=/usr/bin/python3
+W=$(mktemp -d)
+OPID= NPID= PPID_=
+cleanup() {
+	for p in $NPID $OPID $PPID_; do kill "$p" 2>/dev/null; done
+	wait 2>/dev/null
+	rm -rf "$W"
+}
+trap cleanup EXIT
+unset CAIRN_ENDPOINT CAIRN_TOKEN CAIRN_REGION
+export HOME=$W NO_PROXY=127.0.0.1 no_proxy=127.0.0.1
+passed=0 failed=0
+ok() { passed=$((passed + 1)); echo "ok $1"; }
+bad() { failed=$((failed + 1)); echo "FAIL $1"; }
+check() { if [ "$2" = "$3" ]; then ok "$1"; else bad "$1: expected '$2', got '$3'"; fi; }
+metric() { curl -s "$1/metrics" | sed -n "s/^$2 //p"; }
+jget() { $PY -c 'import json,sys; print(json.load(sys.stdin).get(sys.argv[1], ""))' "$1"; }
+
+. "$HERE/../lib/serve.sh"
+mkdir -p "$W/o" "$W/n" "$W/p"
+serve_start "$C" "$W/o/data" "$W/o" || { cat "$W/o/err"; echo "0 passed, 1 failed"; exit 1; }
+OPID=$SERVE_PID
+ORIGIN=$SERVE_URL
+"$C" admin users create alice --data "$W/o/data" >/dev/null
+TOKEN=$("$C" admin tokens create --user alice --scope write --data "$W/o/data")
+export CAIRN_ENDPOINT=$ORIGIN CAIRN_TOKEN=$TOKEN
+"$C" buckets create data --quiet >/dev/null
+$PY -c '
+import os, random, sys
+r = random.Random(3)
+for name, mib in (("a.bin", 6), ("b.bin", 5), ("c.bin", 3), ("other.bin", 4)):
+    open(os.path.join(sys.argv[1], name), "wb").write(r.randbytes(mib << 20))
+' "$W"
+for f in a b c; do "$C" buckets cp "$W/$f.bin" cairn://buckets/alice/data/shards/$f.bin --quiet >/dev/null; done
+"$C" buckets cp "$W/other.bin" cairn://buckets/alice/data/other.bin --quiet >/dev/null
+
+# the slow link: 50 ms before each request from the node to the origin
+start_proxy() {
+	rm -f "$W/p/port"
+	$PY "$HERE/proxy.py" "$W/p/port" "$ORIGIN" 50 &
+	PPID_=$!
+	i=0; while [ ! -s "$W/p/port" ] && [ $i -lt 100 ]; do sleep 0.05; i=$((i + 1)); done
+	PROXY=http://127.0.0.1:$(cat "$W/p/port")
+}
+start_proxy
+NPORT=$($PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+NODE=http://127.0.0.1:$NPORT
+"$C" admin regions add eu "$NODE" --data "$W/o/data" >"$W/region-out"
+sed -n 's/^region key: //p' "$W/region-out" >"$W/n/region-key"
+check "region key printed" 64 "$(tr -d '\n' <"$W/n/region-key" | wc -c)"
+check "regions list" "eu" "$("$C" admin regions list --data "$W/o/data" | awk '{print $1}')"
+check "regions add twice refused" 1 "$("$C" admin regions add eu "$NODE" --data "$W/o/data" >/dev/null 2>&1; echo $?)"
+start_node() {
+	"$C" serve --listen "127.0.0.1:$NPORT" --data "$W/n" --region eu --origin "$PROXY" \
+		--cache-size 64M >>"$W/n/out" 2>>"$W/n/err" &
+	NPID=$!
+	i=0; until curl -s -o /dev/null "$NODE/healthz" || [ $i -ge 200 ]; do sleep 0.05; i=$((i + 1)); done
+}
+start_node
+check "region list over the API" "eu" "$(curl -s -H "Authorization: Bearer $TOKEN" "$ORIGIN/api/regions" | $PY -c 'import json,sys; print(json.load(sys.stdin)["regions"][0]["name"])')"
+
+# ---- pre-warm shards/ and wait
+curl -s -X POST -H "Authorization: Bearer $TOKEN" -d '{"prefix":"shards/","region":"eu"}' \
+	"$ORIGIN/api/buckets/alice/data/prewarm" >"$W/job"
+JOB=$(jget job <"$W/job")
+check "prewarm job accepted" 32 "$(printf %s "$JOB" | wc -c)" || true; [ -n "$JOB" ] || cat "$W/job"
+check "job counts its files" 3 "$(jget files <"$W/job")"
+i=0
+while [ "$(curl -s "$NODE/v1/prewarm/$JOB" | jget state)" != done ] && [ $i -lt 300 ]; do sleep 0.1; i=$((i + 1)); done
+curl -s "$NODE/v1/prewarm/$JOB" >"$W/status"
+check "prewarm done" done "$(jget state <"$W/status")"
+check "every xorb staged" "$(jget xorbs <"$W/status")" "$(jget xorbs_done <"$W/status")"
+check "bytes staged" "$(jget bytes <"$W/status")" "$(jget bytes_done <"$W/status")"
+
+# ---- read the prefix through the node: no xorb request reaches the origin
+before=$(metric "$ORIGIN" cairn_xorb_reads_total)
+pbefore=$(curl -s "$PROXY/__count")
+for f in a b c; do
+	CAIRN_REGION=eu "$C" buckets cp cairn://buckets/alice/data/shards/$f.bin "$W/got-$f.bin" --quiet >/dev/null 2>"$W/err" ||
+		{ bad "download $f through the node: $(cat "$W/err")"; continue; }
+	if cmp -s "$W/$f.bin" "$W/got-$f.bin"; then ok "$f.bin verifies through the node"; else bad "$f.bin differs"; fi
+done
+check "no xorb read at the origin after pre-warming" "$before" "$(metric "$ORIGIN" cairn_xorb_reads_total)"
+check "nothing crossed the slow link" "$pbefore" "$(curl -s "$PROXY/__count")"
+hits=$(metric "$NODE" cairn_cache_hits_total)
+[ "${hits:-0}" -gt 0 ] && ok "node served hits ($hits)" || bad "no hits at the node"
+
+# ---- a cold read fills on demand
+fills=$(metric "$NODE" cairn_cache_fills_total)
+CAIRN_REGION=eu "$C" buckets cp cairn://buckets/alice/data/other.bin "$W/got-other.bin" --quiet >/dev/null 2>"$W/err"
+cmp -s "$W/other.bin" "$W/got-other.bin" && ok "cold read verifies" || bad "cold read: $(cat "$W/err")"
+[ "$(metric "$NODE" cairn_cache_fills_total)" -gt "$fills" ] && ok "cold read filled from the origin" || bad "no fill"
+
+# ---- a corrupted cached xorb is caught and fetched again
+X=$(ls "$W/n/cache/xorbs" | head -1)
+$PY -c '
+import sys
+p = sys.argv[1]; b = bytearray(open(p, "rb").read()); b[len(b) // 3] ^= 0xFF; open(p, "wb").write(b)' "$W/n/cache/xorbs/$X"
+for f in a b c; do
+	CAIRN_REGION=eu "$C" buckets cp cairn://buckets/alice/data/shards/$f.bin "$W/again-$f.bin" --quiet >/dev/null 2>&1
+	cmp -s "$W/$f.bin" "$W/again-$f.bin" || bad "$f.bin after corruption"
+done
+[ "$(metric "$NODE" cairn_cache_corrupt_total)" -ge 1 ] && ok "corruption detected and refetched" || bad "corruption not seen"
+
+# ---- a node restart keeps its jobs and its cache
+kill "$NPID"; wait "$NPID" 2>/dev/null
+start_node
+check "job survives a restart" done "$(curl -s "$NODE/v1/prewarm/$JOB" | jget state)"
+before=$(metric "$ORIGIN" cairn_xorb_reads_total)
+CAIRN_REGION=eu "$C" buckets cp cairn://buckets/alice/data/shards/a.bin "$W/r-a.bin" --quiet >/dev/null 2>&1
+cmp -s "$W/a.bin" "$W/r-a.bin" && ok "read after restart verifies" || bad "read after restart"
+check "still no xorb read at the origin" "$before" "$(metric "$ORIGIN" cairn_xorb_reads_total)"
+
+# ---- the origin unreachable mid-job: the job waits, says so, resumes
+kill "$PPID_"; wait "$PPID_" 2>/dev/null
+# evict nothing: a new upload makes a xorb the node has not seen
+$PY -c 'import random,sys; open(sys.argv[1],"wb").write(random.Random(9).randbytes(2 << 20))' "$W/late.bin"
+"$C" buckets cp "$W/late.bin" cairn://buckets/alice/data/late/x.bin --quiet >/dev/null
+curl -s -X POST -H "Authorization: Bearer $TOKEN" -d '{"prefix":"late/","region":"eu"}' \
+	"$ORIGIN/api/buckets/alice/data/prewarm" >"$W/job2"
+JOB2=$(jget job <"$W/job2")
+i=0
+while [ "$(curl -s "$NODE/v1/prewarm/$JOB2" | jget state)" != waiting ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+curl -s "$NODE/v1/prewarm/$JOB2" >"$W/s2"
+check "job waits for the origin" waiting "$(jget state <"$W/s2")"
+grep -q "origin unreachable" "$W/s2" && ok "and says why" || bad "no reason: $(cat "$W/s2")"
+start_proxy
+# the proxy's port changed: the node keeps its --origin, so restart it on the new one
+kill "$NPID"; wait "$NPID" 2>/dev/null
+start_node
+i=0
+while [ "$(curl -s "$NODE/v1/prewarm/$JOB2" | jget state)" != done ] && [ $i -lt 200 ]; do sleep 0.1; i=$((i + 1)); done
+check "job resumes and finishes" done "$(curl -s "$NODE/v1/prewarm/$JOB2" | jget state)"
+
+# ---- release, and refusals
+check "release" released "$(curl -s -X DELETE -H "Authorization: Bearer $TOKEN" "$ORIGIN/api/prewarm/$JOB?region=eu" | jget state)"
+check "forged URL refused" 403 "$(curl -s -o /dev/null -w '%{http_code}' "$NODE/v1/xorbs/default/$X?start=0&end=9&exp=9999999999&sig=$(printf '0%.0s' $(seq 64))")"
+check "forged job refused" 403 "$(curl -s -o /dev/null -w '%{http_code}' -X POST -H 'X-Cairn-Exp: 9999999999' -H "X-Cairn-Sig: $(printf 'a%.0s' $(seq 64))" -d '{}' "$NODE/v1/prewarm")"
+check "other routes are not the node's" 404 "$(curl -s -o /dev/null -w '%{http_code}' "$NODE/api/buckets")"
+check "unknown region refused" 400 "$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $TOKEN" "$ORIGIN/v1/reconstructions/$X?region=nowhere")"
+
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
