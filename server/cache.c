@@ -17,6 +17,7 @@
  * where it stopped.
  */
 #include "cache.h"
+#include "server_int.h"
 
 #include "cairn/blake3.h"
 #include "cairn/errors.h"
@@ -97,30 +98,41 @@ void cairn__url_mac(char out[65], const uint8_t key[32], const cairn_hash *xorb,
 	cairn__region_mac(out, key, msg, (size_t)CAIRN_HASH_HEX_LEN + (size_t)n);
 }
 
-bool cairn__same_text(const char *a, const char *b, size_t n)
+void cairn__region_sign(char out[65], const uint8_t key[CAIRN__REGION_KEY_LEN], const char *what,
+			const char *subject, const char *exp)
 {
-	volatile unsigned char d = 0;
+	char msg[200];
+	int n = snprintf(msg, sizeof(msg), "%s:%.128s:%.31s", what, subject, exp);
 
-	for (size_t i = 0; i < n; i++)
-		d |= (unsigned char)(a[i] ^ b[i]);
-	return d == 0;
+	cairn__region_mac(out, key, msg, (size_t)n);
 }
 
-/* Is sig the MAC of msg, and exp (decimal seconds) not past? */
-static bool signed_ok(const char *msg, const char *exp, const char *sig)
+bool cairn__region_check(const uint8_t key[CAIRN__REGION_KEY_LEN], const char *what,
+			 const char *subject, const char *exp, const char *sig)
 {
 	char want[65];
 	char *end;
 	long long e;
 
-	if (exp == NULL || sig == NULL || strlen(sig) != 64)
+	if (exp == NULL || sig == NULL || strlen(sig) != 64 || strlen(exp) > 31)
 		return false;
 	errno = 0;
 	e = strtoll(exp, &end, 10);
 	if (*exp == '\0' || *end != '\0' || errno != 0 || e < (long long)time(NULL))
 		return false;
-	cairn__region_mac(want, g.key, msg, strlen(msg));
+	cairn__region_sign(want, key, what, subject, exp);
 	return cairn__same_text(want, sig, 64);
+}
+
+void cairn__body_digest(char out[65], const void *body, size_t len)
+{
+	cairn_blake3_hasher h;
+	uint8_t d[32];
+
+	cairn_blake3_init(&h);
+	cairn_blake3_update(&h, body, len);
+	cairn_blake3_finalize(&h, d, 32);
+	hex_of(out, d, 32);
 }
 
 /* ---- the index ------------------------------------------------------------------------------ */
@@ -287,7 +299,7 @@ static int store_file(const char *hex, const uint8_t *data, size_t len)
  */
 static int fill(const cairn_hash *xorb, char *why, size_t why_cap)
 {
-	char hex[CAIRN_HASH_HEX_LEN + 1], msg[160], mac[65], url[1024], exp[24];
+	char hex[CAIRN_HASH_HEX_LEN + 1], mac[65], url[1024], exp[24];
 	fill_buf b = {0};
 	cairn_xorb *x = NULL;
 	CURL *h;
@@ -297,8 +309,7 @@ static int fill(const cairn_hash *xorb, char *why, size_t why_cap)
 
 	cairn_hash_to_hex(hex, xorb);
 	snprintf(exp, sizeof(exp), "%lld", (long long)time(NULL) + 600);
-	snprintf(msg, sizeof(msg), "fill:%s:%s", hex, exp);
-	cairn__region_mac(mac, g.key, msg, strlen(msg));
+	cairn__region_sign(mac, g.key, "fill", hex, exp);
 	snprintf(url, sizeof(url), "%s/v1/xorbs/default/%s?region=%s&exp=%s&sig=%s", g.origin, hex,
 		 g.region, exp, mac);
 	if ((h = curl_easy_init()) == NULL) {
@@ -401,11 +412,13 @@ static int discard(void *ctx, size_t index, const void *data, size_t len)
 }
 
 /*
- * Open the cached copy of xorb and check the chunks that bytes [start,
- * end] touch. Returns an open fd, -1 (not cached), -2 (corrupt: dropped)
- * or -3 (the range is past its end).
+ * Open the cached copy of xorb and (check) decode the chunks that bytes
+ * [start, end] touch against their hashes; a copy fill() has just checked
+ * whole needs no second pass. Returns an open fd, -1 (not cached), -2
+ * (corrupt: dropped) or -3 (the range is past its end).
  */
-static int open_checked(const char *hex, const cairn_hash *xorb, uint64_t start, uint64_t end)
+static int open_checked(const char *hex, const cairn_hash *xorb, uint64_t start, uint64_t end,
+			bool check)
 {
 	char path[4200];
 	struct stat sb;
@@ -425,6 +438,8 @@ static int open_checked(const char *hex, const cairn_hash *xorb, uint64_t start,
 		close(fd);
 		return -3;
 	}
+	if (!check)
+		return fd;
 	map = mmap(NULL, (size_t)sb.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
 	if (map == MAP_FAILED) {
 		close(fd);
@@ -477,7 +492,7 @@ unsigned cairn__cache_xorb(const cairn_hash *xorb, uint64_t start, uint64_t end,
 		return 403;
 	}
 	cairn_hash_to_hex(hex, xorb);
-	f = open_checked(hex, xorb, start, end);
+	f = open_checked(hex, xorb, start, end, true);
 	if (f >= 0) {
 		atomic_fetch_add(&m_hits, 1);
 	} else if (f != -3) {
@@ -486,7 +501,7 @@ unsigned cairn__cache_xorb(const cairn_hash *xorb, uint64_t start, uint64_t end,
 			*msg = why;
 			return 502;
 		}
-		f = open_checked(hex, xorb, start, end);
+		f = open_checked(hex, xorb, start, end, false);
 	}
 	if (f == -3) {
 		*msg = "the range is past the xorb's end";
@@ -667,12 +682,12 @@ static bool job_id_ok(const char *s)
 unsigned cairn__cache_job_post(const char *body, size_t len, const char *exp, const char *sig,
 			       char **json, const char **msg)
 {
-	char digest_hex[65], signed_msg[128];
-	uint8_t digest[32];
+	char digest_hex[65];
 	json_t *v = NULL, *xs;
 	json_error_t err;
 	const char *job, *bucket, *prefix;
 	json_int_t files, logical;
+	sqlite3_stmt *ins = NULL;
 	size_t i;
 	unsigned status;
 
@@ -680,13 +695,8 @@ unsigned cairn__cache_job_post(const char *body, size_t len, const char *exp, co
 		*msg = "job too big";
 		return 413;
 	}
-	cairn_blake3_hasher h;
-	cairn_blake3_init(&h);
-	cairn_blake3_update(&h, body, len);
-	cairn_blake3_finalize(&h, digest, 32);
-	hex_of(digest_hex, digest, 32);
-	snprintf(signed_msg, sizeof(signed_msg), "job:%s:%s", exp ? exp : "", digest_hex);
-	if (!signed_ok(signed_msg, exp, sig)) {
+	cairn__body_digest(digest_hex, body, len);
+	if (!cairn__region_check(g.key, "job", digest_hex, exp, sig)) {
 		*msg = "bad or expired signature (jobs come from the origin)";
 		return 403;
 	}
@@ -694,7 +704,8 @@ unsigned cairn__cache_job_post(const char *body, size_t len, const char *exp, co
 	if (v == NULL || json_unpack(v, "{s:s,s:s,s:s,s:I,s:I,s:o}", "job", &job, "bucket", &bucket,
 				     "prefix", &prefix, "files", &files, "logical_bytes", &logical,
 				     "xorbs", &xs) != 0 ||
-	    !job_id_ok(job) || !json_is_array(xs)) {
+	    !job_id_ok(job) || !json_is_array(xs) || strlen(bucket) > 2 * 96 + 1 ||
+	    strlen(prefix) > 1024 || files < 0 || logical < 0) {
 		json_decref(v);
 		*msg = "malformed job";
 		return 400;
@@ -718,24 +729,31 @@ unsigned cairn__cache_job_post(const char *body, size_t len, const char *exp, co
 			      job, bucket, prefix, f, l, t, (char *)NULL) != 0)
 			status = 500;
 	}
+	if (status == 202 && sqlite3_prepare_v2(g.db,
+					       "INSERT INTO pins (job, hash, size) VALUES (?1, ?2, ?3) "
+					       "ON CONFLICT DO NOTHING",
+					       -1, &ins, NULL) != SQLITE_OK)
+		status = 500;
 	for (i = 0; status == 202 && i < json_array_size(xs); i++) {
 		json_t *e = json_array_get(xs, i);
 		const char *hx = json_string_value(json_array_get(e, 0));
 		json_int_t sz = json_integer_value(json_array_get(e, 1));
-		char szs[24];
 		cairn_hash tmp;
 
 		if (hx == NULL || strlen(hx) != CAIRN_HASH_HEX_LEN ||
-		    cairn_hash_from_hex(&tmp, hx, CAIRN_HASH_HEX_LEN) != 0 || sz <= 0) {
+		    cairn_hash_from_hex(&tmp, hx, CAIRN_HASH_HEX_LEN) != 0 || sz <= 0 ||
+		    sz > (json_int_t)CAIRN_XORB_MAX_BYTES) {
 			status = 400;
 			break;
 		}
-		snprintf(szs, sizeof(szs), "%lld", (long long)sz);
-		if (exec_args("INSERT INTO pins (job, hash, size) VALUES (?1, ?2, ?3) "
-			      "ON CONFLICT DO NOTHING",
-			      job, hx, szs, (char *)NULL) != 0)
+		sqlite3_bind_text(ins, 1, job, -1, SQLITE_STATIC);
+		sqlite3_bind_text(ins, 2, hx, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(ins, 3, (sqlite3_int64)sz);
+		if (sqlite3_step(ins) != SQLITE_DONE)
 			status = 500;
+		sqlite3_reset(ins);
 	}
+	sqlite3_finalize(ins);
 	exec_args(status == 202 ? "COMMIT" : "ROLLBACK", (char *)NULL);
 	pthread_cond_broadcast(&g.wake);
 	pthread_mutex_unlock(&g.mu);
@@ -816,15 +834,13 @@ unsigned cairn__cache_job_get(const char *job, char **json, const char **msg)
 unsigned cairn__cache_job_release(const char *job, const char *exp, const char *sig,
 				  char **json, const char **msg)
 {
-	char m[64];
 	unsigned status;
 
 	if (!job_id_ok(job)) {
 		*msg = "no such job";
 		return 404;
 	}
-	snprintf(m, sizeof(m), "release:%s:%s", job, exp ? exp : "");
-	if (!signed_ok(m, exp, sig)) {
+	if (!cairn__region_check(g.key, "release", job, exp, sig)) {
 		*msg = "bad or expired signature (releases come from the origin)";
 		return 403;
 	}

@@ -68,11 +68,21 @@ void cairn__cache_metrics(FILE *f);
 void cairn__region_mac(char out[65], const uint8_t key[CAIRN__REGION_KEY_LEN], const char *msg,
 		       size_t len);
 
+/*
+ * The region MAC of "what:subject:exp" (exp: decimal seconds), what both
+ * sides sign and check: a node's fills ("fill", the xorb's hex), the
+ * origin's jobs ("job", cairn__body_digest of the body) and releases
+ * ("release", the job id). check: the MAC matches and exp is not past.
+ */
+void cairn__region_sign(char out[65], const uint8_t key[CAIRN__REGION_KEY_LEN], const char *what,
+			const char *subject, const char *exp);
+bool cairn__region_check(const uint8_t key[CAIRN__REGION_KEY_LEN], const char *what,
+			 const char *subject, const char *exp, const char *sig);
+/* 64 hex digits of BLAKE3 over body. */
+void cairn__body_digest(char out[65], const void *body, size_t len);
+
 /* The MAC of a fetch URL for xorb bytes [start, end] until exp (the origin's own URLs too). */
 void cairn__url_mac(char out[65], const uint8_t key[32], const cairn_hash *xorb, uint64_t start,
 		    uint64_t end, int64_t exp);
-
-/* Equal without an early exit. */
-bool cairn__same_text(const char *a, const char *b, size_t n);
 
 #endif /* CAIRN_SERVER_CACHE_H */

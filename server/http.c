@@ -463,6 +463,15 @@ static enum MHD_Result send_slow_down(struct MHD_Connection *c, req *q)
 
 /* ---- decoding ------------------------------------------------------------------------- */
 
+bool cairn__same_text(const char *a, const char *b, size_t n)
+{
+	volatile unsigned char d = 0;
+
+	for (size_t i = 0; i < n; i++)
+		d |= (unsigned char)(a[i] ^ b[i]);
+	return d == 0;
+}
+
 int cairn__hexv(char ch)
 {
 	if (ch >= '0' && ch <= '9')
@@ -503,7 +512,7 @@ static long pct_decode(char *out, size_t cap, const char *s, size_t n)
 }
 
 /* Is s[0, n) valid UTF-8 (jansson's check)? */
-static bool utf8_ok(const char *s, size_t n)
+bool cairn__utf8_ok(const char *s, size_t n)
 {
 	json_t *v = json_stringn(s, n);
 
@@ -541,7 +550,7 @@ static long decode_path(char *out, size_t cap, const char *s, size_t n)
 		if (end == NULL)
 			break;
 	}
-	return utf8_ok(out, o) ? (long)o : -1;
+	return cairn__utf8_ok(out, o) ? (long)o : -1;
 }
 
 bool cairn__query_arg(struct MHD_Connection *c, const char *name, char *out, size_t cap,
@@ -1619,39 +1628,31 @@ static ssize_t read_xorb_piece(void *cls, uint64_t pos, char *out, size_t max)
 static enum MHD_Result h_xorb_fill(struct MHD_Connection *c, worker *w, req *q,
 				   const char *region)
 {
-	char e[32], sig[80], msg[CAIRN_HASH_HEX_LEN + 48], want[65], url[CAIRN_REGION_URL_MAX + 1];
+	char e[32], sig[80], hex[CAIRN_HASH_HEX_LEN + 1], url[CAIRN_REGION_URL_MAX + 1];
 	uint8_t key[32];
 	cairn_xorb_row x;
 	struct MHD_Response *r;
 	enum MHD_Result ret;
-	long long exp;
 	int rc;
 
 	if (!cairn__query_arg(c, "exp", e, sizeof(e), NULL) ||
-	    !cairn__query_arg(c, "sig", sig, sizeof(sig), NULL) || sscanf(e, "%lld", &exp) != 1 ||
-	    strlen(sig) != 64)
+	    !cairn__query_arg(c, "sig", sig, sizeof(sig), NULL))
 		return send_error(c, q, 403, "Forbidden", "a fill needs exp and sig");
 	rc = w->meta->region_get(w->meta, region, url, key);
 	if (rc == CAIRN_ENOTFOUND)
 		return send_error(c, q, 403, "Forbidden", "no such region");
 	if (rc != 0)
 		return send_engine(c, q, rc);
-	cairn_hash_to_hex(msg, &q->file);
-	memmove(msg + 5, msg, CAIRN_HASH_HEX_LEN + 1);
-	memcpy(msg, "fill:", 5);
-	snprintf(msg + 5 + CAIRN_HASH_HEX_LEN, sizeof(msg) - 5 - CAIRN_HASH_HEX_LEN, ":%s", e);
-	cairn__region_mac(want, key, msg, strlen(msg));
-	if (!cairn__same_text(want, sig, 64))
-		return send_error(c, q, 403, "Forbidden", "bad signature");
-	if (exp < (long long)time(NULL))
-		return send_error(c, q, 403, "Forbidden", "this fill request has expired");
+	cairn_hash_to_hex(hex, &q->file);
+	if (!cairn__region_check(key, "fill", hex, e, sig))
+		return send_error(c, q, 403, "Forbidden", "bad or expired signature");
 	rc = w->meta->xorb_get(w->meta, &q->file, &x);
 	if (rc == CAIRN_ENOTFOUND)
 		return send_error(c, q, 404, "NotFound", "no such xorb");
-	atomic_fetch_add(&m_region_fills, 1);
-	atomic_fetch_add(&m_xorb_reads, 1);
 	if (rc != 0)
 		return send_engine(c, q, rc);
+	atomic_fetch_add(&m_region_fills, 1);
+	atomic_fetch_add(&m_xorb_reads, 1);
 	q->pc.first = 0;
 	q->pc.len = x.stored;
 	q->pc.buf = malloc(CAIRN__PIECE);
@@ -1667,57 +1668,99 @@ static enum MHD_Result h_xorb_fill(struct MHD_Connection *c, worker *w, req *q,
 	return ret;
 }
 
-static enum MHD_Result h_xorb_get(struct MHD_Connection *c, worker *w, req *q)
+/* The query of a signed xorb URL, and the part of it a Range header asks for. */
+typedef struct signed_read {
+	uint64_t start, end; /* the signed bytes [start, end] */
+	int64_t exp;
+	char sig[80];
+	uint64_t first, len; /* what to send */
+	bool partial;        /* a Range asked for part of it (206) */
+	char cr[96];         /* its Content-Range */
+} signed_read;
+
+/* Parse a signed xorb URL's query and Range. 0, or the refusal sent (*ret) and -1. */
+static int signed_read_parse(struct MHD_Connection *c, req *q, signed_read *sr,
+			     enum MHD_Result *ret)
 {
-	char a[32], b[32], e[32], sig[80], want[65], cr[96], region[CAIRN_NAME_MAX + 1];
+	char a[32], b[32], e[32];
 	unsigned long long start, end;
-	uint64_t rs, rl;
 	long long exp;
-	struct MHD_Response *r;
-	enum MHD_Result ret;
+	uint64_t rs, rl;
 	int rr;
 
-	if (cairn__query_arg(c, "region", region, sizeof(region), NULL))
-		return h_xorb_fill(c, w, q, region);
-
-	if (!cairn__query_arg(c, "start", a, sizeof(a), NULL) || !cairn__query_arg(c, "end", b, sizeof(b), NULL) ||
-	    !cairn__query_arg(c, "exp", e, sizeof(e), NULL) || !cairn__query_arg(c, "sig", sig, sizeof(sig), NULL) ||
+	if (!cairn__query_arg(c, "start", a, sizeof(a), NULL) ||
+	    !cairn__query_arg(c, "end", b, sizeof(b), NULL) ||
+	    !cairn__query_arg(c, "exp", e, sizeof(e), NULL) ||
+	    !cairn__query_arg(c, "sig", sr->sig, sizeof(sr->sig), NULL) ||
 	    sscanf(a, "%llu", &start) != 1 || sscanf(b, "%llu", &end) != 1 ||
-	    sscanf(e, "%lld", &exp) != 1 || strlen(sig) != 64 || end < start ||
-	    end - start >= XORB_BODY_MAX)
-		return send_error(c, q, 403, "Forbidden",
+	    sscanf(e, "%lld", &exp) != 1 || strlen(sr->sig) != 64 || end < start ||
+	    end - start >= XORB_BODY_MAX) {
+		*ret = send_error(c, q, 403, "Forbidden",
 				  "xorbs are read through the signed URLs of a reconstruction");
-	url_sig(want, &q->file, start, end, exp);
-	if (!cairn__same_text(want, sig, 64))
-		return send_error(c, q, 403, "Forbidden", "bad signature");
-	if (exp < (long long)time(NULL))
-		return send_error(c, q, 403, "Forbidden", "this URL has expired; ask for a new "
-				  "reconstruction");
-	atomic_fetch_add(&m_xorb_reads, 1);
-	q->pc.first = start;
-	q->pc.len = end - start + 1;
-	rr = cairn__parse_range(MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Range"), end + 1, &rs,
-			 &rl);
-	if (rr < 0 || (rr > 0 && rs < start))
-		return send_error(c, q, 416, "InvalidRange", "the range is outside the signed one");
-	if (rr > 0) {
-		q->pc.first = rs;
-		q->pc.len = rl;
-		snprintf(cr, sizeof(cr), "bytes %" PRIu64 "-%" PRIu64 "/*", rs, rs + rl - 1);
+		return -1;
 	}
-	q->pc.buf = malloc(CAIRN__PIECE);
-	if (q->pc.buf == NULL)
-		return send_error(c, q, 500, "Internal", "out of memory");
-	r = MHD_create_response_from_callback(q->pc.len, 64 * 1024, read_xorb_piece, q, NULL);
+	sr->start = start;
+	sr->end = end;
+	sr->exp = exp;
+	sr->first = start;
+	sr->len = end - start + 1;
+	rr = cairn__parse_range(MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Range"), end + 1,
+				&rs, &rl);
+	if (rr < 0 || (rr > 0 && rs < start)) {
+		*ret = send_error(c, q, 416, "InvalidRange", "the range is outside the signed one");
+		return -1;
+	}
+	sr->partial = rr > 0;
+	if (sr->partial) {
+		sr->first = rs;
+		sr->len = rl;
+		snprintf(sr->cr, sizeof(sr->cr), "bytes %" PRIu64 "-%" PRIu64 "/*", rs, rs + rl - 1);
+	}
+	return 0;
+}
+
+/* Queue r (a response of sr's bytes, NULL: failed) for a signed read. */
+static enum MHD_Result signed_read_send(struct MHD_Connection *c, req *q, const signed_read *sr,
+					struct MHD_Response *r)
+{
+	enum MHD_Result ret;
+
 	if (r == NULL)
 		return MHD_NO;
 	MHD_add_response_header(r, "Content-Type", "application/octet-stream");
-	if (rr > 0)
-		MHD_add_response_header(r, "Content-Range", cr);
-	ret = MHD_queue_response(c, rr > 0 ? 206 : 200, r);
+	if (sr->partial)
+		MHD_add_response_header(r, "Content-Range", sr->cr);
+	ret = MHD_queue_response(c, sr->partial ? 206 : 200, r);
 	MHD_destroy_response(r);
-	q->status = rr > 0 ? 206 : 200;
+	q->status = sr->partial ? 206 : 200;
 	return ret;
+}
+
+static enum MHD_Result h_xorb_get(struct MHD_Connection *c, worker *w, req *q)
+{
+	char want[65], region[CAIRN_NAME_MAX + 1];
+	signed_read sr;
+	enum MHD_Result ret;
+
+	if (cairn__query_arg(c, "region", region, sizeof(region), NULL))
+		return h_xorb_fill(c, w, q, region);
+	if (signed_read_parse(c, q, &sr, &ret) != 0)
+		return ret;
+	url_sig(want, &q->file, sr.start, sr.end, sr.exp);
+	if (!cairn__same_text(want, sr.sig, 64))
+		return send_error(c, q, 403, "Forbidden", "bad signature");
+	if (sr.exp < (int64_t)time(NULL))
+		return send_error(c, q, 403, "Forbidden", "this URL has expired; ask for a new "
+				  "reconstruction");
+	atomic_fetch_add(&m_xorb_reads, 1);
+	q->pc.first = sr.first;
+	q->pc.len = sr.len;
+	q->pc.buf = malloc(CAIRN__PIECE);
+	if (q->pc.buf == NULL)
+		return send_error(c, q, 500, "Internal", "out of memory");
+	return signed_read_send(
+		c, q, &sr,
+		MHD_create_response_from_callback(q->pc.len, 64 * 1024, read_xorb_piece, q, NULL));
 }
 
 /* ---- batches ---- */
@@ -2504,8 +2547,8 @@ static int node_request(const char *url, const char *method, const char *body, s
 static enum MHD_Result h_prewarm(struct MHD_Connection *c, worker *w, req *q)
 {
 	cairn_list_options lo = CAIRN_LIST_OPTIONS_INIT;
-	char url[CAIRN_REGION_URL_MAX + 64], job[33], exp[24], digest_hex[65], msg[128], mac[65];
-	uint8_t key[32], rnd[16], digest[32];
+	char url[CAIRN_REGION_URL_MAX + 64], job[33], exp[24], digest_hex[65], mac[65];
+	uint8_t key[32], rnd[16];
 	const char *prefix = "", *region = NULL;
 	prewarm_walk *pw = NULL;
 	json_t *v = NULL, *xs = NULL;
@@ -2513,7 +2556,6 @@ static enum MHD_Result h_prewarm(struct MHD_Connection *c, worker *w, req *q)
 	bool truncated = true;
 	long status = 0;
 	enum MHD_Result ret;
-	cairn_blake3_hasher bh;
 	int rc;
 
 	v = json_loadb(q->body ? q->body : "", q->body_len, 0, NULL);
@@ -2590,14 +2632,9 @@ static enum MHD_Result h_prewarm(struct MHD_Connection *c, worker *w, req *q)
 		ret = send_error(c, q, 500, "Internal", "out of memory");
 		goto done;
 	}
-	cairn_blake3_init(&bh);
-	cairn_blake3_update(&bh, body, strlen(body));
-	cairn_blake3_finalize(&bh, digest, 32);
-	for (size_t i = 0; i < 32; i++)
-		snprintf(digest_hex + 2 * i, 3, "%02x", digest[i]);
+	cairn__body_digest(digest_hex, body, strlen(body));
 	snprintf(exp, sizeof(exp), "%lld", (long long)time(NULL) + 300);
-	snprintf(msg, sizeof(msg), "job:%s:%s", exp, digest_hex);
-	cairn__region_mac(mac, key, msg, strlen(msg));
+	cairn__region_sign(mac, key, "job", digest_hex, exp);
 	{
 		size_t ul = strlen(url);
 		while (ul > 0 && url[ul - 1] == '/')
@@ -2634,7 +2671,7 @@ done:
 /* DELETE /api/prewarm/JOB?region=NAME: the origin signs the release for the node. */
 static enum MHD_Result h_prewarm_release(struct MHD_Connection *c, worker *w, req *q)
 {
-	char region[CAIRN_NAME_MAX + 1], url[CAIRN_REGION_URL_MAX + 96], exp[24], msg[96], mac[65];
+	char region[CAIRN_NAME_MAX + 1], url[CAIRN_REGION_URL_MAX + 96], exp[24], mac[65];
 	uint8_t key[32];
 	char *answer = NULL;
 	long status = 0;
@@ -2650,8 +2687,7 @@ static enum MHD_Result h_prewarm_release(struct MHD_Connection *c, worker *w, re
 		return rc == CAIRN_ENOTFOUND ? send_error(c, q, 404, "NotFound", "no such region")
 					     : send_engine(c, q, rc);
 	snprintf(exp, sizeof(exp), "%lld", (long long)time(NULL) + 300);
-	snprintf(msg, sizeof(msg), "release:%.32s:%s", q->key, exp);
-	cairn__region_mac(mac, key, msg, strlen(msg));
+	cairn__region_sign(mac, key, "release", q->key, exp);
 	ul = strlen(url);
 	while (ul > 0 && url[ul - 1] == '/')
 		url[--ul] = '\0';
@@ -2679,54 +2715,26 @@ static enum MHD_Result node_answer(struct MHD_Connection *c, req *q, unsigned st
 			  msg);
 }
 
-/* A signed xorb range from the cache (cache.c checks, fills and verifies). */
+/* A signed xorb range from the cache (cache.c checks the signature, fills and verifies). */
 static enum MHD_Result h_node_xorb(struct MHD_Connection *c, req *q)
 {
-	char a[32], b[32], e[32], sig[80], cr[96];
-	unsigned long long start, end;
-	long long exp;
-	uint64_t rs, rl, first, len;
 	const char *msg = NULL;
 	struct MHD_Response *r;
+	signed_read sr;
 	enum MHD_Result ret;
 	unsigned st;
-	int fd = -1, rr;
+	int fd = -1;
 
-	if (!cairn__query_arg(c, "start", a, sizeof(a), NULL) ||
-	    !cairn__query_arg(c, "end", b, sizeof(b), NULL) ||
-	    !cairn__query_arg(c, "exp", e, sizeof(e), NULL) ||
-	    !cairn__query_arg(c, "sig", sig, sizeof(sig), NULL) || sscanf(a, "%llu", &start) != 1 ||
-	    sscanf(b, "%llu", &end) != 1 || sscanf(e, "%lld", &exp) != 1 || end < start ||
-	    end - start >= XORB_BODY_MAX)
-		return send_error(c, q, 403, "Forbidden",
-				  "xorbs are read through the signed URLs of a reconstruction");
-	first = start;
-	len = end - start + 1;
-	rr = cairn__parse_range(MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Range"), end + 1,
-				&rs, &rl);
-	if (rr < 0 || (rr > 0 && rs < start))
-		return send_error(c, q, 416, "InvalidRange", "the range is outside the signed one");
-	if (rr > 0) {
-		first = rs;
-		len = rl;
-		snprintf(cr, sizeof(cr), "bytes %" PRIu64 "-%" PRIu64 "/*", rs, rs + rl - 1);
-	}
-	st = cairn__cache_xorb(&q->file, start, end, exp, sig, &fd, &msg);
+	if (signed_read_parse(c, q, &sr, &ret) != 0)
+		return ret;
+	st = cairn__cache_xorb(&q->file, sr.start, sr.end, sr.exp, sr.sig, &fd, &msg);
 	if (st != 200)
 		return node_answer(c, q, st, NULL, msg);
-	r = MHD_create_response_from_fd_at_offset64(len, fd, first);
-	if (r == NULL) {
+	r = MHD_create_response_from_fd_at_offset64(sr.len, fd, sr.first);
+	if (r == NULL)
 		close(fd);
-		return MHD_NO;
-	}
-	MHD_add_response_header(r, "Content-Type", "application/octet-stream");
-	if (rr > 0)
-		MHD_add_response_header(r, "Content-Range", cr);
-	ret = MHD_queue_response(c, rr > 0 ? 206 : 200, r);
-	MHD_destroy_response(r);
-	q->status = rr > 0 ? 206 : 200;
-	q->bytes_out = len;
-	return ret;
+	q->bytes_out = sr.len; /* MHD sends the file itself */
+	return signed_read_send(c, q, &sr, r);
 }
 
 /* What a cache node answers: signed xorb reads and pre-warm jobs; nothing else is here. */

@@ -60,6 +60,12 @@ void cairn__metrics_record(unsigned status, uint64_t in, uint64_t out, double se
  */
 int cairn__parse_range(const char *h, uint64_t size, uint64_t *first, uint64_t *len);
 
+/* Is s[0, n) valid UTF-8 (jansson's check: what JSON answers can carry)? */
+bool cairn__utf8_ok(const char *s, size_t n);
+
+/* a[0, n) == b[0, n), in time that does not depend on where they differ. */
+bool cairn__same_text(const char *a, const char *b, size_t n);
+
 /* The value of a hex digit (either case), or -1. */
 int cairn__hexv(char ch);
 

@@ -90,48 +90,11 @@ static void put_hex(FILE *f, const char *s, size_t n)
 		fprintf(f, "%02x", (unsigned char)s[i]);
 }
 
-static bool utf8_valid(const char *s, size_t n)
-{
-	size_t i = 0;
-
-	while (i < n) {
-		unsigned char c = (unsigned char)s[i];
-		size_t k;
-		uint32_t cp;
-
-		if (c < 0x80) {
-			i++;
-			continue;
-		}
-		if (c >= 0xC2 && c <= 0xDF)
-			k = 1, cp = c & 0x1F;
-		else if (c >= 0xE0 && c <= 0xEF)
-			k = 2, cp = c & 0x0F;
-		else if (c >= 0xF0 && c <= 0xF4)
-			k = 3, cp = c & 0x07;
-		else
-			return false;
-		if (n - i <= k)
-			return false;
-		for (size_t j = 1; j <= k; j++) {
-			unsigned char d = (unsigned char)s[i + j];
-			if ((d & 0xC0) != 0x80)
-				return false;
-			cp = cp << 6 | (d & 0x3F);
-		}
-		if ((k == 2 && (cp < 0x800 || (cp >= 0xD800 && cp <= 0xDFFF))) ||
-		    (k == 3 && (cp < 0x10000 || cp > 0x10FFFF)))
-			return false;
-		i += k + 1;
-	}
-	return true;
-}
-
 bool cairn__web_key_addressable(const char *key, size_t len)
 {
 	size_t i = 0;
 
-	if (len == 0 || !utf8_valid(key, len))
+	if (len == 0 || !cairn__utf8_ok(key, len))
 		return false;
 	while (i <= len) {
 		const char *seg = key + i;
@@ -312,15 +275,10 @@ static void csrf_of(char out[CAIRN__CSRF_LEN + 1], const char *secret, size_t le
 	out[CAIRN__CSRF_LEN] = '\0';
 }
 
-static bool same_text(const char *a, size_t alen, const char *b, size_t blen)
+/* A form's token against the expected one, without an early exit. */
+static bool same_token(const char *given, size_t len, const char *want)
 {
-	volatile unsigned char d = 0;
-
-	if (alen != blen)
-		return false;
-	for (size_t i = 0; i < alen; i++)
-		d |= (unsigned char)(a[i] ^ b[i]);
-	return d == 0;
+	return len == CAIRN__CSRF_LEN && cairn__same_text(given, want, CAIRN__CSRF_LEN);
 }
 
 static int64_t now_ns(void)
@@ -986,7 +944,7 @@ static void shell_word(FILE *f, const char *s, size_t n)
 /*
  * A Python string literal of UTF-8 text (quotes: with its quotes), in
  * ASCII: controls and non-ASCII characters as \\x, \\u, \\U escapes; then
- * HTML-escaped. s must be valid UTF-8 (utf8_valid).
+ * HTML-escaped. s must be valid UTF-8 (cairn__utf8_ok).
  */
 static void py_string(FILE *f, const char *s, size_t n, bool quotes)
 {
@@ -1179,7 +1137,7 @@ static int page_blob(FILE *f, const cairn__web_req *r, cairn__web_page *p)
 	snippet_end(f);
 
 	snippet_begin(f, "snip-py", "Python");
-	if (utf8_valid(r->key, r->key_len)) {
+	if (cairn__utf8_ok(r->key, r->key_len)) {
 		fputs("import cairn\n\nclient = cairn.Client(endpoint=&quot;http://", f);
 		py_string(f, host, strlen(host), false);
 		fputs("&quot;)\nclient.download_file(", f);
@@ -1374,7 +1332,7 @@ static int page_login(FILE *f, const cairn__web_req *r, cairn__web_page *p)
 	}
 	glen = form_field(r->body, r->body_len, "csrf", given, sizeof(given));
 	if (!same_origin(r) || have == NULL || glen < 0 ||
-	    !same_text(given, (size_t)glen, csrf, CAIRN__CSRF_LEN)) {
+	    !same_token(given, (size_t)glen, csrf)) {
 		p->status = 403;
 		login_form(f, r, csrf,
 			   "This form expired or came from another site. Please try again.");
@@ -1441,7 +1399,7 @@ static int page_logout(FILE *f, const cairn__web_req *r, cairn__web_page *p)
 		      f);
 		return 0;
 	}
-	if (glen < 0 || !same_text(given, (size_t)glen, r->csrf, CAIRN__CSRF_LEN)) {
+	if (glen < 0 || !same_token(given, (size_t)glen, r->csrf)) {
 		error_page(f, r, p, 403, "Forbidden",
 			   "That logout request did not come from a Cairn page. You are still "
 			   "logged in.");

@@ -163,35 +163,24 @@ typedef struct stats_ctx {
 	range_use *uses;
 	size_t n, cap;
 	cairn_stats *st;
-	int err;
 } stats_ctx;
 
-static int add_file_uses(stats_ctx *sc, const cairn_hash *file)
+static int add_use(void *ctx, const cairn_hash *xorb, uint32_t first, uint32_t end)
 {
-	cairn_term *terms = NULL;
-	uint64_t size;
-	size_t n;
-	int rc = sc->r->meta->file_get(sc->r->meta, file, &size, &terms, &n);
+	stats_ctx *sc = ctx;
 
-	if (rc < 0)
-		return rc;
-	for (size_t i = 0; i < n; i++) {
-		if (sc->n == sc->cap) {
-			size_t ncap = sc->cap ? sc->cap * 2 : 256;
-			range_use *nu = realloc(sc->uses, ncap * sizeof(*nu));
-			if (nu == NULL) {
-				free(terms);
-				return cairn__error_set(CAIRN_ENOMEM, "out of memory");
-			}
-			sc->uses = nu;
-			sc->cap = ncap;
-		}
-		sc->uses[sc->n].xorb = terms[i].xorb;
-		sc->uses[sc->n].first = terms[i].first;
-		sc->uses[sc->n].end = terms[i].end;
-		sc->n++;
+	if (sc->n == sc->cap) {
+		size_t ncap = sc->cap ? sc->cap * 2 : 256;
+		range_use *nu = realloc(sc->uses, ncap * sizeof(*nu));
+		if (nu == NULL)
+			return cairn__error_set(CAIRN_ENOMEM, "out of memory");
+		sc->uses = nu;
+		sc->cap = ncap;
 	}
-	free(terms);
+	sc->uses[sc->n].xorb = *xorb;
+	sc->uses[sc->n].first = first;
+	sc->uses[sc->n].end = end;
+	sc->n++;
 	return 0;
 }
 
@@ -257,18 +246,6 @@ done:
 	return rc;
 }
 
-static int stats_object(void *ctx, const cairn_object_row *row)
-{
-	stats_ctx *sc = ctx;
-	int rc = add_file_uses(sc, &row->file);
-
-	if (rc < 0) {
-		sc->err = rc;
-		return 1;
-	}
-	return 0;
-}
-
 int cairn_bucket_stats(cairn_repo *r, const char *ns, const char *name, cairn_stats *out)
 {
 	stats_ctx sc;
@@ -285,13 +262,9 @@ int cairn_bucket_stats(cairn_repo *r, const char *ns, const char *name, cairn_st
 	rc = cairn__bucket_id(r, ns, name, &id);
 	if (rc == 0)
 		rc = r->meta->bucket_totals(r->meta, id, &out->objects, &out->logical_bytes);
-	if (rc == 0) {
-		rc = r->meta->object_list(r->meta, id, NULL, 0, NULL, 0, 0, stats_object, &sc);
-		if (rc > 0)
-			rc = 0;
-		if (sc.err < 0)
-			rc = sc.err;
-	}
+	/* every term of every object, in one query, merged per xorb by sum_uses */
+	if (rc == 0)
+		rc = r->meta->bucket_terms(r->meta, id, add_use, &sc);
 	if (rc == 0)
 		rc = sum_uses(&sc);
 	r->meta->rollback(r->meta);

@@ -49,6 +49,7 @@ enum stmt_id {
 	ST_BUCKET_DELETE,
 	ST_BUCKET_TOTALS,
 	ST_PREFIX_TOTALS,
+	ST_BUCKET_TERMS,
 	ST_OBJECT_UPSERT,
 	ST_OBJECT_GET,
 	ST_OBJECT_DELETE,
@@ -137,6 +138,8 @@ static const char *const SQL[ST_COUNT] = {
 			     "(SELECT coalesce(sum(size), 0) FROM objects WHERE bucket_id = ?1) "
 			     "FROM buckets WHERE id = ?1",
 	/* a prefix's key range (cairn__meta_key_range): a range of the primary key */
+	[ST_BUCKET_TERMS] = "SELECT t.xorb_hash, t.chunk_first, t.chunk_end FROM objects AS o "
+			    "JOIN file_terms AS t ON t.file_hash = o.file_hash WHERE o.bucket_id = ?1",
 	[ST_PREFIX_TOTALS] = "SELECT count(*), coalesce(sum(size), 0) FROM objects "
 			     "WHERE bucket_id = ?1 AND key >= ?2 AND key < ?3",
 
@@ -694,6 +697,32 @@ static int bucket_totals(cairn_meta *m, int64_t id, uint64_t *objects, uint64_t 
 	} else {
 		rc = sql_error(s, src, "bucket_totals");
 	}
+	stmt_done(st);
+	return rc;
+}
+
+static int bucket_terms(cairn_meta *m, int64_t bucket,
+			int (*fn)(void *ctx, const cairn_hash *xorb, uint32_t first, uint32_t end),
+			void *ctx)
+{
+	meta_sqlite *s = handle(m);
+	sqlite3_stmt *st;
+	int rc, src;
+
+	if (fn == NULL)
+		return cairn__error_set(CAIRN_EINVALID, "bucket_terms: NULL callback");
+	if ((rc = acquire(&st, s, ST_BUCKET_TERMS, "bucket_terms")) != 0)
+		return rc;
+	sqlite3_bind_int64(st, 1, bucket);
+	while ((src = sqlite3_step(st)) == SQLITE_ROW) {
+		cairn_hash x;
+
+		if ((rc = col_hash(&x, st, 0)) != 0 ||
+		    (rc = fn(ctx, &x, col_u32(st, 1), col_u32(st, 2))) != 0)
+			break;
+	}
+	if (rc == 0 && src != SQLITE_DONE)
+		rc = sql_error(s, src, "bucket_terms");
 	stmt_done(st);
 	return rc;
 }
@@ -2439,6 +2468,7 @@ static const cairn_meta sqlite_table = {
 	.session_lookup = session_lookup,
 	.session_delete = session_delete,
 	.prefix_totals = prefix_totals,
+	.bucket_terms = bucket_terms,
 	.region_create = region_create,
 	.region_get = region_get,
 	.region_list = region_list,

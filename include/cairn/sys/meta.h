@@ -323,6 +323,16 @@ struct cairn_meta {
 	/* Returns 0 or CAIRN_ENOTFOUND. */
 	int (*region_delete)(cairn_meta *m, const char *name);
 
+	/*
+	 * Every term of every object of bucket, as (xorb, first, end), in no
+	 * particular order, in one pass (what a bucket's dedup figures sum).
+	 * fn's non-zero value stops the walk and is returned.
+	 */
+	int (*bucket_terms)(cairn_meta *m, int64_t bucket,
+			    int (*fn)(void *ctx, const cairn_hash *xorb, uint32_t first,
+				      uint32_t end),
+			    void *ctx);
+
 	/* How many objects of bucket have keys starting with prefix, and their bytes. */
 	int (*prefix_totals)(cairn_meta *m, int64_t bucket, const char *prefix, size_t prefix_len,
 			     uint64_t *objects, uint64_t *bytes);
