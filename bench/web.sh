@@ -79,8 +79,11 @@ PAGE=$(cat "$WORK/last")
 row "page: folder, 100 from the middle (cursor)" "$U/buckets/admin/big/tree/many/?after=$MID"
 row "page: folder, 1000 per page" "$U/buckets/admin/big/tree/many/?limit=1000"
 row "page: folder, filtered (prefix shard-0999)" "$U/buckets/admin/big/tree/many/?prefix=shard-0999"
-row "page: bucket top (usage + dedup stats of all files)" "$U/buckets/admin/big/"
+row "page: bucket top (usage + dedup stats, cached 30 s)" "$U/buckets/admin/big/"
 TOP=$(cat "$WORK/last")
+row "API: bucket info (the stats walk over all files)" "$U/api/buckets/admin/big" \
+	"Authorization: Bearer $CAIRN_TOKEN"
+INFO=$(cat "$WORK/last")
 row "page: file" "$U/buckets/admin/big/blob/many/shard-050000.jsonl"
 row "peer: JSON tree API, first 100" "$U/api/buckets/admin/big/tree/many?limit=100" \
 	"Authorization: Bearer $CAIRN_TOKEN"
@@ -88,8 +91,8 @@ API=$(cat "$WORK/last")
 row "peer: python3 http.server, whole folder" "http://127.0.0.1:$PYPORT/many/"
 PYS=$(cat "$WORK/last")
 echo
-awk -v p="$PAGE" -v a="$API" -v y="$PYS" -v t="$TOP" 'BEGIN {
+awk -v p="$PAGE" -v a="$API" -v y="$PYS" -v t="$TOP" -v i="$INFO" 'BEGIN {
 	printf "folder page / JSON API: %.2f; folder page / http.server: %.3f\n", p / a, p / y
-	printf "every page under a second: %s (slowest measured: bucket top %.3f s)\n",
-		(t < 1 && p < 1) ? "yes" : "NO", t
+	printf "every page under a second: %s (bucket top %.3f s; an uncached stats walk %.3f s)\n",
+		(t < 1 && p < 1 && i < 1) ? "yes" : "NO", t, i
 }'

@@ -700,6 +700,22 @@ static void random_key(uint64_t *s, key *k, size_t max_len)
 		k->b[i] = alphabet[splitmix64_next(s) % sizeof(alphabet)];
 }
 
+typedef struct terms_seen {
+	size_t n;
+	bool all_ok;
+	cairn_hash want;
+} terms_seen;
+
+static int on_term(void *ctx, const cairn_hash *xorb, uint32_t first, uint32_t end)
+{
+	terms_seen *t = ctx;
+
+	t->n++;
+	if (!cairn_hash_equal(xorb, &t->want) || first != 0 || end != 1)
+		t->all_ok = false;
+	return 0;
+}
+
 static void test_object_list(void)
 {
 	enum { NKEYS = 260, NPREFIX = 48, NAFTER = 24 };
@@ -844,6 +860,17 @@ static void test_object_list(void)
 				       (unsigned long long)objects, (unsigned long long)want);
 	}
 	CHECKF(mismatches == 0, "%zu prefix totals differ from the model", mismatches);
+	/* bucket_terms: one term per object here (all name the same one-chunk file) */
+	{
+		terms_seen ts = {0, true, {{0}}};
+
+		hash_of(&ts.want, 1);
+		CHECK(m->bucket_terms(m, bucket, on_term, &ts) == 0);
+		CHECKF(ts.n == n, "%zu terms for %zu objects", ts.n, n);
+		CHECK(ts.all_ok);
+		ts.n = 0;
+		CHECK(m->bucket_terms(m, other, on_term, &ts) == 0 && ts.n == 1);
+	}
 	{
 		uint64_t objects = 0, bytes = 0;
 		char big[CAIRN_KEY_MAX + 1];

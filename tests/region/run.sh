@@ -83,11 +83,15 @@ while [ "$(curl -s "$NODE/v1/prewarm/$JOB" | jget state)" != done ] && [ $i -lt 
 curl -s "$NODE/v1/prewarm/$JOB" >"$W/status"
 check "prewarm done" done "$(jget state <"$W/status")"
 check "every xorb staged" "$(jget xorbs <"$W/status")" "$(jget xorbs_done <"$W/status")"
+[ "$(jget xorbs <"$W/status")" -gt 0 ] 2>/dev/null && ok "the job has xorbs" || bad "the job has no xorbs"
 check "bytes staged" "$(jget bytes <"$W/status")" "$(jget bytes_done <"$W/status")"
 
 # ---- read the prefix through the node: no xorb request reaches the origin
 before=$(metric "$ORIGIN" cairn_xorb_reads_total)
 pbefore=$(curl -s "$PROXY/__count")
+# the counters compared below exist (empty = empty would prove nothing)
+[ -n "$before" ] && [ "$before" -gt 0 ] && ok "the origin counts xorb reads ($before)" || bad "no xorb read counter"
+[ -n "$pbefore" ] && [ "$pbefore" -gt 0 ] && ok "the proxy counts requests ($pbefore)" || bad "no proxy counter"
 for f in a b c; do
 	CAIRN_REGION=eu "$C" buckets cp cairn://buckets/alice/data/shards/$f.bin "$W/got-$f.bin" --quiet >/dev/null 2>"$W/err" ||
 		{ bad "download $f through the node: $(cat "$W/err")"; continue; }

@@ -398,7 +398,9 @@ def run_http_checks():
     has("Python snippet escapes non-ASCII keys", body.decode(), "caf\\u00e9.txt")
     st, _, body = http("GET", "/buckets/alice/models/blob/config.json",
                        headers={"Host": "x;touch /tmp/pwn;#"})
+    check("page with a hostile Host header still served", st == 200, st)
     lacks("a hostile Host header stays out of snippets", body.decode(), "touch")
+    has("a placeholder stands in for it", body.decode(), "HOST:PORT")
     st, _, _ = http("GET", "/buckets/alice/models/tree/nothing-here/")
     check("a missing folder is 404", st == 404, st)
 
