@@ -30,6 +30,7 @@ int cmd_buckets_sync(int argc, char **argv); /* cmd_sync.c */
 typedef struct cli_remote {
 	const char *endpoint; /* --endpoint, or NULL */
 	const char *token;    /* --token, or NULL */
+	const char *region;   /* --region: read through that region's cache node, or NULL */
 	bool json;            /* --json: machine output on stdout */
 	bool quiet;           /* --quiet: no progress or confirmation lines */
 } cli_remote;
@@ -38,7 +39,8 @@ typedef struct cli_remote {
  * A client for the endpoint and token chosen in this order: --endpoint /
  * --token, then $CAIRN_ENDPOINT / $CAIRN_TOKEN, then the config file
  * written by `cairn login`, then CAIRN_CLIENT_DEFAULT_ENDPOINT (and no
- * token). Returns EXIT_OK, or an exit code after printing one line.
+ * token); --region, else $CAIRN_REGION, for reads through a region's cache
+ * node. Returns EXIT_OK, or an exit code after printing one line.
  */
 int cli_client_open(cairn_client **out, const cli_remote *o);
 

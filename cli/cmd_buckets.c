@@ -6,13 +6,14 @@
  *   cairn buckets list [NAMESPACE]
  *   cairn buckets info NS/NAME
  *   cairn buckets delete NS/NAME [--yes] [--missing-ok] [--force]
- *   cairn buckets settings NS/NAME --private|--public
+ *   cairn buckets settings NS/NAME [--private|--public] [--regions A,B]
+ *   cairn buckets prewarm NS/NAME[/PREFIX] [--wait]   (or --status JOB [--wait], --release JOB)
  *   cairn buckets ls cairn://buckets/NS/NAME[/FOLDER] [-R] [-h]
  *   cairn buckets cp SRC DST        (a local file or '-' <-> cairn://buckets/NS/NAME/PATH,
  *                                    or bucket -> bucket on the server)
  *   cairn buckets rm cairn://buckets/NS/NAME/PATH [-R] [--dry-run]
  *
- * Every subcommand also takes --endpoint, --token, --json and --quiet
+ * Every subcommand also takes --endpoint, --token, --region, --json and --quiet
  * (cli.h). Outcomes leave through cli_exit_code; errors are one line on
  * stderr. Where a remote path is the only kind an argument can be, the
  * bare form NS/NAME/PATH is accepted too; cp needs the cairn:// form to
@@ -49,11 +50,17 @@ enum {
 	O_DRY_RUN = 'n',
 	O_INCLUDE = 'i',
 	O_EXCLUDE = 'x',
+	O_REGIONS = 'g',
+	O_WAIT = 'w',
+	O_STATUS = 's',
+	O_RELEASE = 'r',
 };
 
 typedef struct opts {
 	cli_remote g;
 	bool is_private, is_public, exist_ok, yes, missing_ok, force, recursive, human, dry_run;
+	bool wait;
+	const char *regions, *status_job, *release_job; /* settings --regions; prewarm */
 	cairn_filter *filter; /* rm -R: --include / --exclude, in order (sync's rules) */
 	const char *args[2];
 	int nargs;
@@ -69,6 +76,7 @@ static int parse(int argc, char **argv, opts *o, const char *allowed, int min, i
 	static const struct option longopts[] = {
 		{"endpoint", required_argument, NULL, 'E'},
 		{"token", required_argument, NULL, 'T'},
+		{"region", required_argument, NULL, 'G'},
 		{"json", no_argument, NULL, 'J'},
 		{"quiet", no_argument, NULL, 'q'},
 		{"help", no_argument, NULL, 'H'},
@@ -83,6 +91,10 @@ static int parse(int argc, char **argv, opts *o, const char *allowed, int min, i
 		{"dry-run", no_argument, NULL, O_DRY_RUN},
 		{"include", required_argument, NULL, O_INCLUDE},
 		{"exclude", required_argument, NULL, O_EXCLUDE},
+		{"regions", required_argument, NULL, O_REGIONS},
+		{"wait", no_argument, NULL, O_WAIT},
+		{"status", required_argument, NULL, O_STATUS},
+		{"release", required_argument, NULL, O_RELEASE},
 		{NULL, 0, NULL, 0},
 	};
 	int ch;
@@ -96,8 +108,8 @@ static int parse(int argc, char **argv, opts *o, const char *allowed, int min, i
 				usage_line);
 			return EXIT_USAGE;
 		}
-		if (ch == '?' || (ch != 'E' && ch != 'T' && ch != 'J' && ch != 'q' && ch != 'H' &&
-				  strchr(allowed, ch) == NULL)) {
+		if (ch == '?' || (ch != 'E' && ch != 'T' && ch != 'G' && ch != 'J' && ch != 'q' &&
+				  ch != 'H' && strchr(allowed, ch) == NULL)) {
 			fprintf(stderr, "cairn: unknown option '%s' (%s)\n", argv[optind - 1],
 				usage_line);
 			return EXIT_USAGE;
@@ -105,6 +117,7 @@ static int parse(int argc, char **argv, opts *o, const char *allowed, int min, i
 		switch (ch) {
 		case 'E': o->g.endpoint = optarg; break;
 		case 'T': o->g.token = optarg; break;
+		case 'G': o->g.region = optarg; break;
 		case 'J': o->g.json = true; break;
 		case 'q': o->g.quiet = true; break;
 		case 'H':
@@ -119,6 +132,10 @@ static int parse(int argc, char **argv, opts *o, const char *allowed, int min, i
 		case O_RECURSIVE: o->recursive = true; break;
 		case O_HUMAN: o->human = true; break;
 		case O_DRY_RUN: o->dry_run = true; break;
+		case O_REGIONS: o->regions = optarg; break;
+		case O_WAIT: o->wait = true; break;
+		case O_STATUS: o->status_job = optarg; break;
+		case O_RELEASE: o->release_job = optarg; break;
 		case O_INCLUDE:
 		case O_EXCLUDE:
 			if ((o->filter == NULL && cairn_filter_new(&o->filter) != 0) ||
@@ -260,7 +277,17 @@ static void json_bucket(FILE *f, const cairn_client_bucket *b)
 			",\"objects\":%" PRIu64 ",\"logical_bytes\":%" PRIu64
 			",\"stored_bytes\":%" PRIu64 ",\"chunks\":%" PRIu64 ",\"xorbs\":%" PRIu64,
 			b->objects, b->logical_bytes, b->stored_bytes, b->chunks, b->xorbs);
-	fputc('}', f);
+	fputs(",\"regions\":[", f);
+	for (const char *p = b->regions; *p != '\0';) {
+		size_t n = strcspn(p, ",");
+		char name[CAIRN_CLIENT_NAME_MAX + 1];
+		snprintf(name, sizeof(name), "%.*s", (int)n, p);
+		if (p != b->regions)
+			fputc(',', f);
+		cli_json_string(f, name);
+		p += n + (p[n] == ',');
+	}
+	fputs("]}", f);
 }
 
 /* ---- buckets ------------------------------------------------------------------------------ */
@@ -400,6 +427,7 @@ static int b_info(int argc, char **argv)
 		       "\nstored bytes:  %" PRIu64 "\nchunks:        %" PRIu64
 		       "\nxorbs:         %" PRIu64 "\n",
 		       b.objects, b.logical_bytes, b.stored_bytes, b.chunks, b.xorbs);
+		printf("kept warm in:  %s\n", b.regions[0] ? b.regions : "-");
 	}
 	return cli_finish_output(EXIT_OK);
 }
@@ -466,33 +494,175 @@ static int b_delete(int argc, char **argv)
 
 static int b_settings(int argc, char **argv)
 {
-	static const char usage_line[] = "usage: cairn buckets settings NS/NAME --private|--public "
-					 "[--endpoint URL] [--token T] [--json] [--quiet]";
+	static const char usage_line[] = "usage: cairn buckets settings NS/NAME [--private|--public] "
+					 "[--regions A,B] [--endpoint URL] [--token T] [--json] "
+					 "[--quiet]";
+	cairn_client_bucket b;
 	cairn_client *c = NULL;
 	remote r;
 	opts o;
-	int rc, status;
+	int rc = 0, status;
 
-	if ((status = parse(argc, argv, &o, "pP", 1, 1, usage_line)) != EXIT_OK)
+	if ((status = parse(argc, argv, &o, "pPg", 1, 1, usage_line)) != EXIT_OK)
 		return status;
-	if (o.is_private == o.is_public) {
-		fprintf(stderr, "cairn: give one of --private and --public (%s)\n", usage_line);
+	if ((o.is_private && o.is_public) || (!o.is_private && !o.is_public && !o.regions)) {
+		fprintf(stderr, "cairn: give --private or --public, and/or --regions (%s)\n",
+			usage_line);
 		return EXIT_USAGE;
 	}
 	if (!bucket_arg(o.args[0], &r))
 		return bad_path(o.args[0], "a bucket (NS/NAME)");
 	if ((status = with_client(&o, &c)) != EXIT_OK)
 		return status;
-	rc = cairn_client_bucket_set_private(c, r.ns, r.name, o.is_private);
+	if (o.is_private || o.is_public)
+		rc = cairn_client_bucket_set_private(c, r.ns, r.name, o.is_private);
+	if (rc == 0 && o.regions)
+		rc = cairn_client_bucket_set_regions(c, r.ns, r.name, o.regions);
+	if (rc == 0)
+		rc = cairn_client_bucket_info(c, r.ns, r.name, &b);
+	cairn_client_free(c);
+	if (rc != 0)
+		return cli_fail(rc, NULL);
+	if (o.g.json) {
+		json_bucket(stdout, &b);
+		fputc('\n', stdout);
+	} else if (!o.g.quiet) {
+		printf("%s%s/%s is %s, kept warm in: %s\n", SCHEME, r.ns, r.name,
+		       b.is_private ? "private" : "public", b.regions[0] ? b.regions : "-");
+	}
+	return cli_finish_output(EXIT_OK);
+}
+
+/* ---- pre-warming ---------------------------------------------------------------------------- */
+
+static bool job_over(const cairn_client_prewarm *p)
+{
+	return strcmp(p->state, "done") == 0 || strcmp(p->state, "failed") == 0 ||
+	       strcmp(p->state, "released") == 0;
+}
+
+static void json_prewarm(FILE *f, const cairn_client_prewarm *p)
+{
+	fprintf(f, "{\"job\":\"%s\",\"region\":", p->job);
+	cli_json_string(f, p->region);
+	fputs(",\"bucket\":", f);
+	cli_json_string(f, p->bucket);
+	fputs(",\"prefix\":", f);
+	cli_json_string(f, p->prefix);
+	fputs(",\"state\":", f);
+	cli_json_string(f, p->state);
+	fputs(",\"message\":", f);
+	cli_json_string(f, p->message);
+	fprintf(f,
+		",\"files\":%" PRIu64 ",\"files_done\":%" PRIu64 ",\"xorbs\":%" PRIu64
+		",\"xorbs_done\":%" PRIu64 ",\"bytes\":%" PRIu64 ",\"bytes_done\":%" PRIu64
+		",\"logical_bytes\":%" PRIu64 ",\"bytes_per_second\":%.0f}\n",
+		p->files, p->files_done, p->xorbs, p->xorbs_done, p->bytes, p->bytes_done,
+		p->logical_bytes, p->bytes_per_second);
+}
+
+static void print_prewarm(const cairn_client_prewarm *p)
+{
+	printf("job:      %s\nregion:   %s\nbucket:   %s%s\nprefix:   %s\nstate:    %s\n",
+	       p->job, p->region, SCHEME, p->bucket, p->prefix[0] ? p->prefix : "(all)", p->state);
+	printf("files:    %" PRIu64 " of %" PRIu64 " staged (%" PRIu64 " bytes)\n", p->files_done,
+	       p->files, p->logical_bytes);
+	printf("xorbs:    %" PRIu64 " of %" PRIu64 "\nbytes:    %" PRIu64 " of %" PRIu64 "\n",
+	       p->xorbs_done, p->xorbs, p->bytes_done, p->bytes);
+	printf("rate:     %.1f MB/s\n", p->bytes_per_second / 1e6);
+	if (p->message[0])
+		printf("message:  %s\n", p->message);
+}
+
+/* One progress line on stderr: rewritten in place on a terminal, else one per change of state. */
+static void progress_prewarm(const cairn_client_prewarm *p, bool tty, char *last_state,
+			     size_t cap, char *last_msg, size_t mcap)
+{
+	bool changed = strcmp(last_state, p->state) != 0 || strcmp(last_msg, p->message) != 0;
+
+	if (tty)
+		fprintf(stderr, "\r\033[K%s: %" PRIu64 "/%" PRIu64 " files, %.1f/%.1f MB, %.1f MB/s",
+			p->state, p->files_done, p->files, (double)p->bytes_done / 1e6,
+			(double)p->bytes / 1e6, p->bytes_per_second / 1e6);
+	if (changed && p->message[0])
+		fprintf(stderr, "%s%s: %s\n", tty ? "\n" : "", p->state, p->message);
+	else if (changed && !tty)
+		fprintf(stderr, "%s: %" PRIu64 "/%" PRIu64 " files\n", p->state, p->files_done,
+			p->files);
+	snprintf(last_state, cap, "%s", p->state);
+	snprintf(last_msg, mcap, "%s", p->message);
+}
+
+static int b_prewarm(int argc, char **argv)
+{
+	static const char usage_line[] = "usage: cairn buckets prewarm NS/NAME[/PREFIX] "
+					 "--region NAME [--wait] | --status JOB [--wait] | "
+					 "--release JOB [--endpoint URL] [--token T] [--json] "
+					 "[--quiet]";
+	char last_state[16] = "", last_msg[512] = "";
+	cairn_client_prewarm p;
+	cairn_client *c = NULL;
+	bool tty = isatty(STDERR_FILENO);
+	remote r;
+	opts o;
+	int rc, status, modes;
+
+	if ((status = parse(argc, argv, &o, "wsr", 0, 1, usage_line)) != EXIT_OK)
+		return status;
+	modes = (o.nargs == 1) + (o.status_job != NULL) + (o.release_job != NULL);
+	if (modes != 1 || (o.release_job && o.wait)) {
+		fprintf(stderr, "cairn: give one of a bucket path, --status JOB and --release JOB "
+				"(%s)\n",
+			usage_line);
+		return EXIT_USAGE;
+	}
+	if (o.nargs == 1 && !parse_remote(o.args[0], true, false, &r))
+		return bad_path(o.args[0], "a bucket path (NS/NAME[/PREFIX])");
+	if ((status = with_client(&o, &c)) != EXIT_OK)
+		return status;
+	if (cairn_client_region(c) == NULL) {
+		cairn_client_free(c);
+		fprintf(stderr, "cairn: which region? give --region NAME or set CAIRN_REGION (%s)\n",
+			usage_line);
+		return EXIT_USAGE;
+	}
+	if (o.release_job)
+		rc = cairn_client_prewarm_release(c, o.release_job, NULL, &p);
+	else if (o.status_job)
+		rc = cairn_client_prewarm_get(c, o.status_job, NULL, &p);
+	else {
+		/* the key part is a raw prefix, as S3's: "dir/" is the folder, "dir" also
+		 * takes "dir2/..." and "dir.txt" */
+		char prefix[CAIRN_CLIENT_KEY_MAX + 2];
+		snprintf(prefix, sizeof(prefix), "%s%s", r.key, r.key[0] && r.dir ? "/" : "");
+		rc = cairn_client_prewarm_start(c, r.ns, r.name, prefix, NULL, &p);
+		if (rc == 0 && !o.g.quiet && !o.g.json)
+			fprintf(stderr, "pre-warm %s: %" PRIu64 " files, %" PRIu64 " xorbs (%" PRIu64
+					" bytes) to region %s\n",
+				p.job, p.files, p.xorbs, p.bytes, p.region);
+	}
+	while (rc == 0 && o.wait && !job_over(&p)) {
+		struct timespec pause = {0, 250 * 1000 * 1000};
+		if (!o.g.quiet)
+			progress_prewarm(&p, tty, last_state, sizeof(last_state), last_msg,
+					 sizeof(last_msg));
+		nanosleep(&pause, NULL);
+		rc = cairn_client_prewarm_get(c, p.job, NULL, &p);
+	}
+	if (rc == 0 && o.wait && !o.g.quiet) {
+		progress_prewarm(&p, tty, last_state, sizeof(last_state), last_msg, sizeof(last_msg));
+		if (tty)
+			fputc('\n', stderr);
+	}
 	cairn_client_free(c);
 	if (rc != 0)
 		return cli_fail(rc, NULL);
 	if (o.g.json)
-		printf("{\"private\":%s}\n", o.is_private ? "true" : "false");
+		json_prewarm(stdout, &p);
 	else if (!o.g.quiet)
-		printf("%s%s/%s is now %s\n", SCHEME, r.ns, r.name,
-		       o.is_private ? "private" : "public");
-	return cli_finish_output(EXIT_OK);
+		print_prewarm(&p);
+	status = cli_finish_output(EXIT_OK);
+	return strcmp(p.state, "failed") == 0 && status == EXIT_OK ? EXIT_FAIL : status;
 }
 
 /* ---- objects ------------------------------------------------------------------------------ */
@@ -1053,7 +1223,10 @@ static const struct {
 	{"list", b_list, "list the buckets you can see: [NAMESPACE]"},
 	{"info", b_info, "a bucket's settings and stats: NS/NAME"},
 	{"delete", b_delete, "delete a bucket: NS/NAME [--yes] [--missing-ok] [--force]"},
-	{"settings", b_settings, "make a bucket private or public: NS/NAME --private|--public"},
+	{"settings", b_settings, "visibility and keep-warm regions: NS/NAME [--private|--public] "
+				 "[--regions A,B]"},
+	{"prewarm", b_prewarm, "stage data on a region's cache node: NS/NAME[/PREFIX] [--wait] "
+			       "(or --status JOB, --release JOB)"},
 	{"ls", b_ls, "list objects: cairn://buckets/NS/NAME[/FOLDER] [-R] [-h]"},
 	{"cp", b_cp, "upload, download or copy one file: SRC DST ('-' for stdin/stdout)"},
 	{"rm", b_rm, "delete objects: cairn://buckets/NS/NAME/PATH [-R] [--include P] "
@@ -1067,7 +1240,8 @@ static void buckets_usage(FILE *f)
 	fprintf(f, "usage: cairn buckets <command> [options] [args]\n\ncommands:\n");
 	for (size_t i = 0; i < sizeof(subs) / sizeof(subs[0]); i++)
 		fprintf(f, "  %-9s %s\n", subs[i].name, subs[i].summary);
-	fprintf(f, "\nevery command takes --endpoint URL, --token TOKEN, --json, --quiet\n"
+	fprintf(f, "\nevery command takes --endpoint URL, --token TOKEN, --region NAME, --json, "
+		   "--quiet\n"
 		   "exit codes: 0 ok, 1 failure, 2 usage, 3 not found, 4 auth/permission\n");
 }
 

@@ -181,6 +181,10 @@ int cli_client_open(cairn_client **out, const cli_remote *o)
 	if (token == NULL || *token == '\0')
 		token = cfg_token[0] ? cfg_token : NULL;
 	rc = cairn_client_new(out, endpoint, token);
+	if (rc == 0 && o->region != NULL && (rc = cairn_client_set_region(*out, o->region)) != 0) {
+		cairn_client_free(*out);
+		*out = NULL;
+	}
 	return rc == 0 ? EXIT_OK : cli_fail(rc, NULL);
 }
 

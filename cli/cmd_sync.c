@@ -176,6 +176,7 @@ static int parse(int argc, char **argv, sync_args *a)
 	static const struct option longopts[] = {
 		{"endpoint", required_argument, NULL, 'E'},
 		{"token", required_argument, NULL, 'T'},
+		{"region", required_argument, NULL, 'G'},
 		{"json", no_argument, NULL, 'J'},
 		{"quiet", no_argument, NULL, 'q'},
 		{"help", no_argument, NULL, 'H'},
@@ -203,6 +204,7 @@ static int parse(int argc, char **argv, sync_args *a)
 		switch (c) {
 		case 'E': a->g.endpoint = optarg; break;
 		case 'T': a->g.token = optarg; break;
+		case 'G': a->g.region = optarg; break;
 		case 'J': a->g.json = true; break;
 		case 'q': a->g.quiet = true; break;
 		case 'H': printf("%s\n", USAGE); exit(EXIT_OK);

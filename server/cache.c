@@ -57,7 +57,8 @@ static struct {
 	bool worker_started, stop;
 } g = {.mu = PTHREAD_MUTEX_INITIALIZER, .wake = PTHREAD_COND_INITIALIZER};
 
-static atomic_uint_fast64_t m_hits, m_fills, m_fill_bytes, m_evictions, m_corrupt, m_fill_errors;
+static atomic_uint_fast64_t m_hits, m_fills, m_fill_bytes, m_evictions, m_corrupt, m_fill_errors,
+	m_jobs_done;
 
 bool cairn__cache_on(void)
 {
@@ -151,6 +152,19 @@ static const char SCHEMA[] =
 	"  size INTEGER NOT NULL, done INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (job, hash)) "
 	"  WITHOUT ROWID;"
 	"CREATE INDEX IF NOT EXISTS pins_by_hash ON pins (hash);";
+
+/*
+ * Since the file counts: pins.ord is a xorb's place in its job's order,
+ * job_files the position of each file's last xorb (cairn__cache_job_post);
+ * jobs.pin 0 for keep-warm jobs, whose pins last only while they run.
+ */
+static const char SCHEMA_2[] =
+	"ALTER TABLE pins ADD COLUMN ord INTEGER NOT NULL DEFAULT 0;"
+	"CREATE INDEX pins_todo ON pins (job, done, ord);"
+	"CREATE TABLE job_files (job TEXT NOT NULL, last_ord INTEGER NOT NULL);"
+	"CREATE INDEX job_files_by_job ON job_files (job, last_ord);"
+	"ALTER TABLE jobs ADD COLUMN pin INTEGER NOT NULL DEFAULT 1;"
+	"PRAGMA user_version = 2;";
 
 static int64_t now_ns(void)
 {
@@ -566,7 +580,8 @@ static size_t pending(const char *job, char (*hex)[CAIRN_HASH_HEX_LEN + 1])
 	size_t n = 0;
 
 	pthread_mutex_lock(&g.mu);
-	if (sqlite3_prepare_v2(g.db, "SELECT hash FROM pins WHERE job = ?1 AND done = 0 LIMIT 64",
+	if (sqlite3_prepare_v2(g.db,
+			       "SELECT hash FROM pins WHERE job = ?1 AND done = 0 ORDER BY ord LIMIT 64",
 			       -1, &st, NULL) == SQLITE_OK) {
 		sqlite3_bind_text(st, 1, job, -1, SQLITE_STATIC);
 		while (n < 64 && sqlite3_step(st) == SQLITE_ROW) {
@@ -648,8 +663,27 @@ static void run_job(const char *job)
 		}
 again:;
 	}
-	if (!stopping() && n == 0)
+	if (!stopping() && n == 0) {
 		job_state(job, "done", "");
+		atomic_fetch_add(&m_jobs_done, 1);
+		/* a keep-warm job's xorbs are cached like any other from now on; its row is
+		 * kept a day for its progress */
+		pthread_mutex_lock(&g.mu);
+		exec_args("DELETE FROM pins WHERE job IN (SELECT id FROM jobs WHERE pin = 0 AND "
+			  "state = 'done')",
+			  (char *)NULL);
+		{
+			char old[24];
+			snprintf(old, sizeof(old), "%" PRId64, now_ns() - (int64_t)86400 * 1000000000);
+			exec_args("DELETE FROM job_files WHERE job IN (SELECT id FROM jobs WHERE "
+				  "pin = 0 AND state = 'done' AND finished_ns < ?1)",
+				  old, (char *)NULL);
+			exec_args("DELETE FROM jobs WHERE pin = 0 AND state = 'done' AND "
+				  "finished_ns < ?1",
+				  old, (char *)NULL);
+		}
+		pthread_mutex_unlock(&g.mu);
+	}
 }
 
 static void *worker(void *arg)
@@ -683,11 +717,12 @@ unsigned cairn__cache_job_post(const char *body, size_t len, const char *exp, co
 			       char **json, const char **msg)
 {
 	char digest_hex[65];
-	json_t *v = NULL, *xs;
+	json_t *v = NULL, *xs, *ends;
+	int pin = 1;
 	json_error_t err;
 	const char *job, *bucket, *prefix;
 	json_int_t files, logical;
-	sqlite3_stmt *ins = NULL;
+	sqlite3_stmt *ins = NULL, *fin = NULL;
 	size_t i;
 	unsigned status;
 
@@ -701,11 +736,13 @@ unsigned cairn__cache_job_post(const char *body, size_t len, const char *exp, co
 		return 403;
 	}
 	v = json_loadb(body, len, 0, &err);
-	if (v == NULL || json_unpack(v, "{s:s,s:s,s:s,s:I,s:I,s:o}", "job", &job, "bucket", &bucket,
-				     "prefix", &prefix, "files", &files, "logical_bytes", &logical,
-				     "xorbs", &xs) != 0 ||
-	    !job_id_ok(job) || !json_is_array(xs) || strlen(bucket) > 2 * 96 + 1 ||
-	    strlen(prefix) > 1024 || files < 0 || logical < 0) {
+	if (v == NULL ||
+	    json_unpack(v, "{s:s,s:s,s:s,s:I,s:I,s:o,s:o,s?b}", "job", &job, "bucket", &bucket,
+			"prefix", &prefix, "files", &files, "logical_bytes", &logical, "xorbs", &xs,
+			"file_ends", &ends, "pin", &pin) != 0 ||
+	    !job_id_ok(job) || !json_is_array(xs) || !json_is_array(ends) ||
+	    strlen(bucket) > 2 * 96 + 1 || strlen(prefix) > 1024 || files < 0 || logical < 0 ||
+	    json_array_size(ends) != (size_t)files) {
 		json_decref(v);
 		*msg = "malformed job";
 		return 400;
@@ -724,15 +761,19 @@ unsigned cairn__cache_job_post(const char *body, size_t len, const char *exp, co
 		snprintf(f, sizeof(f), "%lld", (long long)files);
 		snprintf(l, sizeof(l), "%lld", (long long)logical);
 		if (exec_args("INSERT INTO jobs (id, bucket, prefix, files, logical_bytes, state, "
-			      "created_ns) VALUES (?1, ?2, ?3, ?4, ?5, 'queued', ?6) "
+			      "created_ns, pin) VALUES (?1, ?2, ?3, ?4, ?5, 'queued', ?6, ?7) "
 			      "ON CONFLICT (id) DO NOTHING",
-			      job, bucket, prefix, f, l, t, (char *)NULL) != 0)
+			      job, bucket, prefix, f, l, t, pin ? "1" : "0", (char *)NULL) != 0)
 			status = 500;
 	}
 	if (status == 202 && sqlite3_prepare_v2(g.db,
-					       "INSERT INTO pins (job, hash, size) VALUES (?1, ?2, ?3) "
-					       "ON CONFLICT DO NOTHING",
+					       "INSERT INTO pins (job, hash, size, ord) "
+					       "VALUES (?1, ?2, ?3, ?4) ON CONFLICT DO NOTHING",
 					       -1, &ins, NULL) != SQLITE_OK)
+		status = 500;
+	if (status == 202 &&
+	    sqlite3_prepare_v2(g.db, "INSERT INTO job_files (job, last_ord) VALUES (?1, ?2)", -1,
+			       &fin, NULL) != SQLITE_OK)
 		status = 500;
 	for (i = 0; status == 202 && i < json_array_size(xs); i++) {
 		json_t *e = json_array_get(xs, i);
@@ -749,16 +790,33 @@ unsigned cairn__cache_job_post(const char *body, size_t len, const char *exp, co
 		sqlite3_bind_text(ins, 1, job, -1, SQLITE_STATIC);
 		sqlite3_bind_text(ins, 2, hx, -1, SQLITE_STATIC);
 		sqlite3_bind_int64(ins, 3, (sqlite3_int64)sz);
+		sqlite3_bind_int64(ins, 4, (sqlite3_int64)i);
 		if (sqlite3_step(ins) != SQLITE_DONE)
 			status = 500;
 		sqlite3_reset(ins);
 	}
+	for (i = 0; status == 202 && i < json_array_size(ends); i++) {
+		json_t *e = json_array_get(ends, i);
+		json_int_t last = json_integer_value(e);
+
+		if (!json_is_integer(e) || last < -1 || last >= (json_int_t)json_array_size(xs)) {
+			status = 400;
+			break;
+		}
+		sqlite3_bind_text(fin, 1, job, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(fin, 2, (sqlite3_int64)last);
+		if (sqlite3_step(fin) != SQLITE_DONE)
+			status = 500;
+		sqlite3_reset(fin);
+	}
 	sqlite3_finalize(ins);
+	sqlite3_finalize(fin);
 	exec_args(status == 202 ? "COMMIT" : "ROLLBACK", (char *)NULL);
 	pthread_cond_broadcast(&g.wake);
 	pthread_mutex_unlock(&g.mu);
 	if (status != 202) {
-		*msg = status == 400 ? "malformed xorb entry in the job" : "cannot record the job";
+		*msg = status == 400 ? "malformed xorb or file entry in the job"
+				     : "cannot record the job";
 		json_decref(v);
 		return status;
 	}
@@ -789,7 +847,9 @@ unsigned cairn__cache_job_get(const char *job, char **json, const char **msg)
 		    "(SELECT count(*) FROM pins WHERE job = j.id), "
 		    "(SELECT coalesce(sum(size), 0) FROM pins WHERE job = j.id), "
 		    "(SELECT count(*) FROM pins WHERE job = j.id AND done = 1), "
-		    "(SELECT coalesce(sum(size), 0) FROM pins WHERE job = j.id AND done = 1) "
+		    "(SELECT coalesce(sum(size), 0) FROM pins WHERE job = j.id AND done = 1), "
+		    "(SELECT count(*) FROM job_files WHERE job = j.id AND last_ord < "
+		    "  (SELECT coalesce(min(ord), 1 << 62) FROM pins WHERE job = j.id AND done = 0)) "
 		    "FROM jobs AS j WHERE j.id = ?1",
 		    -1, &st, NULL) == SQLITE_OK) {
 		sqlite3_bind_text(st, 1, job, -1, SQLITE_STATIC);
@@ -800,11 +860,15 @@ unsigned cairn__cache_job_get(const char *job, char **json, const char **msg)
 			int64_t end = finished ? finished : now_ns();
 			double secs = started ? (double)(end - started) / 1e9 : 0;
 
-			v = json_pack("{s:s,s:s,s:s,s:s,s:I,s:I,s:s,s:s,s:I,s:I,s:I,s:I,s:f}", "job",
+			bool released = strcmp((const char *)sqlite3_column_text(st, 4), "released") == 0;
+			json_int_t files_done = released ? 0 : sqlite3_column_int64(st, 13);
+
+			v = json_pack("{s:s,s:s,s:s,s:s,s:I,s:I,s:I,s:s,s:s,s:I,s:I,s:I,s:I,s:f}", "job",
 				      job, "region", g.region, "bucket",
 				      (const char *)sqlite3_column_text(st, 0), "prefix",
 				      (const char *)sqlite3_column_text(st, 1), "files",
-				      (json_int_t)sqlite3_column_int64(st, 2), "logical_bytes",
+				      (json_int_t)sqlite3_column_int64(st, 2), "files_done", files_done,
+				      "logical_bytes",
 				      (json_int_t)sqlite3_column_int64(st, 3), "state",
 				      (const char *)sqlite3_column_text(st, 4), "message",
 				      (const char *)sqlite3_column_text(st, 5), "xorbs",
@@ -846,6 +910,7 @@ unsigned cairn__cache_job_release(const char *job, const char *exp, const char *
 	}
 	pthread_mutex_lock(&g.mu);
 	exec_args("DELETE FROM pins WHERE job = ?1", job, (char *)NULL);
+	exec_args("DELETE FROM job_files WHERE job = ?1", job, (char *)NULL);
 	exec_args("UPDATE jobs SET state = 'released', message = 'unpinned: its xorbs may be "
 		  "evicted' WHERE id = ?1",
 		  job, (char *)NULL);
@@ -864,6 +929,7 @@ void cairn__cache_metrics(FILE *f)
 		(uint64_t)atomic_load(&m_fill_errors));
 	fprintf(f, "cairn_cache_evictions_total %" PRIu64 "\n", (uint64_t)atomic_load(&m_evictions));
 	fprintf(f, "cairn_cache_corrupt_total %" PRIu64 "\n", (uint64_t)atomic_load(&m_corrupt));
+	fprintf(f, "cairn_cache_jobs_done_total %" PRIu64 "\n", (uint64_t)atomic_load(&m_jobs_done));
 }
 
 /* ---- start and stop ------------------------------------------------------------------------ */
@@ -939,6 +1005,25 @@ int cairn__cache_start(const cairn__cache_config *cfg)
 		sqlite3_close(g.db);
 		g.db = NULL;
 		return CAIRN_EIO;
+	}
+	{
+		sqlite3_stmt *st;
+		int version = -1;
+		if (sqlite3_prepare_v2(g.db, "PRAGMA user_version", -1, &st, NULL) == SQLITE_OK) {
+			if (sqlite3_step(st) == SQLITE_ROW)
+				version = sqlite3_column_int(st, 0);
+			sqlite3_finalize(st);
+		}
+		if (version < 2 && (sqlite3_exec(g.db, "BEGIN", NULL, NULL, &err) != SQLITE_OK ||
+				    sqlite3_exec(g.db, SCHEMA_2, NULL, NULL, &err) != SQLITE_OK ||
+				    sqlite3_exec(g.db, "COMMIT", NULL, NULL, &err) != SQLITE_OK)) {
+			fprintf(stderr, "cairn serve: cannot upgrade the cache index %s: %s\n", path,
+				err ? err : sqlite3_errmsg(g.db));
+			sqlite3_free(err);
+			sqlite3_close(g.db);
+			g.db = NULL;
+			return CAIRN_EIO;
+		}
 	}
 	/* rows whose file went missing (a crash before its rename) are forgotten */
 	{

@@ -24,6 +24,7 @@
  */
 #include "server_int.h"
 #include "cache.h"
+#include "region.h"
 #include "token.h"
 #include "web.h"
 
@@ -140,6 +141,8 @@ static int worker_get(worker **out)
 		free(w);
 		return rc;
 	}
+	if (!cairn__cache_on())
+		cairn_repo_on_put(w->repo, cairn__warm_put, NULL); /* keep-warm (region.c) */
 	pthread_mutex_lock(&workers_lock);
 	w->next = workers;
 	workers = w;
@@ -767,6 +770,8 @@ static enum MHD_Result h_metrics(struct MHD_Connection *c, req *q)
 		(uint64_t)atomic_load(&m_xorb_reads), (uint64_t)atomic_load(&m_region_fills));
 	if (cairn__cache_on())
 		cairn__cache_metrics(f);
+	else
+		cairn__warm_metrics(f);
 	if (fclose(f) != 0) {
 		free(text);
 		return send_error(c, q, 500, "Internal", "out of memory");
@@ -778,8 +783,16 @@ static enum MHD_Result h_metrics(struct MHD_Connection *c, req *q)
 
 static json_t *bucket_json(const cairn_bucket_row *b)
 {
-	return json_pack("{s:s,s:s,s:b,s:I}", "namespace", b->ns, "name", b->name, "private",
-			 b->is_private, "created_ns", (json_int_t)b->created_ns);
+	json_t *regs = json_array();
+	const char *p = b->regions;
+
+	while (regs != NULL && *p != '\0') {
+		size_t n = strcspn(p, ",");
+		json_array_append_new(regs, json_stringn(p, n));
+		p += n + (p[n] == ',');
+	}
+	return json_pack("{s:s,s:s,s:b,s:I,s:o*}", "namespace", b->ns, "name", b->name, "private",
+			 b->is_private, "created_ns", (json_int_t)b->created_ns, "regions", regs);
 }
 
 typedef struct list_ctx {
@@ -926,21 +939,89 @@ static enum MHD_Result h_bucket_delete(struct MHD_Connection *c, worker *w, req 
 	return send_json(c, q, 200, json_pack("{s:b}", "deleted", 1));
 }
 
+/*
+ * The keep-warm list of a settings body ({"regions": ["eu", ...]}) into
+ * out, comma-separated, each a region the origin knows, none twice.
+ * 1: given; 0: absent; or a negative CAIRN_E* code with *why.
+ */
+static int body_regions(worker *w, const req *q, char out[CAIRN_REGIONS_MAX + 1],
+			const char **why)
+{
+	static _Thread_local char msg[CAIRN_NAME_MAX + 64];
+	char url[CAIRN_REGION_URL_MAX + 1];
+	json_t *v = json_loadb(q->body ? q->body : "", q->body_len, 0, NULL), *arr, *e;
+	size_t i, at = 0;
+	int rc = 1;
+
+	out[0] = '\0';
+	arr = json_object_get(v, "regions");
+	if (arr == NULL) {
+		json_decref(v);
+		return 0;
+	}
+	*why = "\"regions\" is a list of region names";
+	if (!json_is_array(arr))
+		rc = CAIRN_EINVALID;
+	json_array_foreach(arr, i, e) {
+		const char *name = json_string_value(e), *p;
+		size_t n = name ? strlen(name) : 0;
+		bool dup = false;
+
+		if (rc != 1)
+			break;
+		if (n == 0 || n > CAIRN_NAME_MAX || strchr(name, ',') != NULL) {
+			rc = CAIRN_EINVALID;
+			break;
+		}
+		for (p = out; *p != '\0'; p += strcspn(p, ",") + (p[strcspn(p, ",")] == ','))
+			dup |= strcspn(p, ",") == n && memcmp(p, name, n) == 0;
+		if (dup)
+			continue;
+		if ((rc = w->meta->region_get(w->meta, name, url, NULL)) != 0) {
+			snprintf(msg, sizeof(msg), "no region %s (cairn admin regions list)", name);
+			*why = msg;
+			rc = rc == CAIRN_ENOTFOUND ? CAIRN_EINVALID : rc;
+			break;
+		}
+		rc = 1;
+		if (at + n + (at > 0) > CAIRN_REGIONS_MAX) {
+			*why = "too many regions";
+			rc = CAIRN_EINVALID;
+			break;
+		}
+		at += (size_t)snprintf(out + at, CAIRN_REGIONS_MAX + 1 - at, "%s%s", at ? "," : "",
+				       name);
+	}
+	json_decref(v);
+	return rc;
+}
+
+/* PUT /api/buckets/NS/NAME/settings {"private": B, "regions": [...]}: either or both. */
 static enum MHD_Result h_bucket_settings(struct MHD_Connection *c, worker *w, req *q)
 {
+	char regions[CAIRN_REGIONS_MAX + 1];
+	const char *why = NULL;
 	cairn_bucket_row b;
 	enum MHD_Result ret;
-	int priv, rc;
+	int priv, regs, rc;
 
 	if (writable_bucket(c, w, q, &b, &ret) != 0)
 		return ret;
 	priv = body_private(q);
-	if (priv < 0)
+	regs = priv == -2 ? 0 : body_regions(w, q, regions, &why);
+	if (priv == -2 || (priv == -1 && regs == 0))
 		return send_error(c, q, 400, "InvalidArgument",
-				  "body must be a JSON object with \"private\": true|false");
-	if ((rc = cairn_bucket_set_private(w->repo, q->ns, q->name, priv == 1)) != 0 ||
+				  "body must be a JSON object with \"private\": true|false and/or "
+				  "\"regions\": [names]");
+	if (regs < 0)
+		return regs == CAIRN_EINVALID ? send_error(c, q, 400, "InvalidArgument", why)
+					      : send_engine(c, q, regs);
+	if ((priv >= 0 && (rc = cairn_bucket_set_private(w->repo, q->ns, q->name, priv == 1)) != 0) ||
+	    (regs == 1 && (rc = cairn_bucket_set_regions(w->repo, q->ns, q->name, regions)) != 0) ||
 	    (rc = cairn_bucket_get(w->repo, q->ns, q->name, &b)) != 0)
 		return send_engine(c, q, rc);
+	if (regs == 1)
+		cairn__warm_settings_changed();
 	return send_json(c, q, 200, bucket_json(&b));
 }
 
@@ -2127,7 +2208,7 @@ enum handler {
 	H_WEB_CSS,
 	H_REGIONS,       /* GET /api/regions */
 	H_PREWARM,       /* POST /api/buckets/NS/NAME/prewarm (origin) */
-	H_PREWARM_REL,   /* DELETE /api/prewarm/JOB?region=NAME (origin) */
+	H_PREWARM_JOB,   /* GET, DELETE /api/prewarm/JOB?region=NAME (origin) */
 	H_NODE_JOBS,     /* POST /v1/prewarm (a cache node) */
 	H_NODE_JOB,      /* GET, DELETE /v1/prewarm/JOB (a cache node) */
 };
@@ -2218,7 +2299,7 @@ static enum handler route(const char *url, req *q)
 		return H_REGIONS;
 	if (strncmp(url, "/api/prewarm/", 13) == 0 && strlen(url + 13) == 32) {
 		memcpy(q->key, url + 13, 33);
-		return H_PREWARM_REL;
+		return H_PREWARM_JOB;
 	}
 	if (strcmp(url, "/v1/prewarm") == 0)
 		return H_NODE_JOBS;
@@ -2415,32 +2496,10 @@ static enum MHD_Result h_regions(struct MHD_Connection *c, worker *w, req *q)
 	return send_json(c, q, 200, json_pack("{s:o}", "regions", arr));
 }
 
-typedef struct xorb_set {
-	cairn_hash *h;
-	size_t n, cap;
-	uint64_t files, logical;
-	int err;
-} xorb_set;
-
-static int set_add(xorb_set *xs, const cairn_hash *h)
-{
-	if (xs->n == xs->cap) {
-		size_t cap = xs->cap ? 2 * xs->cap : 256;
-		cairn_hash *nh = realloc(xs->h, cap * sizeof(*nh));
-		if (nh == NULL)
-			return CAIRN_ENOMEM;
-		xs->h = nh;
-		xs->cap = cap;
-	}
-	xs->h[xs->n++] = *h;
-	return 0;
-}
-
 typedef struct prewarm_walk {
-	worker *w;
-	cairn_caller who;
-	xorb_set xs;    /* the xorbs, with the files' count and bytes */
-	xorb_set files; /* the files' hashes */
+	cairn_hash *files;
+	size_t n, cap;
+	uint64_t logical;
 	char last[CAIRN_KEY_MAX];
 	size_t last_len;
 } prewarm_walk;
@@ -2455,88 +2514,17 @@ static int prewarm_object(void *ctx, const cairn_object_row *row, const char *pr
 		return 0;
 	memcpy(pw->last, row->key, row->key_len);
 	pw->last_len = row->key_len;
-	pw->xs.files++;
-	pw->xs.logical += row->size;
+	pw->logical += row->size;
+	if (pw->n == pw->cap) {
+		size_t cap = pw->cap ? 2 * pw->cap : 256;
+		cairn_hash *nf = realloc(pw->files, cap * sizeof(*nf));
+		if (nf == NULL)
+			return CAIRN_ENOMEM;
+		pw->files = nf;
+		pw->cap = cap;
+	}
 	/* the listing holds a read transaction: files are looked up after it */
-	return pw->xs.err = set_add(&pw->files, &row->file);
-}
-
-/* Every xorb of the files collected, into pw->xs. */
-static int prewarm_xorbs(prewarm_walk *pw)
-{
-	for (size_t f = 0; f < pw->files.n; f++) {
-		cairn_recon_term *t = NULL;
-		uint64_t size;
-		size_t n = 0;
-		int rc = cairn_file_reconstruct(pw->w->repo, &pw->who, &pw->files.h[f], &size, &t, &n);
-
-		for (size_t i = 0; i < n && rc == 0; i++)
-			rc = set_add(&pw->xs, &t[i].xorb);
-		free(t);
-		if (rc != 0)
-			return rc;
-	}
-	return 0;
-}
-
-static int cmp_hash(const void *a, const void *b)
-{
-	return memcmp(a, b, sizeof(cairn_hash));
-}
-
-/* Send a signed request to a region's node: 0 and *status, *answer (malloc'd), or -1. */
-static size_t collect(char *p, size_t size, size_t n, void *ctx)
-{
-	FILE *f = ctx;
-
-	return fwrite(p, size, n, f) * size;
-}
-
-static int node_request(const char *url, const char *method, const char *body, size_t len,
-			const char *exp, const char *sig, long *status, char **answer)
-{
-	struct curl_slist *hdr = NULL;
-	char h1[64], h2[96];
-	size_t alen = 0;
-	FILE *f = open_memstream(answer, &alen);
-	CURL *h = curl_easy_init();
-	CURLcode cc = CURLE_FAILED_INIT;
-
-	if (f == NULL || h == NULL) {
-		if (f)
-			fclose(f);
-		curl_easy_cleanup(h);
-		return -1;
-	}
-	snprintf(h1, sizeof(h1), "X-Cairn-Exp: %s", exp);
-	snprintf(h2, sizeof(h2), "X-Cairn-Sig: %s", sig);
-	hdr = curl_slist_append(hdr, h1);
-	hdr = curl_slist_append(hdr, h2);
-	hdr = curl_slist_append(hdr, "Content-Type: application/json");
-	curl_easy_setopt(h, CURLOPT_URL, url);
-	curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
-	curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdr);
-	if (body) {
-		curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
-		curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
-	}
-	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, collect);
-	curl_easy_setopt(h, CURLOPT_WRITEDATA, f);
-	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, 10L);
-	curl_easy_setopt(h, CURLOPT_TIMEOUT, 120L);
-	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
-	cc = curl_easy_perform(h);
-	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, status);
-	curl_easy_cleanup(h);
-	curl_slist_free_all(hdr);
-	fclose(f);
-	if (cc != CURLE_OK) {
-		fprintf(stderr, "region node %s: %s\n", url, curl_easy_strerror(cc));
-		free(*answer);
-		*answer = NULL;
-		return -1;
-	}
+	pw->files[pw->n++] = row->file;
 	return 0;
 }
 
@@ -2547,11 +2535,12 @@ static int node_request(const char *url, const char *method, const char *body, s
 static enum MHD_Result h_prewarm(struct MHD_Connection *c, worker *w, req *q)
 {
 	cairn_list_options lo = CAIRN_LIST_OPTIONS_INIT;
-	char url[CAIRN_REGION_URL_MAX + 64], job[33], exp[24], digest_hex[65], mac[65];
-	uint8_t key[32], rnd[16];
+	char url[CAIRN_REGION_URL_MAX + 1], job[33], bucket[2 * CAIRN_NAME_MAX + 2];
 	const char *prefix = "", *region = NULL;
+	uint8_t key[32];
 	prewarm_walk *pw = NULL;
-	json_t *v = NULL, *xs = NULL;
+	cairn_caller who;
+	json_t *v = NULL;
 	char *body = NULL, *answer = NULL;
 	bool truncated = true;
 	long status = 0;
@@ -2574,74 +2563,26 @@ static enum MHD_Result h_prewarm(struct MHD_Connection *c, worker *w, req *q)
 		json_decref(v);
 		return send_error(c, q, 500, "Internal", "out of memory");
 	}
-	pw->w = w;
-	caller_of(q, &pw->who);
+	caller_of(q, &who);
 	lo.prefix = prefix;
 	lo.prefix_len = strlen(prefix);
 	lo.limit = 1000;
 	while (truncated) {
 		rc = cairn_object_list(w->repo, q->ns, q->name, &lo, prewarm_object, pw, &truncated);
-		if (rc == 0 && pw->xs.err)
-			rc = pw->xs.err;
 		if (rc != 0)
 			break;
 		lo.start_after = pw->last;
 		lo.start_after_len = pw->last_len;
 	}
+	snprintf(bucket, sizeof(bucket), "%s/%s", q->ns, q->name);
 	if (rc == 0)
-		rc = prewarm_xorbs(pw);
+		rc = cairn__region_job(w->repo, w->meta, &who, pw->files, pw->n, pw->logical, bucket,
+				       prefix, true, job, &body);
 	if (rc != 0) {
 		ret = send_engine(c, q, rc);
 		goto done;
 	}
-	if (pw->xs.n > 1)
-		qsort(pw->xs.h, pw->xs.n, sizeof(cairn_hash), cmp_hash);
-	if ((xs = json_array()) == NULL) {
-		ret = send_error(c, q, 500, "Internal", "out of memory");
-		goto done;
-	}
-	for (size_t i = 0; i < pw->xs.n; i++) {
-		cairn_xorb_row row;
-		char hex[CAIRN_HASH_HEX_LEN + 1];
-		if (i > 0 && cairn_hash_equal(&pw->xs.h[i], &pw->xs.h[i - 1]))
-			continue;
-		if ((rc = w->meta->xorb_get(w->meta, &pw->xs.h[i], &row)) != 0) {
-			ret = send_engine(c, q, rc);
-			goto done;
-		}
-		cairn_hash_to_hex(hex, &pw->xs.h[i]);
-		json_array_append_new(xs, json_pack("[s,I]", hex, (json_int_t)row.stored));
-	}
-	if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd)) {
-		ret = send_error(c, q, 500, "Internal", "no randomness");
-		goto done;
-	}
-	for (size_t i = 0; i < 16; i++)
-		snprintf(job + 2 * i, 3, "%02x", rnd[i]);
-	{
-		char bucket[2 * CAIRN_NAME_MAX + 2];
-		json_t *jb;
-		snprintf(bucket, sizeof(bucket), "%s/%s", q->ns, q->name);
-		jb = json_pack("{s:s,s:s,s:s,s:I,s:I,s:O}", "job", job, "bucket", bucket, "prefix",
-			       prefix, "files", (json_int_t)pw->xs.files, "logical_bytes",
-			       (json_int_t)pw->xs.logical, "xorbs", xs);
-		body = jb ? json_dumps(jb, JSON_COMPACT) : NULL;
-		json_decref(jb);
-	}
-	if (body == NULL) {
-		ret = send_error(c, q, 500, "Internal", "out of memory");
-		goto done;
-	}
-	cairn__body_digest(digest_hex, body, strlen(body));
-	snprintf(exp, sizeof(exp), "%lld", (long long)time(NULL) + 300);
-	cairn__region_sign(mac, key, "job", digest_hex, exp);
-	{
-		size_t ul = strlen(url);
-		while (ul > 0 && url[ul - 1] == '/')
-			url[--ul] = '\0';
-		snprintf(url + ul, sizeof(url) - ul, "/v1/prewarm");
-	}
-	if (node_request(url, "POST", body, strlen(body), exp, mac, &status, &answer) != 0) {
+	if (cairn__region_post_job(url, key, body, &status, &answer) != 0) {
 		ret = send_error(c, q, 502, "BadGateway", "the region's cache node cannot be reached");
 		goto done;
 	}
@@ -2658,22 +2599,26 @@ static enum MHD_Result h_prewarm(struct MHD_Connection *c, worker *w, req *q)
 done:
 	free(answer);
 	free(body);
-	json_decref(xs);
 	json_decref(v);
-	if (pw) {
-		free(pw->xs.h);
-		free(pw->files.h);
-	}
+	free(pw->files);
 	free(pw);
 	return ret;
 }
 
-/* DELETE /api/prewarm/JOB?region=NAME: the origin signs the release for the node. */
-static enum MHD_Result h_prewarm_release(struct MHD_Connection *c, worker *w, req *q)
+/*
+ * GET or DELETE /api/prewarm/JOB?region=NAME: a job's progress, or its
+ * release (signed by the origin for the node). Either needs a token that
+ * can read the job's bucket, which the node's copy of the job names.
+ */
+static enum MHD_Result h_prewarm_job(struct MHD_Connection *c, worker *w, req *q, bool release)
 {
-	char region[CAIRN_NAME_MAX + 1], url[CAIRN_REGION_URL_MAX + 96], exp[24], mac[65];
+	char region[CAIRN_NAME_MAX + 1], url[CAIRN_REGION_URL_MAX + 200], exp[24], mac[65];
+	const char *bucket = NULL, *slash;
+	cairn_bucket_row b;
+	enum MHD_Result ret;
 	uint8_t key[32];
 	char *answer = NULL;
+	json_t *v = NULL;
 	long status = 0;
 	size_t ul;
 	int rc;
@@ -2686,13 +2631,44 @@ static enum MHD_Result h_prewarm_release(struct MHD_Connection *c, worker *w, re
 	if (rc != 0)
 		return rc == CAIRN_ENOTFOUND ? send_error(c, q, 404, "NotFound", "no such region")
 					     : send_engine(c, q, rc);
-	snprintf(exp, sizeof(exp), "%lld", (long long)time(NULL) + 300);
-	cairn__region_sign(mac, key, "release", q->key, exp);
 	ul = strlen(url);
 	while (ul > 0 && url[ul - 1] == '/')
 		url[--ul] = '\0';
+	snprintf(url + ul, sizeof(url) - ul, "/v1/prewarm/%.32s", q->key);
+	if (cairn__node_request(url, "GET", NULL, 0, "", "", &status, &answer) != 0)
+		return send_error(c, q, 502, "BadGateway", "the region's cache node cannot be reached");
+	if (status == 404) {
+		free(answer);
+		return send_error(c, q, 404, "NotFound", "no such job in that region");
+	}
+	v = status == 200 && answer ? json_loads(answer, 0, NULL) : NULL;
+	if (v == NULL || json_unpack(v, "{s:s}", "bucket", &bucket) != 0 ||
+	    (slash = strchr(bucket, '/')) == NULL || (size_t)(slash - bucket) > CAIRN_NAME_MAX ||
+	    strlen(slash + 1) > CAIRN_NAME_MAX) {
+		char m[200];
+		snprintf(m, sizeof(m), "the region's cache node answered %ld: %.120s", status,
+			 answer ? answer : "");
+		json_decref(v);
+		free(answer);
+		return send_error(c, q, 502, "BadGateway", m);
+	}
+	memcpy(q->ns, bucket, (size_t)(slash - bucket));
+	q->ns[slash - bucket] = '\0';
+	snprintf(q->name, sizeof(q->name), "%s", slash + 1);
+	json_decref(v);
+	if (find_bucket(c, w, q, &b, &ret) != 0) {
+		free(answer);
+		return ret;
+	}
+	if (!release)
+		return send_mem(c, q, 200, "application/json", answer, strlen(answer),
+				MHD_RESPMEM_MUST_FREE);
+	free(answer);
+	answer = NULL;
+	snprintf(exp, sizeof(exp), "%lld", (long long)time(NULL) + 300);
+	cairn__region_sign(mac, key, "release", q->key, exp);
 	snprintf(url + ul, sizeof(url) - ul, "/v1/prewarm/%.32s?exp=%s&sig=%s", q->key, exp, mac);
-	if (node_request(url, "DELETE", NULL, 0, exp, mac, &status, &answer) != 0)
+	if (cairn__node_request(url, "DELETE", NULL, 0, exp, mac, &status, &answer) != 0)
 		return send_error(c, q, 502, "BadGateway", "the region's cache node cannot be reached");
 	if (answer == NULL)
 		return send_error(c, q, 502, "BadGateway", "no answer from the node");
@@ -2943,13 +2919,12 @@ static enum MHD_Result first_call(struct MHD_Connection *c, req *q, const char *
 			return ret;
 		return want_body(c, q, H_PREWARM);
 	}
-	case H_PREWARM_REL:
-		if (strcmp(m, "DELETE") != 0)
-			return not_allowed(c, q, "DELETE");
-		if (!q->authed || !q->can_write_scope)
-			return send_error(c, q, q->authed ? 403 : 401, q->authed ? "Forbidden" :
-				"Unauthorized", "releasing a pre-warm needs a write token");
-		return h_prewarm_release(c, w, q);
+	case H_PREWARM_JOB:
+		if (!get && strcmp(m, "DELETE") != 0)
+			return not_allowed(c, q, "GET, HEAD, DELETE");
+		if (!q->authed)
+			return send_error(c, q, 401, "Unauthorized", "pre-warm jobs need a token");
+		return h_prewarm_job(c, w, q, !get);
 	default:
 		return send_error(c, q, 404, "NotFound", "no such endpoint");
 	}
@@ -3192,6 +3167,8 @@ int cairn__server_run(const cairn_server_config *cfg)
 	}
 	if (s3 && (info = MHD_get_daemon_info(s3, MHD_DAEMON_INFO_BIND_PORT)) != NULL)
 		cairn__web_set_s3_port(info->port);
+	if (!cfg->region)
+		cairn__warm_start(); /* a failure is said, and only costs keep-warm */
 
 	sigemptyset(&set);
 	sigaddset(&set, SIGTERM);
@@ -3222,6 +3199,7 @@ int cairn__server_run(const cairn_server_config *cfg)
 	if (s3)
 		MHD_stop_daemon(s3);
 	MHD_stop_daemon(d);
+	cairn__warm_stop();
 	cairn__cache_stop();
 	workers_close();
 	fprintf(stderr, "cairn serve: stopped\n");

@@ -40,6 +40,7 @@ extern "C" {
 #define CAIRN_CLIENT_DEFAULT_ENDPOINT "http://127.0.0.1:8700"
 #define CAIRN_CLIENT_NAME_MAX 96 /* namespace and bucket names (the server's CAIRN_NAME_MAX) */
 #define CAIRN_CLIENT_KEY_MAX 1024 /* object keys (the server's CAIRN_KEY_MAX) */
+#define CAIRN_CLIENT_REGIONS_MAX 511 /* a bucket's keep-warm list, comma-separated */
 
 typedef struct cairn_client cairn_client;
 
@@ -57,6 +58,7 @@ typedef struct cairn_client_bucket {
 	int64_t created_ns;
 	bool has_stats;
 	uint64_t objects, logical_bytes, stored_bytes, chunks, xorbs;
+	char regions[CAIRN_CLIENT_REGIONS_MAX + 1]; /* kept warm, comma-separated (info only) */
 } cairn_client_bucket;
 
 /* One entry of a tree listing. Borrowed: valid during the callback only. */
@@ -94,6 +96,17 @@ typedef int (*cairn_client_entry_cb)(void *ctx, const cairn_client_entry *e);
  */
 CAIRN_API int cairn_client_new(cairn_client **out, const char *endpoint, const char *token);
 CAIRN_API void cairn_client_free(cairn_client *c);
+
+/*
+ * Read through region's cache node (docs/regions.md): reconstructions are
+ * asked for with ?region=NAME, so their xorb URLs point at that node, and
+ * it is the default region of the pre-warm calls. NULL or "" reads from
+ * the origin. cairn_client_new starts from $CAIRN_REGION. EINVALID (not a
+ * region name: lowercase letters, digits, '.', '_', '-', 1..96 bytes).
+ */
+CAIRN_API int cairn_client_set_region(cairn_client *c, const char *region);
+/* The region set, or NULL. */
+CAIRN_API const char *cairn_client_region(const cairn_client *c);
 
 /*
  * A second client of the same endpoint and token, with its own connection:
@@ -150,6 +163,50 @@ CAIRN_API int cairn_client_bucket_delete(cairn_client *c, const char *ns, const 
 /* Make a bucket private or public. ENOTFOUND, EAUTH, EPERM. */
 CAIRN_API int cairn_client_bucket_set_private(cairn_client *c, const char *ns,
 					      const char *name, bool is_private);
+
+/*
+ * The regions a bucket keeps warm: regions is a comma-separated list of
+ * region names ("" for none); every object committed to the bucket from
+ * then on is staged on those regions' cache nodes in the background.
+ * EINVALID (a name the origin does not know), ENOTFOUND, EAUTH, EPERM.
+ */
+CAIRN_API int cairn_client_bucket_set_regions(cairn_client *c, const char *ns,
+					      const char *name, const char *regions);
+
+/*
+ * A pre-warm job, as its region's cache node reports it. state: "queued",
+ * "running", "waiting" (the origin cannot be reached: message says why;
+ * the job goes on when it can), "done", "failed" or "released". files
+ * and xorbs count what the job stages, *_done what is staged; bytes are
+ * the xorbs' stored bytes, logical_bytes the files' sizes.
+ */
+typedef struct cairn_client_prewarm {
+	char job[33];
+	char region[CAIRN_CLIENT_NAME_MAX + 1];
+	char bucket[2 * CAIRN_CLIENT_NAME_MAX + 2]; /* "NS/NAME" */
+	char prefix[CAIRN_CLIENT_KEY_MAX + 1];
+	char state[16];
+	char message[512];
+	uint64_t files, files_done, xorbs, xorbs_done, bytes, bytes_done, logical_bytes;
+	double bytes_per_second; /* bytes_done over the time the job has run */
+} cairn_client_prewarm;
+
+/*
+ * Stage every xorb of every object of NS/NAME whose key starts with prefix
+ * ("" or NULL: all) on region's cache node and pin it there (region NULL:
+ * the client's, cairn_client_set_region). The job runs on the node;
+ * *out is its first report. EINVALID (no region given), ENOTFOUND (no
+ * such bucket or region), EAUTH, EIO (the node cannot be reached).
+ */
+CAIRN_API int cairn_client_prewarm_start(cairn_client *c, const char *ns, const char *name,
+					 const char *prefix, const char *region,
+					 cairn_client_prewarm *out);
+/* A job's progress (region NULL: the client's). ENOTFOUND, EAUTH, EIO. */
+CAIRN_API int cairn_client_prewarm_get(cairn_client *c, const char *job, const char *region,
+				       cairn_client_prewarm *out);
+/* Unpin a job's xorbs (the node may evict them again); *out its last report. */
+CAIRN_API int cairn_client_prewarm_release(cairn_client *c, const char *job,
+					   const char *region, cairn_client_prewarm *out);
 
 /*
  * The entries under folder prefix ("" or NULL: the root; no trailing '/')

@@ -55,6 +55,19 @@ CAIRN_API int cairn_bucket_list(cairn_repo *r, const char *ns, cairn_meta_bucket
 /* Returns 0 or CAIRN_ENOTFOUND. */
 CAIRN_API int cairn_bucket_set_private(cairn_repo *r, const char *ns, const char *name,
 				       bool is_private);
+/* The regions a bucket keeps warm: names, comma-separated ("" for none).
+ * Returns 0, CAIRN_ENOTFOUND, CAIRN_EINVALID (over CAIRN_REGIONS_MAX bytes). */
+CAIRN_API int cairn_bucket_set_regions(cairn_repo *r, const char *ns, const char *name,
+				       const char *regions);
+
+/*
+ * Tell fn of every object this repo handle writes: the bucket's id and the
+ * object's file, called inside the writing transaction, before it
+ * commits (so fn must not block, and must allow for a rollback: the
+ * file may then be unknown). NULL fn: no more calls.
+ */
+typedef void (*cairn_put_hook)(void *ctx, int64_t bucket, const cairn_hash *file);
+CAIRN_API void cairn_repo_on_put(cairn_repo *r, cairn_put_hook fn, void *ctx);
 /* Delete a bucket, all its objects and its uploads in progress (their data
  * goes at the next GC). */
 CAIRN_API int cairn_bucket_delete(cairn_repo *r, const char *ns, const char *name);

@@ -163,16 +163,11 @@ int cairn_client_new(cairn_client **out, const char *endpoint, const char *token
 	{
 		/* a region's cache node serves the reconstructions' xorb reads (docs/regions.md) */
 		const char *reg = getenv("CAIRN_REGION");
-		if (reg != NULL && *reg != '\0') {
-			size_t rl = strlen(reg);
-			if (rl > 96 || strspn(reg, "abcdefghijklmnopqrstuvwxyz0123456789._-") != rl) {
-				cairn_client_free(c);
-				return cairn__error_set(CAIRN_EINVALID,
-							"CAIRN_REGION '%s' is not a region name", reg);
-			}
-			if ((c->region_q = malloc(rl + 9)) == NULL)
-				goto nomem;
-			snprintf(c->region_q, rl + 9, "?region=%s", reg);
+		if (reg != NULL && *reg != '\0' && cairn_client_set_region(c, reg) != 0) {
+			int rc = cairn__error_set(CAIRN_EINVALID,
+						  "CAIRN_REGION '%s' is not a region name", reg);
+			cairn_client_free(c);
+			return rc;
 		}
 	}
 	if (token != NULL) {
@@ -201,8 +196,45 @@ int cairn__client_clone(cairn_client **out, const cairn_client *c)
 	int rc = cairn_client_new(out, c->endpoint, c->token);
 
 	if (rc == 0)
-		(*out)->cancel = c->cancel; /* a cancel reaches every thread of a transfer */
-	return rc;
+		rc = cairn_client_set_region(*out, c->region);
+	if (rc != 0) {
+		cairn_client_free(*out);
+		*out = NULL;
+		return rc;
+	}
+	(*out)->cancel = c->cancel; /* a cancel reaches every thread of a transfer */
+	return 0;
+}
+
+int cairn_client_set_region(cairn_client *c, const char *region)
+{
+	char *name = NULL, *q = NULL;
+	size_t n;
+
+	if (region != NULL && *region != '\0') {
+		n = strlen(region);
+		if (n > CAIRN_CLIENT_NAME_MAX ||
+		    strspn(region, "abcdefghijklmnopqrstuvwxyz0123456789._-") != n)
+			return cairn__error_set(CAIRN_EINVALID, "'%s' is not a region name", region);
+		name = strdup(region);
+		q = malloc(n + 9);
+		if (name == NULL || q == NULL) {
+			free(name);
+			free(q);
+			return cairn__error_set(CAIRN_ENOMEM, "out of memory");
+		}
+		snprintf(q, n + 9, "?region=%s", region);
+	}
+	free(c->region);
+	free(c->region_q);
+	c->region = name;
+	c->region_q = q;
+	return 0;
+}
+
+const char *cairn_client_region(const cairn_client *c)
+{
+	return c->region;
 }
 
 void cairn_client_cancel(cairn_client *c, bool cancel)
@@ -219,6 +251,7 @@ void cairn_client_free(cairn_client *c)
 	free(c->endpoint);
 	free(c->token);
 	free(c->auth);
+	free(c->region);
 	free(c->region_q);
 	free(c->buf);
 	free(c);
@@ -569,6 +602,19 @@ static int bucket_from_json(json_t *o, cairn_client_bucket *b)
 		b->chunks = cairn__client_get_u64(o, "chunks");
 		b->xorbs = cairn__client_get_u64(o, "xorbs");
 	}
+	{
+		json_t *regs = json_object_get(o, "regions"), *e;
+		size_t i, at = 0;
+		json_array_foreach(regs, i, e) {
+			const char *rn = json_string_value(e);
+			size_t rl = rn ? strlen(rn) : 0;
+			if (rl == 0 || at + rl + (at > 0) > CAIRN_CLIENT_REGIONS_MAX)
+				return cairn__error_set(CAIRN_EIO, "the server sent a malformed "
+								   "region list");
+			at += (size_t)snprintf(b->regions + at, sizeof(b->regions) - at, "%s%s",
+					       at > 0 ? "," : "", rn);
+		}
+	}
 	return 0;
 }
 
@@ -727,6 +773,156 @@ int cairn_client_bucket_set_private(cairn_client *c, const char *ns, const char 
 	r.body = is_private ? "{\"private\":true}" : "{\"private\":false}";
 	rc = call_at(c, &r, "/api/buckets/", ns, name, "/settings", NULL, NULL, NULL);
 	return rc;
+}
+
+int cairn_client_bucket_set_regions(cairn_client *c, const char *ns, const char *name,
+				    const char *regions)
+{
+	request r = REQUEST_INIT;
+	json_t *arr, *body;
+	const char *p = regions ? regions : "";
+	char *text;
+	int rc;
+
+	if ((rc = cairn__client_check_bucket(ns, name)) != 0)
+		return rc;
+	if (strlen(p) > CAIRN_CLIENT_REGIONS_MAX)
+		return cairn__error_set(CAIRN_EINVALID, "too many regions (%d bytes at most)",
+					CAIRN_CLIENT_REGIONS_MAX);
+	if ((arr = json_array()) == NULL)
+		return cairn__error_set(CAIRN_ENOMEM, "out of memory");
+	while (*p != '\0') {
+		size_t n = strcspn(p, ",");
+		if (n == 0 || n > CAIRN_CLIENT_NAME_MAX) {
+			json_decref(arr);
+			return cairn__error_set(CAIRN_EINVALID, "bad region list '%s'", regions);
+		}
+		json_array_append_new(arr, json_stringn(p, n));
+		p += n + (p[n] == ',');
+	}
+	body = json_pack("{s:o}", "regions", arr);
+	text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+	json_decref(body);
+	if (text == NULL)
+		return cairn__error_set(CAIRN_ENOMEM, "out of memory");
+	r.method = "PUT";
+	r.idempotent = true;
+	r.body = text;
+	rc = call_at(c, &r, "/api/buckets/", ns, name, "/settings", NULL, NULL, NULL);
+	free(text);
+	return rc;
+}
+
+/* ---- pre-warming ---------------------------------------------------------------------------- */
+
+static int prewarm_region(const cairn_client *c, const char *region, const char **out)
+{
+	*out = region && *region ? region : c->region;
+	if (*out == NULL)
+		return cairn__error_set(CAIRN_EINVALID, "which region? (--region NAME, or "
+							"CAIRN_REGION)");
+	if (strlen(*out) > CAIRN_CLIENT_NAME_MAX ||
+	    strspn(*out, "abcdefghijklmnopqrstuvwxyz0123456789._-") != strlen(*out))
+		return cairn__error_set(CAIRN_EINVALID, "'%s' is not a region name", *out);
+	return 0;
+}
+
+static void copy_str(char *out, size_t cap, json_t *o, const char *k)
+{
+	const char *v = json_string_value(json_object_get(o, k));
+
+	snprintf(out, cap, "%s", v ? v : "");
+}
+
+static int prewarm_from_json(json_t *o, cairn_client_prewarm *p)
+{
+	const char *job = json_string_value(json_object_get(o, "job"));
+
+	if (job == NULL || strlen(job) != 32 || json_string_value(json_object_get(o, "state")) == NULL)
+		return cairn__error_set(CAIRN_EIO, "the server sent a malformed pre-warm job");
+	memset(p, 0, sizeof(*p));
+	copy_str(p->job, sizeof(p->job), o, "job");
+	copy_str(p->region, sizeof(p->region), o, "region");
+	copy_str(p->bucket, sizeof(p->bucket), o, "bucket");
+	copy_str(p->prefix, sizeof(p->prefix), o, "prefix");
+	copy_str(p->state, sizeof(p->state), o, "state");
+	copy_str(p->message, sizeof(p->message), o, "message");
+	p->files = cairn__client_get_u64(o, "files");
+	p->files_done = cairn__client_get_u64(o, "files_done");
+	p->xorbs = cairn__client_get_u64(o, "xorbs");
+	p->xorbs_done = cairn__client_get_u64(o, "xorbs_done");
+	p->bytes = cairn__client_get_u64(o, "bytes");
+	p->bytes_done = cairn__client_get_u64(o, "bytes_done");
+	p->logical_bytes = cairn__client_get_u64(o, "logical_bytes");
+	p->bytes_per_second = json_number_value(json_object_get(o, "bytes_per_second"));
+	return 0;
+}
+
+int cairn_client_prewarm_start(cairn_client *c, const char *ns, const char *name,
+			       const char *prefix, const char *region, cairn_client_prewarm *out)
+{
+	request r = REQUEST_INIT;
+	json_t *body, *v = NULL;
+	const char *reg;
+	char *text;
+	int rc;
+
+	if ((rc = cairn__client_check_bucket(ns, name)) != 0 ||
+	    (rc = prewarm_region(c, region, &reg)) != 0)
+		return rc;
+	if (prefix != NULL && strlen(prefix) > CAIRN_CLIENT_KEY_MAX)
+		return cairn__error_set(CAIRN_EINVALID, "prefix longer than %d bytes",
+					CAIRN_CLIENT_KEY_MAX);
+	body = json_pack("{s:s,s:s}", "prefix", prefix ? prefix : "", "region", reg);
+	text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+	json_decref(body);
+	if (text == NULL)
+		return cairn__error_set(CAIRN_ENOMEM, "out of memory (or a prefix not UTF-8)");
+	r.method = "POST";
+	r.body = text;
+	rc = call_at(c, &r, "/api/buckets/", ns, name, "/prewarm", NULL, NULL, &v);
+	free(text);
+	if (rc == 0)
+		rc = prewarm_from_json(v, out);
+	json_decref(v);
+	return rc;
+}
+
+static int prewarm_job_call(cairn_client *c, const char *method, const char *job,
+			    const char *region, cairn_client_prewarm *out)
+{
+	request r = REQUEST_INIT;
+	char tail[64], query[CAIRN_CLIENT_NAME_MAX + 16];
+	const char *reg;
+	json_t *v = NULL;
+	int rc;
+
+	if ((rc = prewarm_region(c, region, &reg)) != 0)
+		return rc;
+	if (job == NULL || strlen(job) != 32 || strspn(job, "0123456789abcdef") != 32)
+		return cairn__error_set(CAIRN_EINVALID, "'%s' is not a job id (32 hex digits)",
+					job ? job : "");
+	snprintf(tail, sizeof(tail), "/api/prewarm/%s", job);
+	snprintf(query, sizeof(query), "?region=%s", reg);
+	r.method = method;
+	r.idempotent = true;
+	rc = call_at(c, &r, tail, NULL, NULL, NULL, NULL, query, &v);
+	if (rc == 0)
+		rc = prewarm_from_json(v, out);
+	json_decref(v);
+	return rc;
+}
+
+int cairn_client_prewarm_get(cairn_client *c, const char *job, const char *region,
+			     cairn_client_prewarm *out)
+{
+	return prewarm_job_call(c, "GET", job, region, out);
+}
+
+int cairn_client_prewarm_release(cairn_client *c, const char *job, const char *region,
+				 cairn_client_prewarm *out)
+{
+	return prewarm_job_call(c, "DELETE", job, region, out);
 }
 
 /* Feed one page's entries to cb. */

@@ -25,7 +25,8 @@ struct cairn_client {
 	char *endpoint; /* without a trailing '/' */
 	char *token;    /* as given, for cairn__client_clone; or NULL */
 	char *auth;     /* "Authorization: Bearer ..." or NULL */
-	char *region_q; /* "?region=NAME" for reconstructions ($CAIRN_REGION), or NULL */
+	char *region;   /* the region reads go through (cairn_client_set_region), or NULL */
+	char *region_q; /* "?region=NAME" for reconstructions, or NULL */
 	char errbuf[CURL_ERROR_SIZE];
 
 	/* the answer being read */

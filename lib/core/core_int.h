@@ -13,7 +13,12 @@
 struct cairn_repo {
 	cairn_meta *meta;
 	cairn_store *store;
+	cairn_put_hook on_put; /* cairn_repo_on_put */
+	void *on_put_ctx;
 };
+
+/* meta->object_put, then the put hook. */
+int cairn__object_put(cairn_repo *r, int64_t bucket, const cairn_object_row *row);
 
 /* Wall-clock time in ns since the epoch (what the metadata records). */
 int64_t cairn__now_ns(void);

@@ -675,7 +675,7 @@ static int record_complete(void *ctx, cairn_repo *r, const cairn_put_result *res
 	for (size_t k = 0; k < cc->n; k++)
 		cairn__store64_le(sizes + 8 * k, cc->use[k]->size);
 	row.part_sizes = sizes;
-	rc = r->meta->object_put(r->meta, bucket, &row);
+	rc = cairn__object_put(r, bucket, &row);
 	free(sizes);
 	return rc < 0 ? rc : r->meta->mpu_delete(r->meta, cc->id);
 }

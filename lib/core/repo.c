@@ -132,6 +132,34 @@ static int set_private_txn(cairn_repo *r, const char *ns, const char *name, bool
 	return rc < 0 ? rc : r->meta->bucket_set_private(r->meta, id, is_private);
 }
 
+static int set_regions_txn(cairn_repo *r, const char *ns, const char *name, const char *regions)
+{
+	int64_t id;
+	int rc = cairn__bucket_id(r, ns, name, &id);
+
+	return rc < 0 ? rc : r->meta->bucket_set_regions(r->meta, id, regions);
+}
+
+int cairn_bucket_set_regions(cairn_repo *r, const char *ns, const char *name, const char *regions)
+{
+	IN_WRITE_TXN(r, set_regions_txn(r, ns, name, regions));
+}
+
+void cairn_repo_on_put(cairn_repo *r, cairn_put_hook fn, void *ctx)
+{
+	r->on_put = fn;
+	r->on_put_ctx = ctx;
+}
+
+int cairn__object_put(cairn_repo *r, int64_t bucket, const cairn_object_row *row)
+{
+	int rc = r->meta->object_put(r->meta, bucket, row);
+
+	if (rc == 0 && r->on_put != NULL)
+		r->on_put(r->on_put_ctx, bucket, &row->file);
+	return rc;
+}
+
 int cairn_bucket_set_private(cairn_repo *r, const char *ns, const char *name, bool is_private)
 {
 	IN_WRITE_TXN(r, set_private_txn(r, ns, name, is_private));
@@ -409,7 +437,7 @@ static int object_copy_txn(cairn_repo *r, const copy_args *a)
 	row.key = a->dkey;
 	row.key_len = a->dklen;
 	row.created_ns = cairn__now_ns();
-	rc = r->meta->object_put(r->meta, did, &row);
+	rc = cairn__object_put(r, did, &row);
 	free(meta);
 	return rc;
 }

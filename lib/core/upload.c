@@ -817,7 +817,7 @@ static int record_object(void *ctx, cairn_repo *r, const cairn_put_result *res, 
 	}
 	row.parts = d->o->parts;
 	row.user_meta = d->o->user_meta;
-	return r->meta->object_put(r->meta, id, &row);
+	return cairn__object_put(r, id, &row);
 }
 
 int cairn_upload_commit(cairn_upload *u, const char *ns, const char *name, const char *key,

@@ -477,7 +477,7 @@ static int apply_one(cairn_repo *r, const cairn_caller *who, int64_t bucket,
 		row.file = op->file;
 		row.size = op->size;
 		row.mtime_ns = op->mtime_ns;
-		return r->meta->object_put(r->meta, bucket, &row);
+		return cairn__object_put(r, bucket, &row);
 	case CAIRN_OP_COPY: {
 		cairn_bucket_row src;
 		cairn_object_row o;
@@ -498,7 +498,7 @@ static int apply_one(cairn_repo *r, const cairn_caller *who, int64_t bucket,
 		row.size = op->size = o.size;
 		row.mtime_ns = o.mtime_ns;
 		row.content_type = NULL; /* o's strings are only good until the next call */
-		return r->meta->object_put(r->meta, bucket, &row);
+		return cairn__object_put(r, bucket, &row);
 	}
 	case CAIRN_OP_DELETE:
 		rc = r->meta->object_delete(r->meta, bucket, op->key, op->key_len);

@@ -43,6 +43,8 @@ enum stmt_id {
 	ST_BUCKET_LIST,
 	ST_BUCKET_LIST_NS,
 	ST_BUCKET_SET_PRIVATE,
+	ST_BUCKET_SET_REGIONS,
+	ST_BUCKET_BY_ID,
 	ST_BUCKET_DROP_OBJECTS,
 	ST_BUCKET_DROP_PARTS,
 	ST_BUCKET_DROP_UPLOADS,
@@ -102,7 +104,7 @@ enum stmt_id {
 	ST_COUNT
 };
 
-#define BUCKET_COLS "id, ns, name, private, created_ns"
+#define BUCKET_COLS "id, ns, name, private, created_ns, regions"
 #define XORB_COLS "hash, stored, raw, chunks, created_ns, used_ns"
 /* what read_object reads, in its order */
 #define OBJECT_COLS                                                                        \
@@ -128,6 +130,8 @@ static const char *const SQL[ST_COUNT] = {
 	[ST_BUCKET_LIST] = "SELECT " BUCKET_COLS " FROM buckets ORDER BY ns, name",
 	[ST_BUCKET_LIST_NS] = "SELECT " BUCKET_COLS " FROM buckets WHERE ns = ?1 ORDER BY name",
 	[ST_BUCKET_SET_PRIVATE] = "UPDATE buckets SET private = ?2 WHERE id = ?1",
+	[ST_BUCKET_SET_REGIONS] = "UPDATE buckets SET regions = ?2 WHERE id = ?1",
+	[ST_BUCKET_BY_ID] = "SELECT " BUCKET_COLS " FROM buckets WHERE id = ?1",
 	[ST_BUCKET_DROP_OBJECTS] = "DELETE FROM objects WHERE bucket_id = ?1",
 	[ST_BUCKET_DROP_PARTS] = "DELETE FROM multipart_parts WHERE upload_id IN "
 				 "(SELECT id FROM multipart_uploads WHERE bucket_id = ?1)",
@@ -563,6 +567,16 @@ static int read_bucket(cairn_bucket_row *row, sqlite3_stmt *st)
 		return rc;
 	row->is_private = sqlite3_column_int(st, 3) != 0;
 	row->created_ns = sqlite3_column_int64(st, 4);
+	{
+		const unsigned char *t = sqlite3_column_text(st, 5);
+		int len = sqlite3_column_bytes(st, 5);
+		if (len < 0 || len > CAIRN_REGIONS_MAX)
+			return cairn__error_set(CAIRN_ECORRUPT,
+						"metadata: a bucket's region list is malformed");
+		if (len > 0)
+			memcpy(row->regions, t, (size_t)len);
+		row->regions[len] = '\0';
+	}
 	return 0;
 }
 
@@ -645,6 +659,45 @@ static int bucket_set_private(cairn_meta *m, int64_t id, bool is_private)
 	sqlite3_bind_int(st, 2, is_private ? 1 : 0);
 	snprintf(missing, sizeof(missing), "no bucket with id %lld", (long long)id);
 	return run_on_one(s, st, "bucket_set_private", missing);
+}
+
+static int bucket_set_regions(cairn_meta *m, int64_t id, const char *regions)
+{
+	meta_sqlite *s = handle(m);
+	char missing[48];
+	sqlite3_stmt *st;
+	int rc;
+
+	if (regions == NULL || strlen(regions) > CAIRN_REGIONS_MAX)
+		return cairn__error_set(CAIRN_EINVALID, "bucket_set_regions: over %d bytes",
+					CAIRN_REGIONS_MAX);
+	if ((rc = need_write(s, "bucket_set_regions")) != 0 ||
+	    (rc = acquire(&st, s, ST_BUCKET_SET_REGIONS, "bucket_set_regions")) != 0)
+		return rc;
+	sqlite3_bind_int64(st, 1, id);
+	sqlite3_bind_text(st, 2, regions, -1, SQLITE_STATIC);
+	snprintf(missing, sizeof(missing), "no bucket with id %lld", (long long)id);
+	return run_on_one(s, st, "bucket_set_regions", missing);
+}
+
+static int bucket_get_by_id(cairn_meta *m, int64_t id, cairn_bucket_row *out)
+{
+	meta_sqlite *s = handle(m);
+	sqlite3_stmt *st;
+	int rc, src;
+
+	if ((rc = acquire(&st, s, ST_BUCKET_BY_ID, "bucket_get_by_id")) != 0)
+		return rc;
+	sqlite3_bind_int64(st, 1, id);
+	src = sqlite3_step(st);
+	if (src == SQLITE_ROW)
+		rc = read_bucket(out, st);
+	else if (src == SQLITE_DONE)
+		rc = cairn__error_set(CAIRN_ENOTFOUND, "no bucket with id %lld", (long long)id);
+	else
+		rc = sql_error(s, src, "bucket_get_by_id");
+	stmt_done(st);
+	return rc;
 }
 
 static int bucket_delete(cairn_meta *m, int64_t id)
@@ -2441,6 +2494,8 @@ static const cairn_meta sqlite_table = {
 	.bucket_get = bucket_get,
 	.bucket_list = bucket_list,
 	.bucket_set_private = bucket_set_private,
+	.bucket_set_regions = bucket_set_regions,
+	.bucket_get_by_id = bucket_get_by_id,
 	.bucket_delete = bucket_delete,
 	.bucket_totals = bucket_totals,
 	.object_put = object_put,

@@ -214,7 +214,16 @@ const cairn__meta_migration cairn__meta_sqlite_migrations[] = {
 		"	created_ns INTEGER NOT NULL\n"
 		") STRICT, WITHOUT ROWID;\n",
 	},
-	/* migration 8 goes here: { "what it does", "ALTER TABLE ...;" }, */
+	{
+		"keep-warm regions",
+		/*
+		 * The regions a bucket keeps warm (`buckets settings --regions`):
+		 * names, comma-separated; each new object is staged on their
+		 * cache nodes in the background.
+		 */
+		"ALTER TABLE buckets ADD COLUMN regions TEXT NOT NULL DEFAULT '';\n",
+	},
+	/* migration 9 goes here: { "what it does", "ALTER TABLE ...;" }, */
 };
 
 const unsigned cairn__meta_sqlite_schema_version =

@@ -24,8 +24,8 @@ from .errors import (AlreadyExists, AuthError, CairnError, Canceled, Corrupt, In
                      IOFailure, NotFound, OutOfMemory, PermissionDenied, SyncFailed, TooBig,
                      Unsupported)
 from .results import (Bucket, BucketCreated, CopyResult, DeleteResult, DownloadResult, FileHash,
-                      LoginResult, SyncOperation, SyncProgress, SyncSummary, SyncTotals,
-                      TransferProgress, TreeEntry, UploadResult, WhoAmI)
+                      LoginResult, PrewarmJob, SyncOperation, SyncProgress, SyncSummary,
+                      SyncTotals, TransferProgress, TreeEntry, UploadResult, WhoAmI)
 from .client import Client, hash_file
 from .sync import SyncPlan
 
@@ -36,7 +36,7 @@ __all__ = [
     "SyncFailed",
     "WhoAmI", "LoginResult", "Bucket", "BucketCreated", "TreeEntry", "UploadResult",
     "DownloadResult", "CopyResult", "DeleteResult", "FileHash", "TransferProgress",
-    "SyncProgress", "SyncOperation", "SyncTotals", "SyncSummary",
+    "SyncProgress", "SyncOperation", "SyncTotals", "SyncSummary", "PrewarmJob",
 ]
 
 

@@ -22,8 +22,8 @@ main thread cancels it (cairn_client_cancel) instead of waiting for it.
 import ctypes
 import os
 import threading
-from ctypes import (CFUNCTYPE, POINTER, Structure, c_bool, c_char, c_char_p, c_int, c_int64,
-                    c_size_t, c_uint, c_uint8, c_uint64, c_void_p)
+from ctypes import (CFUNCTYPE, POINTER, Structure, c_bool, c_char, c_char_p, c_double, c_int,
+                    c_int64, c_size_t, c_uint, c_uint8, c_uint64, c_void_p)
 
 from . import errors
 
@@ -31,6 +31,7 @@ _HERE = os.path.dirname(os.path.abspath(__file__))
 
 NAME_MAX = 96    # CAIRN_CLIENT_NAME_MAX
 KEY_MAX = 1024   # CAIRN_CLIENT_KEY_MAX
+REGIONS_MAX = 511  # CAIRN_CLIENT_REGIONS_MAX
 RANGE_MAX = 64 << 20  # cairn_client_read_range's ceiling
 DEFAULT_ENDPOINT = "http://127.0.0.1:8700"  # CAIRN_CLIENT_DEFAULT_ENDPOINT
 
@@ -95,7 +96,17 @@ class BucketS(Structure):
     _fields_ = [("ns", c_char * (NAME_MAX + 1)), ("name", c_char * (NAME_MAX + 1)),
                 ("is_private", c_bool), ("created_ns", c_int64), ("has_stats", c_bool),
                 ("objects", c_uint64), ("logical_bytes", c_uint64), ("stored_bytes", c_uint64),
-                ("chunks", c_uint64), ("xorbs", c_uint64)]
+                ("chunks", c_uint64), ("xorbs", c_uint64),
+                ("regions", c_char * (REGIONS_MAX + 1))]
+
+
+class PrewarmS(Structure):
+    _fields_ = [("job", c_char * 33), ("region", c_char * (NAME_MAX + 1)),
+                ("bucket", c_char * (2 * NAME_MAX + 2)), ("prefix", c_char * (KEY_MAX + 1)),
+                ("state", c_char * 16), ("message", c_char * 512),
+                ("files", c_uint64), ("files_done", c_uint64), ("xorbs", c_uint64),
+                ("xorbs_done", c_uint64), ("bytes", c_uint64), ("bytes_done", c_uint64),
+                ("logical_bytes", c_uint64), ("bytes_per_second", c_double)]
 
 
 class EntryS(Structure):
@@ -154,6 +165,12 @@ _decl("cairn_client_bucket_info", c_int, _client, _S, _S, POINTER(BucketS))
 _decl("cairn_client_bucket_list", c_int, _client, _S, BUCKET_CB, c_void_p)
 _decl("cairn_client_bucket_delete", c_int, _client, _S, _S, c_bool, c_bool)
 _decl("cairn_client_bucket_set_private", c_int, _client, _S, _S, c_bool)
+_decl("cairn_client_bucket_set_regions", c_int, _client, _S, _S, _S)
+_decl("cairn_client_set_region", c_int, _client, _S)
+_decl("cairn_client_region", c_char_p, _client)
+_decl("cairn_client_prewarm_start", c_int, _client, _S, _S, _S, _S, POINTER(PrewarmS))
+_decl("cairn_client_prewarm_get", c_int, _client, _S, _S, POINTER(PrewarmS))
+_decl("cairn_client_prewarm_release", c_int, _client, _S, _S, POINTER(PrewarmS))
 _decl("cairn_client_list", c_int, _client, _S, _S, _S, c_bool, ENTRY_CB, c_void_p)
 _decl("cairn_client_upload_fd", c_int, _client, _S, _S, _S, c_int, POINTER(PutResult))
 _decl("cairn_client_download_to_fd", c_int, _client, _S, _S, _S, c_int, POINTER(c_uint64))

@@ -27,6 +27,7 @@ COMMANDS = {
     ("buckets", "cp"): ("upload_file", "download_file", "copy"),
     ("buckets", "rm"): ("delete_files",),
     ("buckets", "sync"): ("sync_bucket",),
+    ("buckets", "prewarm"): ("prewarm",),
 }
 
 # options whose parameter is not the option's name in snake_case
@@ -39,6 +40,7 @@ RENAMED = {
 CLIENT_OPTIONS = {
     "--endpoint": "endpoint",
     "--token": "token",
+    "--region": "region",
 }
 
 # options with no Python counterpart, and why

@@ -28,13 +28,14 @@ import stat
 import sys
 import tempfile
 import threading
+import time
 from ctypes import byref
 
 from . import _config, _lib
 from ._lib import lib
 from .errors import InvalidArgument, NotFound, from_code
 from .results import (Bucket, BucketCreated, CopyResult, DeleteResult, DownloadResult, FileHash,
-                      LoginResult, TransferProgress, TreeEntry, UploadResult, WhoAmI)
+                      LoginResult, PrewarmJob, TransferProgress, TreeEntry, UploadResult, WhoAmI)
 
 __all__ = ["Client", "hash_file"]
 
@@ -90,10 +91,18 @@ def _put_result(r, res):
 
 def _bucket(b, stats):
     s = b.has_stats and stats
+    regions = _lib.dec(b.regions)
     return Bucket(_lib.dec(b.ns), _lib.dec(b.name), bool(b.is_private), b.created_ns,
                   b.objects if s else None, b.logical_bytes if s else None,
                   b.stored_bytes if s else None, b.chunks if s else None,
-                  b.xorbs if s else None)
+                  b.xorbs if s else None, tuple(regions.split(",")) if regions else ())
+
+
+def _prewarm(p):
+    d = _lib.dec
+    return PrewarmJob(d(p.job), d(p.region), d(p.bucket), d(p.prefix), d(p.state), d(p.message),
+                      p.files, p.files_done, p.xorbs, p.xorbs_done, p.bytes, p.bytes_done,
+                      p.logical_bytes, p.bytes_per_second)
 
 
 def _base(p):
@@ -211,17 +220,20 @@ class Client:
     endpoint and token are chosen as the CLI chooses them: the arguments,
     then $CAIRN_ENDPOINT / $CAIRN_TOKEN, then the config file `cairn login`
     writes ($XDG_CONFIG_HOME/cairn/config or ~/.config/cairn/config), then
-    http://127.0.0.1:8700 and no token (anonymous). The CLI's --endpoint and
-    --token options are these two arguments; its --json and --quiet have no
-    counterpart (methods return objects and print nothing).
+    http://127.0.0.1:8700 and no token (anonymous). region (else
+    $CAIRN_REGION) makes downloads read through that region's cache node
+    and is the default region of prewarm(). The CLI's --endpoint, --token
+    and --region options are these arguments; its --json and --quiet have
+    no counterpart (methods return objects and print nothing).
 
     Raises InvalidArgument for a malformed endpoint or token. Usable as a
     context manager (close() frees the connections); safe to share between
     threads."""
 
-    def __init__(self, endpoint=None, token=None):
+    def __init__(self, endpoint=None, token=None, region=None):
         self._closed = True
         endpoint, token = _config.resolve(endpoint, token)
+        self._region = region
         self._lock = threading.Lock()
         self._free = []
         self._busy = set()
@@ -241,6 +253,11 @@ class Client:
                             _lib.enc(self._token))
         if rc < 0:
             _raise(rc, msg)
+        if self._region is not None:
+            rc, msg = _lib.call(lib.cairn_client_set_region, h, _lib.enc(self._region))
+            if rc < 0:
+                lib.cairn_client_free(h)
+                _raise(rc, msg)
         return h.value
 
     @contextlib.contextmanager
@@ -308,6 +325,13 @@ class Client:
     def endpoint(self):
         """The server's URL ("http://host:port", no trailing '/')."""
         return self._endpoint
+
+    @property
+    def region(self):
+        """The region reads go through (the region argument or $CAIRN_REGION), or None."""
+        with self._handle() as h:
+            r = lib.cairn_client_region(h)
+        return _lib.dec(r) if r else None
 
     def cancel(self):
         """Stop every call of this client in progress on other threads: they
@@ -436,26 +460,88 @@ class Client:
         if rc < 0:
             _raise(rc, msg)
 
-    def update_bucket_settings(self, bucket, *, private=None, public=None):
-        """Make a bucket private or public
-        (``cairn buckets settings NS/NAME --private|--public``).
+    def update_bucket_settings(self, bucket, *, private=None, public=None, regions=None):
+        """Change a bucket's visibility and the regions it keeps warm
+        (``cairn buckets settings NS/NAME [--private|--public] [--regions A,B]``).
 
-        Give one of private=True / public=True (private=False is public=True
-        and the other way round). Raises InvalidArgument when neither or
-        contradictory values are given, NotFound, AuthError,
-        PermissionDenied."""
+        private=True / public=True (private=False is public=True and the
+        other way round); regions: region names, as a list or "A,B" ("" or
+        [] for none): every object committed from then on is staged on
+        those regions' cache nodes in the background. Give at least one of
+        the two. Returns the Bucket as it is now. Raises InvalidArgument
+        (nothing to change, contradictory values, a region the server does
+        not know), NotFound, AuthError, PermissionDenied."""
         wants = set()
         if private is not None:
             wants.add(bool(private))
         if public is not None:
             wants.add(not public)
-        if len(wants) != 1:
-            raise InvalidArgument("give one of private=True and public=True")
-        is_private = wants.pop()
+        if len(wants) > 1 or (not wants and regions is None):
+            raise InvalidArgument("give private=True or public=True, and/or regions=")
+        if regions is not None and not isinstance(regions, str):
+            regions = ",".join(regions)
         r = self._bucket_arg(bucket)
+        b = _lib.BucketS()
         with self._handle() as h:
-            self._check(h, lib.cairn_client_bucket_set_private, _lib.enc(r.ns),
-                        _lib.enc(r.name), is_private)
+            if wants:
+                self._check(h, lib.cairn_client_bucket_set_private, _lib.enc(r.ns),
+                            _lib.enc(r.name), wants.pop())
+            if regions is not None:
+                self._check(h, lib.cairn_client_bucket_set_regions, _lib.enc(r.ns),
+                            _lib.enc(r.name), _lib.enc(regions))
+            self._check(h, lib.cairn_client_bucket_info, _lib.enc(r.ns), _lib.enc(r.name),
+                        byref(b))
+        return _bucket(b, True)
+
+    # ---- pre-warming ----------------------------------------------------------------------------------
+
+    def prewarm(self, path=None, *, region=None, wait=False, status=None, release=None,
+                progress=None):
+        """Stage data on a region's cache node before a job reads it
+        (``cairn buckets prewarm NS/NAME[/PREFIX] [--wait]``, ``--status
+        JOB``, ``--release JOB``). Give one of:
+
+        - path: "NS/NAME[/PREFIX]" (or the cairn:// form): every xorb of
+          every object whose key starts with PREFIX is fetched by the node
+          and pinned there (kept whatever its cache size) until released;
+        - status=JOB: the job's progress;
+        - release=JOB: unpin the job's data (the node may evict it again).
+
+        region: the region's name (default: the Client's region).
+        wait: poll until the job is done, failed or released, calling
+        progress(job) with each report. Returns a PrewarmJob (the last
+        report). Raises InvalidArgument (no region, no or several of path /
+        status / release), NotFound (bucket, region or job), AuthError,
+        IOFailure (the node cannot be reached)."""
+        if (path is not None) + (status is not None) + (release is not None) != 1:
+            raise InvalidArgument("give one of path, status= and release=")
+        if release is not None and wait:
+            raise InvalidArgument("release= does not wait")
+        p = _lib.PrewarmS()
+        reg = _lib.enc(region) if region else None
+        with self._handle() as h:
+            if lib.cairn_client_region(h) is None and not region:
+                raise InvalidArgument("which region? give region= (or Client(region=), "
+                                      "$CAIRN_REGION)")
+            if release is not None:
+                self._check(h, lib.cairn_client_prewarm_release, _lib.enc(release), reg, byref(p))
+            elif status is not None:
+                self._check(h, lib.cairn_client_prewarm_get, _lib.enc(status), reg, byref(p))
+            else:
+                r = _config.remote_arg(path, "a bucket path (NS/NAME[/PREFIX])")
+                prefix = r.key + ("/" if r.key and r.dir else "")
+                self._check(h, lib.cairn_client_prewarm_start, _lib.enc(r.ns), _lib.enc(r.name),
+                            _lib.enc(prefix), reg, byref(p))
+            job = _prewarm(p)
+            while wait and not job.finished:
+                if progress is not None:
+                    progress(job)
+                time.sleep(0.25)
+                self._check(h, lib.cairn_client_prewarm_get, _lib.enc(job.job), reg, byref(p))
+                job = _prewarm(p)
+        if wait and progress is not None:
+            progress(job)
+        return job
 
     def _bucket_arg(self, s):
         r = _config.parse_remote(s, True)

@@ -13,7 +13,7 @@ SCHEME = "cairn://buckets/"
 __all__ = [
     "WhoAmI", "LoginResult", "Bucket", "BucketCreated", "TreeEntry", "UploadResult",
     "DownloadResult", "CopyResult", "DeleteResult", "FileHash", "TransferProgress",
-    "SyncProgress", "SyncOperation", "SyncTotals", "SyncSummary",
+    "SyncProgress", "SyncOperation", "SyncTotals", "SyncSummary", "PrewarmJob",
 ]
 
 
@@ -58,6 +58,7 @@ class Bucket:
     stored_bytes: int | None = None
     chunks: int | None = None
     xorbs: int | None = None
+    regions: tuple = ()  # the regions kept warm (``settings --regions``)
 
     @property
     def id(self):
@@ -267,3 +268,33 @@ class SyncSummary:
     bytes_received: int
     bytes_saved: int
     failures: tuple[str, ...] = field(default=())
+
+
+@dataclass(frozen=True)
+class PrewarmJob:
+    """A pre-warm job as its region's cache node reports it (``cairn buckets
+    prewarm ... --json``). state is "queued", "running", "waiting" (the
+    origin cannot be reached: message says why; the job goes on when it
+    can), "done", "failed" or "released". files and xorbs count what the
+    job stages, the *_done fields what is staged; bytes are stored bytes,
+    logical_bytes the files' sizes; bytes_per_second is bytes_done over the
+    time the job has run."""
+    job: str
+    region: str
+    bucket: str
+    prefix: str
+    state: str
+    message: str
+    files: int
+    files_done: int
+    xorbs: int
+    xorbs_done: int
+    bytes: int
+    bytes_done: int
+    logical_bytes: int
+    bytes_per_second: float
+
+    @property
+    def finished(self):
+        """True once the job will change no more (done, failed or released)."""
+        return self.state in ("done", "failed", "released")

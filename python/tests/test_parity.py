@@ -60,7 +60,7 @@ def cli_table(cli):
     verbs = commands_listed(buckets_help)
     assert len(verbs) >= 9
     every = set(OPTION.findall(buckets_help.split("every command takes", 1)[1].splitlines()[0]))
-    assert every == {"--endpoint", "--token", "--json", "--quiet"}
+    assert every == {"--endpoint", "--token", "--region", "--json", "--quiet"}
     for verb in verbs:
         table[("buckets", verb)] = set(OPTION.findall(run_help(cli, "buckets", verb))) | every
     for cmd in top_cmds:

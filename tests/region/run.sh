@@ -72,19 +72,31 @@ start_node() {
 start_node
 check "region list over the API" "eu" "$(curl -s -H "Authorization: Bearer $TOKEN" "$ORIGIN/api/regions" | $PY -c 'import json,sys; print(json.load(sys.stdin)["regions"][0]["name"])')"
 
-# ---- pre-warm shards/ and wait
-curl -s -X POST -H "Authorization: Bearer $TOKEN" -d '{"prefix":"shards/","region":"eu"}' \
-	"$ORIGIN/api/buckets/alice/data/prewarm" >"$W/job"
-JOB=$(jget job <"$W/job")
-check "prewarm job accepted" 32 "$(printf %s "$JOB" | wc -c)"; [ -n "$JOB" ] || cat "$W/job"
-check "job counts its files" 3 "$(jget files <"$W/job")"
-i=0
-while [ "$(curl -s "$NODE/v1/prewarm/$JOB" | jget state)" != done ] && [ $i -lt 300 ]; do sleep 0.1; i=$((i + 1)); done
-curl -s "$NODE/v1/prewarm/$JOB" >"$W/status"
+# ---- pre-warm shards/ with the CLI and wait
+"$C" buckets prewarm alice/data/shards/ --region eu --wait --json >"$W/status" 2>"$W/err" ||
+	bad "prewarm --wait: $(cat "$W/err")"
+JOB=$(jget job <"$W/status")
+check "prewarm job accepted" 32 "$(printf %s "$JOB" | wc -c)"; [ -n "$JOB" ] || cat "$W/status" "$W/err"
+check "job counts its files" 3 "$(jget files <"$W/status")"
 check "prewarm done" done "$(jget state <"$W/status")"
+check "every file staged" 3 "$(jget files_done <"$W/status")"
 check "every xorb staged" "$(jget xorbs <"$W/status")" "$(jget xorbs_done <"$W/status")"
 [ "$(jget xorbs <"$W/status")" -gt 0 ] 2>/dev/null && ok "the job has xorbs" || bad "the job has no xorbs"
 check "bytes staged" "$(jget bytes <"$W/status")" "$(jget bytes_done <"$W/status")"
+grep -q "^done: 3/3 files" "$W/err" && ok "--wait reports progress" || bad "no progress lines: $(cat "$W/err")"
+"$C" buckets prewarm --status "$JOB" --region eu >"$W/text" 2>&1
+grep -q "^files: *3 of 3 staged" "$W/text" && ok "--status in text" || bad "--status: $(cat "$W/text")"
+check "--status needs a token" 401 "$(curl -s -o /dev/null -w '%{http_code}' "$ORIGIN/api/prewarm/$JOB?region=eu")"
+check "--status without a region" 2 "$(CAIRN_REGION= "$C" buckets prewarm --status "$JOB" >/dev/null 2>&1; echo $?)"
+check "prewarm of a missing bucket" 3 "$("$C" buckets prewarm alice/nope --region eu >/dev/null 2>&1; echo $?)"
+
+# ---- the Python mirror (its own job on the same prefix, then released)
+CAIRN_LIB=$BUILD PYTHONPATH=$HERE/../../python $PY "$HERE/py_prewarm.py" "$ORIGIN" "$TOKEN" \
+	"$W/a.bin" >"$W/py" 2>&1
+cat "$W/py"
+passed=$((passed + $(grep -c '^ok ' "$W/py")))
+failed=$((failed + $(grep -c '^FAIL ' "$W/py")))
+grep -q '^py: 0 failed' "$W/py" || bad "the Python mirror did not finish: $(tail -3 "$W/py")"
 
 # ---- read the prefix through the node: no xorb request reaches the origin
 before=$(metric "$ORIGIN" cairn_xorb_reads_total)
@@ -133,9 +145,9 @@ kill "$PPID_"; wait "$PPID_" 2>/dev/null
 # evict nothing: a new upload makes a xorb the node has not seen
 $PY -c 'import random,sys; open(sys.argv[1],"wb").write(random.Random(9).randbytes(2 << 20))' "$W/late.bin"
 "$C" buckets cp "$W/late.bin" cairn://buckets/alice/data/late/x.bin --quiet >/dev/null
-curl -s -X POST -H "Authorization: Bearer $TOKEN" -d '{"prefix":"late/","region":"eu"}' \
-	"$ORIGIN/api/buckets/alice/data/prewarm" >"$W/job2"
+"$C" buckets prewarm alice/data/late --region eu --json >"$W/job2"
 JOB2=$(jget job <"$W/job2")
+check "the path's key is the prefix" "late" "$(jget prefix <"$W/job2")"
 i=0
 while [ "$(curl -s "$NODE/v1/prewarm/$JOB2" | jget state)" != waiting ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
 curl -s "$NODE/v1/prewarm/$JOB2" >"$W/s2"
@@ -150,7 +162,26 @@ while [ "$(curl -s "$NODE/v1/prewarm/$JOB2" | jget state)" != done ] && [ $i -lt
 check "job resumes and finishes" done "$(curl -s "$NODE/v1/prewarm/$JOB2" | jget state)"
 
 # ---- release, and refusals
-check "release" released "$(curl -s -X DELETE -H "Authorization: Bearer $TOKEN" "$ORIGIN/api/prewarm/$JOB?region=eu" | jget state)"
+check "release" released "$("$C" buckets prewarm --release "$JOB" --region eu --json | jget state)"
+
+# ---- keep-warm: new objects of a bucket with regions are staged in the background
+check "settings refuse an unknown region" 1 "$("$C" buckets settings alice/data --regions eu,mars >/dev/null 2>&1; echo $?)"
+"$C" buckets settings alice/data --regions eu --json >"$W/set"
+check "settings keep eu warm" "['eu']" "$(jget regions <"$W/set")"
+check "info shows it" "kept warm in:  eu" "$("$C" buckets info alice/data | grep '^kept warm')"
+done0=$(metric "$NODE" cairn_cache_jobs_done_total)
+$PY -c 'import random,sys; open(sys.argv[1],"wb").write(random.Random(11).randbytes(3 << 20))' "$W/new.bin"
+"$C" buckets cp "$W/new.bin" cairn://buckets/alice/data/new/n.bin --quiet >/dev/null
+i=0
+while [ "$(metric "$NODE" cairn_cache_jobs_done_total)" = "$done0" ] && [ $i -lt 200 ]; do sleep 0.1; i=$((i + 1)); done
+[ "$(metric "$ORIGIN" cairn_keepwarm_jobs_total)" -ge 1 ] && ok "the origin pushed a keep-warm job" || bad "no keep-warm job"
+[ "$(metric "$NODE" cairn_cache_jobs_done_total)" -gt "${done0:-0}" ] && ok "the node ran it" || bad "the node ran no job"
+before=$(metric "$ORIGIN" cairn_xorb_reads_total)
+"$C" buckets cp cairn://buckets/alice/data/new/n.bin "$W/got-new.bin" --region eu --quiet >/dev/null 2>"$W/err"
+cmp -s "$W/new.bin" "$W/got-new.bin" && ok "kept-warm object verifies (--region)" || bad "kept-warm read: $(cat "$W/err")"
+check "the kept-warm object was already on the node" "$before" "$(metric "$ORIGIN" cairn_xorb_reads_total)"
+"$C" buckets settings alice/data --regions "" --quiet
+check "settings clear the regions" "[]" "$("$C" buckets info alice/data --json | jget regions)"
 check "forged URL refused" 403 "$(curl -s -o /dev/null -w '%{http_code}' "$NODE/v1/xorbs/default/$X?start=0&end=9&exp=9999999999&sig=$(printf '0%.0s' $(seq 64))")"
 check "forged job refused" 403 "$(curl -s -o /dev/null -w '%{http_code}' -X POST -H 'X-Cairn-Exp: 9999999999' -H "X-Cairn-Sig: $(printf 'a%.0s' $(seq 64))" -d '{}' "$NODE/v1/prewarm")"
 check "other routes are not the node's" 404 "$(curl -s -o /dev/null -w '%{http_code}' "$NODE/api/buckets")"

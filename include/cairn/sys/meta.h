@@ -45,6 +45,7 @@ extern "C" {
 #define CAIRN_S3_KEY_MAX 128    /* S3 access key ids: 1..128 of [A-Za-z0-9._-] */
 #define CAIRN_S3_SECRET_MAX 128 /* their secrets: 1..128 printable ASCII, no space */
 #define CAIRN_REGION_URL_MAX 512 /* a region's base URL */
+#define CAIRN_REGIONS_MAX 511    /* a bucket's keep-warm regions, comma-separated */
 
 typedef struct cairn_meta cairn_meta;
 
@@ -54,6 +55,7 @@ typedef struct cairn_bucket_row {
 	char name[CAIRN_NAME_MAX + 1];
 	bool is_private;
 	int64_t created_ns; /* server time, ns since the epoch */
+	char regions[CAIRN_REGIONS_MAX + 1]; /* kept warm: region names, comma-separated */
 } cairn_bucket_row;
 
 typedef struct cairn_object_row {
@@ -119,6 +121,11 @@ struct cairn_meta {
 	int (*bucket_list)(cairn_meta *m, const char *ns, cairn_meta_bucket_fn fn, void *ctx);
 	/* Returns 0 or CAIRN_ENOTFOUND. */
 	int (*bucket_set_private)(cairn_meta *m, int64_t id, bool is_private);
+	/* regions: names, comma-separated, at most CAIRN_REGIONS_MAX bytes ("" for none).
+	 * Returns 0, CAIRN_ENOTFOUND, CAIRN_EINVALID (too long). */
+	int (*bucket_set_regions)(cairn_meta *m, int64_t id, const char *regions);
+	/* Returns 0 or CAIRN_ENOTFOUND. */
+	int (*bucket_get_by_id)(cairn_meta *m, int64_t id, cairn_bucket_row *out);
 	/* Delete a bucket and every object in it. Returns 0 or CAIRN_ENOTFOUND. */
 	int (*bucket_delete)(cairn_meta *m, int64_t id);
 	/* Objects and their logical bytes in a bucket. */
