@@ -307,6 +307,42 @@ static int store_file(const char *hex, const uint8_t *data, size_t len)
 }
 
 /*
+ * GET url from the origin into b. 0 for a 200; otherwise -1 with *why
+ * ("origin unreachable: ..." when no answer came; the status otherwise).
+ */
+static int origin_get(const char *url, fill_buf *b, char *why, size_t why_cap)
+{
+	CURL *h = curl_easy_init();
+	CURLcode cc;
+	long status = 0;
+
+	if (h == NULL) {
+		snprintf(why, why_cap, "out of memory");
+		return -1;
+	}
+	curl_easy_setopt(h, CURLOPT_URL, url);
+	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
+	curl_easy_setopt(h, CURLOPT_WRITEDATA, b);
+	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, 10L);
+	curl_easy_setopt(h, CURLOPT_TIMEOUT, (long)FILL_TIMEOUT_S);
+	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+	cc = curl_easy_perform(h);
+	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
+	curl_easy_cleanup(h);
+	if (cc != CURLE_OK) {
+		snprintf(why, why_cap, "origin unreachable: %s",
+			 b->too_big ? "answer too big" : curl_easy_strerror(cc));
+		return -1;
+	}
+	if (status != 200) {
+		snprintf(why, why_cap, "origin answered %ld", status);
+		return -1;
+	}
+	return 0;
+}
+
+/*
  * Fetch xorb from the origin, check it, keep it. Returns 0; CAIRN_EIO
  * (the origin could not be reached or refused: *why says, retry later);
  * CAIRN_ECORRUPT (what came is not that xorb).
@@ -316,9 +352,6 @@ static int fill(const cairn_hash *xorb, char *why, size_t why_cap)
 	char hex[CAIRN_HASH_HEX_LEN + 1], mac[65], url[1024], exp[24];
 	fill_buf b = {0};
 	cairn_xorb *x = NULL;
-	CURL *h;
-	CURLcode cc;
-	long status = 0;
 	int rc = 0;
 
 	cairn_hash_to_hex(hex, xorb);
@@ -326,26 +359,7 @@ static int fill(const cairn_hash *xorb, char *why, size_t why_cap)
 	cairn__region_sign(mac, g.key, "fill", hex, exp);
 	snprintf(url, sizeof(url), "%s/v1/xorbs/default/%s?region=%s&exp=%s&sig=%s", g.origin, hex,
 		 g.region, exp, mac);
-	if ((h = curl_easy_init()) == NULL) {
-		snprintf(why, why_cap, "out of memory");
-		return CAIRN_EIO;
-	}
-	curl_easy_setopt(h, CURLOPT_URL, url);
-	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
-	curl_easy_setopt(h, CURLOPT_WRITEDATA, &b);
-	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, 10L);
-	curl_easy_setopt(h, CURLOPT_TIMEOUT, (long)FILL_TIMEOUT_S);
-	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
-	cc = curl_easy_perform(h);
-	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
-	curl_easy_cleanup(h);
-	if (cc != CURLE_OK || status != 200) {
-		if (cc != CURLE_OK)
-			snprintf(why, why_cap, "origin unreachable: %s",
-				 b.too_big ? "answer too big" : curl_easy_strerror(cc));
-		else
-			snprintf(why, why_cap, "origin answered %ld for xorb %.16s", status, hex);
+	if (origin_get(url, &b, why, why_cap) != 0) {
 		atomic_fetch_add(&m_fill_errors, 1);
 		rc = CAIRN_EIO;
 		goto done;
@@ -531,6 +545,284 @@ unsigned cairn__cache_xorb(const cairn_hash *xorb, uint64_t start, uint64_t end,
 	pthread_mutex_unlock(&g.mu);
 	*fd = f;
 	return 200;
+}
+
+/* ---- whole files: resolve downloads and S3 GETs through the node ----------------------------- */
+
+typedef struct node_term {
+	cairn_hash xorb;
+	uint32_t first, end;
+	uint64_t at, len; /* where the term's bytes start in the file, and how many */
+} node_term;
+
+struct cairn__node_file {
+	uint64_t size;
+	node_term *t;
+	size_t n;
+	/* the xorb in use: mapped, opened, checked against its name */
+	bool have;
+	cairn_hash cur;
+	void *map;
+	size_t map_len;
+	cairn_xorb *x;
+};
+
+int cairn__cache_file_from_json(json_t *v, cairn__node_file **out, const char **msg)
+{
+	json_t *terms = json_object_get(v, "terms"), *e;
+	json_int_t size = json_integer_value(json_object_get(v, "size"));
+	cairn__node_file *f;
+	uint64_t at = 0;
+	size_t i;
+
+	*msg = "the origin sent a malformed reconstruction";
+	if (!json_is_array(terms) || size < 0)
+		return 502;
+	if ((f = calloc(1, sizeof(*f))) == NULL ||
+	    (json_array_size(terms) > 0 &&
+	     (f->t = calloc(json_array_size(terms), sizeof(node_term))) == NULL)) {
+		free(f);
+		*msg = "out of memory";
+		return 500;
+	}
+	json_array_foreach(terms, i, e) {
+		const char *hx = json_string_value(json_array_get(e, 0));
+		json_int_t first = json_integer_value(json_array_get(e, 1));
+		json_int_t end = json_integer_value(json_array_get(e, 2));
+		json_int_t len = json_integer_value(json_array_get(e, 3));
+		node_term *t = &f->t[f->n];
+
+		if (hx == NULL || strlen(hx) != CAIRN_HASH_HEX_LEN ||
+		    cairn_hash_from_hex(&t->xorb, hx, CAIRN_HASH_HEX_LEN) != 0 || first < 0 ||
+		    end <= first || end > UINT32_MAX || len <= 0 ||
+		    (uint64_t)len > (uint64_t)size - at) {
+			cairn__cache_file_close(f);
+			return 502;
+		}
+		t->first = (uint32_t)first;
+		t->end = (uint32_t)end;
+		t->at = at;
+		t->len = (uint64_t)len;
+		at += (uint64_t)len;
+		f->n++;
+	}
+	if (at != (uint64_t)size) {
+		cairn__cache_file_close(f);
+		return 502;
+	}
+	f->size = (uint64_t)size;
+	*out = f;
+	return 200;
+}
+
+unsigned cairn__cache_file_open(const char *hex, const char *exp, const char *sig,
+				cairn__node_file **out, const char **msg)
+{
+	static _Thread_local char why[300];
+	char url[1024], mac[65], e2[24];
+	fill_buf b = {0};
+	json_t *v;
+	unsigned st;
+
+	if (hex == NULL || strlen(hex) != CAIRN_HASH_HEX_LEN ||
+	    strspn(hex, "0123456789abcdef") != CAIRN_HASH_HEX_LEN) {
+		*msg = "no such file";
+		return 404;
+	}
+	if (!cairn__region_check(g.key, "file", hex, exp, sig)) {
+		*msg = "bad or expired signature (ask the origin for a new download URL)";
+		return 403;
+	}
+	snprintf(e2, sizeof(e2), "%lld", (long long)time(NULL) + 300);
+	cairn__region_sign(mac, g.key, "recon", hex, e2);
+	snprintf(url, sizeof(url), "%s/v1/region-files/%s?region=%s&exp=%s&sig=%s", g.origin, hex,
+		 g.region, e2, mac);
+	if (origin_get(url, &b, why, sizeof(why)) != 0) {
+		free(b.data);
+		*msg = why;
+		return 502;
+	}
+	v = json_loadb((const char *)b.data, b.len, 0, NULL);
+	free(b.data);
+	st = v ? cairn__cache_file_from_json(v, out, msg) : 502;
+	if (v == NULL)
+		*msg = "the origin sent a malformed reconstruction";
+	json_decref(v);
+	return st;
+}
+
+uint64_t cairn__cache_file_size(const cairn__node_file *f)
+{
+	return f->size;
+}
+
+static void file_unmap(cairn__node_file *f)
+{
+	if (!f->have)
+		return;
+	cairn_xorb_free(f->x);
+	munmap(f->map, f->map_len);
+	f->x = NULL;
+	f->map = NULL;
+	f->have = false;
+}
+
+void cairn__cache_file_close(cairn__node_file *f)
+{
+	if (f == NULL)
+		return;
+	file_unmap(f);
+	free(f->t);
+	free(f);
+}
+
+/* Map the cached copy of t's xorb (fetched first if missing). 0, or a CAIRN_E* code. */
+static int file_use(cairn__node_file *f, const node_term *t)
+{
+	char hex[CAIRN_HASH_HEX_LEN + 1], path[4200], why[256], used[24];
+	struct stat sb;
+	int fd, tries;
+
+	if (f->have && cairn_hash_equal(&f->cur, &t->xorb))
+		return 0;
+	file_unmap(f);
+	cairn_hash_to_hex(hex, &t->xorb);
+	path_of(path, sizeof(path), hex);
+	for (tries = 0; tries < 2; tries++) {
+		bool filled = false;
+
+		if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
+			if (fill(&t->xorb, why, sizeof(why)) != 0) {
+				fprintf(stderr, "cache: %s\n", why);
+				return CAIRN_EIO;
+			}
+			filled = true;
+			if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+				return CAIRN_EIO;
+		}
+		if (fstat(fd, &sb) == 0 && sb.st_size > 0 &&
+		    (uint64_t)sb.st_size <= CAIRN_XORB_MAX_BYTES) {
+			f->map_len = (size_t)sb.st_size;
+			f->map = mmap(NULL, f->map_len, PROT_READ, MAP_PRIVATE, fd, 0);
+		} else {
+			f->map = MAP_FAILED;
+		}
+		close(fd);
+		if (f->map != MAP_FAILED) {
+			if (cairn_xorb_open(&f->x, f->map, f->map_len) == 0 &&
+			    cairn_hash_equal(cairn_xorb_id(f->x), &t->xorb)) {
+				f->have = true;
+				f->cur = t->xorb;
+				if (!filled)
+					atomic_fetch_add(&m_hits, 1);
+				snprintf(used, sizeof(used), "%" PRId64, now_ns());
+				pthread_mutex_lock(&g.mu);
+				exec_args("UPDATE xorbs SET used_ns = ?2 WHERE hash = ?1", hex, used,
+					  (char *)NULL);
+				pthread_mutex_unlock(&g.mu);
+				return 0;
+			}
+			cairn_xorb_free(f->x);
+			f->x = NULL;
+			munmap(f->map, f->map_len);
+		}
+		/* not the xorb it is named after: drop it, fetch it again */
+		atomic_fetch_add(&m_corrupt, 1);
+		fprintf(stderr, "cache: xorb %.16s does not check: dropped, fetching it again\n", hex);
+		forget(hex);
+	}
+	return CAIRN_ECORRUPT;
+}
+
+typedef struct copy_ctx {
+	uint64_t skip; /* bytes of the first chunk before the ones wanted */
+	uint8_t *out;
+	size_t want, got;
+} copy_ctx;
+
+static int copy_chunk(void *ctx, size_t index, const void *data, size_t len)
+{
+	copy_ctx *cc = ctx;
+	size_t n;
+
+	(void)index;
+	if (cc->skip >= len) {
+		cc->skip -= len;
+		return 0;
+	}
+	n = len - (size_t)cc->skip;
+	if (n > cc->want - cc->got)
+		n = cc->want - cc->got;
+	memcpy(cc->out + cc->got, (const uint8_t *)data + cc->skip, n);
+	cc->skip = 0;
+	cc->got += n;
+	return cc->got == cc->want ? 1 : 0; /* 1: enough, stop the walk */
+}
+
+int cairn__cache_file_read(void *ctx, uint64_t at, size_t want, uint8_t *buf)
+{
+	cairn__node_file *f = ctx;
+	size_t done = 0;
+
+	while (done < want) {
+		size_t lo = 0, hi = f->n, ti, i;
+		uint64_t off;
+		copy_ctx cc;
+		int rc, tries;
+
+		while (hi - lo > 1) { /* the last term starting at or before at */
+			size_t mid = lo + (hi - lo) / 2;
+			if (f->t[mid].at <= at)
+				lo = mid;
+			else
+				hi = mid;
+		}
+		ti = lo;
+		if (ti >= f->n || at < f->t[ti].at || at >= f->t[ti].at + f->t[ti].len)
+			return CAIRN_EINVALID;
+		for (tries = 0;; tries++) {
+			const node_term *t = &f->t[ti];
+			if ((rc = file_use(f, t)) != 0)
+				return rc;
+			if (t->end > cairn_xorb_chunk_count(f->x)) {
+				rc = CAIRN_ECORRUPT;
+			} else {
+				off = at - t->at;
+				for (i = t->first; i < t->end && off >= cairn_xorb_chunk_len(f->x, i); i++)
+					off -= cairn_xorb_chunk_len(f->x, i);
+				cc.skip = off;
+				cc.out = buf + done;
+				cc.want = want - done;
+				if (cc.want > t->at + t->len - at)
+					cc.want = (size_t)(t->at + t->len - at);
+				cc.got = 0;
+				rc = cairn_xorb_read_each(f->x, i, t->end, copy_chunk, &cc);
+				if (rc == 1 || (rc == 0 && cc.got == cc.want))
+					break;
+				if (rc == 0)
+					rc = CAIRN_ECORRUPT; /* the chunks hold less than the term says */
+			}
+			if (rc != CAIRN_ECORRUPT || tries > 0) {
+				fprintf(stderr, "cache: reading a file at %" PRIu64 ": %s\n", at,
+					cairn_error_name(rc));
+				return rc;
+			}
+			/* a chunk did not check: drop the copy and fetch it again, once */
+			{
+				char hex[CAIRN_HASH_HEX_LEN + 1];
+				cairn_hash_to_hex(hex, &f->t[ti].xorb);
+				file_unmap(f);
+				atomic_fetch_add(&m_corrupt, 1);
+				fprintf(stderr, "cache: xorb %.16s does not check: dropped, fetching "
+						"it again\n",
+					hex);
+				forget(hex);
+			}
+		}
+		done += cc.got;
+		at += cc.got;
+	}
+	return 0;
 }
 
 /* ---- pre-warm jobs ---------------------------------------------------------------------- */

@@ -46,6 +46,26 @@ unsigned cairn__cache_xorb(const cairn_hash *xorb, uint64_t start, uint64_t end,
 			   const char *sig, int *fd, const char **msg);
 
 /*
+ * A whole file served by the node (resolve downloads, S3 GETs): its
+ * reconstruction, then its bytes from the cached xorbs (fetched as they
+ * are missed), every chunk checked as it is decoded.
+ *  open: for GET /v1/files/HEX?exp=&sig= (the origin's MAC over
+ *    "file:HEX:EXP"): asks the origin for the reconstruction. An HTTP
+ *    status (200 with *out) or *msg.
+ *  from_json: from a reconstruction already at hand ({"size": N, "terms":
+ *    [[xorb, first, end, raw_len], ...]}, what the origin sends).
+ *  read: a cairn__fill_fn over the file's bytes.
+ */
+typedef struct cairn__node_file cairn__node_file;
+typedef struct json_t json_t;
+unsigned cairn__cache_file_open(const char *hex, const char *exp, const char *sig,
+				cairn__node_file **out, const char **msg);
+int cairn__cache_file_from_json(json_t *v, cairn__node_file **out, const char **msg);
+uint64_t cairn__cache_file_size(const cairn__node_file *f);
+int cairn__cache_file_read(void *f, uint64_t at, size_t want, uint8_t *buf);
+void cairn__cache_file_close(cairn__node_file *f);
+
+/*
  * Pre-warm jobs. Each returns an HTTP status and, for 2xx, *json (malloc'd
  * JSON text) or, otherwise, *msg.
  *  post: the origin's signed job (X-Cairn-Exp, X-Cairn-Sig over the body);

@@ -218,6 +218,9 @@ typedef struct req {
 	cairn_hash file;
 	cairn_reader *rd; /* the pinned version a download streams */
 	cairn__pieces pc;     /* the range served, in pieces */
+	cairn__fill_fn fill;  /* what fills them */
+	void *fill_ctx;
+	cairn__node_file *nf; /* a cache node's file being served */
 } req;
 
 static void budget_release(req *q);
@@ -258,11 +261,14 @@ static void completed(void *cls, struct MHD_Connection *c, void **con_cls,
 	budget_release(q);
 	cairn_upload_free(q->up);
 	cairn_reader_close(q->rd);
+	cairn__cache_file_close(q->nf);
 	free(q->body);
 	free(q->pc.buf);
 	free(q);
 	*con_cls = NULL;
 }
+
+#define URL_TTL_S 3600 /* signed URLs (xorb reads, region downloads) last an hour */
 
 /* ---- responses ------------------------------------------------------------------------ */
 
@@ -1238,7 +1244,7 @@ static ssize_t read_piece(void *cls, uint64_t pos, char *out, size_t max)
 {
 	req *q = cls;
 
-	return cairn__pieces_serve(&q->pc, pos, out, max, fill_object, q, &q->bytes_out);
+	return cairn__pieces_serve(&q->pc, pos, out, max, q->fill, q->fill_ctx, &q->bytes_out);
 }
 
 /*
@@ -1290,29 +1296,26 @@ int cairn__parse_range(const char *h, uint64_t size, uint64_t *first, uint64_t *
 	return 1;
 }
 
-static enum MHD_Result h_resolve_get(struct MHD_Connection *c, worker *w, req *q)
+/*
+ * Answer a GET or HEAD of a file of size bytes whose hash is file: the
+ * Range header honoured (206, or 416), the body filled piece by piece by
+ * fill(ctx, ...). Downloads never run as pages of this server.
+ */
+static enum MHD_Result send_file(struct MHD_Connection *c, req *q, uint64_t size,
+				 const cairn_hash *file, cairn__fill_fn fill, void *ctx)
 {
-	cairn_bucket_row b;
-	cairn_object_row row;
 	struct MHD_Response *r;
 	enum MHD_Result ret;
-	char hexh[CAIRN_HASH_HEX_LEN + 3], cr[96];
+	char etag[CAIRN_HASH_HEX_LEN + 3], cr[96];
 	unsigned status = 200;
-	int rc, rr;
+	int rr;
 
-	if (find_bucket(c, w, q, &b, &ret) != 0)
-		return ret;
-	/* one version, looked up once: every piece comes from it */
-	if ((rc = cairn_reader_open(&q->rd, w->repo, q->ns, q->name, q->key, q->key_len)) != 0)
-		return send_engine(c, q, rc);
-	row.size = cairn_reader_size(q->rd);
-	q->file = *cairn_reader_file(q->rd);
 	q->pc.first = 0;
-	q->pc.len = row.size;
-	rr = cairn__parse_range(MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Range"), row.size,
-			 &q->pc.first, &q->pc.len);
+	q->pc.len = size;
+	rr = cairn__parse_range(MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Range"), size,
+				&q->pc.first, &q->pc.len);
 	if (rr < 0) {
-		snprintf(cr, sizeof(cr), "bytes */%" PRIu64, row.size);
+		snprintf(cr, sizeof(cr), "bytes */%" PRIu64, size);
 		r = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
 		if (r == NULL)
 			return MHD_NO;
@@ -1325,19 +1328,21 @@ static enum MHD_Result h_resolve_get(struct MHD_Connection *c, worker *w, req *q
 	if (rr > 0) {
 		status = 206;
 		snprintf(cr, sizeof(cr), "bytes %" PRIu64 "-%" PRIu64 "/%" PRIu64, q->pc.first,
-			 q->pc.first + q->pc.len - 1, row.size);
+			 q->pc.first + q->pc.len - 1, size);
 	}
 	q->pc.buf = malloc(CAIRN__PIECE);
 	if (q->pc.buf == NULL)
 		return send_error(c, q, 500, "Internal", "out of memory");
+	q->fill = fill;
+	q->fill_ctx = ctx;
 	r = MHD_create_response_from_callback(q->pc.len, 64 * 1024, read_piece, q, NULL);
 	if (r == NULL)
 		return MHD_NO;
-	hexh[0] = '"';
-	cairn_hash_to_hex(hexh + 1, &q->file);
-	hexh[CAIRN_HASH_HEX_LEN + 1] = '"';
-	hexh[CAIRN_HASH_HEX_LEN + 2] = '\0';
-	MHD_add_response_header(r, "ETag", hexh);
+	etag[0] = '"';
+	cairn_hash_to_hex(etag + 1, file);
+	etag[CAIRN_HASH_HEX_LEN + 1] = '"';
+	etag[CAIRN_HASH_HEX_LEN + 2] = '\0';
+	MHD_add_response_header(r, "ETag", etag);
 	MHD_add_response_header(r, "Accept-Ranges", "bytes");
 	MHD_add_response_header(r, "Content-Type", "application/octet-stream");
 	/* stored bytes never run as a page of this origin (sessions live here) */
@@ -1349,6 +1354,61 @@ static enum MHD_Result h_resolve_get(struct MHD_Connection *c, worker *w, req *q
 	MHD_destroy_response(r);
 	q->status = status;
 	return ret;
+}
+
+/*
+ * ?region=NAME on a resolve: a redirect to that region's cache node, which
+ * serves the file from its cache (GET /v1/files/HASH, signed for an hour).
+ */
+static enum MHD_Result resolve_to_region(struct MHD_Connection *c, worker *w, req *q,
+					 const char *region)
+{
+	char url[CAIRN_REGION_URL_MAX + 1], loc[CAIRN_REGION_URL_MAX + 256];
+	char hex[CAIRN_HASH_HEX_LEN + 1], exp[24], mac[65];
+	struct MHD_Response *r;
+	enum MHD_Result ret;
+	uint8_t key[32];
+	size_t ul;
+	int rc = w->meta->region_get(w->meta, region, url, key);
+
+	if (rc != 0)
+		return rc == CAIRN_ENOTFOUND ? send_error(c, q, 400, "InvalidArgument",
+							  "no such region")
+					     : send_engine(c, q, rc);
+	cairn_hash_to_hex(hex, &q->file);
+	snprintf(exp, sizeof(exp), "%lld", (long long)time(NULL) + URL_TTL_S);
+	cairn__region_sign(mac, key, "file", hex, exp);
+	ul = strlen(url);
+	while (ul > 0 && url[ul - 1] == '/')
+		url[--ul] = '\0';
+	snprintf(loc, sizeof(loc), "%s/v1/files/%s?exp=%s&sig=%s", url, hex, exp, mac);
+	r = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
+	if (r == NULL)
+		return MHD_NO;
+	MHD_add_response_header(r, "Location", loc);
+	MHD_add_response_header(r, "Cache-Control", "private, no-store");
+	ret = MHD_queue_response(c, 307, r);
+	MHD_destroy_response(r);
+	q->status = 307;
+	return ret;
+}
+
+static enum MHD_Result h_resolve_get(struct MHD_Connection *c, worker *w, req *q)
+{
+	char region[CAIRN_NAME_MAX + 1];
+	cairn_bucket_row b;
+	enum MHD_Result ret;
+	int rc;
+
+	if (find_bucket(c, w, q, &b, &ret) != 0)
+		return ret;
+	/* one version, looked up once: every piece comes from it */
+	if ((rc = cairn_reader_open(&q->rd, w->repo, q->ns, q->name, q->key, q->key_len)) != 0)
+		return send_engine(c, q, rc);
+	q->file = *cairn_reader_file(q->rd);
+	if (cairn__query_arg(c, "region", region, sizeof(region), NULL) && region[0] != '\0')
+		return resolve_to_region(c, w, q, region);
+	return send_file(c, q, cairn_reader_size(q->rd), &q->file, fill_object, q);
 }
 
 static enum MHD_Result h_resolve_delete(struct MHD_Connection *c, worker *w, req *q)
@@ -1374,7 +1434,6 @@ static enum MHD_Result h_resolve_delete(struct MHD_Connection *c, worker *w, req
  */
 static uint8_t g_url_key[CAIRN_BLAKE3_KEY_LEN];
 
-#define URL_TTL_S 3600
 
 static int load_url_key(const char *dir)
 {
@@ -1747,6 +1806,69 @@ static enum MHD_Result h_xorb_fill(struct MHD_Connection *c, worker *w, req *q,
 	MHD_destroy_response(r);
 	q->status = 200;
 	return ret;
+}
+
+/*
+ * A node may ask for the reconstruction of any file, as it may fill any
+ * xorb: who may read the file was checked when the origin signed the
+ * redirect or answered the S3 request that sent the reader to the node.
+ */
+json_t *cairn__node_terms_json(cairn_repo *repo, const cairn_hash *file, int *rc)
+{
+	const cairn_caller admin = {.ns = NULL, .admin = true, .writer = false};
+	cairn_recon_term *t = NULL;
+	json_t *arr, *v = NULL;
+	uint64_t size = 0;
+	size_t n = 0;
+
+	if ((*rc = cairn_file_reconstruct(repo, &admin, file, &size, &t, &n)) != 0)
+		return NULL;
+	if ((arr = json_array()) != NULL) {
+		for (size_t i = 0; i < n; i++) {
+			char hex[CAIRN_HASH_HEX_LEN + 1];
+			cairn_hash_to_hex(hex, &t[i].xorb);
+			if (json_array_append_new(arr, json_pack("[s,I,I,I]", hex,
+								 (json_int_t)t[i].first,
+								 (json_int_t)t[i].end,
+								 (json_int_t)t[i].raw_len)) != 0) {
+				json_decref(arr);
+				arr = NULL;
+				break;
+			}
+		}
+	}
+	free(t);
+	if (arr != NULL)
+		v = json_pack("{s:I,s:o}", "size", (json_int_t)size, "terms", arr);
+	if (v == NULL)
+		*rc = CAIRN_ENOMEM;
+	return v;
+}
+
+/* GET /v1/region-files/HASH?region=R&exp=E&sig=S (S: R's MAC over "recon:HASH:E"). */
+static enum MHD_Result h_region_file(struct MHD_Connection *c, worker *w, req *q)
+{
+	char region[CAIRN_NAME_MAX + 1], e[32], sig[80], hex[CAIRN_HASH_HEX_LEN + 1];
+	char url[CAIRN_REGION_URL_MAX + 1];
+	uint8_t key[32];
+	json_t *v;
+	int rc;
+
+	if (!cairn__query_arg(c, "region", region, sizeof(region), NULL) ||
+	    !cairn__query_arg(c, "exp", e, sizeof(e), NULL) ||
+	    !cairn__query_arg(c, "sig", sig, sizeof(sig), NULL))
+		return send_error(c, q, 403, "Forbidden", "a node's request needs region, exp, sig");
+	rc = w->meta->region_get(w->meta, region, url, key);
+	if (rc == CAIRN_ENOTFOUND)
+		return send_error(c, q, 403, "Forbidden", "no such region");
+	if (rc != 0)
+		return send_engine(c, q, rc);
+	cairn_hash_to_hex(hex, &q->file);
+	if (!cairn__region_check(key, "recon", hex, e, sig))
+		return send_error(c, q, 403, "Forbidden", "bad or expired signature");
+	if ((v = cairn__node_terms_json(w->repo, &q->file, &rc)) == NULL)
+		return send_engine(c, q, rc);
+	return send_json(c, q, 200, v);
 }
 
 /* The query of a signed xorb URL, and the part of it a Range header asks for. */
@@ -2211,6 +2333,8 @@ enum handler {
 	H_PREWARM_JOB,   /* GET, DELETE /api/prewarm/JOB?region=NAME (origin) */
 	H_NODE_JOBS,     /* POST /v1/prewarm (a cache node) */
 	H_NODE_JOB,      /* GET, DELETE /v1/prewarm/JOB (a cache node) */
+	H_NODE_FILE,     /* GET /v1/files/HASH?exp=&sig= (a cache node) */
+	H_REGION_FILE,   /* GET /v1/region-files/HASH?region=&exp=&sig= (origin, for nodes) */
 };
 
 #define IS_WEB(h) ((h) >= H_WEB_HOME && (h) <= H_WEB_CSS)
@@ -2342,6 +2466,10 @@ static enum handler route(const char *url, req *q)
 		return hash_seg(q, url + 18) ? H_XORB : H_BADPATH;
 	if (strncmp(url, "/v1/reconstructions/", 20) == 0)
 		return hash_seg(q, url + 20) ? H_RECON : H_BADPATH;
+	if (strncmp(url, "/v1/files/", 10) == 0)
+		return hash_seg(q, url + 10) ? H_NODE_FILE : H_BADPATH;
+	if (strncmp(url, "/v1/region-files/", 17) == 0)
+		return hash_seg(q, url + 17) ? H_REGION_FILE : H_BADPATH;
 	if (strncmp(url, "/buckets/", 9) == 0) {
 		enum handler h;
 		s = url + 9;
@@ -2713,6 +2841,23 @@ static enum MHD_Result h_node_xorb(struct MHD_Connection *c, req *q)
 	return signed_read_send(c, q, &sr, r);
 }
 
+/* GET /v1/files/HASH?exp=&sig=: a whole file from the cache (a resolve the origin redirected). */
+static enum MHD_Result h_node_file(struct MHD_Connection *c, req *q)
+{
+	char hex[CAIRN_HASH_HEX_LEN + 1], e[32] = "", sig[80] = "";
+	const char *msg = NULL;
+	unsigned st;
+
+	cairn_hash_to_hex(hex, &q->file);
+	cairn__query_arg(c, "exp", e, sizeof(e), NULL);
+	cairn__query_arg(c, "sig", sig, sizeof(sig), NULL);
+	st = cairn__cache_file_open(hex, e, sig, &q->nf, &msg);
+	if (st != 200)
+		return node_answer(c, q, st, NULL, msg);
+	return send_file(c, q, cairn__cache_file_size(q->nf), &q->file, cairn__cache_file_read,
+			 q->nf);
+}
+
 /* What a cache node answers: signed xorb reads and pre-warm jobs; nothing else is here. */
 static enum MHD_Result node_call(struct MHD_Connection *c, req *q, int h, const char *m)
 {
@@ -2724,6 +2869,8 @@ static enum MHD_Result node_call(struct MHD_Connection *c, req *q, int h, const 
 	switch (h) {
 	case H_XORB:
 		return get ? h_node_xorb(c, q) : not_allowed(c, q, ALLOW_GET);
+	case H_NODE_FILE:
+		return get ? h_node_file(c, q) : not_allowed(c, q, ALLOW_GET);
 	case H_NODE_JOBS:
 		if (strcmp(m, "POST") != 0)
 			return not_allowed(c, q, "POST");
@@ -2884,6 +3031,8 @@ static enum MHD_Result first_call(struct MHD_Connection *c, req *q, const char *
 		return want_big_body(c, q, H_XORB, XORB_BODY_MAX, "a xorb", 1);
 	case H_RECON:
 		return get ? h_reconstruction(c, w, q) : not_allowed(c, q, ALLOW_GET);
+	case H_REGION_FILE:
+		return get ? h_region_file(c, w, q) : not_allowed(c, q, ALLOW_GET);
 	case H_BATCH: {
 		cairn_bucket_row b;
 		enum MHD_Result ret;

@@ -60,6 +60,14 @@ void cairn__metrics_record(unsigned status, uint64_t in, uint64_t out, double se
  */
 int cairn__parse_range(const char *h, uint64_t size, uint64_t *first, uint64_t *len);
 
+/*
+ * The reconstruction of file a region's cache node serves it from:
+ * {"size": N, "terms": [[xorb hex, first chunk, end chunk, raw bytes], ...]}
+ * (cache.h's cairn__cache_file_from_json). NULL with *rc on failure.
+ */
+typedef struct json_t json_t;
+json_t *cairn__node_terms_json(cairn_repo *repo, const cairn_hash *file, int *rc);
+
 /* Is s[0, n) valid UTF-8 (jansson's check: what JSON answers can carry)? */
 bool cairn__utf8_ok(const char *s, size_t n);
 

@@ -161,6 +161,23 @@ i=0
 while [ "$(curl -s "$NODE/v1/prewarm/$JOB2" | jget state)" != done ] && [ $i -lt 200 ]; do sleep 0.1; i=$((i + 1)); done
 check "job resumes and finishes" done "$(curl -s "$NODE/v1/prewarm/$JOB2" | jget state)"
 
+# ---- resolve downloads through the node: the origin redirects, the node serves from its cache
+R="$ORIGIN/buckets/alice/data/resolve/shards/b.bin?region=eu"
+check "resolve ?region= redirects to the node" "307 $NODE/v1/files/" \
+	"$(curl -s -o /dev/null -w '%{http_code} %{redirect_url}' -H "Authorization: Bearer $TOKEN" "$R" | cut -c1-$((4 + ${#NODE} + 10)))"
+before=$(metric "$ORIGIN" cairn_xorb_reads_total)
+curl -sfL -H "Authorization: Bearer $TOKEN" "$R" -o "$W/res-b.bin"
+cmp -s "$W/b.bin" "$W/res-b.bin" && ok "resolve through the node verifies" || bad "resolve through the node"
+curl -sfL -r 1000000-1999999 -H "Authorization: Bearer $TOKEN" "$R" -o "$W/res-b.part"
+dd if="$W/b.bin" bs=1000000 skip=1 count=1 2>/dev/null | cmp -s - "$W/res-b.part" && ok "a Range through the node" || bad "a Range through the node"
+check "the node's resolve read no xorb at the origin" "$before" "$(metric "$ORIGIN" cairn_xorb_reads_total)"
+L=$(curl -s -o /dev/null -w '%{redirect_url}' -H "Authorization: Bearer $TOKEN" "$R")
+check "a download URL with a bad signature" 403 "$(curl -s -o /dev/null -w '%{http_code}' "$(printf %s "$L" | sed 's/sig=./sig=0/')")"
+"$C" buckets create alice/priv --private --quiet >/dev/null
+"$C" buckets cp "$W/c.bin" cairn://buckets/alice/priv/x --quiet >/dev/null
+check "a private bucket's resolve: anonymous" 404 "$(curl -s -o /dev/null -w '%{http_code}' "$ORIGIN/buckets/alice/priv/resolve/x?region=eu")"
+check "a private bucket's resolve: its owner" 307 "$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $TOKEN" "$ORIGIN/buckets/alice/priv/resolve/x?region=eu")"
+
 # ---- release, and refusals
 check "release" released "$("$C" buckets prewarm --release "$JOB" --region eu --json | jget state)"
 
