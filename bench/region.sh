@@ -14,6 +14,7 @@
 # outside the prefix) is uploaded straight to the origin. Every read
 # starts from a fresh node (new data dir, empty cache) and the page cache
 # dropped (when allowed), and every downloaded byte is compared with cmp.
+# shellcheck disable=SC2154 # a_X, b_X, ...: set by counters() through eval
 set -eu
 BUILD=$(cd "$1" && pwd)
 SRC=$(cd "$(dirname "$0")/.." && pwd)
@@ -46,7 +47,7 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 unset CAIRN_ENDPOINT CAIRN_TOKEN CAIRN_REGION
-export HOME=$WORK NO_PROXY=127.0.0.1 no_proxy=127.0.0.1
+export HOME="$WORK" NO_PROXY=127.0.0.1 no_proxy=127.0.0.1
 
 fail() {
 	echo "region.sh: FAILED: $*" >&2
@@ -83,7 +84,7 @@ serve_start "$C" "$WORK/o/data" "$WORK/o" || fail "the origin did not start"
 OPID=$SERVE_PID
 ORIGIN=$SERVE_URL
 TOKEN=$(cat "$WORK/o/data/admin-token")
-export CAIRN_TOKEN=$TOKEN
+export CAIRN_TOKEN="$TOKEN"
 B=admin/region
 "$C" buckets create "$B" --quiet --endpoint "$ORIGIN" >/dev/null 2>"$WORK/cmd.err" || fail "buckets create"
 i=0
@@ -141,7 +142,7 @@ start_node() {
 	NPID=$!
 	_i=0
 	until curl -s -o /dev/null "$NODE/healthz"; do
-		kill -0 "$NPID" 2>/dev/null && [ $_i -lt 200 ] || fail "the node did not start"
+		if ! kill -0 "$NPID" 2>/dev/null || [ $_i -ge 200 ]; then fail "the node did not start"; fi
 		sleep 0.05
 		_i=$((_i + 1))
 	done
@@ -165,7 +166,7 @@ read_prefix() {
 		"$dst" --json "$@" >"$WORK/read.json" 2>"$WORK/cmd.err" || fail "read of shards/ ($*)"
 	t1=$(now)
 	READ_S=$(secs "$t0" "$t1")
-	n=$(ls "$dst" | wc -l)
+	n=$(find "$dst" -type f | wc -l)
 	[ "$n" = "$FILES" ] || fail "read $n files of $FILES"
 	for f in "$WORK"/src/shards/*; do
 		cmp "$f" "$dst/$(basename "$f")" >"$WORK/cmd.err" 2>&1 || fail "bytes differ: $(cat "$WORK/cmd.err")"
@@ -190,7 +191,7 @@ read_prefix cold --region eu
 counters b
 COLD_S=$READ_S
 COLD_X=$((b_X - a_X)) COLD_F=$((b_F - a_F)) COLD_H=$((b_H - a_H)) COLD_FB=$((b_FB - a_FB))
-COLD_DISTINCT=$(ls "$ND/cache/xorbs" | grep -vc '\.tmp$' || true)
+COLD_DISTINCT=$(find "$ND/cache/xorbs" -type f ! -name '*.tmp' | wc -l)
 [ "$COLD_F" -gt 0 ] || fail "cold read: the node filled nothing (fills $a_F -> $b_F): not read through it"
 [ "$COLD_X" = "$COLD_F" ] ||
 	fail "cold read: $COLD_X xorb reads at the origin but $COLD_F node fills (the client read the origin?)"
@@ -206,7 +207,7 @@ CAIRN_ENDPOINT=$CLIENT_LINK timeout "$LIMIT" "$C" buckets prewarm "$B/shards/" -
 t1=$(now)
 PREWARM_S=$(secs "$t0" "$t1")
 counters b
-[ "$(jget state "$WORK/prewarm.json")" = done ] || fail "prewarm: $(cat "$WORK/prewarm.json")"
+[ "$(jget state "$WORK/prewarm.json")" = "done" ] || fail "prewarm: $(cat "$WORK/prewarm.json")"
 [ "$(jget files "$WORK/prewarm.json")" = "$FILES" ] || fail "prewarm counted files: $(cat "$WORK/prewarm.json")"
 [ "$(jget files_done "$WORK/prewarm.json")" = "$FILES" ] || fail "prewarm staged: $(cat "$WORK/prewarm.json")"
 JOB_XORBS=$(jget xorbs "$WORK/prewarm.json")

@@ -65,6 +65,16 @@ bool cairn__cache_on(void)
 	return g.on;
 }
 
+const char *cairn__cache_region(void)
+{
+	return g.region;
+}
+
+void cairn__cache_sign(char out[65], const char *what, const char *subject, const char *exp)
+{
+	cairn__region_sign(out, g.key, what, subject, exp);
+}
+
 /* ---- MACs ------------------------------------------------------------------------------- */
 
 static void hex_of(char *out, const uint8_t *b, size_t n)

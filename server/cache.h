@@ -36,6 +36,10 @@ int cairn__cache_start(const cairn__cache_config *cfg);
 void cairn__cache_stop(void);
 /* Is this server a cache node? */
 bool cairn__cache_on(void);
+/* Its region's name. */
+const char *cairn__cache_region(void);
+/* cairn__region_sign with this node's region key. */
+void cairn__cache_sign(char out[65], const char *what, const char *subject, const char *exp);
 
 /*
  * A signed range [start, end] of xorb (the query of a region's fetch URL):

@@ -3309,7 +3309,8 @@ int cairn__server_run(const cairn_server_config *cfg)
 		return CAIRN_EIO;
 	fprintf(stderr, "cairn serve: listening on %s:%u (%u threads), data in %s\n", cfg->host,
 		port, cfg->threads, cfg->data_dir);
-	if (cfg->s3_host && (s3 = cairn__s3_start(cfg)) == NULL) {
+	if (cfg->s3_host &&
+	    (s3 = cfg->region ? cairn__node_s3_start(cfg) : cairn__s3_start(cfg)) == NULL) {
 		MHD_stop_daemon(d);
 		workers_close();
 		return CAIRN_EIO;

@@ -14,6 +14,7 @@
  * bodies streamed (object bodies into the engine, XML bodies up to
  * XML_MAX), uploads drawing on the shared memory budget.
  */
+#include "cache.h"
 #include "server_int.h"
 #include "sigv4.h"
 
@@ -1342,6 +1343,31 @@ static uint64_t le64(const uint8_t *p)
 	return v;
 }
 
+/*
+ * A GET a region's cache node forwards (node_s3.c): X-Cairn-Region names
+ * the region, X-Cairn-Region-Exp / -Sig are its MAC over "s3:NAME:EXP".
+ * 1: it is one (the node serves the bytes); 0: an ordinary request; -1:
+ * the headers are there but do not check.
+ */
+static int from_node(struct MHD_Connection *c, const s3q *q)
+{
+	const char *reg = hdr(c, "X-Cairn-Region");
+	char url[CAIRN_REGION_URL_MAX + 1];
+	uint8_t key[32];
+	cairn_repo *r;
+	cairn_meta *m;
+
+	if (reg == NULL || strcmp(q->method, "GET") != 0)
+		return 0; /* a HEAD is answered as it is */
+	if (strlen(reg) > CAIRN_NAME_MAX ||
+	    cairn__worker(&r, &m) != 0 || m->region_get(m, reg, url, key) != 0)
+		return -1;
+	return cairn__region_check(key, "s3", reg, hdr(c, "X-Cairn-Region-Exp"),
+				   hdr(c, "X-Cairn-Region-Sig"))
+		       ? 1
+		       : -1;
+}
+
 static enum MHD_Result get_object(struct MHD_Connection *c, s3q *q, cairn_repo *r)
 {
 	static const struct {
@@ -1362,8 +1388,10 @@ static enum MHD_Result get_object(struct MHD_Connection *c, s3q *q, cairn_repo *
 	const char *h;
 	unsigned status = 200, part = 0;
 	uint64_t part_off = 0, part_len = 0;
-	int rc, rr;
+	int rc, rr, node = from_node(c, q);
 
+	if (node < 0)
+		return send_err(c, q, 403, "AccessDenied", "bad or expired region signature");
 	if (get_bucket(c, q, r, false, &b, &ret) != 0)
 		return ret;
 	if ((rc = cairn_object_stat(r, q->ns, q->name, q->key, q->key_len, &row)) != 0)
@@ -1462,16 +1490,40 @@ static enum MHD_Result get_object(struct MHD_Connection *c, s3q *q, cairn_repo *
 		snprintf(cr, sizeof(cr), "bytes %" PRIu64 "-%" PRIu64 "/%" PRIu64, q->pc.first,
 			 q->pc.first + q->pc.len - 1, cairn_reader_size(q->rd));
 	}
-	/* for a HEAD, MHD sends this length and never asks for the body */
-	q->pc.buf = malloc(CAIRN__PIECE);
-	if (q->pc.buf == NULL) {
-		free(meta);
-		return send_err(c, q, 500, "InternalError", "out of memory");
-	}
-	resp = MHD_create_response_from_callback(q->pc.len, 64 * 1024, read_piece, q, NULL);
-	if (resp == NULL) {
-		free(meta);
-		return MHD_NO;
+	if (node) {
+		/* the node serves the bytes from its cache: it gets the terms and the range */
+		json_t *v = cairn__node_terms_json(r, cairn_reader_file(q->rd), &rc);
+		char *text;
+
+		if (v == NULL) {
+			free(meta);
+			return send_engine(c, q, rc);
+		}
+		json_object_set_new(v, "first", json_integer((json_int_t)q->pc.first));
+		json_object_set_new(v, "len", json_integer((json_int_t)q->pc.len));
+		text = json_dumps(v, JSON_COMPACT);
+		json_decref(v);
+		resp = text ? MHD_create_response_from_buffer(strlen(text), text,
+							      MHD_RESPMEM_MUST_FREE)
+			    : NULL;
+		if (resp == NULL) {
+			free(text);
+			free(meta);
+			return send_err(c, q, 500, "InternalError", "out of memory");
+		}
+		MHD_add_response_header(resp, "X-Cairn-Region-File", "1");
+	} else {
+		/* for a HEAD, MHD sends this length and never asks for the body */
+		q->pc.buf = malloc(CAIRN__PIECE);
+		if (q->pc.buf == NULL) {
+			free(meta);
+			return send_err(c, q, 500, "InternalError", "out of memory");
+		}
+		resp = MHD_create_response_from_callback(q->pc.len, 64 * 1024, read_piece, q, NULL);
+		if (resp == NULL) {
+			free(meta);
+			return MHD_NO;
+		}
 	}
 	MHD_add_response_header(resp, "ETag", etag);
 	MHD_add_response_header(resp, "Last-Modified", lm);

@@ -4,7 +4,8 @@
  *
  *   cairn serve [--listen HOST:PORT] [--data DIR] [--threads N] [--port-file FILE]
  *               [--upload-memory MIB] [--s3-listen HOST:PORT] [--s3-port-file FILE]
- *               [--region NAME --origin URL [--cache-size BYTES] [--region-key FILE]]
+ *               [--region NAME --origin URL [--cache-size BYTES] [--region-key FILE]
+ *                [--origin-s3 URL]]
  *
  * HOST:PORT defaults to 127.0.0.1:8700 (port 0: any free port, written to
  * FILE by --port-file); DIR to $CAIRN_DATA, else ./var. MIB (default
@@ -14,7 +15,9 @@
  * server a cache node of that region for the origin at URL (cache.c):
  * BYTES (default 10G; K, M, G, T suffixes) bounds what it keeps beyond the
  * xorbs pre-warm jobs pin; FILE (default DIR/region-key) holds the key
- * `cairn admin regions add` printed.
+ * `cairn admin regions add` printed. A node's --s3-listen is a read-only S3
+ * front that sends each request on to the origin's S3 front at
+ * --origin-s3 and serves object bytes from the cache (node_s3.c).
  */
 #include "server.h"
 #include "server_int.h"
@@ -37,7 +40,7 @@
 #define USAGE                                                                            \
 	"usage: cairn serve [--listen HOST:PORT] [--data DIR] [--threads N] [--port-file FILE] " \
 	"[--upload-memory MIB] [--s3-listen HOST:PORT] [--s3-port-file FILE] "                 \
-	"[--region NAME --origin URL [--cache-size BYTES] [--region-key FILE]]"
+	"[--region NAME --origin URL [--cache-size BYTES] [--region-key FILE] [--origin-s3 URL]]"
 
 static int64_t now_ns(void)
 {
@@ -161,11 +164,12 @@ int cairn_server_cmd(int argc, char **argv)
 		{"origin", required_argument, NULL, 'o'},
 		{"cache-size", required_argument, NULL, 'c'},
 		{"region-key", required_argument, NULL, 'k'},
+		{"origin-s3", required_argument, NULL, 'O'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
 	cairn_server_config cfg = {NULL, "127.0.0.1", "8700", 4, NULL, 1024, NULL, NULL, NULL,
-				   NULL, NULL, NULL, UINT64_C(10) << 30};
+				   NULL, NULL, NULL, UINT64_C(10) << 30, NULL};
 	char s3host[256];
 	const char *s3listen = NULL;
 	char host[256];
@@ -178,7 +182,7 @@ int cairn_server_cmd(int argc, char **argv)
 		cfg.data_dir = "var";
 	optind = 1;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":l:d:t:p:m:s:S:r:o:c:k:h", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":l:d:t:p:m:s:S:r:o:c:k:O:h", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'l':
 			listen = optarg;
@@ -224,6 +228,9 @@ int cairn_server_cmd(int argc, char **argv)
 			break;
 		case 'k':
 			cfg.region_key = optarg;
+			break;
+		case 'O':
+			cfg.origin_s3 = optarg;
 			break;
 		case 'c': {
 			char *end;
@@ -289,6 +296,18 @@ int cairn_server_cmd(int argc, char **argv)
 	if (cfg.origin && strncmp(cfg.origin, "http://", 7) != 0 &&
 	    strncmp(cfg.origin, "https://", 8) != 0) {
 		fprintf(stderr, "cairn: --origin wants an http:// or https:// URL\n");
+		return 2;
+	}
+	if (cfg.origin_s3 && (cfg.region == NULL || cfg.s3_host == NULL ||
+			      (strncmp(cfg.origin_s3, "http://", 7) != 0 &&
+			       strncmp(cfg.origin_s3, "https://", 8) != 0))) {
+		fprintf(stderr, "cairn: --origin-s3 wants an http:// or https:// URL, on a node "
+				"(--region) with --s3-listen\n");
+		return 2;
+	}
+	if (cfg.region && cfg.s3_host && cfg.origin_s3 == NULL) {
+		fprintf(stderr, "cairn: a node's --s3-listen reads through the origin's S3 front: "
+				"give --origin-s3 URL\n");
 		return 2;
 	}
 	/* a cache node keeps no buckets, users or tokens of its own */

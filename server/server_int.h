@@ -25,6 +25,7 @@ typedef struct cairn_server_config {
 	const char *origin;     /* its origin's URL */
 	const char *region_key; /* the region's secret: NULL for DATA/region-key */
 	uint64_t cache_size;    /* bytes the cache may hold beyond pinned xorbs */
+	const char *origin_s3;  /* a node's S3 front: the origin's S3 URL, or NULL */
 } cairn_server_config;
 
 /*
@@ -113,6 +114,9 @@ int cairn__piece_from_reader(void *rd, uint64_t at, size_t want, uint8_t *buf);
  * thread pool, requests kept as sent (cairn__keep_url); the bound port in
  * *bound and, atomically, in port_file (may be NULL). NULL on failure (said).
  */
+/* A cache node's S3 front (node_s3.c), reading through cfg->origin_s3. NULL on failure (said). */
+struct MHD_Daemon *cairn__node_s3_start(const cairn_server_config *cfg);
+
 struct MHD_Daemon *cairn__daemon_start(const char *what, const char *host, const char *port,
 				       unsigned threads, MHD_AccessHandlerCallback on_request,
 				       MHD_RequestCompletedCallback on_done,

@@ -31,9 +31,12 @@ jget() { $PY -c 'import json,sys; print(json.load(sys.stdin).get(sys.argv[1], ""
 
 . "$HERE/../lib/serve.sh"
 mkdir -p "$W/o" "$W/n" "$W/p"
-serve_start "$C" "$W/o/data" "$W/o" || { cat "$W/o/err"; echo "0 passed, 1 failed"; exit 1; }
+serve_start "$C" "$W/o/data" "$W/o" --s3-listen 127.0.0.1:0 --s3-port-file "$W/o/s3port" ||
+	{ cat "$W/o/err"; echo "0 passed, 1 failed"; exit 1; }
 OPID=$SERVE_PID
 ORIGIN=$SERVE_URL
+i=0; while [ ! -s "$W/o/s3port" ] && [ $i -lt 100 ]; do sleep 0.05; i=$((i + 1)); done
+ORIGIN_S3=http://127.0.0.1:$(cat "$W/o/s3port")
 "$C" admin users create alice --data "$W/o/data" >/dev/null
 TOKEN=$("$C" admin tokens create --user alice --scope write --data "$W/o/data")
 export CAIRN_ENDPOINT=$ORIGIN CAIRN_TOKEN=$TOKEN
@@ -57,6 +60,8 @@ start_proxy() {
 }
 start_proxy
 NPORT=$($PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+NS3PORT=$($PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+NODE_S3=http://127.0.0.1:$NS3PORT
 NODE=http://127.0.0.1:$NPORT
 "$C" admin regions add eu "$NODE" --data "$W/o/data" >"$W/region-out"
 sed -n 's/^region key: //p' "$W/region-out" >"$W/n/region-key"
@@ -65,7 +70,8 @@ check "regions list" "eu" "$("$C" admin regions list --data "$W/o/data" | awk '{
 check "regions add twice refused" 1 "$("$C" admin regions add eu "$NODE" --data "$W/o/data" >/dev/null 2>&1; echo $?)"
 start_node() {
 	"$C" serve --listen "127.0.0.1:$NPORT" --data "$W/n" --region eu --origin "$PROXY" \
-		--cache-size 64M >>"$W/n/out" 2>>"$W/n/err" &
+		--cache-size 64M --s3-listen "127.0.0.1:$NS3PORT" --origin-s3 "$ORIGIN_S3" \
+		>>"$W/n/out" 2>>"$W/n/err" &
 	NPID=$!
 	i=0; until curl -s -o /dev/null "$NODE/healthz" || [ $i -ge 200 ]; do sleep 0.05; i=$((i + 1)); done
 }
@@ -177,6 +183,21 @@ check "a download URL with a bad signature" 403 "$(curl -s -o /dev/null -w '%{ht
 "$C" buckets cp "$W/c.bin" cairn://buckets/alice/priv/x --quiet >/dev/null
 check "a private bucket's resolve: anonymous" 404 "$(curl -s -o /dev/null -w '%{http_code}' "$ORIGIN/buckets/alice/priv/resolve/x?region=eu")"
 check "a private bucket's resolve: its owner" 307 "$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $TOKEN" "$ORIGIN/buckets/alice/priv/resolve/x?region=eu")"
+
+# ---- S3 reads through the node: the origin checks the signature, the node serves the bytes
+"$C" admin keys create --user alice --data "$W/o/data" --json >"$W/key"
+AK=$(jget access_key_id <"$W/key") SK=$(jget secret_access_key <"$W/key")
+before=$(metric "$ORIGIN" cairn_xorb_reads_total)
+AWS_ACCESS_KEY_ID=$AK AWS_SECRET_ACCESS_KEY=$SK AWS_DEFAULT_REGION=us-east-1 AWS_CONFIG_FILE=/dev/null \
+	AWS_SHARED_CREDENTIALS_FILE=/dev/null /usr/bin/aws --endpoint-url "$NODE_S3" s3 cp \
+	s3://data/shards/c.bin "$W/s3-c.bin" --only-show-errors 2>"$W/err"
+cmp -s "$W/c.bin" "$W/s3-c.bin" && ok "aws s3 cp through the node verifies" || bad "aws s3 cp through the node: $(cat "$W/err")"
+check "the node's S3 GET read no xorb at the origin" "$before" "$(metric "$ORIGIN" cairn_xorb_reads_total)"
+AWS_ACCESS_KEY_ID=$AK AWS_SECRET_ACCESS_KEY=$SK $PY "$HERE/s3_node.py" "$NODE_S3" "$W/b.bin" "$ORIGIN_S3" >"$W/s3py" 2>&1
+cat "$W/s3py"
+passed=$((passed + $(grep -c '^ok ' "$W/s3py")))
+failed=$((failed + $(grep -c '^FAIL ' "$W/s3py")))
+grep -q '^s3: 0 failed' "$W/s3py" || bad "the boto3 checks did not finish: $(tail -3 "$W/s3py")"
 
 # ---- release, and refusals
 check "release" released "$("$C" buckets prewarm --release "$JOB" --region eu --json | jget state)"
