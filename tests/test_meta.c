@@ -350,6 +350,34 @@ static void test_buckets(void)
 	CHECK(m->bucket_set_private(m, 9999, true) == CAIRN_ENOTFOUND);
 	CHECK(m->commit(m) == 0);
 	CHECK(m->bucket_get(m, "alice", "models", &row) == 0 && row.is_private);
+	CHECK_STR(row.regions, ""); /* none until set */
+
+	/* set_regions, get_by_id */
+	{
+		char big[CAIRN_REGIONS_MAX + 2];
+		memset(big, 'a', sizeof(big) - 1);
+		big[sizeof(big) - 1] = '\0';
+		CHECK(m->bucket_set_regions(m, id1, "eu") == CAIRN_EINVALID); /* no transaction */
+		CHECK(m->begin(m, true) == 0);
+		CHECK(m->bucket_set_regions(m, id1, "eu,us-east") == 0);
+		CHECK(m->bucket_set_regions(m, 9999, "eu") == CAIRN_ENOTFOUND);
+		CHECK(m->bucket_set_regions(m, id1, big) == CAIRN_EINVALID); /* over the limit */
+		CHECK(m->commit(m) == 0);
+		CHECK(m->bucket_get(m, "alice", "models", &row) == 0);
+		CHECK_STR(row.regions, "eu,us-east");
+		memset(&row, 0, sizeof(row));
+		CHECK(m->bucket_get_by_id(m, id1, &row) == 0);
+		CHECK_STR(row.ns, "alice");
+		CHECK_STR(row.name, "models");
+		CHECK_STR(row.regions, "eu,us-east");
+		CHECK(row.id == id1 && row.is_private);
+		CHECK(m->bucket_get_by_id(m, 9999, &row) == CAIRN_ENOTFOUND);
+		CHECK(m->begin(m, true) == 0);
+		CHECK(m->bucket_set_regions(m, id1, "") == 0);
+		CHECK(m->commit(m) == 0);
+		CHECK(m->bucket_get_by_id(m, id1, &row) == 0);
+		CHECK_STR(row.regions, "");
+	}
 	CHECK(m->bucket_totals(m, id1, &objects, &bytes) == 0);
 	CHECK(objects == 0 && bytes == 0);
 	objects = bytes = 7;
