@@ -72,6 +72,25 @@ static struct {
 	atomic_uint_fast64_t aborted; /* ended by the client before any response */
 } metrics;
 
+double cairn__since(const struct timespec *t0)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (double)(t.tv_sec - t0->tv_sec) + (double)(t.tv_nsec - t0->tv_nsec) / 1e9;
+}
+
+void cairn__request_done(const char *front, const char *method, const char *url,
+			 unsigned status, uint64_t in, uint64_t out, const struct timespec *t0,
+			 bool whole)
+{
+	double secs = cairn__since(t0);
+
+	cairn__metrics_record(status, in, out, secs);
+	fprintf(stderr, "%s %s %s %u %" PRIu64 " %.1fms%s\n", front, method, url, status, out,
+		secs * 1e3, whole ? "" : " (aborted)");
+}
+
 void cairn__metrics_record(unsigned status, uint64_t in, uint64_t out, double secs)
 {
 	size_t i;
@@ -225,14 +244,6 @@ typedef struct req {
 
 static void budget_release(req *q);
 
-static double elapsed(const req *q)
-{
-	struct timespec t;
-
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (double)(t.tv_sec - q->t0.tv_sec) + (double)(t.tv_nsec - q->t0.tv_nsec) / 1e9;
-}
-
 static void completed(void *cls, struct MHD_Connection *c, void **con_cls,
 		      enum MHD_RequestTerminationCode toe)
 {
@@ -243,7 +254,7 @@ static void completed(void *cls, struct MHD_Connection *c, void **con_cls,
 	(void)c;
 	if (q == NULL)
 		return;
-	secs = elapsed(q);
+	secs = cairn__since(&q->t0);
 	if (q->status == 0 && toe != MHD_REQUEST_TERMINATED_COMPLETED_OK) {
 		/* the client went away (or the connection failed) before any response */
 		atomic_fetch_add(&metrics.aborted, 1);
@@ -1762,30 +1773,49 @@ static ssize_t read_xorb_piece(void *cls, uint64_t pos, char *out, size_t max)
 
 /* GET of a signed xorb URL: the signature is the permission. */
 /*
+ * A node's request about q->file: region's MAC over "what:HEX:EXP" in
+ * ?exp=&sig=. 0, or -1 with the refusal sent (*ret).
+ */
+static int node_signed(struct MHD_Connection *c, worker *w, req *q, const char *region,
+		       const char *what, enum MHD_Result *ret)
+{
+	char e[32], sig[80], hex[CAIRN_HASH_HEX_LEN + 1], url[CAIRN_REGION_URL_MAX + 1];
+	uint8_t key[32];
+	int rc;
+
+	if (!cairn__query_arg(c, "exp", e, sizeof(e), NULL) ||
+	    !cairn__query_arg(c, "sig", sig, sizeof(sig), NULL)) {
+		*ret = send_error(c, q, 403, "Forbidden", "a node's request needs exp and sig");
+		return -1;
+	}
+	rc = w->meta->region_get(w->meta, region, url, key);
+	if (rc != 0) {
+		*ret = rc == CAIRN_ENOTFOUND ? send_error(c, q, 403, "Forbidden", "no such region")
+					     : send_engine(c, q, rc);
+		return -1;
+	}
+	cairn_hash_to_hex(hex, &q->file);
+	if (!cairn__region_check(key, what, hex, e, sig)) {
+		*ret = send_error(c, q, 403, "Forbidden", "bad or expired signature");
+		return -1;
+	}
+	return 0;
+}
+
+/*
  * A cache node's fill (cache.c): a whole xorb for region NAME, signed with
  * the region's secret over "fill:HASH:EXP".
  */
 static enum MHD_Result h_xorb_fill(struct MHD_Connection *c, worker *w, req *q,
 				   const char *region)
 {
-	char e[32], sig[80], hex[CAIRN_HASH_HEX_LEN + 1], url[CAIRN_REGION_URL_MAX + 1];
-	uint8_t key[32];
 	cairn_xorb_row x;
 	struct MHD_Response *r;
 	enum MHD_Result ret;
 	int rc;
 
-	if (!cairn__query_arg(c, "exp", e, sizeof(e), NULL) ||
-	    !cairn__query_arg(c, "sig", sig, sizeof(sig), NULL))
-		return send_error(c, q, 403, "Forbidden", "a fill needs exp and sig");
-	rc = w->meta->region_get(w->meta, region, url, key);
-	if (rc == CAIRN_ENOTFOUND)
-		return send_error(c, q, 403, "Forbidden", "no such region");
-	if (rc != 0)
-		return send_engine(c, q, rc);
-	cairn_hash_to_hex(hex, &q->file);
-	if (!cairn__region_check(key, "fill", hex, e, sig))
-		return send_error(c, q, 403, "Forbidden", "bad or expired signature");
+	if (node_signed(c, w, q, region, "fill", &ret) != 0)
+		return ret;
 	rc = w->meta->xorb_get(w->meta, &q->file, &x);
 	if (rc == CAIRN_ENOTFOUND)
 		return send_error(c, q, 404, "NotFound", "no such xorb");
@@ -1848,24 +1878,15 @@ json_t *cairn__node_terms_json(cairn_repo *repo, const cairn_hash *file, int *rc
 /* GET /v1/region-files/HASH?region=R&exp=E&sig=S (S: R's MAC over "recon:HASH:E"). */
 static enum MHD_Result h_region_file(struct MHD_Connection *c, worker *w, req *q)
 {
-	char region[CAIRN_NAME_MAX + 1], e[32], sig[80], hex[CAIRN_HASH_HEX_LEN + 1];
-	char url[CAIRN_REGION_URL_MAX + 1];
-	uint8_t key[32];
+	char region[CAIRN_NAME_MAX + 1];
+	enum MHD_Result ret;
 	json_t *v;
 	int rc;
 
-	if (!cairn__query_arg(c, "region", region, sizeof(region), NULL) ||
-	    !cairn__query_arg(c, "exp", e, sizeof(e), NULL) ||
-	    !cairn__query_arg(c, "sig", sig, sizeof(sig), NULL))
-		return send_error(c, q, 403, "Forbidden", "a node's request needs region, exp, sig");
-	rc = w->meta->region_get(w->meta, region, url, key);
-	if (rc == CAIRN_ENOTFOUND)
-		return send_error(c, q, 403, "Forbidden", "no such region");
-	if (rc != 0)
-		return send_engine(c, q, rc);
-	cairn_hash_to_hex(hex, &q->file);
-	if (!cairn__region_check(key, "recon", hex, e, sig))
-		return send_error(c, q, 403, "Forbidden", "bad or expired signature");
+	if (!cairn__query_arg(c, "region", region, sizeof(region), NULL))
+		return send_error(c, q, 403, "Forbidden", "a node's request names its region");
+	if (node_signed(c, w, q, region, "recon", &ret) != 0)
+		return ret;
 	if ((v = cairn__node_terms_json(w->repo, &q->file, &rc)) == NULL)
 		return send_engine(c, q, rc);
 	return send_json(c, q, 200, v);

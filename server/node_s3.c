@@ -41,14 +41,6 @@ typedef struct nreq {
 	cairn__pieces pc;
 } nreq;
 
-static double elapsed(const nreq *q)
-{
-	struct timespec t;
-
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (double)(t.tv_sec - q->t0.tv_sec) + (double)(t.tv_nsec - q->t0.tv_nsec) / 1e9;
-}
-
 static void completed(void *cls, struct MHD_Connection *c, void **con_cls,
 		      enum MHD_RequestTerminationCode toe)
 {
@@ -60,10 +52,8 @@ static void completed(void *cls, struct MHD_Connection *c, void **con_cls,
 		return;
 	if (q->status == 0)
 		q->status = 500;
-	cairn__metrics_record(q->status, 0, q->bytes_out, elapsed(q));
-	fprintf(stderr, "s3 %s %s %u %" PRIu64 " %.1fms%s\n", q->method, q->url, q->status,
-		q->bytes_out, elapsed(q) * 1e3,
-		toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " (aborted)");
+	cairn__request_done("s3", q->method, q->url, q->status, 0, q->bytes_out, &q->t0,
+			    toe == MHD_REQUEST_TERMINATED_COMPLETED_OK);
 	cairn__cache_file_close(q->nf);
 	free(q->pc.buf);
 	free(q);

@@ -10,6 +10,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include <time.h>
 
 typedef struct cairn_server_config {
 	const char *data_dir;
@@ -53,6 +54,13 @@ void cairn__budget_release(const char *ns, uint64_t *reserved);
 
 /* Count a finished request in /metrics. */
 void cairn__metrics_record(unsigned status, uint64_t in, uint64_t out, double secs);
+/* Seconds since t0 (CLOCK_MONOTONIC). */
+double cairn__since(const struct timespec *t0);
+/* A finished request: counted in /metrics and logged on stderr as
+ * "FRONT METHOD URL STATUS BYTES_OUT TIMEms[ (aborted)]". */
+void cairn__request_done(const char *front, const char *method, const char *url,
+			 unsigned status, uint64_t in, uint64_t out, const struct timespec *t0,
+			 bool whole);
 
 /*
  * A "Range: bytes=..." header against size: 1 one satisfiable range
