@@ -404,6 +404,9 @@ static CURLcode perform_once(cairn_client *c, request *r)
 	c->errbuf[0] = '\0';
 
 	curl_easy_setopt(h, CURLOPT_URL, r->url);
+	/* libcurl sends neither Authorization nor cookies to another host it is redirected to */
+	curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, r->follow ? 1L : 0L);
+	curl_easy_setopt(h, CURLOPT_MAXREDIRS, 2L);
 	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, c->errbuf);
 	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, 10L);
@@ -1078,7 +1081,9 @@ int cairn_client_download_to_fd(cairn_client *c, const char *ns, const char *nam
 	r.method = "GET";
 	r.idempotent = true;
 	r.out_fd = fd;
-	r.url = cairn__client_url(c, "/buckets/", ns, name, "/resolve/", key, NULL);
+	/* with a region, the origin redirects to its node, which serves the bytes */
+	r.follow = c->region_q != NULL;
+	r.url = cairn__client_url(c, "/buckets/", ns, name, "/resolve/", key, c->region_q);
 	if (r.url == NULL)
 		return CAIRN_ENOMEM;
 	rc = cairn__client_perform(c, &r);
@@ -1138,7 +1143,8 @@ int cairn_client_read_range(cairn_client *c, const char *ns, const char *name, c
 	r.sink = range_put;
 	r.restart = range_restart;
 	r.sink_ctx = &s;
-	r.url = cairn__client_url(c, "/buckets/", ns, name, "/resolve/", key, NULL);
+	r.follow = c->region_q != NULL; /* through the region's node, as a download */
+	r.url = cairn__client_url(c, "/buckets/", ns, name, "/resolve/", key, c->region_q);
 	if (r.url == NULL)
 		return CAIRN_ENOMEM;
 	rc = cairn__client_perform(c, &r);

@@ -81,6 +81,7 @@ struct request {
 	void *progress_ctx;
 	bool idempotent;
 	bool anonymous;          /* no Authorization header (signed URLs, maybe elsewhere) */
+	bool follow;             /* follow a redirect (a region's node; the token stays behind) */
 	unsigned tries;          /* attempts in all; 0: 1 + 3 retries */
 	size_t max;              /* ceiling on a JSON answer; 0: CAIRN_CLIENT_JSON_MAX */
 	const char *header;      /* extra headers or NULL */

@@ -5,6 +5,8 @@ or "FAIL NAME: why" lines; run.sh counts them."""
 import os
 import sys
 
+import urllib.request
+
 import cairn
 
 failed = 0
@@ -30,7 +32,15 @@ def raises(exc, fn, *a, **kw):
     return False
 
 
-origin, token, want = sys.argv[1], sys.argv[2], sys.argv[3]
+origin, token, want, node = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4]
+
+
+def metric(base, name):
+    for line in urllib.request.urlopen(base + "/metrics").read().decode().splitlines():
+        if line.startswith(name + " "):
+            return int(line.split()[1])
+    raise KeyError(name)
+
 os.environ.pop("CAIRN_REGION", None)
 c = cairn.Client(origin, token)
 check("no region by default", c.region is None, c.region)
@@ -51,8 +61,11 @@ check("a bad region name", raises(cairn.InvalidArgument, cairn.Client, origin, t
                                   region="EU!"))
 check("an unknown job", raises(cairn.NotFound, r.prewarm, status="0" * 32))
 data = open(want, "rb").read()
-got = r.read_range("alice/data/shards/a.bin", 0, len(data))
-check("read_range with a region set", got == data)
+reads, hits = metric(origin, "cairn_xorb_reads_total"), metric(node, "cairn_cache_hits_total")
+got = r.read_range("alice/data/shards/a.bin", 1000, 2 << 20)
+check("read_range through the region's node", got == data[1000:1000 + (2 << 20)])
+check("... served by the node", metric(node, "cairn_cache_hits_total") > hits)
+check("... with no xorb read at the origin", metric(origin, "cairn_xorb_reads_total") == reads)
 b = c.update_bucket_settings("alice/data", regions=["eu"])
 check("update_bucket_settings(regions=)", b.regions == ("eu",), b)
 check("bucket_info shows them", c.bucket_info("alice/data").regions == ("eu",))

@@ -99,7 +99,7 @@ check "prewarm of a missing bucket" 3 "$("$C" buckets prewarm alice/nope --regio
 # ---- the Python mirror (its own job on the same prefix, then released)
 LD_PRELOAD=${CAIRN_PY_PRELOAD:-} ASAN_OPTIONS=detect_leaks=0 \
 	CAIRN_LIB=$BUILD PYTHONPATH=$HERE/../../python $PY "$HERE/py_prewarm.py" "$ORIGIN" "$TOKEN" \
-	"$W/a.bin" >"$W/py" 2>&1
+	"$W/a.bin" "$NODE" >"$W/py" 2>&1
 cat "$W/py"
 passed=$((passed + $(grep -c '^ok ' "$W/py")))
 failed=$((failed + $(grep -c '^FAIL ' "$W/py")))
