@@ -42,6 +42,7 @@
 #define FILL_TIMEOUT_S 300
 #define JOB_BODY_MAX ((size_t)64 << 20)
 #define RETRY_MAX_S 5
+#define FILL_PARALLEL 4 /* a job's xorbs fetched at once */
 
 static struct {
 	bool on;
@@ -53,9 +54,13 @@ static struct {
 	sqlite3 *db;
 	pthread_mutex_t mu;
 	pthread_cond_t wake;
+	pthread_cond_t filled;                    /* a fill ended */
+	char inflight[64][CAIRN_HASH_HEX_LEN + 1]; /* xorbs being fetched now */
+	size_t ninflight;
 	pthread_t worker;
 	bool worker_started, stop;
-} g = {.mu = PTHREAD_MUTEX_INITIALIZER, .wake = PTHREAD_COND_INITIALIZER};
+} g = {.mu = PTHREAD_MUTEX_INITIALIZER, .wake = PTHREAD_COND_INITIALIZER,
+       .filled = PTHREAD_COND_INITIALIZER};
 
 static atomic_uint_fast64_t m_hits, m_fills, m_fill_bytes, m_evictions, m_corrupt, m_fill_errors,
 	m_jobs_done;
@@ -320,9 +325,37 @@ static int store_file(const char *hex, const uint8_t *data, size_t len)
  * GET url from the origin into b. 0 for a 200; otherwise -1 with *why
  * ("origin unreachable: ..." when no answer came; the status otherwise).
  */
+static pthread_key_t tl_curl;
+static pthread_once_t tl_curl_once = PTHREAD_ONCE_INIT;
+
+static void tl_curl_free(void *h)
+{
+	curl_easy_cleanup(h);
+}
+
+static void tl_curl_init(void)
+{
+	pthread_key_create(&tl_curl, tl_curl_free);
+}
+
+/* This thread's libcurl handle, so requests to the origin reuse their connection. */
+static CURL *curl_handle(void)
+{
+	CURL *h;
+
+	pthread_once(&tl_curl_once, tl_curl_init);
+	if ((h = pthread_getspecific(tl_curl)) != NULL) {
+		curl_easy_reset(h);
+		return h;
+	}
+	if ((h = curl_easy_init()) != NULL)
+		pthread_setspecific(tl_curl, h);
+	return h;
+}
+
 static int origin_get(const char *url, fill_buf *b, char *why, size_t why_cap)
 {
-	CURL *h = curl_easy_init();
+	CURL *h = curl_handle();
 	CURLcode cc;
 	long status = 0;
 
@@ -339,7 +372,6 @@ static int origin_get(const char *url, fill_buf *b, char *why, size_t why_cap)
 	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
 	cc = curl_easy_perform(h);
 	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
-	curl_easy_cleanup(h);
 	if (cc != CURLE_OK) {
 		snprintf(why, why_cap, "origin unreachable: %s",
 			 b->too_big ? "answer too big" : curl_easy_strerror(cc));
@@ -352,12 +384,70 @@ static int origin_get(const char *url, fill_buf *b, char *why, size_t why_cap)
 	return 0;
 }
 
+/* fill's fetch, by one thread. */
+static int fetch(const cairn_hash *xorb, char *why, size_t why_cap);
+static bool cached(const char *hex);
+
 /*
- * Fetch xorb from the origin, check it, keep it. Returns 0; CAIRN_EIO
- * (the origin could not be reached or refused: *why says, retry later);
- * CAIRN_ECORRUPT (what came is not that xorb).
+ * Wait while another thread fetches hex; then take it. True if this
+ * thread waited (the xorb may be here now).
+ */
+static bool claim(const char *hex)
+{
+	bool waited = false;
+
+	pthread_mutex_lock(&g.mu);
+	for (;;) {
+		size_t i;
+		for (i = 0; i < g.ninflight && strcmp(g.inflight[i], hex) != 0; i++)
+			;
+		if (i == g.ninflight)
+			break;
+		waited = true;
+		pthread_cond_wait(&g.filled, &g.mu);
+	}
+	if (g.ninflight < sizeof(g.inflight) / sizeof(g.inflight[0]))
+		memcpy(g.inflight[g.ninflight++], hex, CAIRN_HASH_HEX_LEN + 1);
+	pthread_mutex_unlock(&g.mu);
+	return waited;
+}
+
+static void unclaim(const char *hex)
+{
+	pthread_mutex_lock(&g.mu);
+	for (size_t i = 0; i < g.ninflight; i++)
+		if (strcmp(g.inflight[i], hex) == 0) {
+			memmove(g.inflight[i], g.inflight[i + 1],
+				(g.ninflight - i - 1) * sizeof(g.inflight[0]));
+			g.ninflight--;
+			break;
+		}
+	pthread_cond_broadcast(&g.filled);
+	pthread_mutex_unlock(&g.mu);
+}
+
+/*
+ * Fetch xorb from the origin, check it, keep it; a fetch of the same
+ * xorb another thread has begun is waited for, not repeated. Returns 0;
+ * CAIRN_EIO (the origin could not be reached or refused: *why says, retry
+ * later); CAIRN_ECORRUPT (what came is not that xorb).
  */
 static int fill(const cairn_hash *xorb, char *why, size_t why_cap)
+{
+	char hex[CAIRN_HASH_HEX_LEN + 1];
+	int rc;
+
+	cairn_hash_to_hex(hex, xorb);
+	if (claim(hex) && cached(hex)) {
+		unclaim(hex);
+		return 0;
+	}
+	rc = fetch(xorb, why, why_cap);
+	unclaim(hex);
+	return rc;
+}
+
+static int fetch(const cairn_hash *xorb, char *why, size_t why_cap)
 {
 	char hex[CAIRN_HASH_HEX_LEN + 1], mac[65], url[1024], exp[24];
 	fill_buf b = {0};
@@ -920,51 +1010,104 @@ static bool stopping(void)
 	return s;
 }
 
+/* One batch of a job's xorbs, fetched by FILL_PARALLEL threads at once. */
+typedef struct batch {
+	char (*hex)[CAIRN_HASH_HEX_LEN + 1];
+	size_t n;
+	atomic_size_t next;
+	int rc[64];
+	char why[64][256];
+} batch;
+
+static void *batch_worker(void *arg)
+{
+	batch *b = arg;
+	size_t i;
+
+	while ((i = atomic_fetch_add(&b->next, 1)) < b->n && !stopping()) {
+		cairn_hash x;
+
+		b->why[i][0] = '\0';
+		if (cairn_hash_from_hex(&x, b->hex[i], CAIRN_HASH_HEX_LEN) != 0) {
+			b->rc[i] = CAIRN_ECORRUPT;
+			snprintf(b->why[i], sizeof(b->why[i]), "a malformed xorb name");
+		} else {
+			b->rc[i] = cached(b->hex[i]) ? 0 : fill(&x, b->why[i], sizeof(b->why[i]));
+		}
+	}
+	return NULL;
+}
+
 static void run_job(const char *job)
 {
-	char hex[64][CAIRN_HASH_HEX_LEN + 1], why[256];
+	char hex[64][CAIRN_HASH_HEX_LEN + 1];
 	unsigned backoff = 1, corrupt = 0;
 	size_t n;
+	batch *b = malloc(sizeof(*b));
 
+	if (b == NULL) {
+		job_state(job, "waiting", "out of memory; retrying");
+		pause_for(1);
+		return;
+	}
 	job_state(job, "running", "");
 	while (!stopping() && (n = pending(job, hex)) > 0) {
-		for (size_t i = 0; i < n && !stopping(); i++) {
-			cairn_hash x;
-			int rc = 0;
+		pthread_t th[FILL_PARALLEL];
+		size_t started = 0, bad = n;
 
-			if (cairn_hash_from_hex(&x, hex[i], CAIRN_HASH_HEX_LEN) != 0)
-				rc = CAIRN_ECORRUPT;
-			else if (!cached(hex[i]))
-				rc = fill(&x, why, sizeof(why));
-			if (rc == CAIRN_EIO) {
-				char m[300];
-				snprintf(m, sizeof(m), "%s; retrying in %u s", why, backoff);
-				job_state(job, "waiting", m);
-				fprintf(stderr, "cache: job %s: %s\n", job, m);
-				pause_for(backoff);
-				backoff = backoff * 2 > RETRY_MAX_S ? RETRY_MAX_S : backoff * 2;
-				goto again;
+		b->hex = hex;
+		b->n = n;
+		atomic_store(&b->next, 0);
+		for (size_t i = 0; i < n; i++)
+			b->rc[i] = CAIRN_EIO; /* what a fetch never tried (the node stopping) says */
+		for (size_t t = 0; t < FILL_PARALLEL && t < n; t++)
+			if (pthread_create(&th[t], NULL, batch_worker, b) == 0)
+				started++;
+		if (started == 0)
+			batch_worker(b);
+		for (size_t t = 0; t < started; t++)
+			pthread_join(th[t], NULL);
+		if (stopping())
+			break;
+		/* what came, in the job's order; the first failure decides what happens next */
+		pthread_mutex_lock(&g.mu);
+		exec_args("BEGIN", (char *)NULL);
+		for (size_t i = 0; i < n; i++) {
+			if (b->rc[i] != 0) {
+				if (bad == n)
+					bad = i;
+				continue;
 			}
-			if (rc == CAIRN_ECORRUPT && ++corrupt < 3) {
-				pause_for(1);
-				goto again;
-			}
-			if (rc != 0) {
-				job_state(job, "failed", why);
-				return;
-			}
-			pthread_mutex_lock(&g.mu);
 			exec_args("UPDATE pins SET done = 1 WHERE job = ?1 AND hash = ?2", job, hex[i],
 				  (char *)NULL);
-			pthread_mutex_unlock(&g.mu);
-			if (backoff > 1) {
-				/* the origin is back */
-				job_state(job, "running", "the origin is reachable again; resumed");
-				backoff = 1;
-			}
 		}
-again:;
+		exec_args("COMMIT", (char *)NULL);
+		pthread_mutex_unlock(&g.mu);
+		if (bad < n && b->rc[bad] == CAIRN_EIO) {
+			char m[300];
+			snprintf(m, sizeof(m), "%s; retrying in %u s", b->why[bad], backoff);
+			job_state(job, "waiting", m);
+			fprintf(stderr, "cache: job %s: %s\n", job, m);
+			pause_for(backoff);
+			backoff = backoff * 2 > RETRY_MAX_S ? RETRY_MAX_S : backoff * 2;
+			continue;
+		}
+		if (bad < n && b->rc[bad] == CAIRN_ECORRUPT && ++corrupt < 3) {
+			pause_for(1);
+			continue;
+		}
+		if (bad < n) {
+			job_state(job, "failed", b->why[bad]);
+			free(b);
+			return;
+		}
+		if (backoff > 1) {
+			/* the origin is back */
+			job_state(job, "running", "the origin is reachable again; resumed");
+			backoff = 1;
+		}
 	}
+	free(b);
 	if (!stopping() && n == 0) {
 		job_state(job, "done", "");
 		atomic_fetch_add(&m_jobs_done, 1);
