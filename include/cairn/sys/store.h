@@ -74,6 +74,25 @@ struct cairn_store {
  */
 CAIRN_API int cairn_store_local_open(cairn_store **out, const char *dir);
 
+/*
+ * A store in an S3-compatible object store: each xorb is the object
+ * PREFIX/xorbs/<64 hex digits> of bucket, reached path-style at endpoint
+ * ("http(s)://host[:port]") and signed with AWS Signature Version 4.
+ * Nothing is sent until the first call. Returns 0, CAIRN_EINVALID (a
+ * missing or malformed field) or CAIRN_ENOMEM. Close with s->close(s).
+ */
+typedef struct cairn_store_s3_config {
+	const char *endpoint;
+	const char *bucket;
+	const char *prefix;        /* NULL or "" for none */
+	const char *region;        /* NULL: us-east-1 */
+	const char *access_key;
+	const char *secret_key;
+	const char *session_token; /* NULL unless the credentials are temporary */
+} cairn_store_s3_config;
+
+CAIRN_API int cairn_store_s3_open(cairn_store **out, const cairn_store_s3_config *cfg);
+
 #ifdef __cplusplus
 }
 #endif
