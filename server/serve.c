@@ -6,6 +6,7 @@
  *               [--upload-memory MIB] [--s3-listen HOST:PORT] [--s3-port-file FILE]
  *               [--region NAME --origin URL [--cache-size BYTES] [--region-key FILE]
  *                [--origin-s3 URL]]
+ *               [--store s3://BUCKET[/PREFIX] [--s3-endpoint URL] [--s3-credentials FILE]]
  *
  * HOST:PORT defaults to 127.0.0.1:8700 (port 0: any free port, written to
  * FILE by --port-file); DIR to $CAIRN_DATA, else ./var. MIB (default
@@ -18,6 +19,9 @@
  * `cairn admin regions add` printed. A node's --s3-listen is a read-only S3
  * front that sends each request on to the origin's S3 front at
  * --origin-s3 and serves object bytes from the cache (node_s3.c).
+ * --store keeps the xorbs in an S3-compatible store instead of DIR/xorbs
+ * (lib/store/store_s3.c); the same as $CAIRN_STORE, $CAIRN_S3_ENDPOINT and
+ * $CAIRN_S3_CREDENTIALS, which `cairn admin` reads.
  */
 #include "server.h"
 #include "server_int.h"
@@ -40,7 +44,8 @@
 #define USAGE                                                                            \
 	"usage: cairn serve [--listen HOST:PORT] [--data DIR] [--threads N] [--port-file FILE] " \
 	"[--upload-memory MIB] [--s3-listen HOST:PORT] [--s3-port-file FILE] "                 \
-	"[--region NAME --origin URL [--cache-size BYTES] [--region-key FILE] [--origin-s3 URL]]"
+	"[--region NAME --origin URL [--cache-size BYTES] [--region-key FILE] [--origin-s3 URL]] "   \
+	"[--store s3://BUCKET[/PREFIX] [--s3-endpoint URL] [--s3-credentials FILE]]"
 
 static int64_t now_ns(void)
 {
@@ -165,6 +170,9 @@ int cairn_server_cmd(int argc, char **argv)
 		{"cache-size", required_argument, NULL, 'c'},
 		{"region-key", required_argument, NULL, 'k'},
 		{"origin-s3", required_argument, NULL, 'O'},
+		{"store", required_argument, NULL, 'X'},
+		{"s3-endpoint", required_argument, NULL, 'e'},
+		{"s3-credentials", required_argument, NULL, 'C'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
@@ -182,7 +190,7 @@ int cairn_server_cmd(int argc, char **argv)
 		cfg.data_dir = "var";
 	optind = 1;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":l:d:t:p:m:s:S:r:o:c:k:O:h", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":l:d:t:p:m:s:S:r:o:c:k:O:X:e:C:h", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'l':
 			listen = optarg;
@@ -231,6 +239,15 @@ int cairn_server_cmd(int argc, char **argv)
 			break;
 		case 'O':
 			cfg.origin_s3 = optarg;
+			break;
+		case 'X': /* the engine opens its store from the environment (cairn_repo_open) */
+			setenv("CAIRN_STORE", optarg, 1);
+			break;
+		case 'e':
+			setenv("CAIRN_S3_ENDPOINT", optarg, 1);
+			break;
+		case 'C':
+			setenv("CAIRN_S3_CREDENTIALS", optarg, 1);
 			break;
 		case 'c': {
 			char *end;

@@ -30,9 +30,12 @@ typedef struct cairn_repo cairn_repo;
 
 /*
  * Open (creating if needed) the data directory: DATA_DIR/cairn.db
- * (SQLite metadata), DATA_DIR/xorbs/ (the xorb store).
- * Returns 0, CAIRN_EIO, CAIRN_ECORRUPT (not a Cairn directory, or a newer
- * one) or CAIRN_ENOMEM. Close with cairn_repo_close.
+ * (SQLite metadata), DATA_DIR/xorbs/ (the xorb store). With $CAIRN_STORE
+ * set ("s3://BUCKET[/PREFIX]"), the xorbs live in that S3 store instead
+ * ($CAIRN_S3_ENDPOINT, $CAIRN_S3_CREDENTIALS: cairn_store_open_url).
+ * Returns 0, CAIRN_EIO, CAIRN_EINVALID (a bad store), CAIRN_ECORRUPT (not
+ * a Cairn directory, or a newer one) or CAIRN_ENOMEM. Close with
+ * cairn_repo_close.
  */
 CAIRN_API int cairn_repo_open(cairn_repo **out, const char *data_dir);
 

@@ -62,7 +62,12 @@ int cairn_repo_open(cairn_repo **out, const char *data_dir)
 	if (rc < 0)
 		return rc;
 	snprintf(path, sizeof(path), "%s/xorbs", data_dir);
-	rc = cairn_store_local_open(&store, path);
+	/* $CAIRN_STORE: the xorbs elsewhere (`cairn serve --store`, docs/deploy.md) */
+	if (getenv("CAIRN_STORE") && *getenv("CAIRN_STORE"))
+		rc = cairn_store_open_url(&store, getenv("CAIRN_STORE"), getenv("CAIRN_S3_ENDPOINT"),
+					  getenv("CAIRN_S3_CREDENTIALS"));
+	else
+		rc = cairn_store_local_open(&store, path);
 	if (rc < 0) {
 		meta->close(meta);
 		return rc;

@@ -685,3 +685,123 @@ int cairn_store_s3_open(cairn_store **out, const cairn_store_s3_config *cfg)
 	*out = &s->base;
 	return 0;
 }
+
+/* ---- opening by URL ----------------------------------------------------------------------------- */
+
+/* "key = value" lines of an AWS-style credentials file (the first section, or [default]). */
+static int read_credentials(const char *path, char **key, char **secret, char **token,
+			    char **region)
+{
+	char line[1024];
+	bool in = true, seen_section = false;
+	FILE *f = fopen(path, "r");
+
+	if (f == NULL)
+		return cairn__error_set(CAIRN_EINVALID, "S3 credentials %s: %s", path,
+					strerror(errno));
+	while (fgets(line, sizeof(line), f) != NULL) {
+		char *p = line, *eq, *v, *end;
+		char **slot = NULL;
+
+		p += strspn(p, " \t");
+		end = p + strlen(p);
+		while (end > p && (end[-1] == '\n' || end[-1] == '\r' || end[-1] == ' ' ||
+				   end[-1] == '\t'))
+			*--end = '\0';
+		if (*p == '\0' || *p == '#' || *p == ';')
+			continue;
+		if (*p == '[') {
+			/* the first section is used, or [default] wherever it is */
+			in = !seen_section || strncmp(p, "[default]", 9) == 0;
+			seen_section = true;
+			continue;
+		}
+		if (!in || (eq = strchr(p, '=')) == NULL)
+			continue;
+		v = eq + 1 + strspn(eq + 1, " \t");
+		while (eq > p && (eq[-1] == ' ' || eq[-1] == '\t'))
+			eq--;
+		*eq = '\0';
+		if (strcmp(p, "aws_access_key_id") == 0 || strcmp(p, "access_key_id") == 0)
+			slot = key;
+		else if (strcmp(p, "aws_secret_access_key") == 0 ||
+			 strcmp(p, "secret_access_key") == 0)
+			slot = secret;
+		else if (strcmp(p, "aws_session_token") == 0 || strcmp(p, "session_token") == 0)
+			slot = token;
+		else if (strcmp(p, "region") == 0)
+			slot = region;
+		if (slot) {
+			free(*slot);
+			*slot = strdup(v);
+		}
+	}
+	OPENSSL_cleanse(line, sizeof(line));
+	fclose(f);
+	return 0;
+}
+
+static char *env_dup(const char *a, const char *b)
+{
+	const char *v = getenv(a);
+
+	if ((v == NULL || *v == '\0') && b != NULL)
+		v = getenv(b);
+	return v && *v ? strdup(v) : NULL;
+}
+
+int cairn_store_open_url(cairn_store **out, const char *url, const char *endpoint,
+			 const char *credentials_file)
+{
+	char *bucket = NULL, *key = NULL, *secret = NULL, *token = NULL, *region = NULL;
+	char ep[512];
+	const char *b, *slash;
+	int rc;
+
+	if (url == NULL || strncmp(url, "s3://", 5) != 0)
+		return cairn__error_set(CAIRN_EINVALID, "store '%s': s3://BUCKET[/PREFIX] expected",
+					url ? url : "");
+	b = url + 5;
+	slash = strchr(b, '/');
+	bucket = slash ? strndup(b, (size_t)(slash - b)) : strdup(b);
+	if (credentials_file && *credentials_file)
+		rc = read_credentials(credentials_file, &key, &secret, &token, &region);
+	else
+		rc = 0;
+	if (rc == 0) {
+		if (key == NULL && secret == NULL) {
+			key = env_dup("AWS_ACCESS_KEY_ID", NULL);
+			secret = env_dup("AWS_SECRET_ACCESS_KEY", NULL);
+			if (token == NULL)
+				token = env_dup("AWS_SESSION_TOKEN", NULL);
+		}
+		if (region == NULL)
+			region = env_dup("AWS_REGION", "AWS_DEFAULT_REGION");
+		if (key == NULL || secret == NULL)
+			rc = cairn__error_set(CAIRN_EINVALID,
+					      "store %s: no credentials (AWS_ACCESS_KEY_ID and "
+					      "AWS_SECRET_ACCESS_KEY, or a credentials file)",
+					      url);
+	}
+	if (rc == 0) {
+		cairn_store_s3_config cfg = {NULL, bucket, slash ? slash + 1 : NULL, region, key,
+					     secret, token};
+		if (endpoint && *endpoint)
+			cfg.endpoint = endpoint;
+		else {
+			snprintf(ep, sizeof(ep), "https://s3.%s.amazonaws.com",
+				 region ? region : "us-east-1");
+			cfg.endpoint = ep;
+		}
+		rc = bucket ? cairn_store_s3_open(out, &cfg)
+			    : cairn__error_set(CAIRN_ENOMEM, "out of memory");
+	}
+	if (secret)
+		OPENSSL_cleanse(secret, strlen(secret));
+	free(bucket);
+	free(key);
+	free(secret);
+	free(token);
+	free(region);
+	return rc;
+}

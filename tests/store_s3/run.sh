@@ -9,13 +9,15 @@ set -u
 BUILD=$(cd "$1" && pwd)
 T=$BUILD/tests/test_store_s3
 W=$(mktemp -d)
-SPID=
+SPID= SPID2=
 cleanup() {
-	[ -n "$SPID" ] && kill "$SPID" 2>/dev/null && wait "$SPID" 2>/dev/null
+	for p in $SPID $SPID2; do kill "$p" 2>/dev/null; done
+	wait 2>/dev/null
 	rm -rf "$W"
 }
 trap cleanup EXIT
 passed=0 failed=0
+. "$(dirname "$0")/../lib/serve.sh"
 free_port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 up() { # URL: wait until something answers there
 	i=0; until curl -s -o /dev/null "$1" || [ $i -ge 200 ]; do sleep 0.1; i=$((i + 1)); done
@@ -29,6 +31,58 @@ run() { # NAME URL KEY SECRET
 		failed=$((failed + 1)); echo "FAIL store_s3 against $1"; cat "$W/$1.out"
 	fi
 	grep -E '^# |passed' "$W/$1.out" | tail -3
+}
+
+# ---- `cairn serve --store s3://...` over s3rver: uploads, downloads, dedup, GC, fsck
+serve_over_s3() { # URL KEY SECRET
+	mkdir -p "$W/so"
+	printf '[default]\naws_access_key_id = %s\naws_secret_access_key = %s\n' "$2" "$3" >"$W/so/creds"
+	if ! serve_start "$BUILD/cairn" "$W/so/data" "$W/so" --store s3://cairn-test/srv \
+		--s3-endpoint "$1" --s3-credentials "$W/so/creds"; then
+		failed=$((failed + 1)); echo "FAIL cairn serve --store did not start"; cat "$W/so/err"
+		return
+	fi
+	SPID2=$SERVE_PID
+	"$BUILD/cairn" admin users create alice --data "$W/so/data" >/dev/null
+	TOK=$("$BUILD/cairn" admin tokens create --user alice --scope write --data "$W/so/data")
+	/usr/bin/python3 -c 'import random,sys; open(sys.argv[1],"wb").write(random.Random(5).randbytes(9 << 20))' "$W/so/a.bin"
+	export CAIRN_ENDPOINT=$SERVE_URL CAIRN_TOKEN=$TOK
+	"$BUILD/cairn" buckets create data --quiet >/dev/null
+	"$BUILD/cairn" buckets cp "$W/so/a.bin" cairn://buckets/alice/data/a.bin --quiet >/dev/null 2>"$W/so/e1"
+	"$BUILD/cairn" buckets cp "$W/so/a.bin" cairn://buckets/alice/data/b.bin --json 2>>"$W/so/e1" >"$W/so/second"
+	"$BUILD/cairn" buckets cp cairn://buckets/alice/data/a.bin "$W/so/got.bin" --quiet 2>>"$W/so/e1"
+	curl -s "$SERVE_URL/buckets/alice/data/resolve/b.bin" -H "Authorization: Bearer $TOK" -o "$W/so/got2.bin"
+	unset CAIRN_ENDPOINT CAIRN_TOKEN
+	if cmp -s "$W/so/a.bin" "$W/so/got.bin" && cmp -s "$W/so/a.bin" "$W/so/got2.bin"; then
+		passed=$((passed + 1)); echo "ok serve --store s3: uploads and downloads verify"
+	else
+		failed=$((failed + 1)); echo "FAIL serve --store s3: $(cat "$W/so/e1")"
+	fi
+	if grep -q '"new_bytes":0' "$W/so/second"; then
+		passed=$((passed + 1)); echo "ok serve --store s3: a second copy stores nothing"
+	else
+		failed=$((failed + 1)); echo "FAIL serve --store s3: dedup: $(cat "$W/so/second")"
+	fi
+	# (admin commands run without --store leave an empty local store: its .lock only)
+	if [ -z "$(find "$W/so/data" -type f -regex '.*/[0-9a-f]\{64\}' | head -1)" ]; then
+		passed=$((passed + 1)); echo "ok serve --store s3: no xorb in the data directory"
+	else
+		failed=$((failed + 1)); echo "FAIL serve --store s3: xorbs written locally"; find "$W/so/data/xorbs" -type f | head -5
+	fi
+	n=$(find "$W/s3rver/cairn-test/srv/xorbs" -type f -name '*.md5' 2>/dev/null | wc -l)
+	[ "$n" -gt 0 ] || n=$(find "$W/s3rver" -path '*srv/xorbs*' -type f 2>/dev/null | wc -l)
+	if [ "$n" -gt 0 ]; then
+		passed=$((passed + 1)); echo "ok serve --store s3: the xorbs are in the S3 bucket ($n files)"
+	else
+		failed=$((failed + 1)); echo "FAIL serve --store s3: nothing in the S3 bucket"; find "$W/s3rver" | head
+	fi
+	kill "$SPID2" 2>/dev/null; wait "$SPID2" 2>/dev/null
+	if CAIRN_STORE=s3://cairn-test/srv CAIRN_S3_ENDPOINT=$1 CAIRN_S3_CREDENTIALS=$W/so/creds \
+		"$BUILD/cairn" admin fsck --data "$W/so/data" >"$W/so/fsck" 2>&1; then
+		passed=$((passed + 1)); echo "ok admin fsck over the S3 store"
+	else
+		failed=$((failed + 1)); echo "FAIL admin fsck over the S3 store: $(tail -3 "$W/so/fsck")"
+	fi
 }
 
 # ---- s3rver, installed once per build directory from the npm registry
@@ -46,7 +100,8 @@ if [ -x "$TOOLS/node_modules/.bin/s3rver" ]; then
 		--configure-bucket cairn-test >"$W/s3rver.log" 2>&1 &
 	SPID=$!
 	if up "http://127.0.0.1:$P/"; then
-		run s3rver "http://127.0.0.1:$P" S3RVER S3RVER
+		CAIRN_TEST_S3_PUT_NOT_ATOMIC=1 run s3rver "http://127.0.0.1:$P" S3RVER S3RVER
+		serve_over_s3 "http://127.0.0.1:$P" S3RVER S3RVER
 	else
 		failed=$((failed + 1)); echo "FAIL s3rver did not start"; cat "$W/s3rver.log"
 	fi
@@ -71,7 +126,6 @@ else
 fi
 
 # ---- Cairn's own S3 front: it checks every signature
-. "$(dirname "$0")/../lib/serve.sh"
 mkdir -p "$W/cairn"
 if serve_start "$BUILD/cairn" "$W/cairn/data" "$W/cairn" --s3-listen 127.0.0.1:0 \
 	--s3-port-file "$W/cairn/s3port"; then

@@ -93,6 +93,19 @@ typedef struct cairn_store_s3_config {
 
 CAIRN_API int cairn_store_s3_open(cairn_store **out, const cairn_store_s3_config *cfg);
 
+/*
+ * The S3 store of url, "s3://BUCKET[/PREFIX]", at endpoint (NULL: AWS,
+ * https://s3.REGION.amazonaws.com). Credentials come from
+ * credentials_file when given (AWS's format: aws_access_key_id,
+ * aws_secret_access_key, aws_session_token, region; the first section or
+ * [default]), else from AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and
+ * AWS_SESSION_TOKEN; the region from the file, else AWS_REGION or
+ * AWS_DEFAULT_REGION, else us-east-1. Returns 0, CAIRN_EINVALID (with
+ * what is missing) or CAIRN_ENOMEM.
+ */
+CAIRN_API int cairn_store_open_url(cairn_store **out, const char *url, const char *endpoint,
+				   const char *credentials_file);
+
 #ifdef __cplusplus
 }
 #endif
