@@ -1340,6 +1340,20 @@ unsigned cairn__cache_job_get(const char *job, char **json, const char **msg)
 	return 200;
 }
 
+unsigned cairn__cache_job_status(const char *job, const char *exp, const char *sig, char **json,
+				 const char **msg)
+{
+	if (!job_id_ok(job)) {
+		*msg = "no such job";
+		return 404;
+	}
+	if (!cairn__region_check(g.key, "status", job, exp, sig)) {
+		*msg = "bad or expired signature (ask the origin: GET /api/prewarm/JOB?region=)";
+		return 403;
+	}
+	return cairn__cache_job_get(job, json, msg);
+}
+
 unsigned cairn__cache_job_release(const char *job, const char *exp, const char *sig,
 				  char **json, const char **msg)
 {

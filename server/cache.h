@@ -38,6 +38,12 @@ void cairn__cache_stop(void);
 bool cairn__cache_on(void);
 /* Its region's name. */
 const char *cairn__cache_region(void);
+/*
+ * What a node's MAC on a forwarded S3 request covers (node_s3.c, checked by
+ * s3.c): a digest of the method and the reader's credential (Authorization,
+ * or a presigned URL's signature; NULL for an anonymous read).
+ */
+void cairn__node_s3_subject(char out[65], const char *method, const char *credential);
 /* cairn__region_sign with this node's region key. */
 void cairn__cache_sign(char out[65], const char *what, const char *subject, const char *exp);
 
@@ -73,12 +79,15 @@ void cairn__cache_file_close(cairn__node_file *f);
  * Pre-warm jobs. Each returns an HTTP status and, for 2xx, *json (malloc'd
  * JSON text) or, otherwise, *msg.
  *  post: the origin's signed job (X-Cairn-Exp, X-Cairn-Sig over the body);
- *  get: a job's progress (anyone may read it: job ids are 128-bit random);
+ *  get: a job's progress (what post and release answer);
+ *  status: get, for the origin's signed request ("status", the job id);
  *  release: unpin a job's xorbs (signed by the origin).
  */
 unsigned cairn__cache_job_post(const char *body, size_t len, const char *exp, const char *sig,
 			       char **json, const char **msg);
 unsigned cairn__cache_job_get(const char *job, char **json, const char **msg);
+unsigned cairn__cache_job_status(const char *job, const char *exp, const char *sig, char **json,
+				 const char **msg);
 unsigned cairn__cache_job_release(const char *job, const char *exp, const char *sig,
 				  char **json, const char **msg);
 

@@ -2442,13 +2442,15 @@ static enum handler route(const char *url, req *q)
 		return H_METRICS;
 	if (strcmp(url, "/api/regions") == 0)
 		return H_REGIONS;
-	if (strncmp(url, "/api/prewarm/", 13) == 0 && strlen(url + 13) == 32) {
+	if (strncmp(url, "/api/prewarm/", 13) == 0 && strlen(url + 13) == 32 &&
+	    strspn(url + 13, "0123456789abcdef") == 32) {
 		memcpy(q->key, url + 13, 33);
 		return H_PREWARM_JOB;
 	}
 	if (strcmp(url, "/v1/prewarm") == 0)
 		return H_NODE_JOBS;
-	if (strncmp(url, "/v1/prewarm/", 12) == 0 && strlen(url + 12) == 32) {
+	if (strncmp(url, "/v1/prewarm/", 12) == 0 && strlen(url + 12) == 32 &&
+	    strspn(url + 12, "0123456789abcdef") == 32) {
 		memcpy(q->key, url + 12, 33);
 		return H_NODE_JOB;
 	}
@@ -2755,9 +2757,10 @@ done:
 }
 
 /*
- * GET or DELETE /api/prewarm/JOB?region=NAME: a job's progress, or its
- * release (signed by the origin for the node). Either needs a token that
- * can read the job's bucket, which the node's copy of the job names.
+ * GET or DELETE /api/prewarm/JOB?region=NAME: a job's progress (for a
+ * token that can read the job's bucket, which the node's copy of the job
+ * names), or its release (one that can write to it). Both are signed by
+ * the origin for the node.
  */
 static enum MHD_Result h_prewarm_job(struct MHD_Connection *c, worker *w, req *q, bool release)
 {
@@ -2783,7 +2786,9 @@ static enum MHD_Result h_prewarm_job(struct MHD_Connection *c, worker *w, req *q
 	ul = strlen(url);
 	while (ul > 0 && url[ul - 1] == '/')
 		url[--ul] = '\0';
-	snprintf(url + ul, sizeof(url) - ul, "/v1/prewarm/%.32s", q->key);
+	snprintf(exp, sizeof(exp), "%lld", (long long)time(NULL) + 300);
+	cairn__region_sign(mac, key, "status", q->key, exp);
+	snprintf(url + ul, sizeof(url) - ul, "/v1/prewarm/%.32s?exp=%s&sig=%s", q->key, exp, mac);
 	if (cairn__node_request(url, "GET", NULL, 0, "", "", &status, &answer) != 0)
 		return send_error(c, q, 502, "BadGateway", "the region's cache node cannot be reached");
 	if (status == 404) {
@@ -2805,7 +2810,7 @@ static enum MHD_Result h_prewarm_job(struct MHD_Connection *c, worker *w, req *q
 	q->ns[slash - bucket] = '\0';
 	snprintf(q->name, sizeof(q->name), "%s", slash + 1);
 	json_decref(v);
-	if (find_bucket(c, w, q, &b, &ret) != 0) {
+	if ((release ? writable_bucket(c, w, q, &b, &ret) : find_bucket(c, w, q, &b, &ret)) != 0) {
 		free(answer);
 		return ret;
 	}
@@ -2898,7 +2903,11 @@ static enum MHD_Result node_call(struct MHD_Connection *c, req *q, int h, const 
 		return want_big_body(c, q, H_NODE_JOBS, (size_t)64 << 20, "a job", 1);
 	case H_NODE_JOB:
 		if (get) {
-			st = cairn__cache_job_get(q->key, &json, &msg);
+			/* a job names its bucket and prefix: only the origin asks, signed */
+			char e[32] = "", sig[80] = "";
+			cairn__query_arg(c, "exp", e, sizeof(e), NULL);
+			cairn__query_arg(c, "sig", sig, sizeof(sig), NULL);
+			st = cairn__cache_job_status(q->key, e, sig, &json, &msg);
 		} else if (strcmp(m, "DELETE") == 0) {
 			char e[32] = "", sig[80] = "";
 			cairn__query_arg(c, "exp", e, sizeof(e), NULL);
@@ -3257,6 +3266,16 @@ struct MHD_Daemon *cairn__daemon_start(const char *what, const char *host, const
 					MHD_RequestCompletedCallback on_done,
 					const char *port_file, unsigned *bound)
 {
+	return cairn__daemon_start_raw(what, host, port, threads, on_request, on_done, NULL,
+				       port_file, bound);
+}
+
+struct MHD_Daemon *cairn__daemon_start_raw(const char *what, const char *host, const char *port,
+					    unsigned threads, MHD_AccessHandlerCallback on_request,
+					    MHD_RequestCompletedCallback on_done,
+					    cairn__uri_fn on_uri, const char *port_file,
+					    unsigned *bound)
+{
 	struct addrinfo hints, *ai = NULL;
 	const union MHD_DaemonInfo *info;
 	struct MHD_Daemon *d;
@@ -3276,12 +3295,21 @@ struct MHD_Daemon *cairn__daemon_start(const char *what, const char *host, const
 	}
 	if (ai->ai_family == AF_INET6)
 		flags |= MHD_USE_IPv6;
-	d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, NULL, MHD_OPTION_SOCK_ADDR,
-			     ai->ai_addr, MHD_OPTION_THREAD_POOL_SIZE, threads,
-			     MHD_OPTION_NOTIFY_COMPLETED, on_done, NULL,
-			     MHD_OPTION_UNESCAPE_CALLBACK, cairn__keep_url, NULL,
-			     MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120,
-			     MHD_OPTION_CONNECTION_LIMIT, (unsigned)1000, MHD_OPTION_END);
+	if (on_uri == NULL)
+		d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, NULL, MHD_OPTION_SOCK_ADDR,
+				     ai->ai_addr, MHD_OPTION_THREAD_POOL_SIZE, threads,
+				     MHD_OPTION_NOTIFY_COMPLETED, on_done, NULL,
+				     MHD_OPTION_UNESCAPE_CALLBACK, cairn__keep_url, NULL,
+				     MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120,
+				     MHD_OPTION_CONNECTION_LIMIT, (unsigned)1000, MHD_OPTION_END);
+	else
+		d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, NULL, MHD_OPTION_SOCK_ADDR,
+				     ai->ai_addr, MHD_OPTION_THREAD_POOL_SIZE, threads,
+				     MHD_OPTION_NOTIFY_COMPLETED, on_done, NULL,
+				     MHD_OPTION_UNESCAPE_CALLBACK, cairn__keep_url, NULL,
+				     MHD_OPTION_URI_LOG_CALLBACK, on_uri, NULL,
+				     MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120,
+				     MHD_OPTION_CONNECTION_LIMIT, (unsigned)1000, MHD_OPTION_END);
 	freeaddrinfo(ai);
 	if (d == NULL) {
 		fprintf(stderr, "cairn serve: cannot listen for %s on %s:%s (in use, or not allowed)\n",

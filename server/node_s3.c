@@ -30,8 +30,12 @@
 
 static char g_origin_s3[512];
 
+#define TARGET_MAX 8192 /* a request target (path and query) the node forwards */
+
 typedef struct nreq {
 	struct timespec t0;
+	bool begun;          /* the handler has seen it */
+	char *target;        /* the request target exactly as it came; NULL if too long */
 	char method[16];
 	char url[512]; /* for the log line */
 	unsigned status;
@@ -56,8 +60,24 @@ static void completed(void *cls, struct MHD_Connection *c, void **con_cls,
 			    toe == MHD_REQUEST_TERMINATED_COMPLETED_OK);
 	cairn__cache_file_close(q->nf);
 	free(q->pc.buf);
+	free(q->target);
 	free(q);
 	*con_cls = NULL;
+}
+
+/* Every request starts here, with its target before MHD parses it. */
+static void *on_uri(void *cls, const char *uri, struct MHD_Connection *c)
+{
+	nreq *q = calloc(1, sizeof(*q));
+
+	(void)cls;
+	(void)c;
+	if (q == NULL)
+		return NULL;
+	clock_gettime(CLOCK_MONOTONIC, &q->t0);
+	if (strlen(uri) <= TARGET_MAX)
+		q->target = strdup(uri);
+	return q;
 }
 
 static enum MHD_Result queue(struct MHD_Connection *c, nreq *q, unsigned status,
@@ -148,22 +168,10 @@ static size_t on_header(char *p, size_t size, size_t n, void *ctx)
 }
 
 typedef struct build {
-	FILE *f;
-	bool first;
 	struct curl_slist *h;
+	bool bad; /* a header value with CR, LF or NUL in it */
+	const char *credential; /* Authorization, for the region MAC */
 } build;
-
-static enum MHD_Result add_arg(void *cls, enum MHD_ValueKind kind, const char *key,
-			       const char *value)
-{
-	build *b = cls;
-
-	(void)kind;
-	/* the server keeps arguments as sent (cairn__keep_url): still escaped */
-	fprintf(b->f, "%c%s%s%s", b->first ? '?' : '&', key, value ? "=" : "", value ? value : "");
-	b->first = false;
-	return MHD_YES;
-}
 
 static bool hop_by_hop(const char *name)
 {
@@ -186,6 +194,12 @@ static enum MHD_Result add_header(void *cls, enum MHD_ValueKind kind, const char
 	(void)kind;
 	if (hop_by_hop(key))
 		return MHD_YES;
+	if (value != NULL && strpbrk(value, "\r\n") != NULL) {
+		b->bad = true; /* never passed on: it could split into two headers */
+		return MHD_NO;
+	}
+	if (strcasecmp(key, "Authorization") == 0)
+		b->credential = value;
 	/* "Name;" sends an empty value with libcurl ("Name:" would remove the header) */
 	if (value == NULL || *value == '\0')
 		snprintf(line, sizeof(line), "%s;", key);
@@ -236,8 +250,10 @@ static struct MHD_Response *respond(nreq *q, answer *a, long status, const char 
 		json_int_t first = json_integer_value(json_object_get(v, "first"));
 		json_int_t len = json_integer_value(json_object_get(v, "len"));
 
-		if (v == NULL || cairn__cache_file_from_json(v, &q->nf, why) != 200 || first < 0 ||
-		    len < 0 || (uint64_t)first + (uint64_t)len > cairn__cache_file_size(q->nf)) {
+		if (v == NULL || !json_is_integer(json_object_get(v, "first")) ||
+		    !json_is_integer(json_object_get(v, "len")) ||
+		    cairn__cache_file_from_json(v, &q->nf, why) != 200 || first < 0 || len < 0 ||
+		    (uint64_t)first + (uint64_t)len > cairn__cache_file_size(q->nf)) {
 			if (q->nf != NULL)
 				*why = "the origin sent a malformed range";
 			json_decref(v);
@@ -276,32 +292,55 @@ static struct MHD_Response *respond(nreq *q, answer *a, long status, const char 
 	return r;
 }
 
-static enum MHD_Result forward(struct MHD_Connection *c, nreq *q, const char *url)
+/*
+ * The subject of the node's MAC on a forwarded request: the method and the
+ * reader's own credential (the Authorization header, or a presigned URL's
+ * signature), so a MAC seen once cannot vouch for another request.
+ */
+void cairn__node_s3_subject(char out[65], const char *method, const char *credential)
 {
-	char region[CAIRN_NAME_MAX + 1], exp[24], mac[65], hr[160], he[64], hs[96];
-	build b = {NULL, true, NULL};
+	char buf[4200];
+	int n = snprintf(buf, sizeof(buf), "%s\n%.4096s", method, credential ? credential : "");
+
+	cairn__body_digest(out, buf, (size_t)n < sizeof(buf) ? (size_t)n : sizeof(buf) - 1);
+}
+
+/* A presigned URL's signature (X-Amz-Signature, or SigV2's Signature), or NULL. */
+static const char *query_signature(struct MHD_Connection *c)
+{
+	const char *v = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "X-Amz-Signature");
+
+	return v ? v : MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "Signature");
+}
+
+static enum MHD_Result forward(struct MHD_Connection *c, nreq *q)
+{
+	char exp[24], mac[65], subject[65], hr[160], he[64], hs[96];
+	build b = {NULL, false, NULL};
 	answer a = {0};
 	char *target = NULL;
-	size_t tlen = 0;
 	struct MHD_Response *r;
 	const char *why;
 	CURL *h;
 	CURLcode cc;
 	long status = 0;
 
-	if ((b.f = open_memstream(&target, &tlen)) == NULL)
+	/* origin-form only: anything else would make the origin's URL point elsewhere */
+	if (q->target == NULL || q->target[0] != '/')
+		return send_err(c, q, 400, "InvalidURI", "Couldn't parse the specified URI.");
+	if ((target = malloc(strlen(g_origin_s3) + strlen(q->target) + 1)) == NULL)
 		return send_err(c, q, 500, "InternalError", "out of memory");
-	fprintf(b.f, "%s%s", g_origin_s3, url);
-	MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, add_arg, &b);
-	if (fclose(b.f) != 0) {
-		free(target);
-		return send_err(c, q, 500, "InternalError", "out of memory");
-	}
+	sprintf(target, "%s%s", g_origin_s3, q->target);
 	MHD_get_connection_values(c, MHD_HEADER_KIND, add_header, &b);
-	snprintf(region, sizeof(region), "%s", cairn__cache_region());
+	if (b.bad) {
+		free(target);
+		curl_slist_free_all(b.h);
+		return send_err(c, q, 400, "InvalidArgument", "a header value holds CR or LF");
+	}
 	snprintf(exp, sizeof(exp), "%lld", (long long)time(NULL) + 300);
-	cairn__cache_sign(mac, "s3", region, exp);
-	snprintf(hr, sizeof(hr), "X-Cairn-Region: %s", region);
+	cairn__node_s3_subject(subject, q->method, b.credential ? b.credential : query_signature(c));
+	cairn__cache_sign(mac, "s3", subject, exp);
+	snprintf(hr, sizeof(hr), "X-Cairn-Region: %s", cairn__cache_region());
 	snprintf(he, sizeof(he), "X-Cairn-Region-Exp: %s", exp);
 	snprintf(hs, sizeof(hs), "X-Cairn-Region-Sig: %s", mac);
 	b.h = curl_slist_append(b.h, hr);
@@ -313,6 +352,8 @@ static enum MHD_Result forward(struct MHD_Connection *c, nreq *q, const char *ur
 		return send_err(c, q, 500, "InternalError", "out of memory");
 	}
 	curl_easy_setopt(h, CURLOPT_URL, target);
+	curl_easy_setopt(h, CURLOPT_PATH_AS_IS, 1L); /* "..", "." and all: as the reader signed it */
+	curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
 	curl_easy_setopt(h, CURLOPT_HTTPHEADER, b.h);
 	if (strcmp(q->method, "HEAD") == 0)
 		curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
@@ -356,13 +397,12 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
 	(void)cls;
 	(void)version;
 	(void)data;
-	if (q == NULL) {
-		if ((q = calloc(1, sizeof(*q))) == NULL)
-			return MHD_NO;
-		clock_gettime(CLOCK_MONOTONIC, &q->t0);
+	if (q == NULL)
+		return MHD_NO; /* on_uri could not allocate */
+	if (!q->begun) {
+		q->begun = true;
 		snprintf(q->method, sizeof(q->method), "%s", method);
 		snprintf(q->url, sizeof(q->url), "%s", url);
-		*con_cls = q;
 		if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0)
 			return send_err(c, q, 405, "MethodNotAllowed",
 					"this is a region's read-only S3 endpoint: write to the "
@@ -375,7 +415,7 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
 	}
 	if (q->responded)
 		return MHD_YES;
-	return forward(c, q, url);
+	return forward(c, q);
 }
 
 struct MHD_Daemon *cairn__node_s3_start(const cairn_server_config *cfg)
@@ -388,8 +428,8 @@ struct MHD_Daemon *cairn__node_s3_start(const cairn_server_config *cfg)
 	n = strlen(g_origin_s3);
 	while (n > 0 && g_origin_s3[n - 1] == '/')
 		g_origin_s3[--n] = '\0';
-	d = cairn__daemon_start("S3", cfg->s3_host, cfg->s3_port, cfg->threads, handler, completed,
-				cfg->s3_port_file, &port);
+	d = cairn__daemon_start_raw("S3", cfg->s3_host, cfg->s3_port, cfg->threads, handler,
+				    completed, on_uri, cfg->s3_port_file, &port);
 	if (d != NULL)
 		fprintf(stderr, "cairn serve: region S3 on %s:%u, reads from %s\n", cfg->s3_host,
 			port, g_origin_s3);

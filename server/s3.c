@@ -1335,7 +1335,9 @@ static uint64_t le64(const uint8_t *p)
 
 /*
  * A GET a region's cache node forwards (node_s3.c): X-Cairn-Region names
- * the region, X-Cairn-Region-Exp / -Sig are its MAC over "s3:NAME:EXP".
+ * the region, X-Cairn-Region-Exp / -Sig are its MAC over
+ * "s3:SUBJECT:EXP", SUBJECT binding it to this request's method and
+ * credential (cairn__node_s3_subject).
  * 1: it is one (the node serves the bytes); 0: an ordinary request; -1:
  * the headers are there but do not check.
  */
@@ -1352,10 +1354,20 @@ static int from_node(struct MHD_Connection *c, const s3q *q)
 	if (strlen(reg) > CAIRN_NAME_MAX ||
 	    cairn__worker(&r, &m) != 0 || m->region_get(m, reg, url, key) != 0)
 		return -1;
-	return cairn__region_check(key, "s3", reg, hdr(c, "X-Cairn-Region-Exp"),
-				   hdr(c, "X-Cairn-Region-Sig"))
-		       ? 1
-		       : -1;
+	{
+		const char *cred = hdr(c, "Authorization");
+		char subject[65];
+
+		if (cred == NULL)
+			cred = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "X-Amz-Signature");
+		if (cred == NULL)
+			cred = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "Signature");
+		cairn__node_s3_subject(subject, q->method, cred);
+		return cairn__region_check(key, "s3", subject, hdr(c, "X-Cairn-Region-Exp"),
+					   hdr(c, "X-Cairn-Region-Sig"))
+			       ? 1
+			       : -1;
+	}
 }
 
 static enum MHD_Result get_object(struct MHD_Connection *c, s3q *q, cairn_repo *r)

@@ -129,6 +129,14 @@ struct MHD_Daemon *cairn__daemon_start(const char *what, const char *host, const
 				       unsigned threads, MHD_AccessHandlerCallback on_request,
 				       MHD_RequestCompletedCallback on_done,
 				       const char *port_file, unsigned *bound);
+/* The same, and on_uri sees each request's target as it came, before any
+ * parsing; what it returns is the request's first *con_cls. */
+typedef void *(*cairn__uri_fn)(void *cls, const char *uri, struct MHD_Connection *c);
+struct MHD_Daemon *cairn__daemon_start_raw(const char *what, const char *host, const char *port,
+					    unsigned threads, MHD_AccessHandlerCallback on_request,
+					    MHD_RequestCompletedCallback on_done,
+					    cairn__uri_fn on_uri, const char *port_file,
+					    unsigned *bound);
 
 /* Start the S3 front on cfg->s3_host:s3_port (writes cfg->s3_port_file). NULL on failure (said). */
 struct MHD_Daemon *cairn__s3_start(const cairn_server_config *cfg);

@@ -141,7 +141,8 @@ done
 # ---- a node restart keeps its jobs and its cache
 kill "$NPID"; wait "$NPID" 2>/dev/null
 start_node
-check "job survives a restart" done "$(curl -s "$NODE/v1/prewarm/$JOB" | jget state)"
+st() { "$C" buckets prewarm --status "$1" --region eu --json 2>/dev/null | jget state; }
+check "job survives a restart" done "$(st "$JOB")"
 before=$(metric "$ORIGIN" cairn_xorb_reads_total)
 CAIRN_REGION=eu "$C" buckets cp cairn://buckets/alice/data/shards/a.bin "$W/r-a.bin" --quiet >/dev/null 2>&1
 cmp -s "$W/a.bin" "$W/r-a.bin" && ok "read after restart verifies" || bad "read after restart"
@@ -156,8 +157,8 @@ $PY -c 'import random,sys; open(sys.argv[1],"wb").write(random.Random(9).randbyt
 JOB2=$(jget job <"$W/job2")
 check "the path's key is the prefix" "late" "$(jget prefix <"$W/job2")"
 i=0
-while [ "$(curl -s "$NODE/v1/prewarm/$JOB2" | jget state)" != waiting ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
-curl -s "$NODE/v1/prewarm/$JOB2" >"$W/s2"
+while [ "$(st "$JOB2")" != waiting ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+"$C" buckets prewarm --status "$JOB2" --region eu --json >"$W/s2"
 check "job waits for the origin" waiting "$(jget state <"$W/s2")"
 grep -q "origin unreachable" "$W/s2" && ok "and says why" || bad "no reason: $(cat "$W/s2")"
 start_proxy
@@ -165,8 +166,8 @@ start_proxy
 kill "$NPID"; wait "$NPID" 2>/dev/null
 start_node
 i=0
-while [ "$(curl -s "$NODE/v1/prewarm/$JOB2" | jget state)" != done ] && [ $i -lt 200 ]; do sleep 0.1; i=$((i + 1)); done
-check "job resumes and finishes" done "$(curl -s "$NODE/v1/prewarm/$JOB2" | jget state)"
+while [ "$(st "$JOB2")" != done ] && [ $i -lt 200 ]; do sleep 0.1; i=$((i + 1)); done
+check "job resumes and finishes" done "$(st "$JOB2")"
 
 # ---- resolve downloads through the node: the origin redirects, the node serves from its cache
 R="$ORIGIN/buckets/alice/data/resolve/shards/b.bin?region=eu"
@@ -201,6 +202,12 @@ failed=$((failed + $(grep -c '^FAIL ' "$W/s3py")))
 grep -q '^s3: 0 failed' "$W/s3py" || bad "the boto3 checks did not finish: $(tail -3 "$W/s3py")"
 
 # ---- release, and refusals
+# another user: may read the (public) bucket, so may see the job; may not release it
+"$C" admin users create bob --data "$W/o/data" >/dev/null
+BOB=$("$C" admin tokens create --user bob --scope write --data "$W/o/data")
+check "another reader sees the job" done "$(CAIRN_TOKEN=$BOB st "$JOB")"
+check "another user cannot release it" 4 "$(CAIRN_TOKEN=$BOB "$C" buckets prewarm --release "$JOB" --region eu >/dev/null 2>&1; echo $?)"
+check "the node answers no unsigned status" 403 "$(curl -s -o /dev/null -w '%{http_code}' "$NODE/v1/prewarm/$JOB")"
 check "release" released "$("$C" buckets prewarm --release "$JOB" --region eu --json | jget state)"
 
 # ---- keep-warm: new objects of a bucket with regions are staged in the background

@@ -25,9 +25,9 @@ def check(name, cond, why=""):
         print("FAIL s3: %s: %s" % (name, why))
 
 
-def client(secret=None):
+def client(secret=None, url=None):
     return boto3.client(
-        "s3", endpoint_url=node, region_name="us-east-1",
+        "s3", endpoint_url=url or node, region_name="us-east-1",
         aws_access_key_id=os.environ["AWS_ACCESS_KEY_ID"],
         aws_secret_access_key=secret or os.environ["AWS_SECRET_ACCESS_KEY"],
         config=botocore.config.Config(s3={"addressing_style": "path"},
@@ -83,4 +83,28 @@ try:
     check("a forged region MAC refused by the origin", False, "200")
 except urllib.error.HTTPError as e:
     check("a forged region MAC refused by the origin", e.code == 403, e.code)
+# keys S3 allows that a careless forwarder would change: "..", "+", spaces
+o = client(url=origin)
+for key in ("odd/../g.bin", "odd/a+b c.bin", "odd/./x.bin"):
+    o.put_object(Bucket="data", Key=key, Body=key.encode() * 100)
+    try:
+        got = s3.get_object(Bucket="data", Key=key)["Body"].read()
+        check("the key %r through the node" % key, got == key.encode() * 100, len(got))
+    except botocore.exceptions.ClientError as e:
+        check("the key %r through the node" % key, False, e)
+keys = [x["Key"] for x in s3.list_objects_v2(Bucket="data", Prefix="odd/a+b")["Contents"]]
+check("a listing with '+' in its prefix", keys == ["odd/a+b c.bin"], keys)
+# a request target that is not a path: refused, never glued onto the origin's URL
+import socket
+host, port = node.rsplit(":", 1)
+sk = socket.create_connection((host.split("//")[1], int(port)))
+sk.sendall(b"GET @127.0.0.1:1/x HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+answer = b""
+while True:
+    chunk = sk.recv(65536)
+    if not chunk:
+        break
+    answer += chunk
+sk.close()
+check("a target that is not a path is refused", answer.startswith(b"HTTP/1.1 400"), answer[:60])
 print("s3: %d failed" % failed)
