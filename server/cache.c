@@ -323,7 +323,8 @@ static int store_file(const char *hex, const uint8_t *data, size_t len)
 
 /*
  * GET url from the origin into b. 0 for a 200; otherwise -1 with *why
- * ("origin unreachable: ..." when no answer came; the status otherwise).
+ * ("origin unreachable: ..." when no answer came; the status otherwise),
+ * or -2 for an answer that trying again will not change (a 4xx).
  */
 static pthread_key_t tl_curl;
 static pthread_once_t tl_curl_once = PTHREAD_ONCE_INIT;
@@ -379,12 +380,13 @@ static int origin_get(const char *url, fill_buf *b, char *why, size_t why_cap)
 	}
 	if (status != 200) {
 		snprintf(why, why_cap, "origin answered %ld", status);
-		return -1;
+		return status >= 400 && status < 500 && status != 408 && status != 429 ? -2 : -1;
 	}
 	return 0;
 }
 
-/* fill's fetch, by one thread. */
+/* fill's fetch, by one thread: 0, CAIRN_EIO (try again later), CAIRN_ENOTFOUND
+ * (the origin refused: it will not change), CAIRN_ECORRUPT. */
 static int fetch(const cairn_hash *xorb, char *why, size_t why_cap);
 static bool cached(const char *hex);
 
@@ -459,9 +461,9 @@ static int fetch(const cairn_hash *xorb, char *why, size_t why_cap)
 	cairn__region_sign(mac, g.key, "fill", hex, exp);
 	snprintf(url, sizeof(url), "%s/v1/xorbs/default/%s?region=%s&exp=%s&sig=%s", g.origin, hex,
 		 g.region, exp, mac);
-	if (origin_get(url, &b, why, why_cap) != 0) {
+	if ((rc = origin_get(url, &b, why, why_cap)) != 0) {
 		atomic_fetch_add(&m_fill_errors, 1);
-		rc = CAIRN_EIO;
+		rc = rc == -2 ? CAIRN_ENOTFOUND : CAIRN_EIO;
 		goto done;
 	}
 	if (cairn_xorb_open(&x, b.data, b.len) != 0 || !cairn_hash_equal(cairn_xorb_id(x), xorb) ||
@@ -1098,6 +1100,12 @@ static void run_job(const char *job)
 		}
 		if (bad < n) {
 			job_state(job, "failed", b->why[bad]);
+			/* a failed keep-warm job pins nothing (a pre-warm's pins wait for a release) */
+			pthread_mutex_lock(&g.mu);
+			exec_args("DELETE FROM pins WHERE job = ?1 AND job IN (SELECT id FROM jobs "
+				  "WHERE pin = 0)",
+				  job, (char *)NULL);
+			pthread_mutex_unlock(&g.mu);
 			free(b);
 			return;
 		}
@@ -1115,16 +1123,16 @@ static void run_job(const char *job)
 		 * kept a day for its progress */
 		pthread_mutex_lock(&g.mu);
 		exec_args("DELETE FROM pins WHERE job IN (SELECT id FROM jobs WHERE pin = 0 AND "
-			  "state = 'done')",
+			  "state IN ('done', 'failed'))",
 			  (char *)NULL);
 		{
 			char old[24];
 			snprintf(old, sizeof(old), "%" PRId64, now_ns() - (int64_t)86400 * 1000000000);
 			exec_args("DELETE FROM job_files WHERE job IN (SELECT id FROM jobs WHERE "
-				  "pin = 0 AND state = 'done' AND finished_ns < ?1)",
+				  "pin = 0 AND state IN ('done', 'failed') AND finished_ns < ?1)",
 				  old, (char *)NULL);
-			exec_args("DELETE FROM jobs WHERE pin = 0 AND state = 'done' AND "
-				  "finished_ns < ?1",
+			exec_args("DELETE FROM jobs WHERE pin = 0 AND state IN ('done', 'failed') "
+				  "AND finished_ns < ?1",
 				  old, (char *)NULL);
 		}
 		pthread_mutex_unlock(&g.mu);

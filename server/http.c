@@ -1817,8 +1817,13 @@ static enum MHD_Result h_xorb_fill(struct MHD_Connection *c, worker *w, req *q,
 	if (node_signed(c, w, q, region, "fill", &ret) != 0)
 		return ret;
 	rc = w->meta->xorb_get(w->meta, &q->file, &x);
-	if (rc == CAIRN_ENOTFOUND)
-		return send_error(c, q, 404, "NotFound", "no such xorb");
+	if (rc == 0 && x.stored > 0) {
+		/* recorded but gone from the store: say so now, not halfway through the body */
+		uint8_t last;
+		rc = cairn_xorb_read_bytes(w->repo, &q->file, x.stored - 1, 1, &last);
+	}
+	if (rc == CAIRN_ENOTFOUND || rc == CAIRN_ECORRUPT)
+		return send_error(c, q, 404, "NotFound", "no such xorb (or not whole) in the store");
 	if (rc != 0)
 		return send_engine(c, q, rc);
 	atomic_fetch_add(&m_region_fills, 1);

@@ -21,6 +21,7 @@
 #include "cairn/sys/meta.h"
 
 #include <curl/curl.h>
+#include <errno.h>
 #include <inttypes.h>
 #include <jansson.h>
 #include <pthread.h>
@@ -273,10 +274,15 @@ int cairn__region_post_job(const char *base, const uint8_t key[32], const char *
 
 /* ---- keep-warm -------------------------------------------------------------------------------- */
 
+/*
+ * One file to stage: for every region of its bucket (region[0] == '\0'),
+ * or, after a failure, for the one region that did not take it.
+ */
 typedef struct push {
 	int64_t bucket;
 	cairn_hash file;
-	unsigned tries; /* rounds it was not found in (its commit may not have landed yet) */
+	int64_t since_ns; /* when it was queued: a file never found for a while is dropped */
+	char region[CAIRN_NAME_MAX + 1];
 } push;
 
 static struct {
@@ -291,29 +297,48 @@ static struct {
 
 static atomic_uint_fast64_t m_jobs, m_errors, m_dropped;
 
-void cairn__warm_put(void *ctx, int64_t bucket, const cairn_hash *file)
+#define NOT_FOUND_FOR_NS ((int64_t)30 * 1000000000) /* a commit that never landed */
+
+static int64_t wall_ns(void)
 {
-	(void)ctx;
-	if (!atomic_load(&k.any))
-		return;
-	pthread_mutex_lock(&k.mu);
+	struct timespec t;
+
+	clock_gettime(CLOCK_REALTIME, &t);
+	return (int64_t)t.tv_sec * 1000000000 + t.tv_nsec;
+}
+
+/* Append to the queue (k.mu held). False when it is full. */
+static bool enqueue(const push *p)
+{
 	if (k.n == k.cap && k.cap < QUEUE_MAX) {
 		size_t cap = k.cap ? 2 * k.cap : 64;
-		push *nq = realloc(k.q, cap * sizeof(*nq));
-		if (nq != NULL) {
+		push *nq;
+		if (cap > QUEUE_MAX)
+			cap = QUEUE_MAX;
+		if ((nq = realloc(k.q, cap * sizeof(*nq))) != NULL) {
 			k.q = nq;
 			k.cap = cap;
 		}
 	}
-	if (k.n < k.cap) {
-		k.q[k.n].bucket = bucket;
-		k.q[k.n].file = *file;
-		k.q[k.n].tries = 0;
-		k.n++;
-		pthread_cond_signal(&k.wake);
-	} else {
+	if (k.n == k.cap) {
 		atomic_fetch_add(&m_dropped, 1);
+		return false;
 	}
+	k.q[k.n++] = *p;
+	return true;
+}
+
+void cairn__warm_put(void *ctx, int64_t bucket, const cairn_hash *file)
+{
+	push p = {bucket, *file, 0, ""};
+
+	(void)ctx;
+	if (!atomic_load(&k.any))
+		return;
+	p.since_ns = wall_ns();
+	pthread_mutex_lock(&k.mu);
+	if (enqueue(&p))
+		pthread_cond_signal(&k.wake);
 	pthread_mutex_unlock(&k.mu);
 }
 
@@ -338,37 +363,65 @@ void cairn__warm_settings_changed(void)
 static int cmp_push(const void *a, const void *b)
 {
 	const push *x = a, *y = b;
+	int c;
 
 	if (x->bucket != y->bucket)
 		return x->bucket < y->bucket ? -1 : 1;
+	if ((c = strcmp(x->region, y->region)) != 0)
+		return c;
 	return memcmp(&x->file, &y->file, sizeof(cairn_hash));
 }
 
+/* What is to be tried again. */
+typedef struct retry {
+	push *p;
+	size_t n, cap;
+} retry;
+
+static void retry_add(retry *rt, const push *p, const char *region)
+{
+	if (rt->n == rt->cap) {
+		size_t cap = rt->cap ? 2 * rt->cap : 64;
+		push *np = realloc(rt->p, cap * sizeof(*np));
+		if (np == NULL) {
+			atomic_fetch_add(&m_dropped, 1);
+			return;
+		}
+		rt->p = np;
+		rt->cap = cap;
+	}
+	rt->p[rt->n] = *p;
+	if (region)
+		snprintf(rt->p[rt->n].region, sizeof(rt->p[rt->n].region), "%s", region);
+	rt->n++;
+}
+
 /*
- * Send one bucket's new files to each of its regions. Returns 0,
- * CAIRN_ENOTFOUND (some file is not known: a commit not landed yet, or
- * rolled back) or CAIRN_EIO (some node could not take the job).
+ * Send p[0..n) (one bucket's files, all for the same region or all for
+ * every region) as one job per region. What must be tried again goes to
+ * rt, for the region that did not take it; a file not known after
+ * NOT_FOUND_FOR_NS (its commit rolled back, or it was deleted since) is
+ * dropped and counted.
  */
-static int push_bucket(cairn_repo *repo, cairn_meta *meta, const push *p, size_t n)
+static void push_group(cairn_repo *repo, cairn_meta *meta, const push *p, size_t n, retry *rt)
 {
 	const cairn_caller admin = {.ns = NULL, .admin = true, .writer = true};
 	char bname[2 * CAIRN_NAME_MAX + 2], url[CAIRN_REGION_URL_MAX + 1], job[33];
-	cairn_hash *files = malloc(n * sizeof(cairn_hash));
+	cairn_hash *files;
 	cairn_bucket_row b;
 	const char *r;
-	int result = 0;
 
-	if (files == NULL)
-		return CAIRN_EIO;
-	if (meta->bucket_get_by_id(meta, p[0].bucket, &b) != 0 || b.regions[0] == '\0') {
-		free(files); /* deleted, or no regions any more */
-		return 0;
+	if (meta->bucket_get_by_id(meta, p[0].bucket, &b) != 0)
+		return; /* deleted since */
+	if ((files = malloc(n * sizeof(cairn_hash))) == NULL) {
+		for (size_t i = 0; i < n; i++)
+			retry_add(rt, &p[i], NULL);
+		return;
 	}
 	snprintf(bname, sizeof(bname), "%s/%s", b.ns, b.name);
 	for (size_t i = 0; i < n; i++)
 		files[i] = p[i].file;
-	for (r = b.regions; *r != '\0' && result != CAIRN_ENOTFOUND;
-	     r += strcspn(r, ",") + (r[strcspn(r, ",")] == ',')) {
+	for (r = b.regions; *r != '\0'; r += strcspn(r, ",") + (r[strcspn(r, ",")] == ',')) {
 		char name[CAIRN_NAME_MAX + 1], *body = NULL, *answer = NULL;
 		size_t nl = strcspn(r, ",");
 		uint8_t key[32];
@@ -376,11 +429,24 @@ static int push_bucket(cairn_repo *repo, cairn_meta *meta, const push *p, size_t
 		int rc;
 
 		snprintf(name, sizeof(name), "%.*s", (int)nl, r);
+		if (p[0].region[0] != '\0' && strcmp(p[0].region, name) != 0)
+			continue; /* a retry for another region */
 		if (meta->region_get(meta, name, url, key) != 0)
 			continue; /* removed since: nothing to keep warm there */
 		rc = cairn__region_job(repo, meta, &admin, files, n, 0, bname, "", false, job, &body);
-		if (rc == CAIRN_ENOTFOUND) {
-			result = rc;
+		if (rc == CAIRN_ENOTFOUND && n > 1) {
+			/* some file is not there (yet): one job per file for this region */
+			for (size_t i = 0; i < n; i++) {
+				push one = p[i];
+				snprintf(one.region, sizeof(one.region), "%s", name);
+				push_group(repo, meta, &one, 1, rt);
+			}
+		} else if (rc == CAIRN_ENOTFOUND) {
+			if (wall_ns() - p[0].since_ns < NOT_FOUND_FOR_NS) {
+				retry_add(rt, &p[0], name);
+			} else {
+				atomic_fetch_add(&m_dropped, 1);
+			}
 		} else if (rc == 0 && cairn__region_post_job(url, key, body, &status, &answer) == 0 &&
 			   status == 202) {
 			atomic_fetch_add(&m_jobs, 1);
@@ -389,44 +455,34 @@ static int push_bucket(cairn_repo *repo, cairn_meta *meta, const push *p, size_t
 			fprintf(stderr, "keep-warm: %s to region %s: %s\n", bname, name,
 				rc != 0 ? cairn_error_name(rc)
 				: status ? "the node refused the job" : "the node cannot be reached");
-			result = CAIRN_EIO;
+			for (size_t i = 0; i < n; i++) /* this region again, later */
+				retry_add(rt, &p[i], name);
 		}
 		free(body);
 		free(answer);
 	}
 	free(files);
-	return result;
 }
 
-/* Push p[0..n) (one bucket's); what must be tried again is moved to keep[*kept...]. */
-static void push_group(cairn_repo *repo, cairn_meta *meta, push *p, size_t n, push *keep,
-		       size_t *kept)
+/* Wait (k.mu held) until deadline or a stop; puts meanwhile do not cut it short. */
+static void wait_until(const struct timespec *deadline)
 {
-	int rc = push_bucket(repo, meta, p, n);
-
-	if (rc == CAIRN_ENOTFOUND && n > 1) {
-		for (size_t i = 0; i < n; i++)
-			push_group(repo, meta, &p[i], 1, keep, kept);
-		return;
-	}
-	if (rc == 0 || (rc == CAIRN_ENOTFOUND && ++p[0].tries >= 5))
-		return; /* sent, or never landed */
-	memmove(&keep[*kept], p, n * sizeof(*p));
-	*kept += n;
+	while (!k.stop && pthread_cond_timedwait(&k.wake, &k.mu, deadline) != ETIMEDOUT)
+		;
 }
 
-static void wait_ms(unsigned ms)
+static struct timespec after_ms(unsigned ms)
 {
-	struct timespec until;
+	struct timespec t;
 
-	clock_gettime(CLOCK_REALTIME, &until);
-	until.tv_sec += ms / 1000;
-	until.tv_nsec += (long)(ms % 1000) * 1000000L;
-	if (until.tv_nsec >= 1000000000L) {
-		until.tv_sec++;
-		until.tv_nsec -= 1000000000L;
+	clock_gettime(CLOCK_REALTIME, &t);
+	t.tv_sec += ms / 1000;
+	t.tv_nsec += (long)(ms % 1000) * 1000000L;
+	if (t.tv_nsec >= 1000000000L) {
+		t.tv_sec++;
+		t.tv_nsec -= 1000000000L;
 	}
-	pthread_cond_timedwait(&k.wake, &k.mu, &until);
+	return t;
 }
 
 static void *warm_thread(void *arg)
@@ -438,14 +494,17 @@ static void *warm_thread(void *arg)
 	(void)arg;
 	pthread_mutex_lock(&k.mu);
 	while (!k.stop) {
+		struct timespec until;
+		retry rt = {NULL, 0, 0};
 		push *batch;
-		size_t n, kept = 0;
+		size_t n;
 
 		if (k.n == 0) {
-			wait_ms(2000);
+			pthread_cond_wait(&k.wake, &k.mu);
 			continue;
 		}
-		wait_ms(BATCH_WAIT_MS); /* let a burst of commits gather (and commit) */
+		until = after_ms(BATCH_WAIT_MS);
+		wait_until(&until); /* let a burst of commits gather (and commit) */
 		if (k.stop)
 			break;
 		batch = k.q;
@@ -455,35 +514,31 @@ static void *warm_thread(void *arg)
 		pthread_mutex_unlock(&k.mu);
 
 		if (cairn__worker(&repo, &meta) != 0) {
-			kept = n;
+			for (size_t i = 0; i < n; i++)
+				retry_add(&rt, &batch[i], NULL);
 		} else {
 			qsort(batch, n, sizeof(*batch), cmp_push);
 			for (size_t i = 0, j; i < n; i = j) {
 				size_t u = i;
-				for (j = i + 1; j < n && batch[j].bucket == batch[i].bucket; j++)
+				for (j = i + 1; j < n && batch[j].bucket == batch[i].bucket &&
+						strcmp(batch[j].region, batch[i].region) == 0;
+				     j++)
 					if (memcmp(&batch[j].file, &batch[u].file, sizeof(cairn_hash)))
 						batch[++u] = batch[j]; /* drop repeats */
-				push_group(repo, meta, &batch[i], u - i + 1, batch, &kept);
+				push_group(repo, meta, &batch[i], u - i + 1, &rt);
 			}
 		}
+		free(batch);
 
 		pthread_mutex_lock(&k.mu);
-		if (kept > 0) {
-			/* put them back in front of what came meanwhile, and pause */
-			push *nq = realloc(batch, (kept + k.n) * sizeof(*nq));
-			if (nq != NULL) {
-				memcpy(nq + kept, k.q, k.n * sizeof(*nq));
-				free(k.q);
-				k.q = nq;
-				k.n += kept;
-				k.cap = k.n;
-				batch = NULL;
-			}
-			free(batch);
-			wait_ms(backoff * 1000);
+		for (size_t i = 0; i < rt.n; i++)
+			enqueue(&rt.p[i]);
+		free(rt.p);
+		if (rt.n > 0) {
+			until = after_ms(backoff * 1000);
+			wait_until(&until);
 			backoff = backoff * 2 > RETRY_MAX_S ? RETRY_MAX_S : backoff * 2;
 		} else {
-			free(batch);
 			backoff = 1;
 		}
 	}

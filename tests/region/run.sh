@@ -153,6 +153,8 @@ kill "$PPID_"; wait "$PPID_" 2>/dev/null
 # evict nothing: a new upload makes a xorb the node has not seen
 $PY -c 'import random,sys; open(sys.argv[1],"wb").write(random.Random(9).randbytes(2 << 20))' "$W/late.bin"
 "$C" buckets cp "$W/late.bin" cairn://buckets/alice/data/late/x.bin --quiet >/dev/null
+# and a copy of a staged file first in the prefix: that one is staged at once, the other waits
+"$C" buckets cp cairn://buckets/alice/data/shards/c.bin cairn://buckets/alice/data/late/a.bin --quiet >/dev/null
 "$C" buckets prewarm alice/data/late --region eu --json >"$W/job2"
 JOB2=$(jget job <"$W/job2")
 check "the path's key is the prefix" "late" "$(jget prefix <"$W/job2")"
@@ -160,6 +162,8 @@ i=0
 while [ "$(st "$JOB2")" != waiting ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
 "$C" buckets prewarm --status "$JOB2" --region eu --json >"$W/s2"
 check "job waits for the origin" waiting "$(jget state <"$W/s2")"
+check "half a job: the staged file counts, the other does not" "1 of 2" \
+	"$(jget files_done <"$W/s2") of $(jget files <"$W/s2")"
 grep -q "origin unreachable" "$W/s2" && ok "and says why" || bad "no reason: $(cat "$W/s2")"
 start_proxy
 # the proxy's port changed: the node keeps its --origin, so restart it on the new one
@@ -190,11 +194,15 @@ check "a private bucket's resolve: its owner" 307 "$(curl -s -o /dev/null -w '%{
 "$C" admin keys create --user alice --data "$W/o/data" --json >"$W/key"
 AK=$(jget access_key_id <"$W/key") SK=$(jget secret_access_key <"$W/key")
 before=$(metric "$ORIGIN" cairn_xorb_reads_total)
+hits0=$(metric "$NODE" cairn_cache_hits_total)
 AWS_ACCESS_KEY_ID=$AK AWS_SECRET_ACCESS_KEY=$SK AWS_DEFAULT_REGION=us-east-1 AWS_CONFIG_FILE=/dev/null \
 	AWS_SHARED_CREDENTIALS_FILE=/dev/null /usr/bin/aws --endpoint-url "$NODE_S3" s3 cp \
 	s3://data/shards/c.bin "$W/s3-c.bin" --only-show-errors 2>"$W/err"
 cmp -s "$W/c.bin" "$W/s3-c.bin" && ok "aws s3 cp through the node verifies" || bad "aws s3 cp through the node: $(cat "$W/err")"
 check "the node's S3 GET read no xorb at the origin" "$before" "$(metric "$ORIGIN" cairn_xorb_reads_total)"
+# (an S3 GET at the origin would not count there: the node's own hits say it served the bytes)
+[ "$(metric "$NODE" cairn_cache_hits_total)" -gt "$hits0" ] && ok "the node served the S3 GET from its cache" ||
+	bad "the node's S3 GET did not come from its cache"
 AWS_ACCESS_KEY_ID=$AK AWS_SECRET_ACCESS_KEY=$SK $PY "$HERE/s3_node.py" "$NODE_S3" "$W/b.bin" "$ORIGIN_S3" >"$W/s3py" 2>&1
 cat "$W/s3py"
 passed=$((passed + $(grep -c '^ok ' "$W/s3py")))
@@ -215,19 +223,44 @@ check "settings refuse an unknown region" 1 "$("$C" buckets settings alice/data 
 "$C" buckets settings alice/data --regions eu --json >"$W/set"
 check "settings keep eu warm" "['eu']" "$(jget regions <"$W/set")"
 check "info shows it" "kept warm in:  eu" "$("$C" buckets info alice/data | grep '^kept warm')"
-done0=$(metric "$NODE" cairn_cache_jobs_done_total)
-$PY -c 'import random,sys; open(sys.argv[1],"wb").write(random.Random(11).randbytes(3 << 20))' "$W/new.bin"
-"$C" buckets cp "$W/new.bin" cairn://buckets/alice/data/new/n.bin --quiet >/dev/null
-i=0
-while [ "$(metric "$NODE" cairn_cache_jobs_done_total)" = "$done0" ] && [ $i -lt 200 ]; do sleep 0.1; i=$((i + 1)); done
-[ "$(metric "$ORIGIN" cairn_keepwarm_jobs_total)" -ge 1 ] && ok "the origin pushed a keep-warm job" || bad "no keep-warm job"
-[ "$(metric "$NODE" cairn_cache_jobs_done_total)" -gt "${done0:-0}" ] && ok "the node ran it" || bad "the node ran no job"
+fills0=$(metric "$ORIGIN" cairn_region_fills_total)
+mkdir -p "$W/new"
+$PY -c '
+import random, sys
+for i in range(5):
+    open("%s/n%d.bin" % (sys.argv[1], i), "wb").write(random.Random(11 + i).randbytes(1 << 20))
+' "$W/new"
+"$C" buckets sync "$W/new" cairn://buckets/alice/data/new/ --quiet >/dev/null
+# wait for the fills to start, then to settle (1 s without a new one)
+i=0 last=$fills0 still=0
+while [ $i -lt 200 ] && [ $still -lt 10 ]; do
+	sleep 0.1; i=$((i + 1))
+	now=$(metric "$ORIGIN" cairn_region_fills_total)
+	if [ "$now" = "$last" ] && [ "$now" -gt "$fills0" ]; then still=$((still + 1)); else still=0; fi
+	last=$now
+done
+[ "$(metric "$ORIGIN" cairn_keepwarm_jobs_total)" -ge 1 ] && ok "the origin pushed keep-warm jobs" || bad "no keep-warm job"
+[ "$last" -gt "$fills0" ] && ok "the node filled them ($((last - fills0)) xorbs)" || bad "no keep-warm fill"
+check "none was dropped" 0 "$(metric "$ORIGIN" cairn_keepwarm_dropped_total)"
 before=$(metric "$ORIGIN" cairn_xorb_reads_total)
-"$C" buckets cp cairn://buckets/alice/data/new/n.bin "$W/got-new.bin" --region eu --quiet >/dev/null 2>"$W/err"
-cmp -s "$W/new.bin" "$W/got-new.bin" && ok "kept-warm object verifies (--region)" || bad "kept-warm read: $(cat "$W/err")"
-check "the kept-warm object was already on the node" "$before" "$(metric "$ORIGIN" cairn_xorb_reads_total)"
+"$C" buckets sync cairn://buckets/alice/data/new/ "$W/got-new" --region eu --quiet >/dev/null 2>"$W/err"
+diff -r "$W/new" "$W/got-new" >/dev/null && ok "kept-warm objects verify (--region)" || bad "kept-warm read: $(cat "$W/err")"
+check "the kept-warm objects were already on the node" "$before" "$(metric "$ORIGIN" cairn_xorb_reads_total)"
 "$C" buckets settings alice/data --regions "" --quiet
 check "settings clear the regions" "[]" "$("$C" buckets info alice/data --json | jget regions)"
+# ---- a xorb gone from the origin's store: the job fails (it would wait forever), the next runs
+$PY -c 'import random,sys; open(sys.argv[1],"wb").write(random.Random(21).randbytes(1 << 20))' "$W/gone.bin"
+"$C" buckets cp "$W/gone.bin" cairn://buckets/alice/data/gone/g.bin --quiet >/dev/null
+GX=$(curl -s -H "Authorization: Bearer $TOKEN" "$ORIGIN/v1/reconstructions/$("$C" buckets ls alice/data/gone --json | jget hash)" |
+	$PY -c 'import json,sys; print(json.load(sys.stdin)["terms"][0]["hash"])')
+find "$W/o/data/xorbs" -name "$GX" -exec rm {} \;
+"$C" buckets prewarm alice/data/gone/ --region eu --json >"$W/job3"
+i=0
+while [ "$(st "$(jget job <"$W/job3")")" != failed ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+check "a job whose xorb the origin lost fails" failed "$(st "$(jget job <"$W/job3")")"
+"$C" buckets prewarm alice/data/shards/a.bin --region eu --wait --json >"$W/job4" 2>/dev/null
+check "and the next job still runs" done "$(jget state <"$W/job4")"
+
 check "forged URL refused" 403 "$(curl -s -o /dev/null -w '%{http_code}' "$NODE/v1/xorbs/default/$X?start=0&end=9&exp=9999999999&sig=$(printf '0%.0s' $(seq 64))")"
 check "forged job refused" 403 "$(curl -s -o /dev/null -w '%{http_code}' -X POST -H 'X-Cairn-Exp: 9999999999' -H "X-Cairn-Sig: $(printf 'a%.0s' $(seq 64))" -d '{}' "$NODE/v1/prewarm")"
 check "other routes are not the node's" 404 "$(curl -s -o /dev/null -w '%{http_code}' "$NODE/api/buckets")"
