@@ -191,9 +191,21 @@ out:
 
 /* ---- requests to a node -------------------------------------------------------------------- */
 
+typedef struct collected {
+	FILE *f;
+	size_t n;
+} collected;
+
+#define NODE_ANSWER_MAX ((size_t)1 << 20) /* a job's report; nothing a node says is bigger */
+
 static size_t collect(char *p, size_t size, size_t n, void *ctx)
 {
-	return fwrite(p, size, n, (FILE *)ctx) * size;
+	collected *c = ctx;
+
+	if (size * n > NODE_ANSWER_MAX - c->n)
+		return 0; /* too much: the transfer fails */
+	c->n += size * n;
+	return fwrite(p, size, n, c->f) * size;
 }
 
 int cairn__node_request(const char *url, const char *method, const char *body, size_t len,
@@ -203,6 +215,7 @@ int cairn__node_request(const char *url, const char *method, const char *body, s
 	char h1[64], h2[96];
 	size_t alen = 0;
 	FILE *f = open_memstream(answer, &alen);
+	collected col = {f, 0};
 	CURL *h = curl_easy_init();
 	CURLcode cc = CURLE_FAILED_INIT;
 
@@ -231,9 +244,9 @@ int cairn__node_request(const char *url, const char *method, const char *body, s
 		curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
 	}
 	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, collect);
-	curl_easy_setopt(h, CURLOPT_WRITEDATA, f);
+	curl_easy_setopt(h, CURLOPT_WRITEDATA, &col);
 	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, 10L);
-	curl_easy_setopt(h, CURLOPT_TIMEOUT, 120L);
+	curl_easy_setopt(h, CURLOPT_TIMEOUT, 60L); /* a job of many xorbs takes the node a while */
 	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
 	cc = curl_easy_perform(h);
