@@ -3,7 +3,7 @@
 # nothing else. Safe to run repeatedly; used by `make run` and `make test`.
 set -eu
 
-PKGS="build-essential cmake pkg-config libjansson-dev liblz4-dev libsqlite3-dev libmicrohttpd-dev libcurl4-openssl-dev libssl-dev curl python3 b3sum"
+PKGS="build-essential cmake pkg-config libjansson-dev liblz4-dev libsqlite3-dev libmicrohttpd-dev libcurl4-openssl-dev libssl-dev libpq-dev curl python3 b3sum"
 # `deps.sh test`: also the real S3 clients the S3 front is tested with
 if [ "${1:-}" = test ]; then
 	PKGS="$PKGS awscli python3-boto3 rclone s3cmd"
@@ -11,6 +11,8 @@ if [ "${1:-}" = test ]; then
 	PKGS="$PKGS python3-pytest python3-fsspec python3-pip"
 	# and the browser the web pages are tested in (tests/web)
 	PKGS="$PKGS chromium chromium-driver"
+	# and the PostgreSQL server the metadata tests start a private instance of (tests/pg)
+	PKGS="$PKGS postgresql"
 fi
 
 missing=""

@@ -354,6 +354,16 @@ struct cairn_meta {
  */
 CAIRN_API int cairn_meta_sqlite_open(cairn_meta **out, const char *path);
 
+/*
+ * A PostgreSQL backend (libpq): conninfo is a "postgres://..." URL or a
+ * "host=... dbname=..." string. The schema is created or migrated on
+ * open (once, under a lock, when servers start together). Writers take
+ * one advisory lock, so write transactions run one at a time across all
+ * servers, as SQLite's do. Returns 0, CAIRN_EIO (cannot connect: message
+ * says why), CAIRN_ECORRUPT (a newer schema) or CAIRN_ENOMEM.
+ */
+CAIRN_API int cairn_meta_pg_open(cairn_meta **out, const char *conninfo);
+
 #ifdef __cplusplus
 }
 #endif
