@@ -66,6 +66,24 @@ up() { # URL: wait until something answers there
 	_i=0; until curl -s -o /dev/null "$1" || [ $_i -ge 300 ]; do sleep 0.1; _i=$((_i + 1)); done
 	curl -s -o /dev/null "$1"
 }
+HZ=$(getconf CLK_TCK)
+cpu() { # PID: its CPU seconds so far (user + system, all threads); 0 for none
+	if [ -n "$1" ]; then
+		sed 's/.*) //' "/proc/$1/stat" | awk -v hz="$HZ" '{printf "%.2f", ($12 + $13) / hz}'
+	else
+		echo 0
+	fi
+}
+timed() { # FILE COMMAND...: runs it; its CPU seconds (user + system, waited-for children too) into FILE
+	_f=$1
+	shift
+	if [ -x /usr/bin/time ]; then
+		/usr/bin/time -f '%U %S' -o "$_f" "$@"
+	else
+		echo "0 0" >"$_f"
+		"$@"
+	fi
+}
 stop() { # PID...
 	for p in "$@"; do
 		if [ -n "$p" ]; then
@@ -149,10 +167,11 @@ run_backend() {
 	"$C" buckets create admin/bench --quiet >/dev/null 2>"$WORK/cmd.err" || fail "$name: buckets create"
 
 	sync
-	t0=$(now)
-	timeout "$LIMIT" "$C" buckets sync "$WORK/src" cairn://buckets/admin/bench/a/ --json \
+	t0=$(now) f0=$(cpu "$FPID") b0=$(cpu "$BPID")
+	timed "$D/up.cpu" timeout "$LIMIT" "$C" buckets sync "$WORK/src" cairn://buckets/admin/bench/a/ --json \
 		>"$D/up.json" 2>"$WORK/cmd.err" || fail "$name: upload (buckets sync $WORK/src cairn://buckets/admin/bench/a/)"
-	t1=$(now)
+	t1=$(now) f1=$(cpu "$FPID") b1=$(cpu "$BPID")
+	up_cpu="$(awk '{printf "%.2f", $1 + $2}' "$D/up.cpu") $(secs "$f0" "$f1") $(secs "$b0" "$b1")"
 	[ "$(jnum uploaded "$D/up.json")" = "$FILES" ] && [ "$(jnum failed "$D/up.json")" = 0 ] ||
 		fail "$name: upload: $(cat "$D/up.json")"
 
@@ -162,10 +181,11 @@ run_backend() {
 		[ "$nx" = 0 ] || fail "$name: $nx xorbs written to the local data directory"; fi
 
 	sync
-	t2=$(now)
-	timeout "$LIMIT" "$C" buckets sync cairn://buckets/admin/bench/a/ "$D/down" --json \
+	t2=$(now) f0=$(cpu "$FPID") b0=$(cpu "$BPID")
+	timed "$D/down.cpu" timeout "$LIMIT" "$C" buckets sync cairn://buckets/admin/bench/a/ "$D/down" --json \
 		>"$D/down.json" 2>"$WORK/cmd.err" || fail "$name: download (buckets sync cairn://buckets/admin/bench/a/ $D/down)"
-	t3=$(now)
+	t3=$(now) f1=$(cpu "$FPID") b1=$(cpu "$BPID")
+	down_cpu="$(awk '{printf "%.2f", $1 + $2}' "$D/down.cpu") $(secs "$f0" "$f1") $(secs "$b0" "$b1")"
 	[ "$(jnum downloaded "$D/down.json")" = "$FILES" ] && [ "$(jnum failed "$D/down.json")" = 0 ] ||
 		fail "$name: download: $(cat "$D/down.json")"
 	[ "$(find "$D/down" -type f | wc -l)" = "$FILES" ] || fail "$name: download: $(find "$D/down" -type f | wc -l) files"
@@ -191,7 +211,8 @@ run_backend() {
 	unset CAIRN_ENDPOINT CAIRN_TOKEN
 	stop "$FPID"; FPID=""
 	stop "$BPID"; BPID=""
-	echo "$round $name $(secs "$t0" "$t1") $(secs "$t2" "$t3") $(secs "$t4" "$t5") $sent" >>"$WORK/results"
+	echo "$round $name $(secs "$t0" "$t1") $(secs "$t2" "$t3") $(secs "$t4" "$t5") $sent" \
+		"$up_cpu $down_cpu" >>"$WORK/results"
 	rm -rf "$D"
 }
 
@@ -242,6 +263,12 @@ function rng(a, b, f) { return sprintf(f, a) "-" sprintf(f, b) }
 	r = $1; b = $2
 	if (!(b in seen)) { seen[b] = 1; order[++n] = b }
 	up[r, b] = $3; down[r, b] = $4; re[r, b] = $5; sent[r, b] = $6
+	for (k = 7; k <= 12; k++) cpu[r, b, k] = $k
+}
+function cpus(r, b, k, wall,   t) {
+	t = cpu[r, b, k] + cpu[r, b, k + 1] + cpu[r, b, k + 2]
+	return sprintf("%5.1f / %5.1f / %5s = %5.1f (%.2f cores)", cpu[r, b, k], cpu[r, b, k + 1],
+		       b == "local" ? "-" : sprintf("%.1f", cpu[r, b, k + 2]), t, t / wall)
 }
 END {
 	printf "\nlast round (%d of %d):\n", rounds, rounds
@@ -252,6 +279,12 @@ END {
 		printf "%-20s %11.1f %11.1f %11.2f %11d   %.2f / %.2f / %.2f\n", label(b),
 		       bytes / up[r, b] / 1e6, bytes / down[r, b] / 1e6, re[r, b], sent[r, b],
 		       up[r, b] / up[r, "local"], down[r, b] / down[r, "local"], re[r, b] / re[r, "local"]
+	}
+	printf "\nCPU seconds in the last round: client / cairn serve / S3 server = sum (sum / wall time)\n"
+	printf "%-20s %-42s %s\n", "backend", "upload", "download"
+	for (i = 1; i <= n; i++) {
+		b = order[i]; r = rounds
+		printf "%-20s %-42s %s\n", label(b), cpus(r, b, 7, up[r, b]), cpus(r, b, 10, down[r, b])
 	}
 	printf "\nspread over %d rounds (min-max):\n", rounds
 	printf "%-20s %13s %13s %11s   %s\n", "backend", "upload MB/s", "down MB/s", "re-upload s",

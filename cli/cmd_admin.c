@@ -218,17 +218,13 @@ static int64_t now_ns(void)
 /* The metadata of a data directory (created if needed), for a write. */
 static int open_meta(cairn_meta **m, const char *dir)
 {
-	char path[4096];
 	cairn_repo *r;
 
-	if ((size_t)snprintf(path, sizeof(path), "%s/cairn.db", dir) >= sizeof(path)) {
-		fprintf(stderr, "cairn: %s: path too long\n", dir);
-		return EXIT_FAIL;
-	}
 	if (open_repo(&r, dir) != EXIT_OK) /* creates the directory the first time */
 		return EXIT_FAIL;
 	cairn_repo_close(r);
-	if (cairn_meta_sqlite_open(m, path) < 0) {
+	/* $CAIRN_META: the PostgreSQL a server runs with --meta */
+	if (cairn_meta_open(m, dir) < 0) {
 		fprintf(stderr, "cairn: %s: %s\n", dir, cairn_error_last());
 		return EXIT_FAIL;
 	}

@@ -155,7 +155,7 @@ static int worker_get(worker **out)
 		return CAIRN_ENOMEM;
 	snprintf(path, sizeof(path), "%s/cairn.db", g_data_dir);
 	if ((rc = cairn_repo_open(&w->repo, g_data_dir)) != 0 ||
-	    (rc = cairn_meta_sqlite_open(&w->meta, path)) != 0) {
+	    (rc = cairn_meta_open(&w->meta, g_data_dir)) != 0) {
 		cairn_repo_close(w->repo);
 		free(w);
 		return rc;

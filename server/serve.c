@@ -7,6 +7,7 @@
  *               [--region NAME --origin URL [--cache-size BYTES] [--region-key FILE]
  *                [--origin-s3 URL]]
  *               [--store s3://BUCKET[/PREFIX] [--s3-endpoint URL] [--s3-credentials FILE]]
+ *               [--meta postgres://...]
  *
  * HOST:PORT defaults to 127.0.0.1:8700 (port 0: any free port, written to
  * FILE by --port-file); DIR to $CAIRN_DATA, else ./var. MIB (default
@@ -21,7 +22,8 @@
  * --origin-s3 and serves object bytes from the cache (node_s3.c).
  * --store keeps the xorbs in an S3-compatible store instead of DIR/xorbs
  * (lib/store/store_s3.c); the same as $CAIRN_STORE, $CAIRN_S3_ENDPOINT and
- * $CAIRN_S3_CREDENTIALS, which `cairn admin` reads.
+ * $CAIRN_S3_CREDENTIALS, which `cairn admin` reads. --meta keeps the
+ * metadata in PostgreSQL ($CAIRN_META) instead of DIR/cairn.db.
  */
 #include "server.h"
 #include "server_int.h"
@@ -45,7 +47,8 @@
 	"usage: cairn serve [--listen HOST:PORT] [--data DIR] [--threads N] [--port-file FILE] " \
 	"[--upload-memory MIB] [--s3-listen HOST:PORT] [--s3-port-file FILE] "                 \
 	"[--region NAME --origin URL [--cache-size BYTES] [--region-key FILE] [--origin-s3 URL]] "   \
-	"[--store s3://BUCKET[/PREFIX] [--s3-endpoint URL] [--s3-credentials FILE]]"
+	"[--store s3://BUCKET[/PREFIX] [--s3-endpoint URL] [--s3-credentials FILE]] "         \
+	"[--meta postgres://...]"
 
 static int64_t now_ns(void)
 {
@@ -91,7 +94,7 @@ static int bootstrap(const char *dir)
 
 	snprintf(path, sizeof(path), "%s/cairn.db", dir);
 	snprintf(tpath, sizeof(tpath), "%s/admin-token", dir);
-	if ((rc = cairn_repo_open(&r, dir)) != 0 || (rc = cairn_meta_sqlite_open(&m, path)) != 0) {
+	if ((rc = cairn_repo_open(&r, dir)) != 0 || (rc = cairn_meta_open(&m, dir)) != 0) {
 		fprintf(stderr, "cairn: %s: %s\n", dir, cairn_error_last());
 		cairn_repo_close(r);
 		return rc;
@@ -171,6 +174,7 @@ int cairn_server_cmd(int argc, char **argv)
 		{"region-key", required_argument, NULL, 'k'},
 		{"origin-s3", required_argument, NULL, 'O'},
 		{"store", required_argument, NULL, 'X'},
+		{"meta", required_argument, NULL, 'M'},
 		{"s3-endpoint", required_argument, NULL, 'e'},
 		{"s3-credentials", required_argument, NULL, 'C'},
 		{"help", no_argument, NULL, 'h'},
@@ -190,7 +194,7 @@ int cairn_server_cmd(int argc, char **argv)
 		cfg.data_dir = "var";
 	optind = 1;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":l:d:t:p:m:s:S:r:o:c:k:O:X:e:C:h", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":l:d:t:p:m:s:S:r:o:c:k:O:X:M:e:C:h", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'l':
 			listen = optarg;
@@ -245,6 +249,9 @@ int cairn_server_cmd(int argc, char **argv)
 			break;
 		case 'e':
 			setenv("CAIRN_S3_ENDPOINT", optarg, 1);
+			break;
+		case 'M': /* so is the metadata (cairn_meta_open) */
+			setenv("CAIRN_META", optarg, 1);
 			break;
 		case 'C':
 			setenv("CAIRN_S3_CREDENTIALS", optarg, 1);

@@ -57,8 +57,7 @@ int cairn_repo_open(cairn_repo **out, const char *data_dir)
 	rc = make_dir(data_dir);
 	if (rc < 0)
 		return rc;
-	snprintf(path, sizeof(path), "%s/cairn.db", data_dir);
-	rc = cairn_meta_sqlite_open(&meta, path);
+	rc = cairn_meta_open(&meta, data_dir); /* $CAIRN_META: PostgreSQL */
 	if (rc < 0)
 		return rc;
 	snprintf(path, sizeof(path), "%s/xorbs", data_dir);

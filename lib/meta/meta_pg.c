@@ -706,3 +706,24 @@ int cairn_meta_pg_open(cairn_meta **out, const char *conninfo)
 	*out = &pg->base;
 	return 0;
 }
+
+/* ---- choosing the backend -------------------------------------------------------------------------- */
+
+int cairn_meta_open(cairn_meta **out, const char *data_dir)
+{
+	const char *url = getenv("CAIRN_META");
+	char path[4096];
+
+	if (url != NULL && *url != '\0') {
+		if (strncmp(url, "postgres://", 11) == 0 || strncmp(url, "postgresql://", 13) == 0)
+			return cairn_meta_pg_open(out, url);
+		return cairn__error_set(CAIRN_EINVALID,
+					"CAIRN_META '%s': postgres://... expected (or unset, for "
+					"SQLite in the data directory)",
+					url);
+	}
+	if (data_dir == NULL || strlen(data_dir) > sizeof(path) - 16)
+		return cairn__error_set(CAIRN_EINVALID, "data directory path too long");
+	snprintf(path, sizeof(path), "%s/cairn.db", data_dir);
+	return cairn_meta_sqlite_open(out, path);
+}

@@ -85,29 +85,15 @@ serve_over_s3() { # URL KEY SECRET
 	fi
 }
 
-# ---- s3rver, installed once per build directory from the npm registry
-TOOLS=$BUILD/npm-tools
-if [ ! -x "$TOOLS/node_modules/.bin/s3rver" ]; then
-	mkdir -p "$TOOLS"
-	(cd "$TOOLS" && npm install --no-audit --no-fund --silent s3rver@3 >"$W/npm.log" 2>&1) ||
-		{ cat "$W/npm.log"; }
-fi
-if [ -x "$TOOLS/node_modules/.bin/s3rver" ]; then
-	P=$(free_port)
-	mkdir -p "$W/s3rver"
-	# s3rver's continuation tokens use DES, which Node's OpenSSL 3 keeps in its legacy provider
-	NODE_OPTIONS=--openssl-legacy-provider "$TOOLS/node_modules/.bin/s3rver" -d "$W/s3rver" -a 127.0.0.1 -p "$P" --silent \
-		--configure-bucket cairn-test >"$W/s3rver.log" 2>&1 &
-	SPID=$!
-	if up "http://127.0.0.1:$P/"; then
-		CAIRN_TEST_S3_PUT_NOT_ATOMIC=1 run s3rver "http://127.0.0.1:$P" S3RVER S3RVER
-		serve_over_s3 "http://127.0.0.1:$P" S3RVER S3RVER
-	else
-		failed=$((failed + 1)); echo "FAIL s3rver did not start"; cat "$W/s3rver.log"
-	fi
+# ---- s3rver (the npm registry's)
+. "$(dirname "$0")/../lib/s3rver.sh"
+if s3rver_start "$BUILD" "$W" cairn-test; then
+	SPID=$S3RVER_PID
+	CAIRN_TEST_S3_PUT_NOT_ATOMIC=1 run s3rver "$S3RVER_URL" S3RVER S3RVER
+	serve_over_s3 "$S3RVER_URL" S3RVER S3RVER
 	kill "$SPID" 2>/dev/null; wait "$SPID" 2>/dev/null; SPID=
 else
-	failed=$((failed + 1)); echo "FAIL s3rver could not be installed from the npm registry"
+	failed=$((failed + 1)); echo "FAIL s3rver did not start"; cat "$W/s3rver.log"
 fi
 
 # ---- moto, where the machine's python has it (the first python3 on PATH, not Debian's)

@@ -364,6 +364,12 @@ CAIRN_API int cairn_meta_sqlite_open(cairn_meta **out, const char *path);
  */
 CAIRN_API int cairn_meta_pg_open(cairn_meta **out, const char *conninfo);
 
+/*
+ * The metadata a data directory uses: PostgreSQL when $CAIRN_META is a
+ * postgres:// URL (`cairn serve --meta`), else SQLite in DATA_DIR/cairn.db.
+ */
+CAIRN_API int cairn_meta_open(cairn_meta **out, const char *data_dir);
+
 #ifdef __cplusplus
 }
 #endif
