@@ -71,7 +71,7 @@ static int check_u64(uint64_t v, const char *what)
 }
 
 /* Rows an INSERT, UPDATE or DELETE touched. */
-static uint64_t changes(const PGresult *r)
+static uint64_t changes(PGresult *r)
 {
 	return strtoull(PQcmdTuples(r), NULL, 10);
 }
@@ -132,8 +132,12 @@ static const char *array_close(int_array *a)
 	return a->text;
 }
 
-/* n hashes as one bytea of 32-byte runs (NTH_HASH cuts them apart). */
-static uint8_t *pack_hashes(const cairn_hash *const *h, size_t n)
+/*
+ * n hashes as one bytea of 32-byte runs (NTH_HASH cuts them apart): the
+ * first at `first`, the next `stride` bytes further each (a field of an
+ * array of rows).
+ */
+static uint8_t *pack_hashes(const cairn_hash *first, size_t stride, size_t n)
 {
 	uint8_t *p = malloc(n ? n * 32 : 1);
 
@@ -142,7 +146,7 @@ static uint8_t *pack_hashes(const cairn_hash *const *h, size_t n)
 		return NULL;
 	}
 	for (size_t i = 0; i < n; i++)
-		memcpy(p + 32 * i, h[i]->bytes, 32);
+		memcpy(p + 32 * i, (const uint8_t *)first + i * stride, 32);
 	return p;
 }
 
@@ -634,18 +638,11 @@ static int term_refused(meta_pg *pg, const pg_arg *xorbs, const char *ends,
 static int insert_terms(meta_pg *pg, const cairn_hash *file, const cairn_term *terms, size_t n)
 {
 	int_array first = {NULL, 0}, end = {NULL, 0}, raw = {NULL, 0};
-	const cairn_hash **xs = malloc(n * sizeof(*xs));
-	uint8_t *packed = NULL;
+	uint8_t *packed;
 	PGresult *r;
 	int rc;
 
-	if (xs == NULL) {
-		rc = cairn__error_set(CAIRN_ENOMEM, "out of memory for %zu terms", n);
-		goto done;
-	}
-	for (size_t i = 0; i < n; i++)
-		xs[i] = &terms[i].xorb;
-	if ((packed = pack_hashes(xs, n)) == NULL) {
+	if ((packed = pack_hashes(&terms[0].xorb, sizeof(*terms), n)) == NULL) {
 		rc = CAIRN_ENOMEM;
 		goto done;
 	}
@@ -673,7 +670,6 @@ static int insert_terms(meta_pg *pg, const cairn_hash *file, const cairn_term *t
 		PQclear(r);
 	}
 done:
-	free(xs);
 	free(packed);
 	free(first.text);
 	free(end.text);
@@ -819,10 +815,11 @@ static int pg_file_list(cairn_meta *m, cairn_meta_file_fn fn, void *ctx)
 		for (int i = 0; i < rows && rc == 0; i++) {
 			cairn_hash file;
 
-			if ((rc = get_hash(&file, r, i, 0)) == 0)
-				rc = fn(ctx, &file, get_u64(r, i, 1));
+			if ((rc = get_hash(&file, r, i, 0)) != 0)
+				break;
 			last = file;
 			started = true;
+			rc = fn(ctx, &file, get_u64(r, i, 1));
 		}
 		PQclear(r);
 		if (rc != 0 || rows < PAGE)
@@ -883,17 +880,10 @@ static int insert_chunks(meta_pg *pg, const cairn_hash *xorb, const cairn_chunk_
 			 size_t n)
 {
 	int_array off = {NULL, 0}, packed_len = {NULL, 0}, raw = {NULL, 0};
-	const cairn_hash **hs = malloc(n * sizeof(*hs));
-	uint8_t *packed = NULL;
+	uint8_t *packed;
 	int rc;
 
-	if (hs == NULL) {
-		rc = cairn__error_set(CAIRN_ENOMEM, "out of memory for %zu chunks", n);
-		goto done;
-	}
-	for (size_t i = 0; i < n; i++)
-		hs[i] = &chunks[i].hash;
-	if ((packed = pack_hashes(hs, n)) == NULL) {
+	if ((packed = pack_hashes(&chunks[0].hash, sizeof(*chunks), n)) == NULL) {
 		rc = CAIRN_ENOMEM;
 		goto done;
 	}
@@ -917,7 +907,6 @@ static int insert_chunks(meta_pg *pg, const cairn_hash *xorb, const cairn_chunk_
 				   5, a);
 	}
 done:
-	free(hs);
 	free(packed);
 	free(off.text);
 	free(packed_len.text);
@@ -1102,10 +1091,11 @@ static int pg_xorb_list(cairn_meta *m, cairn_meta_xorb_fn fn, void *ctx)
 		for (int i = 0; i < rows && rc == 0; i++) {
 			cairn_xorb_row row;
 
-			if ((rc = read_xorb(&row, r, i)) == 0)
-				rc = fn(ctx, &row);
+			if ((rc = read_xorb(&row, r, i)) != 0)
+				break;
 			last = row.hash;
 			started = true;
+			rc = fn(ctx, &row);
 		}
 		PQclear(r);
 		if (rc != 0 || rows < PAGE)
@@ -1158,19 +1148,12 @@ static int pg_chunk_lookup(cairn_meta *m, const cairn_hash *chunk, cairn_hash *x
 /* Delete the xorbs of a page (hashes packed) and their chunk index entries. */
 static int gc_delete(meta_pg *pg, const cairn_xorb_row *rows, size_t n)
 {
-	const cairn_hash **hs = malloc(n * sizeof(*hs));
-	uint8_t *packed = NULL;
+	uint8_t *packed = pack_hashes(&rows[0].hash, sizeof(*rows), n);
 	char count[24];
 	int rc;
 
-	if (hs == NULL)
-		return cairn__error_set(CAIRN_ENOMEM, "out of memory");
-	for (size_t i = 0; i < n; i++)
-		hs[i] = &rows[i].hash;
-	if ((packed = pack_hashes(hs, n)) == NULL) {
-		free(hs);
+	if (packed == NULL)
 		return CAIRN_ENOMEM;
-	}
 	{
 		pg_arg a[2] = {PG_BYTES(packed, 32 * n), PG_TEXT(cairn__pg_i64(count, (int64_t)n))};
 
@@ -1185,7 +1168,6 @@ static int gc_delete(meta_pg *pg, const cairn_xorb_row *rows, size_t n)
 					   "$2::integer) AS i)",
 					   2, a);
 	}
-	free(hs);
 	free(packed);
 	return rc;
 }
@@ -1330,8 +1312,7 @@ static int pg_grant_put(cairn_meta *m, const char *ns, const cairn_hash *chunks,
 			int64_t now_ns)
 {
 	meta_pg *pg = cairn__pg(m);
-	const cairn_hash **hs = NULL;
-	uint8_t *packed = NULL;
+	uint8_t *packed;
 	char now[24], count[24];
 	int rc;
 
@@ -1339,18 +1320,12 @@ static int pg_grant_put(cairn_meta *m, const char *ns, const cairn_hash *chunks,
 		return cairn__error_set(CAIRN_EINVALID, "grant_put: no namespace or chunks");
 	if (n > INT_MAX / 32)
 		return cairn__error_set(CAIRN_EINVALID, "grant_put: %zu chunks", n);
-	if ((rc = cairn__pg_op_begin(pg, "grant_put")) != 0 || n == 0)
-		return cairn__pg_op_end(pg, rc, "grant_put");
-	if ((hs = malloc(n * sizeof(*hs))) == NULL) {
-		rc = cairn__error_set(CAIRN_ENOMEM, "out of memory for %zu grants", n);
-		goto done;
-	}
-	for (size_t i = 0; i < n; i++)
-		hs[i] = &chunks[i];
-	if ((packed = pack_hashes(hs, n)) == NULL) {
-		rc = CAIRN_ENOMEM;
-		goto done;
-	}
+	if ((rc = cairn__pg_op_begin(pg, "grant_put")) != 0)
+		return rc;
+	if (n == 0)
+		return cairn__pg_op_end(pg, 0, "grant_put");
+	if ((packed = pack_hashes(chunks, sizeof(*chunks), n)) == NULL)
+		return cairn__pg_op_end(pg, CAIRN_ENOMEM, "grant_put");
 	{
 		pg_arg a[4] = {PG_TEXT(ns), PG_BYTES(packed, 32 * n),
 			       PG_TEXT(cairn__pg_i64(now, now_ns)),
@@ -1364,8 +1339,6 @@ static int pg_grant_put(cairn_meta *m, const char *ns, const cairn_hash *chunks,
 				   "created_ns = greatest(chunk_grants.created_ns, excluded.created_ns)",
 				   4, a);
 	}
-done:
-	free(hs);
 	free(packed);
 	return cairn__pg_op_end(pg, rc, "grant_put");
 }
