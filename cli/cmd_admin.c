@@ -17,6 +17,8 @@
  * DIR defaults to $CAIRN_DATA, else ./var (where `cairn serve` keeps data).
  */
 #include "cli.h"
+
+#include "cairn/sys/store.h"
 #include "token.h"
 
 #include "cairn/errors.h"
@@ -25,6 +27,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <sys/random.h>
+#include <unistd.h>
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
@@ -131,6 +134,108 @@ static int open_repo(cairn_repo **r, const char *dir)
 		return EXIT_FAIL;
 	}
 	return EXIT_OK;
+}
+
+/* ---- migrate: a data directory to PostgreSQL and an S3 store ---------------------------------- */
+
+static void meta_progress(void *ctx, const char *table, uint64_t rows)
+{
+	(void)ctx;
+	fprintf(stderr, "\rmetadata: %-18s %" PRIu64 " rows", table, rows);
+}
+
+static void store_progress(void *ctx, const cairn_store_copy_result *r, uint64_t total)
+{
+	(void)ctx;
+	fprintf(stderr, "\rxorbs: %" PRIu64 " of %" PRIu64 " (%" PRIu64 " copied, %" PRIu64
+			" there already, %.1f MB)",
+		r->copied + r->skipped, total, r->copied, r->skipped, (double)r->bytes / 1e6);
+}
+
+static int admin_migrate(int argc, char **argv)
+{
+	static const char usage[] =
+		"usage: cairn admin migrate [--data DIR] [--to-meta postgres://...] "
+		"[--to-store s3://BUCKET[/PREFIX] [--s3-endpoint URL] [--s3-credentials FILE]]";
+	static const struct option longopts[] = {
+		{"data", required_argument, NULL, 'd'},
+		{"to-meta", required_argument, NULL, 'm'},
+		{"to-store", required_argument, NULL, 's'},
+		{"s3-endpoint", required_argument, NULL, 'e'},
+		{"s3-credentials", required_argument, NULL, 'c'},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
+	const char *data = getenv("CAIRN_DATA"), *to_meta = NULL, *to_store = NULL;
+	const char *endpoint = NULL, *creds = NULL;
+	char path[4096];
+	bool tty = isatty(STDERR_FILENO);
+	int c, rc;
+
+	if (data == NULL || *data == '\0')
+		data = "var";
+	optind = 1;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":d:m:s:e:c:h", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'd': data = optarg; break;
+		case 'm': to_meta = optarg; break;
+		case 's': to_store = optarg; break;
+		case 'e': endpoint = optarg; break;
+		case 'c': creds = optarg; break;
+		case 'h': printf("%s\n", usage); return EXIT_OK;
+		default:
+			fprintf(stderr, "cairn: %s '%s' (%s)\n",
+				c == ':' ? "option needs a value" : "unknown option", argv[optind - 1],
+				usage);
+			return EXIT_USAGE;
+		}
+	}
+	if (optind != argc || (to_meta == NULL && to_store == NULL)) {
+		fprintf(stderr, "cairn: give --to-meta, --to-store or both (%s)\n", usage);
+		return EXIT_USAGE;
+	}
+	/* the xorbs first: metadata in PostgreSQL must never name a xorb the store lacks */
+	if (to_store) {
+		cairn_store *from = NULL, *to = NULL;
+		cairn_store_copy_result r;
+
+		snprintf(path, sizeof(path), "%s/xorbs", data);
+		if ((rc = cairn_store_local_open(&from, path)) != 0 ||
+		    (rc = cairn_store_open_url(&to, to_store, endpoint, creds)) != 0) {
+			fprintf(stderr, "cairn: migrate: %s\n", cairn_error_last());
+			if (from)
+				from->close(from);
+			return EXIT_FAIL;
+		}
+		rc = cairn_store_copy(from, to, tty ? store_progress : NULL, NULL, &r);
+		if (tty)
+			fputc('\n', stderr);
+		from->close(from);
+		to->close(to);
+		if (rc != 0) {
+			fprintf(stderr, "cairn: migrate: %s (run it again to go on)\n",
+				cairn_error_last());
+			return EXIT_FAIL;
+		}
+		printf("xorbs: %" PRIu64 " in %s/xorbs: %" PRIu64 " copied (%" PRIu64
+		       " bytes, each checked), %" PRIu64 " there already\n",
+		       r.total, data, r.copied, r.bytes, r.skipped);
+	}
+	if (to_meta) {
+		snprintf(path, sizeof(path), "%s/cairn.db", data);
+		rc = cairn_meta_copy_to_pg(path, to_meta, tty ? meta_progress : NULL, NULL);
+		if (tty)
+			fputc('\n', stderr);
+		if (rc != 0) {
+			fprintf(stderr, "cairn: migrate: %s\n", cairn_error_last());
+			return EXIT_FAIL;
+		}
+		printf("metadata: %s copied to PostgreSQL, every table's rows counted on both "
+		       "sides\n",
+		       path);
+	}
+	return cli_finish_output(EXIT_OK);
 }
 
 static int admin_gc(int argc, char **argv)
@@ -487,15 +592,15 @@ int cmd_admin(int argc, char **argv)
 		int (*run)(int, char **);
 	} subs[] = {{"gc", admin_gc},	    {"fsck", admin_fsck},     {"stats", admin_stats},
 		    {"users", admin_users}, {"tokens", admin_tokens},   {"keys", admin_keys},
-		    {"regions", admin_regions}};
+		    {"regions", admin_regions}, {"migrate", admin_migrate}};
 
 	if (argc < 2) {
-		fprintf(stderr, "usage: cairn admin gc|fsck|stats|users|tokens|keys|regions [options]\n");
+		fprintf(stderr, "usage: cairn admin gc|fsck|stats|users|tokens|keys|regions|migrate [options]\n");
 		return EXIT_USAGE;
 	}
 	for (size_t i = 0; i < sizeof(subs) / sizeof(subs[0]); i++)
 		if (strcmp(argv[1], subs[i].name) == 0)
 			return subs[i].run(argc - 1, argv + 1);
-	fprintf(stderr, "cairn: unknown admin command '%s' (gc, fsck, stats, users, tokens, keys, regions)\n", argv[1]);
+	fprintf(stderr, "cairn: unknown admin command '%s' (gc, fsck, stats, users, tokens, keys, regions, migrate)\n", argv[1]);
 	return EXIT_USAGE;
 }

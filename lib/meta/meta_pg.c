@@ -537,8 +537,10 @@ static int pg_bucket_list(cairn_meta *m, const char *ns, cairn_meta_bucket_fn fn
 	if (fn == NULL)
 		return cairn__error_set(CAIRN_EINVALID, "bucket_list: no callback");
 	r = cairn__pg_exec(pg, "bucket_list",
-			   ns ? "SELECT " BUCKET_COLS " FROM buckets WHERE ns = $1 ORDER BY name"
-			      : "SELECT " BUCKET_COLS " FROM buckets ORDER BY ns, name",
+			   ns ? "SELECT " BUCKET_COLS " FROM buckets WHERE ns = $1 ORDER BY name "
+				"COLLATE \"C\""
+			      : "SELECT " BUCKET_COLS " FROM buckets ORDER BY ns COLLATE \"C\", "
+				"name COLLATE \"C\"",
 			   ns ? 1 : 0, a, &rc);
 	if (r == NULL)
 		return rc;
@@ -683,6 +685,8 @@ int cairn_meta_pg_open(cairn_meta **out, const char *conninfo)
 		return rc;
 	}
 	PQsetNoticeReceiver(pg->conn, quiet, NULL);
+	/* errors without DETAIL lines: those quote row values, secrets among them */
+	PQsetErrorVerbosity(pg->conn, PQERRORS_TERSE);
 	PQclear(PQexec(pg->conn, "SET client_min_messages = warning"));
 	if ((rc = migrate(pg)) != 0) {
 		pg_close(&pg->base);

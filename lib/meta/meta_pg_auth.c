@@ -883,13 +883,16 @@ static int pg_mpu_list(cairn_meta *m, int64_t bucket, const char *prefix, size_t
 		 * $2..$3 the prefix's key range (cairn__meta_key_range); after the
 		 * marker $4 (NULL: none): a later key, or the same key and a later
 		 * id ($5 NULL: no id is later, so every upload of the marker key is
-		 * skipped). Ids compare as bytes, as SQLite's do.
+		 * skipped). Ids compare as bytes, as SQLite's do; the marker goes
+		 * as bytea, so a marker that is not UTF-8 is only a string that
+		 * sorts somewhere, not an error.
 		 */
 		pg_arg a[6] = {PG_TEXT(cairn__pg_i64(bb, bucket)),
 			       PG_BYTES(lo, lo_len),
 			       PG_BYTES(hi, hi_len),
 			       key_marker ? PG_BYTES(key_marker, key_marker_len) : PG_NULL,
-			       key_marker ? PG_TEXT(id_marker) : PG_NULL,
+			       key_marker && id_marker ? PG_BYTES(id_marker, strlen(id_marker))
+						       : PG_NULL,
 			       limit == 0 || limit > INT64_MAX
 				       ? PG_NULL
 				       : PG_TEXT(cairn__pg_i64(lb, (int64_t)limit))};
@@ -898,7 +901,7 @@ static int pg_mpu_list(cairn_meta *m, int64_t bucket, const char *prefix, size_t
 				   "SELECT id, key, created_ns FROM multipart_uploads "
 				   "WHERE bucket_id = $1::bigint AND key >= $2::bytea AND key < $3::bytea "
 				   "AND ($4::bytea IS NULL OR key > $4::bytea OR (key = $4::bytea AND "
-				   "id COLLATE \"C\" > $5::text)) "
+				   "convert_to(id, 'UTF8') > $5::bytea)) "
 				   "ORDER BY key, id COLLATE \"C\" LIMIT $6::bigint",
 				   6, a, &rc);
 	}

@@ -85,12 +85,60 @@ serve_over_s3() { # URL KEY SECRET
 	fi
 }
 
+# ---- `cairn admin migrate --to-store`: a local data directory's xorbs into S3, then served from there
+migrate_to_s3() { # URL KEY SECRET
+	mkdir -p "$W/mg"
+	printf '[default]\naws_access_key_id = %s\naws_secret_access_key = %s\n' "$2" "$3" >"$W/mg/creds"
+	serve_start "$BUILD/cairn" "$W/mg/data" "$W/mg" || { failed=$((failed + 1)); echo "FAIL local server"; return; }
+	SPID2=$SERVE_PID
+	"$BUILD/cairn" admin users create alice --data "$W/mg/data" >/dev/null
+	TOK=$("$BUILD/cairn" admin tokens create --user alice --scope write --data "$W/mg/data")
+	/usr/bin/python3 -c 'import random,sys; [open("%s/m%d.bin" % (sys.argv[1], i), "wb").write(random.Random(40 + i).randbytes(3 << 20)) for i in range(3)]' "$W/mg"
+	CAIRN_ENDPOINT=$SERVE_URL CAIRN_TOKEN=$TOK "$BUILD/cairn" buckets create data --quiet >/dev/null
+	for i in 0 1 2; do
+		CAIRN_ENDPOINT=$SERVE_URL CAIRN_TOKEN=$TOK "$BUILD/cairn" buckets cp "$W/mg/m$i.bin" \
+			cairn://buckets/alice/data/m$i.bin --quiet >/dev/null
+	done
+	kill "$SPID2"; wait "$SPID2" 2>/dev/null; SPID2=
+	if "$BUILD/cairn" admin migrate --data "$W/mg/data" --to-store s3://cairn-test/mig \
+		--s3-endpoint "$1" --s3-credentials "$W/mg/creds" >"$W/mg/out1" 2>&1 &&
+		grep -q " copied" "$W/mg/out1" && ! grep -q ": 0 copied" "$W/mg/out1"; then
+		passed=$((passed + 1)); echo "ok migrate --to-store: $(cat "$W/mg/out1")"
+	else
+		failed=$((failed + 1)); echo "FAIL migrate --to-store: $(cat "$W/mg/out1")"
+	fi
+	"$BUILD/cairn" admin migrate --data "$W/mg/data" --to-store s3://cairn-test/mig \
+		--s3-endpoint "$1" --s3-credentials "$W/mg/creds" >"$W/mg/out2" 2>&1
+	if grep -q ": 0 copied" "$W/mg/out2"; then
+		passed=$((passed + 1)); echo "ok migrate again: nothing left to copy"
+	else
+		failed=$((failed + 1)); echo "FAIL migrate again: $(cat "$W/mg/out2")"
+	fi
+	mv "$W/mg/data/xorbs" "$W/mg/xorbs.old" # served from S3 alone from now on
+	serve_start "$BUILD/cairn" "$W/mg/data" "$W/mg" --store s3://cairn-test/mig --s3-endpoint "$1" \
+		--s3-credentials "$W/mg/creds" || { failed=$((failed + 1)); echo "FAIL server over S3"; return; }
+	SPID2=$SERVE_PID
+	ok_all=1
+	for i in 0 1 2; do
+		CAIRN_ENDPOINT=$SERVE_URL CAIRN_TOKEN=$TOK "$BUILD/cairn" buckets cp \
+			cairn://buckets/alice/data/m$i.bin "$W/mg/got$i.bin" --quiet 2>/dev/null
+		cmp -s "$W/mg/m$i.bin" "$W/mg/got$i.bin" || ok_all=0
+	done
+	if [ $ok_all = 1 ]; then
+		passed=$((passed + 1)); echo "ok every migrated object reads back from the S3 store"
+	else
+		failed=$((failed + 1)); echo "FAIL migrated objects"
+	fi
+	kill "$SPID2"; wait "$SPID2" 2>/dev/null; SPID2=
+}
+
 # ---- s3rver (the npm registry's)
 . "$(dirname "$0")/../lib/s3rver.sh"
 if s3rver_start "$BUILD" "$W" cairn-test; then
 	SPID=$S3RVER_PID
 	CAIRN_TEST_S3_PUT_NOT_ATOMIC=1 run s3rver "$S3RVER_URL" S3RVER S3RVER
 	serve_over_s3 "$S3RVER_URL" S3RVER S3RVER
+	migrate_to_s3 "$S3RVER_URL" S3RVER S3RVER
 	kill "$SPID" 2>/dev/null; wait "$SPID" 2>/dev/null; SPID=
 else
 	failed=$((failed + 1)); echo "FAIL s3rver did not start"; cat "$W/s3rver.log"

@@ -370,6 +370,18 @@ CAIRN_API int cairn_meta_pg_open(cairn_meta **out, const char *conninfo);
  */
 CAIRN_API int cairn_meta_open(cairn_meta **out, const char *data_dir);
 
+/*
+ * Copy the SQLite metadata at sqlite_path into the PostgreSQL database of
+ * conninfo (its schema made or migrated first), table by table; rows
+ * already there are kept, so a copy that stopped can run again. Then
+ * each table's rows are counted on both sides. progress (may be NULL):
+ * per table, and every 500 rows. Returns 0, CAIRN_ECORRUPT (the counts
+ * differ: the message names the table), CAIRN_EIO.
+ */
+typedef void (*cairn_meta_copy_fn)(void *ctx, const char *table, uint64_t rows);
+CAIRN_API int cairn_meta_copy_to_pg(const char *sqlite_path, const char *conninfo,
+				    cairn_meta_copy_fn progress, void *ctx);
+
 #ifdef __cplusplus
 }
 #endif

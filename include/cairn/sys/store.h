@@ -106,6 +106,26 @@ CAIRN_API int cairn_store_s3_open(cairn_store **out, const cairn_store_s3_config
 CAIRN_API int cairn_store_open_url(cairn_store **out, const char *url, const char *endpoint,
 				   const char *credentials_file);
 
+/*
+ * Copy every xorb of from into to, each checked whole (its footer, every
+ * chunk, its name) before it is written and its size read back after; a
+ * xorb already in to with the same size is skipped, so running it again
+ * after a stop goes on. progress (may be NULL) after each xorb, with the
+ * counts so far and the number in from. Returns 0 or the first error
+ * (CAIRN_ECORRUPT for a xorb of from that does not check: nothing is
+ * written for it).
+ */
+typedef struct cairn_store_copy_result {
+	uint64_t total;   /* xorbs in the source */
+	uint64_t copied;  /* written to the destination */
+	uint64_t skipped; /* there already */
+	uint64_t bytes;   /* bytes written */
+} cairn_store_copy_result;
+typedef void (*cairn_store_copy_fn)(void *ctx, const cairn_store_copy_result *so_far,
+				    uint64_t total);
+CAIRN_API int cairn_store_copy(cairn_store *from, cairn_store *to, cairn_store_copy_fn progress,
+			       void *ctx, cairn_store_copy_result *out);
+
 #ifdef __cplusplus
 }
 #endif
