@@ -49,7 +49,7 @@ enum {
 
 static const uint8_t empty[1]; /* a zero-length bytea (a NULL pointer would be SQL NULL) */
 
-/* ---- helpers ------------------------------------------------------------------------------------ */
+/* ---- helpers --------------------------------------------------------------------------------- */
 
 static const char *hex(char buf[CAIRN_HASH_HEX_LEN + 1], const cairn_hash *h)
 {
@@ -95,7 +95,8 @@ static int list_enter(meta_pg *pg, int bit, const char *what)
 {
 	if (pg->listing & bit)
 		return cairn__error_set(CAIRN_EINVALID,
-					"metadata: %s called from a callback of its own listing", what);
+					"metadata: %s called from a callback of its own listing",
+					what);
 	pg->listing |= bit;
 	return 0;
 }
@@ -150,7 +151,7 @@ static uint8_t *pack_hashes(const cairn_hash *first, size_t stride, size_t n)
 	return p;
 }
 
-/* ---- object_get's strings: per connection, freed with it --------------------------------------- */
+/* ---- object_get's strings: per connection, freed with it ------------------------------------- */
 
 /*
  * out->key, content_type, user_meta and part_sizes of object_get point
@@ -194,7 +195,7 @@ static object_store *store_of(meta_pg *pg)
 	return d;
 }
 
-/* ---- bucket statistics -------------------------------------------------------------------------- */
+/* ---- bucket statistics ----------------------------------------------------------------------- */
 
 /*
  * Pages of objects in key order, with their terms: a range of the primary
@@ -223,9 +224,10 @@ static int pg_bucket_terms(cairn_meta *m, int64_t bucket,
 		PGresult *r = cairn__pg_exec(
 			pg, "bucket_terms",
 			"SELECT o.key, t.xorb_hash, t.chunk_first, t.chunk_end FROM "
-			"(SELECT key, file_hash FROM objects WHERE bucket_id = $1::bigint AND key > "
-			"$2::bytea ORDER BY key LIMIT $3::bigint) AS o "
-			"LEFT JOIN file_terms AS t ON t.file_hash = o.file_hash ORDER BY o.key, t.seq",
+			"(SELECT key, file_hash FROM objects WHERE bucket_id = $1::bigint "
+			"AND key > $2::bytea ORDER BY key LIMIT $3::bigint) AS o "
+			"LEFT JOIN file_terms AS t ON t.file_hash = o.file_hash "
+			"ORDER BY o.key, t.seq",
 			3, a, &rc);
 		int rows, objects = 0;
 
@@ -278,7 +280,8 @@ static int pg_prefix_totals(cairn_meta *m, int64_t bucket, const char *prefix, s
 
 		r = cairn__pg_exec(pg, "prefix_totals",
 				   "SELECT count(*), coalesce(sum(size), 0) FROM objects WHERE "
-				   "bucket_id = $1::bigint AND key >= $2::bytea AND key < $3::bytea",
+				   "bucket_id = $1::bigint AND key >= $2::bytea "
+				   "AND key < $3::bytea",
 				   3, a, &rc);
 	}
 	if (r != NULL) {
@@ -292,7 +295,7 @@ done:
 	return rc;
 }
 
-/* ---- objects ------------------------------------------------------------------------------------ */
+/* ---- objects --------------------------------------------------------------------------------- */
 
 /* An object's content type and user metadata: NULL or within their ceilings. */
 static int check_strings(const char *content_type, const char *user_meta)
@@ -302,7 +305,8 @@ static int check_strings(const char *content_type, const char *user_meta)
 					CAIRN_CTYPE_MAX);
 	if (user_meta &&
 	    strnlen(user_meta, CAIRN_USER_META_TEXT_MAX + 1) > CAIRN_USER_META_TEXT_MAX)
-		return cairn__error_set(CAIRN_EINVALID, "user metadata has at most %d bytes of text",
+		return cairn__error_set(CAIRN_EINVALID,
+					"user metadata has at most %d bytes of text",
 					CAIRN_USER_META_TEXT_MAX);
 	return 0;
 }
@@ -377,14 +381,15 @@ static int pg_object_put(cairn_meta *m, int64_t bucket, const cairn_object_row *
 
 		/* inserts nothing when the bucket does not exist */
 		r = cairn__pg_exec(pg, "object_put",
-				   "INSERT INTO objects (bucket_id, key, file_hash, size, mtime_ns, "
-				   "created_ns, content_type, md5, parts, user_meta, part_sizes) "
-				   "SELECT id, $2::bytea, $3::bytea, $4::bigint, $5::bigint, $6::bigint, "
-				   "$7::text, $8::bytea, $9::integer, $10::text, $11::bytea "
-				   "FROM buckets WHERE id = $1::bigint "
+				   "INSERT INTO objects (bucket_id, key, file_hash, size, "
+				   "mtime_ns, created_ns, content_type, md5, parts, user_meta, "
+				   "part_sizes) SELECT id, $2::bytea, $3::bytea, $4::bigint, "
+				   "$5::bigint, $6::bigint, $7::text, $8::bytea, $9::integer, "
+				   "$10::text, $11::bytea FROM buckets WHERE id = $1::bigint "
 				   "ON CONFLICT (bucket_id, key) DO UPDATE SET "
 				   "file_hash = excluded.file_hash, size = excluded.size, "
-				   "mtime_ns = excluded.mtime_ns, created_ns = excluded.created_ns, "
+				   "mtime_ns = excluded.mtime_ns, "
+				   "created_ns = excluded.created_ns, "
 				   "content_type = excluded.content_type, md5 = excluded.md5, "
 				   "parts = excluded.parts, user_meta = excluded.user_meta, "
 				   "part_sizes = excluded.part_sizes",
@@ -467,8 +472,8 @@ static int pg_object_get(cairn_meta *m, int64_t bucket, const char *key, size_t 
 		pg_arg a[2] = {PG_TEXT(cairn__pg_i64(b, bucket)), PG_BYTES(key, key_len)};
 
 		r = cairn__pg_exec(pg, "object_get",
-				   "SELECT " OBJECT_COLS " FROM objects WHERE bucket_id = $1::bigint "
-				   "AND key = $2::bytea",
+				   "SELECT " OBJECT_COLS " FROM objects "
+				   "WHERE bucket_id = $1::bigint AND key = $2::bytea",
 				   2, a, &rc);
 	}
 	if (r == NULL)
@@ -556,8 +561,9 @@ static int pg_object_list(cairn_meta *m, int64_t bucket, const char *prefix, siz
 			       PG_TEXT(cairn__pg_i64(p, (int64_t)page))};
 		PGresult *r = cairn__pg_exec(pg, "object_list",
 					     "SELECT key, " OBJECT_COLS " FROM objects WHERE "
-					     "bucket_id = $1::bigint AND key >= $2::bytea AND key < "
-					     "$3::bytea ORDER BY key LIMIT $4::bigint",
+					     "bucket_id = $1::bigint AND key >= $2::bytea "
+					     "AND key < $3::bytea ORDER BY key "
+					     "LIMIT $4::bigint",
 					     4, a, &rc);
 		int rows;
 
@@ -596,7 +602,7 @@ static int pg_object_list(cairn_meta *m, int64_t bucket, const char *prefix, siz
 	return rc;
 }
 
-/* ---- files -------------------------------------------------------------------------------------- */
+/* ---- files ----------------------------------------------------------------------------------- */
 
 /* Why a term was not inserted: the first whose xorb is missing or too short. */
 static int term_refused(meta_pg *pg, const pg_arg *xorbs, const char *ends,
@@ -655,15 +661,17 @@ static int insert_terms(meta_pg *pg, const cairn_hash *file, const cairn_term *t
 		array_add(&raw, (int64_t)terms[i].raw_len);
 	}
 	{
-		pg_arg a[5] = {hash_arg(file), PG_BYTES(packed, 32 * n), PG_TEXT(array_close(&first)),
-			       PG_TEXT(array_close(&end)), PG_TEXT(array_close(&raw))};
+		pg_arg a[5] = {hash_arg(file), PG_BYTES(packed, 32 * n),
+			       PG_TEXT(array_close(&first)), PG_TEXT(array_close(&end)),
+			       PG_TEXT(array_close(&raw))};
 
 		r = cairn__pg_exec(pg, "file_put: term",
-				   "INSERT INTO file_terms (file_hash, seq, xorb_hash, chunk_first, "
-				   "chunk_end, raw_len) SELECT $1::bytea, t.i - 1, x.hash, t.f, t.e, "
-				   "t.r FROM unnest($3::bigint[], $4::bigint[], $5::bigint[]) WITH "
-				   "ORDINALITY AS t(f, e, r, i) JOIN xorbs AS x ON x.hash = "
-				   NTH_HASH("$2", "t.i") " AND x.chunks >= t.e",
+				   "INSERT INTO file_terms (file_hash, seq, xorb_hash, "
+				   "chunk_first, chunk_end, raw_len) SELECT $1::bytea, t.i - 1, "
+				   "x.hash, t.f, t.e, t.r FROM unnest($3::bigint[], $4::bigint[], "
+				   "$5::bigint[]) WITH ORDINALITY AS t(f, e, r, i) "
+				   "JOIN xorbs AS x ON x.hash = " NTH_HASH("$2", "t.i") " "
+				   "AND x.chunks >= t.e",
 				   5, a, &rc);
 		if (r != NULL && changes(r) != n)
 			rc = term_refused(pg, &a[1], end.text, terms);
@@ -701,8 +709,8 @@ static int pg_file_put(cairn_meta *m, const cairn_hash *file, uint64_t size,
 						terms[i].first, terms[i].end);
 		if (terms[i].raw_len > size - sum) /* sum <= size: no overflow */
 			return cairn__error_set(CAIRN_EINVALID,
-						"file_put: the terms hold more than the file's %llu "
-						"bytes",
+						"file_put: the terms hold more than the "
+						"file's %llu bytes",
 						(unsigned long long)size);
 		sum += terms[i].raw_len;
 	}
@@ -749,7 +757,8 @@ static int pg_file_get(cairn_meta *m, const cairn_hash *file, uint64_t *size, ca
 		r = cairn__pg_exec(pg, "file_get",
 				   "SELECT f.size, t.seq, t.xorb_hash, t.chunk_first, t.chunk_end, "
 				   "t.raw_len FROM files AS f LEFT JOIN file_terms AS t "
-				   "ON t.file_hash = f.hash WHERE f.hash = $1::bytea ORDER BY t.seq",
+				   "ON t.file_hash = f.hash WHERE f.hash = $1::bytea "
+				   "ORDER BY t.seq",
 				   1, a, &rc);
 	}
 	if (r == NULL)
@@ -829,7 +838,7 @@ static int pg_file_list(cairn_meta *m, cairn_meta_file_fn fn, void *ctx)
 	return rc;
 }
 
-/* ---- xorbs and the chunk index ------------------------------------------------------------------ */
+/* ---- xorbs and the chunk index --------------------------------------------------------------- */
 
 static int read_xorb(cairn_xorb_row *row, const PGresult *r, int i)
 {
@@ -866,11 +875,13 @@ static int check_chunks(const cairn_xorb_row *row, const cairn_chunk_row *chunks
 	}
 	if (at > row->stored)
 		return cairn__error_set(CAIRN_EINVALID,
-					"xorb_put: the chunks end at %llu, past the xorb's %llu bytes",
+					"xorb_put: the chunks end at %llu, past the xorb's "
+					"%llu bytes",
 					(unsigned long long)at, (unsigned long long)row->stored);
 	if (raw != row->raw)
 		return cairn__error_set(CAIRN_EINVALID,
-					"xorb_put: the chunks decode to %llu bytes, the row says %llu",
+					"xorb_put: the chunks decode to %llu bytes, the row "
+					"says %llu",
 					(unsigned long long)raw, (unsigned long long)row->raw);
 	return 0;
 }
@@ -900,10 +911,11 @@ static int insert_chunks(meta_pg *pg, const cairn_hash *xorb, const cairn_chunk_
 			       PG_TEXT(array_close(&packed_len)), PG_TEXT(array_close(&raw))};
 
 		rc = cairn__pg_run(pg, "xorb_put: chunk",
-				   "INSERT INTO xorb_chunks (xorb_hash, idx, chunk_hash, chunk_offset, "
-				   "packed_len, raw_len) SELECT $1::bytea, t.i - 1, "
-				   NTH_HASH("$2", "t.i") ", t.o, t.p, t.r FROM unnest($3::bigint[], "
-				   "$4::bigint[], $5::bigint[]) WITH ORDINALITY AS t(o, p, r, i)",
+				   "INSERT INTO xorb_chunks (xorb_hash, idx, chunk_hash, "
+				   "chunk_offset, packed_len, raw_len) SELECT $1::bytea, t.i - 1, "
+				   NTH_HASH("$2", "t.i") ", t.o, t.p, t.r FROM "
+				   "unnest($3::bigint[], $4::bigint[], $5::bigint[]) "
+				   "WITH ORDINALITY AS t(o, p, r, i)",
 				   5, a);
 	}
 done:
@@ -944,8 +956,8 @@ static int pg_xorb_put(cairn_meta *m, const cairn_xorb_row *row, const cairn_chu
 			       PG_TEXT(cairn__pg_i64(used, row->used_ns))};
 
 		r = cairn__pg_exec(pg, "xorb_put",
-				   "INSERT INTO xorbs (" XORB_COLS ") VALUES ($1::bytea, $2::bigint, "
-				   "$3::bigint, $4::bigint, $5::bigint, $6::bigint) "
+				   "INSERT INTO xorbs (" XORB_COLS ") VALUES ($1::bytea, "
+				   "$2::bigint, $3::bigint, $4::bigint, $5::bigint, $6::bigint) "
 				   "ON CONFLICT (hash) DO NOTHING",
 				   6, a, &rc);
 		if (r != NULL && changes(r) == 0) {
@@ -957,8 +969,8 @@ static int pg_xorb_put(cairn_meta *m, const cairn_xorb_row *row, const cairn_chu
 			pg_arg t[2] = {a[0], a[5]};
 
 			rc = cairn__pg_run(pg, "xorb_put: touch",
-					   "UPDATE xorbs SET used_ns = greatest(used_ns, $2::bigint) "
-					   "WHERE hash = $1::bytea",
+					   "UPDATE xorbs SET used_ns = greatest(used_ns, "
+					   "$2::bigint) WHERE hash = $1::bytea",
 					   2, t);
 		} else if (r != NULL && n > 0) {
 			rc = insert_chunks(pg, &row->hash, chunks, n);
@@ -1016,9 +1028,9 @@ static int pg_xorb_chunks(cairn_meta *m, const cairn_hash *xorb, uint32_t first,
 			       PG_TEXT(cairn__pg_i64(e, end))};
 
 		r = cairn__pg_exec(pg, "xorb_chunks",
-				   "SELECT idx, chunk_hash, chunk_offset, packed_len, raw_len FROM "
-				   "xorb_chunks WHERE xorb_hash = $1::bytea AND idx >= $2::bigint AND "
-				   "idx < $3::bigint ORDER BY idx",
+				   "SELECT idx, chunk_hash, chunk_offset, packed_len, raw_len "
+				   "FROM xorb_chunks WHERE xorb_hash = $1::bytea "
+				   "AND idx >= $2::bigint AND idx < $3::bigint ORDER BY idx",
 				   3, a, &rc);
 	}
 	if (r == NULL)
@@ -1080,8 +1092,9 @@ static int pg_xorb_list(cairn_meta *m, cairn_meta_xorb_fn fn, void *ctx)
 	for (;;) {
 		pg_arg a[2] = {started ? hash_arg(&last) : PG_BYTES(empty, 0), PG_TEXT(page)};
 		PGresult *r = cairn__pg_exec(pg, "xorb_list",
-					     "SELECT " XORB_COLS " FROM xorbs WHERE hash > $1::bytea "
-					     "ORDER BY hash LIMIT $2::bigint",
+					     "SELECT " XORB_COLS " FROM xorbs "
+					     "WHERE hash > $1::bytea ORDER BY hash "
+					     "LIMIT $2::bigint",
 					     2, a, &rc);
 		int rows;
 
@@ -1143,7 +1156,7 @@ static int pg_chunk_lookup(cairn_meta *m, const cairn_hash *chunk, cairn_hash *x
 	return 0;
 }
 
-/* ---- garbage collection ------------------------------------------------------------------------- */
+/* ---- garbage collection ---------------------------------------------------------------------- */
 
 /* Delete the xorbs of a page (hashes packed) and their chunk index entries. */
 static int gc_delete(meta_pg *pg, const cairn_xorb_row *rows, size_t n)
@@ -1196,8 +1209,8 @@ static int pg_gc(cairn_meta *m, int64_t cutoff_ns, cairn_meta_xorb_fn fn, void *
 
 	/* files first: the xorbs they alone held become collectable in the same pass */
 	rc = cairn__pg_run(pg, "gc: file terms",
-			   "DELETE FROM file_terms WHERE file_hash IN (SELECT hash FROM files WHERE "
-			   GC_FILE_WHERE ")",
+			   "DELETE FROM file_terms WHERE file_hash IN "
+			   "(SELECT hash FROM files WHERE " GC_FILE_WHERE ")",
 			   1, a);
 	if (rc == 0) {
 		r = cairn__pg_exec(pg, "gc: files", "DELETE FROM files WHERE " GC_FILE_WHERE, 1, a,
@@ -1217,9 +1230,10 @@ static int pg_gc(cairn_meta *m, int64_t cutoff_ns, cairn_meta_xorb_fn fn, void *
 		size_t n = 0;
 
 		r = cairn__pg_exec(pg, "gc: xorbs",
-				   "SELECT " XORB_COLS " FROM xorbs WHERE created_ns < $1::bigint AND "
-				   "used_ns < $1::bigint AND hash > $2::bytea AND NOT EXISTS (SELECT 1 "
-				   "FROM file_terms WHERE file_terms.xorb_hash = xorbs.hash) "
+				   "SELECT " XORB_COLS " FROM xorbs WHERE "
+				   "created_ns < $1::bigint AND used_ns < $1::bigint "
+				   "AND hash > $2::bytea AND NOT EXISTS (SELECT 1 FROM "
+				   "file_terms WHERE file_terms.xorb_hash = xorbs.hash) "
 				   "ORDER BY hash LIMIT $3::bigint",
 				   3, p, &rc);
 		if (r == NULL)
@@ -1245,7 +1259,7 @@ static int pg_gc(cairn_meta *m, int64_t cutoff_ns, cairn_meta_xorb_fn fn, void *
 	return rc;
 }
 
-/* ---- the chunk protocol's access rules ---------------------------------------------------------- */
+/* ---- the chunk protocol's access rules ------------------------------------------------------- */
 
 static int pg_chunk_access(cairn_meta *m, const cairn_hash *chunk, const char *ns, bool all,
 			   int64_t grant_since_ns, cairn_hash *xorb, uint32_t *index,
@@ -1274,9 +1288,9 @@ static int pg_chunk_access(cairn_meta *m, const cairn_hash *chunk, const char *n
 		r = cairn__pg_exec(pg, "chunk_access",
 				   "SELECT c.xorb_hash, c.idx, c.raw_len FROM xorb_chunks AS c "
 				   "WHERE c.chunk_hash = $1::bytea AND ("
-				   "($2::text IS NOT NULL AND EXISTS (SELECT 1 FROM chunk_grants AS g "
-				   "WHERE g.ns = $2::text AND g.chunk_hash = $1::bytea AND "
-				   "g.created_ns >= $4::bigint)) "
+				   "($2::text IS NOT NULL AND EXISTS (SELECT 1 FROM "
+				   "chunk_grants AS g WHERE g.ns = $2::text AND "
+				   "g.chunk_hash = $1::bytea AND g.created_ns >= $4::bigint)) "
 				   "OR EXISTS (SELECT 1 FROM file_terms AS t "
 				   "JOIN objects AS o ON o.file_hash = t.file_hash "
 				   "JOIN buckets AS b ON b.id = o.bucket_id "
@@ -1288,7 +1302,8 @@ static int pg_chunk_access(cairn_meta *m, const cairn_hash *chunk, const char *n
 	if (r == NULL)
 		return rc;
 	if (PQntuples(r) == 0) {
-		rc = cairn__error_set(CAIRN_ENOTFOUND, "chunk %s is not stored or not visible to you",
+		rc = cairn__error_set(CAIRN_ENOTFOUND,
+				      "chunk %s is not stored or not visible to you",
 				      hex(h, chunk));
 	} else {
 		rc = get_hash(&found, r, 0, 0);
@@ -1332,11 +1347,11 @@ static int pg_grant_put(cairn_meta *m, const char *ns, const cairn_hash *chunks,
 			       PG_TEXT(cairn__pg_i64(count, (int64_t)n))};
 
 		rc = cairn__pg_run(pg, "grant_put",
-				   "INSERT INTO chunk_grants (ns, chunk_hash, created_ns) SELECT DISTINCT "
-				   "$1::text, " NTH_HASH("$2", "i") ", $3::bigint FROM "
-				   "generate_series(1, $4::integer) AS i "
-				   "ON CONFLICT (ns, chunk_hash) DO UPDATE SET "
-				   "created_ns = greatest(chunk_grants.created_ns, excluded.created_ns)",
+				   "INSERT INTO chunk_grants (ns, chunk_hash, created_ns) "
+				   "SELECT DISTINCT $1::text, " NTH_HASH("$2", "i") ", "
+				   "$3::bigint FROM generate_series(1, $4::integer) AS i "
+				   "ON CONFLICT (ns, chunk_hash) DO UPDATE SET created_ns = "
+				   "greatest(chunk_grants.created_ns, excluded.created_ns)",
 				   4, a);
 	}
 	free(packed);
@@ -1356,9 +1371,10 @@ static int pg_file_visible(cairn_meta *m, const cairn_hash *file, const char *ns
 		pg_arg a[3] = {hash_arg(file), PG_TEXT(ns), PG_TEXT(all ? "true" : "false")};
 
 		r = cairn__pg_exec(pg, "file_visible",
-				   "SELECT 1 FROM objects AS o JOIN buckets AS b ON b.id = o.bucket_id "
-				   "WHERE o.file_hash = $1::bytea AND ($3::boolean OR NOT b.private OR "
-				   "b.ns = $2::text) LIMIT 1",
+				   "SELECT 1 FROM objects AS o "
+				   "JOIN buckets AS b ON b.id = o.bucket_id "
+				   "WHERE o.file_hash = $1::bytea AND ($3::boolean "
+				   "OR NOT b.private OR b.ns = $2::text) LIMIT 1",
 				   3, a, &rc);
 	}
 	if (r == NULL)
@@ -1369,7 +1385,7 @@ static int pg_file_visible(cairn_meta *m, const cairn_hash *file, const char *ns
 	return rc;
 }
 
-/* ---- the table ---------------------------------------------------------------------------------- */
+/* ---- the table ------------------------------------------------------------------------------- */
 
 void cairn__pg_data_init(cairn_meta *m)
 {

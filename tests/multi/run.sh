@@ -48,7 +48,7 @@ BPID=$SERVE_PID B=$SERVE_URL
 TOKEN=$("$C" admin tokens create --user alice --scope write --data "$W/a/data")
 export CAIRN_TOKEN=$TOKEN
 CAIRN_ENDPOINT=$A "$C" buckets create data --quiet >/dev/null
-check "a bucket made on A is on B" data "$(CAIRN_ENDPOINT=$B "$C" buckets list alice --json | $PY -c 'import json,sys; print(json.loads(sys.stdin.readline())["name"])')"
+check "a bucket made on A is on B" data "$(CAIRN_ENDPOINT=$B "$C" buckets list alice --json | $PY -c 'import json,sys; print(" ".join(b["name"] for b in json.load(sys.stdin)))')"
 
 $PY -c '
 import random, sys
