@@ -15,8 +15,10 @@
 # with `cairn buckets sync cairn://buckets/admin/bench/a/ NEWDIR` (every
 # file compared with cmp), and uploaded again under b/ (dedup: nothing to
 # send). Prints the last round and the spread over all rounds; the output
-# is also written to bench/out/store.txt. Stops with an error if Cairn
-# fails a command, a byte differs, or the re-upload is not deduplicated.
+# is also written to bench/out/store.txt, with the CPU seconds of the
+# client, `cairn serve` and the S3 server in each transfer. Stops with an
+# error if Cairn fails a command, a byte differs, an S3 run leaves xorbs in
+# the local data directory, or the re-upload is not deduplicated.
 set -eu
 BUILD=$(cd "$1" && pwd)
 SRC=$(cd "$(dirname "$0")/.." && pwd)

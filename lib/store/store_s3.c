@@ -584,7 +584,7 @@ static int s3_list(cairn_store *st, cairn_store_list_fn fn, void *ctx)
 		}
 		while (rc == 0 && p < end) {
 			const char *c = p, *kk, *sz, *lm;
-			size_t kn, sn, ln;
+			size_t kn = 0, sn = 0, ln = 0;
 			size_t pl = strlen(s->prefix) + 6;
 			char num[32];
 			cairn_hash h;

@@ -301,6 +301,13 @@ contains access-log "$W/err" 'PUT /buckets/alice/pub/upload/models/v1/five.bin 2
 
 # uploads in flight hold bounded memory together: past --upload-memory, 503 SlowDown
 . "$(dirname "$0")/../lib/serve.sh"
+# a second data directory is a second metadata store: with PostgreSQL
+# (tests/pg/with.sh), a database of its own
+if [ -n "${CAIRN_META:-}" ]; then
+	psql "${CAIRN_META%/*}/postgres" -qc "CREATE DATABASE second" >/dev/null 2>&1
+	CAIRN_META=${CAIRN_META%/*}/second
+	export CAIRN_META
+fi
 if serve_start "$CAIRN" "$W/data2" "$W" --upload-memory 128; then
 	U2=$SERVE_URL PID2=$SERVE_PID
 	A2="Authorization: Bearer $(cat "$W/data2/admin-token")"

@@ -64,7 +64,7 @@ serve_over_s3() { # URL KEY SECRET
 		failed=$((failed + 1)); echo "FAIL serve --store s3: dedup: $(cat "$W/so/second")"
 	fi
 	# (admin commands run without --store leave an empty local store: its .lock only)
-	if [ -z "$(find "$W/so/data" -type f -regex '.*/[0-9a-f]\{64\}' | head -1)" ]; then
+	if [ -z "$(find "$W/so/data" -regextype posix-extended -type f -regex '.*/[0-9a-f]{64}' | head -1)" ]; then
 		passed=$((passed + 1)); echo "ok serve --store s3: no xorb in the data directory"
 	else
 		failed=$((failed + 1)); echo "FAIL serve --store s3: xorbs written locally"; find "$W/so/data/xorbs" -type f | head -5
