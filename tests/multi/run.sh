@@ -110,4 +110,42 @@ for f in one two; do
 	cmp -s "$W/$f.bin" "$W/after-$f.bin" || bad "$f.bin after GC"
 done
 ok "the earlier objects survive GC"
+
+# ---- a single-node data directory (SQLite + local xorbs) moved to PostgreSQL + S3
+kill "$APID" "$BPID"; wait "$APID" "$BPID" 2>/dev/null; APID= BPID=
+(
+	unset CAIRN_META CAIRN_STORE CAIRN_S3_ENDPOINT CAIRN_S3_CREDENTIALS CAIRN_TOKEN
+	mkdir -p "$W/one"
+	serve_start "$C" "$W/one/data" "$W/one" || exit 1
+	P=$SERVE_PID
+	"$C" admin users create dora --data "$W/one/data" >/dev/null
+	"$C" admin tokens create --user dora --scope write --data "$W/one/data" >"$W/one/token"
+	CAIRN_ENDPOINT=$SERVE_URL CAIRN_TOKEN=$(cat "$W/one/token") "$C" buckets create old --private --quiet
+	CAIRN_ENDPOINT=$SERVE_URL CAIRN_TOKEN=$(cat "$W/one/token") "$C" buckets sync "$W/many" \
+		cairn://buckets/dora/old/many/ --quiet >/dev/null
+	kill "$P"; wait "$P" 2>/dev/null
+	psql "$PG_URL/postgres" -qc "CREATE DATABASE moved" >/dev/null 2>&1
+	"$C" admin migrate --data "$W/one/data" --to-store s3://cairn-multi/moved \
+		--s3-endpoint "$S3RVER_URL" --s3-credentials "$W/creds" --to-meta "$PG_URL/moved" \
+		>"$W/one/migrate" 2>&1
+) || bad "the single-node server"
+cat "$W/one/migrate"
+grep -q "every table's rows counted" "$W/one/migrate" && ok "migrate --to-meta --to-store" ||
+	bad "migrate: $(cat "$W/one/migrate")"
+"$C" admin migrate --data "$W/one/data" --to-store s3://cairn-multi/moved --s3-endpoint "$S3RVER_URL" \
+	--s3-credentials "$W/creds" --to-meta "$PG_URL/moved" >"$W/one/migrate2" 2>&1
+grep -q ": 0 copied" "$W/one/migrate2" && grep -q "rows counted" "$W/one/migrate2" &&
+	ok "migrate again: goes on, copies nothing twice" || bad "migrate again: $(cat "$W/one/migrate2")"
+mv "$W/one/data/cairn.db" "$W/one/cairn.db.old"
+mv "$W/one/data/xorbs" "$W/one/xorbs.old"
+mkdir -p "$W/c"
+cp "$W/one/data/url-key" "$W/c/" 2>/dev/null
+CAIRN_META=$PG_URL/moved CAIRN_STORE=s3://cairn-multi/moved serve_start "$C" "$W/one/data" "$W/c" ||
+	bad "the server over the moved data: $(cat "$W/c/err")"
+APID=$SERVE_PID
+CAIRN_TOKEN=$(cat "$W/one/token") CAIRN_ENDPOINT=$SERVE_URL "$C" buckets sync \
+	cairn://buckets/dora/old/many/ "$W/moved-back" --quiet 2>"$W/err"
+diff -r "$W/many" "$W/moved-back" >/dev/null && ok "the moved data reads back, with the old token" ||
+	bad "after the move: $(cat "$W/err")"
+check "the moved bucket is still private" 404 "$(curl -s -o /dev/null -w '%{http_code}' "$SERVE_URL/api/buckets/dora/old")"
 fin
