@@ -1026,6 +1026,25 @@ static bool has_file(cairn_meta *m, uint64_t seed)
 	return ok;
 }
 
+/* One collector at a time: a second handle on the same metadata waits its turn. */
+static void test_gc_lock(void)
+{
+	cairn_meta *a = open_db("gclock.db"), *b = open_db("gclock.db");
+
+	test_section("the collector's lock");
+	CHECK(a->gc_lock(a, true) == 0);
+	CHECK(a->gc_lock(a, true) == 0); /* its own: fine */
+	CHECK(b->gc_lock(b, true) == CAIRN_EEXISTS);
+	CHECK(strstr(cairn_error_last(), "another GC") != NULL);
+	CHECK(a->gc_lock(a, false) == 0);
+	CHECK(b->gc_lock(b, true) == 0);
+	CHECK(a->gc_lock(a, true) == CAIRN_EEXISTS);
+	b->close(b); /* closing releases it */
+	CHECK(a->gc_lock(a, true) == 0);
+	CHECK(a->gc_lock(a, false) == 0);
+	a->close(a);
+}
+
 static void test_gc(void)
 {
 	cairn_chunk_row chunks[4];
@@ -1938,7 +1957,8 @@ int main(void)
 			void (*run)(void);
 		} tests[] = {{"buckets", test_buckets},       {"xorbs_files", test_xorbs_files},
 			     {"objects", test_objects},       {"object_list", test_object_list},
-			     {"gc", test_gc},                 {"object_s3", test_object_s3},
+			     {"gc", test_gc},                 {"gc_lock", test_gc_lock},
+			     {"object_s3", test_object_s3},
 			     {"s3keys", test_s3keys},         {"sessions", test_sessions},
 			     {"regions", test_regions},       {"mpu", test_mpu}};
 		/* CAIRN_TEST_ONLY=a,b: only those (while a backend is being written) */
@@ -1968,6 +1988,7 @@ int main(void)
 	test_objects();
 	test_object_list();
 	test_gc();
+	test_gc_lock();
 	test_object_s3();
 	test_migration_4();
 	test_s3keys();

@@ -115,9 +115,15 @@ int cairn_repo_gc(cairn_repo *r, int64_t grace_ns, cairn_gc_result *out)
 	memset(&d, 0, sizeof(d));
 	if (grace_ns < 0)
 		return cairn__error_set(CAIRN_EINVALID, "negative grace period");
-	rc = r->meta->begin(r->meta, true);
-	if (rc < 0)
+	/* one collector at a time, whatever server or process it runs in */
+	if (r->meta->gc_lock && (rc = r->meta->gc_lock(r->meta, true)) != 0)
 		return rc;
+	rc = r->meta->begin(r->meta, true);
+	if (rc < 0) {
+		if (r->meta->gc_lock)
+			r->meta->gc_lock(r->meta, false);
+		return rc;
+	}
 	rc = r->meta->gc(r->meta, cairn__now_ns() - grace_ns, collect_xorb, &d, &files);
 	if (rc > 0 || d.err)
 		rc = d.err ? d.err : cairn__error_set(CAIRN_ERROR, "gc stopped");
@@ -154,6 +160,8 @@ int cairn_repo_gc(cairn_repo *r, int64_t grace_ns, cairn_gc_result *out)
 		free(o.d.bytes);
 	}
 done:
+	if (r->meta->gc_lock)
+		r->meta->gc_lock(r->meta, false);
 	free(d.h);
 	free(d.bytes);
 	return rc;

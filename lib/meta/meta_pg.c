@@ -20,6 +20,7 @@
 
 #define WRITE_LOCK 0x4341524E57524954LL  /* "CARNWRIT": every writer, one at a time */
 #define SCHEMA_LOCK 0x4341524E53434845LL /* "CARNSCHE": migrations */
+#define GC_LOCK 0x4341524E47434C4BLL     /* "CARNGCLK": one collector at a time */
 
 /* ---- statements ------------------------------------------------------------------------------- */
 
@@ -438,6 +439,8 @@ static int migrate(meta_pg *pg)
 	return rc;
 }
 
+static int pg_gc_lock(cairn_meta *m, bool take);
+
 /* ---- buckets ------------------------------------------------------------------------------------ */
 
 #define BUCKET_COLS "id, ns, name, private, created_ns, regions"
@@ -649,6 +652,34 @@ static int pg_bucket_totals(cairn_meta *m, int64_t id, uint64_t *objects, uint64
 	return 0;
 }
 
+/* The collector's lock: a session advisory lock, gone with the connection at worst. */
+static int pg_gc_lock(cairn_meta *m, bool take)
+{
+	meta_pg *pg = cairn__pg(m);
+	char lock[24];
+	pg_arg a[1] = {PG_TEXT(cairn__pg_i64(lock, GC_LOCK))};
+	PGresult *r;
+	int rc;
+
+	if (!take) {
+		if (pg->gc_locked)
+			rc = cairn__pg_run(pg, "gc_lock", "SELECT pg_advisory_unlock($1::bigint)", 1, a);
+		else
+			rc = 0;
+		pg->gc_locked = false;
+		return rc;
+	}
+	if (pg->gc_locked)
+		return 0;
+	if ((r = cairn__pg_exec(pg, "gc_lock", "SELECT pg_try_advisory_lock($1::bigint)", 1, a,
+				&rc)) == NULL)
+		return rc;
+	pg->gc_locked = PQgetvalue(r, 0, 0)[0] == 't';
+	PQclear(r);
+	return pg->gc_locked ? 0 : cairn__error_set(CAIRN_EEXISTS, "another GC is running on this "
+								  "metadata");
+}
+
 /* ---- open and close ------------------------------------------------------------------------------ */
 
 static void pg_close(cairn_meta *m)
@@ -657,6 +688,8 @@ static void pg_close(cairn_meta *m)
 
 	if (pg == NULL)
 		return;
+	if (pg->conn && pg->gc_locked) /* now, not whenever the server sees the connection go */
+		pg_gc_lock(m, false);
 	if (pg->conn)
 		PQfinish(pg->conn);
 	free(pg);
@@ -697,6 +730,7 @@ int cairn_meta_pg_open(cairn_meta **out, const char *conninfo)
 	pg->base.commit = pg_commit;
 	pg->base.rollback = pg_rollback;
 	pg->base.close = pg_close;
+	pg->base.gc_lock = pg_gc_lock;
 	pg->base.bucket_create = pg_bucket_create;
 	pg->base.bucket_get = pg_bucket_get;
 	pg->base.bucket_get_by_id = pg_bucket_get_by_id;

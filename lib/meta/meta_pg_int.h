@@ -33,6 +33,7 @@ typedef struct meta_pg {
 	enum { PG_TX_NONE, PG_TX_READ, PG_TX_WRITE } tx;
 	bool failed;  /* a statement failed inside the transaction: it must roll back */
 	int listing;  /* > 0 while a listing's callback runs */
+	bool gc_locked; /* holds the collector's lock (gc_lock) */
 } meta_pg;
 
 /* One parameter: a NUL-terminated text (len < 0), or len bytes of bytea. NULL v: SQL NULL. */

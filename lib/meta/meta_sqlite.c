@@ -25,10 +25,14 @@
  */
 #include "meta_int.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
+#include <unistd.h>
 
 enum stmt_id {
 	ST_BEGIN_READ,
@@ -299,6 +303,7 @@ typedef struct meta_sqlite {
 	char mpu_key[CAIRN_KEY_MAX];
 	char mpu_content_type[CAIRN_CTYPE_MAX + 1];
 	char mpu_user_meta[CAIRN_USER_META_TEXT_MAX + 1];
+	int gc_fd; /* the collector's lock (DB-gc.lock, flock), or -1 */
 } meta_sqlite;
 
 static meta_sqlite *handle(cairn_meta *m)
@@ -2479,10 +2484,42 @@ static void release(meta_sqlite *s)
 	free(s);
 }
 
+static int gc_lock(cairn_meta *m, bool take)
+{
+	meta_sqlite *s = handle(m);
+	const char *db = sqlite3_db_filename(s->db, "main");
+	char path[4200];
+	int fd;
+
+	if (!take) {
+		if (s->gc_fd >= 0)
+			close(s->gc_fd); /* closing the file releases its flock */
+		s->gc_fd = -1;
+		return 0;
+	}
+	if (s->gc_fd >= 0)
+		return 0;
+	snprintf(path, sizeof(path), "%s-gc.lock", db && *db ? db : "cairn.db");
+	if ((fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600)) < 0)
+		return cairn__error_set(CAIRN_EIO, "metadata: %s: %s", path, strerror(errno));
+	if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+		int e = errno;
+		close(fd);
+		return e == EWOULDBLOCK ? cairn__error_set(CAIRN_EEXISTS, "another GC is running on "
+									"this metadata")
+					: cairn__error_set(CAIRN_EIO, "metadata: %s: %s", path,
+							   strerror(e));
+	}
+	s->gc_fd = fd;
+	return 0;
+}
+
 static void meta_close(cairn_meta *m)
 {
-	if (m != NULL)
+	if (m != NULL) {
+		gc_lock(m, false);
 		release(handle(m));
+	}
 }
 
 static const cairn_meta sqlite_table = {
@@ -2513,6 +2550,7 @@ static const cairn_meta sqlite_table = {
 	.chunk_lookup = chunk_lookup,
 	.gc = gc,
 	.close = meta_close,
+	.gc_lock = gc_lock,
 	.user_create = user_create,
 	.user_get = user_get,
 	.user_count = user_count,
@@ -2553,6 +2591,7 @@ int cairn_meta_sqlite_open(cairn_meta **out, const char *path)
 	if (s == NULL)
 		return cairn__error_set(CAIRN_ENOMEM, "out of memory for a metadata handle");
 	s->base = sqlite_table;
+	s->gc_fd = -1;
 
 	/* NOMUTEX: a handle belongs to one thread (meta.h), so no lock per call */
 	src = sqlite3_open_v2(path, &s->db,

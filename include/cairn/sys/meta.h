@@ -187,6 +187,13 @@ struct cairn_meta {
 	 */
 	int (*gc)(cairn_meta *m, int64_t cutoff_ns, cairn_meta_xorb_fn fn, void *ctx,
 		  uint64_t *files_deleted);
+	/*
+	 * The collector's lock: one GC at a time over the same metadata, from
+	 * any process or server (take), until released (take false) or the
+	 * handle closes. Returns 0, CAIRN_EEXISTS (another collector holds it),
+	 * CAIRN_EIO.
+	 */
+	int (*gc_lock)(cairn_meta *m, bool take);
 
 	/* Release everything; the table itself too. Rolls back an open transaction. */
 	void (*close)(cairn_meta *m);
