@@ -1446,6 +1446,31 @@ static enum MHD_Result h_resolve_delete(struct MHD_Connection *c, worker *w, req
 static uint8_t g_url_key[CAIRN_BLAKE3_KEY_LEN];
 
 
+/*
+ * On metadata several servers share (PostgreSQL), the URL key is the one
+ * stored there (the first server's wins), so a URL one server signs checks
+ * on any other. 0, or -1 (said).
+ */
+static int share_url_key(void)
+{
+	uint8_t shared[CAIRN_BLAKE3_KEY_LEN];
+	cairn_repo *repo;
+	cairn_meta *meta;
+	int rc;
+
+	if (cairn__worker(&repo, &meta) != 0)
+		return -1;
+	if (meta->shared_secret == NULL)
+		return 0;
+	if ((rc = meta->shared_secret(meta, "url-key", g_url_key, shared)) != 0) {
+		fprintf(stderr, "cairn serve: the shared URL key: %s\n", cairn_error_last());
+		errno = EIO;
+		return -1;
+	}
+	memcpy(g_url_key, shared, sizeof(g_url_key));
+	return 0;
+}
+
 static int load_url_key(const char *dir)
 {
 	char path[4096], tmp[4096 + 16];
@@ -3341,7 +3366,7 @@ int cairn__server_run(const cairn_server_config *cfg)
 
 	g_data_dir = cfg->data_dir;
 	g_budget = (uint64_t)cfg->upload_memory_mib << 20;
-	if (load_url_key(cfg->data_dir) != 0) {
+	if (load_url_key(cfg->data_dir) != 0 || (!cfg->region && share_url_key() != 0)) {
 		fprintf(stderr, "cairn serve: cannot read or make %s/url-key: %s\n", cfg->data_dir,
 			strerror(errno));
 		return CAIRN_EIO;

@@ -374,7 +374,12 @@ static const char *const MIGRATIONS[] = {
 	"	secret bytea NOT NULL CHECK (length(secret) = 32),\n"
 	"	created_ns bigint NOT NULL\n"
 	");\n",
-	/* migration 2 goes here */
+	/* 2: secrets every server shares (the URL key) */
+	"CREATE TABLE cairn_secrets (\n"
+	"	name text PRIMARY KEY,\n"
+	"	value bytea NOT NULL CHECK (length(value) = 32)\n"
+	");\n",
+	/* migration 3 goes here */
 };
 
 #define SCHEMA_VERSION ((int)(sizeof(MIGRATIONS) / sizeof(MIGRATIONS[0])))
@@ -680,6 +685,29 @@ static int pg_gc_lock(cairn_meta *m, bool take)
 								  "metadata");
 }
 
+static int pg_shared_secret(cairn_meta *m, const char *name, const uint8_t proposed[32],
+			    uint8_t out[32])
+{
+	meta_pg *pg = cairn__pg(m);
+	pg_arg a[2] = {PG_TEXT(name), PG_BYTES(proposed, 32)};
+	PGresult *r;
+	int rc;
+
+	/* one statement: the row that is there, or the one this call puts there */
+	r = cairn__pg_exec(pg, "shared_secret",
+			   "WITH put AS (INSERT INTO cairn_secrets (name, value) VALUES ($1, $2::bytea) "
+			   "ON CONFLICT (name) DO NOTHING RETURNING value) "
+			   "SELECT value FROM put UNION ALL "
+			   "SELECT value FROM cairn_secrets WHERE name = $1 LIMIT 1",
+			   2, a, &rc);
+	if (r == NULL)
+		return rc;
+	rc = PQntuples(r) == 1 ? cairn__pg_get_fixed(r, 0, 0, out, 32)
+			       : cairn__error_set(CAIRN_EIO, "metadata: secret %s: no row", name);
+	PQclear(r);
+	return rc;
+}
+
 /* ---- open and close ------------------------------------------------------------------------------ */
 
 static void pg_close(cairn_meta *m)
@@ -731,6 +759,7 @@ int cairn_meta_pg_open(cairn_meta **out, const char *conninfo)
 	pg->base.rollback = pg_rollback;
 	pg->base.close = pg_close;
 	pg->base.gc_lock = pg_gc_lock;
+	pg->base.shared_secret = pg_shared_secret;
 	pg->base.bucket_create = pg_bucket_create;
 	pg->base.bucket_get = pg_bucket_get;
 	pg->base.bucket_get_by_id = pg_bucket_get_by_id;

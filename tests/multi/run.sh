@@ -39,9 +39,7 @@ export CAIRN_META=$PG_URL/postgres CAIRN_STORE=s3://cairn-multi/x CAIRN_S3_ENDPO
 mkdir -p "$W/a" "$W/b"
 serve_start "$C" "$W/a/data" "$W/a" || { bad "server A: $(cat "$W/a/err")"; fin; }
 APID=$SERVE_PID A=$SERVE_URL
-# signed xorb URLs must check on every server: they share the URL key
-cp "$W/a/data/url-key" "$W/b/url-key.shared" 2>/dev/null
-mkdir -p "$W/b/data" && cp "$W/a/data/url-key" "$W/b/data/url-key"
+# (signed xorb URLs check on every server: they share the URL key through PostgreSQL)
 serve_start "$C" "$W/b/data" "$W/b" || { bad "server B: $(cat "$W/b/err")"; fin; }
 BPID=$SERVE_PID B=$SERVE_URL
 "$C" admin users create alice --data "$W/a/data" >/dev/null
@@ -65,6 +63,18 @@ CAIRN_ENDPOINT=$B "$C" buckets cp cairn://buckets/alice/data/one.bin "$W/got-one
 cmp -s "$W/one.bin" "$W/got-one.bin" && ok "written through A, read through B" || bad "A -> B: $(cat "$W/err")"
 curl -sf -H "Authorization: Bearer $TOKEN" "$B/buckets/alice/data/resolve/one.bin" -o "$W/res-one.bin"
 cmp -s "$W/one.bin" "$W/res-one.bin" && ok "B's resolve of A's object" || bad "B's resolve"
+
+# a xorb URL A signs is good on B (the URL key is shared through PostgreSQL)
+HASH=$(CAIRN_ENDPOINT=$A "$C" buckets ls alice/data --json | $PY -c 'import json,sys
+for l in sys.stdin:
+    e = json.loads(l)
+    if e["path"] == "one.bin": print(e["hash"])')
+curl -s -H "Authorization: Bearer $TOKEN" "$A/v1/reconstructions/$HASH" >"$W/recon"
+U=$($PY -c 'import json,sys; r = json.load(sys.stdin); f = next(iter(r["fetch_info"].values()))[0]
+print(f["url"], "%d-%d" % (f["url_range"]["start"], f["url_range"]["end"]))' <"$W/recon")
+URL_A=${U% *} RANGE=${U#* }
+URL_B=$B${URL_A#$A}
+check "A's signed xorb URL, fetched from B" 206 "$(curl -s -o /dev/null -w '%{http_code}' -r "$RANGE" "$URL_B")"
 
 # a dedup hit across servers: B sends only what two.bin changes
 CAIRN_ENDPOINT=$B "$C" buckets cp "$W/two.bin" cairn://buckets/alice/data/two.bin --json >"$W/two.json" 2>&1
@@ -139,7 +149,6 @@ grep -q ": 0 copied" "$W/one/migrate2" && grep -q "rows counted" "$W/one/migrate
 mv "$W/one/data/cairn.db" "$W/one/cairn.db.old"
 mv "$W/one/data/xorbs" "$W/one/xorbs.old"
 mkdir -p "$W/c"
-cp "$W/one/data/url-key" "$W/c/" 2>/dev/null
 CAIRN_META=$PG_URL/moved CAIRN_STORE=s3://cairn-multi/moved serve_start "$C" "$W/one/data" "$W/c" ||
 	bad "the server over the moved data: $(cat "$W/c/err")"
 APID=$SERVE_PID

@@ -195,6 +195,17 @@ struct cairn_meta {
 	 */
 	int (*gc_lock)(cairn_meta *m, bool take);
 
+	/*
+	 * A secret every server on this metadata shares (the key that signs
+	 * xorb URLs): the value stored under name, or, the first time, proposed
+	 * (32 bytes), which is then stored; whichever server comes first wins
+	 * and all get the same. NULL where the metadata is one server's alone
+	 * (SQLite: the key stays a file in the data directory). Returns 0 or
+	 * CAIRN_EIO.
+	 */
+	int (*shared_secret)(cairn_meta *m, const char *name, const uint8_t proposed[32],
+			     uint8_t out[32]);
+
 	/* Release everything; the table itself too. Rolls back an open transaction. */
 	void (*close)(cairn_meta *m);
 
