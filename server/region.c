@@ -34,6 +34,7 @@
 
 #define QUEUE_MAX 100000 /* pushes waiting; beyond it new ones are dropped (and counted) */
 #define BATCH_WAIT_MS 300
+#define ANY_REFRESH_MS 5000 /* how soon a server sees regions another server set */
 #define RETRY_MAX_S 30
 
 /* ---- the job -------------------------------------------------------------------------------- */
@@ -513,7 +514,14 @@ static void *warm_thread(void *arg)
 		size_t n;
 
 		if (k.n == 0) {
-			pthread_cond_wait(&k.wake, &k.mu);
+			/* idle: every few seconds, read again whether any bucket has regions
+			 * (another server on the same metadata may have set some) */
+			until = after_ms(ANY_REFRESH_MS);
+			if (pthread_cond_timedwait(&k.wake, &k.mu, &until) == ETIMEDOUT && !k.stop) {
+				pthread_mutex_unlock(&k.mu);
+				cairn__warm_settings_changed();
+				pthread_mutex_lock(&k.mu);
+			}
 			continue;
 		}
 		until = after_ms(BATCH_WAIT_MS);
