@@ -117,6 +117,11 @@ static void single_pass(cairn_repo *r, const char *label, const uint8_t *data,
 	snprintf(skey, sizeof(skey), "sp/%s", label);
 	for (size_t i = 0; i < nparts; i++)
 		total += sizes[i];
+	/* a content type is printable ASCII, on every metadata backend */
+	po.content_type = "text/caf\xe9";
+	CHECK(cairn_mpu_create(r, "alice", "up", mkey, strlen(mkey), &po, id) == CAIRN_EINVALID);
+	po.content_type = "text/a\nb";
+	CHECK(cairn_mpu_create(r, "alice", "up", mkey, strlen(mkey), &po, id) == CAIRN_EINVALID);
 	po.content_type = "application/x-test";
 	po.user_meta = "{\"label\":\"mpu\",\"n\":\"1\"}";
 	rc = cairn_mpu_create(r, "alice", "up", mkey, strlen(mkey), &po, id);

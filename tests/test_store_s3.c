@@ -216,6 +216,17 @@ static void refusals(bool checks_signatures)
 	s->close(s);
 	CHECK(cairn_store_s3_open(&t, &bad) == CAIRN_EINVALID);
 	bad.endpoint = "http://127.0.0.1:1";
+	/* prefixes XML or a URL would change: refused before anything is sent */
+	bad.prefix = "a&b";
+	CHECK(cairn_store_s3_open(&t, &bad) == CAIRN_EINVALID);
+	bad.prefix = "x/../y";
+	CHECK(cairn_store_s3_open(&t, &bad) == CAIRN_EINVALID);
+	bad.prefix = "./x";
+	CHECK(cairn_store_s3_open(&t, &bad) == CAIRN_EINVALID);
+	bad.prefix = "ok/deeper.v2/";
+	CHECK(cairn_store_s3_open(&t, &bad) == 0);
+	t->close(t);
+	bad.prefix = NULL;
 	bad.bucket = "a/b";
 	CHECK(cairn_store_s3_open(&t, &bad) == CAIRN_EINVALID);
 	bad.bucket = "b";

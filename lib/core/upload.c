@@ -672,6 +672,13 @@ int cairn__put_opts_read(cairn__put_opts *out, const cairn_put_options *o)
 	if (o->content_type && strnlen(o->content_type, CAIRN_CTYPE_MAX + 1) > CAIRN_CTYPE_MAX)
 		return cairn__error_set(CAIRN_EINVALID, "a content type has at most %d bytes",
 					CAIRN_CTYPE_MAX);
+	/* printable ASCII, what a media type is: the same answer from every metadata
+	 * backend (PostgreSQL's text would refuse bytes that are not UTF-8) */
+	for (const char *p = o->content_type; p && *p; p++)
+		if ((unsigned char)*p < 0x20 || (unsigned char)*p > 0x7E)
+			return cairn__error_set(CAIRN_EINVALID,
+						"a content type is printable ASCII (byte 0x%02x)",
+						(unsigned char)*p);
 	/* a version 1 caller's struct ends before these: never read them */
 	if (o->version >= 2) {
 		if (o->user_meta && (rc = check_user_meta(o->user_meta)) < 0)

@@ -18,11 +18,24 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define WRITE_LOCK 0x4341524E57524954LL  /* "CARNWRIT": every writer, one at a time */
 #define SCHEMA_LOCK 0x4341524E53434845LL /* "CARNSCHE": migrations */
 #define GC_LOCK 0x4341524E47434C4BLL     /* "CARNGCLK": one collector at a time */
 
 /* ---- statements ------------------------------------------------------------------------------- */
+
+static void quiet(void *arg, const PGresult *r);
+
+/* A lost connection made again (PQreset keeps the settings); the session's settings too. */
+static void pg_reconnect(meta_pg *pg)
+{
+	PQreset(pg->conn);
+	if (PQstatus(pg->conn) == CONNECTION_OK) {
+		PQsetNoticeReceiver(pg->conn, quiet, NULL);
+		PQsetErrorVerbosity(pg->conn, PQERRORS_TERSE);
+		PQclear(PQexec(pg->conn, "SET client_min_messages = warning"));
+		pg->gc_locked = false; /* a session lock does not survive its session */
+	}
+}
 
 const char *cairn__pg_i64(char buf[24], int64_t v)
 {
@@ -47,7 +60,16 @@ PGresult *cairn__pg_exec(meta_pg *pg, const char *what, const char *sql, int n,
 		lengths[i] = args[i].len < 0 ? 0 : args[i].len;
 		formats[i] = args[i].len < 0 ? 0 : 1;
 	}
+	if (pg->tx == PG_TX_NONE && PQstatus(pg->conn) == CONNECTION_BAD)
+		pg_reconnect(pg);
 	r = PQexecParams(pg->conn, sql, n, NULL, values, lengths, formats, 0);
+	if (r == NULL || (PQresultStatus(r) == PGRES_FATAL_ERROR &&
+			  PQstatus(pg->conn) == CONNECTION_BAD && pg->tx == PG_TX_NONE)) {
+		/* the server went away (a restart): once more on a new connection */
+		PQclear(r);
+		pg_reconnect(pg);
+		r = PQexecParams(pg->conn, sql, n, NULL, values, lengths, formats, 0);
+	}
 	st = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
 	if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) {
 		*rc = 0;
@@ -63,12 +85,21 @@ PGresult *cairn__pg_exec(meta_pg *pg, const char *what, const char *sql, int n,
 		tl = strlen(text);
 		while (tl > 0 && (text[tl - 1] == '\n' || text[tl - 1] == ' '))
 			text[--tl] = '\0';
-		if (state && strcmp(state, "23505") == 0)
+		if (state && strcmp(state, "23505") == 0) {
 			*rc = cairn__error_set(CAIRN_EEXISTS, "metadata: %s: already exists", what);
-		else if (state && (strncmp(state, "23", 2) == 0 || strcmp(state, "22001") == 0))
-			*rc = cairn__error_set(CAIRN_EINVALID, "metadata: %s: %s", what, text);
-		else
-			*rc = cairn__error_set(CAIRN_EIO, "metadata: %s: %s", what, text);
+		} else if (state && (strncmp(state, "23", 2) == 0 || strncmp(state, "22", 2) == 0)) {
+			/* a value the database refuses: text not UTF-8, a number out of range */
+			fprintf(stderr, "cairn: metadata: %s: %s\n", what, text);
+			*rc = cairn__error_set(CAIRN_EINVALID,
+					       "metadata: %s: a value the database refuses (text "
+					       "that is not UTF-8, or a number out of range)",
+					       what);
+		} else {
+			/* the database's own words go to the log, not to whoever asked */
+			fprintf(stderr, "cairn: metadata: %s: %s\n", what, text);
+			*rc = cairn__error_set(CAIRN_EIO, "metadata: %s: the database failed (%s)",
+					       what, state ? state : "no answer");
+		}
 	}
 	if (pg->tx != PG_TX_NONE)
 		pg->failed = true;
@@ -193,7 +224,7 @@ static int pg_begin(cairn_meta *m, bool write)
 {
 	meta_pg *pg = cairn__pg(m);
 	char lock[24];
-	pg_arg a[1] = {PG_TEXT(cairn__pg_i64(lock, WRITE_LOCK))};
+	pg_arg a[1] = {PG_TEXT(cairn__pg_i64(lock, CAIRN__PG_WRITE_LOCK))};
 	int rc;
 
 	if (pg->tx != PG_TX_NONE)
@@ -379,7 +410,12 @@ static const char *const MIGRATIONS[] = {
 	"	name text PRIMARY KEY,\n"
 	"	value bytea NOT NULL CHECK (length(value) = 32)\n"
 	");\n",
-	/* migration 3 goes here */
+	/* 3: which SQLite files `cairn admin migrate` copies here (so a second run goes on) */
+	"CREATE TABLE cairn_migrations (\n"
+	"	source text PRIMARY KEY,\n"
+	"	started_ns bigint NOT NULL\n"
+	");\n",
+	/* migration 4 goes here */
 };
 
 #define SCHEMA_VERSION ((int)(sizeof(MIGRATIONS) / sizeof(MIGRATIONS[0])))
@@ -405,12 +441,16 @@ static int migrate(meta_pg *pg)
 	pg_arg a[1] = {PG_TEXT(cairn__pg_i64(lock, SCHEMA_LOCK))};
 	int version = 0, rc;
 
+	/* the lock first: two servers starting together must not both create the table */
+	if ((rc = cairn__pg_run(pg, "schema", "SELECT pg_advisory_lock($1::bigint)", 1, a)) != 0)
+		return rc;
 	if ((rc = cairn__pg_run(pg, "schema",
 				"CREATE TABLE IF NOT EXISTS cairn_schema (version integer NOT NULL, "
 				"applied_ns bigint NOT NULL)",
-				0, NULL)) != 0 ||
-	    (rc = cairn__pg_run(pg, "schema", "SELECT pg_advisory_lock($1::bigint)", 1, a)) != 0)
+				0, NULL)) != 0) {
+		PQclear(PQexec(pg->conn, "SELECT pg_advisory_unlock_all()"));
 		return rc;
+	}
 	rc = schema_version(pg, &version);
 	if (rc == 0 && version > SCHEMA_VERSION)
 		rc = cairn__error_set(CAIRN_ECORRUPT,
@@ -702,6 +742,15 @@ static int pg_shared_secret(cairn_meta *m, const char *name, const uint8_t propo
 			   2, a, &rc);
 	if (r == NULL)
 		return rc;
+	if (PQntuples(r) == 0) {
+		/* another server's insert committed while this one waited on it: a new
+		 * statement sees it */
+		PQclear(r);
+		r = cairn__pg_exec(pg, "shared_secret",
+				   "SELECT value FROM cairn_secrets WHERE name = $1", 1, a, &rc);
+		if (r == NULL)
+			return rc;
+	}
 	rc = PQntuples(r) == 1 ? cairn__pg_get_fixed(r, 0, 0, out, 32)
 			       : cairn__error_set(CAIRN_EIO, "metadata: secret %s: no row", name);
 	PQclear(r);
@@ -785,9 +834,8 @@ int cairn_meta_open(cairn_meta **out, const char *data_dir)
 		if (strncmp(url, "postgres://", 11) == 0 || strncmp(url, "postgresql://", 13) == 0)
 			return cairn_meta_pg_open(out, url);
 		return cairn__error_set(CAIRN_EINVALID,
-					"CAIRN_META '%s': postgres://... expected (or unset, for "
-					"SQLite in the data directory)",
-					url);
+					"CAIRN_META: postgres://... expected (or unset, for SQLite in "
+					"the data directory)");
 	}
 	if (data_dir == NULL || strlen(data_dir) > sizeof(path) - 16)
 		return cairn__error_set(CAIRN_EINVALID, "data directory path too long");

@@ -27,6 +27,9 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+/* The advisory lock every writer takes ("CARNWRIT"): one writer at a time. */
+#define CAIRN__PG_WRITE_LOCK 0x4341524E57524954LL
+
 typedef struct meta_pg {
 	cairn_meta base;
 	PGconn *conn;

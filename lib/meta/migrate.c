@@ -6,19 +6,23 @@
  * goes into the same table of the PostgreSQL schema (meta_pg.c keeps the
  * names and columns alike): bytea values in binary, everything else as
  * text PostgreSQL converts to the column's type (SQLite's 0/1 booleans
- * included). A row already there is left alone (ON CONFLICT DO NOTHING),
- * so a copy that stopped can be run again and goes on; ids keep their
- * values and the identity sequences are moved past them. At the end each
- * table's row count is compared: the copy is verified, or it says which
- * table differs.
+ * included). The destination must be empty, or hold an earlier run's copy
+ * of this same file (cairn_migrations names it): ids keep their values,
+ * so rows of another origin would mix with these. A row already there is
+ * left alone (ON CONFLICT DO NOTHING), so a copy that stopped can be run
+ * again and goes on; the identity sequences are moved past the ids. Each
+ * batch holds the writers' lock, so a server cannot write in between. At
+ * the end each table's rows are counted on both sides.
  */
 #include "meta_pg_int.h"
 
 #include <inttypes.h>
+#include <limits.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 /* In the order foreign keys need; "id" tables keep their identity values. */
 static const struct {
@@ -33,6 +37,17 @@ static const struct {
 };
 
 #define BATCH 500 /* rows per transaction */
+/* BEGIN, and the writers' lock for this transaction. */
+static int begin_batch(meta_pg *pg, const char *table)
+{
+	char lock[24];
+	pg_arg a[1] = {PG_TEXT(cairn__pg_i64(lock, CAIRN__PG_WRITE_LOCK))};
+	int rc = cairn__pg_run(pg, table, "BEGIN", 0, NULL);
+
+	if (rc == 0)
+		rc = cairn__pg_run(pg, table, "SELECT pg_advisory_xact_lock($1::bigint)", 1, a);
+	return rc;
+}
 
 static int copy_table(sqlite3 *db, meta_pg *pg, const char *table, bool identity,
 		      cairn_meta_copy_fn progress, void *ctx, uint64_t *rows)
@@ -68,7 +83,7 @@ static int copy_table(sqlite3 *db, meta_pg *pg, const char *table, bool identity
 		free(ins);
 		return cairn__error_set(CAIRN_ENOMEM, "out of memory");
 	}
-	rc = cairn__pg_run(pg, table, "BEGIN", 0, NULL);
+	rc = begin_batch(pg, table);
 	while (rc == 0 && (src = sqlite3_step(st)) == SQLITE_ROW) {
 		pg_arg a[16];
 		char num[16][24];
@@ -95,7 +110,7 @@ static int copy_table(sqlite3 *db, meta_pg *pg, const char *table, bool identity
 		if (rc == 0 && ++n % BATCH == 0) {
 			rc = cairn__pg_run(pg, table, "COMMIT", 0, NULL);
 			if (rc == 0)
-				rc = cairn__pg_run(pg, table, "BEGIN", 0, NULL);
+				rc = begin_batch(pg, table);
 			if (rc == 0 && progress)
 				progress(ctx, table, n);
 		}
@@ -149,6 +164,49 @@ static int verify_table(sqlite3 *db, meta_pg *pg, const char *table)
 	return 0;
 }
 
+/*
+ * The destination is empty (this copy claims it), or an earlier run of this
+ * copy claimed it: anything else is refused before a row is written.
+ */
+static int claim_destination(meta_pg *pg, const char *sqlite_path)
+{
+	char real[PATH_MAX], now[24];
+	struct timespec t;
+	pg_arg a[2] = {PG_TEXT(real), PG_TEXT(now)};
+	PGresult *r;
+	int rc;
+
+	if (realpath(sqlite_path, real) == NULL)
+		snprintf(real, sizeof(real), "%s", sqlite_path);
+	clock_gettime(CLOCK_REALTIME, &t);
+	cairn__pg_i64(now, (int64_t)t.tv_sec * 1000000000 + t.tv_nsec);
+	if ((r = cairn__pg_exec(pg, "migrate",
+				"SELECT (SELECT count(*) FROM cairn_migrations WHERE source = $1), "
+				"(SELECT count(*) FROM cairn_migrations), "
+				"EXISTS (SELECT 1 FROM users) OR EXISTS (SELECT 1 FROM buckets) OR "
+				"EXISTS (SELECT 1 FROM tokens) OR EXISTS (SELECT 1 FROM files) OR "
+				"EXISTS (SELECT 1 FROM s3_keys) OR EXISTS (SELECT 1 FROM regions)",
+				1, a, &rc)) == NULL)
+		return rc;
+	{
+		bool ours = cairn__pg_get_i64(r, 0, 0) > 0;
+		bool others = cairn__pg_get_i64(r, 0, 1) > (ours ? 1 : 0);
+		bool rows = PQgetvalue(r, 0, 2)[0] == 't';
+		PQclear(r);
+		if (others || (rows && !ours))
+			return cairn__error_set(CAIRN_EEXISTS,
+						"migrate: the PostgreSQL database is in use already "
+						"(%s); copy into an empty one (a server started on it "
+						"makes its admin user: migrate before starting servers)",
+						others ? "another data directory was copied there"
+						       : "it has users, buckets or files");
+	}
+	return cairn__pg_run(pg, "migrate",
+			     "INSERT INTO cairn_migrations (source, started_ns) VALUES ($1, "
+			     "$2::bigint) ON CONFLICT DO NOTHING",
+			     2, a);
+}
+
 int cairn_meta_copy_to_pg(const char *sqlite_path, const char *conninfo,
 			  cairn_meta_copy_fn progress, void *ctx)
 {
@@ -174,6 +232,8 @@ int cairn_meta_copy_to_pg(const char *sqlite_path, const char *conninfo,
 		rc = cairn__error_set(CAIRN_EIO, "migrate: %s", sqlite3_errmsg(db));
 		goto out;
 	}
+	if ((rc = claim_destination(cairn__pg(dst), sqlite_path)) != 0)
+		goto out;
 	for (size_t i = 0; rc == 0 && i < sizeof(TABLES) / sizeof(TABLES[0]); i++) {
 		uint64_t rows;
 		rc = copy_table(db, cairn__pg(dst), TABLES[i].table, TABLES[i].identity, progress,

@@ -157,6 +157,7 @@ static int sign(s3_store *s, call *c)
 	hmac(k1, k2, 32, sts);
 	free(sts);
 	hex(sig, k1, 32);
+	OPENSSL_cleanse(k1, sizeof(k1));
 	OPENSSL_cleanse(k2, sizeof(k2));
 	snprintf(line, sizeof(line), "Host: %s", s->host);
 	c->headers = curl_slist_append(c->headers, line);
@@ -217,12 +218,35 @@ typedef struct sink {
 	uint8_t *buf; /* fixed (a read) or grown (a listing, an error body) */
 	size_t len, cap;
 	bool grow, over;
+	long status;  /* of the answer being read (from its status line) */
+	char err[1024]; /* the start of an error answer's body (never in buf) */
+	size_t err_len;
 } sink;
+
+static size_t on_header(char *p, size_t size, size_t n, void *ctx)
+{
+	sink *k = ctx;
+
+	if (size * n > 9 && strncmp(p, "HTTP/", 5) == 0) {
+		const char *sp = memchr(p, ' ', size * n);
+		k->status = sp ? strtol(sp + 1, NULL, 10) : 0;
+		k->err_len = 0;
+	}
+	return size * n;
+}
 
 static size_t on_data(char *p, size_t size, size_t n, void *ctx)
 {
 	sink *k = ctx;
 	size_t add = size * n;
+
+	if (k->status >= 300) { /* an error's body: kept apart, and only its start */
+		size_t room = sizeof(k->err) - 1 - k->err_len;
+		memcpy(k->err + k->err_len, p, add < room ? add : room);
+		k->err_len += add < room ? add : room;
+		k->err[k->err_len] = '\0';
+		return add;
+	}
 
 	if (add > k->cap - k->len) {
 		size_t cap = k->cap ? k->cap : 4096;
@@ -317,6 +341,9 @@ static int perform(s3_store *s, const char *method, const char *key, const char 
 		free(c.path);
 		k->len = 0; /* a retry starts the answer over */
 		k->over = false;
+		k->status = 0;
+		k->err_len = 0;
+		k->err[0] = '\0';
 		curl_easy_setopt(h, CURLOPT_URL, url);
 		curl_easy_setopt(h, CURLOPT_HTTPHEADER, c.headers);
 		curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
@@ -327,6 +354,9 @@ static int perform(s3_store *s, const char *method, const char *key, const char 
 		curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
 		curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_data);
 		curl_easy_setopt(h, CURLOPT_WRITEDATA, k);
+		curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
+		curl_easy_setopt(h, CURLOPT_HEADERDATA, k);
+		curl_easy_setopt(h, CURLOPT_PATH_AS_IS, 1L); /* the path exactly as signed */
 		if (strcmp(method, "HEAD") == 0) {
 			curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
 		} else if (strcmp(method, "PUT") == 0) {
@@ -364,14 +394,12 @@ static int perform(s3_store *s, const char *method, const char *key, const char 
 static int s3_fail(s3_store *s, const char *what, const char *key, long status, const sink *k)
 {
 	char code[64] = "", msg[256] = "";
-	const char *p = k->buf ? (const char *)k->buf : "";
+	const char *p = k->err;
 	const char *a, *b;
 
-	if (k->buf && k->len < k->cap)
-		k->buf[k->len] = '\0';
-	if (k->buf && (a = strstr(p, "<Code>")) && (b = strstr(a, "</Code>")))
+	if ((a = strstr(p, "<Code>")) && (b = strstr(a, "</Code>")))
 		snprintf(code, sizeof(code), "%.*s", (int)(b - a - 6), a + 6);
-	if (k->buf && (a = strstr(p, "<Message>")) && (b = strstr(a, "</Message>")))
+	if ((a = strstr(p, "<Message>")) && (b = strstr(a, "</Message>")))
 		snprintf(msg, sizeof(msg), "%.*s", (int)(b - a - 9), a + 9);
 	return cairn__error_set(CAIRN_EIO, "S3 store %s: %s %s: HTTP %ld %s%s%s", s->endpoint, what,
 				key, status, code, msg[0] ? ": " : "", msg);
@@ -391,7 +419,7 @@ static int s3_size(cairn_store *st, const cairn_hash *xorb, uint64_t *out)
 {
 	s3_store *s = of(st);
 	char key[2048];
-	sink k = {NULL, 0, 0, true, false};
+	sink k = {.grow = true};
 	long status;
 	uint64_t len = 0;
 	int rc;
@@ -414,7 +442,7 @@ static int s3_put(cairn_store *st, const cairn_hash *xorb, const void *data, siz
 {
 	s3_store *s = of(st);
 	char key[2048];
-	sink k = {NULL, 0, 0, true, false};
+	sink k = {.grow = true};
 	uint64_t have;
 	long status;
 	int rc = s3_size(st, xorb, &have);
@@ -435,7 +463,7 @@ static int s3_read(cairn_store *st, const cairn_hash *xorb, uint64_t off, size_t
 {
 	s3_store *s = of(st);
 	char key[2048], range[64];
-	sink k = {out, 0, len, false, false};
+	sink k = {.buf = out, .cap = len};
 	long status;
 	int rc;
 
@@ -455,10 +483,8 @@ static int s3_read(cairn_store *st, const cairn_hash *xorb, uint64_t off, size_t
 	if (status == 416)
 		return cairn__error_set(CAIRN_ECORRUPT, "xorb %s is shorter than %" PRIu64 " bytes",
 					key, off + len);
-	if (status != 206 && !(status == 200 && off == 0)) {
-		sink e = {NULL, 0, 0, true, false};
-		return s3_fail(s, "GET", key, status, &e);
-	}
+	if (status != 206 && !(status == 200 && off == 0))
+		return s3_fail(s, "GET", key, status, &k);
 	if (k.over || k.len != len)
 		return cairn__error_set(CAIRN_ECORRUPT, "xorb %s: %zu bytes at %" PRIu64
 							" came back as %zu",
@@ -470,7 +496,7 @@ static int s3_remove(cairn_store *st, const cairn_hash *xorb)
 {
 	s3_store *s = of(st);
 	char key[2048];
-	sink k = {NULL, 0, 0, true, false};
+	sink k = {.grow = true};
 	long status;
 	int rc;
 
@@ -531,7 +557,7 @@ static int s3_list(cairn_store *st, cairn_store_list_fn fn, void *ctx)
 		char *query = NULL;
 		size_t qn = 0;
 		FILE *f = open_memstream(&query, &qn);
-		sink k = {NULL, 0, 0, true, false};
+		sink k = {.grow = true};
 		const char *p, *end, *v;
 		size_t n;
 		long status;
@@ -655,6 +681,24 @@ int cairn_store_s3_open(cairn_store **out, const cairn_store_s3_config *cfg)
 					cfg->endpoint);
 	if (strchr(cfg->bucket, '/') != NULL || strlen(cfg->bucket) > 63)
 		return cairn__error_set(CAIRN_EINVALID, "bad S3 bucket name '%s'", cfg->bucket);
+	if (cfg->prefix) {
+		/* plain path segments only: nothing XML or URLs would escape, no "." or ".." */
+		const char *p = cfg->prefix;
+		if (strspn(p, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789/_.-") !=
+			    strlen(p) ||
+		    strlen(p) > 512)
+			return cairn__error_set(CAIRN_EINVALID,
+						"S3 prefix '%s': letters, digits, '/', '_', '.', '-'",
+						p);
+		while (*p) {
+			size_t n = strcspn(p, "/");
+			if ((n == 1 && p[0] == '.') || (n == 2 && p[0] == '.' && p[1] == '.'))
+				return cairn__error_set(CAIRN_EINVALID,
+							"S3 prefix '%s': no '.' or '..' segments",
+							cfg->prefix);
+			p += n + (p[n] == '/');
+		}
+	}
 	if ((s = calloc(1, sizeof(*s))) == NULL)
 		return cairn__error_set(CAIRN_ENOMEM, "out of memory");
 	e = h + strcspn(h, "/");

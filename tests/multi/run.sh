@@ -121,6 +121,15 @@ for f in one two; do
 done
 ok "the earlier objects survive GC"
 
+# ---- PostgreSQL restarts under the servers: they reconnect
+$PG_AS "$PG_BIN/pg_ctl" -D "$PG_DIR" -w -t 60 restart -l "$W/pgserver.log" >/dev/null 2>&1
+okn=0
+for i in 1 2 3 4 5 6; do
+	CAIRN_ENDPOINT=$A "$C" buckets ls alice/data >/dev/null 2>&1 && okn=$((okn + 1))
+	CAIRN_ENDPOINT=$B "$C" buckets ls alice/data >/dev/null 2>&1 && okn=$((okn + 1))
+done
+check "every request after a PostgreSQL restart" 12 "$okn"
+
 # ---- a single-node data directory (SQLite + local xorbs) moved to PostgreSQL + S3
 kill "$APID" "$BPID"; wait "$APID" "$BPID" 2>/dev/null; APID= BPID=
 (
@@ -134,14 +143,24 @@ kill "$APID" "$BPID"; wait "$APID" "$BPID" 2>/dev/null; APID= BPID=
 	CAIRN_ENDPOINT=$SERVE_URL CAIRN_TOKEN=$(cat "$W/one/token") "$C" buckets sync "$W/many" \
 		cairn://buckets/dora/old/many/ --quiet >/dev/null
 	kill "$P"; wait "$P" 2>/dev/null
+	# never into a database in use: refused before a row is written
+	"$C" admin migrate --data "$W/one/data" --to-meta "$PG_URL/postgres" >"$W/one/inuse" 2>&1 &&
+		echo "migrated into a database in use" >"$W/one/inuse-bad"
+	psql "$PG_URL/moved" -qc "SELECT 1" >/dev/null 2>&1 && echo "made a database" >>"$W/one/inuse-bad"
 	psql "$PG_URL/postgres" -qc "CREATE DATABASE moved" >/dev/null 2>&1
 	"$C" admin migrate --data "$W/one/data" --to-store s3://cairn-multi/moved \
 		--s3-endpoint "$S3RVER_URL" --s3-credentials "$W/creds" --to-meta "$PG_URL/moved" \
 		>"$W/one/migrate" 2>&1
 ) || bad "the single-node server"
+[ -s "$W/one/inuse-bad" ] && bad "$(cat "$W/one/inuse-bad")" ||
+	{ grep -q "in use already" "$W/one/inuse" && ok "migrate refuses a database in use" ||
+		bad "into a database in use: $(cat "$W/one/inuse")"; }
 cat "$W/one/migrate"
 grep -q "every table's rows counted" "$W/one/migrate" && ok "migrate --to-meta --to-store" ||
-	bad "migrate: $(cat "$W/one/migrate")"
+	bad "migrate: $([ -s "$W/one/inuse-bad" ] && bad "$(cat "$W/one/inuse-bad")" ||
+	{ grep -q "in use already" "$W/one/inuse" && ok "migrate refuses a database in use" ||
+		bad "into a database in use: $(cat "$W/one/inuse")"; }
+cat "$W/one/migrate")"
 "$C" admin migrate --data "$W/one/data" --to-store s3://cairn-multi/moved --s3-endpoint "$S3RVER_URL" \
 	--s3-credentials "$W/creds" --to-meta "$PG_URL/moved" >"$W/one/migrate2" 2>&1
 grep -q ": 0 copied" "$W/one/migrate2" && grep -q "rows counted" "$W/one/migrate2" &&
