@@ -23,7 +23,8 @@ int64_t cairn__now_ns(void)
 
 static int make_dir(const char *path)
 {
-	if (mkdir(path, 0755) == 0 || errno == EEXIST)
+	/* a new data directory is its owner's alone: the metadata holds S3 secrets */
+	if (mkdir(path, 0700) == 0 || errno == EEXIST)
 		return 0;
 	return cairn__error_set(CAIRN_EIO, "mkdir %s: %s", path, strerror(errno));
 }

@@ -2593,6 +2593,15 @@ int cairn_meta_sqlite_open(cairn_meta **out, const char *path)
 	s->base = sqlite_table;
 	s->gc_fd = -1;
 
+	/*
+	 * A new database file is made 0600 first (S3 secrets and region keys live
+	 * in it); SQLite then gives its -wal and -shm files the same mode.
+	 */
+	{
+		int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+		if (fd >= 0)
+			close(fd);
+	}
 	/* NOMUTEX: a handle belongs to one thread (meta.h), so no lock per call */
 	src = sqlite3_open_v2(path, &s->db,
 			      SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,

@@ -37,6 +37,13 @@ check healthz 200 "$(http "$U/healthz")"
 ADMIN=$(cat "$DATA/admin-token")
 contains admin-token-printed "$W/out" "admin token: $ADMIN"
 check admin-token-mode 600 "$(stat -c %a "$DATA/admin-token")"
+# secrets live in these: the URL key, and the metadata (S3 secrets, region keys)
+check url-key-mode 600 "$(stat -c %a "$DATA/url-key")"
+if [ -z "${CAIRN_META:-}" ]; then
+	check metadata-mode 600 "$(stat -c %a "$DATA/cairn.db")"
+	check metadata-wal-mode 600 "$(stat -c %a "$DATA/cairn.db-wal")"
+fi
+check data-dir-mode 700 "$(stat -c %a "$DATA")"
 A="Authorization: Bearer $ADMIN"
 
 check whoami-admin 200 "$(http -H "$A" "$U/api/whoami")"
