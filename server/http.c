@@ -3007,11 +3007,23 @@ static enum MHD_Result first_call(struct MHD_Connection *c, req *q, const char *
 	 * sending it; the API never takes it, so no state changes on it but
 	 * logout's (which checks a CSRF token too).
 	 */
+	if (MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization") != NULL) {
+		int wait = cairn__auth_blocked(c);
+		if (wait > 0) {
+			char m2[120];
+			snprintf(m2, sizeof(m2), "too many failed authentications from this address; "
+						 "try again in %d s", wait);
+			return send_error(c, q, 429, "TooManyRequests", m2);
+		}
+	}
 	if ((rc = authenticate(c, w, q,
 			       (IS_WEB(h) || h == H_RESOLVE) &&
 				       (get || (h == H_WEB_LOGOUT && strcmp(m, "POST") == 0)),
-			       &msg)) != 0)
+			       &msg)) != 0) {
+		if (rc == CAIRN_EAUTH)
+			cairn__auth_failed(c);
 		return msg ? send_code(c, q, rc, msg) : send_engine(c, q, rc);
+	}
 	if (q->key_in_query) {
 		size_t n;
 		if (!cairn__query_arg(c, "path", q->key, CAIRN_KEY_MAX + 1, &n))
@@ -3291,6 +3303,15 @@ static int write_port_file(const char *path, unsigned port)
 	return 0;
 }
 
+/*
+ * Connections: at most 1000 in all and cairn__per_ip_connections from one
+ * address (one client cannot take them all; behind a load balancer, raise
+ * it or set 0); one idle for 120 s is closed. MHD
+ * waits for a request's bytes without holding a thread, so slow clients
+ * (slowloris) cost a connection each, not a worker.
+ */
+unsigned cairn__per_ip_connections = 256; /* --per-ip-connections; 0: no limit */
+
 struct MHD_Daemon *cairn__daemon_start(const char *what, const char *host, const char *port,
 					unsigned threads, MHD_AccessHandlerCallback on_request,
 					MHD_RequestCompletedCallback on_done,
@@ -3331,7 +3352,9 @@ struct MHD_Daemon *cairn__daemon_start_raw(const char *what, const char *host, c
 				     MHD_OPTION_NOTIFY_COMPLETED, on_done, NULL,
 				     MHD_OPTION_UNESCAPE_CALLBACK, cairn__keep_url, NULL,
 				     MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120,
-				     MHD_OPTION_CONNECTION_LIMIT, (unsigned)1000, MHD_OPTION_END);
+				     MHD_OPTION_CONNECTION_LIMIT, (unsigned)1000,
+				     MHD_OPTION_PER_IP_CONNECTION_LIMIT, cairn__per_ip_connections,
+				     MHD_OPTION_END);
 	else
 		d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, NULL, MHD_OPTION_SOCK_ADDR,
 				     ai->ai_addr, MHD_OPTION_THREAD_POOL_SIZE, threads,
@@ -3339,7 +3362,9 @@ struct MHD_Daemon *cairn__daemon_start_raw(const char *what, const char *host, c
 				     MHD_OPTION_UNESCAPE_CALLBACK, cairn__keep_url, NULL,
 				     MHD_OPTION_URI_LOG_CALLBACK, on_uri, NULL,
 				     MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120,
-				     MHD_OPTION_CONNECTION_LIMIT, (unsigned)1000, MHD_OPTION_END);
+				     MHD_OPTION_CONNECTION_LIMIT, (unsigned)1000,
+				     MHD_OPTION_PER_IP_CONNECTION_LIMIT, cairn__per_ip_connections,
+				     MHD_OPTION_END);
 	freeaddrinfo(ai);
 	if (d == NULL) {
 		fprintf(stderr, "cairn serve: cannot listen for %s on %s:%s (in use, or not allowed)\n",

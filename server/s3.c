@@ -623,6 +623,12 @@ static int authenticate(struct MHD_Connection *c, s3q *q, const char *url, enum 
 	r.now = (int64_t)time(NULL);
 	memset(&e, 0, sizeof(e));
 	rc = s3_auth_parse(&r, &q->auth, &e);
+	if (rc == 0 && q->auth.kind != S3_ANON && cairn__auth_blocked(c) > 0) {
+		*ret = send_err(c, q, 503, "SlowDown",
+				"Too many failed authentications from this address; slow down.");
+		rc = -1;
+		goto done;
+	}
 	if (rc == 0 && q->auth.kind != S3_ANON) {
 		if ((rc = cairn__worker(&repo, &meta)) != 0) {
 			*ret = send_engine(c, q, rc);
@@ -644,6 +650,8 @@ static int authenticate(struct MHD_Connection *c, s3q *q, const char *url, enum 
 		memset(secret, 0, sizeof(secret));
 	}
 	if (rc != 0) {
+		if (e.status == 403)
+			cairn__auth_failed(c); /* a wrong key or signature, not a malformed request */
 		*ret = send_s3err(c, q, &e);
 		rc = -1;
 		goto done;

@@ -48,7 +48,7 @@
 	"[--upload-memory MIB] [--s3-listen HOST:PORT] [--s3-port-file FILE] "                 \
 	"[--region NAME --origin URL [--cache-size BYTES] [--region-key FILE] [--origin-s3 URL]] "   \
 	"[--store s3://BUCKET[/PREFIX] [--s3-endpoint URL] [--s3-credentials FILE]] "         \
-	"[--meta postgres://...]"
+	"[--meta postgres://...] [--per-ip-connections N]"
 
 static int64_t now_ns(void)
 {
@@ -175,6 +175,7 @@ int cairn_server_cmd(int argc, char **argv)
 		{"origin-s3", required_argument, NULL, 'O'},
 		{"store", required_argument, NULL, 'X'},
 		{"meta", required_argument, NULL, 'M'},
+		{"per-ip-connections", required_argument, NULL, 'I'},
 		{"s3-endpoint", required_argument, NULL, 'e'},
 		{"s3-credentials", required_argument, NULL, 'C'},
 		{"help", no_argument, NULL, 'h'},
@@ -194,7 +195,7 @@ int cairn_server_cmd(int argc, char **argv)
 		cfg.data_dir = "var";
 	optind = 1;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":l:d:t:p:m:s:S:r:o:c:k:O:X:M:e:C:h", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":l:d:t:p:m:s:S:r:o:c:k:O:X:M:I:e:C:h", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'l':
 			listen = optarg;
@@ -250,6 +251,18 @@ int cairn_server_cmd(int argc, char **argv)
 		case 'e':
 			setenv("CAIRN_S3_ENDPOINT", optarg, 1);
 			break;
+		case 'I': {
+			char *end;
+			long v = strtol(optarg, &end, 10);
+			if (*optarg == '\0' || *end != '\0' || v < 0 || v > 100000) {
+				fprintf(stderr, "cairn: --per-ip-connections wants 0..100000 (0: no "
+						"limit), got '%s'\n",
+					optarg);
+				return 2;
+			}
+			cairn__per_ip_connections = (unsigned)v;
+			break;
+		}
 		case 'M': /* so is the metadata (cairn_meta_open) */
 			setenv("CAIRN_META", optarg, 1);
 			break;

@@ -122,6 +122,17 @@ int cairn__piece_from_reader(void *rd, uint64_t at, size_t want, uint8_t *buf);
  * thread pool, requests kept as sent (cairn__keep_url); the bound port in
  * *bound and, atomically, in port_file (may be NULL). NULL on failure (said).
  */
+/*
+ * Failed authentications per client address (authlimit.c): _failed counts
+ * one; _blocked is 0, or the seconds to wait when the address has failed
+ * too often lately (its credentials are then refused unread: 429).
+ */
+int cairn__auth_blocked(struct MHD_Connection *c);
+void cairn__auth_failed(struct MHD_Connection *c);
+
+/* Connections one address may hold open (`cairn serve --per-ip-connections`; 0: any). */
+extern unsigned cairn__per_ip_connections;
+
 /* A cache node's S3 front (node_s3.c), reading through cfg->origin_s3. NULL on failure (said). */
 struct MHD_Daemon *cairn__node_s3_start(const cairn_server_config *cfg);
 
