@@ -633,45 +633,10 @@ static int pg_mpu_create(cairn_meta *m, int64_t bucket, const char *id, const ch
 	return cairn__pg_op_end(pg, rc, "mpu_create");
 }
 
-/*
- * mpu_get's strings, one set per connection (meta.h: borrowed until the
- * next call). meta_pg has no room for them, so they hang on the PGconn as
- * libpq event instance data, made at the first mpu_get and freed by
- * PQfinish (PGEVT_CONNDESTROY) when the handle closes.
- */
-typedef struct mpu_strings {
-	char key[CAIRN_KEY_MAX];
-	char content_type[CAIRN_CTYPE_MAX + 1];
-	char user_meta[CAIRN_USER_META_TEXT_MAX + 1];
-} mpu_strings;
-
-static int mpu_strings_event(PGEventId id, void *info, void *pass)
-{
-	(void)pass;
-	if (id == PGEVT_CONNDESTROY) {
-		PGEventConnDestroy *e = info;
-		free(PQinstanceData(e->conn, mpu_strings_event));
-	}
-	return 1;
-}
-
+/* mpu_get's strings live in the handle (meta_pg_int.h): until its next call. */
 static mpu_strings *mpu_strings_of(meta_pg *pg)
 {
-	mpu_strings *s = PQinstanceData(pg->conn, mpu_strings_event);
-
-	if (s != NULL)
-		return s;
-	if ((s = malloc(sizeof(*s))) == NULL) {
-		cairn__error_set(CAIRN_ENOMEM, "out of memory");
-		return NULL;
-	}
-	if (!PQregisterEventProc(pg->conn, mpu_strings_event, "cairn mpu_get", NULL) ||
-	    !PQsetInstanceData(pg->conn, mpu_strings_event, s)) {
-		free(s);
-		cairn__error_set(CAIRN_ENOMEM, "mpu_get: cannot attach its buffers to the connection");
-		return NULL;
-	}
-	return s;
+	return &pg->mpu;
 }
 
 /*
@@ -709,8 +674,7 @@ static int pg_mpu_get(cairn_meta *m, int64_t bucket, const char *id, const char 
 
 	if (!mpu_id_ok(id))
 		return cairn__error_set(CAIRN_ENOTFOUND, "no such upload");
-	if ((s = mpu_strings_of(pg)) == NULL)
-		return CAIRN_ENOMEM;
+	s = mpu_strings_of(pg);
 	r = cairn__pg_exec(pg, "mpu_get",
 			   "SELECT key, content_type, user_meta FROM multipart_uploads "
 			   "WHERE id = $1::text AND bucket_id = $2::bigint",

@@ -153,46 +153,10 @@ static uint8_t *pack_hashes(const cairn_hash *first, size_t stride, size_t n)
 
 /* ---- object_get's strings: per connection, freed with it ------------------------------------- */
 
-/*
- * out->key, content_type, user_meta and part_sizes of object_get point
- * here, and only object_get writes here: valid until its next call (as
- * SQLite's). Kept as the connection's instance data (libpq events), so
- * PQfinish frees it.
- */
-typedef struct object_store {
-	char key[CAIRN_KEY_MAX];
-	char content_type[CAIRN_CTYPE_MAX + 1];
-	char user_meta[CAIRN_USER_META_TEXT_MAX + 1];
-	uint8_t part_sizes[8 * CAIRN_META_PARTS_MAX];
-} object_store;
-
-static int store_event(PGEventId id, void *info, void *pass)
-{
-	(void)pass;
-	if (id == PGEVT_CONNDESTROY) {
-		PGEventConnDestroy *e = info;
-
-		free(PQinstanceData(e->conn, store_event));
-	}
-	return 1;
-}
-
+/* object_get's strings live in the handle (meta_pg_int.h): until its next call. */
 static object_store *store_of(meta_pg *pg)
 {
-	object_store *d = PQinstanceData(pg->conn, store_event);
-
-	if (d != NULL)
-		return d;
-	if ((d = malloc(sizeof(*d))) == NULL) {
-		cairn__error_set(CAIRN_ENOMEM, "out of memory");
-		return NULL;
-	}
-	if (!PQsetInstanceData(pg->conn, store_event, d)) {
-		free(d);
-		cairn__error_set(CAIRN_ENOMEM, "metadata: cannot keep object_get's strings");
-		return NULL;
-	}
-	return d;
+	return &pg->obj;
 }
 
 /* ---- bucket statistics ----------------------------------------------------------------------- */
@@ -466,8 +430,7 @@ static int pg_object_get(cairn_meta *m, int64_t bucket, const char *key, size_t 
 		return cairn__error_set(CAIRN_EINVALID, "object_get: no row to fill");
 	if ((rc = cairn__meta_check_key(key, key_len)) != 0)
 		return rc;
-	if ((d = store_of(pg)) == NULL)
-		return CAIRN_ENOMEM;
+	d = store_of(pg);
 	{
 		pg_arg a[2] = {PG_TEXT(cairn__pg_i64(b, bucket)), PG_BYTES(key, key_len)};
 
@@ -1389,10 +1352,6 @@ static int pg_file_visible(cairn_meta *m, const cairn_hash *file, const char *ns
 
 void cairn__pg_data_init(cairn_meta *m)
 {
-	meta_pg *pg = cairn__pg(m);
-
-	/* where object_get keeps its strings; if this fails, object_get says so */
-	PQregisterEventProc(pg->conn, store_event, "cairn object_get", NULL);
 	m->object_put = pg_object_put;
 	m->object_get = pg_object_get;
 	m->object_delete = pg_object_delete;

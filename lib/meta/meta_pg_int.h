@@ -30,6 +30,20 @@
 /* The advisory lock every writer takes ("CARNWRIT"): one writer at a time. */
 #define CAIRN__PG_WRITE_LOCK 0x4341524E57524954LL
 
+/* object_get's and mpu_get's strings: valid until the next call of the same function. */
+typedef struct object_store {
+	char key[CAIRN_KEY_MAX];
+	char content_type[CAIRN_CTYPE_MAX + 1];
+	char user_meta[CAIRN_USER_META_TEXT_MAX + 1];
+	uint8_t part_sizes[8 * CAIRN_META_PARTS_MAX];
+} object_store;
+
+typedef struct mpu_strings {
+	char key[CAIRN_KEY_MAX];
+	char content_type[CAIRN_CTYPE_MAX + 1];
+	char user_meta[CAIRN_USER_META_TEXT_MAX + 1];
+} mpu_strings;
+
 typedef struct meta_pg {
 	cairn_meta base;
 	PGconn *conn;
@@ -37,6 +51,8 @@ typedef struct meta_pg {
 	bool failed;  /* a statement failed inside the transaction: it must roll back */
 	int listing;  /* > 0 while a listing's callback runs */
 	bool gc_locked; /* holds the collector's lock (gc_lock) */
+	object_store obj; /* object_get's strings */
+	mpu_strings mpu;  /* mpu_get's */
 } meta_pg;
 
 /* One parameter: a NUL-terminated text (len < 0), or len bytes of bytea. NULL v: SQL NULL. */
