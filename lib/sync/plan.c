@@ -397,7 +397,7 @@ static const char *parse_header(cairn_sync_plan *p, json_t *v)
 	const char *s = json_string_value(json_object_get(v, "source"));
 	const char *d = json_string_value(json_object_get(v, "destination"));
 	const char *f;
-	sync_root rs, rd;
+	sync_root rs = {0}, rd = {0}; /* freed below even when parsing stops at the first */
 	bool ok;
 
 	if (json_integer_value(json_object_get(v, "cairn_sync_plan")) != PLAN_FORMAT)
@@ -536,7 +536,8 @@ int cairn_sync_plan_read(cairn_sync_plan **out, FILE *in)
 			why = "not a JSON object";
 		else if (p->source == NULL) {
 			why = parse_header(p, v);
-			src_remote = why == NULL && strncmp(p->source, "cairn://", 8) == 0;
+			/* the root parser's rule: only cairn://buckets/ names a bucket */
+			src_remote = why == NULL && strncmp(p->source, "cairn://buckets/", 16) == 0;
 		} else {
 			why = parse_item(p, &cap, v, src_remote);
 		}

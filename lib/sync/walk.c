@@ -37,6 +37,10 @@ int cairn__sync_root_parse(sync_root *r, const char *s)
 	size_t n;
 
 	memset(r, 0, sizeof(*r));
+	if (strncmp(s, "cairn://", 8) == 0 && strncmp(s, SCHEME, strlen(SCHEME)) != 0)
+		return cairn__error_set(CAIRN_EINVALID, "'%s': a bucket path is "
+							"cairn://buckets/NS/NAME[/FOLDER]",
+					s);
 	if (strncmp(s, SCHEME, strlen(SCHEME)) != 0) {
 		n = strlen(s);
 		if (n == 0)
