@@ -603,9 +603,13 @@ static int pg_bucket_list(cairn_meta *m, const char *ns, cairn_meta_bucket_fn fn
 	return rc;
 }
 
-/* An UPDATE or DELETE that must touch a row: CAIRN_ENOTFOUND with `missing` if none. */
-static int change_one(meta_pg *pg, const char *what, const char *sql, int n, const pg_arg *a,
-		      const char *missing)
+uint64_t cairn__pg_changes(const PGresult *r)
+{
+	return strtoull(PQcmdTuples((PGresult *)r), NULL, 10);
+}
+
+int cairn__pg_change_one(meta_pg *pg, const char *what, const char *sql, int n,
+			 const pg_arg *a, const char *missing)
 {
 	int rc = cairn__pg_op_begin(pg, what);
 	PGresult *r;
@@ -613,7 +617,7 @@ static int change_one(meta_pg *pg, const char *what, const char *sql, int n, con
 	if (rc != 0)
 		return rc;
 	r = cairn__pg_exec(pg, what, sql, n, a, &rc);
-	if (r != NULL && strcmp(PQcmdTuples(r), "0") == 0)
+	if (r != NULL && cairn__pg_changes(r) == 0)
 		rc = cairn__error_set(CAIRN_ENOTFOUND, "%s", missing);
 	PQclear(r);
 	return cairn__pg_op_end(pg, rc, what);
@@ -625,7 +629,7 @@ static int pg_bucket_set_private(cairn_meta *m, int64_t id, bool is_private)
 	pg_arg a[2] = {PG_TEXT(cairn__pg_i64(t, id)), PG_TEXT(is_private ? "true" : "false")};
 
 	snprintf(missing, sizeof(missing), "no bucket with id %" PRId64, id);
-	return change_one(cairn__pg(m), "bucket_set_private",
+	return cairn__pg_change_one(cairn__pg(m), "bucket_set_private",
 			  "UPDATE buckets SET private = $2::boolean WHERE id = $1::bigint", 2, a,
 			  missing);
 }
@@ -639,7 +643,7 @@ static int pg_bucket_set_regions(cairn_meta *m, int64_t id, const char *regions)
 		return cairn__error_set(CAIRN_EINVALID, "bucket_set_regions: over %d bytes",
 					CAIRN_REGIONS_MAX);
 	snprintf(missing, sizeof(missing), "no bucket with id %" PRId64, id);
-	return change_one(cairn__pg(m), "bucket_set_regions",
+	return cairn__pg_change_one(cairn__pg(m), "bucket_set_regions",
 			  "UPDATE buckets SET regions = $2 WHERE id = $1::bigint", 2, a, missing);
 }
 
@@ -664,7 +668,7 @@ static int pg_bucket_delete(cairn_meta *m, int64_t id)
 		    0) {
 		r = cairn__pg_exec(pg, "bucket_delete", "DELETE FROM buckets WHERE id = $1::bigint",
 				   1, a, &rc);
-		if (r != NULL && strcmp(PQcmdTuples(r), "0") == 0) {
+		if (r != NULL && cairn__pg_changes(r) == 0) {
 			snprintf(missing, sizeof(missing), "no bucket with id %" PRId64, id);
 			rc = cairn__error_set(CAIRN_ENOTFOUND, "%s", missing);
 		}

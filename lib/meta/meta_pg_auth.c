@@ -46,11 +46,6 @@ static int copy_name(char out[CAIRN_NAME_MAX + 1], const PGresult *r, int row, i
 	return 0;
 }
 
-/* How many rows an INSERT, UPDATE or DELETE touched. */
-static long changed(const PGresult *r)
-{
-	return strtol(PQcmdTuples((PGresult *)r), NULL, 10);
-}
 
 /* memcmp that takes the same time wherever the first difference is. */
 static bool same_bytes(const uint8_t *a, const uint8_t *b, size_t n)
@@ -169,7 +164,7 @@ static int pg_token_create(cairn_meta *m, const char *user, const char *scope,
 			   "INSERT INTO tokens (user_id, scope, hash, created_ns) "
 			   "SELECT id, $2::text, $3::bytea, $4::bigint FROM users WHERE name = $1::text",
 			   4, a, &rc);
-	if (r != NULL && changed(r) == 0)
+	if (r != NULL && cairn__pg_changes(r) == 0)
 		rc = cairn__error_set(CAIRN_ENOTFOUND, "no user %s", user);
 	PQclear(r);
 	if (rc == CAIRN_EEXISTS)
@@ -229,21 +224,6 @@ static int pg_token_lookup(cairn_meta *m, const uint8_t hash[32], char user[CAIR
 			       1, a, hash, "unknown or revoked token", "token_lookup", user, scope);
 }
 
-/* An UPDATE or DELETE that must touch a row, as a mutation: CAIRN_ENOTFOUND with `missing`. */
-static int change_one(meta_pg *pg, const char *what, const char *sql, int n, const pg_arg *a,
-		      const char *missing)
-{
-	int rc = cairn__pg_op_begin(pg, what);
-	PGresult *r;
-
-	if (rc != 0)
-		return rc;
-	r = cairn__pg_exec(pg, what, sql, n, a, &rc);
-	if (r != NULL && changed(r) == 0)
-		rc = cairn__error_set(CAIRN_ENOTFOUND, "%s", missing);
-	PQclear(r);
-	return cairn__pg_op_end(pg, rc, what);
-}
 
 static int pg_token_revoke(cairn_meta *m, const uint8_t hash[32], int64_t now_ns)
 {
@@ -252,7 +232,7 @@ static int pg_token_revoke(cairn_meta *m, const uint8_t hash[32], int64_t now_ns
 
 	if (hash == NULL)
 		return cairn__error_set(CAIRN_EINVALID, "token_revoke: NULL argument");
-	return change_one(cairn__pg(m), "token_revoke",
+	return cairn__pg_change_one(cairn__pg(m), "token_revoke",
 			  "UPDATE tokens SET revoked_ns = $2::bigint WHERE hash = $1::bytea "
 			  "AND revoked_ns IS NULL",
 			  2, a, "no such token (or revoked already)");
@@ -311,7 +291,7 @@ static int pg_session_delete(cairn_meta *m, const uint8_t hash[32])
 
 	if (hash == NULL)
 		return cairn__error_set(CAIRN_EINVALID, "session_delete: NULL argument");
-	return change_one(cairn__pg(m), "session_delete",
+	return cairn__pg_change_one(cairn__pg(m), "session_delete",
 			  "DELETE FROM web_sessions WHERE hash = $1::bytea", 1, a,
 			  "no such session");
 }
@@ -434,7 +414,7 @@ static int pg_region_delete(cairn_meta *m, const char *name)
 		return rc;
 	if (!storable_name(name))
 		return cairn__error_set(CAIRN_ENOTFOUND, "no such region");
-	return change_one(cairn__pg(m), "region_delete",
+	return cairn__pg_change_one(cairn__pg(m), "region_delete",
 			  "DELETE FROM regions WHERE name = $1::text", 1, a, "no such region");
 }
 
@@ -491,7 +471,7 @@ static int pg_s3key_create(cairn_meta *m, const char *user, const char *access_k
 			   "INSERT INTO s3_keys (access_key, user_id, secret, created_ns) "
 			   "SELECT $2::text, id, $3::text, $4::bigint FROM users WHERE name = $1::text",
 			   4, a, &rc);
-	if (r != NULL && changed(r) == 0)
+	if (r != NULL && cairn__pg_changes(r) == 0)
 		rc = cairn__error_set(CAIRN_ENOTFOUND, "no user %s", user);
 	PQclear(r);
 	if (rc == CAIRN_EEXISTS)
@@ -547,7 +527,7 @@ static int pg_s3key_revoke(cairn_meta *m, const char *access_key, int64_t now_ns
 
 	if (access_key == NULL)
 		return cairn__error_set(CAIRN_EINVALID, "s3key_revoke: NULL argument");
-	return change_one(cairn__pg(m), "s3key_revoke",
+	return cairn__pg_change_one(cairn__pg(m), "s3key_revoke",
 			  "UPDATE s3_keys SET revoked_ns = $2::bigint WHERE access_key = $1::text "
 			  "AND revoked_ns IS NULL",
 			  2, a, "no such S3 access key (or revoked already)");
@@ -624,7 +604,7 @@ static int pg_mpu_create(cairn_meta *m, int64_t bucket, const char *id, const ch
 				   "$5::text, $6::bigint FROM buckets WHERE id = $2::bigint",
 				   6, a, &rc);
 	}
-	if (r != NULL && changed(r) == 0)
+	if (r != NULL && cairn__pg_changes(r) == 0)
 		rc = cairn__error_set(CAIRN_ENOTFOUND, "mpu_create: no bucket with id %lld",
 				      (long long)bucket);
 	PQclear(r);
@@ -768,7 +748,7 @@ static int pg_mpu_part_put(cairn_meta *m, const char *id, unsigned number, const
 				"file_hash = excluded.file_hash, size = excluded.size, "
 				"md5 = excluded.md5, created_ns = excluded.created_ns",
 				6, a, &rc);
-			if (r != NULL && changed(r) == 0)
+			if (r != NULL && cairn__pg_changes(r) == 0)
 				rc = cairn__error_set(CAIRN_ENOTFOUND, "no upload %.32s", id);
 			PQclear(r);
 		}
@@ -906,7 +886,7 @@ static int pg_mpu_delete(cairn_meta *m, const char *id)
 	if (rc == 0) {
 		r = cairn__pg_exec(pg, "mpu_delete", "DELETE FROM multipart_uploads WHERE id = $1::text",
 				   1, a, &rc);
-		if (r != NULL && changed(r) == 0)
+		if (r != NULL && cairn__pg_changes(r) == 0)
 			rc = cairn__error_set(CAIRN_ENOTFOUND, "no such upload");
 		PQclear(r);
 	}

@@ -70,11 +70,6 @@ static int check_u64(uint64_t v, const char *what)
 	return 0;
 }
 
-/* Rows an INSERT, UPDATE or DELETE touched. */
-static uint64_t changes(PGresult *r)
-{
-	return strtoull(PQcmdTuples(r), NULL, 10);
-}
 
 static uint64_t get_u64(const PGresult *r, int row, int col)
 {
@@ -359,7 +354,7 @@ static int pg_object_put(cairn_meta *m, int64_t bucket, const cairn_object_row *
 				   "part_sizes = excluded.part_sizes",
 				   11, a, &rc);
 	}
-	if (r != NULL && changes(r) == 0)
+	if (r != NULL && cairn__pg_changes(r) == 0)
 		rc = cairn__error_set(CAIRN_ENOTFOUND, "object_put: no bucket with id %lld",
 				      (long long)bucket);
 	PQclear(r);
@@ -468,21 +463,6 @@ static int pg_object_get(cairn_meta *m, int64_t bucket, const char *key, size_t 
 	return 0;
 }
 
-/* An UPDATE or DELETE that must touch a row, in a savepoint: CAIRN_ENOTFOUND if none. */
-static int change_one(meta_pg *pg, const char *what, const char *sql, int n, const pg_arg *a,
-		      const char *missing)
-{
-	int rc = cairn__pg_op_begin(pg, what);
-	PGresult *r;
-
-	if (rc != 0)
-		return rc;
-	r = cairn__pg_exec(pg, what, sql, n, a, &rc);
-	if (r != NULL && changes(r) == 0)
-		rc = cairn__error_set(CAIRN_ENOTFOUND, "%s", missing);
-	PQclear(r);
-	return cairn__pg_op_end(pg, rc, what);
-}
 
 static int pg_object_delete(cairn_meta *m, int64_t bucket, const char *key, size_t key_len)
 {
@@ -494,7 +474,7 @@ static int pg_object_delete(cairn_meta *m, int64_t bucket, const char *key, size
 	if ((rc = cairn__pg_need_write(pg, "object_delete")) != 0 ||
 	    (rc = cairn__meta_check_key(key, key_len)) != 0)
 		return rc;
-	return change_one(pg, "object_delete",
+	return cairn__pg_change_one(pg, "object_delete",
 			  "DELETE FROM objects WHERE bucket_id = $1::bigint AND key = $2::bytea", 2,
 			  a, "no such object");
 }
@@ -636,7 +616,7 @@ static int insert_terms(meta_pg *pg, const cairn_hash *file, const cairn_term *t
 				   "JOIN xorbs AS x ON x.hash = " NTH_HASH("$2", "t.i") " "
 				   "AND x.chunks >= t.e",
 				   5, a, &rc);
-		if (r != NULL && changes(r) != n)
+		if (r != NULL && cairn__pg_changes(r) != n)
 			rc = term_refused(pg, &a[1], end.text, terms);
 		PQclear(r);
 	}
@@ -694,7 +674,7 @@ static int pg_file_put(cairn_meta *m, const cairn_hash *file, uint64_t size,
 				   3, a, &rc);
 	}
 	/* recorded already: nothing to do */
-	if (r != NULL && changes(r) == 1 && n > 0)
+	if (r != NULL && cairn__pg_changes(r) == 1 && n > 0)
 		rc = insert_terms(pg, file, terms, n);
 	PQclear(r);
 	return cairn__pg_op_end(pg, rc, "file_put");
@@ -923,7 +903,7 @@ static int pg_xorb_put(cairn_meta *m, const cairn_xorb_row *row, const cairn_chu
 				   "$2::bigint, $3::bigint, $4::bigint, $5::bigint, $6::bigint) "
 				   "ON CONFLICT (hash) DO NOTHING",
 				   6, a, &rc);
-		if (r != NULL && changes(r) == 0) {
+		if (r != NULL && cairn__pg_changes(r) == 0) {
 			/*
 			 * Recorded already. Its uploader is about to reference it, so it
 			 * counts as used now, like a xorb a dedup query promised: the
@@ -1032,7 +1012,7 @@ static int pg_xorb_touch(cairn_meta *m, const cairn_hash *xorb, int64_t now_ns)
 	{
 		pg_arg a[2] = {hash_arg(xorb), PG_TEXT(cairn__pg_i64(now, now_ns))};
 
-		return change_one(pg, "xorb_touch",
+		return cairn__pg_change_one(pg, "xorb_touch",
 				  "UPDATE xorbs SET used_ns = greatest(used_ns, $2::bigint) WHERE "
 				  "hash = $1::bytea",
 				  2, a, missing);
@@ -1179,7 +1159,7 @@ static int pg_gc(cairn_meta *m, int64_t cutoff_ns, cairn_meta_xorb_fn fn, void *
 		r = cairn__pg_exec(pg, "gc: files", "DELETE FROM files WHERE " GC_FILE_WHERE, 1, a,
 				   &rc);
 		if (r != NULL)
-			files = changes(r);
+			files = cairn__pg_changes(r);
 		PQclear(r);
 	}
 	if (rc == 0)

@@ -85,6 +85,13 @@ PGresult *cairn__pg_exec(meta_pg *pg, const char *what, const char *sql, int n,
 /* cairn__pg_exec for a statement whose result is not needed: 0 or the code. */
 int cairn__pg_run(meta_pg *pg, const char *what, const char *sql, int n, const pg_arg *args);
 
+/* Rows an INSERT, UPDATE or DELETE touched. */
+uint64_t cairn__pg_changes(const PGresult *r);
+/* An UPDATE or DELETE that must touch a row, as a mutation (in a savepoint):
+ * 0, or CAIRN_ENOTFOUND with `missing`, or the statement's code. */
+int cairn__pg_change_one(meta_pg *pg, const char *what, const char *sql, int n,
+			 const pg_arg *a, const char *missing);
+
 /* Column values of a text result. */
 int64_t cairn__pg_get_i64(const PGresult *r, int row, int col);
 /* A bytea column into out (exactly n bytes: else CAIRN_ECORRUPT). */
