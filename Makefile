@@ -6,6 +6,9 @@ BUILD      ?= build
 ASAN_BUILD ?= build-asan
 JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE_ARGS ?=
+# make test runs the suite twice: on the release build and on the address +
+# undefined sanitizer build; SANITIZE=0 skips the second run (a quick loop)
+SANITIZE   ?= 1
 # make install: PREFIX, DESTDIR (a staging root), the Python that gets the
 # package and, to override its site directory, PYTHON_SITEDIR
 PREFIX     ?= /usr/local
@@ -16,7 +19,7 @@ ifeq ($(CI),true)
 CMAKE_ARGS += -DCAIRN_WERROR=ON
 endif
 
-.PHONY: all deps build run test test-asan bench install clean
+.PHONY: all deps build build-asan run test test-asan bench install clean
 
 all: build
 
@@ -32,13 +35,20 @@ run: build
 
 test: build
 	@sh scripts/deps.sh test
-	@sh scripts/run-tests.sh $(BUILD)
+ifeq ($(SANITIZE),0)
+	@sh scripts/test-all.sh $(BUILD)
+else
+	@$(MAKE) --no-print-directory build-asan
+	@sh scripts/test-all.sh $(BUILD) $(ASAN_BUILD)
+endif
 
-test-asan: deps
-	@sh scripts/deps.sh test
+build-asan: deps
 	@cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DCAIRN_SANITIZE=ON $(CMAKE_ARGS) >/dev/null
 	@cmake --build $(ASAN_BUILD) -j $(JOBS)
-	@sh scripts/run-tests.sh $(ASAN_BUILD)
+
+test-asan: build-asan
+	@sh scripts/deps.sh test
+	@sh scripts/test-all.sh $(ASAN_BUILD)
 
 bench: build
 	@sh bench/run.sh $(BUILD)

@@ -17,7 +17,7 @@ failed=$(sed -n 's/.*tests passed, \([0-9]*\) tests failed out of \([0-9]*\).*/\
 skipped=$(grep -c '\*\*\*Skipped' "$LOG" || true)
 if [ -z "$total" ]; then
 	echo "run-tests: ctest printed no summary"
-	echo "0 passed, 1 failed"
+	echo "0 passed, 1 failed" | tee "$BUILD/test-summary.txt"
 	exit 1
 fi
 passed=$((total - failed - skipped))
@@ -25,7 +25,7 @@ if [ "$skipped" -gt 0 ]; then
 	echo "$passed passed, $failed failed, $skipped skipped"
 else
 	echo "$passed passed, $failed failed"
-fi
+fi | tee "$BUILD/test-summary.txt"
 if [ "$status" -ne 0 ] || [ "$failed" -ne 0 ]; then
 	exit 1
 fi
