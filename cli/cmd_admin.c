@@ -4,6 +4,8 @@
  *   cairn admin gc    [--data DIR] [--grace SECONDS]   reclaim unreferenced data
  *   cairn admin fsck  [--data DIR]                     verify everything; exit 1 on faults
  *   cairn admin stats [--data DIR] [--json]            what the store holds
+ *   cairn admin recompress [--data DIR] [--min-age S] [--level N] [--json]
+ *                                                      cold xorbs in the stronger form
  *   cairn admin users create NAME [--data DIR]         add a user (and its namespace)
  *   cairn admin tokens create --user U --scope S [--data DIR]
  *                                                      issue a token (printed once)
@@ -35,7 +37,8 @@
 
 typedef struct admin_args {
 	const char *data;
-	int64_t grace_s;
+	int64_t grace_s; /* gc's --grace, recompress's --min-age */
+	int level;       /* recompress --level */
 	bool json;
 	const char *user, *scope; /* tokens create */
 	const char *arg;          /* the one positional argument, if wanted */
@@ -48,6 +51,8 @@ static int parse_args(int argc, char **argv, admin_args *a, const char *usage_li
 	static const struct option longopts[] = {
 		{"data", required_argument, NULL, 'd'},
 		{"grace", required_argument, NULL, 'g'},
+		{"min-age", required_argument, NULL, 'g'},
+		{"level", required_argument, NULL, 'l'},
 		{"json", no_argument, NULL, 'j'},
 		{"user", required_argument, NULL, 'u'},
 		{"scope", required_argument, NULL, 's'},
@@ -60,11 +65,12 @@ static int parse_args(int argc, char **argv, admin_args *a, const char *usage_li
 	if (a->data == NULL || *a->data == '\0')
 		a->data = "var";
 	a->grace_s = 3600;
+	a->level = 0;
 	a->json = false;
 	a->user = a->scope = a->arg = NULL;
 	optind = 1;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":d:g:ju:s:h", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":d:g:l:ju:s:h", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'u':
 			a->user = optarg;
@@ -79,11 +85,21 @@ static int parse_args(int argc, char **argv, admin_args *a, const char *usage_li
 			char *end;
 			long long v = strtoll(optarg, &end, 10);
 			if (*optarg < '0' || *optarg > '9' || *end != '\0' || v > 365ll * 86400) {
-				fprintf(stderr, "cairn: --grace wants seconds (0..31536000), got '%s'\n",
-					optarg);
+				fprintf(stderr, "cairn: %s wants seconds (0..31536000), got '%s'\n",
+					argv[optind - 1], optarg);
 				return EXIT_USAGE;
 			}
 			a->grace_s = v;
+			break;
+		}
+		case 'l': {
+			char *end;
+			long v = strtol(optarg, &end, 10);
+			if (*optarg < '0' || *optarg > '9' || *end != '\0' || v < 1 || v > 22) {
+				fprintf(stderr, "cairn: --level wants 1..22, got '%s'\n", optarg);
+				return EXIT_USAGE;
+			}
+			a->level = (int)v;
 			break;
 		}
 		case 'j':
@@ -258,6 +274,54 @@ static int admin_gc(int argc, char **argv)
 	return cli_finish_output(EXIT_OK);
 }
 
+static void recompress_progress(void *ctx, const cairn_recompress_result *so_far)
+{
+	bool *tty = ctx;
+
+	if (*tty)
+		fprintf(stderr, "\rrecompress: %" PRIu64 " xorbs, %.1f MB -> %.1f MB", so_far->xorbs,
+			(double)so_far->bytes_before / 1e6, (double)so_far->bytes_after / 1e6);
+}
+
+static int admin_recompress(int argc, char **argv)
+{
+	admin_args a;
+	cairn_repo *r;
+	cairn_recompress_options o = {CAIRN_RECOMPRESS_OPTIONS_VERSION, 0, 0, 0, NULL, NULL, NULL};
+	cairn_recompress_result res;
+	bool tty = isatty(2);
+	int rc = parse(argc, argv, &a,
+		       "usage: cairn admin recompress [--data DIR] [--min-age SECONDS] "
+		       "[--level 1..22] [--json]");
+
+	if (rc != EXIT_OK || (rc = open_repo(&r, a.data)) != EXIT_OK)
+		return rc;
+	o.min_age_ns = a.grace_s * 1000000000ll;
+	o.level = a.level;
+	o.progress = recompress_progress;
+	o.progress_ctx = &tty;
+	rc = cairn_repo_recompress(r, &o, &res);
+	if (tty && res.xorbs)
+		fputc('\n', stderr);
+	cairn_repo_close(r);
+	if (rc < 0) {
+		fprintf(stderr, "cairn: recompress: %s\n", cairn_error_last());
+		return EXIT_FAIL;
+	}
+	if (a.json)
+		printf("{\"xorbs\": %" PRIu64 ", \"rewritten\": %" PRIu64 ", \"kept\": %" PRIu64
+		       ", \"bytes_before\": %" PRIu64 ", \"bytes_after\": %" PRIu64
+		       ", \"raw_bytes\": %" PRIu64 "}\n",
+		       res.xorbs, res.rewritten, res.kept, res.bytes_before, res.bytes_after,
+		       res.raw_bytes);
+	else
+		printf("recompress: %" PRIu64 " xorbs examined, %" PRIu64 " rewritten, %" PRIu64
+		       " kept; %" PRIu64 " bytes -> %" PRIu64 " bytes (%" PRIu64 " raw)\n",
+		       res.xorbs, res.rewritten, res.kept, res.bytes_before, res.bytes_after,
+		       res.raw_bytes);
+	return cli_finish_output(EXIT_OK);
+}
+
 static void print_fault(void *ctx, const char *what)
 {
 	(void)ctx;
@@ -300,13 +364,15 @@ static int admin_stats(int argc, char **argv)
 	cairn_repo_close(r);
 	if (a.json)
 		printf("{\"objects\": %" PRIu64 ", \"logical_bytes\": %" PRIu64
-		       ", \"stored_bytes\": %" PRIu64 ", \"chunks\": %" PRIu64 ", \"xorbs\": %" PRIu64
-		       "}\n",
-		       st.objects, st.logical_bytes, st.stored_bytes, st.chunks, st.xorbs);
+		       ", \"dedup_bytes\": %" PRIu64 ", \"stored_bytes\": %" PRIu64
+		       ", \"chunks\": %" PRIu64 ", \"xorbs\": %" PRIu64 "}\n",
+		       st.objects, st.logical_bytes, st.dedup_bytes, st.stored_bytes, st.chunks,
+		       st.xorbs);
 	else
-		printf("objects %" PRIu64 "\nlogical bytes %" PRIu64 "\nstored bytes %" PRIu64
-		       "\nchunks %" PRIu64 "\nxorbs %" PRIu64 "\n",
-		       st.objects, st.logical_bytes, st.stored_bytes, st.chunks, st.xorbs);
+		printf("objects %" PRIu64 "\nlogical bytes %" PRIu64 "\ndeduplicated bytes %" PRIu64
+		       "\nstored bytes %" PRIu64 "\nchunks %" PRIu64 "\nxorbs %" PRIu64 "\n",
+		       st.objects, st.logical_bytes, st.dedup_bytes, st.stored_bytes, st.chunks,
+		       st.xorbs);
 	return cli_finish_output(EXIT_OK);
 }
 
@@ -591,16 +657,17 @@ int cmd_admin(int argc, char **argv)
 		const char *name;
 		int (*run)(int, char **);
 	} subs[] = {{"gc", admin_gc},	    {"fsck", admin_fsck},     {"stats", admin_stats},
+	    {"recompress", admin_recompress},
 		    {"users", admin_users}, {"tokens", admin_tokens},   {"keys", admin_keys},
 		    {"regions", admin_regions}, {"migrate", admin_migrate}};
 
 	if (argc < 2) {
-		fprintf(stderr, "usage: cairn admin gc|fsck|stats|users|tokens|keys|regions|migrate [options]\n");
+		fprintf(stderr, "usage: cairn admin gc|fsck|stats|recompress|users|tokens|keys|regions|migrate [options]\n");
 		return EXIT_USAGE;
 	}
 	for (size_t i = 0; i < sizeof(subs) / sizeof(subs[0]); i++)
 		if (strcmp(argv[1], subs[i].name) == 0)
 			return subs[i].run(argc - 1, argv + 1);
-	fprintf(stderr, "cairn: unknown admin command '%s' (gc, fsck, stats, users, tokens, keys, regions, migrate)\n", argv[1]);
+	fprintf(stderr, "cairn: unknown admin command '%s' (gc, fsck, stats, recompress, users, tokens, keys, regions, migrate)\n", argv[1]);
 	return EXIT_USAGE;
 }

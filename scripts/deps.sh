@@ -3,7 +3,7 @@
 # nothing else. Safe to run repeatedly; used by `make run` and `make test`.
 set -eu
 
-PKGS="build-essential cmake pkg-config libjansson-dev liblz4-dev libsqlite3-dev libmicrohttpd-dev libcurl4-openssl-dev libssl-dev libpq-dev curl python3 b3sum"
+PKGS="build-essential cmake pkg-config libjansson-dev liblz4-dev libzstd-dev libsqlite3-dev libmicrohttpd-dev libcurl4-openssl-dev libssl-dev libpq-dev curl python3 b3sum"
 # `deps.sh test`: also the real S3 clients the S3 front is tested with
 if [ "${1:-}" = test ]; then
 	PKGS="$PKGS awscli python3-boto3 rclone s3cmd"

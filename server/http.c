@@ -235,6 +235,8 @@ typedef struct req {
 
 	/* download */
 	cairn_hash file;
+	cairn_hash xname; /* a xorb read: the stored form read (file's current one, or older) */
+	bool xraw;        /* a xorb read of its raw layout (a recompressed xorb) */
 	cairn_reader *rd; /* the pinned version a download streams */
 	cairn__pieces pc;     /* the range served, in pieces */
 	cairn__fill_fn fill;  /* what fills them */
@@ -1672,6 +1674,20 @@ static int by_range(const void *a, const void *b, void *ctx)
  * "terms" in file order, and "fetch_info" with each distinct chunk range
  * of each xorb once, found by sorting (not by searching per term).
  */
+/*
+ * What a URL to a xorb's raw layout is signed over: the xorb hash keyed
+ * apart, so a signature for the stored bytes never serves as one for the
+ * raw layout, nor the other way round.
+ */
+static void raw_layout_id(cairn_hash *out, const cairn_hash *xorb)
+{
+	static const cairn_hash key = {{'c', 'a', 'i', 'r', 'n', ' ', 'r', 'a', 'w', ' ', 'l',
+					'a', 'y', 'o', 'u', 't', ' ', 'o', 'f', ' ', 'a', ' ',
+					'x', 'o', 'r', 'b', ' ', 'v', '1', '.', '.', '.'}};
+
+	cairn_hash_keyed(out, xorb, &key);
+}
+
 static int write_recon(FILE *f, const cairn_hash *file, uint64_t size, const cairn_recon_term *t,
 		       size_t n, int64_t exp, const char *base, const uint8_t *key)
 {
@@ -1704,11 +1720,19 @@ static int write_recon(FILE *f, const cairn_hash *file, uint64_t size, const cai
 			fprintf(f, "%s\"%s\":[", k ? "]," : "", hexh);
 		else
 			fputc(',', f);
-		cairn__url_mac(sig, key, &x->xorb, x->byte_start, x->byte_end - 1, exp);
+		if (x->raw_layout) {
+			/* recompressed: its xet form comes from the origin, which decodes it */
+			cairn_hash id;
+			raw_layout_id(&id, &x->xorb);
+			cairn__url_mac(sig, g_url_key, &id, x->byte_start, x->byte_end - 1, exp);
+		} else {
+			cairn__url_mac(sig, key, &x->xorb, x->byte_start, x->byte_end - 1, exp);
+		}
 		fprintf(f, "{\"range\":{\"start\":%u,\"end\":%u},\"url\":\"%s/v1/xorbs/default/%s"
-			   "?start=%" PRIu64 "&end=%" PRIu64 "&exp=%" PRId64 "&sig=%s\","
+			   "?start=%" PRIu64 "&end=%" PRIu64 "&exp=%" PRId64 "&sig=%s%s\","
 			   "\"url_range\":{\"start\":%" PRIu64 ",\"end\":%" PRIu64 "}}",
-			x->first, x->end, base, hexh, x->byte_start, x->byte_end - 1, exp, sig,
+			x->first, x->end, x->raw_layout ? "" : base, hexh, x->byte_start,
+			x->byte_end - 1, exp, sig, x->raw_layout ? "&layout=raw" : "",
 			x->byte_start, x->byte_end - 1);
 	}
 	fputs(n ? "]}}\n" : "}}\n", f);
@@ -1782,7 +1806,8 @@ static int fill_xorb(void *ctx, uint64_t at, size_t want, uint8_t *buf)
 	int rc = worker_get(&w);
 
 	if (rc == 0)
-		rc = cairn_xorb_read_bytes(w->repo, &q->file, at, want, buf);
+		rc = q->xraw ? cairn_xorb_read_raw(w->repo, &q->file, at, want, buf)
+			     : cairn_xorb_read_bytes(w->repo, &q->xname, at, want, buf);
 	if (rc != 0)
 		fprintf(stderr, "cairn serve: xorb read at %" PRIu64 " failed: %s\n", at,
 			cairn_error_last());
@@ -1842,10 +1867,12 @@ static enum MHD_Result h_xorb_fill(struct MHD_Connection *c, worker *w, req *q,
 	if (node_signed(c, w, q, region, "fill", &ret) != 0)
 		return ret;
 	rc = w->meta->xorb_get(w->meta, &q->file, &x);
+	if (rc == 0)
+		q->xname = x.name; /* its current form, whatever the generation: the node decodes any */
 	if (rc == 0 && x.stored > 0) {
 		/* recorded but gone from the store: say so now, not halfway through the body */
 		uint8_t last;
-		rc = cairn_xorb_read_bytes(w->repo, &q->file, x.stored - 1, 1, &last);
+		rc = cairn_xorb_read_bytes(w->repo, &q->xname, x.stored - 1, 1, &last);
 	}
 	if (rc == CAIRN_ENOTFOUND || rc == CAIRN_ECORRUPT)
 		return send_error(c, q, 404, "NotFound", "no such xorb (or not whole) in the store");
@@ -2000,7 +2027,19 @@ static enum MHD_Result h_xorb_get(struct MHD_Connection *c, worker *w, req *q)
 		return h_xorb_fill(c, w, q, region);
 	if (signed_read_parse(c, q, &sr, &ret) != 0)
 		return ret;
-	url_sig(want, &q->file, sr.start, sr.end, sr.exp);
+	q->xname = q->file;
+	{
+		char layout[8];
+		q->xraw = cairn__query_arg(c, "layout", layout, sizeof(layout), NULL) &&
+			  strcmp(layout, "raw") == 0;
+	}
+	if (q->xraw) {
+		cairn_hash id;
+		raw_layout_id(&id, &q->file);
+		url_sig(want, &id, sr.start, sr.end, sr.exp);
+	} else {
+		url_sig(want, &q->file, sr.start, sr.end, sr.exp);
+	}
 	if (!cairn__same_text(want, sr.sig, 64))
 		return send_error(c, q, 403, "Forbidden", "bad signature");
 	if (sr.exp < (int64_t)time(NULL))

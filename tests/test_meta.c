@@ -475,7 +475,7 @@ static void test_xorbs_files(void)
 	hash_of(&missing, 424242);
 	CHECK(m->xorb_get(m, &missing, &xr) == CAIRN_ENOTFOUND);
 
-	CHECK(m->xorb_chunks(m, &x.hash, 0, 5, got) == 0);
+	CHECK(m->xorb_chunks(m, &x.hash, 0, 5, got, NULL) == 0);
 	for (int i = 0; i < 5; i++) {
 		CHECK_MEM(&got[i].hash, &chunks[i].hash, sizeof(cairn_hash));
 		CHECK(got[i].offset == chunks[i].offset);
@@ -483,13 +483,13 @@ static void test_xorbs_files(void)
 		CHECK(got[i].raw_len == chunks[i].raw_len);
 	}
 	memset(got, 0, sizeof(got));
-	CHECK(m->xorb_chunks(m, &x.hash, 2, 4, got) == 0);
+	CHECK(m->xorb_chunks(m, &x.hash, 2, 4, got, NULL) == 0);
 	CHECK_MEM(&got[0].hash, &chunks[2].hash, sizeof(cairn_hash));
 	CHECK_MEM(&got[1].hash, &chunks[3].hash, sizeof(cairn_hash));
-	CHECK(m->xorb_chunks(m, &x.hash, 3, 3, got) == 0);
-	CHECK(m->xorb_chunks(m, &x.hash, 4, 6, got) == CAIRN_ENOTFOUND);
-	CHECK(m->xorb_chunks(m, &x.hash, 4, 2, got) == CAIRN_EINVALID);
-	CHECK(m->xorb_chunks(m, &missing, 0, 1, got) == CAIRN_ENOTFOUND);
+	CHECK(m->xorb_chunks(m, &x.hash, 3, 3, got, NULL) == 0);
+	CHECK(m->xorb_chunks(m, &x.hash, 4, 6, got, NULL) == CAIRN_ENOTFOUND);
+	CHECK(m->xorb_chunks(m, &x.hash, 4, 2, got, NULL) == CAIRN_EINVALID);
+	CHECK(m->xorb_chunks(m, &missing, 0, 1, got, NULL) == CAIRN_ENOTFOUND);
 
 	CHECK(m->chunk_lookup(m, &chunks[3].hash, &found, &idx) == 0);
 	CHECK_MEM(&found, &x.hash, sizeof(found));

@@ -84,6 +84,8 @@ typedef struct cairn_stats {
 				 * the xorb files' sizes */
 	uint64_t chunks;        /* distinct chunks */
 	uint64_t xorbs;         /* xorbs holding them */
+	uint64_t dedup_bytes;   /* distinct chunks they use, decoded: logical bytes after
+				 * deduplication, before compression */
 } cairn_stats;
 
 /* A bucket's stats. Returns 0 or CAIRN_ENOTFOUND. */
@@ -297,6 +299,12 @@ typedef struct cairn_recon_term {
 	uint32_t first, end;
 	uint64_t raw_len;
 	uint64_t byte_start, byte_end; /* byte_end exclusive */
+	/*
+	 * false: the bytes are the stored xorb's (cairn_xorb_read_bytes); true:
+	 * the xorb was recompressed with Cairn's own schemes, and the bytes are
+	 * of its xet form with every chunk stored as is (cairn_xorb_read_raw).
+	 */
+	bool raw_layout;
 } cairn_recon_term;
 
 /*
@@ -314,6 +322,18 @@ CAIRN_API int cairn_file_reconstruct(cairn_repo *r, const cairn_caller *who,
  */
 CAIRN_API int cairn_xorb_read_bytes(cairn_repo *r, const cairn_hash *xorb, uint64_t off,
 				    size_t len, void *out);
+
+/*
+ * Read bytes [off, off + len) of a xorb's raw layout: the xet xorb of the
+ * same chunks, each stored as is (scheme NONE), without the footer; chunk
+ * i's header sits at 8 * i plus the raw lengths of the chunks before it.
+ * What a reconstruction's raw_layout terms point into. Every chunk is
+ * checked against its hash on the way. Returns 0, CAIRN_ENOTFOUND,
+ * CAIRN_EINVALID (a range past the end), CAIRN_ECORRUPT, CAIRN_EIO,
+ * CAIRN_ENOMEM.
+ */
+CAIRN_API int cairn_xorb_read_raw(cairn_repo *r, const cairn_hash *xorb, uint64_t off, size_t len,
+				  void *out);
 
 typedef enum cairn_op_type { CAIRN_OP_ADD, CAIRN_OP_COPY, CAIRN_OP_DELETE } cairn_op_type;
 
@@ -474,9 +494,59 @@ typedef struct cairn_gc_result {
  * uses, then stored xorb files no record names (left by a crash between
  * storing and recording), skipping anything created, written or promised to
  * an upload within the last grace_ns (an upload in progress never loses a
- * chunk it was told exists).
+ * chunk it was told exists), and the stored forms recompression replaced
+ * more than grace_ns ago (a reader that found one before may still read it).
  */
 CAIRN_API int cairn_repo_gc(cairn_repo *r, int64_t grace_ns, cairn_gc_result *out);
+
+/*
+ * Recompression at rest: xorbs that nothing has created or used for
+ * min_age_ns, still in the form they came in (xet's LZ4 schemes), are
+ * rewritten with Cairn's own (zstd; byte grouping + zstd for numbers; the
+ * smallest per chunk) when that saves at least 1%. The chunks, their hashes
+ * and the xorb hash stay the same, so nothing that references the xorb
+ * changes. Each new form is stored durably under a name of its own first,
+ * then one transaction points the xorb at it and retires the old form,
+ * which GC removes after its grace period: a crash at any moment leaves
+ * every chunk readable. Xet clients read recompressed xorbs in their raw
+ * layout (cairn_xorb_read_raw).
+ */
+typedef struct cairn_recompress_result {
+	uint64_t xorbs;        /* examined (old enough, not yet recompressed) */
+	uint64_t rewritten;    /* rewritten in the stronger form */
+	uint64_t kept;         /* left as they were: under 1% to gain */
+	uint64_t bytes_before; /* stored bytes of those examined, before */
+	uint64_t bytes_after;  /* and after (kept ones count the same on both sides) */
+	uint64_t raw_bytes;    /* their decoded bytes */
+} cairn_recompress_result;
+
+typedef struct cairn_recompress_options {
+	unsigned version;   /* CAIRN_RECOMPRESS_OPTIONS_VERSION */
+	int64_t min_age_ns; /* only xorbs neither created nor used for this long */
+	int level;          /* zstd's level, 1..22; 0: CAIRN_XORB_ZSTD_LEVEL */
+	uint64_t max_xorbs; /* stop after examining this many; 0: all */
+	/* when *cancel turns true (any thread), stop after the xorb in progress */
+#ifdef __cplusplus
+	const void *cancel;
+#else
+	const _Atomic bool *cancel;
+#endif
+	/* after each xorb, the totals so far; may be NULL */
+	void (*progress)(void *ctx, const cairn_recompress_result *so_far);
+	void *progress_ctx;
+} cairn_recompress_options;
+
+#define CAIRN_RECOMPRESS_OPTIONS_VERSION 1
+
+/*
+ * One pass of recompression (opts may be NULL: every xorb, at once, at the
+ * default level). Returns 0; CAIRN_ECANCELED; or the first error reading or
+ * writing (a xorb that does not check is CAIRN_ECORRUPT: it is left as it
+ * is and the pass stops, for fsck to report). *out (may be NULL) gets the
+ * totals either way.
+ */
+CAIRN_API int cairn_repo_recompress(cairn_repo *r, const cairn_recompress_options *opts,
+				    cairn_recompress_result *out);
 
 /* Called per problem fsck finds; `what` is one line. */
 typedef void (*cairn_fsck_fn)(void *ctx, const char *what);

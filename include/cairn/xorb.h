@@ -42,13 +42,26 @@ extern "C" {
 #define CAIRN_XORB_CHUNK_HEADER_LEN 8u
 /* A chunk's raw length never exceeds CAIRN_CHUNK_MAX (128 KiB, chunk.h). */
 
-/* How a chunk's bytes are stored: the scheme byte of its header. */
+/*
+ * How a chunk's bytes are stored: the scheme byte of its header. 0 to 2
+ * are xet's; 64 and 65 are Cairn's own, for xorbs at rest that no xet
+ * client sees (docs/storage.md: compression at rest).
+ */
 typedef enum cairn_xorb_scheme {
-	CAIRN_XORB_NONE = 0,    /* as is */
-	CAIRN_XORB_LZ4 = 1,     /* one LZ4 frame */
-	CAIRN_XORB_BG4_LZ4 = 2, /* bytes grouped by position mod 4, then one LZ4 frame */
-	CAIRN_XORB_AUTO = 255,  /* writers only: choose per chunk (the default) */
+	CAIRN_XORB_NONE = 0,      /* as is */
+	CAIRN_XORB_LZ4 = 1,       /* one LZ4 frame */
+	CAIRN_XORB_BG4_LZ4 = 2,   /* bytes grouped by position mod 4, then one LZ4 frame */
+	CAIRN_XORB_ZSTD = 64,     /* one zstd frame */
+	CAIRN_XORB_BG4_ZSTD = 65, /* bytes grouped by position mod 4, then one zstd frame */
+	CAIRN_XORB_COMPACT = 254, /* writers only: the smallest of every scheme, per chunk */
+	CAIRN_XORB_AUTO = 255,    /* writers only: xet's schemes, chosen per chunk (the default) */
 } cairn_xorb_scheme;
+
+/* Whether a chunk scheme is one of xet's (what every xet client decodes). */
+#define CAIRN_XORB_SCHEME_IS_XET(s) ((unsigned)(s) <= CAIRN_XORB_BG4_LZ4)
+
+/* zstd's level for CAIRN_XORB_COMPACT and the zstd schemes, unless set. */
+#define CAIRN_XORB_ZSTD_LEVEL 9
 
 /* ---- writing ------------------------------------------------------------ */
 
@@ -66,6 +79,12 @@ CAIRN_API int cairn_xorb_writer_new(cairn_xorb_writer **out);
  * Returns 0 or CAIRN_EINVALID (unknown scheme).
  */
 CAIRN_API int cairn_xorb_writer_set_scheme(cairn_xorb_writer *w, cairn_xorb_scheme scheme);
+
+/*
+ * zstd's compression level (1 to 22) for the zstd schemes and
+ * CAIRN_XORB_COMPACT. Returns 0 or CAIRN_EINVALID.
+ */
+CAIRN_API int cairn_xorb_writer_set_level(cairn_xorb_writer *w, int level);
 
 /*
  * Compress and append one chunk of 1 to CAIRN_CHUNK_MAX bytes. `hash` is the
@@ -150,6 +169,13 @@ CAIRN_API size_t cairn_xorb_chunk_count(const cairn_xorb *x);
 CAIRN_API const cairn_hash *cairn_xorb_chunk_hash(const cairn_xorb *x, size_t i);
 /* Chunk i's raw length (i < count, else 0). */
 CAIRN_API uint32_t cairn_xorb_chunk_len(const cairn_xorb *x, size_t i);
+/* Chunk i's scheme byte (i < count, else CAIRN_XORB_NONE). */
+CAIRN_API cairn_xorb_scheme cairn_xorb_chunk_scheme(const cairn_xorb *x, size_t i);
+/*
+ * 0 if every chunk uses one of xet's schemes, else CAIRN_EINVALID naming
+ * the first that does not: what a xorb from a client must pass.
+ */
+CAIRN_API int cairn_xorb_check_xet_schemes(const cairn_xorb *x);
 
 /* Where chunks [first, end) sit in the serialized xorb, and their raw size. */
 typedef struct cairn_xorb_span {

@@ -40,10 +40,20 @@ static int collect_xorb(void *ctx, const cairn_xorb_row *row)
 		d->bytes = nb;
 		d->cap = ncap;
 	}
-	d->h[d->n] = row->hash;
+	d->h[d->n] = row->name; /* its stored form: what goes from the store */
 	d->bytes[d->n] = row->stored;
 	d->n++;
 	return 0;
+}
+
+/* A retired stored form (its size is not known here: counted as 0 bytes). */
+static int collect_name(void *ctx, const cairn_hash *name)
+{
+	cairn_xorb_row row;
+
+	memset(&row, 0, sizeof(row));
+	row.name = *name;
+	return collect_xorb(ctx, &row);
 }
 
 /* Stored but unrecorded xorbs older than the cutoff (left by a crash). */
@@ -56,13 +66,14 @@ typedef struct orphans {
 static int find_orphan(void *ctx, const cairn_hash *xorb, uint64_t size, int64_t mtime_ns)
 {
 	orphans *o = ctx;
-	cairn_xorb_row xr, row;
+	cairn_xorb_row row;
 	int rc;
 
 	if (mtime_ns >= o->cutoff)
 		return 0; /* maybe an upload between storing and recording */
-	rc = o->r->meta->xorb_get(o->r->meta, xorb, &xr);
-	if (rc == 0)
+	/* a current form stays; a retired one goes when its time comes (below) */
+	rc = o->r->meta->name_state(o->r->meta, xorb, NULL);
+	if (rc >= 0)
 		return 0;
 	if (rc != CAIRN_ENOTFOUND) {
 		o->d.err = rc;
@@ -70,13 +81,14 @@ static int find_orphan(void *ctx, const cairn_hash *xorb, uint64_t size, int64_t
 	}
 	memset(&row, 0, sizeof(row));
 	row.hash = *xorb;
+	row.name = *xorb;
 	row.stored = size;
 	return collect_xorb(&o->d, &row);
 }
 
 /*
- * Remove each doomed xorb's file under the write lock, and only while it is
- * still unrecorded: an upload may rebuild the same xorb (same bytes, same
+ * Remove each doomed stored form under the write lock, and only while no
+ * record names it: an upload may rebuild the same xorb (same bytes, same
  * name) and record it meanwhile; flush_xorb checks the file exists under
  * the same lock before it records a xorb.
  */
@@ -85,15 +97,14 @@ static int remove_unrecorded(cairn_repo *r, const doomed *d, cairn_gc_result *ou
 	int rc = 0;
 
 	for (size_t i = 0; i < d->n; i++) {
-		cairn_xorb_row xr;
 		int e = r->meta->begin(r->meta, true);
 
 		if (e == 0) {
-			e = r->meta->xorb_get(r->meta, &d->h[i], &xr);
+			e = r->meta->name_state(r->meta, &d->h[i], NULL);
 			if (e == CAIRN_ENOTFOUND)
 				e = r->store->remove(r->store, &d->h[i]);
-			else if (e == 0)
-				e = 1; /* recorded again meanwhile: keep it */
+			else if (e >= 0)
+				e = 1; /* recorded (or retired) again meanwhile: keep it */
 			r->meta->rollback(r->meta);
 		}
 		if (e < 0 && rc == 0)
@@ -140,6 +151,31 @@ int cairn_repo_gc(cairn_repo *r, int64_t grace_ns, cairn_gc_result *out)
 		out->files = files;
 	}
 	rc = remove_unrecorded(r, &d, out);
+
+	/* Stored forms recompression replaced, once no reader can still be on them. */
+	{
+		doomed old;
+		int e;
+
+		memset(&old, 0, sizeof(old));
+		e = r->meta->begin(r->meta, true);
+		if (e == 0) {
+			e = r->meta->retired_take(r->meta, cairn__now_ns() - grace_ns, collect_name,
+						  &old);
+			if (e > 0 || old.err)
+				e = old.err ? old.err : cairn__error_set(CAIRN_ERROR, "gc stopped");
+			if (e == 0)
+				e = r->meta->commit(r->meta);
+			else
+				r->meta->rollback(r->meta);
+		}
+		if (e == 0)
+			e = remove_unrecorded(r, &old, out);
+		if (e < 0 && rc == 0)
+			rc = e;
+		free(old.h);
+		free(old.bytes);
+	}
 
 	/* Files no record names (a crash between storing and recording). */
 	{
@@ -217,9 +253,13 @@ static int check_xorb(void *ctx, const cairn_xorb_row *row)
 		fc->known = nk;
 		fc->cap = ncap;
 	}
-	fc->known[fc->nknown++] = row->hash;
+	fc->known[fc->nknown++] = row->name;
+	if (row->gen == 0 && !cairn_hash_equal(&row->name, &row->hash)) {
+		fault(fc, "xorb %s: generation 0 is stored under another name", hex);
+		return 0;
+	}
 
-	rc = r->store->size(r->store, &row->hash, &size);
+	rc = r->store->size(r->store, &row->name, &size);
 	if (rc < 0) {
 		fault(fc, "xorb %s: recorded but not stored (%s)", hex, cairn_error_last());
 		return 0;
@@ -239,7 +279,7 @@ static int check_xorb(void *ctx, const cairn_xorb_row *row)
 		fc->err = cairn__error_set(CAIRN_ENOMEM, "out of memory");
 		goto done;
 	}
-	rc = r->store->read(r->store, &row->hash, 0, size, data);
+	rc = r->store->read(r->store, &row->name, 0, size, data);
 	if (rc < 0) {
 		fault(fc, "xorb %s: unreadable (%s)", hex, cairn_error_last());
 		goto done;
@@ -255,12 +295,21 @@ static int check_xorb(void *ctx, const cairn_xorb_row *row)
 		fault(fc, "xorb %s: its contents hash to another name", hex);
 		goto done;
 	}
+	if (!cairn_hash_equal(&row->name, &row->hash)) {
+		cairn_hash want;
+		cairn__xorb_form_name(&want, &row->hash, data, size);
+		if (!cairn_hash_equal(&want, &row->name)) {
+			fault(fc, "xorb %s: its recompressed form (generation %u) is not what its "
+			      "name says", hex, row->gen);
+			goto done;
+		}
+	}
 	if (cairn_xorb_chunk_count(x) != row->chunks) {
 		fault(fc, "xorb %s: %zu chunks, %u recorded", hex, cairn_xorb_chunk_count(x),
 		      row->chunks);
 		goto done;
 	}
-	rc = r->meta->xorb_chunks(r->meta, &row->hash, 0, row->chunks, rows);
+	rc = r->meta->xorb_chunks(r->meta, &row->hash, 0, row->chunks, rows, NULL);
 	if (rc < 0) {
 		fault(fc, "xorb %s: chunk records missing", hex);
 		goto done;
@@ -319,7 +368,7 @@ static int check_file(void *ctx, const cairn_hash *file, uint64_t size)
 			return 1;
 		}
 		if (r->meta->xorb_chunks(r->meta, &terms[i].xorb, terms[i].first, terms[i].end,
-					 rows) == 0) {
+					 rows, NULL) == 0) {
 			for (uint32_t k = 0; k < terms[i].end - terms[i].first; k++)
 				raw += rows[k].raw_len;
 			if (raw != terms[i].raw_len)
@@ -435,8 +484,9 @@ static int check_orphan(void *ctx, const cairn_hash *xorb, uint64_t size, int64_
 
 	(void)size;
 	(void)mtime_ns;
-	if (fc->nknown == 0 ||
-	    bsearch(xorb, fc->known, fc->nknown, sizeof(cairn_hash), cmp_hash) == NULL) {
+	if ((fc->nknown == 0 ||
+	     bsearch(xorb, fc->known, fc->nknown, sizeof(cairn_hash), cmp_hash) == NULL) &&
+	    fc->r->meta->name_state(fc->r->meta, xorb, NULL) != 1) {
 		/* harmless (a crash between storing and recording), but reported */
 		cairn_hash_to_hex(hex, xorb);
 		if (fc->fn) {
@@ -466,12 +516,12 @@ int cairn_repo_fsck(cairn_repo *r, cairn_fsck_fn fn, void *ctx, uint64_t *faults
 		rc = r->meta->file_list(r->meta, check_file, &fc);
 	if (rc >= 0 && !fc.err)
 		rc = r->meta->bucket_list(r->meta, NULL, check_bucket, &fc);
-	r->meta->rollback(r->meta);
 	if (rc >= 0 && !fc.err) {
 		if (fc.nknown > 1)
 			qsort(fc.known, fc.nknown, sizeof(cairn_hash), cmp_hash);
 		rc = r->store->list(r->store, check_orphan, &fc);
 	}
+	r->meta->rollback(r->meta);
 	if (fc.err)
 		rc = fc.err;
 	free(fc.known);

@@ -418,7 +418,7 @@ static int load_term(cairn_repo *r, part_chunks *pc, size_t ti)
 		pc->locs = nl;
 		pc->cap = ncap;
 	}
-	rc = r->meta->xorb_chunks(r->meta, &t->xorb, t->first, t->end, pc->rows);
+	rc = r->meta->xorb_chunks(r->meta, &t->xorb, t->first, t->end, pc->rows, NULL);
 	if (rc == CAIRN_ENOTFOUND) {
 		/* a file names chunks the index does not have: damage, named */
 		char why[256];

@@ -264,11 +264,13 @@ static int sum_uses(stats_ctx *sc)
 					rows_cap = hi - lo;
 				}
 				rc = sc->r->meta->xorb_chunks(sc->r->meta, &sc->uses[i].xorb, lo, hi,
-							     rows);
+							     rows, NULL);
 				if (rc < 0)
 					goto done;
-				for (uint32_t k = 0; k < hi - lo; k++)
+				for (uint32_t k = 0; k < hi - lo; k++) {
 					sc->st->stored_bytes += rows[k].packed_len;
+					sc->st->dedup_bytes += rows[k].raw_len;
+				}
 				sc->st->chunks += hi - lo;
 			}
 		}
@@ -312,6 +314,7 @@ static int stats_xorb(void *ctx, const cairn_xorb_row *row)
 	st->xorbs++;
 	st->chunks += row->chunks;
 	st->stored_bytes += row->stored;
+	st->dedup_bytes += row->raw;
 	return 0;
 }
 
@@ -484,6 +487,7 @@ struct cairn_reader {
 	size_t n;
 	/* the chunk rows of one term, kept: a download reads a term in many pieces */
 	size_t rows_term; /* which term they belong to, or SIZE_MAX */
+	cairn_hash rows_name; /* the stored form their offsets are into */
 	cairn_chunk_row *rows;
 	cairn_hash *hashes;
 	size_t rows_cap;
@@ -524,7 +528,8 @@ static int load_term_rows(cairn_reader *rd, size_t ti)
 		rd->hashes = nh;
 		rd->rows_cap = n;
 	}
-	rc = rd->r->meta->xorb_chunks(rd->r->meta, &t->xorb, t->first, t->end, rd->rows);
+	rc = rd->r->meta->xorb_chunks(rd->r->meta, &t->xorb, t->first, t->end, rd->rows,
+				      &rd->rows_name);
 	if (rc < 0)
 		return rc;
 	for (size_t k = 0; k < n; k++) {
@@ -602,7 +607,7 @@ static int read_term(cairn_reader *rd, size_t ti, uint64_t want_lo, uint64_t wan
 			*raw = nr;
 			*raw_cap = rlen;
 		}
-		rc = r->store->read(r->store, &t->xorb, rows[i].offset, plen, *packed);
+		rc = r->store->read(r->store, &rd->rows_name, rows[i].offset, plen, *packed);
 		if (rc < 0)
 			goto fail;
 		rc = cairn_xorb_decode_range(*raw, rlen, &got, *packed, plen, hashes + i, j - i);

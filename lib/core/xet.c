@@ -234,6 +234,9 @@ int cairn_xorb_ingest(cairn_repo *r, const char *ns, const cairn_hash *name, con
 				      CAIRN_XORB_MAX_CHUNKS, n);
 		goto done;
 	}
+	/* Cairn's own schemes live at rest only: what clients exchange decodes anywhere */
+	if ((rc = cairn_xorb_check_xet_schemes(x)) < 0)
+		goto done;
 	if ((rc = cairn_xorb_verify(x)) < 0) {
 		if (rc != CAIRN_ENOMEM)
 			rc = cairn__error_set(CAIRN_EINVALID, "%s", cairn_error_last());
@@ -304,7 +307,8 @@ int cairn_file_reconstruct(cairn_repo *r, const cairn_caller *who, const cairn_h
 {
 	cairn_term *t = NULL;
 	cairn_recon_term *out = NULL;
-	cairn_chunk_row *rows = NULL;
+	cairn_chunk_row *rows = NULL, *before = NULL;
+	cairn_hash name;
 	size_t nt = 0;
 	int rc;
 
@@ -331,9 +335,21 @@ int cairn_file_reconstruct(cairn_repo *r, const cairn_caller *who, const cairn_h
 			break;
 		}
 		rows = nr;
-		rc = r->meta->xorb_chunks(r->meta, &t[i].xorb, t[i].first, t[i].end, rows);
+		rc = r->meta->xorb_chunks(r->meta, &t[i].xorb, t[i].first, t[i].end, rows, &name);
 		if (rc < 0)
 			break;
+		/* recompressed: the client gets the xet form of the chunks, stored as is */
+		out[i].raw_layout = !cairn_hash_equal(&name, &t[i].xorb);
+		if (out[i].raw_layout && t[i].first > 0) {
+			if ((nr = realloc(before, t[i].first * sizeof(*before))) == NULL) {
+				rc = cairn__error_set(CAIRN_ENOMEM, "out of memory");
+				break;
+			}
+			before = nr;
+			rc = r->meta->xorb_chunks(r->meta, &t[i].xorb, 0, t[i].first, before, NULL);
+			if (rc < 0)
+				break;
+		}
 		for (size_t j = 0; j < k; j++)
 			raw += rows[j].raw_len;
 		if (raw != t[i].raw_len) {
@@ -346,11 +362,20 @@ int cairn_file_reconstruct(cairn_repo *r, const cairn_caller *who, const cairn_h
 		out[i].first = t[i].first;
 		out[i].end = t[i].end;
 		out[i].raw_len = raw;
-		out[i].byte_start = rows[0].offset;
-		out[i].byte_end = rows[k - 1].offset + rows[k - 1].packed_len;
+		if (out[i].raw_layout) {
+			uint64_t at = (uint64_t)CAIRN_XORB_CHUNK_HEADER_LEN * t[i].first;
+			for (uint32_t j = 0; j < t[i].first; j++)
+				at += before[j].raw_len;
+			out[i].byte_start = at;
+			out[i].byte_end = at + (uint64_t)CAIRN_XORB_CHUNK_HEADER_LEN * k + raw;
+		} else {
+			out[i].byte_start = rows[0].offset;
+			out[i].byte_end = rows[k - 1].offset + rows[k - 1].packed_len;
+		}
 	}
 	r->meta->rollback(r->meta); /* a read transaction: nothing to keep */
 	free(rows);
+	free(before);
 	free(t);
 	if (rc < 0) {
 		free(out);
@@ -365,6 +390,113 @@ int cairn_xorb_read_bytes(cairn_repo *r, const cairn_hash *xorb, uint64_t off, s
 			  void *out)
 {
 	return r->store->read(r->store, xorb, off, len, out);
+}
+
+/*
+ * The raw layout of a xorb, cut at [off, off + len): find the chunks that
+ * overlap, read their stored bytes at once, decode and check them, and lay
+ * them out with NONE headers.
+ */
+int cairn_xorb_read_raw(cairn_repo *r, const cairn_hash *xorb, uint64_t off, size_t len,
+			void *out)
+{
+	const uint64_t H = CAIRN_XORB_CHUNK_HEADER_LEN;
+	cairn_chunk_row *rows = NULL;
+	cairn_hash name, *hashes = NULL;
+	uint8_t *packed = NULL, *raw = NULL, *dst = out;
+	uint64_t pos = 0, total = 0, end = off + len, lo;
+	size_t i = 0, j, got;
+	cairn_xorb_row row;
+	int rc;
+
+	if (len == 0)
+		return 0;
+	rc = r->meta->begin(r->meta, false);
+	if (rc < 0)
+		return rc;
+	rc = r->meta->xorb_get(r->meta, xorb, &row);
+	if (rc == 0 && (row.chunks == 0 || row.chunks > CAIRN_XORB_MAX_BYTES / H))
+		rc = cairn__error_set(CAIRN_ECORRUPT, "xorb with %u chunks", row.chunks);
+	if (rc == 0 && (rows = malloc(row.chunks * sizeof(*rows))) == NULL)
+		rc = cairn__error_set(CAIRN_ENOMEM, "out of memory");
+	if (rc == 0)
+		rc = r->meta->xorb_chunks(r->meta, xorb, 0, row.chunks, rows, &name);
+	r->meta->rollback(r->meta);
+	if (rc < 0)
+		goto done;
+	for (size_t k = 0; k < row.chunks; k++) {
+		if (rows[k].raw_len == 0 || rows[k].raw_len > CAIRN_CHUNK_MAX) {
+			rc = cairn__error_set(CAIRN_ECORRUPT, "chunk %zu has impossible sizes", k);
+			goto done;
+		}
+		total += H + rows[k].raw_len;
+	}
+	if (off > total || len > total - off) {
+		rc = cairn__error_set(CAIRN_EINVALID, "bytes %llu..%llu are past the xorb's %llu",
+				      (unsigned long long)off, (unsigned long long)end,
+				      (unsigned long long)total);
+		goto done;
+	}
+	while (pos + H + rows[i].raw_len <= off) {
+		pos += H + rows[i].raw_len;
+		i++;
+	}
+	/* chunks [i, j) overlap; pos is where chunk i's header starts */
+	for (j = i, lo = pos; j < row.chunks && lo < end; j++)
+		lo += H + rows[j].raw_len;
+	{
+		uint64_t plen = rows[j - 1].offset + rows[j - 1].packed_len - rows[i].offset;
+		size_t rlen = 0;
+
+		for (size_t k = i; k < j; k++)
+			rlen += rows[k].raw_len;
+		packed = malloc(plen);
+		raw = malloc(rlen);
+		hashes = malloc((j - i) * sizeof(*hashes));
+		if (packed == NULL || raw == NULL || hashes == NULL) {
+			rc = cairn__error_set(CAIRN_ENOMEM, "out of memory");
+			goto done;
+		}
+		for (size_t k = i; k < j; k++)
+			hashes[k - i] = rows[k].hash;
+		rc = r->store->read(r->store, &name, rows[i].offset, plen, packed);
+		if (rc == 0)
+			rc = cairn_xorb_decode_range(raw, rlen, &got, packed, plen, hashes, j - i);
+		if (rc == 0 && got != rlen)
+			rc = cairn__error_set(CAIRN_ECORRUPT, "chunks decode to %zu bytes, expected %zu",
+					      got, rlen);
+		if (rc < 0)
+			goto done;
+	}
+	/* lay chunks [i, j) out as NONE chunks, keeping what falls in [off, end) */
+	for (size_t k = i, at = 0; k < j; k++) {
+		uint8_t hdr[CAIRN_XORB_CHUNK_HEADER_LEN];
+		uint32_t n = rows[k].raw_len;
+		const uint8_t *parts[2] = {hdr, raw + at};
+		const uint64_t lens[2] = {H, n};
+
+		hdr[0] = 0;
+		hdr[1] = (uint8_t)n;
+		hdr[2] = (uint8_t)(n >> 8);
+		hdr[3] = (uint8_t)(n >> 16);
+		hdr[4] = CAIRN_XORB_NONE;
+		hdr[5] = (uint8_t)n;
+		hdr[6] = (uint8_t)(n >> 8);
+		hdr[7] = (uint8_t)(n >> 16);
+		for (int p = 0; p < 2; p++) {
+			uint64_t a = pos > off ? pos : off, b = pos + lens[p] < end ? pos + lens[p] : end;
+			if (b > a)
+				memcpy(dst + (a - off), parts[p] + (a - pos), (size_t)(b - a));
+			pos += lens[p];
+		}
+		at += n;
+	}
+done:
+	free(rows);
+	free(hashes);
+	free(packed);
+	free(raw);
+	return rc;
 }
 
 /* ---- batches ---------------------------------------------------------------------------- */

@@ -415,7 +415,16 @@ static const char *const MIGRATIONS[] = {
 	"	source text PRIMARY KEY,\n"
 	"	started_ns bigint NOT NULL\n"
 	");\n",
-	/* migration 4 goes here */
+	/* 4: recompressed xorbs (as SQLite's migration 9) */
+	"ALTER TABLE xorbs ADD COLUMN gen bigint NOT NULL DEFAULT 0 CHECK (gen >= 0);\n"
+	"ALTER TABLE xorbs ADD COLUMN rest_name bytea CHECK (rest_name IS NULL OR "
+	"length(rest_name) = 32);\n"
+	"CREATE UNIQUE INDEX xorbs_by_rest_name ON xorbs (rest_name) WHERE rest_name IS NOT NULL;\n"
+	"CREATE TABLE retired_names (\n"
+	"	name bytea PRIMARY KEY CHECK (length(name) = 32),\n"
+	"	retired_ns bigint NOT NULL\n"
+	");\n",
+	/* migration 5 goes here */
 };
 
 #define SCHEMA_VERSION ((int)(sizeof(MIGRATIONS) / sizeof(MIGRATIONS[0])))

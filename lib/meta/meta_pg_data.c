@@ -41,6 +41,7 @@ enum {
 	"(SELECT 1 FROM objects WHERE objects.file_hash = files.hash) AND NOT EXISTS "     \
 	"(SELECT 1 FROM multipart_parts WHERE multipart_parts.file_hash = files.hash)"
 #define XORB_COLS "hash, stored, raw, chunks, created_ns, used_ns"
+#define XORB_READ_COLS XORB_COLS ", gen, coalesce(rest_name, hash)"
 /* what read_object reads, in its order */
 #define OBJECT_COLS                                                                        \
 	"file_hash, size, mtime_ns, created_ns, content_type, md5, parts, user_meta, part_sizes"
@@ -794,7 +795,8 @@ static int read_xorb(cairn_xorb_row *row, const PGresult *r, int i)
 	row->chunks = get_u32(r, i, 3);
 	row->created_ns = cairn__pg_get_i64(r, i, 4);
 	row->used_ns = cairn__pg_get_i64(r, i, 5);
-	return 0;
+	row->gen = get_u32(r, i, 6);
+	return get_hash(&row->name, r, i, 7);
 }
 
 /* Chunk rows must describe the xorb: contiguous from offset 0, inside it, raw sizes adding up. */
@@ -937,7 +939,7 @@ static int pg_xorb_get(cairn_meta *m, const cairn_hash *xorb, cairn_xorb_row *ou
 		pg_arg a[1] = {hash_arg(xorb)};
 
 		r = cairn__pg_exec(pg, "xorb_get",
-				   "SELECT " XORB_COLS " FROM xorbs WHERE hash = $1::bytea", 1, a,
+				   "SELECT " XORB_READ_COLS " FROM xorbs WHERE hash = $1::bytea", 1, a,
 				   &rc);
 	}
 	if (r == NULL)
@@ -954,7 +956,7 @@ static int pg_xorb_get(cairn_meta *m, const cairn_hash *xorb, cairn_xorb_row *ou
 
 /* out[] is written as rows are read: on error its contents are unspecified. */
 static int pg_xorb_chunks(cairn_meta *m, const cairn_hash *xorb, uint32_t first, uint32_t end,
-			  cairn_chunk_row *out)
+			  cairn_chunk_row *out, cairn_hash *name)
 {
 	meta_pg *pg = cairn__pg(m);
 	char h[CAIRN_HASH_HEX_LEN + 1], f[24], e[24];
@@ -964,6 +966,22 @@ static int pg_xorb_chunks(cairn_meta *m, const cairn_hash *xorb, uint32_t first,
 
 	if (xorb == NULL || first > end || (out == NULL && end > first))
 		return cairn__error_set(CAIRN_EINVALID, "xorb_chunks: bad arguments");
+	if (name) {
+		pg_arg a[1] = {hash_arg(xorb)};
+
+		r = cairn__pg_exec(pg, "xorb_chunks",
+				   "SELECT coalesce(rest_name, hash) FROM xorbs WHERE hash = $1::bytea",
+				   1, a, &rc);
+		if (r == NULL)
+			return rc;
+		if (PQntuples(r) == 0)
+			rc = cairn__error_set(CAIRN_ENOTFOUND, "no xorb %s", hex(h, xorb));
+		else
+			rc = get_hash(name, r, 0, 0);
+		PQclear(r);
+		if (rc != 0)
+			return rc;
+	}
 	if (first == end)
 		return 0;
 	{
@@ -1019,6 +1037,159 @@ static int pg_xorb_touch(cairn_meta *m, const cairn_hash *xorb, int64_t now_ns)
 	}
 }
 
+static int pg_xorb_repack(cairn_meta *m, const cairn_hash *xorb, uint32_t old_gen, uint32_t gen,
+			  const cairn_hash *name, uint64_t stored, const cairn_chunk_row *chunks,
+			  size_t n, int64_t now_ns)
+{
+	meta_pg *pg = cairn__pg(m);
+	int_array off = {NULL, 0}, plen = {NULL, 0}, raw = {NULL, 0};
+	char h[CAIRN_HASH_HEX_LEN + 1], og[24], ng[24], st[24], now[24];
+	cairn_xorb_row row, want;
+	uint8_t *packed = NULL;
+	PGresult *r;
+	int rc;
+
+	if ((rc = cairn__pg_need_write(pg, "xorb_repack")) != 0)
+		return rc;
+	if (xorb == NULL || name == NULL || n == 0 || chunks == NULL || gen <= old_gen)
+		return cairn__error_set(CAIRN_EINVALID, "xorb_repack: bad arguments");
+	if ((rc = pg_xorb_get(m, xorb, &row)) != 0)
+		return rc;
+	if (row.gen != old_gen)
+		return cairn__error_set(CAIRN_ENOTFOUND, "xorb %s is at generation %u, not %u",
+					hex(h, xorb), row.gen, old_gen);
+	want = row;
+	want.stored = stored;
+	if ((rc = check_u64(stored, "xorb size")) != 0 || (rc = check_chunks(&want, chunks, n)) != 0)
+		return rc;
+	if ((packed = pack_hashes(&chunks[0].hash, sizeof(*chunks), n)) == NULL)
+		return CAIRN_ENOMEM;
+	if ((rc = array_open(&off, n)) != 0 || (rc = array_open(&plen, n)) != 0 ||
+	    (rc = array_open(&raw, n)) != 0)
+		goto done;
+	for (size_t i = 0; i < n; i++) {
+		array_add(&off, (int64_t)chunks[i].offset);
+		array_add(&plen, chunks[i].packed_len);
+		array_add(&raw, chunks[i].raw_len);
+	}
+	if ((rc = cairn__pg_op_begin(pg, "xorb_repack")) != 0)
+		goto done;
+	{
+		pg_arg a[5] = {hash_arg(xorb), PG_TEXT(cairn__pg_i64(og, old_gen)),
+			       PG_TEXT(cairn__pg_i64(ng, gen)), hash_arg(name),
+			       PG_TEXT(cairn__pg_i64(st, (int64_t)stored))};
+
+		r = cairn__pg_exec(pg, "xorb_repack",
+				   "UPDATE xorbs SET gen = $3::bigint, rest_name = $4::bytea, "
+				   "stored = $5::bigint WHERE hash = $1::bytea AND gen = $2::bigint",
+				   5, a, &rc);
+		if (r != NULL) {
+			if (cairn__pg_changes(r) != 1)
+				rc = cairn__error_set(CAIRN_ENOTFOUND, "xorb %s changed meanwhile",
+						      hex(h, xorb));
+			PQclear(r);
+		}
+	}
+	if (rc == 0) {
+		/* every chunk moves, or nothing: the same hashes and raw lengths, new places */
+		pg_arg a[5] = {hash_arg(xorb), PG_BYTES(packed, 32 * n), PG_TEXT(array_close(&off)),
+			       PG_TEXT(array_close(&plen)), PG_TEXT(array_close(&raw))};
+
+		r = cairn__pg_exec(pg, "xorb_repack: chunks",
+				   "UPDATE xorb_chunks AS c SET chunk_offset = t.o, packed_len = t.p "
+				   "FROM unnest($3::bigint[], $4::bigint[], $5::bigint[]) "
+				   "WITH ORDINALITY AS t(o, p, r, i) WHERE c.xorb_hash = $1::bytea "
+				   "AND c.idx = t.i - 1 AND c.chunk_hash = " NTH_HASH("$2", "t.i") " "
+				   "AND c.raw_len = t.r",
+				   5, a, &rc);
+		if (r != NULL) {
+			if (cairn__pg_changes(r) != n)
+				rc = cairn__error_set(CAIRN_EINVALID,
+						      "xorb_repack: the chunks of %s are not the ones "
+						      "recorded",
+						      hex(h, xorb));
+			PQclear(r);
+		}
+	}
+	/* a form kept as it was (nothing to gain) stays current, under its name */
+	if (rc == 0 && !cairn_hash_equal(&row.name, name)) {
+		pg_arg a[2] = {hash_arg(&row.name), PG_TEXT(cairn__pg_i64(now, now_ns))};
+
+		rc = cairn__pg_run(pg, "xorb_repack: retire",
+				   "INSERT INTO retired_names (name, retired_ns) VALUES ($1::bytea, "
+				   "$2::bigint) ON CONFLICT (name) DO UPDATE SET retired_ns = "
+				   "excluded.retired_ns",
+				   2, a);
+	}
+	rc = cairn__pg_op_end(pg, rc, "xorb_repack");
+done:
+	free(packed);
+	free(off.text);
+	free(plen.text);
+	free(raw.text);
+	return rc;
+}
+
+static int pg_name_state(cairn_meta *m, const cairn_hash *name, int64_t *retired_ns)
+{
+	meta_pg *pg = cairn__pg(m);
+	char h[CAIRN_HASH_HEX_LEN + 1];
+	pg_arg a[1] = {hash_arg(name)};
+	PGresult *r;
+	int rc;
+
+	if (name == NULL)
+		return cairn__error_set(CAIRN_EINVALID, "name_state: NULL argument");
+	r = cairn__pg_exec(pg, "name_state",
+			   "SELECT 0, 0 FROM xorbs WHERE (hash = $1::bytea AND rest_name IS NULL) "
+			   "OR rest_name = $1::bytea UNION ALL SELECT 1, retired_ns FROM "
+			   "retired_names WHERE name = $1::bytea ORDER BY 1 LIMIT 1",
+			   1, a, &rc);
+	if (r == NULL)
+		return rc;
+	if (PQntuples(r) == 0) {
+		rc = cairn__error_set(CAIRN_ENOTFOUND, "no stored xorb is named %s", hex(h, name));
+	} else {
+		rc = (int)cairn__pg_get_i64(r, 0, 0);
+		if (rc == 1 && retired_ns)
+			*retired_ns = cairn__pg_get_i64(r, 0, 1);
+	}
+	PQclear(r);
+	return rc;
+}
+
+static int pg_retired_take(cairn_meta *m, int64_t cutoff_ns,
+			   int (*fn)(void *ctx, const cairn_hash *name), void *ctx)
+{
+	meta_pg *pg = cairn__pg(m);
+	char cut[24];
+	pg_arg a[1] = {PG_TEXT(cairn__pg_i64(cut, cutoff_ns))};
+	PGresult *r;
+	int rc;
+
+	if ((rc = cairn__pg_need_write(pg, "retired_take")) != 0)
+		return rc;
+	if ((rc = cairn__pg_op_begin(pg, "retired_take")) != 0)
+		return rc;
+	/* the names that are no xorb's current form again: those the caller removes */
+	r = cairn__pg_exec(pg, "retired_take",
+			   "DELETE FROM retired_names AS n WHERE retired_ns < $1::bigint "
+			   "RETURNING name, EXISTS (SELECT 1 FROM xorbs AS x WHERE "
+			   "(x.hash = n.name AND x.rest_name IS NULL) OR x.rest_name = n.name)",
+			   1, a, &rc);
+	if (r != NULL) {
+		for (int i = 0; i < PQntuples(r) && rc == 0; i++) {
+			cairn_hash name;
+			if (PQgetvalue(r, i, 1)[0] == 't')
+				continue;
+			if ((rc = get_hash(&name, r, i, 0)) == 0 && fn)
+				rc = fn(ctx, &name);
+		}
+		PQclear(r);
+	}
+	return cairn__pg_op_end(pg, rc, "retired_take");
+}
+
 static int pg_xorb_list(cairn_meta *m, cairn_meta_xorb_fn fn, void *ctx)
 {
 	meta_pg *pg = cairn__pg(m);
@@ -1035,7 +1206,7 @@ static int pg_xorb_list(cairn_meta *m, cairn_meta_xorb_fn fn, void *ctx)
 	for (;;) {
 		pg_arg a[2] = {started ? hash_arg(&last) : PG_BYTES(empty, 0), PG_TEXT(page)};
 		PGresult *r = cairn__pg_exec(pg, "xorb_list",
-					     "SELECT " XORB_COLS " FROM xorbs "
+					     "SELECT " XORB_READ_COLS " FROM xorbs "
 					     "WHERE hash > $1::bytea ORDER BY hash "
 					     "LIMIT $2::bigint",
 					     2, a, &rc);
@@ -1173,7 +1344,7 @@ static int pg_gc(cairn_meta *m, int64_t cutoff_ns, cairn_meta_xorb_fn fn, void *
 		size_t n = 0;
 
 		r = cairn__pg_exec(pg, "gc: xorbs",
-				   "SELECT " XORB_COLS " FROM xorbs WHERE "
+				   "SELECT " XORB_READ_COLS " FROM xorbs WHERE "
 				   "created_ns < $1::bigint AND used_ns < $1::bigint "
 				   "AND hash > $2::bytea AND NOT EXISTS (SELECT 1 FROM "
 				   "file_terms WHERE file_terms.xorb_hash = xorbs.hash) "
@@ -1344,6 +1515,9 @@ void cairn__pg_data_init(cairn_meta *m)
 	m->xorb_chunks = pg_xorb_chunks;
 	m->xorb_touch = pg_xorb_touch;
 	m->xorb_list = pg_xorb_list;
+	m->xorb_repack = pg_xorb_repack;
+	m->name_state = pg_name_state;
+	m->retired_take = pg_retired_take;
 	m->chunk_lookup = pg_chunk_lookup;
 	m->gc = pg_gc;
 	m->chunk_access = pg_chunk_access;

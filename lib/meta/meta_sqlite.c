@@ -71,6 +71,14 @@ enum stmt_id {
 	ST_XORB_LIST,
 	ST_CHUNK_INSERT,
 	ST_XORB_CHUNKS,
+	ST_XORB_NAME,
+	ST_XORB_REPACK,
+	ST_CHUNK_MOVE,
+	ST_RETIRE,
+	ST_NAME_LIVE,
+	ST_NAME_RETIRED,
+	ST_RETIRED_OLD,
+	ST_RETIRED_DEL,
 	ST_CHUNK_LOOKUP,
 	ST_GC_TERMS,
 	ST_GC_FILES,
@@ -110,6 +118,7 @@ enum stmt_id {
 
 #define BUCKET_COLS "id, ns, name, private, created_ns, regions"
 #define XORB_COLS "hash, stored, raw, chunks, created_ns, used_ns"
+#define XORB_READ_COLS XORB_COLS ", gen, coalesce(rest_name, hash)"
 /* what read_object reads, in its order */
 #define OBJECT_COLS                                                                        \
 	"file_hash, size, mtime_ns, created_ns, content_type, md5, parts, user_meta, part_sizes"
@@ -182,20 +191,31 @@ static const char *const SQL[ST_COUNT] = {
 
 	[ST_XORB_INSERT] = "INSERT INTO xorbs (" XORB_COLS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6) "
 			   "ON CONFLICT (hash) DO NOTHING",
-	[ST_XORB_GET] = "SELECT " XORB_COLS " FROM xorbs WHERE hash = ?1",
+	[ST_XORB_GET] = "SELECT " XORB_READ_COLS " FROM xorbs WHERE hash = ?1",
 	[ST_XORB_TOUCH] = "UPDATE xorbs SET used_ns = max(used_ns, ?2) WHERE hash = ?1",
-	[ST_XORB_LIST] = "SELECT " XORB_COLS " FROM xorbs ORDER BY hash",
+	[ST_XORB_LIST] = "SELECT " XORB_READ_COLS " FROM xorbs ORDER BY hash",
 	[ST_CHUNK_INSERT] = "INSERT INTO xorb_chunks (xorb_hash, idx, chunk_hash, chunk_offset, "
 			    "packed_len, raw_len) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
 	[ST_XORB_CHUNKS] = "SELECT idx, chunk_hash, chunk_offset, packed_len, raw_len "
 			   "FROM xorb_chunks WHERE xorb_hash = ?1 AND idx >= ?2 AND idx < ?3 "
 			   "ORDER BY idx",
+	[ST_XORB_NAME] = "SELECT coalesce(rest_name, hash) FROM xorbs WHERE hash = ?1",
+	[ST_XORB_REPACK] = "UPDATE xorbs SET gen = ?3, rest_name = ?4, stored = ?5 "
+			   "WHERE hash = ?1 AND gen = ?2",
+	[ST_CHUNK_MOVE] = "UPDATE xorb_chunks SET chunk_offset = ?3, packed_len = ?4 "
+			  "WHERE xorb_hash = ?1 AND idx = ?2 AND chunk_hash = ?5 AND raw_len = ?6",
+	[ST_RETIRE] = "INSERT OR REPLACE INTO retired_names (name, retired_ns) VALUES (?1, ?2)",
+	[ST_NAME_LIVE] = "SELECT 1 FROM xorbs WHERE (hash = ?1 AND rest_name IS NULL) OR "
+			 "rest_name = ?1 LIMIT 1",
+	[ST_NAME_RETIRED] = "SELECT retired_ns FROM retired_names WHERE name = ?1",
+	[ST_RETIRED_OLD] = "SELECT name FROM retired_names WHERE retired_ns < ?1",
+	[ST_RETIRED_DEL] = "DELETE FROM retired_names WHERE name = ?1",
 	[ST_CHUNK_LOOKUP] = "SELECT xorb_hash, idx FROM xorb_chunks WHERE chunk_hash = ?1 LIMIT 1",
 
 	[ST_GC_TERMS] = "DELETE FROM file_terms WHERE file_hash IN "
 			"(SELECT hash FROM files WHERE " GC_FILE_WHERE ")",
 	[ST_GC_FILES] = "DELETE FROM files WHERE " GC_FILE_WHERE,
-	[ST_GC_XORBS] = "SELECT " XORB_COLS " FROM xorbs WHERE created_ns < ?1 AND used_ns < ?1 "
+	[ST_GC_XORBS] = "SELECT " XORB_READ_COLS " FROM xorbs WHERE created_ns < ?1 AND used_ns < ?1 "
 			"AND NOT EXISTS (SELECT 1 FROM file_terms "
 			"WHERE file_terms.xorb_hash = xorbs.hash) ORDER BY hash",
 	[ST_GC_XORB_CHUNKS] = "DELETE FROM xorb_chunks WHERE xorb_hash = ?1",
@@ -1255,7 +1275,8 @@ static int read_xorb(cairn_xorb_row *row, sqlite3_stmt *st)
 	row->chunks = col_u32(st, 3);
 	row->created_ns = sqlite3_column_int64(st, 4);
 	row->used_ns = sqlite3_column_int64(st, 5);
-	return 0;
+	row->gen = col_u32(st, 6);
+	return col_hash(&row->name, st, 7);
 }
 
 /* Chunk rows must describe the xorb: contiguous from offset 0, inside it, raw sizes adding up. */
@@ -1371,7 +1392,7 @@ static int xorb_get(cairn_meta *m, const cairn_hash *xorb, cairn_xorb_row *out)
 
 /* out[] is written as rows arrive: on error its contents are unspecified. */
 static int xorb_chunks(cairn_meta *m, const cairn_hash *xorb, uint32_t first, uint32_t end,
-		       cairn_chunk_row *out)
+		       cairn_chunk_row *out, cairn_hash *name)
 {
 	meta_sqlite *s = handle(m);
 	char h[CAIRN_HASH_HEX_LEN + 1];
@@ -1381,6 +1402,21 @@ static int xorb_chunks(cairn_meta *m, const cairn_hash *xorb, uint32_t first, ui
 
 	if (xorb == NULL || first > end || (out == NULL && end > first))
 		return cairn__error_set(CAIRN_EINVALID, "xorb_chunks: bad arguments");
+	if (name) {
+		if ((rc = acquire(&st, s, ST_XORB_NAME, "xorb_chunks")) != 0)
+			return rc;
+		bind_hash(st, 1, xorb);
+		rc = sqlite3_step(st);
+		if (rc == SQLITE_ROW)
+			rc = col_hash(name, st, 0);
+		else if (rc == SQLITE_DONE)
+			rc = cairn__error_set(CAIRN_ENOTFOUND, "no xorb %s", hex(h, xorb));
+		else
+			rc = sql_error(s, rc, "xorb_chunks");
+		stmt_done(st);
+		if (rc != 0)
+			return rc;
+	}
 	if (first == end)
 		return 0;
 	if ((rc = acquire(&st, s, ST_XORB_CHUNKS, "xorb_chunks")) != 0)
@@ -1459,6 +1495,164 @@ static int xorb_list(cairn_meta *m, cairn_meta_xorb_fn fn, void *ctx)
 			break;
 	}
 	stmt_done(st);
+	return rc;
+}
+
+static int xorb_repack(cairn_meta *m, const cairn_hash *xorb, uint32_t old_gen, uint32_t gen,
+		       const cairn_hash *name, uint64_t stored, const cairn_chunk_row *chunks,
+		       size_t n, int64_t now_ns)
+{
+	meta_sqlite *s = handle(m);
+	char h[CAIRN_HASH_HEX_LEN + 1];
+	cairn_xorb_row row, want;
+	sqlite3_stmt *st;
+	int rc;
+
+	if ((rc = need_write(s, "xorb_repack")) != 0)
+		return rc;
+	if (xorb == NULL || name == NULL || (n > 0 && chunks == NULL) || gen <= old_gen)
+		return cairn__error_set(CAIRN_EINVALID, "xorb_repack: bad arguments");
+	if ((rc = xorb_get(m, xorb, &row)) != 0)
+		return rc;
+	if (row.gen != old_gen)
+		return cairn__error_set(CAIRN_ENOTFOUND, "xorb %s is at generation %u, not %u",
+					hex(h, xorb), row.gen, old_gen);
+	want = row;
+	want.stored = stored;
+	if ((rc = check_u64(stored, "xorb size")) != 0 || (rc = check_chunks(&want, chunks, n)) != 0)
+		return rc;
+
+	if ((rc = op_begin(s, "xorb_repack")) != 0)
+		return rc;
+	if ((rc = acquire(&st, s, ST_XORB_REPACK, "xorb_repack")) == 0) {
+		bind_hash(st, 1, xorb);
+		sqlite3_bind_int64(st, 2, old_gen);
+		sqlite3_bind_int64(st, 3, gen);
+		bind_hash(st, 4, name);
+		sqlite3_bind_int64(st, 5, (sqlite3_int64)stored);
+		rc = run(s, st, "xorb_repack");
+		if (rc == 0 && sqlite3_changes(s->db) != 1)
+			rc = cairn__error_set(CAIRN_ENOTFOUND, "xorb %s changed meanwhile",
+					      hex(h, xorb));
+	}
+	for (size_t i = 0; i < n && rc == 0; i++) {
+		if ((rc = acquire(&st, s, ST_CHUNK_MOVE, "xorb_repack")) != 0)
+			break;
+		bind_hash(st, 1, xorb);
+		sqlite3_bind_int64(st, 2, (sqlite3_int64)i);
+		sqlite3_bind_int64(st, 3, (sqlite3_int64)chunks[i].offset);
+		sqlite3_bind_int64(st, 4, chunks[i].packed_len);
+		bind_hash(st, 5, &chunks[i].hash);
+		sqlite3_bind_int64(st, 6, chunks[i].raw_len);
+		rc = run(s, st, "xorb_repack: chunk");
+		if (rc == 0 && sqlite3_changes(s->db) != 1)
+			rc = cairn__error_set(CAIRN_EINVALID,
+					      "xorb_repack: chunk %zu of %s is not the one recorded",
+					      i, hex(h, xorb));
+	}
+	/* a form kept as it was (nothing to gain) stays current, under its name */
+	if (rc == 0 && !cairn_hash_equal(&row.name, name) &&
+	    (rc = acquire(&st, s, ST_RETIRE, "xorb_repack")) == 0) {
+		bind_hash(st, 1, &row.name);
+		sqlite3_bind_int64(st, 2, now_ns);
+		rc = run(s, st, "xorb_repack: retire");
+	}
+	return op_end(s, rc, "xorb_repack");
+}
+
+static int name_state(cairn_meta *m, const cairn_hash *name, int64_t *retired_ns)
+{
+	meta_sqlite *s = handle(m);
+	char h[CAIRN_HASH_HEX_LEN + 1];
+	sqlite3_stmt *st;
+	int rc, src;
+
+	if (name == NULL)
+		return cairn__error_set(CAIRN_EINVALID, "name_state: NULL argument");
+	if ((rc = acquire(&st, s, ST_NAME_LIVE, "name_state")) != 0)
+		return rc;
+	bind_hash(st, 1, name);
+	src = sqlite3_step(st);
+	stmt_done(st);
+	if (src == SQLITE_ROW)
+		return 0;
+	if (src != SQLITE_DONE)
+		return sql_error(s, src, "name_state");
+	if ((rc = acquire(&st, s, ST_NAME_RETIRED, "name_state")) != 0)
+		return rc;
+	bind_hash(st, 1, name);
+	src = sqlite3_step(st);
+	if (src == SQLITE_ROW) {
+		if (retired_ns)
+			*retired_ns = sqlite3_column_int64(st, 0);
+		rc = 1;
+	} else if (src == SQLITE_DONE) {
+		rc = cairn__error_set(CAIRN_ENOTFOUND, "no stored xorb is named %s", hex(h, name));
+	} else {
+		rc = sql_error(s, src, "name_state");
+	}
+	stmt_done(st);
+	return rc;
+}
+
+static int retired_take(cairn_meta *m, int64_t cutoff_ns,
+			int (*fn)(void *ctx, const cairn_hash *name), void *ctx)
+{
+	meta_sqlite *s = handle(m);
+	cairn_hash *names = NULL;
+	size_t n = 0, cap = 0;
+	sqlite3_stmt *st;
+	int rc;
+
+	if ((rc = need_write(s, "retired_take")) != 0)
+		return rc;
+	if ((rc = acquire(&st, s, ST_RETIRED_OLD, "retired_take")) != 0)
+		return rc;
+	sqlite3_bind_int64(st, 1, cutoff_ns);
+	for (;;) {
+		int src = sqlite3_step(st);
+
+		if (src == SQLITE_DONE)
+			break;
+		if (src != SQLITE_ROW) {
+			rc = sql_error(s, src, "retired_take");
+			break;
+		}
+		if (n == cap) {
+			size_t ncap = cap ? 2 * cap : 64;
+			cairn_hash *grown = realloc(names, ncap * sizeof(*names));
+			if (grown == NULL) {
+				rc = cairn__error_set(CAIRN_ENOMEM, "out of memory");
+				break;
+			}
+			names = grown;
+			cap = ncap;
+		}
+		if ((rc = col_hash(&names[n], st, 0)) != 0)
+			break;
+		n++;
+	}
+	stmt_done(st);
+	if (rc == 0)
+		rc = op_begin(s, "retired_take");
+	else
+		goto out;
+	for (size_t i = 0; i < n && rc == 0; i++) {
+		int live = name_state(m, &names[i], NULL);
+		if ((rc = acquire(&st, s, ST_RETIRED_DEL, "retired_take")) != 0)
+			break;
+		bind_hash(st, 1, &names[i]);
+		if ((rc = run(s, st, "retired_take")) != 0)
+			break;
+		/* a name stored again since (the same xorb uploaded anew) stays */
+		if (live == 0)
+			continue;
+		if (fn && (rc = fn(ctx, &names[i])) != 0)
+			break;
+	}
+	rc = op_end(s, rc, "retired_take");
+out:
+	free(names);
 	return rc;
 }
 
@@ -2547,6 +2741,9 @@ static const cairn_meta sqlite_table = {
 	.xorb_chunks = xorb_chunks,
 	.xorb_touch = xorb_touch,
 	.xorb_list = xorb_list,
+	.xorb_repack = xorb_repack,
+	.name_state = name_state,
+	.retired_take = retired_take,
 	.chunk_lookup = chunk_lookup,
 	.gc = gc,
 	.close = meta_close,

@@ -223,7 +223,25 @@ const cairn__meta_migration cairn__meta_sqlite_migrations[] = {
 		 */
 		"ALTER TABLE buckets ADD COLUMN regions TEXT NOT NULL DEFAULT '';\n",
 	},
-	/* migration 9 goes here: { "what it does", "ALTER TABLE ...;" }, */
+	{
+		"recompressed xorbs",
+		/*
+		 * A xorb's stored form has a generation: 0 as it came (stored
+		 * under its hash, rest_name NULL), then one more per
+		 * recompression, stored under rest_name. A replaced form's name
+		 * waits in retired_names until no reader can still use it.
+		 */
+		"ALTER TABLE xorbs ADD COLUMN gen INTEGER NOT NULL DEFAULT 0 CHECK (gen >= 0);\n"
+		"ALTER TABLE xorbs ADD COLUMN rest_name BLOB CHECK (rest_name IS NULL OR "
+		"length(rest_name) = 32);\n"
+		"CREATE UNIQUE INDEX xorbs_by_rest_name ON xorbs (rest_name) WHERE rest_name IS NOT "
+		"NULL;\n"
+		"CREATE TABLE retired_names (\n"
+		"	name BLOB PRIMARY KEY CHECK (length(name) = 32),\n"
+		"	retired_ns INTEGER NOT NULL\n"
+		") STRICT, WITHOUT ROWID;\n",
+	},
+	/* migration 10 goes here: { "what it does", "ALTER TABLE ...;" }, */
 };
 
 const unsigned cairn__meta_sqlite_schema_version =

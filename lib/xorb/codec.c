@@ -1,7 +1,8 @@
 /*
  * codec.c - one chunk in and out of its stored form: the 8-byte chunk
- * header, byte grouping (BG4), LZ4 frames (liblz4), and the decoder that
- * turns untrusted packed bytes back into a chunk and checks its hash.
+ * header, byte grouping (BG4), LZ4 frames (liblz4), zstd frames (libzstd,
+ * Cairn's own schemes for xorbs at rest), and the decoder that turns
+ * untrusted packed bytes back into a chunk and checks its hash.
  *
  * LZ4 frames are what xet-core writes (lz4_flex's FrameEncoder with its
  * defaults): no content size, no checksums, independent blocks. We ask
@@ -18,6 +19,7 @@
 
 #include <lz4frame.h>
 #include <math.h>
+#include <zstd.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -44,7 +46,8 @@ int cairn__xorb_header_parse(xorb_chunk_header *out, const uint8_t *p, size_t av
 	h.packed = cairn__load24_le(p + 1);
 	h.scheme = p[4];
 	h.raw = cairn__load24_le(p + 5);
-	if (h.scheme > CAIRN_XORB_BG4_LZ4)
+	if (h.scheme > CAIRN_XORB_BG4_LZ4 && h.scheme != CAIRN_XORB_ZSTD &&
+	    h.scheme != CAIRN_XORB_BG4_ZSTD)
 		return cairn__error_set(CAIRN_ECORRUPT,
 					"xorb chunk %zu: unknown compression scheme %u", index,
 					h.scheme);
@@ -210,9 +213,12 @@ static void frame_prefs(LZ4F_preferences_t *p)
 size_t cairn__xorb_pack_bound(void)
 {
 	LZ4F_preferences_t p;
+	size_t a, b;
 
 	frame_prefs(&p);
-	return LZ4F_compressFrameBound(CAIRN_CHUNK_MAX, &p);
+	a = LZ4F_compressFrameBound(CAIRN_CHUNK_MAX, &p);
+	b = ZSTD_compressBound(CAIRN_CHUNK_MAX);
+	return a > b ? a : b;
 }
 
 size_t cairn__lz4_frame_compress(uint8_t *dst, size_t dst_cap, const uint8_t *src, size_t n)
@@ -225,8 +231,36 @@ size_t cairn__lz4_frame_compress(uint8_t *dst, size_t dst_cap, const uint8_t *sr
 	return LZ4F_isError(r) ? 0 : r;
 }
 
-size_t cairn__xorb_pack(uint8_t *dst, const uint8_t *src, size_t n, cairn_xorb_scheme scheme,
-			uint8_t *tmp)
+/* ---- zstd frames ---- */
+
+void cairn__xorb_encoder_fini(xorb_encoder *e)
+{
+	ZSTD_freeCCtx(e->zcctx);
+	e->zcctx = NULL;
+}
+
+/*
+ * One zstd frame of src[0..n) into dst[0..cap), at e's level; the frame
+ * records its content size, no checksum (the chunk hash checks the bytes).
+ * Returns its length, or 0.
+ */
+static size_t zstd_frame_compress(xorb_encoder *e, uint8_t *dst, size_t cap, const uint8_t *src,
+				  size_t n)
+{
+	size_t r;
+
+	if (e->zcctx == NULL && (e->zcctx = ZSTD_createCCtx()) == NULL)
+		return 0;
+	ZSTD_CCtx_reset(e->zcctx, ZSTD_reset_session_and_parameters);
+	ZSTD_CCtx_setParameter(e->zcctx, ZSTD_c_compressionLevel,
+			       e->level ? e->level : CAIRN_XORB_ZSTD_LEVEL);
+	ZSTD_CCtx_setParameter(e->zcctx, ZSTD_c_checksumFlag, 0);
+	r = ZSTD_compress2(e->zcctx, dst, cap, src, n);
+	return ZSTD_isError(r) ? 0 : r;
+}
+
+size_t cairn__xorb_pack(xorb_encoder *e, uint8_t *dst, const uint8_t *src, size_t n,
+			cairn_xorb_scheme scheme, uint8_t *tmp)
 {
 	size_t cap = cairn__xorb_pack_bound(), r;
 
@@ -237,6 +271,13 @@ size_t cairn__xorb_pack(uint8_t *dst, const uint8_t *src, size_t n, cairn_xorb_s
 	case CAIRN_XORB_BG4_LZ4:
 		cairn__bg4_split(tmp, src, n);
 		r = cairn__lz4_frame_compress(dst, cap, tmp, n);
+		break;
+	case CAIRN_XORB_ZSTD:
+		r = zstd_frame_compress(e, dst, cap, src, n);
+		break;
+	case CAIRN_XORB_BG4_ZSTD:
+		cairn__bg4_split(tmp, src, n);
+		r = zstd_frame_compress(e, dst, cap, tmp, n);
 		break;
 	default:
 		return 0;
@@ -252,6 +293,7 @@ int cairn__xorb_decoder_init(xorb_decoder *d)
 	LZ4F_dctx *dctx = NULL;
 
 	d->dctx = NULL;
+	d->zdctx = NULL;
 	d->scratch = NULL;
 	if (LZ4F_isError(LZ4F_createDecompressionContext(&dctx, LZ4F_VERSION)) || dctx == NULL)
 		return cairn__error_set(CAIRN_ENOMEM, "out of memory for an LZ4 decoder");
@@ -263,8 +305,10 @@ void cairn__xorb_decoder_fini(xorb_decoder *d)
 {
 	if (d->dctx)
 		LZ4F_freeDecompressionContext(d->dctx);
+	ZSTD_freeDCtx(d->zdctx);
 	free(d->scratch);
 	d->dctx = NULL;
+	d->zdctx = NULL;
 	d->scratch = NULL;
 }
 
@@ -325,6 +369,46 @@ static int lz4_frame_decode(LZ4F_dctx *dctx, uint8_t *dst, size_t raw, const uin
 	return 0;
 }
 
+/*
+ * Decode one zstd frame that must be all of src[0..packed) and fill
+ * dst[0..raw) exactly. The window is capped at what a chunk needs, so a
+ * hostile frame cannot ask for more memory than that.
+ */
+static int zstd_frame_decode(xorb_decoder *d, uint8_t *dst, size_t raw, const uint8_t *src,
+			     size_t packed, size_t index)
+{
+	unsigned long long size;
+	size_t r;
+
+	if (d->zdctx == NULL) {
+		if ((d->zdctx = ZSTD_createDCtx()) == NULL)
+			return cairn__error_set(CAIRN_ENOMEM, "out of memory for a zstd decoder");
+		ZSTD_DCtx_setParameter(d->zdctx, ZSTD_d_windowLogMax, 17); /* 128 KiB */
+	}
+	/* one frame exactly: its declared size is the header's, and it ends where the bytes do */
+	size = ZSTD_getFrameContentSize(src, packed);
+	if (size != raw)
+		return cairn__error_set(CAIRN_ECORRUPT,
+					"xorb chunk %zu: zstd frame does not declare the %zu bytes "
+					"the header says",
+					index, raw);
+	r = ZSTD_findFrameCompressedSize(src, packed);
+	if (ZSTD_isError(r) || r != packed)
+		return cairn__error_set(CAIRN_ECORRUPT,
+					"xorb chunk %zu: zstd frame %s", index,
+					ZSTD_isError(r) ? "truncated or malformed"
+							: "followed by other bytes");
+	r = ZSTD_decompressDCtx(d->zdctx, dst, raw, src, packed);
+	if (ZSTD_isError(r))
+		return cairn__error_set(CAIRN_ECORRUPT, "xorb chunk %zu: bad zstd frame (%s)",
+					index, ZSTD_getErrorName(r));
+	if (r != raw)
+		return cairn__error_set(CAIRN_ECORRUPT,
+					"xorb chunk %zu: decodes to %zu bytes, the header says %zu",
+					index, r, raw);
+	return 0;
+}
+
 int cairn__xorb_unpack(xorb_decoder *d, uint8_t *dst, const xorb_chunk_header *h,
 		       const uint8_t *src, size_t index)
 {
@@ -343,6 +427,16 @@ int cairn__xorb_unpack(xorb_decoder *d, uint8_t *dst, const xorb_chunk_header *h
 		if (tmp == NULL)
 			return CAIRN_ENOMEM;
 		if (lz4_frame_decode(d->dctx, tmp, h->raw, src, h->packed, index) < 0)
+			return CAIRN_ECORRUPT;
+		cairn__bg4_join(dst, tmp, h->raw);
+		return 0;
+	case CAIRN_XORB_ZSTD:
+		return zstd_frame_decode(d, dst, h->raw, src, h->packed, index);
+	case CAIRN_XORB_BG4_ZSTD:
+		tmp = cairn__xorb_decoder_scratch(d);
+		if (tmp == NULL)
+			return CAIRN_ENOMEM;
+		if (zstd_frame_decode(d, tmp, h->raw, src, h->packed, index) < 0)
 			return CAIRN_ECORRUPT;
 		cairn__bg4_join(dst, tmp, h->raw);
 		return 0;

@@ -270,6 +270,24 @@ uint32_t cairn_xorb_chunk_len(const cairn_xorb *x, size_t i)
 	return i < x->n ? (uint32_t)(x->raw_starts[i + 1] - x->raw_starts[i]) : 0;
 }
 
+cairn_xorb_scheme cairn_xorb_chunk_scheme(const cairn_xorb *x, size_t i)
+{
+	return i < x->n ? (cairn_xorb_scheme)x->data[x->starts[i] + 4] : CAIRN_XORB_NONE;
+}
+
+int cairn_xorb_check_xet_schemes(const cairn_xorb *x)
+{
+	for (size_t i = 0; i < x->n; i++) {
+		cairn_xorb_scheme s = cairn_xorb_chunk_scheme(x, i);
+		if (!CAIRN_XORB_SCHEME_IS_XET(s))
+			return cairn__error_set(CAIRN_EINVALID,
+						"xorb chunk %zu: compression scheme %u is not one "
+						"of xet's (0 to 2)",
+						i, (unsigned)s);
+	}
+	return 0;
+}
+
 static int check_range(const cairn_xorb *x, size_t first, size_t end)
 {
 	if (first > end || end > x->n)

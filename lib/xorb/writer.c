@@ -41,6 +41,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#define ZSTD_MAX_LEVEL 22
+
 struct cairn_xorb_writer {
 	cairn_xorb_scheme scheme;
 	uint8_t *buf; /* serialized chunks; the footer too once finished */
@@ -52,6 +54,7 @@ struct cairn_xorb_writer {
 	uint64_t raw_total;
 	uint8_t *pack[2]; /* candidate packed forms, cairn__xorb_pack_bound() each */
 	uint8_t *tmp;     /* byte grouping; decoded chunks in add_packed */
+	xorb_encoder enc; /* zstd, for the zstd schemes and COMPACT */
 	xorb_decoder dec; /* for add_packed, made on first use */
 	bool finished;
 	cairn_hash hash;
@@ -94,6 +97,7 @@ void cairn_xorb_writer_free(cairn_xorb_writer *w)
 	free(w->pack[1]);
 	free(w->tmp);
 	cairn__xorb_decoder_fini(&w->dec);
+	cairn__xorb_encoder_fini(&w->enc);
 	free(w);
 }
 
@@ -103,6 +107,9 @@ int cairn_xorb_writer_set_scheme(cairn_xorb_writer *w, cairn_xorb_scheme scheme)
 	case CAIRN_XORB_NONE:
 	case CAIRN_XORB_LZ4:
 	case CAIRN_XORB_BG4_LZ4:
+	case CAIRN_XORB_ZSTD:
+	case CAIRN_XORB_BG4_ZSTD:
+	case CAIRN_XORB_COMPACT:
 	case CAIRN_XORB_AUTO:
 		w->scheme = scheme;
 		return 0;
@@ -110,6 +117,15 @@ int cairn_xorb_writer_set_scheme(cairn_xorb_writer *w, cairn_xorb_scheme scheme)
 		return cairn__error_set(CAIRN_EINVALID, "unknown xorb compression scheme %d",
 					(int)scheme);
 	}
+}
+
+int cairn_xorb_writer_set_level(cairn_xorb_writer *w, int level)
+{
+	if (level < 1 || level > ZSTD_MAX_LEVEL)
+		return cairn__error_set(CAIRN_EINVALID, "zstd level %d is not in 1..%d", level,
+					ZSTD_MAX_LEVEL);
+	w->enc.level = level;
+	return 0;
 }
 
 void cairn_xorb_writer_reset(cairn_xorb_writer *w)
@@ -213,18 +229,39 @@ static const uint8_t *pack_chunk(cairn_xorb_writer *w, const uint8_t *data, size
 	switch (w->scheme) {
 	case CAIRN_XORB_LZ4:
 	case CAIRN_XORB_BG4_LZ4:
-		a = cairn__xorb_pack(w->pack[0], data, len, w->scheme, w->tmp);
+	case CAIRN_XORB_ZSTD:
+	case CAIRN_XORB_BG4_ZSTD:
+		a = cairn__xorb_pack(&w->enc, w->pack[0], data, len, w->scheme, w->tmp);
 		if (a) {
 			*scheme = (uint8_t)w->scheme;
 			*packed = a;
 			return w->pack[0];
 		}
 		break;
-	case CAIRN_XORB_AUTO:
-		a = cairn__xorb_pack(w->pack[0], data, len, CAIRN_XORB_LZ4, w->tmp);
+	case CAIRN_XORB_COMPACT:
+		/* zstd; with byte grouping too where the predictor expects numbers */
+		a = cairn__xorb_pack(&w->enc, w->pack[0], data, len, CAIRN_XORB_ZSTD, w->tmp);
 		b = 0;
 		if (cairn__bg4_predict(data, len))
-			b = cairn__xorb_pack(w->pack[1], data, len, CAIRN_XORB_BG4_LZ4, w->tmp);
+			b = cairn__xorb_pack(&w->enc, w->pack[1], data, len, CAIRN_XORB_BG4_ZSTD,
+					     w->tmp);
+		if (b && (a == 0 || b < a)) {
+			*scheme = CAIRN_XORB_BG4_ZSTD;
+			*packed = b;
+			return w->pack[1];
+		}
+		if (a) {
+			*scheme = CAIRN_XORB_ZSTD;
+			*packed = a;
+			return w->pack[0];
+		}
+		break;
+	case CAIRN_XORB_AUTO:
+		a = cairn__xorb_pack(&w->enc, w->pack[0], data, len, CAIRN_XORB_LZ4, w->tmp);
+		b = 0;
+		if (cairn__bg4_predict(data, len))
+			b = cairn__xorb_pack(&w->enc, w->pack[1], data, len, CAIRN_XORB_BG4_LZ4,
+					     w->tmp);
 		if (b && (a == 0 || b < a)) {
 			*scheme = CAIRN_XORB_BG4_LZ4;
 			*packed = b;

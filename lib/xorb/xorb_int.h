@@ -80,7 +80,7 @@ void cairn__xorb_header_put(uint8_t out[CAIRN_XORB_CHUNK_HEADER_LEN], const xorb
 
 /*
  * Parse the header of chunk `index` from p[0..avail), with every rule a
- * reader enforces: version 0, a known scheme, raw <= CAIRN_CHUNK_MAX,
+ * reader enforces: version 0, a known scheme (xet's or Cairn's own), raw <= CAIRN_CHUNK_MAX,
  * packed <= XORB_MAX_PACKED (and == raw when stored as is), and header
  * plus packed bytes within avail. Returns 0 or CAIRN_ECORRUPT.
  */
@@ -110,19 +110,32 @@ bool cairn__bg4_predict(const uint8_t *src, size_t n);
 size_t cairn__lz4_frame_compress(uint8_t *dst, size_t dst_cap, const uint8_t *src, size_t n);
 
 /*
- * Pack src with `scheme` (NONE, LZ4 or BG4_LZ4; not AUTO) into dst
- * (cairn__xorb_pack_bound() bytes), using tmp (CAIRN_CHUNK_MAX bytes) for
- * byte grouping. Returns the packed length, or 0 if the scheme did not make
- * the chunk smaller (store it as is).
+ * What compressing needs beyond buffers: a zstd context and its level,
+ * made on the first zstd chunk. Owned by one thread.
  */
-size_t cairn__xorb_pack(uint8_t *dst, const uint8_t *src, size_t n, cairn_xorb_scheme scheme,
-			uint8_t *tmp);
+typedef struct xorb_encoder {
+	void *zcctx; /* ZSTD_CCtx */
+	int level;
+} xorb_encoder;
+
+void cairn__xorb_encoder_fini(xorb_encoder *e);
+
+/*
+ * Pack src with `scheme` (LZ4, BG4_LZ4, ZSTD or BG4_ZSTD; not NONE, AUTO
+ * or COMPACT) into dst (cairn__xorb_pack_bound() bytes), using tmp
+ * (CAIRN_CHUNK_MAX bytes) for byte grouping. Returns the packed length, or
+ * 0 if the scheme did not make the chunk smaller (store it as is) or its
+ * encoder could not be made.
+ */
+size_t cairn__xorb_pack(xorb_encoder *e, uint8_t *dst, const uint8_t *src, size_t n,
+			cairn_xorb_scheme scheme, uint8_t *tmp);
 
 /* ---- decompression (codec.c) ---- */
 
 /* What decoding needs, made once per read call (owned by one thread). */
 typedef struct xorb_decoder {
 	void *dctx;       /* LZ4F_dctx */
+	void *zdctx;      /* ZSTD_DCtx, made on the first zstd chunk */
 	uint8_t *scratch; /* CAIRN_CHUNK_MAX bytes, made on first need */
 } xorb_decoder;
 

@@ -96,6 +96,13 @@ typedef struct cairn_xorb_row {
 	uint32_t chunks;
 	int64_t created_ns;
 	int64_t used_ns;  /* last time an upload was told it exists */
+	/*
+	 * Its stored form: generation 0 is the xorb as it came, stored under
+	 * its hash; each recompression makes the next generation, stored under
+	 * a name of its own (lib/core/repack.c). xorb_put ignores both.
+	 */
+	uint32_t gen;
+	cairn_hash name;
 } cairn_xorb_row;
 
 typedef int (*cairn_meta_bucket_fn)(void *ctx, const cairn_bucket_row *row);
@@ -167,9 +174,13 @@ struct cairn_meta {
 			size_t n);
 	/* Returns 0 or CAIRN_ENOTFOUND. */
 	int (*xorb_get)(cairn_meta *m, const cairn_hash *xorb, cairn_xorb_row *out);
-	/* Chunks [first, end) of a xorb into out[end - first]. CAIRN_ENOTFOUND if any is missing. */
+	/*
+	 * Chunks [first, end) of a xorb into out[end - first], and the name its
+	 * stored form has now (*name; may be NULL), which those offsets are
+	 * into. CAIRN_ENOTFOUND if any is missing.
+	 */
 	int (*xorb_chunks)(cairn_meta *m, const cairn_hash *xorb, uint32_t first, uint32_t end,
-			   cairn_chunk_row *out);
+			   cairn_chunk_row *out, cairn_hash *name);
 	/* Mark a xorb as just promised to an upload (its used_ns = now). */
 	int (*xorb_touch)(cairn_meta *m, const cairn_hash *xorb, int64_t now_ns);
 	int (*xorb_list)(cairn_meta *m, cairn_meta_xorb_fn fn, void *ctx);
@@ -187,6 +198,34 @@ struct cairn_meta {
 	 */
 	int (*gc)(cairn_meta *m, int64_t cutoff_ns, cairn_meta_xorb_fn fn, void *ctx,
 		  uint64_t *files_deleted);
+	/*
+	 * Recompression, in a write transaction: xorb's stored form moves from
+	 * generation old_gen to gen, stored as `name` (stored bytes), with its
+	 * chunks where `chunks` says (n rows: every chunk, the same hashes and
+	 * raw lengths, new offsets and packed lengths). The old form's name is
+	 * retired at now_ns (unless name is the old name: a form kept as it
+	 * was, only marked as done): readers that looked it up before may still read
+	 * it until retired_take removes it. Returns 0; CAIRN_ENOTFOUND (the
+	 * xorb is gone, or no longer at old_gen: nothing changed);
+	 * CAIRN_EINVALID (rows that do not describe the xorb).
+	 */
+	int (*xorb_repack)(cairn_meta *m, const cairn_hash *xorb, uint32_t old_gen, uint32_t gen,
+			   const cairn_hash *name, uint64_t stored, const cairn_chunk_row *chunks,
+			   size_t n, int64_t now_ns);
+	/*
+	 * What a name in the store is to the metadata: 0 a xorb's current
+	 * stored form; 1 a retired one (*retired_ns set; may be NULL);
+	 * CAIRN_ENOTFOUND neither (an orphan).
+	 */
+	int (*name_state)(cairn_meta *m, const cairn_hash *name, int64_t *retired_ns);
+	/*
+	 * In a write transaction: forget every name retired before cutoff_ns
+	 * that is not a current form again, calling fn for each (the caller
+	 * removes it from the store after commit). Returns 0 or fn's value.
+	 */
+	int (*retired_take)(cairn_meta *m, int64_t cutoff_ns,
+			    int (*fn)(void *ctx, const cairn_hash *name), void *ctx);
+
 	/*
 	 * The collector's lock: one GC at a time over the same metadata, from
 	 * any process or server (take), until released (take false) or the
