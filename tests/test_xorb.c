@@ -22,6 +22,7 @@
 #include "cairn/xorb.h"
 
 #include <lz4frame.h>
+#include <zstd.h>
 #include <stdbool.h>
 
 #define KiB 1024u
@@ -283,6 +284,174 @@ static void round_trips(void)
 			}
 		}
 	}
+	free(data);
+}
+
+/* ---- Cairn's own schemes: zstd, byte grouping + zstd, and the compact writer ------- */
+
+static uint8_t first_scheme(const xorb_bytes *xb)
+{
+	return xb->len > 8 ? xb->p[4] : 0xff;
+}
+
+/* Re-pack one chunk's xorb with a hand-made packed body; returns the reader's verdict. */
+static int open_with_body(uint8_t scheme, const uint8_t *body, size_t body_len, const uint8_t *raw,
+			  size_t raw_len, bool same)
+{
+	cairn_xorb_writer *w = NULL;
+	uint8_t *chunk = test_xmalloc(8 + body_len);
+	cairn_xorb *x = NULL;
+	int rc;
+
+	chunk[0] = 0;
+	chunk[1] = (uint8_t)body_len;
+	chunk[2] = (uint8_t)(body_len >> 8);
+	chunk[3] = (uint8_t)(body_len >> 16);
+	chunk[4] = scheme;
+	chunk[5] = (uint8_t)raw_len;
+	chunk[6] = (uint8_t)(raw_len >> 8);
+	chunk[7] = (uint8_t)(raw_len >> 16);
+	memcpy(chunk + 8, body, body_len);
+	/* add_packed decodes to learn the hash: it is the first reader to judge */
+	CHECK(cairn_xorb_writer_new(&w) == 0);
+	rc = cairn_xorb_writer_add_packed(w, chunk, 8 + body_len);
+	if (rc == 0) {
+		const uint8_t *b;
+		size_t len;
+		uint8_t *out = test_xmalloc(raw_len ? raw_len : 1);
+		CHECK(cairn_xorb_writer_finish(w, NULL, &b, &len) == 0);
+		rc = cairn_xorb_open(&x, b, len);
+		if (rc == 0)
+			rc = cairn_xorb_read_chunks(x, 0, 1, out, raw_len);
+		/* (a flipped byte may decode to other bytes: they hash to another chunk) */
+		if (rc == 0 && same)
+			CHECK(memcmp(out, raw, raw_len) == 0);
+		cairn_xorb_free(x);
+		free(out);
+	}
+	cairn_xorb_writer_free(w);
+	free(chunk);
+	return rc;
+}
+
+static void zstd_schemes(void)
+{
+	static const size_t mixed[] = {1, 2, 3, 4, 5, 4097, 8 * KiB, 64 * KiB, 128 * KiB, 65535};
+	static const cairn_xorb_scheme schemes[] = {CAIRN_XORB_ZSTD, CAIRN_XORB_BG4_ZSTD,
+						    CAIRN_XORB_COMPACT};
+	static const char *names[] = {"zstd", "bg4-zstd", "compact"};
+	size_t total = 0;
+	uint8_t *data = test_xmalloc(512 * KiB);
+
+	test_section("Cairn's schemes: zstd, bg4 + zstd, compact; round trips and edges");
+	for (size_t i = 0; i < sizeof(mixed) / sizeof(mixed[0]); i++)
+		total += mixed[i];
+	for (int k = 0; k < K_COUNT; k++) {
+		fill((enum kind)k, 200 + k, data, 512 * KiB);
+		for (size_t s = 0; s < 3; s++) {
+			xorb_bytes xb = {0}, one = {0}, lz = {0};
+			size_t big = 128 * KiB;
+			bool ok = pack(&xb, schemes[s], data, mixed, sizeof(mixed) / sizeof(mixed[0])) == 0;
+
+			CHECKF(ok && check_reads(&xb, data, mixed, sizeof(mixed) / sizeof(mixed[0])),
+			       "%s on %s: %s", names[s], KIND_NAMES[k], cairn_error_last());
+			/* the xorb hash is over chunks, not their encoding: the same as xet's */
+			CHECK(pack(&lz, CAIRN_XORB_AUTO, data, mixed, sizeof(mixed) / sizeof(mixed[0])) ==
+			      0);
+			CHECKF(cairn_hash_equal(&xb.hash, &lz.hash), "%s on %s: same xorb hash",
+			       names[s], KIND_NAMES[k]);
+			/* one big chunk: which scheme it got */
+			CHECK(pack(&one, schemes[s], data, &big, 1) == 0);
+			if (k == K_RANDOM)
+				CHECKF(first_scheme(&one) == CAIRN_XORB_NONE, "%s keeps random as is",
+				       names[s]);
+			else if (schemes[s] != CAIRN_XORB_COMPACT)
+				CHECKF(first_scheme(&one) == schemes[s], "%s on %s used",
+				       names[s], KIND_NAMES[k]);
+			else
+				CHECKF(first_scheme(&one) == (k == K_BF16 || k == K_FP32
+								      ? CAIRN_XORB_BG4_ZSTD
+								      : CAIRN_XORB_ZSTD),
+				       "compact on %s: scheme %u", KIND_NAMES[k], first_scheme(&one));
+			/* compact never stores more than xet's schemes on text and numbers */
+			if (schemes[s] == CAIRN_XORB_COMPACT && k != K_RANDOM)
+				CHECKF(xb.len <= lz.len, "compact %zu <= auto %zu on %s", xb.len, lz.len,
+				       KIND_NAMES[k]);
+			{
+				cairn_xorb *x = NULL;
+				CHECK(cairn_xorb_open(&x, xb.p, xb.len) == 0);
+				/* a xorb in Cairn's schemes is no client's to upload */
+				if (k != K_RANDOM)
+					CHECK(cairn_xorb_check_xet_schemes(x) == CAIRN_EINVALID);
+				cairn_xorb_free(x);
+				CHECK(cairn_xorb_open(&x, lz.p, lz.len) == 0);
+				CHECK(cairn_xorb_check_xet_schemes(x) == 0);
+				cairn_xorb_free(x);
+			}
+			free(xb.p);
+			free(one.p);
+			free(lz.p);
+		}
+	}
+
+	test_section("hostile zstd chunks are CAIRN_ECORRUPT, never a crash or a wrong byte");
+	{
+		size_t n = 20000, cap = ZSTD_compressBound(n), z;
+		uint8_t *frame = test_xmalloc(cap + 16), *bad = test_xmalloc(cap + 16);
+
+		fill(K_TEXT, 7, data, n);
+		z = ZSTD_compress(frame, cap, data, n, 3);
+		CHECK(!ZSTD_isError(z));
+		CHECK(open_with_body(CAIRN_XORB_ZSTD, frame, z, data, n, true) == 0);
+		/* cut short, one byte more, another length in the header */
+		CHECK(open_with_body(CAIRN_XORB_ZSTD, frame, z - 1, data, n, true) == CAIRN_ECORRUPT);
+		memcpy(bad, frame, z);
+		bad[z] = 0;
+		CHECK(open_with_body(CAIRN_XORB_ZSTD, bad, z + 1, data, n, true) == CAIRN_ECORRUPT);
+		CHECK(open_with_body(CAIRN_XORB_ZSTD, frame, z, data, n - 1, true) == CAIRN_ECORRUPT);
+		/* flipped bytes all through the frame */
+		for (size_t i = 0; i < z; i += 97) {
+			int rc;
+			memcpy(bad, frame, z);
+			bad[i] ^= 0x5a;
+			rc = open_with_body(CAIRN_XORB_ZSTD, bad, z, data, n, false);
+			CHECKF(rc == CAIRN_ECORRUPT || rc == 0, "flip at %zu: %d", i, rc);
+		}
+		/* a frame without its content size, and one that wants a window past a chunk's */
+		{
+			ZSTD_CCtx *cc = ZSTD_createCCtx();
+			ZSTD_CCtx_setParameter(cc, ZSTD_c_contentSizeFlag, 0);
+			z = ZSTD_compress2(cc, bad, cap, data, n);
+			CHECK(!ZSTD_isError(z));
+			CHECK(open_with_body(CAIRN_XORB_ZSTD, bad, z, data, n, true) == CAIRN_ECORRUPT);
+			ZSTD_CCtx_reset(cc, ZSTD_reset_session_and_parameters);
+			{
+				ZSTD_inBuffer in = {data, n / 2, 0};
+				ZSTD_outBuffer out = {bad, cap, 0};
+				/* streamed in two calls: a frame that never says its size */
+				CHECK(!ZSTD_isError(ZSTD_compressStream2(cc, &out, &in, ZSTD_e_continue)));
+				in.size = n;
+				CHECK(ZSTD_compressStream2(cc, &out, &in, ZSTD_e_end) == 0);
+				CHECK(open_with_body(CAIRN_XORB_ZSTD, bad, out.pos, data, n, true) ==
+				      CAIRN_ECORRUPT);
+			}
+			ZSTD_freeCCtx(cc);
+		}
+		/* an unknown scheme next to ours */
+		CHECK(open_with_body(66, frame, z, data, n, true) == CAIRN_ECORRUPT);
+		free(frame);
+		free(bad);
+	}
+	{
+		cairn_xorb_writer *w = NULL;
+		CHECK(cairn_xorb_writer_new(&w) == 0);
+		CHECK(cairn_xorb_writer_set_level(w, 0) == CAIRN_EINVALID);
+		CHECK(cairn_xorb_writer_set_level(w, 23) == CAIRN_EINVALID);
+		CHECK(cairn_xorb_writer_set_level(w, 19) == 0);
+		CHECK(cairn_xorb_writer_set_scheme(w, (cairn_xorb_scheme)66) == CAIRN_EINVALID);
+		cairn_xorb_writer_free(w);
+	}
+	(void)total;
 	free(data);
 }
 
@@ -1190,6 +1359,7 @@ static void faults(void)
 int main(int argc, char **argv)
 {
 	round_trips();
+	zstd_schemes();
 	bg4_layout();
 	footer_layout();
 	reader_tolerance();
