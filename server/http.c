@@ -789,8 +789,10 @@ static enum MHD_Result h_metrics(struct MHD_Connection *c, req *q)
 		(uint64_t)atomic_load(&m_xorb_reads), (uint64_t)atomic_load(&m_region_fills));
 	if (cairn__cache_on())
 		cairn__cache_metrics(f);
-	else
+	else {
 		cairn__warm_metrics(f);
+		cairn__recompress_metrics(f);
+	}
 	if (fclose(f) != 0) {
 		free(text);
 		return send_error(c, q, 500, "Internal", "out of memory");
@@ -3460,8 +3462,11 @@ int cairn__server_run(const cairn_server_config *cfg)
 	}
 	if (s3 && (info = MHD_get_daemon_info(s3, MHD_DAEMON_INFO_BIND_PORT)) != NULL)
 		cairn__web_set_s3_port(info->port);
-	if (!cfg->region)
+	if (!cfg->region) {
 		cairn__warm_start(); /* a failure is said, and only costs keep-warm */
+		cairn__recompress_start(cfg->recompress_every_s, cfg->recompress_age_s,
+					cfg->recompress_level);
+	}
 
 	sigemptyset(&set);
 	sigaddset(&set, SIGTERM);
@@ -3492,6 +3497,7 @@ int cairn__server_run(const cairn_server_config *cfg)
 	if (s3)
 		MHD_stop_daemon(s3);
 	MHD_stop_daemon(d);
+	cairn__recompress_stop();
 	cairn__warm_stop();
 	cairn__cache_stop();
 	workers_close();

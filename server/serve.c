@@ -48,7 +48,8 @@
 	"[--upload-memory MIB] [--s3-listen HOST:PORT] [--s3-port-file FILE] "                 \
 	"[--region NAME --origin URL [--cache-size BYTES] [--region-key FILE] [--origin-s3 URL]] "   \
 	"[--store s3://BUCKET[/PREFIX] [--s3-endpoint URL] [--s3-credentials FILE]] "         \
-	"[--meta postgres://...] [--per-ip-connections N]"
+	"[--meta postgres://...] [--per-ip-connections N] "                                    \
+	"[--recompress-every SECONDS] [--recompress-after SECONDS] [--recompress-level 1..22]"
 
 static int64_t now_ns(void)
 {
@@ -178,11 +179,16 @@ int cairn_server_cmd(int argc, char **argv)
 		{"per-ip-connections", required_argument, NULL, 'I'},
 		{"s3-endpoint", required_argument, NULL, 'e'},
 		{"s3-credentials", required_argument, NULL, 'C'},
+		{"recompress-every", required_argument, NULL, 1001},
+		{"recompress-after", required_argument, NULL, 1002},
+		{"recompress-level", required_argument, NULL, 1003},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
 	cairn_server_config cfg = {NULL, "127.0.0.1", "8700", 4, NULL, 1024, NULL, NULL, NULL,
-				   NULL, NULL, NULL, UINT64_C(10) << 30, NULL};
+				   NULL, NULL, NULL, UINT64_C(10) << 30, NULL,
+				   /* recompression: every 10 minutes, xorbs unused for a day */
+				   600, 86400, 0};
 	char s3host[256];
 	const char *s3listen = NULL;
 	char host[256];
@@ -251,6 +257,28 @@ int cairn_server_cmd(int argc, char **argv)
 		case 'e':
 			setenv("CAIRN_S3_ENDPOINT", optarg, 1);
 			break;
+		case 1001:
+		case 1002:
+		case 1003: {
+			/* every (0: off), after (how long unused), level: each a bounded number */
+			static const long hi[] = {30L * 86400, 365L * 86400, 22};
+			static const long lo[] = {0, 0, 1};
+			char *end;
+			long v = strtol(optarg, &end, 10);
+			if (*optarg < '0' || *optarg > '9' || *end != '\0' || v < lo[c - 1001] ||
+			    v > hi[c - 1001]) {
+				fprintf(stderr, "cairn: %s wants %ld..%ld, got '%s'\n", argv[optind - 1],
+					lo[c - 1001], hi[c - 1001], optarg);
+				return 2;
+			}
+			if (c == 1001)
+				cfg.recompress_every_s = (unsigned)v;
+			else if (c == 1002)
+				cfg.recompress_age_s = v;
+			else
+				cfg.recompress_level = (int)v;
+			break;
+		}
 		case 'I': {
 			char *end;
 			long v = strtol(optarg, &end, 10);

@@ -9,6 +9,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <sys/types.h>
 #include <time.h>
 
@@ -27,7 +28,17 @@ typedef struct cairn_server_config {
 	const char *region_key; /* the region's secret: NULL for DATA/region-key */
 	uint64_t cache_size;    /* bytes the cache may hold beyond pinned xorbs */
 	const char *origin_s3;  /* a node's S3 front: the origin's S3 URL, or NULL */
+	/* background recompression (recompress.c): every recompress_every_s seconds
+	 * (0: off), xorbs unused for recompress_age_s, at zstd level recompress_level */
+	unsigned recompress_every_s;
+	int64_t recompress_age_s;
+	int recompress_level;
 } cairn_server_config;
+
+/* Background recompression (recompress.c); interval 0 starts nothing. */
+int cairn__recompress_start(unsigned interval_s, int64_t min_age_s, int level);
+void cairn__recompress_stop(void);
+void cairn__recompress_metrics(FILE *f);
 
 /*
  * Serve until SIGTERM or SIGINT (which the caller has blocked in every

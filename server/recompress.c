@@ -1,0 +1,136 @@
+/*
+ * recompress.c - the origin's background recompression (repo.h,
+ * cairn_repo_recompress): every interval, one pass over the xorbs no one
+ * has written or used for min_age; stopped between xorbs at shutdown. Its
+ * progress and savings go to /metrics.
+ *
+ * Several servers on one metadata may each run it: a xorb two passes
+ * rewrite at once is recorded once, and the loser's copy is dropped
+ * (lib/core/repack.c).
+ */
+#include "server_int.h"
+
+#include "cairn/errors.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <time.h>
+
+static struct recompress_state {
+	pthread_mutex_t mu;
+	pthread_cond_t wake;
+	pthread_t thread;
+	bool started;
+	atomic_bool stop;
+	unsigned interval_s;
+	int64_t min_age_s;
+	int level;
+} g = {.mu = PTHREAD_MUTEX_INITIALIZER, .wake = PTHREAD_COND_INITIALIZER};
+
+static atomic_uint_fast64_t m_passes, m_xorbs, m_rewritten, m_before, m_after, m_errors;
+static _Atomic int64_t m_running; /* xorbs examined by the pass in progress */
+
+static void progress(void *ctx, const cairn_recompress_result *so_far)
+{
+	(void)ctx;
+	atomic_store(&m_running, (int64_t)so_far->xorbs);
+}
+
+static void *pass_thread(void *arg)
+{
+	(void)arg;
+	while (!atomic_load(&g.stop)) {
+		cairn_recompress_options o = {CAIRN_RECOMPRESS_OPTIONS_VERSION, 0, 0, 0, NULL,
+					      progress, NULL};
+		cairn_recompress_result res;
+		struct timespec until;
+		cairn_repo *repo;
+		cairn_meta *meta;
+		int rc = cairn__worker(&repo, &meta);
+
+		if (rc == 0) {
+			o.min_age_ns = g.min_age_s * 1000000000ll;
+			o.level = g.level;
+			o.cancel = &g.stop;
+			rc = cairn_repo_recompress(repo, &o, &res);
+			atomic_fetch_add(&m_passes, 1);
+			atomic_fetch_add(&m_xorbs, res.xorbs);
+			atomic_fetch_add(&m_rewritten, res.rewritten);
+			atomic_fetch_add(&m_before, res.bytes_before);
+			atomic_fetch_add(&m_after, res.bytes_after);
+			atomic_store(&m_running, 0);
+			if (res.rewritten > 0)
+				fprintf(stderr,
+					"cairn serve: recompressed %" PRIu64 " xorbs: %" PRIu64
+					" -> %" PRIu64 " bytes\n",
+					res.rewritten, res.bytes_before, res.bytes_after);
+		}
+		if (rc != 0 && rc != CAIRN_ECANCELED) {
+			atomic_fetch_add(&m_errors, 1);
+			fprintf(stderr, "cairn serve: recompression: %s\n", cairn_error_last());
+		}
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_sec += g.interval_s;
+		pthread_mutex_lock(&g.mu);
+		while (!atomic_load(&g.stop) &&
+		       pthread_cond_timedwait(&g.wake, &g.mu, &until) != ETIMEDOUT)
+			;
+		pthread_mutex_unlock(&g.mu);
+	}
+	return NULL;
+}
+
+int cairn__recompress_start(unsigned interval_s, int64_t min_age_s, int level)
+{
+	if (interval_s == 0)
+		return 0; /* off */
+	g.interval_s = interval_s;
+	g.min_age_s = min_age_s;
+	g.level = level;
+	atomic_store(&g.stop, false);
+	if (pthread_create(&g.thread, NULL, pass_thread, NULL) != 0) {
+		fprintf(stderr, "cairn serve: cannot start recompression: xorbs stay as they came\n");
+		return CAIRN_EIO;
+	}
+	g.started = true;
+	return 0;
+}
+
+void cairn__recompress_stop(void)
+{
+	if (!g.started)
+		return;
+	pthread_mutex_lock(&g.mu);
+	atomic_store(&g.stop, true);
+	pthread_cond_broadcast(&g.wake);
+	pthread_mutex_unlock(&g.mu);
+	pthread_join(g.thread, NULL);
+	g.started = false;
+}
+
+void cairn__recompress_metrics(FILE *f)
+{
+	fprintf(f,
+		"# HELP cairn_recompress_passes_total Background recompression passes finished.\n"
+		"# TYPE cairn_recompress_passes_total counter\ncairn_recompress_passes_total %" PRIu64
+		"\n# HELP cairn_recompress_xorbs_total Cold xorbs the passes examined.\n"
+		"# TYPE cairn_recompress_xorbs_total counter\ncairn_recompress_xorbs_total %" PRIu64
+		"\n# TYPE cairn_recompress_rewritten_total counter\n"
+		"cairn_recompress_rewritten_total %" PRIu64 "\n"
+		"# HELP cairn_recompress_bytes_before_total Stored bytes of examined xorbs, before.\n"
+		"# TYPE cairn_recompress_bytes_before_total counter\n"
+		"cairn_recompress_bytes_before_total %" PRIu64 "\n"
+		"# TYPE cairn_recompress_bytes_after_total counter\n"
+		"cairn_recompress_bytes_after_total %" PRIu64 "\n"
+		"# TYPE cairn_recompress_errors_total counter\ncairn_recompress_errors_total %" PRIu64
+		"\n# HELP cairn_recompress_in_progress_xorbs Xorbs the running pass has examined.\n"
+		"# TYPE cairn_recompress_in_progress_xorbs gauge\n"
+		"cairn_recompress_in_progress_xorbs %" PRId64 "\n",
+		(uint64_t)atomic_load(&m_passes), (uint64_t)atomic_load(&m_xorbs),
+		(uint64_t)atomic_load(&m_rewritten), (uint64_t)atomic_load(&m_before),
+		(uint64_t)atomic_load(&m_after), (uint64_t)atomic_load(&m_errors),
+		(int64_t)atomic_load(&m_running));
+}
