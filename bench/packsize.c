@@ -16,6 +16,9 @@
 #include "cairn/xorb.h"
 
 #include <fcntl.h>
+#include <stdbool.h>
+#include <zdict.h>
+#include <zstd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,6 +33,11 @@ typedef struct conf {
 	const char *name;
 	cairn_xorb_scheme scheme;
 	int level;
+	bool runs; /* chunks in runs (cairn_xorb_writer_add_run), as the recompression pass */
+	const void *rp[CAIRN_XORB_RUN_MAX_CHUNKS];
+	size_t rl[CAIRN_XORB_RUN_MAX_CHUNKS], rn, rraw;
+	cairn_hash rh[CAIRN_XORB_RUN_MAX_CHUNKS];
+	uint8_t *rbuf;
 	cairn_xorb_writer *w;
 	uint64_t bytes;
 	double secs;
@@ -80,10 +88,36 @@ static int set_add(const cairn_hash *h)
 	return 1;
 }
 
+static void add_pending(conf *c)
+{
+	double t0 = now();
+	int rc;
+
+	if (c->rn == 0)
+		return;
+	rc = cairn_xorb_writer_add_run(c->w, c->rp, c->rl, c->rh, c->rn);
+	if (rc == CAIRN_ETOOBIG) {
+		size_t len;
+		cairn_xorb_writer_finish(c->w, NULL, NULL, &len);
+		c->bytes += len;
+		cairn_xorb_writer_reset(c->w);
+		rc = cairn_xorb_writer_add_run(c->w, c->rp, c->rl, c->rh, c->rn);
+	}
+	if (rc != 0) {
+		fprintf(stderr, "packsize: %s\n", cairn_error_last());
+		exit(1);
+	}
+	c->rn = 0;
+	c->rraw = 0;
+	c->secs += now() - t0;
+}
+
 static void flush(conf *c)
 {
 	size_t len;
 
+	if (c->runs)
+		add_pending(c);
 	if (cairn_xorb_writer_count(c->w) == 0)
 		return;
 	cairn_xorb_writer_finish(c->w, NULL, NULL, &len);
@@ -93,8 +127,24 @@ static void flush(conf *c)
 
 static void add(conf *c, const uint8_t *p, size_t n, const cairn_hash *h)
 {
-	double t0 = now();
-	int rc = cairn_xorb_writer_add(c->w, p, n, h);
+	double t0;
+	int rc;
+
+	if (c->runs) {
+		if (c->rn == CAIRN_XORB_RUN_MAX_CHUNKS || c->rraw + n > CAIRN_XORB_RUN_MAX_RAW)
+			add_pending(c);
+		if (c->rbuf == NULL)
+			c->rbuf = malloc(CAIRN_XORB_RUN_MAX_RAW);
+		memcpy(c->rbuf + c->rraw, p, n);
+		c->rp[c->rn] = c->rbuf + c->rraw;
+		c->rl[c->rn] = n;
+		c->rh[c->rn] = *h;
+		c->rn++;
+		c->rraw += n;
+		return;
+	}
+	t0 = now();
+	rc = cairn_xorb_writer_add(c->w, p, n, h);
 
 	if (rc == CAIRN_ETOOBIG) {
 		flush(c);
@@ -105,6 +155,100 @@ static void add(conf *c, const uint8_t *p, size_t n, const cairn_hash *h)
 		exit(1);
 	}
 	c->secs += now() - t0;
+}
+
+/*
+ * What-ifs beside the real writers: the distinct chunks compressed in runs
+ * of consecutive chunks (one zstd frame up to `run` raw bytes), and one by
+ * one against a dictionary trained on a sample of them.
+ */
+static uint8_t *all;      /* the distinct chunks, end to end */
+static size_t all_len, all_cap;
+static size_t *ends;      /* where each ends */
+static size_t nends, ends_cap;
+
+static void keep(const uint8_t *p, size_t n)
+{
+	if (all_len + n > all_cap) {
+		all_cap = (all_len + n) * 2;
+		all = realloc(all, all_cap);
+	}
+	if (nends == ends_cap) {
+		ends_cap = ends_cap ? 2 * ends_cap : 1024;
+		ends = realloc(ends, ends_cap * sizeof(*ends));
+	}
+	memcpy(all + all_len, p, n);
+	all_len += n;
+	ends[nends++] = all_len;
+}
+
+static void what_if_runs(uint64_t total, size_t run, int level)
+{
+	ZSTD_CCtx *cc = ZSTD_createCCtx();
+	size_t cap = ZSTD_compressBound(run + CAIRN_CHUNK_MAX);
+	uint8_t *out = malloc(cap);
+	uint64_t sum = 0;
+	size_t start = 0, i = 0;
+	double t0 = now();
+
+	while (i < nends) {
+		size_t j = i;
+		while (j < nends && (ends[j] - start <= run || j == i))
+			j++;
+		sum += ZSTD_compressCCtx(cc, out, cap, all + start, ends[j - 1] - start, level) +
+		       8 * (j - i);
+		start = ends[j - 1];
+		i = j;
+	}
+	printf("what if: runs of %4zu KiB -%-2d %14llu  %6.2f%% of all  %8.1f MB/s\n", run >> 10,
+	       level, (unsigned long long)sum, 100.0 * (double)sum / (double)total,
+	       (double)all_len / (now() - t0) / 1e6);
+	ZSTD_freeCCtx(cc);
+	free(out);
+}
+
+static void what_if_dict(uint64_t total, size_t dict_size, int level)
+{
+	size_t *sizes = malloc(nends * sizeof(*sizes)), n = 0, sample = 0;
+	uint8_t *dict = malloc(dict_size), *out = malloc(ZSTD_compressBound(CAIRN_CHUNK_MAX));
+	ZSTD_CCtx *cc = ZSTD_createCCtx();
+	uint64_t sum = 0;
+	size_t dlen;
+	double t0 = now();
+
+	/* a sample of up to 8 MiB, spread over the chunks */
+	for (size_t i = 0, step = all_len > (8u << 20) ? all_len / (8u << 20) + 1 : 1; i < nends;
+	     i += step) {
+		(void)0;
+	}
+	for (size_t i = 0; i < nends && sample < (8u << 20); i++) {
+		sizes[n++] = ends[i] - (i ? ends[i - 1] : 0);
+		sample += sizes[n - 1];
+	}
+	dlen = ZDICT_trainFromBuffer(dict, dict_size, all, sizes, (unsigned)n);
+	if (ZDICT_isError(dlen)) {
+		printf("what if: dictionary: %s\n", ZDICT_getErrorName(dlen));
+		goto out;
+	}
+	{
+		ZSTD_CDict *cd = ZSTD_createCDict(dict, dlen, level);
+		for (size_t i = 0; i < nends; i++) {
+			size_t a = i ? ends[i - 1] : 0;
+			size_t r = ZSTD_compress_usingCDict(cc, out, ZSTD_compressBound(CAIRN_CHUNK_MAX),
+							    all + a, ends[i] - a, cd);
+			sum += 8 + (r < ends[i] - a ? r : ends[i] - a);
+		}
+		ZSTD_freeCDict(cd);
+	}
+	sum += dlen;
+	printf("what if: dict %3zu KiB -%-2d     %14llu  %6.2f%% of all  %8.1f MB/s\n", dict_size >> 10,
+	       level, (unsigned long long)sum, 100.0 * (double)sum / (double)total,
+	       (double)all_len / (now() - t0) / 1e6);
+out:
+	ZSTD_freeCCtx(cc);
+	free(sizes);
+	free(dict);
+	free(out);
 }
 
 int main(int argc, char **argv)
@@ -123,12 +267,18 @@ int main(int argc, char **argv)
 		fprintf(stderr, "usage: packsize [-l LEVEL,...] FILE...\n");
 		return 2;
 	}
-	cf[nc++] = (conf){"xet (LZ4, BG4+LZ4)", CAIRN_XORB_AUTO, 0, NULL, 0, 0};
+	cf[nc++] = (conf){.name = "xet (LZ4, BG4+LZ4)", .scheme = CAIRN_XORB_AUTO};
 	for (char *tok = strtok(levels, ","); tok && nc < MAXCONF; tok = strtok(NULL, ",")) {
 		static char names[MAXCONF][48];
 		snprintf(names[nc], sizeof(names[nc]), "compact zstd -%d", atoi(tok));
-		cf[nc] = (conf){names[nc], CAIRN_XORB_COMPACT, atoi(tok), NULL, 0, 0};
+		cf[nc] = (conf){.name = names[nc], .scheme = CAIRN_XORB_COMPACT, .level = atoi(tok)};
 		nc++;
+		if (nc < MAXCONF) {
+			snprintf(names[nc], sizeof(names[nc]), "compact runs -%d", atoi(tok));
+			cf[nc] = (conf){.name = names[nc], .scheme = CAIRN_XORB_COMPACT,
+					.level = atoi(tok), .runs = true};
+			nc++;
+		}
 	}
 	for (size_t i = 0; i < nc; i++) {
 		if (cairn_xorb_writer_new(&cf[i].w) != 0 ||
@@ -163,6 +313,8 @@ int main(int argc, char **argv)
 			if (!set_add(&ch->hash))
 				continue;
 			distinct += ch->len;
+			if (getenv("PACKSIZE_WHATIF"))
+				keep(map + ch->offset, (size_t)ch->len);
 			for (size_t i = 0; i < nc; i++)
 				add(&cf[i], map + ch->offset, (size_t)ch->len, &ch->hash);
 		}
@@ -180,7 +332,16 @@ int main(int argc, char **argv)
 		       total ? 100.0 * (double)cf[i].bytes / (double)total : 0.0,
 		       cf[i].secs > 0 ? (double)distinct / cf[i].secs / 1e6 : 0.0);
 		cairn_xorb_writer_free(cf[i].w);
+		free(cf[i].rbuf);
+	}
+	if (getenv("PACKSIZE_WHATIF")) {
+		what_if_runs(total, 256u << 10, 9);
+		what_if_runs(total, 1u << 20, 9);
+		what_if_runs(total, 4u << 20, 9);
+		what_if_dict(total, 112u << 10, 9);
 	}
 	free(set);
+	free(all);
+	free(ends);
 	return 0;
 }

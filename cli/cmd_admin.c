@@ -70,7 +70,9 @@ static int parse_args(int argc, char **argv, admin_args *a, const char *usage_li
 	a->user = a->scope = a->arg = NULL;
 	optind = 1;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":d:g:l:ju:s:h", longopts, NULL)) != -1) {
+	int li = -1;
+
+	while ((c = getopt_long(argc, argv, ":d:g:l:ju:s:h", longopts, &li)) != -1) {
 		switch (c) {
 		case 'u':
 			a->user = optarg;
@@ -85,8 +87,8 @@ static int parse_args(int argc, char **argv, admin_args *a, const char *usage_li
 			char *end;
 			long long v = strtoll(optarg, &end, 10);
 			if (*optarg < '0' || *optarg > '9' || *end != '\0' || v > 365ll * 86400) {
-				fprintf(stderr, "cairn: %s wants seconds (0..31536000), got '%s'\n",
-					argv[optind - 1], optarg);
+				fprintf(stderr, "cairn: --%s wants seconds (0..31536000), got '%s'\n",
+					li >= 0 ? longopts[li].name : "grace", optarg);
 				return EXIT_USAGE;
 			}
 			a->grace_s = v;

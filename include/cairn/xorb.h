@@ -53,6 +53,16 @@ typedef enum cairn_xorb_scheme {
 	CAIRN_XORB_BG4_LZ4 = 2,   /* bytes grouped by position mod 4, then one LZ4 frame */
 	CAIRN_XORB_ZSTD = 64,     /* one zstd frame */
 	CAIRN_XORB_BG4_ZSTD = 65, /* bytes grouped by position mod 4, then one zstd frame */
+	/*
+	 * A run: consecutive chunks compressed together, so each finds its
+	 * matches in the ones before it. The first holds one zstd frame of all
+	 * their bytes (its header's raw length is its own); each of the others
+	 * follows with no packed bytes of its own. A run reads from its first
+	 * chunk; at most CAIRN_XORB_RUN_MAX_CHUNKS chunks, CAIRN_XORB_RUN_MAX_RAW
+	 * bytes.
+	 */
+	CAIRN_XORB_ZSTD_RUN = 66,
+	CAIRN_XORB_RUN_NEXT = 67,
 	CAIRN_XORB_COMPACT = 254, /* writers only: the smallest of every scheme, per chunk */
 	CAIRN_XORB_AUTO = 255,    /* writers only: xet's schemes, chosen per chunk (the default) */
 } cairn_xorb_scheme;
@@ -62,6 +72,8 @@ typedef enum cairn_xorb_scheme {
 
 /* zstd's level for CAIRN_XORB_COMPACT and the zstd schemes, unless set. */
 #define CAIRN_XORB_ZSTD_LEVEL 9
+#define CAIRN_XORB_RUN_MAX_CHUNKS 64u
+#define CAIRN_XORB_RUN_MAX_RAW (1u << 20)
 
 /* ---- writing ------------------------------------------------------------ */
 
@@ -97,6 +109,18 @@ CAIRN_API int cairn_xorb_writer_set_level(cairn_xorb_writer *w, int level);
  */
 CAIRN_API int cairn_xorb_writer_add(cairn_xorb_writer *w, const void *data, size_t len,
 				    const cairn_hash *hash);
+
+/*
+ * Append n consecutive chunks (data[i], lens[i], hashes[i]; hashes may be
+ * NULL) as one run (CAIRN_XORB_ZSTD_RUN) when that stores fewer bytes than
+ * adding them one by one with the writer's scheme, else one by one. n is
+ * 1..CAIRN_XORB_RUN_MAX_CHUNKS and the chunks add up to at most
+ * CAIRN_XORB_RUN_MAX_RAW bytes. All or nothing. Returns 0; CAIRN_ETOOBIG
+ * (the xorb cannot take them all: nothing changed); CAIRN_EINVALID;
+ * CAIRN_ENOMEM.
+ */
+CAIRN_API int cairn_xorb_writer_add_run(cairn_xorb_writer *w, const void *const *data,
+					const size_t *lens, const cairn_hash *hashes, size_t n);
 
 /*
  * Append chunks that arrive already serialized: chunks laid end to end with

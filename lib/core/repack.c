@@ -107,19 +107,43 @@ static int repack_one(cairn_repo *r, const cairn_xorb_row *row, cairn_xorb_write
 	if (rc < 0)
 		goto done;
 
-	/* every chunk decoded and checked, then packed again */
+	/*
+	 * Every chunk decoded and checked, then packed again in runs of
+	 * consecutive chunks: the writer keeps a run as one frame when that
+	 * is smaller than its chunks one by one (text finds matches in the
+	 * chunks before), else packs them one by one (numbers group bytes).
+	 */
 	n = cairn_xorb_chunk_count(x);
 	cairn_xorb_writer_reset(w);
-	for (size_t i = 0; i < n && rc == 0; i++) {
-		rc = cairn_xorb_read_chunks(x, i, i + 1, chunk, CAIRN_CHUNK_MAX);
+	for (size_t a = 0, b; a < n && rc == 0; a = b) {
+		const void *ptrs[CAIRN_XORB_RUN_MAX_CHUNKS];
+		size_t lens[CAIRN_XORB_RUN_MAX_CHUNKS], raw = 0;
+
+		for (b = a; b < n && b - a < CAIRN_XORB_RUN_MAX_CHUNKS &&
+			    raw + cairn_xorb_chunk_len(x, b) <= CAIRN_XORB_RUN_MAX_RAW;
+		     b++) {
+			lens[b - a] = cairn_xorb_chunk_len(x, b);
+			ptrs[b - a] = chunk + raw;
+			raw += lens[b - a];
+		}
+		if (b == a) { /* an empty chunk (xet allows them): on its own */
+			lens[0] = 0;
+			b = a + 1;
+		}
+		rc = cairn_xorb_read_chunks(x, a, b, chunk, CAIRN_XORB_RUN_MAX_RAW);
+		if (rc == 0 && raw == 0)
+			rc = cairn__error_set(CAIRN_EINVALID, "xorb %s: an empty chunk", hex);
 		if (rc == 0)
-			rc = cairn_xorb_writer_add(w, chunk, cairn_xorb_chunk_len(x, i),
-						   cairn_xorb_chunk_hash(x, i));
+			rc = cairn_xorb_writer_add_run(w, ptrs, lens, cairn_xorb_chunk_hash(x, a), b - a);
 	}
 	if (rc == 0)
 		rc = cairn_xorb_writer_finish(w, &xh, &out, &len);
 	if (rc == 0 && !cairn_hash_equal(&xh, &row->hash))
 		rc = cairn__error_set(CAIRN_ECORRUPT, "xorb %s: repacked, it hashes otherwise", hex);
+	if (rc == CAIRN_ETOOBIG || rc == CAIRN_EINVALID) {
+		rc = 0; /* it does not fit Cairn's form (or has empty chunks): kept as it came */
+		len = (size_t)row->stored;
+	}
 	if (rc < 0)
 		goto done;
 	if ((uint64_t)len * 100 > row->stored * 99) {
@@ -215,7 +239,7 @@ int cairn_repo_recompress(cairn_repo *r, const cairn_recompress_options *opts,
 		rc = cairn_xorb_writer_set_scheme(w, CAIRN_XORB_COMPACT);
 	if (rc == 0 && opts && opts->level)
 		rc = cairn_xorb_writer_set_level(w, opts->level);
-	if (rc == 0 && (chunk = malloc(CAIRN_CHUNK_MAX)) == NULL)
+	if (rc == 0 && (chunk = malloc(CAIRN_XORB_RUN_MAX_RAW)) == NULL)
 		rc = cairn__error_set(CAIRN_ENOMEM, "out of memory");
 	if (rc < 0)
 		goto done;

@@ -488,16 +488,21 @@ struct cairn_reader {
 	/* the chunk rows of one term, kept: a download reads a term in many pieces */
 	size_t rows_term; /* which term they belong to, or SIZE_MAX */
 	cairn_hash rows_name; /* the stored form their offsets are into */
-	cairn_chunk_row *rows;
+	cairn_chunk_row *rows; /* chunks [first - pre, end + post) of the term's xorb */
 	cairn_hash *hashes;
 	size_t rows_cap;
+	size_t pre, post; /* rows around the term's own: the rest of runs it cuts into */
 	uint8_t *packed, *raw;
 	size_t packed_cap, raw_cap;
 };
 
 /* The most a stored chunk can take (its header, and LZ4's worst case on
- * 128 KiB: a writer stores a chunk as is when compression does not help). */
+ * 128 KiB: a writer stores a chunk as is when compression does not help),
+ * or a run's first chunk (the whole run's frame). A run's later chunks are
+ * their headers alone. */
 #define PACKED_MAX (CAIRN_XORB_CHUNK_HEADER_LEN + CAIRN_CHUNK_MAX + CAIRN_CHUNK_MAX / 64 + 64)
+#define RUN_PACKED_MAX (CAIRN_XORB_CHUNK_HEADER_LEN + CAIRN_XORB_RUN_MAX_RAW)
+#define IS_RUN_NEXT(row) ((row).packed_len == CAIRN_XORB_CHUNK_HEADER_LEN)
 
 /*
  * The chunk rows of term ti (cached), checked against what reading them
@@ -506,41 +511,79 @@ struct cairn_reader {
 static int load_term_rows(cairn_reader *rd, size_t ti)
 {
 	const cairn_term *t = &rd->terms[ti];
-	size_t n = t->end - t->first;
+	size_t n = t->end - t->first, pre = 0, post = 0, all;
+	uint32_t lo = t->first, hi = t->end;
+	cairn_xorb_row xr;
 	uint64_t raw = 0;
 	int rc;
 
 	if (rd->rows_term == ti)
 		return 0;
 	rd->rows_term = SIZE_MAX;
+	rd->pre = rd->post = 0;
 	/* a term from the metadata sizes the arrays: no more chunks than a xorb can hold */
 	if (t->end <= t->first || n > CAIRN_XORB_MAX_BYTES / (CAIRN_XORB_CHUNK_HEADER_LEN + 1))
 		return cairn__error_set(CAIRN_ECORRUPT, "term with chunks %u..%u", t->first, t->end);
-	if (n > rd->rows_cap) {
-		cairn_chunk_row *nr = realloc(rd->rows, n * sizeof(*nr));
+	/*
+	 * A recompressed xorb may hold runs, read from their first chunk: the
+	 * rows of runs the term cuts into are loaded too (a run has at most
+	 * CAIRN_XORB_RUN_MAX_CHUNKS chunks), so reads can start at a run's head.
+	 */
+	rc = rd->r->meta->xorb_get(rd->r->meta, &t->xorb, &xr);
+	if (rc < 0)
+		return rc;
+	if (!cairn_hash_equal(&xr.name, &t->xorb)) {
+		lo = t->first > CAIRN_XORB_RUN_MAX_CHUNKS ? t->first - CAIRN_XORB_RUN_MAX_CHUNKS : 0;
+		hi = xr.chunks - t->end > CAIRN_XORB_RUN_MAX_CHUNKS ? t->end + CAIRN_XORB_RUN_MAX_CHUNKS
+								   : xr.chunks;
+		if (hi < t->end)
+			return cairn__error_set(CAIRN_ECORRUPT, "term past its xorb's %u chunks",
+						xr.chunks);
+	}
+	all = hi - lo;
+	if (all > rd->rows_cap) {
+		cairn_chunk_row *nr = realloc(rd->rows, all * sizeof(*nr));
 		cairn_hash *nh;
 		if (nr == NULL)
 			return cairn__error_set(CAIRN_ENOMEM, "out of memory");
 		rd->rows = nr;
-		nh = realloc(rd->hashes, n * sizeof(*nh));
+		nh = realloc(rd->hashes, all * sizeof(*nh));
 		if (nh == NULL)
 			return cairn__error_set(CAIRN_ENOMEM, "out of memory");
 		rd->hashes = nh;
-		rd->rows_cap = n;
+		rd->rows_cap = all;
 	}
-	rc = rd->r->meta->xorb_chunks(rd->r->meta, &t->xorb, t->first, t->end, rd->rows,
-				      &rd->rows_name);
+	rc = rd->r->meta->xorb_chunks(rd->r->meta, &t->xorb, lo, hi, rd->rows, &rd->rows_name);
 	if (rc < 0)
 		return rc;
-	for (size_t k = 0; k < n; k++) {
-		if (rd->rows[k].raw_len == 0 || rd->rows[k].raw_len > CAIRN_CHUNK_MAX ||
-		    rd->rows[k].packed_len <= CAIRN_XORB_CHUNK_HEADER_LEN ||
-		    rd->rows[k].packed_len > PACKED_MAX)
+	for (size_t k = 0; k < all; k++) {
+		const cairn_chunk_row *c = &rd->rows[k];
+		if (c->raw_len == 0 || c->raw_len > CAIRN_CHUNK_MAX ||
+		    c->packed_len < CAIRN_XORB_CHUNK_HEADER_LEN ||
+		    c->packed_len > RUN_PACKED_MAX)
 			return cairn__error_set(CAIRN_ECORRUPT, "chunk %zu has impossible sizes",
-						(size_t)t->first + k);
-		raw += rd->rows[k].raw_len;
-		rd->hashes[k] = rd->rows[k].hash;
+						(size_t)lo + k);
+		rd->hashes[k] = c->hash;
 	}
+	/* keep the term's rows and those of the runs it cuts into: from the head
+	 * of the run its first chunk is in, to the end of the run its last is in */
+	{
+		size_t f = t->first - lo, h = f, e = t->end - lo;
+		while (h > 0 && IS_RUN_NEXT(rd->rows[h]))
+			h--;
+		if (IS_RUN_NEXT(rd->rows[h]))
+			return cairn__error_set(CAIRN_ECORRUPT, "chunk %zu: a run with no head",
+						(size_t)lo + h);
+		while (e + post < all && IS_RUN_NEXT(rd->rows[e + post]))
+			post++;
+		pre = f - h;
+		memmove(rd->rows, rd->rows + h, (pre + n + post) * sizeof(*rd->rows));
+		memmove(rd->hashes, rd->hashes + h, (pre + n + post) * sizeof(*rd->hashes));
+		rd->pre = pre;
+		rd->post = post;
+	}
+	for (size_t k = 0; k < n; k++)
+		raw += rd->rows[rd->pre + k].raw_len;
 	if (raw != t->raw_len)
 		return cairn__error_set(CAIRN_ECORRUPT, "term chunks add up to %llu, not %llu",
 					(unsigned long long)raw, (unsigned long long)t->raw_len);
@@ -569,15 +612,18 @@ static int read_term(cairn_reader *rd, size_t ti, uint64_t want_lo, uint64_t wan
 	rc = load_term_rows(rd, ti);
 	if (rc < 0)
 		goto fail;
+	/* rows[pre + k] is the term's chunk k; rows before and after finish runs */
 	rows = rd->rows;
 	hashes = rd->hashes;
+	i = rd->pre;
+	n += rd->pre;
 	/* skip chunks wholly before the range */
 	while (i < n && pos + rows[i].raw_len <= want_lo) {
 		pos += rows[i].raw_len;
 		i++;
 	}
 	while (i < n && pos < want_hi) {
-		size_t j = i, plen = 0, rlen = 0, got = 0;
+		size_t j = i, s = i, e, plen = 0, rlen = 0, all = 0, skip = 0, got = 0;
 		uint64_t cut_lo, cut_hi;
 
 		/* a group of chunks: up to READ_GROUP bytes stored and decoded
@@ -589,6 +635,16 @@ static int read_term(cairn_reader *rd, size_t ti, uint64_t want_lo, uint64_t wan
 			j++;
 		} while (j < n && plen + rows[j].packed_len <= READ_GROUP &&
 			 rlen + rows[j].raw_len <= READ_GROUP && pos + rlen < want_hi);
+		/* runs are read whole: from the head of the first's, to the end of the last's */
+		while (IS_RUN_NEXT(rows[s]) && s > 0)
+			s--;
+		for (e = j; e < n + rd->post && IS_RUN_NEXT(rows[e]); e++)
+			;
+		plen = (size_t)(rows[e - 1].offset + rows[e - 1].packed_len - rows[s].offset);
+		for (size_t k = s; k < e; k++)
+			all += rows[k].raw_len;
+		for (size_t k = s; k < i; k++)
+			skip += rows[k].raw_len;
 		if (plen > *packed_cap) {
 			uint8_t *np = realloc(*packed, plen);
 			if (np == NULL) {
@@ -598,28 +654,28 @@ static int read_term(cairn_reader *rd, size_t ti, uint64_t want_lo, uint64_t wan
 			*packed = np;
 			*packed_cap = plen;
 		}
-		if (rlen > *raw_cap) {
-			uint8_t *nr = realloc(*raw, rlen);
+		if (all > *raw_cap) {
+			uint8_t *nr = realloc(*raw, all);
 			if (nr == NULL) {
 				rc = cairn__error_set(CAIRN_ENOMEM, "out of memory");
 				goto done;
 			}
 			*raw = nr;
-			*raw_cap = rlen;
+			*raw_cap = all;
 		}
-		rc = r->store->read(r->store, &rd->rows_name, rows[i].offset, plen, *packed);
+		rc = r->store->read(r->store, &rd->rows_name, rows[s].offset, plen, *packed);
 		if (rc < 0)
 			goto fail;
-		rc = cairn_xorb_decode_range(*raw, rlen, &got, *packed, plen, hashes + i, j - i);
-		if (rc == 0 && got != rlen)
+		rc = cairn_xorb_decode_range(*raw, all, &got, *packed, plen, hashes + s, e - s);
+		if (rc == 0 && got != all)
 			rc = cairn__error_set(CAIRN_ECORRUPT, "chunks decode to %zu bytes, expected %zu",
-					      got, rlen);
+					      got, all);
 		if (rc < 0)
 			goto fail;
 		cut_lo = want_lo > pos ? want_lo - pos : 0;
 		cut_hi = want_hi < pos + rlen ? want_hi - pos : rlen;
 		if (cut_hi > cut_lo) {
-			rc = fn(ctx, *raw + cut_lo, (size_t)(cut_hi - cut_lo));
+			rc = fn(ctx, *raw + skip + cut_lo, (size_t)(cut_hi - cut_lo));
 			if (rc != 0)
 				goto done;
 		}
@@ -639,7 +695,7 @@ fail:
 		/* copy first: the message is formatted into the same slot */
 		snprintf(why, sizeof(why), "%s", cairn_error_last());
 		rc = cairn__error_set(CAIRN_ECORRUPT, "xorb %s chunks %zu..%zu: %s", hex,
-				      (size_t)t->first + i, (size_t)t->end, why);
+				      (size_t)t->first + i - rd->pre, (size_t)t->end, why);
 	}
 done:
 	return rc;

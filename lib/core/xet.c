@@ -405,7 +405,7 @@ int cairn_xorb_read_raw(cairn_repo *r, const cairn_hash *xorb, uint64_t off, siz
 	cairn_hash name, *hashes = NULL;
 	uint8_t *packed = NULL, *raw = NULL, *dst = out;
 	uint64_t pos = 0, total = 0, end = off + len, lo;
-	size_t i = 0, j, got;
+	size_t i = 0, j, s, e, got, skip = 0;
 	cairn_xorb_row row;
 	int rc;
 
@@ -444,24 +444,32 @@ int cairn_xorb_read_raw(cairn_repo *r, const cairn_hash *xorb, uint64_t off, siz
 	/* chunks [i, j) overlap; pos is where chunk i's header starts */
 	for (j = i, lo = pos; j < row.chunks && lo < end; j++)
 		lo += H + rows[j].raw_len;
+	/* runs are read whole: [s, e) from the head of i's to the end of j - 1's */
+	s = i;
+	while (s > 0 && rows[s].packed_len == H)
+		s--;
+	for (e = j; e < row.chunks && rows[e].packed_len == H; e++)
+		;
 	{
-		uint64_t plen = rows[j - 1].offset + rows[j - 1].packed_len - rows[i].offset;
+		uint64_t plen = rows[e - 1].offset + rows[e - 1].packed_len - rows[s].offset;
 		size_t rlen = 0;
 
-		for (size_t k = i; k < j; k++)
+		for (size_t k = s; k < e; k++)
 			rlen += rows[k].raw_len;
+		for (size_t k = s; k < i; k++)
+			skip += rows[k].raw_len;
 		packed = malloc(plen);
 		raw = malloc(rlen);
-		hashes = malloc((j - i) * sizeof(*hashes));
+		hashes = malloc((e - s) * sizeof(*hashes));
 		if (packed == NULL || raw == NULL || hashes == NULL) {
 			rc = cairn__error_set(CAIRN_ENOMEM, "out of memory");
 			goto done;
 		}
-		for (size_t k = i; k < j; k++)
-			hashes[k - i] = rows[k].hash;
-		rc = r->store->read(r->store, &name, rows[i].offset, plen, packed);
+		for (size_t k = s; k < e; k++)
+			hashes[k - s] = rows[k].hash;
+		rc = r->store->read(r->store, &name, rows[s].offset, plen, packed);
 		if (rc == 0)
-			rc = cairn_xorb_decode_range(raw, rlen, &got, packed, plen, hashes, j - i);
+			rc = cairn_xorb_decode_range(raw, rlen, &got, packed, plen, hashes, e - s);
 		if (rc == 0 && got != rlen)
 			rc = cairn__error_set(CAIRN_ECORRUPT, "chunks decode to %zu bytes, expected %zu",
 					      got, rlen);
@@ -469,7 +477,7 @@ int cairn_xorb_read_raw(cairn_repo *r, const cairn_hash *xorb, uint64_t off, siz
 			goto done;
 	}
 	/* lay chunks [i, j) out as NONE chunks, keeping what falls in [off, end) */
-	for (size_t k = i, at = 0; k < j; k++) {
+	for (size_t k = i, at = skip; k < j; k++) {
 		uint8_t hdr[CAIRN_XORB_CHUNK_HEADER_LEN];
 		uint32_t n = rows[k].raw_len;
 		const uint8_t *parts[2] = {hdr, raw + at};

@@ -47,7 +47,8 @@ int cairn__xorb_header_parse(xorb_chunk_header *out, const uint8_t *p, size_t av
 	h.scheme = p[4];
 	h.raw = cairn__load24_le(p + 5);
 	if (h.scheme > CAIRN_XORB_BG4_LZ4 && h.scheme != CAIRN_XORB_ZSTD &&
-	    h.scheme != CAIRN_XORB_BG4_ZSTD)
+	    h.scheme != CAIRN_XORB_BG4_ZSTD && h.scheme != CAIRN_XORB_ZSTD_RUN &&
+	    h.scheme != CAIRN_XORB_RUN_NEXT)
 		return cairn__error_set(CAIRN_ECORRUPT,
 					"xorb chunk %zu: unknown compression scheme %u", index,
 					h.scheme);
@@ -55,12 +56,17 @@ int cairn__xorb_header_parse(xorb_chunk_header *out, const uint8_t *p, size_t av
 		return cairn__error_set(CAIRN_ECORRUPT,
 					"xorb chunk %zu: raw length %u exceeds the %u-byte maximum",
 					index, h.raw, (unsigned)CAIRN_CHUNK_MAX);
+	if (h.scheme == CAIRN_XORB_RUN_NEXT && (h.packed != 0 || h.raw == 0))
+		return cairn__error_set(CAIRN_ECORRUPT,
+					"xorb chunk %zu: a run's later chunk with %u packed and %u "
+					"raw bytes",
+					index, h.packed, h.raw);
 	if (h.scheme == CAIRN_XORB_NONE && h.packed != h.raw)
 		return cairn__error_set(CAIRN_ECORRUPT,
 					"xorb chunk %zu: stored as is but packed length %u != raw "
 					"length %u",
 					index, h.packed, h.raw);
-	if (h.packed > XORB_MAX_PACKED)
+	if (h.packed > (h.scheme == CAIRN_XORB_ZSTD_RUN ? CAIRN_XORB_RUN_MAX_RAW : XORB_MAX_PACKED))
 		return cairn__error_set(CAIRN_ECORRUPT,
 					"xorb chunk %zu: packed length %u exceeds the %u-byte maximum",
 					index, h.packed, XORB_MAX_PACKED);
@@ -244,7 +250,7 @@ void cairn__xorb_encoder_fini(xorb_encoder *e)
  * records its content size, no checksum (the chunk hash checks the bytes).
  * Returns its length, or 0.
  */
-static size_t zstd_frame_compress(xorb_encoder *e, uint8_t *dst, size_t cap, const uint8_t *src,
+size_t cairn__zstd_frame_compress(xorb_encoder *e, uint8_t *dst, size_t cap, const uint8_t *src,
 				  size_t n)
 {
 	size_t r;
@@ -273,11 +279,11 @@ size_t cairn__xorb_pack(xorb_encoder *e, uint8_t *dst, const uint8_t *src, size_
 		r = cairn__lz4_frame_compress(dst, cap, tmp, n);
 		break;
 	case CAIRN_XORB_ZSTD:
-		r = zstd_frame_compress(e, dst, cap, src, n);
+		r = cairn__zstd_frame_compress(e, dst, cap, src, n);
 		break;
 	case CAIRN_XORB_BG4_ZSTD:
 		cairn__bg4_split(tmp, src, n);
-		r = zstd_frame_compress(e, dst, cap, tmp, n);
+		r = cairn__zstd_frame_compress(e, dst, cap, tmp, n);
 		break;
 	default:
 		return 0;
@@ -383,8 +389,8 @@ static int zstd_frame_decode(xorb_decoder *d, uint8_t *dst, size_t raw, const ui
 	if (d->zdctx == NULL) {
 		if ((d->zdctx = ZSTD_createDCtx()) == NULL)
 			return cairn__error_set(CAIRN_ENOMEM, "out of memory for a zstd decoder");
-		ZSTD_DCtx_setParameter(d->zdctx, ZSTD_d_windowLogMax, 17); /* 128 KiB */
 	}
+	ZSTD_DCtx_setParameter(d->zdctx, ZSTD_d_windowLogMax, 17); /* 128 KiB: one chunk */
 	/* one frame exactly: its declared size is the header's, and it ends where the bytes do */
 	size = ZSTD_getFrameContentSize(src, packed);
 	if (size != raw)
@@ -406,6 +412,46 @@ static int zstd_frame_decode(xorb_decoder *d, uint8_t *dst, size_t raw, const ui
 		return cairn__error_set(CAIRN_ECORRUPT,
 					"xorb chunk %zu: decodes to %zu bytes, the header says %zu",
 					index, r, raw);
+	return 0;
+}
+
+int cairn__xorb_run_decode(xorb_decoder *d, uint8_t *dst, size_t want, size_t total,
+			   const uint8_t *src, size_t packed, size_t index)
+{
+	unsigned long long size = ZSTD_getFrameContentSize(src, packed);
+	ZSTD_inBuffer in = {src, packed, 0};
+	ZSTD_outBuffer out = {dst, want, 0};
+
+	if (d->zdctx == NULL && (d->zdctx = ZSTD_createDCtx()) == NULL)
+		return cairn__error_set(CAIRN_ENOMEM, "out of memory for a zstd decoder");
+	if (size == ZSTD_CONTENTSIZE_UNKNOWN || size == ZSTD_CONTENTSIZE_ERROR ||
+	    size > CAIRN_XORB_RUN_MAX_RAW || size < want || (total && size != total))
+		return cairn__error_set(CAIRN_ECORRUPT,
+					"xorb chunk %zu: a run's zstd frame does not declare the "
+					"bytes of its chunks",
+					index);
+	if (total) {
+		size_t r = ZSTD_findFrameCompressedSize(src, packed);
+		if (ZSTD_isError(r) || r != packed)
+			return cairn__error_set(CAIRN_ECORRUPT,
+						"xorb chunk %zu: a run's zstd frame %s", index,
+						ZSTD_isError(r) ? "is truncated or malformed"
+								: "is followed by other bytes");
+	}
+	ZSTD_DCtx_reset(d->zdctx, ZSTD_reset_session_and_parameters);
+	ZSTD_DCtx_setParameter(d->zdctx, ZSTD_d_windowLogMax, 20); /* a run's 1 MiB */
+	/* the first `want` bytes: a reader that needs the run's start stops there */
+	while (out.pos < want) {
+		size_t before_in = in.pos, before_out = out.pos;
+		size_t r = ZSTD_decompressStream(d->zdctx, &out, &in);
+
+		if (ZSTD_isError(r))
+			return cairn__error_set(CAIRN_ECORRUPT, "xorb chunk %zu: bad zstd frame (%s)",
+						index, ZSTD_getErrorName(r));
+		if (in.pos == before_in && out.pos == before_out)
+			return cairn__error_set(CAIRN_ECORRUPT,
+						"xorb chunk %zu: a run's zstd frame ends early", index);
+	}
 	return 0;
 }
 
@@ -440,6 +486,10 @@ int cairn__xorb_unpack(xorb_decoder *d, uint8_t *dst, const xorb_chunk_header *h
 			return CAIRN_ECORRUPT;
 		cairn__bg4_join(dst, tmp, h->raw);
 		return 0;
+	case CAIRN_XORB_ZSTD_RUN:
+	case CAIRN_XORB_RUN_NEXT:
+		return cairn__error_set(CAIRN_ECORRUPT,
+					"xorb chunk %zu: part of a run, read only with its run", index);
 	default:
 		return cairn__error_set(CAIRN_ECORRUPT, "xorb chunk %zu: unknown scheme %u", index,
 					h->scheme);

@@ -124,7 +124,8 @@ static int parse_footer_v0(footer *out, const uint8_t *f, uint32_t flen)
 static int walk_chunks(cairn_xorb *x, cairn_chunk_ref *refs, const footer *ft,
 		       size_t footer_start)
 {
-	uint64_t pos = 0, raw = 0;
+	uint64_t pos = 0, raw = 0, run_raw = 0;
+	size_t run_n = 0; /* chunks of the run in progress, 0: none */
 	int rc;
 
 	for (size_t i = 0; i < ft->n; i++) {
@@ -148,6 +149,27 @@ static int walk_chunks(cairn_xorb *x, cairn_chunk_ref *refs, const footer *ft,
 						i, h.packed,
 						(unsigned long long)(end - pos -
 								     CAIRN_XORB_CHUNK_HEADER_LEN));
+		/* a run: a head, then its later chunks, within a run's bounds */
+		if (h.scheme == CAIRN_XORB_ZSTD_RUN) {
+			run_n = 1;
+			run_raw = h.raw;
+		} else if (h.scheme == CAIRN_XORB_RUN_NEXT) {
+			if (run_n == 0)
+				return cairn__error_set(CAIRN_ECORRUPT,
+							"xorb chunk %zu: a run's later chunk with no "
+							"run before it",
+							i);
+			run_n++;
+			run_raw += h.raw;
+			if (run_n > CAIRN_XORB_RUN_MAX_CHUNKS || run_raw > CAIRN_XORB_RUN_MAX_RAW)
+				return cairn__error_set(CAIRN_ECORRUPT,
+							"xorb chunk %zu: a run past %u chunks or %u "
+							"bytes",
+							i, CAIRN_XORB_RUN_MAX_CHUNKS,
+							CAIRN_XORB_RUN_MAX_RAW);
+		} else {
+			run_n = 0;
+		}
 		if (ft->raw_ends && cairn__load32_le(ft->raw_ends + 4 * i) != raw + h.raw)
 			return cairn__error_set(CAIRN_ECORRUPT,
 						"xorb chunk %zu: raw length %u disagrees with the "
@@ -327,45 +349,36 @@ static int chunk_header(xorb_chunk_header *h, const cairn_xorb *x, size_t i)
 	return 0;
 }
 
-int cairn_xorb_read_chunks(const cairn_xorb *x, size_t first, size_t end, void *dst,
-			   size_t dst_cap)
+/* Chunk i's scheme byte (its header was checked by open). */
+static uint8_t scheme_at(const cairn_xorb *x, size_t i)
 {
-	xorb_decoder d;
-	uint8_t *out = dst, none;
-	uint64_t size;
-	size_t off = 0;
-	int rc = check_range(x, first, end);
+	return x->data[x->starts[i] + 4];
+}
 
-	if (rc < 0)
-		return rc;
-	size = x->raw_starts[end] - x->raw_starts[first];
-	if (size > dst_cap || (dst == NULL && size > 0))
-		return cairn__error_set(CAIRN_EINVALID,
-					"chunks [%zu, %zu) decode to %llu bytes, buffer holds %zu",
-					first, end, (unsigned long long)size, dst_cap);
-	if (first == end)
-		return 0;
-	if (out == NULL)
-		out = &none; /* the range holds only empty chunks */
-	rc = cairn__xorb_decoder_init(&d);
-	if (rc < 0)
-		return rc;
-	for (size_t i = first; i < end; i++) {
-		xorb_chunk_header h;
+/*
+ * Decode the run that holds chunk i, whole, into buf (CAIRN_XORB_RUN_MAX_RAW
+ * bytes); *head and *stop get its chunks [head, stop).
+ */
+static int decode_run(xorb_decoder *d, const cairn_xorb *x, size_t i, uint8_t *buf, size_t *head,
+		      size_t *stop)
+{
+	xorb_chunk_header h;
+	size_t a = i, b = i + 1;
+	int rc;
 
-		rc = chunk_header(&h, x, i);
-		if (rc == 0)
-			rc = cairn__xorb_decode_chunk(&d, out + off, &h,
-						      x->data + x->starts[i] +
-							      CAIRN_XORB_CHUNK_HEADER_LEN,
-						      &x->hashes[i], i);
-		if (rc < 0)
-			break;
-		off += h.raw;
-	}
-	cairn__xorb_decoder_fini(&d);
-	if (rc < 0)
-		memset(out, 0, (size_t)size); /* no unchecked byte leaves */
+	while (a > 0 && scheme_at(x, a) == CAIRN_XORB_RUN_NEXT)
+		a--;
+	while (b < x->n && scheme_at(x, b) == CAIRN_XORB_RUN_NEXT)
+		b++;
+	if ((rc = chunk_header(&h, x, a)) < 0)
+		return rc;
+	if (h.scheme != CAIRN_XORB_ZSTD_RUN)
+		return cairn__error_set(CAIRN_ECORRUPT, "xorb chunk %zu: a run with no head", i);
+	rc = cairn__xorb_run_decode(d, buf, (size_t)(x->raw_starts[b] - x->raw_starts[a]),
+				    (size_t)(x->raw_starts[b] - x->raw_starts[a]),
+				    x->data + x->starts[a] + CAIRN_XORB_CHUNK_HEADER_LEN, h.packed, a);
+	*head = a;
+	*stop = b;
 	return rc;
 }
 
@@ -373,7 +386,7 @@ int cairn_xorb_read_each(const cairn_xorb *x, size_t first, size_t end, cairn_xo
 			 void *ctx)
 {
 	xorb_decoder d;
-	uint8_t *buf = NULL;
+	uint8_t *buf = NULL, *runbuf = NULL;
 	int rc = check_range(x, first, end);
 
 	if (rc < 0 || first == end)
@@ -381,7 +394,7 @@ int cairn_xorb_read_each(const cairn_xorb *x, size_t first, size_t end, cairn_xo
 	rc = cairn__xorb_decoder_init(&d);
 	if (rc < 0)
 		return rc;
-	for (size_t i = first; i < end; i++) {
+	for (size_t i = first; i < end;) {
 		const uint8_t *src;
 		xorb_chunk_header h;
 
@@ -389,6 +402,26 @@ int cairn_xorb_read_each(const cairn_xorb *x, size_t first, size_t end, cairn_xo
 		if (rc < 0)
 			break;
 		src = x->data + x->starts[i] + CAIRN_XORB_CHUNK_HEADER_LEN;
+		if (h.scheme == CAIRN_XORB_ZSTD_RUN || h.scheme == CAIRN_XORB_RUN_NEXT) {
+			/* a run reads from its head: decode it whole, hand out what is asked */
+			size_t head = i, stop = i;
+			if (runbuf == NULL && (runbuf = malloc(CAIRN_XORB_RUN_MAX_RAW)) == NULL) {
+				rc = cairn__error_set(CAIRN_ENOMEM, "out of memory for a run");
+				break;
+			}
+			if ((rc = decode_run(&d, x, i, runbuf, &head, &stop)) < 0)
+				break;
+			for (; i < stop && i < end && rc == 0; i++) {
+				const uint8_t *c = runbuf + (x->raw_starts[i] - x->raw_starts[head]);
+				uint32_t n = (uint32_t)(x->raw_starts[i + 1] - x->raw_starts[i]);
+				rc = cairn__xorb_check(c, n, &x->hashes[i], i);
+				if (rc == 0)
+					rc = fn(ctx, i, c, n);
+			}
+			if (rc != 0)
+				break;
+			continue;
+		}
 		if (h.scheme == CAIRN_XORB_NONE) {
 			/* stored as is: check in place, hand out without a copy */
 			rc = cairn__xorb_check(src, h.raw, &x->hashes[i], i);
@@ -407,9 +440,49 @@ int cairn_xorb_read_each(const cairn_xorb *x, size_t first, size_t end, cairn_xo
 		}
 		if (rc != 0)
 			break;
+		i++;
 	}
 	free(buf);
+	free(runbuf);
 	cairn__xorb_decoder_fini(&d);
+	return rc;
+}
+
+typedef struct into_buffer {
+	uint8_t *out;
+	size_t off;
+} into_buffer;
+
+static int copy_chunk(void *ctx, size_t index, const void *data, size_t len)
+{
+	into_buffer *b = ctx;
+
+	(void)index;
+	memcpy(b->out + b->off, data, len);
+	b->off += len;
+	return 0;
+}
+
+int cairn_xorb_read_chunks(const cairn_xorb *x, size_t first, size_t end, void *dst,
+			   size_t dst_cap)
+{
+	uint8_t none;
+	into_buffer b = {dst ? dst : &none, 0};
+	uint64_t size;
+	int rc = check_range(x, first, end);
+
+	if (rc < 0)
+		return rc;
+	size = x->raw_starts[end] - x->raw_starts[first];
+	if (size > dst_cap || (dst == NULL && size > 0))
+		return cairn__error_set(CAIRN_EINVALID,
+					"chunks [%zu, %zu) decode to %llu bytes, buffer holds %zu",
+					first, end, (unsigned long long)size, dst_cap);
+	if (first == end)
+		return 0;
+	rc = cairn_xorb_read_each(x, first, end, copy_chunk, &b);
+	if (rc < 0 && size > 0)
+		memset(dst, 0, (size_t)size); /* no unchecked byte leaves */
 	return rc;
 }
 
@@ -467,6 +540,54 @@ int cairn_xorb_decode_range(void *dst, size_t dst_cap, size_t *out_len, const vo
 					      "xorb range: chunks decode to more than the %zu-byte "
 					      "buffer",
 					      dst_cap);
+			break;
+		}
+		if (h.scheme == CAIRN_XORB_ZSTD_RUN) {
+			/* a run: its later chunks in the range follow; decode what they cover */
+			size_t at = pos + CAIRN_XORB_CHUNK_HEADER_LEN + h.packed, m = 1;
+			size_t want = h.raw;
+			xorb_chunk_header nx;
+
+			while (k + m < n && len - at >= CAIRN_XORB_CHUNK_HEADER_LEN &&
+			       p[at + 4] == CAIRN_XORB_RUN_NEXT) {
+				if ((rc = cairn__xorb_header_parse(&nx, p + at, len - at, k + m)) < 0)
+					break;
+				if (nx.raw > dst_cap - off - want) {
+					rc = cairn__error_set(CAIRN_ETOOBIG,
+							      "xorb range: chunks decode to more than "
+							      "the %zu-byte buffer",
+							      dst_cap);
+					break;
+				}
+				want += nx.raw;
+				at += CAIRN_XORB_CHUNK_HEADER_LEN;
+				m++;
+			}
+			if (rc < 0)
+				break;
+			touched = off + want;
+			rc = cairn__xorb_run_decode(&d, out + off, want, 0,
+						    p + pos + CAIRN_XORB_CHUNK_HEADER_LEN, h.packed, k);
+			/* each chunk against its hash; the headers say where each ends */
+			for (size_t q = 0, a = pos, o = off; q < m && rc == 0; q++) {
+				xorb_chunk_header c;
+				cairn__xorb_header_parse(&c, p + a, len - a, k + q);
+				rc = cairn__xorb_check(out + o, c.raw, &expected[k + q], k + q);
+				o += c.raw;
+				a += CAIRN_XORB_CHUNK_HEADER_LEN + c.packed;
+			}
+			if (rc < 0)
+				break;
+			pos = at;
+			off += want;
+			k += m - 1;
+			continue;
+		}
+		if (h.scheme == CAIRN_XORB_RUN_NEXT) {
+			rc = cairn__error_set(CAIRN_ECORRUPT,
+					      "xorb range: chunk %zu is a run's later chunk, without "
+					      "its run's first",
+					      k);
 			break;
 		}
 		touched = off + h.raw;

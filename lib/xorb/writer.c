@@ -40,6 +40,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <zstd.h>
 
 #define ZSTD_MAX_LEVEL 22
 
@@ -55,6 +56,7 @@ struct cairn_xorb_writer {
 	uint8_t *pack[2]; /* candidate packed forms, cairn__xorb_pack_bound() each */
 	uint8_t *tmp;     /* byte grouping; decoded chunks in add_packed */
 	xorb_encoder enc; /* zstd, for the zstd schemes and COMPACT */
+	uint8_t *run, *runz; /* add_run: the run's bytes, and its frame; made on first use */
 	xorb_decoder dec; /* for add_packed, made on first use */
 	bool finished;
 	cairn_hash hash;
@@ -98,6 +100,8 @@ void cairn_xorb_writer_free(cairn_xorb_writer *w)
 	free(w->tmp);
 	cairn__xorb_decoder_fini(&w->dec);
 	cairn__xorb_encoder_fini(&w->enc);
+	free(w->run);
+	free(w->runz);
 	free(w);
 }
 
@@ -332,6 +336,94 @@ int cairn_xorb_writer_add(cairn_xorb_writer *w, const void *data, size_t len,
 		cairn_hash computed;
 		cairn_chunk_hash(&computed, data, len);
 		record_chunk(w, &computed, len);
+	}
+	return 0;
+}
+
+int cairn_xorb_writer_add_run(cairn_xorb_writer *w, const void *const *data, const size_t *lens,
+			      const cairn_hash *hashes, size_t n)
+{
+	cairn_hash own[CAIRN_XORB_RUN_MAX_CHUNKS];
+	size_t total = 0, one_by_one = 0, frame = 0, cap = ZSTD_compressBound(CAIRN_XORB_RUN_MAX_RAW);
+	int rc;
+
+	if (w->finished)
+		return cairn__error_set(CAIRN_EINVALID,
+					"xorb writer already finished; reset it to start a new xorb");
+	if (n == 0 || n > CAIRN_XORB_RUN_MAX_CHUNKS || data == NULL || lens == NULL)
+		return cairn__error_set(CAIRN_EINVALID, "a run holds 1 to %u chunks, got %zu",
+					CAIRN_XORB_RUN_MAX_CHUNKS, n);
+	for (size_t i = 0; i < n; i++) {
+		if (data[i] == NULL || lens[i] == 0 || lens[i] > CAIRN_CHUNK_MAX)
+			return cairn__error_set(CAIRN_EINVALID,
+						"run chunk %zu: 1 to %u bytes, got %zu", i,
+						(unsigned)CAIRN_CHUNK_MAX, lens[i]);
+		total += lens[i];
+	}
+	if (total > CAIRN_XORB_RUN_MAX_RAW)
+		return cairn__error_set(CAIRN_EINVALID, "a run holds at most %u bytes, got %zu",
+					CAIRN_XORB_RUN_MAX_RAW, total);
+	if (w->n + n > CAIRN_XORB_MAX_CHUNKS)
+		return cairn__error_set(CAIRN_ETOOBIG, "xorb full: %u chunks",
+					CAIRN_XORB_MAX_CHUNKS);
+	if (hashes == NULL) {
+		for (size_t i = 0; i < n; i++)
+			cairn_chunk_hash(&own[i], data[i], lens[i]);
+		hashes = own;
+	}
+	/*
+	 * Numbers (the byte-grouping predictor fires on the first chunk) pack
+	 * one by one, grouped; anything else as a run, which carries each
+	 * chunk's context into the next, unless it saves nothing.
+	 */
+	one_by_one = CAIRN_XORB_CHUNK_HEADER_LEN * n + total;
+	if (n > 1 && !cairn__bg4_predict(data[0], lens[0])) {
+		if (w->run == NULL && (w->run = malloc(CAIRN_XORB_RUN_MAX_RAW)) == NULL)
+			return cairn__error_set(CAIRN_ENOMEM, "out of memory for a run");
+		if (w->runz == NULL && (w->runz = malloc(cap)) == NULL)
+			return cairn__error_set(CAIRN_ENOMEM, "out of memory for a run");
+		for (size_t i = 0, at = 0; i < n; at += lens[i], i++)
+			memcpy(w->run + at, data[i], lens[i]);
+		frame = cairn__zstd_frame_compress(&w->enc, w->runz, cap, w->run, total);
+	}
+	if (frame == 0 || frame > CAIRN_XORB_RUN_MAX_RAW ||
+	    frame + CAIRN_XORB_CHUNK_HEADER_LEN * n >= one_by_one) {
+		/* one by one, and all or nothing: a chunk that does not fit undoes the others */
+		size_t len0 = w->len, n0 = w->n;
+		uint64_t raw0 = w->raw_total;
+
+		for (size_t i = 0; i < n; i++) {
+			if ((rc = cairn_xorb_writer_add(w, data[i], lens[i], &hashes[i])) < 0) {
+				w->len = len0;
+				w->n = n0;
+				w->raw_total = raw0;
+				return rc;
+			}
+		}
+		return 0;
+	}
+	if (w->len + frame + CAIRN_XORB_CHUNK_HEADER_LEN * n + footer_len(w->n + n) +
+		    XORB_LEN_FIELD >
+	    CAIRN_XORB_MAX_BYTES)
+		return cairn__error_set(CAIRN_ETOOBIG, "xorb full: a run of %zu more bytes would pass %u",
+					frame + CAIRN_XORB_CHUNK_HEADER_LEN * n, CAIRN_XORB_MAX_BYTES);
+	rc = reserve_bytes(w, w->len + frame + CAIRN_XORB_CHUNK_HEADER_LEN * n);
+	if (rc == 0)
+		rc = reserve_chunks(w, w->n + n);
+	if (rc < 0)
+		return rc;
+	for (size_t i = 0; i < n; i++) {
+		xorb_chunk_header h;
+		h.scheme = i == 0 ? CAIRN_XORB_ZSTD_RUN : CAIRN_XORB_RUN_NEXT;
+		h.packed = i == 0 ? (uint32_t)frame : 0;
+		h.raw = (uint32_t)lens[i];
+		cairn__xorb_header_put(w->buf + w->len, &h);
+		w->len += CAIRN_XORB_CHUNK_HEADER_LEN;
+		if (i == 0) {
+			memcpy(w->buf + w->len, w->runz, frame);
+			w->len += frame;
+		}
+		record_chunk(w, &hashes[i], lens[i]);
 	}
 	return 0;
 }

@@ -120,6 +120,10 @@ typedef struct xorb_encoder {
 
 void cairn__xorb_encoder_fini(xorb_encoder *e);
 
+/* One zstd frame of src[0..n) into dst[0..cap) at e's level (content size recorded, no checksum). Its length, or 0. */
+size_t cairn__zstd_frame_compress(xorb_encoder *e, uint8_t *dst, size_t cap, const uint8_t *src,
+				  size_t n);
+
 /*
  * Pack src with `scheme` (LZ4, BG4_LZ4, ZSTD or BG4_ZSTD; not NONE, AUTO
  * or COMPACT) into dst (cairn__xorb_pack_bound() bytes), using tmp
@@ -152,6 +156,16 @@ uint8_t *cairn__xorb_decoder_scratch(xorb_decoder *d);
  */
 int cairn__xorb_unpack(xorb_decoder *d, uint8_t *dst, const xorb_chunk_header *h,
 		       const uint8_t *src, size_t index);
+
+/*
+ * Decode the first `want` bytes of a run's zstd frame src[0..packed) into
+ * dst: the frame must declare exactly `total` bytes (0: at least want,
+ * when the caller has only the run's first chunks) and, given total, end
+ * exactly at packed. Chunk hashes are the caller's to check. Returns 0,
+ * CAIRN_ECORRUPT or CAIRN_ENOMEM.
+ */
+int cairn__xorb_run_decode(xorb_decoder *d, uint8_t *dst, size_t want, size_t total,
+			   const uint8_t *src, size_t packed, size_t index);
 
 /* Check decoded chunk `index` against its hash. Returns 0 or CAIRN_ECORRUPT. */
 int cairn__xorb_check(const uint8_t *data, size_t len, const cairn_hash *expected, size_t index);

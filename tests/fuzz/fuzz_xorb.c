@@ -8,7 +8,8 @@
  * chunk list, so that mutated footers get past the hash check and reach
  * the reads; as a bare run of chunks handed to a writer (what a server
  * does with a footerless upload); and as a bare range. As data, it is
- * packed by a writer (every scheme, chunk sizes from its first bytes) and
+ * packed by a writer (every scheme, Cairn's zstd ones too, chunk sizes
+ * from its first bytes) and
  * must read back identical. Besides the sanitizers, the target checks what
  * must hold for any input and aborts if not: reads agree with verify, a
  * failed read leaves no byte behind, a xorb a writer rebuilt from accepted
@@ -195,8 +196,14 @@ static void roundtrip(const uint8_t *data, size_t size)
 	if (size < 2 || cairn_xorb_writer_new(&w) != 0)
 		return;
 	/* scheme and chunk size from the first two bytes: small chunks, or big ones */
-	cairn_xorb_writer_set_scheme(w, data[0] % 4 == 3 ? CAIRN_XORB_AUTO
-							 : (cairn_xorb_scheme)(data[0] % 4));
+	{
+		static const cairn_xorb_scheme schemes[] = {
+			CAIRN_XORB_NONE, CAIRN_XORB_LZ4,	  CAIRN_XORB_BG4_LZ4, CAIRN_XORB_AUTO,
+			CAIRN_XORB_ZSTD, CAIRN_XORB_BG4_ZSTD, CAIRN_XORB_COMPACT, CAIRN_XORB_AUTO};
+		cairn_xorb_writer_set_scheme(w, schemes[data[0] % 8]);
+		/* a fast level for the zstd schemes: the fuzzer's time goes to readers */
+		cairn_xorb_writer_set_level(w, 1);
+	}
 	step = data[1] & 1 ? 1 + (size_t)data[1] * 61 : 128 * 1024;
 	while (rc == 0 && off < size) {
 		size_t n = size - off < step ? size - off : step;
