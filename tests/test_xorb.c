@@ -455,6 +455,130 @@ static void zstd_schemes(void)
 	free(data);
 }
 
+static void zstd_runs(void)
+{
+	enum { N = 21 };
+	size_t sizes[N], total = 0, off = 0;
+	const void *ptrs[N];
+	uint8_t *data = test_xmalloc(1024 * KiB), *out = test_xmalloc(1024 * KiB);
+	cairn_xorb_writer *w = NULL;
+	cairn_xorb *x = NULL;
+	const uint8_t *b;
+	xorb_bytes xb = {0};
+	size_t len;
+
+	test_section("runs: consecutive chunks in one zstd frame, read from any chunk");
+	fill(K_TEXT, 300, data, 512 * KiB);
+	fill(K_FP32, 301, data + 512 * KiB, 512 * KiB);
+	for (size_t i = 0; i < N; i++) {
+		sizes[i] = i < 20 ? 3000 + i * 1777 : 64 * KiB; /* 20 of text, then floats */
+		ptrs[i] = data + (i < 20 ? off : 512 * KiB);
+		off += sizes[i];
+		total += sizes[i];
+	}
+	CHECK(off - sizes[20] < 512 * KiB);
+	CHECK(cairn_xorb_writer_new(&w) == 0);
+	CHECK(cairn_xorb_writer_set_scheme(w, CAIRN_XORB_COMPACT) == 0);
+	CHECK(cairn_xorb_writer_add_run(w, ptrs, sizes, NULL, 10) == 0);
+	CHECK(cairn_xorb_writer_add_run(w, ptrs + 10, sizes + 10, NULL, 10) == 0);
+	CHECK(cairn_xorb_writer_add_run(w, ptrs + 20, sizes + 20, NULL, 1) == 0);
+	CHECK(cairn_xorb_writer_count(w) == N);
+	/* bounds: chunks, bytes, empty */
+	{
+		const void *many[CAIRN_XORB_RUN_MAX_CHUNKS + 1];
+		size_t ones[CAIRN_XORB_RUN_MAX_CHUNKS + 1], big[9], zero = 0;
+		for (size_t i = 0; i <= CAIRN_XORB_RUN_MAX_CHUNKS; i++) {
+			many[i] = data;
+			ones[i] = 1;
+		}
+		CHECK(cairn_xorb_writer_add_run(w, many, ones, NULL, CAIRN_XORB_RUN_MAX_CHUNKS + 1) ==
+		      CAIRN_EINVALID);
+		for (size_t i = 0; i < 9; i++)
+			big[i] = 128 * KiB;
+		CHECK(cairn_xorb_writer_add_run(w, many, big, NULL, 9) == CAIRN_EINVALID);
+		CHECK(cairn_xorb_writer_add_run(w, many, &zero, NULL, 1) == CAIRN_EINVALID);
+		CHECK(cairn_xorb_writer_count(w) == N);
+	}
+	CHECK(cairn_xorb_writer_finish(w, &xb.hash, &b, &len) == 0);
+	xb.p = test_xmalloc(len);
+	memcpy(xb.p, b, len);
+	xb.len = len;
+	cairn_xorb_writer_free(w);
+
+	/* the chunks, end to end, as the reads must give them back */
+	{
+		uint8_t *flat = test_xmalloc(total);
+		for (size_t i = 0, at = 0; i < N; at += sizes[i], i++)
+			memcpy(flat + at, ptrs[i], sizes[i]);
+		CHECK(cairn_xorb_open(&x, xb.p, xb.len) == 0);
+		CHECK(cairn_xorb_chunk_scheme(x, 0) == CAIRN_XORB_ZSTD_RUN);
+		CHECK(cairn_xorb_chunk_scheme(x, 1) == CAIRN_XORB_RUN_NEXT);
+		CHECK(cairn_xorb_chunk_scheme(x, 10) == CAIRN_XORB_ZSTD_RUN);
+		CHECK(cairn_xorb_chunk_scheme(x, 20) == CAIRN_XORB_BG4_ZSTD);
+		CHECK(cairn_xorb_verify(x) == 0);
+		/* every range, as a reader; bare byte ranges that start at a run's first chunk */
+		for (size_t first = 0; first <= N; first++) {
+			for (size_t end = first; end <= N; end++) {
+				cairn_xorb_span sp;
+				size_t at = 0, got = 0;
+				uint8_t *cursor = out;
+				int rc;
+				for (size_t i = 0; i < first; i++)
+					at += sizes[i];
+				CHECK(cairn_xorb_span_get(x, first, end, &sp) == 0);
+				CHECKF(cairn_xorb_read_chunks(x, first, end, out, sp.raw_size) == 0 &&
+					       memcmp(out, flat + at, sp.raw_size) == 0,
+				       "read_chunks [%zu, %zu)", first, end);
+				CHECKF(cairn_xorb_read_each(x, first, end, collect, &cursor) == 0 &&
+					       cursor == out + sp.raw_size &&
+					       memcmp(out, flat + at, sp.raw_size) == 0,
+				       "read_each [%zu, %zu)", first, end);
+				if (first == end)
+					continue;
+				rc = cairn_xorb_decode_range(out, 1024 * KiB, &got, xb.p + sp.offset,
+							     sp.length, cairn_xorb_chunk_hash(x, first),
+							     end - first);
+				if (cairn_xorb_chunk_scheme(x, first) == CAIRN_XORB_RUN_NEXT)
+					CHECKF(rc == CAIRN_ECORRUPT, "bare range [%zu, %zu) from a run's "
+					       "middle: %d", first, end, rc);
+				else
+					CHECKF(rc == 0 && got == sp.raw_size &&
+						       memcmp(out, flat + at, got) == 0,
+					       "bare range [%zu, %zu): %d", first, end, rc);
+			}
+		}
+		cairn_xorb_free(x);
+		free(flat);
+	}
+	/* hostile: a run's later chunk first, a head made a later chunk, a later chunk with bytes */
+	{
+		uint8_t *bad = test_xmalloc(xb.len);
+		cairn_xorb_span sp;
+		CHECK(cairn_xorb_open(&x, xb.p, xb.len) == 0);
+		CHECK(cairn_xorb_span_get(x, 10, 11, &sp) == 0);
+		cairn_xorb_free(x);
+		memcpy(bad, xb.p, xb.len);
+		bad[4] = CAIRN_XORB_RUN_NEXT;
+		CHECK(cairn_xorb_open(&x, bad, xb.len) == CAIRN_ECORRUPT);
+		memcpy(bad, xb.p, xb.len);
+		bad[sp.offset + 4] = CAIRN_XORB_RUN_NEXT; /* run 2 joins run 1: its frame has bytes */
+		CHECK(cairn_xorb_open(&x, bad, xb.len) == CAIRN_ECORRUPT);
+		/* the frame cut: every read of the run fails, none hands out a byte */
+		memcpy(bad, xb.p, xb.len);
+		bad[20] ^= 0x55;
+		if (cairn_xorb_open(&x, bad, xb.len) == 0) {
+			CHECK(cairn_xorb_verify(x) == CAIRN_ECORRUPT);
+			memset(out, 0, 64);
+			CHECK(cairn_xorb_read_chunks(x, 3, 4, out, sizes[3]) == CAIRN_ECORRUPT);
+			cairn_xorb_free(x);
+		}
+		free(bad);
+	}
+	free(xb.p);
+	free(data);
+	free(out);
+}
+
 /* ---- byte grouping through the public format --------------------------------- */
 
 /* Decode one LZ4 frame with liblz4 directly, to look inside a BG4 chunk. */
@@ -1360,6 +1484,7 @@ int main(int argc, char **argv)
 {
 	round_trips();
 	zstd_schemes();
+	zstd_runs();
 	bg4_layout();
 	footer_layout();
 	reader_tolerance();

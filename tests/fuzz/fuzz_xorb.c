@@ -8,8 +8,8 @@
  * chunk list, so that mutated footers get past the hash check and reach
  * the reads; as a bare run of chunks handed to a writer (what a server
  * does with a footerless upload); and as a bare range. As data, it is
- * packed by a writer (every scheme, Cairn's zstd ones too, chunk sizes
- * from its first bytes) and
+ * packed by a writer (every scheme, Cairn's zstd ones and runs too, chunk
+ * sizes from its first bytes) and
  * must read back identical. Besides the sanitizers, the target checks what
  * must hold for any input and aborts if not: reads agree with verify, a
  * failed read leaves no byte behind, a xorb a writer rebuilt from accepted
@@ -207,6 +207,19 @@ static void roundtrip(const uint8_t *data, size_t size)
 	step = data[1] & 1 ? 1 + (size_t)data[1] * 61 : 128 * 1024;
 	while (rc == 0 && off < size) {
 		size_t n = size - off < step ? size - off : step;
+		if (data[0] % 8 == 6) {
+			/* the compact writer packs runs, as the recompression pass does */
+			const void *p[8];
+			size_t l[8], k = 0;
+			for (; k < 8 && off < size; k++) {
+				n = size - off < step ? size - off : step;
+				p[k] = data + off;
+				l[k] = n;
+				off += n;
+			}
+			rc = cairn_xorb_writer_add_run(w, p, l, NULL, k);
+			continue;
+		}
 		rc = cairn_xorb_writer_add(w, data + off, n, NULL);
 		off += n;
 	}
