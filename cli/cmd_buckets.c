@@ -274,9 +274,10 @@ static void json_bucket(FILE *f, const cairn_client_bucket *b)
 		b->created_ns);
 	if (b->has_stats)
 		fprintf(f,
-			",\"objects\":%" PRIu64 ",\"logical_bytes\":%" PRIu64
+			",\"objects\":%" PRIu64 ",\"logical_bytes\":%" PRIu64 ",\"dedup_bytes\":%" PRIu64
 			",\"stored_bytes\":%" PRIu64 ",\"chunks\":%" PRIu64 ",\"xorbs\":%" PRIu64,
-			b->objects, b->logical_bytes, b->stored_bytes, b->chunks, b->xorbs);
+			b->objects, b->logical_bytes, b->dedup_bytes, b->stored_bytes, b->chunks,
+			b->xorbs);
 	fputs(",\"regions\":[", f);
 	for (const char *p = b->regions; *p != '\0';) {
 		size_t n = strcspn(p, ",");
@@ -424,9 +425,9 @@ static int b_info(int argc, char **argv)
 		printf("created:       ");
 		print_time(stdout, b.created_ns);
 		printf(" UTC\nobjects:       %" PRIu64 "\nlogical bytes: %" PRIu64
-		       "\nstored bytes:  %" PRIu64 "\nchunks:        %" PRIu64
-		       "\nxorbs:         %" PRIu64 "\n",
-		       b.objects, b.logical_bytes, b.stored_bytes, b.chunks, b.xorbs);
+		       "\ndedup bytes:   %" PRIu64 "\nstored bytes:  %" PRIu64
+		       "\nchunks:        %" PRIu64 "\nxorbs:         %" PRIu64 "\n",
+		       b.objects, b.logical_bytes, b.dedup_bytes, b.stored_bytes, b.chunks, b.xorbs);
 		printf("kept warm in:  %s\n", b.regions[0] ? b.regions : "-");
 	}
 	return cli_finish_output(EXIT_OK);

@@ -920,6 +920,7 @@ static enum MHD_Result h_bucket_info(struct MHD_Connection *c, worker *w, req *q
 	v = bucket_json(&b);
 	json_object_set_new(v, "objects", json_integer((json_int_t)st.objects));
 	json_object_set_new(v, "logical_bytes", json_integer((json_int_t)st.logical_bytes));
+	json_object_set_new(v, "dedup_bytes", json_integer((json_int_t)st.dedup_bytes));
 	json_object_set_new(v, "stored_bytes", json_integer((json_int_t)st.stored_bytes));
 	json_object_set_new(v, "chunks", json_integer((json_int_t)st.chunks));
 	json_object_set_new(v, "xorbs", json_integer((json_int_t)st.xorbs));

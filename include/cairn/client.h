@@ -59,6 +59,7 @@ typedef struct cairn_client_bucket {
 	bool has_stats;
 	uint64_t objects, logical_bytes, stored_bytes, chunks, xorbs;
 	char regions[CAIRN_CLIENT_REGIONS_MAX + 1]; /* kept warm, comma-separated (info only) */
+	uint64_t dedup_bytes; /* with the stats: distinct chunks, decoded */
 } cairn_client_bucket;
 
 /* One entry of a tree listing. Borrowed: valid during the callback only. */

@@ -602,6 +602,7 @@ static int bucket_from_json(json_t *o, cairn_client_bucket *b)
 		b->objects = cairn__client_get_u64(o, "objects");
 		b->logical_bytes = cairn__client_get_u64(o, "logical_bytes");
 		b->stored_bytes = cairn__client_get_u64(o, "stored_bytes");
+		b->dedup_bytes = cairn__client_get_u64(o, "dedup_bytes");
 		b->chunks = cairn__client_get_u64(o, "chunks");
 		b->xorbs = cairn__client_get_u64(o, "xorbs");
 	}

@@ -97,7 +97,7 @@ class BucketS(Structure):
                 ("is_private", c_bool), ("created_ns", c_int64), ("has_stats", c_bool),
                 ("objects", c_uint64), ("logical_bytes", c_uint64), ("stored_bytes", c_uint64),
                 ("chunks", c_uint64), ("xorbs", c_uint64),
-                ("regions", c_char * (REGIONS_MAX + 1))]
+                ("regions", c_char * (REGIONS_MAX + 1)), ("dedup_bytes", c_uint64)]
 
 
 class PrewarmS(Structure):

@@ -95,7 +95,8 @@ def _bucket(b, stats):
     return Bucket(_lib.dec(b.ns), _lib.dec(b.name), bool(b.is_private), b.created_ns,
                   b.objects if s else None, b.logical_bytes if s else None,
                   b.stored_bytes if s else None, b.chunks if s else None,
-                  b.xorbs if s else None, tuple(regions.split(",")) if regions else ())
+                  b.xorbs if s else None, tuple(regions.split(",")) if regions else (),
+                  b.dedup_bytes if s else None)
 
 
 def _prewarm(p):

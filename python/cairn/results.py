@@ -47,8 +47,10 @@ class LoginResult:
 class Bucket:
     """A bucket (``cairn buckets list`` / ``info --json``).
 
-    The statistics (objects, logical_bytes, stored_bytes, chunks, xorbs) are
-    filled by Client.bucket_info only; list_buckets leaves them None."""
+    The statistics (objects, logical_bytes, dedup_bytes, stored_bytes, chunks,
+    xorbs) are filled by Client.bucket_info only; list_buckets leaves them
+    None. logical_bytes: the objects' sizes; dedup_bytes: the distinct chunks
+    they use, decoded; stored_bytes: those chunks as stored (compressed)."""
     namespace: str
     name: str
     private: bool
@@ -59,6 +61,7 @@ class Bucket:
     chunks: int | None = None
     xorbs: int | None = None
     regions: tuple = ()  # the regions kept warm (``settings --regions``)
+    dedup_bytes: int | None = None
 
     @property
     def id(self):

@@ -105,11 +105,17 @@ cat "$W/pass.json"
 check "a second pass has nothing left" 'grep -q "\"xorbs\": 0," "$W/pass2.json"'
 "$C" admin stats --data "$W/data" --json >"$W/after.json"
 cat "$W/after.json"
-field() { sed -n "s/.*\"$2\": \([0-9]*\).*/\1/p" "$1"; }
+field() { sed -n "s/.*\"$2\": *\([0-9]*\).*/\1/p" "$1"; }
 check "stored bytes went down" '[ "$(field "$W/after.json" stored_bytes)" -lt "$(field "$W/before.json" stored_bytes)" ]'
 check "logical and deduplicated bytes did not change" \
 	'[ "$(field "$W/after.json" logical_bytes)" = "$(field "$W/before.json" logical_bytes)" ] &&
 	 [ "$(field "$W/after.json" dedup_bytes)" = "$(field "$W/before.json" dedup_bytes)" ]'
+"$C" buckets info admin/rc --json >"$W/info.json"
+cat "$W/info.json"; echo
+check "bucket info: logical, deduplicated and stored bytes apart" \
+	'[ "$(field "$W/info.json" logical_bytes)" -ge "$(field "$W/info.json" dedup_bytes)" ] &&
+	 [ "$(field "$W/info.json" dedup_bytes)" -gt "$(field "$W/info.json" stored_bytes)" ] &&
+	 [ "$(field "$W/info.json" stored_bytes)" -gt 0 ]'
 check "objects read back after the pass" verify
 check "fsck clean after the pass" fsck_clean
 
