@@ -261,6 +261,23 @@ check "a job whose xorb the origin lost fails" failed "$(st "$(jget job <"$W/job
 "$C" buckets prewarm alice/data/shards/a.bin --region eu --wait --json >"$W/job4" 2>/dev/null
 check "and the next job still runs" done "$(jget state <"$W/job4")"
 
+# ---- recompressed xorbs (Cairn's own schemes at rest) through the region
+$PY -c 'import sys
+lines = ["{\"step\": %d, \"msg\": \"loss went down, grad norm %d\"}\n" % (i, i % 97) for i in range(40000)]
+open(sys.argv[1], "w").write("".join(lines))' "$W/text.jsonl"
+"$C" buckets cp "$W/text.jsonl" cairn://buckets/alice/data/rc/text.jsonl --quiet >/dev/null
+"$C" admin recompress --data "$W/o/data" --min-age 0 --json >"$W/rc.json"
+check "the origin recompressed its xorbs" 1 "$(jget rewritten <"$W/rc.json" | awk '{print ($1 > 0)}')"
+"$C" buckets cp cairn://buckets/alice/data/rc/text.jsonl "$W/rc-got" --region eu --quiet >/dev/null 2>"$W/err"
+cmp -s "$W/text.jsonl" "$W/rc-got" && ok "a recompressed object through --region (raw layout)" ||
+	bad "recompressed through --region: $(cat "$W/err")"
+"$C" buckets prewarm alice/data/rc/ --region eu --wait --json >"$W/job5" 2>/dev/null
+check "a recompressed object pre-warms" done "$(jget state <"$W/job5")"
+curl -sfL -H "Authorization: Bearer $TOKEN" "$ORIGIN/buckets/alice/data/resolve/rc/text.jsonl?region=eu" -o "$W/rc-res"
+cmp -s "$W/text.jsonl" "$W/rc-res" && ok "the node serves a recompressed object it staged" || bad "node resolve of a recompressed object"
+curl -sfL -H "Authorization: Bearer $TOKEN" "$ORIGIN/buckets/alice/data/resolve/shards/b.bin?region=eu" -o "$W/res-b2.bin"
+cmp -s "$W/b.bin" "$W/res-b2.bin" && ok "and one it staged before recompression" || bad "node resolve of an object staged before"
+
 check "forged URL refused" 403 "$(curl -s -o /dev/null -w '%{http_code}' "$NODE/v1/xorbs/default/$X?start=0&end=9&exp=9999999999&sig=$(printf '0%.0s' $(seq 64))")"
 check "forged job refused" 403 "$(curl -s -o /dev/null -w '%{http_code}' -X POST -H 'X-Cairn-Exp: 9999999999' -H "X-Cairn-Sig: $(printf 'a%.0s' $(seq 64))" -d '{}' "$NODE/v1/prewarm")"
 check "other routes are not the node's" 404 "$(curl -s -o /dev/null -w '%{http_code}' "$NODE/api/buckets")"
