@@ -39,7 +39,6 @@
 #include <inttypes.h>
 #include <jansson.h>
 #include <microhttpd.h>
-#include <netdb.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -57,8 +56,8 @@
 
 /* ---- metrics ------------------------------------------------------------------- */
 
-static const unsigned metric_codes[] = {200, 201, 204, 206, 400, 401, 403, 404,
-					405, 409, 413, 414, 416, 500, 501, 503};
+static const unsigned metric_codes[] = {200, 201, 204, 206, 400, 401, 403, 404, 405,
+					409, 411, 413, 414, 416, 429, 431, 500, 501, 503};
 #define N_CODES (sizeof(metric_codes) / sizeof(metric_codes[0]))
 static const double hist_le[] = {0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10};
 #define N_LE (sizeof(hist_le) / sizeof(hist_le[0]))
@@ -785,6 +784,7 @@ static enum MHD_Result h_metrics(struct MHD_Connection *c, req *q)
 		   "fills).\n# TYPE cairn_xorb_reads_total counter\ncairn_xorb_reads_total %" PRIu64
 		   "\n# TYPE cairn_region_fills_total counter\ncairn_region_fills_total %" PRIu64 "\n",
 		(uint64_t)atomic_load(&m_xorb_reads), (uint64_t)atomic_load(&m_region_fills));
+	cairn__conn_metrics(f);
 	if (cairn__cache_on())
 		cairn__cache_metrics(f);
 	else
@@ -3233,6 +3233,17 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
 		snprintf(q->url, sizeof(q->url), "%s", url);
 		q->raw_url = url;
 		*con_cls = q;
+		{
+			char why[128];
+			if (!cairn__target_ok(c, why, sizeof(why))) {
+				q->begun = true;
+				return send_error(c, q, 414, "URITooLong", why);
+			}
+			if (!cairn__headers_ok(c, why, sizeof(why))) {
+				q->begun = true;
+				return send_error(c, q, 431, "HeadersTooLarge", why);
+			}
+		}
 		if (!has_body(c))
 			return MHD_YES; /* routed in the next call, the final one */
 		return first_call(c, q, url, method, true);
@@ -3283,103 +3294,7 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
 	return last_call(c, q);
 }
 
-/* ---- the daemon ------------------------------------------------------------------------- */
-
-static int write_port_file(const char *path, unsigned port)
-{
-	char tmp[4096];
-	FILE *f;
-
-	if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= sizeof(tmp))
-		return -1;
-	f = fopen(tmp, "w");
-	if (f == NULL)
-		return -1;
-	fprintf(f, "%u\n", port);
-	if (fclose(f) != 0 || rename(tmp, path) != 0) {
-		unlink(tmp);
-		return -1;
-	}
-	return 0;
-}
-
-/*
- * Connections: at most 1000 in all and cairn__per_ip_connections from one
- * address (one client cannot take them all; behind a load balancer, raise
- * it or set 0); one idle for 120 s is closed. MHD
- * waits for a request's bytes without holding a thread, so slow clients
- * (slowloris) cost a connection each, not a worker.
- */
-unsigned cairn__per_ip_connections = 256; /* --per-ip-connections; 0: no limit */
-
-struct MHD_Daemon *cairn__daemon_start(const char *what, const char *host, const char *port,
-					unsigned threads, MHD_AccessHandlerCallback on_request,
-					MHD_RequestCompletedCallback on_done,
-					const char *port_file, unsigned *bound)
-{
-	return cairn__daemon_start_raw(what, host, port, threads, on_request, on_done, NULL,
-				       port_file, bound);
-}
-
-struct MHD_Daemon *cairn__daemon_start_raw(const char *what, const char *host, const char *port,
-					    unsigned threads, MHD_AccessHandlerCallback on_request,
-					    MHD_RequestCompletedCallback on_done,
-					    cairn__uri_fn on_uri, const char *port_file,
-					    unsigned *bound)
-{
-	struct addrinfo hints, *ai = NULL;
-	const union MHD_DaemonInfo *info;
-	struct MHD_Daemon *d;
-	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ITC | MHD_USE_ERROR_LOG |
-			 MHD_USE_AUTO;
-	int gai;
-
-	memset(&hints, 0, sizeof(hints));
-	hints.ai_family = AF_UNSPEC;
-	hints.ai_socktype = SOCK_STREAM;
-	hints.ai_flags = AI_PASSIVE;
-	gai = getaddrinfo(host, port, &hints, &ai);
-	if (gai != 0) {
-		fprintf(stderr, "cairn serve: cannot use %s address %s:%s: %s\n", what, host, port,
-			gai_strerror(gai));
-		return NULL;
-	}
-	if (ai->ai_family == AF_INET6)
-		flags |= MHD_USE_IPv6;
-	if (on_uri == NULL)
-		d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, NULL, MHD_OPTION_SOCK_ADDR,
-				     ai->ai_addr, MHD_OPTION_THREAD_POOL_SIZE, threads,
-				     MHD_OPTION_NOTIFY_COMPLETED, on_done, NULL,
-				     MHD_OPTION_UNESCAPE_CALLBACK, cairn__keep_url, NULL,
-				     MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120,
-				     MHD_OPTION_CONNECTION_LIMIT, (unsigned)1000,
-				     MHD_OPTION_PER_IP_CONNECTION_LIMIT, cairn__per_ip_connections,
-				     MHD_OPTION_END);
-	else
-		d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, NULL, MHD_OPTION_SOCK_ADDR,
-				     ai->ai_addr, MHD_OPTION_THREAD_POOL_SIZE, threads,
-				     MHD_OPTION_NOTIFY_COMPLETED, on_done, NULL,
-				     MHD_OPTION_UNESCAPE_CALLBACK, cairn__keep_url, NULL,
-				     MHD_OPTION_URI_LOG_CALLBACK, on_uri, NULL,
-				     MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120,
-				     MHD_OPTION_CONNECTION_LIMIT, (unsigned)1000,
-				     MHD_OPTION_PER_IP_CONNECTION_LIMIT, cairn__per_ip_connections,
-				     MHD_OPTION_END);
-	freeaddrinfo(ai);
-	if (d == NULL) {
-		fprintf(stderr, "cairn serve: cannot listen for %s on %s:%s (in use, or not allowed)\n",
-			what, host, port);
-		return NULL;
-	}
-	info = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
-	*bound = info ? info->port : 0;
-	if (port_file && write_port_file(port_file, *bound) != 0) {
-		fprintf(stderr, "cairn serve: cannot write %s: %s\n", port_file, strerror(errno));
-		MHD_stop_daemon(d);
-		return NULL;
-	}
-	return d;
-}
+/* ---- the server ------------------------------------------------------------------------- */
 
 int cairn__server_run(const cairn_server_config *cfg)
 {
@@ -3407,15 +3322,17 @@ int cairn__server_run(const cairn_server_config *cfg)
 	}
 	d = cairn__daemon_start("HTTP", cfg->host, cfg->port, cfg->threads, handler, completed,
 				cfg->port_file, &port);
-	if (d == NULL)
+	if (d == NULL) {
 		cairn__cache_stop();
-	if (d == NULL)
+		cairn__conns_stop();
 		return CAIRN_EIO;
+	}
 	fprintf(stderr, "cairn serve: listening on %s:%u (%u threads), data in %s\n", cfg->host,
 		port, cfg->threads, cfg->data_dir);
 	if (cfg->s3_host &&
 	    (s3 = cfg->region ? cairn__node_s3_start(cfg) : cairn__s3_start(cfg)) == NULL) {
 		MHD_stop_daemon(d);
+		cairn__conns_stop();
 		workers_close();
 		return CAIRN_EIO;
 	}
@@ -3453,6 +3370,7 @@ int cairn__server_run(const cairn_server_config *cfg)
 	if (s3)
 		MHD_stop_daemon(s3);
 	MHD_stop_daemon(d);
+	cairn__conns_stop();
 	cairn__warm_stop();
 	cairn__cache_stop();
 	workers_close();

@@ -30,12 +30,13 @@
 
 static char g_origin_s3[512];
 
-#define TARGET_MAX 8192 /* a request target (path and query) the node forwards */
+#define TARGET_MAX CAIRN__TARGET_MAX /* a request target (path and query) the node forwards */
 
 typedef struct nreq {
 	struct timespec t0;
 	bool begun;          /* the handler has seen it */
 	char *target;        /* the request target exactly as it came; NULL if too long */
+	bool target_long;    /* it was over TARGET_MAX */
 	char method[16];
 	char url[512]; /* for the log line */
 	unsigned status;
@@ -77,6 +78,8 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *c)
 	clock_gettime(CLOCK_MONOTONIC, &q->t0);
 	if (strlen(uri) <= TARGET_MAX)
 		q->target = strdup(uri);
+	else
+		q->target_long = true;
 	return q;
 }
 
@@ -189,7 +192,7 @@ static enum MHD_Result add_header(void *cls, enum MHD_ValueKind kind, const char
 				  const char *value)
 {
 	build *b = cls;
-	char line[8192];
+	char line[CAIRN__HEADER_BYTES_MAX + 4]; /* any header the front takes (cairn__headers_ok) */
 
 	(void)kind;
 	if (hop_by_hop(key))
@@ -326,7 +329,12 @@ static enum MHD_Result forward(struct MHD_Connection *c, nreq *q)
 	long status = 0;
 
 	/* origin-form only: anything else would make the origin's URL point elsewhere */
-	if (q->target == NULL || q->target[0] != '/')
+	if (q->target_long)
+		return send_err(c, q, 400, "InvalidURI",
+				"The request target (path and query) is over 8192 bytes.");
+	if (q->target == NULL)
+		return send_err(c, q, 500, "InternalError", "out of memory");
+	if (q->target[0] != '/')
 		return send_err(c, q, 400, "InvalidURI", "Couldn't parse the specified URI.");
 	if ((target = malloc(strlen(g_origin_s3) + strlen(q->target) + 1)) == NULL)
 		return send_err(c, q, 500, "InternalError", "out of memory");
@@ -407,6 +415,13 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
 			return send_err(c, q, 405, "MethodNotAllowed",
 					"this is a region's read-only S3 endpoint: write to the "
 					"origin");
+		{
+			char why[128];
+			if (!cairn__target_ok(c, why, sizeof(why)))
+				return send_err(c, q, 400, "InvalidURI", why);
+			if (!cairn__headers_ok(c, why, sizeof(why)))
+				return send_err(c, q, 400, "RequestHeaderSectionTooLarge", why);
+		}
 		return MHD_YES;
 	}
 	if (*size > 0) {

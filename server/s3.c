@@ -2985,6 +2985,17 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
 			 (uint64_t)atomic_fetch_add(&request_seq, 1) ^ (uint64_t)time(NULL) << 24);
 		q->want_len = UINT64_MAX;
 		*con_cls = q;
+		{
+			char why[128];
+			if (!cairn__target_ok(c, why, sizeof(why))) {
+				q->begun = true;
+				return send_err(c, q, 400, "InvalidURI", why);
+			}
+			if (!cairn__headers_ok(c, why, sizeof(why))) {
+				q->begun = true;
+				return send_err(c, q, 400, "RequestHeaderSectionTooLarge", why);
+			}
+		}
 		if (!has_body(c))
 			return MHD_YES;
 		return route(c, q, url, true);
