@@ -208,6 +208,7 @@ typedef struct req {
 	char scope[CAIRN_SCOPE_MAX + 1];
 
 	const char *raw_url;  /* MHD's, valid for the request */
+	const char *bad_path; /* why route() refused the path (H_BADPATH) */
 	bool by_session;      /* authed by the web session cookie */
 	char csrf[CAIRN__CSRF_LEN + 1]; /* that session's form token */
 
@@ -502,9 +503,19 @@ int cairn__hexv(char ch)
 	return -1;
 }
 
+/* Why a path or a name in it is refused (negative returns of the decoders below). */
+enum {
+	BAD_ESCAPE = -1,
+	BAD_NUL = -2,
+	BAD_LONG = -3,
+	BAD_SEGMENT = -4, /* empty, "." or ".." */
+	BAD_SLASH = -5,   /* "%2F" inside a segment */
+	BAD_UTF8 = -6,
+};
+
 /*
- * Percent-decode s[0, n) into out (cap bytes). Returns the length, or -1
- * for a bad escape, a NUL byte, or too long.
+ * Percent-decode s[0, n) into out (cap bytes). Returns the length, or
+ * BAD_ESCAPE, BAD_NUL or BAD_LONG.
  */
 static long pct_decode(char *out, size_t cap, const char *s, size_t n)
 {
@@ -515,16 +526,18 @@ static long pct_decode(char *out, size_t cap, const char *s, size_t n)
 		if (ch == '%') {
 			int hi, lo;
 			if (i + 2 >= n)
-				return -1;
+				return BAD_ESCAPE;
 			hi = cairn__hexv(s[i + 1]);
 			lo = cairn__hexv(s[i + 2]);
 			if (hi < 0 || lo < 0)
-				return -1;
+				return BAD_ESCAPE;
 			ch = (char)(hi << 4 | lo);
 			i += 2;
 		}
-		if (ch == '\0' || o >= cap)
-			return -1;
+		if (ch == '\0')
+			return BAD_NUL;
+		if (o >= cap)
+			return BAD_LONG;
 		out[o++] = ch;
 	}
 	return (long)o;
@@ -542,7 +555,7 @@ bool cairn__utf8_ok(const char *s, size_t n)
 /*
  * Decode a '/'-separated path s[0, n) into out: every segment non-empty,
  * not "." or "..", no NUL, valid UTF-8, at most cap bytes in all.
- * Returns the length or -1.
+ * Returns the length or a BAD_* reason.
  */
 static long decode_path(char *out, size_t cap, const char *s, size_t n)
 {
@@ -556,20 +569,42 @@ static long decode_path(char *out, size_t cap, const char *s, size_t n)
 
 		if (o > 0) {
 			if (o >= cap)
-				return -1;
+				return BAD_LONG;
 			out[o++] = '/';
 		}
 		d = pct_decode(out + o, cap - o, seg, sl);
-		if (d <= 0 || (d == 1 && out[o] == '.') ||
-		    (d == 2 && out[o] == '.' && out[o + 1] == '.') ||
-		    memchr(out + o, '/', (size_t)d) != NULL)
-			return -1;
+		if (d < 0)
+			return d;
+		if (d == 0 || (d == 1 && out[o] == '.') ||
+		    (d == 2 && out[o] == '.' && out[o + 1] == '.'))
+			return BAD_SEGMENT;
+		if (memchr(out + o, '/', (size_t)d) != NULL)
+			return BAD_SLASH;
 		o += (size_t)d;
 		i += sl + 1;
 		if (end == NULL)
 			break;
 	}
-	return cairn__utf8_ok(out, o) ? (long)o : -1;
+	return cairn__utf8_ok(out, o) ? (long)o : BAD_UTF8;
+}
+
+/* What a client is told of a refused key (a BAD_* reason). */
+static const char *bad_key_why(long why)
+{
+	switch (why) {
+	case BAD_ESCAPE:
+		return "bad path: a bad percent-escape";
+	case BAD_NUL:
+		return "bad path: a key cannot hold a NUL byte";
+	case BAD_LONG:
+		return "bad path: a key holds at most 1024 bytes (decoded)";
+	case BAD_SEGMENT:
+		return "bad path: an empty, '.' or '..' segment";
+	case BAD_SLASH:
+		return "bad path: an escaped '/' (%2F) inside a segment";
+	default:
+		return "bad path: a key must be UTF-8";
+	}
 }
 
 bool cairn__query_arg(struct MHD_Connection *c, const char *name, char *out, size_t cap,
@@ -1097,6 +1132,8 @@ static enum MHD_Result h_tree(struct MHD_Connection *c, worker *w, req *q)
 		if (*arg == '\0' || *end != '\0' || v < 1 || v > 1000)
 			return send_error(c, q, 400, "InvalidArgument", "limit must be 1..1000");
 		lo.limit = (size_t)v;
+	} else if (MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "limit")) {
+		return send_error(c, q, 400, "InvalidArgument", "limit must be 1..1000");
 	}
 	if (cairn__query_arg(c, "cursor", arg, sizeof(arg), &alen)) {
 		/* the cursor is the hex of the last entry given */
@@ -2390,32 +2427,43 @@ enum handler {
 
 #define IS_WEB(h) ((h) >= H_WEB_HOME && (h) <= H_WEB_CSS)
 
-/* One name segment of s into out (CAIRN_NAME_MAX bytes); *s moves past it and its '/'. */
-static bool name_seg(char out[CAIRN_NAME_MAX + 1], const char **s)
+/*
+ * One name segment of s into out (CAIRN_NAME_MAX bytes); *s moves past it
+ * and its '/'. false (q->bad_path says why) if it does not decode or fit.
+ */
+static bool name_seg(req *q, char out[CAIRN_NAME_MAX + 1], const char **s)
 {
 	const char *p = *s, *end = strchr(p, '/');
 	size_t n = end ? (size_t)(end - p) : strlen(p);
 	long d = pct_decode(out, CAIRN_NAME_MAX, p, n);
 
-	if (d <= 0)
+	if (d <= 0) {
+		q->bad_path = d == BAD_LONG ? "bad path: a namespace or bucket name holds at most "
+					      "96 bytes"
+			      : d == 0	    ? "bad path: an empty namespace or bucket name"
+					    : bad_key_why(d);
 		return false;
+	}
 	out[d] = '\0';
 	*s = end ? end + 1 : p + n;
 	return true;
 }
 
-/* The object path s[0, n) after a route prefix into q->key. */
+/* The object path s[0, n) after a route prefix into q->key (else q->bad_path says why). */
 static bool key_path_n(req *q, const char *s, size_t n, bool may_be_empty)
 {
 	long d;
 
 	if (n == 0) {
 		q->key_len = 0;
+		q->bad_path = "bad path: an empty key";
 		return may_be_empty;
 	}
 	d = decode_path(q->key, CAIRN_KEY_MAX, s, n);
-	if (d <= 0)
+	if (d <= 0) {
+		q->bad_path = bad_key_why(d);
 		return false;
+	}
 	q->key_len = (size_t)d;
 	q->key[d] = '\0';
 	return true;
@@ -2490,14 +2538,14 @@ static enum handler route(const char *url, req *q)
 		return H_BUCKETS;
 	if (strncmp(url, "/api/buckets/", 13) == 0) {
 		s = url + 13;
-		if (!name_seg(q->ns, &s))
+		if (!name_seg(q, q->ns, &s))
 			return H_BADPATH;
 		if (strchr(s, '/') == NULL) {
-			if (!name_seg(q->name, &s))
+			if (!name_seg(q, q->name, &s))
 				return H_BADPATH;
 			return H_BUCKET;
 		}
-		if (!name_seg(q->name, &s))
+		if (!name_seg(q, q->name, &s))
 			return H_BADPATH;
 		if (strcmp(s, "settings") == 0)
 			return H_SETTINGS;
@@ -2526,11 +2574,11 @@ static enum handler route(const char *url, req *q)
 	if (strncmp(url, "/buckets/", 9) == 0) {
 		enum handler h;
 		s = url + 9;
-		if (!name_seg(q->ns, &s))
+		if (!name_seg(q, q->ns, &s))
 			return H_BADPATH;
 		if (strchr(s, '/') == NULL) /* the bucket's page, /buckets/NS/NAME */
-			return name_seg(q->name, &s) ? H_WEB_TREE : H_BADPATH;
-		if (!name_seg(q->name, &s))
+			return name_seg(q, q->name, &s) ? H_WEB_TREE : H_BADPATH;
+		if (!name_seg(q, q->name, &s))
 			return H_BADPATH;
 		if (*s == '\0') /* /buckets/NS/NAME/ */
 			return H_WEB_TREE;
@@ -2974,7 +3022,8 @@ static enum MHD_Result first_call(struct MHD_Connection *c, req *q, const char *
 
 	if (strlen(url) > URL_MAX) {
 		q->begun = true;
-		return send_error(c, q, 414, "URITooLong", "URL too long");
+		return send_error(c, q, 414, "URITooLong",
+				  "the path is over 4096 bytes (as sent, before decoding)");
 	}
 	h = route(url, q);
 	if (early && h != H_NOTFOUND && h != H_BADPATH &&
@@ -2990,8 +3039,7 @@ static enum MHD_Result first_call(struct MHD_Connection *c, req *q, const char *
 		return send_error(c, q, 404, "NotFound", "no such endpoint");
 	if (h == H_BADPATH)
 		return send_error(c, q, 400, "InvalidArgument",
-				  "bad path: empty, '.' or '..' segments, NUL, bad escapes, "
-				  "not UTF-8, or too long");
+				  q->bad_path ? q->bad_path : "bad path: not a 64-hex-digit hash");
 	if (h == H_HEALTH)
 		return get ? send_buf(c, q, 200, "text/plain", "ok\n", 3)
 			   : not_allowed(c, q, ALLOW_GET);
