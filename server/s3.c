@@ -21,6 +21,7 @@
 #include "cairn/errors.h"
 #include "cairn/sys/meta.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <jansson.h>
@@ -590,6 +591,37 @@ static bool has_arg(struct MHD_Connection *c, const char *name)
 					     NULL) == MHD_YES;
 }
 
+/*
+ * The listings' text arguments fit their buffers, or the request is
+ * refused (else arg() would find none, and a prefix too long to match
+ * anything would list everything). true, or the error was sent (*ret).
+ */
+static bool list_args_ok(struct MHD_Connection *c, s3q *q, enum MHD_Result *ret)
+{
+	static const struct {
+		const char *name;
+		size_t max; /* bytes, decoded */
+	} args[] = {
+		{"prefix", CAIRN_KEY_MAX},	{"marker", CAIRN_KEY_MAX},
+		{"start-after", CAIRN_KEY_MAX}, {"key-marker", CAIRN_KEY_MAX},
+		{"continuation-token", 2 * CAIRN_KEY_MAX + 7},
+		{"delimiter", 63},		{"upload-id-marker", 63},
+		{"encoding-type", 15},
+	};
+	char buf[2 * CAIRN_KEY_MAX + 8], msg[128];
+
+	for (size_t i = 0; i < sizeof(args) / sizeof(args[0]); i++) {
+		const char *v = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, args[i].name);
+		if (v != NULL && s3_query_decode(buf, args[i].max, v, strlen(v)) < 0) {
+			snprintf(msg, sizeof(msg), "The %s argument is over %zu bytes, or badly escaped.",
+				 args[i].name, args[i].max);
+			*ret = send_err(c, q, 400, "InvalidArgument", msg);
+			return false;
+		}
+	}
+	return true;
+}
+
 static const char *hdr(struct MHD_Connection *c, const char *name)
 {
 	return MHD_lookup_connection_value(c, MHD_HEADER_KIND, name);
@@ -1112,6 +1144,8 @@ static enum MHD_Result list_objects(struct MHD_Connection *c, s3q *q, cairn_repo
 
 	if (get_bucket(c, q, r, false, &b, &ret) != 0)
 		return ret;
+	if (!list_args_ok(c, q, &ret))
+		return ret;
 	arg(c, "prefix", prefix, sizeof(prefix));
 	arg(c, "delimiter", delim, sizeof(delim));
 	if (arg(c, "encoding-type", enc, sizeof(enc))) {
@@ -1229,6 +1263,8 @@ static enum MHD_Result list_versions(struct MHD_Connection *c, s3q *q, cairn_rep
 	int rc;
 
 	if (get_bucket(c, q, r, false, &b, &ret) != 0)
+		return ret;
+	if (!list_args_ok(c, q, &ret))
 		return ret;
 	arg(c, "prefix", prefix, sizeof(prefix));
 	arg(c, "delimiter", delim, sizeof(delim));
@@ -2418,6 +2454,8 @@ static enum MHD_Result mpu_list(struct MHD_Connection *c, s3q *q, cairn_repo *r)
 
 	if (get_bucket(c, q, r, false, &b, &ret) != 0)
 		return ret;
+	if (!list_args_ok(c, q, &ret))
+		return ret;
 	arg(c, "prefix", prefix, sizeof(prefix));
 	arg(c, "key-marker", km, sizeof(km));
 	arg(c, "upload-id-marker", idm, sizeof(idm));
@@ -2777,6 +2815,15 @@ static const char *const BUCKET_SUBS[] = {"location", "versioning", "acl", "tagg
 static const char *const OBJECT_SUBS[] = {"tagging", "acl", "retention", "legal-hold", "torrent",
 					  "attributes", "restore", "select"};
 
+/* Does s hold a '%' not followed by two hex digits? */
+static bool bad_escape(const char *s)
+{
+	for (; *s != '\0'; s++)
+		if (*s == '%' && (!isxdigit((unsigned char)s[1]) || !isxdigit((unsigned char)s[2])))
+			return true;
+	return false;
+}
+
 /* Split the raw path into bucket and key (decoded). false: a malformed path (sent). */
 static bool split_path(struct MHD_Connection *c, s3q *q, const char *url, enum MHD_Result *ret)
 {
@@ -2796,10 +2843,15 @@ static bool split_path(struct MHD_Connection *c, s3q *q, const char *url, enum M
 	q->s3bucket[n] = '\0';
 	if (slash && slash[1] != '\0') {
 		n = s3_url_decode(q->key, sizeof(q->key) - 1, slash + 1, strlen(slash + 1));
-		if (n <= 0 || memchr(q->key, '\0', (size_t)n) != NULL) {
-			*ret = send_err(c, q, 400, n < 0 || (size_t)n >= sizeof(q->key) - 1
-						  ? "KeyTooLongError" : "InvalidArgument",
-					n < 0 ? "Your key is too long" : "bad key");
+		if (n < 0) {
+			*ret = bad_escape(slash + 1)
+				       ? send_err(c, q, 400, "InvalidURI",
+						  "Couldn't parse the specified URI.")
+				       : send_err(c, q, 400, "KeyTooLongError", "Your key is too long");
+			return false;
+		}
+		if (memchr(q->key, '\0', (size_t)n) != NULL) {
+			*ret = send_err(c, q, 400, "InvalidArgument", "A key cannot hold a NUL byte.");
 			return false;
 		}
 		q->key[n] = '\0';
