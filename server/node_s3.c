@@ -383,6 +383,10 @@ static enum MHD_Result forward(struct MHD_Connection *c, nreq *q)
 			a.too_big ? "answer over 64 MiB" : curl_easy_strerror(cc));
 		free(a.body);
 		curl_slist_free_all(a.headers);
+		if (a.too_big) /* not a network failure: a retry would fare the same */
+			return send_err(c, q, 502, "InternalError",
+					"the origin's answer (a listing or a reconstruction) is over "
+					"64 MiB, more than this region's node takes");
 		return send_err(c, q, 503, "ServiceUnavailable",
 				"the origin cannot be reached from this region; try again");
 	}
