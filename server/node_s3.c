@@ -296,14 +296,17 @@ static struct MHD_Response *respond(nreq *q, answer *a, long status, const char 
 }
 
 /*
- * The subject of the node's MAC on a forwarded request: the method and the
- * reader's own credential (the Authorization header, or a presigned URL's
- * signature), so a MAC seen once cannot vouch for another request.
+ * The subject of the node's MAC on a forwarded request: the method, the
+ * reader's address and the reader's own credential (the Authorization
+ * header, or a presigned URL's signature), so a MAC seen once cannot vouch
+ * for another request, nor another reader.
  */
-void cairn__node_s3_subject(char out[65], const char *method, const char *credential)
+void cairn__node_s3_subject(char out[65], const char *method, const char *client,
+			    const char *credential)
 {
-	char buf[4200];
-	int n = snprintf(buf, sizeof(buf), "%s\n%.4096s", method, credential ? credential : "");
+	char buf[4300];
+	int n = snprintf(buf, sizeof(buf), "%s\n%.64s\n%.4096s", method, client ? client : "",
+			 credential ? credential : "");
 
 	cairn__body_digest(out, buf, (size_t)n < sizeof(buf) ? (size_t)n : sizeof(buf) - 1);
 }
@@ -318,7 +321,7 @@ static const char *query_signature(struct MHD_Connection *c)
 
 static enum MHD_Result forward(struct MHD_Connection *c, nreq *q)
 {
-	char exp[24], mac[65], subject[65], hr[160], he[64], hs[96];
+	char exp[24], mac[65], subject[65], hr[160], he[64], hs[96], client[46], hc[80];
 	build b = {NULL, false, NULL};
 	answer a = {0};
 	char *target = NULL;
@@ -346,14 +349,19 @@ static enum MHD_Result forward(struct MHD_Connection *c, nreq *q)
 		return send_err(c, q, 400, "InvalidArgument", "a header value holds CR or LF");
 	}
 	snprintf(exp, sizeof(exp), "%lld", (long long)time(NULL) + 300);
-	cairn__node_s3_subject(subject, q->method, b.credential ? b.credential : query_signature(c));
+	/* the origin counts failed authentications against the reader, not this node */
+	cairn__addr_text(c, client);
+	cairn__node_s3_subject(subject, q->method, client,
+			       b.credential ? b.credential : query_signature(c));
 	cairn__cache_sign(mac, "s3", subject, exp);
 	snprintf(hr, sizeof(hr), "X-Cairn-Region: %s", cairn__cache_region());
 	snprintf(he, sizeof(he), "X-Cairn-Region-Exp: %s", exp);
 	snprintf(hs, sizeof(hs), "X-Cairn-Region-Sig: %s", mac);
+	snprintf(hc, sizeof(hc), "X-Cairn-Client: %s", client);
 	b.h = curl_slist_append(b.h, hr);
 	b.h = curl_slist_append(b.h, he);
 	b.h = curl_slist_append(b.h, hs);
+	b.h = curl_slist_append(b.h, hc);
 	if ((h = curl_easy_init()) == NULL) {
 		free(target);
 		curl_slist_free_all(b.h);

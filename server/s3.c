@@ -627,6 +627,8 @@ static const char *hdr(struct MHD_Connection *c, const char *name)
 	return MHD_lookup_connection_value(c, MHD_HEADER_KIND, name);
 }
 
+static int node_mac(struct MHD_Connection *c, const s3q *q);
+
 /* Authenticate: who is asking (or anonymous). 0, or an error was sent (*ret). */
 static int authenticate(struct MHD_Connection *c, s3q *q, const char *url, enum MHD_Result *ret)
 {
@@ -637,6 +639,8 @@ static int authenticate(struct MHD_Connection *c, s3q *q, const char *url, enum 
 	cairn_repo *repo;
 	cairn_meta *meta;
 	char secret[256];
+	uint8_t reader[16];
+	bool by_node;
 	int rc;
 
 	MHD_get_connection_values(c, MHD_HEADER_KIND, collect_header, &hl);
@@ -655,7 +659,11 @@ static int authenticate(struct MHD_Connection *c, s3q *q, const char *url, enum 
 	r.now = (int64_t)time(NULL);
 	memset(&e, 0, sizeof(e));
 	rc = s3_auth_parse(&r, &q->auth, &e);
-	if (rc == 0 && q->auth.kind != S3_ANON && cairn__auth_blocked(c) > 0) {
+	/* through a node, the reader is the one whose failures count (authlimit.c) */
+	by_node = hdr(c, "X-Cairn-Client") != NULL && node_mac(c, q) == 1 &&
+		  cairn__addr_parse(hdr(c, "X-Cairn-Client"), reader);
+	if (rc == 0 && q->auth.kind != S3_ANON &&
+	    (by_node ? cairn__auth_blocked_at(reader) : cairn__auth_blocked(c)) > 0) {
 		*ret = send_err(c, q, 503, "SlowDown",
 				"Too many failed authentications from this address; slow down.");
 		rc = -1;
@@ -682,8 +690,10 @@ static int authenticate(struct MHD_Connection *c, s3q *q, const char *url, enum 
 		memset(secret, 0, sizeof(secret));
 	}
 	if (rc != 0) {
-		if (e.status == 403)
-			cairn__auth_failed(c); /* a wrong key or signature, not a malformed request */
+		if (e.status == 403 && by_node) /* a wrong key or signature, not a malformed request */
+			cairn__auth_failed_at(reader);
+		else if (e.status == 403)
+			cairn__auth_failed(c);
 		*ret = send_s3err(c, q, &e);
 		rc = -1;
 		goto done;
@@ -1378,14 +1388,13 @@ static uint64_t le64(const uint8_t *p)
 }
 
 /*
- * A GET a region's cache node forwards (node_s3.c): X-Cairn-Region names
- * the region, X-Cairn-Region-Exp / -Sig are its MAC over
- * "s3:SUBJECT:EXP", SUBJECT binding it to this request's method and
- * credential (cairn__node_s3_subject).
- * 1: it is one (the node serves the bytes); 0: an ordinary request; -1:
- * the headers are there but do not check.
+ * Did a region's cache node pass this request on (node_s3.c)? X-Cairn-Region
+ * names the region, X-Cairn-Region-Exp / -Sig are its MAC over
+ * "s3:SUBJECT:EXP", SUBJECT binding it to this request's method, reader
+ * (X-Cairn-Client) and credential (cairn__node_s3_subject).
+ * 1: it did; 0: no such headers; -1: the headers are there but do not check.
  */
-static int from_node(struct MHD_Connection *c, const s3q *q)
+static int node_mac(struct MHD_Connection *c, const s3q *q)
 {
 	const char *reg = hdr(c, "X-Cairn-Region");
 	char url[CAIRN_REGION_URL_MAX + 1];
@@ -1393,8 +1402,8 @@ static int from_node(struct MHD_Connection *c, const s3q *q)
 	cairn_repo *r;
 	cairn_meta *m;
 
-	if (reg == NULL || strcmp(q->method, "GET") != 0)
-		return 0; /* a HEAD is answered as it is */
+	if (reg == NULL)
+		return 0;
 	if (strlen(reg) > CAIRN_NAME_MAX ||
 	    cairn__worker(&r, &m) != 0 || m->region_get(m, reg, url, key) != 0)
 		return -1;
@@ -1406,12 +1415,20 @@ static int from_node(struct MHD_Connection *c, const s3q *q)
 			cred = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "X-Amz-Signature");
 		if (cred == NULL)
 			cred = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "Signature");
-		cairn__node_s3_subject(subject, q->method, cred);
+		cairn__node_s3_subject(subject, q->method, hdr(c, "X-Cairn-Client"), cred);
 		return cairn__region_check(key, "s3", subject, hdr(c, "X-Cairn-Region-Exp"),
 					   hdr(c, "X-Cairn-Region-Sig"))
 			       ? 1
 			       : -1;
 	}
+}
+
+/* A GET a node passed on: 1 (the node serves the bytes), 0 (an ordinary request), -1 (forged). */
+static int from_node(struct MHD_Connection *c, const s3q *q)
+{
+	if (strcmp(q->method, "GET") != 0)
+		return 0; /* a HEAD is answered as it is */
+	return node_mac(c, q);
 }
 
 static enum MHD_Result get_object(struct MHD_Connection *c, s3q *q, cairn_repo *r)

@@ -125,6 +125,13 @@ int cairn__piece_from_reader(void *rd, uint64_t at, size_t want, uint8_t *buf);
  */
 int cairn__auth_blocked(struct MHD_Connection *c);
 void cairn__auth_failed(struct MHD_Connection *c);
+/* The same for an address as 16 bytes (IPv4 mapped into IPv6). */
+int cairn__auth_blocked_at(const uint8_t addr[16]);
+void cairn__auth_failed_at(const uint8_t addr[16]);
+/* An address in text (IPv4 or IPv6) as 16 bytes; false if it is not one. */
+bool cairn__addr_parse(const char *text, uint8_t out[16]);
+/* The client's address of c as text ("" if MHD has none); out holds 46 bytes. */
+void cairn__addr_text(struct MHD_Connection *c, char out[46]);
 
 /*
  * Connections (conn.c, `cairn serve` options): one address may hold
