@@ -23,6 +23,10 @@ import urllib.parse
 import urllib.request
 import xml.etree.ElementTree as ET
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+import s3sign  # noqa: E402
+from s3sign import enc, sha256hex  # noqa: E402
+
 import boto3
 import botocore
 from botocore.config import Config
@@ -95,45 +99,12 @@ def md5hex(b):
     return hashlib.md5(b).hexdigest()
 
 
-def sha256hex(b):
-    return hashlib.sha256(b).hexdigest()
-
-
-# ---- hand-made requests: our own SigV4 signer, so time, payload and framing are ours to choose
-
-def enc(s, safe="-_.~"):
-    return urllib.parse.quote(s, safe=safe)
-
-
-def signing_key(secret, day, region="us-east-1"):
-    k = hmac.new(("AWS4" + secret).encode(), day.encode(), hashlib.sha256).digest()
-    for part in (region, "s3", "aws4_request"):
-        k = hmac.new(k, part.encode(), hashlib.sha256).digest()
-    return k
-
+# ---- hand-made requests: our own SigV4 signer (tests/lib/s3sign.py), so time, payload and
+# framing are ours to choose
 
 def sign_v4(method, path, params, headers, payload_hash, key, secret, when=None):
-    """Add x-amz-date, x-amz-content-sha256, host and Authorization to headers.
-    path is percent-encoded as it goes on the wire. Returns (key, signature, date, scope)."""
-    when = when or datetime.datetime.now(datetime.timezone.utc)
-    amz = when.strftime("%Y%m%dT%H%M%SZ")
-    scope = amz[:8] + "/us-east-1/s3/aws4_request"
-    headers["x-amz-date"] = amz
-    headers["x-amz-content-sha256"] = payload_hash
-    headers["host"] = HOSTPORT
-    low = {k.lower(): " ".join(str(v).split()) for k, v in headers.items()}
-    names = sorted(low)
-    creq = "\n".join([
-        method, path,
-        "&".join("%s=%s" % (enc(k), enc(v)) for k, v in sorted(params)),
-        "".join("%s:%s\n" % (n, low[n]) for n in names),
-        ";".join(names), payload_hash])
-    sts = "\n".join(["AWS4-HMAC-SHA256", amz, scope, sha256hex(creq.encode())])
-    k = signing_key(secret, amz[:8])
-    sig = hmac.new(k, sts.encode(), hashlib.sha256).hexdigest()
-    headers["Authorization"] = ("AWS4-HMAC-SHA256 Credential=%s/%s, SignedHeaders=%s, Signature=%s"
-                                % (key, scope, ";".join(names), sig))
-    return k, sig, amz, scope
+    """s3sign.sign_v4 for this suite's server."""
+    return s3sign.sign_v4(method, path, params, headers, payload_hash, key, secret, HOSTPORT, when)
 
 
 def raw(method, path, params=(), headers=None, body=b"", key=A_KEY, secret=A_SECRET,
