@@ -21,7 +21,7 @@
  *     has not sent).
  *   - a request's target and headers: cairn__target_ok and
  *     cairn__headers_ok, which each front asks and answers in its own
- *     format. Past MHD's per-connection memory (CAIRN__CONN_MEMORY, for the
+ *     format. Past MHD's per-connection memory (CONN_MEMORY, for the
  *     request line, the headers and MHD's record of each) MHD answers 431
  *     or 414 itself, before any of this code runs.
  *
@@ -56,7 +56,7 @@ unsigned cairn__header_timeout_s = 60;    /* --header-timeout */
 #define FRONTS_MAX 4
 #define SWEEP_MS 200
 /* what MHD may hold for a connection's request line and headers (and its bookkeeping) */
-#define CAIRN__CONN_MEMORY (64 * 1024)
+#define CONN_MEMORY (64 * 1024)
 
 /* An open connection. */
 typedef struct conn {
@@ -514,7 +514,7 @@ struct MHD_Daemon *cairn__daemon_start_raw(const char *what, const char *host, c
 			     MHD_OPTION_NOTIFY_CONNECTION, on_connection, f,
 			     MHD_OPTION_URI_LOG_CALLBACK, on_uri, f,
 			     MHD_OPTION_UNESCAPE_CALLBACK, cairn__keep_url, NULL,
-			     MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CAIRN__CONN_MEMORY,
+			     MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONN_MEMORY,
 			     MHD_OPTION_CONNECTION_TIMEOUT, cairn__idle_timeout_s,
 			     MHD_OPTION_CONNECTION_LIMIT, cairn__max_connections + threads + 1,
 			     MHD_OPTION_PER_IP_CONNECTION_LIMIT, cairn__per_ip_connections,
