@@ -40,10 +40,12 @@ bool cairn__cache_on(void);
 const char *cairn__cache_region(void);
 /*
  * What a node's MAC on a forwarded S3 request covers (node_s3.c, checked by
- * s3.c): a digest of the method and the reader's credential (Authorization,
- * or a presigned URL's signature; NULL for an anonymous read).
+ * s3.c): a digest of the method, the reader's address as text (sent as
+ * X-Cairn-Client) and the reader's credential (Authorization, or a
+ * presigned URL's signature; NULL for an anonymous read).
  */
-void cairn__node_s3_subject(char out[65], const char *method, const char *credential);
+void cairn__node_s3_subject(char out[65], const char *method, const char *client,
+			    const char *credential);
 /* cairn__region_sign with this node's region key. */
 void cairn__cache_sign(char out[65], const char *what, const char *subject, const char *exp);
 

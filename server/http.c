@@ -39,7 +39,6 @@
 #include <inttypes.h>
 #include <jansson.h>
 #include <microhttpd.h>
-#include <netdb.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -57,8 +56,8 @@
 
 /* ---- metrics ------------------------------------------------------------------- */
 
-static const unsigned metric_codes[] = {200, 201, 204, 206, 400, 401, 403, 404,
-					405, 409, 413, 414, 416, 500, 501, 503};
+static const unsigned metric_codes[] = {200, 201, 204, 206, 400, 401, 403, 404, 405,
+					409, 411, 413, 414, 416, 429, 431, 500, 501, 503};
 #define N_CODES (sizeof(metric_codes) / sizeof(metric_codes[0]))
 static const double hist_le[] = {0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10};
 #define N_LE (sizeof(hist_le) / sizeof(hist_le[0]))
@@ -209,6 +208,7 @@ typedef struct req {
 	char scope[CAIRN_SCOPE_MAX + 1];
 
 	const char *raw_url;  /* MHD's, valid for the request */
+	const char *bad_path; /* why route() refused the path (H_BADPATH) */
 	bool by_session;      /* authed by the web session cookie */
 	char csrf[CAIRN__CSRF_LEN + 1]; /* that session's form token */
 
@@ -505,9 +505,19 @@ int cairn__hexv(char ch)
 	return -1;
 }
 
+/* Why a path or a name in it is refused (negative returns of the decoders below). */
+enum {
+	BAD_ESCAPE = -1,
+	BAD_NUL = -2,
+	BAD_LONG = -3,
+	BAD_SEGMENT = -4, /* empty, "." or ".." */
+	BAD_SLASH = -5,   /* "%2F" inside a segment */
+	BAD_UTF8 = -6,
+};
+
 /*
- * Percent-decode s[0, n) into out (cap bytes). Returns the length, or -1
- * for a bad escape, a NUL byte, or too long.
+ * Percent-decode s[0, n) into out (cap bytes). Returns the length, or
+ * BAD_ESCAPE, BAD_NUL or BAD_LONG.
  */
 static long pct_decode(char *out, size_t cap, const char *s, size_t n)
 {
@@ -518,16 +528,18 @@ static long pct_decode(char *out, size_t cap, const char *s, size_t n)
 		if (ch == '%') {
 			int hi, lo;
 			if (i + 2 >= n)
-				return -1;
+				return BAD_ESCAPE;
 			hi = cairn__hexv(s[i + 1]);
 			lo = cairn__hexv(s[i + 2]);
 			if (hi < 0 || lo < 0)
-				return -1;
+				return BAD_ESCAPE;
 			ch = (char)(hi << 4 | lo);
 			i += 2;
 		}
-		if (ch == '\0' || o >= cap)
-			return -1;
+		if (ch == '\0')
+			return BAD_NUL;
+		if (o >= cap)
+			return BAD_LONG;
 		out[o++] = ch;
 	}
 	return (long)o;
@@ -545,7 +557,7 @@ bool cairn__utf8_ok(const char *s, size_t n)
 /*
  * Decode a '/'-separated path s[0, n) into out: every segment non-empty,
  * not "." or "..", no NUL, valid UTF-8, at most cap bytes in all.
- * Returns the length or -1.
+ * Returns the length or a BAD_* reason.
  */
 static long decode_path(char *out, size_t cap, const char *s, size_t n)
 {
@@ -559,20 +571,42 @@ static long decode_path(char *out, size_t cap, const char *s, size_t n)
 
 		if (o > 0) {
 			if (o >= cap)
-				return -1;
+				return BAD_LONG;
 			out[o++] = '/';
 		}
 		d = pct_decode(out + o, cap - o, seg, sl);
-		if (d <= 0 || (d == 1 && out[o] == '.') ||
-		    (d == 2 && out[o] == '.' && out[o + 1] == '.') ||
-		    memchr(out + o, '/', (size_t)d) != NULL)
-			return -1;
+		if (d < 0)
+			return d;
+		if (d == 0 || (d == 1 && out[o] == '.') ||
+		    (d == 2 && out[o] == '.' && out[o + 1] == '.'))
+			return BAD_SEGMENT;
+		if (memchr(out + o, '/', (size_t)d) != NULL)
+			return BAD_SLASH;
 		o += (size_t)d;
 		i += sl + 1;
 		if (end == NULL)
 			break;
 	}
-	return cairn__utf8_ok(out, o) ? (long)o : -1;
+	return cairn__utf8_ok(out, o) ? (long)o : BAD_UTF8;
+}
+
+/* What a client is told of a refused key (a BAD_* reason). */
+static const char *bad_key_why(long why)
+{
+	switch (why) {
+	case BAD_ESCAPE:
+		return "bad path: a bad percent-escape";
+	case BAD_NUL:
+		return "bad path: a key cannot hold a NUL byte";
+	case BAD_LONG:
+		return "bad path: a key holds at most 1024 bytes (decoded)";
+	case BAD_SEGMENT:
+		return "bad path: an empty, '.' or '..' segment";
+	case BAD_SLASH:
+		return "bad path: an escaped '/' (%2F) inside a segment";
+	default:
+		return "bad path: a key must be UTF-8";
+	}
 }
 
 bool cairn__query_arg(struct MHD_Connection *c, const char *name, char *out, size_t cap,
@@ -787,6 +821,7 @@ static enum MHD_Result h_metrics(struct MHD_Connection *c, req *q)
 		   "fills).\n# TYPE cairn_xorb_reads_total counter\ncairn_xorb_reads_total %" PRIu64
 		   "\n# TYPE cairn_region_fills_total counter\ncairn_region_fills_total %" PRIu64 "\n",
 		(uint64_t)atomic_load(&m_xorb_reads), (uint64_t)atomic_load(&m_region_fills));
+	cairn__conn_metrics(f);
 	if (cairn__cache_on())
 		cairn__cache_metrics(f);
 	else {
@@ -1102,6 +1137,8 @@ static enum MHD_Result h_tree(struct MHD_Connection *c, worker *w, req *q)
 		if (*arg == '\0' || *end != '\0' || v < 1 || v > 1000)
 			return send_error(c, q, 400, "InvalidArgument", "limit must be 1..1000");
 		lo.limit = (size_t)v;
+	} else if (MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "limit")) {
+		return send_error(c, q, 400, "InvalidArgument", "limit must be 1..1000");
 	}
 	if (cairn__query_arg(c, "cursor", arg, sizeof(arg), &alen)) {
 		/* the cursor is the hex of the last entry given */
@@ -2432,32 +2469,43 @@ enum handler {
 
 #define IS_WEB(h) ((h) >= H_WEB_HOME && (h) <= H_WEB_CSS)
 
-/* One name segment of s into out (CAIRN_NAME_MAX bytes); *s moves past it and its '/'. */
-static bool name_seg(char out[CAIRN_NAME_MAX + 1], const char **s)
+/*
+ * One name segment of s into out (CAIRN_NAME_MAX bytes); *s moves past it
+ * and its '/'. false (q->bad_path says why) if it does not decode or fit.
+ */
+static bool name_seg(req *q, char out[CAIRN_NAME_MAX + 1], const char **s)
 {
 	const char *p = *s, *end = strchr(p, '/');
 	size_t n = end ? (size_t)(end - p) : strlen(p);
 	long d = pct_decode(out, CAIRN_NAME_MAX, p, n);
 
-	if (d <= 0)
+	if (d <= 0) {
+		q->bad_path = d == BAD_LONG ? "bad path: a namespace or bucket name holds at most "
+					      "96 bytes"
+			      : d == 0	    ? "bad path: an empty namespace or bucket name"
+					    : bad_key_why(d);
 		return false;
+	}
 	out[d] = '\0';
 	*s = end ? end + 1 : p + n;
 	return true;
 }
 
-/* The object path s[0, n) after a route prefix into q->key. */
+/* The object path s[0, n) after a route prefix into q->key (else q->bad_path says why). */
 static bool key_path_n(req *q, const char *s, size_t n, bool may_be_empty)
 {
 	long d;
 
 	if (n == 0) {
 		q->key_len = 0;
+		q->bad_path = "bad path: an empty key";
 		return may_be_empty;
 	}
 	d = decode_path(q->key, CAIRN_KEY_MAX, s, n);
-	if (d <= 0)
+	if (d <= 0) {
+		q->bad_path = bad_key_why(d);
 		return false;
+	}
 	q->key_len = (size_t)d;
 	q->key[d] = '\0';
 	return true;
@@ -2532,14 +2580,14 @@ static enum handler route(const char *url, req *q)
 		return H_BUCKETS;
 	if (strncmp(url, "/api/buckets/", 13) == 0) {
 		s = url + 13;
-		if (!name_seg(q->ns, &s))
+		if (!name_seg(q, q->ns, &s))
 			return H_BADPATH;
 		if (strchr(s, '/') == NULL) {
-			if (!name_seg(q->name, &s))
+			if (!name_seg(q, q->name, &s))
 				return H_BADPATH;
 			return H_BUCKET;
 		}
-		if (!name_seg(q->name, &s))
+		if (!name_seg(q, q->name, &s))
 			return H_BADPATH;
 		if (strcmp(s, "settings") == 0)
 			return H_SETTINGS;
@@ -2568,11 +2616,11 @@ static enum handler route(const char *url, req *q)
 	if (strncmp(url, "/buckets/", 9) == 0) {
 		enum handler h;
 		s = url + 9;
-		if (!name_seg(q->ns, &s))
+		if (!name_seg(q, q->ns, &s))
 			return H_BADPATH;
 		if (strchr(s, '/') == NULL) /* the bucket's page, /buckets/NS/NAME */
-			return name_seg(q->name, &s) ? H_WEB_TREE : H_BADPATH;
-		if (!name_seg(q->name, &s))
+			return name_seg(q, q->name, &s) ? H_WEB_TREE : H_BADPATH;
+		if (!name_seg(q, q->name, &s))
 			return H_BADPATH;
 		if (*s == '\0') /* /buckets/NS/NAME/ */
 			return H_WEB_TREE;
@@ -3016,7 +3064,8 @@ static enum MHD_Result first_call(struct MHD_Connection *c, req *q, const char *
 
 	if (strlen(url) > URL_MAX) {
 		q->begun = true;
-		return send_error(c, q, 414, "URITooLong", "URL too long");
+		return send_error(c, q, 414, "URITooLong",
+				  "the path is over 4096 bytes (as sent, before decoding)");
 	}
 	h = route(url, q);
 	if (early && h != H_NOTFOUND && h != H_BADPATH &&
@@ -3032,8 +3081,7 @@ static enum MHD_Result first_call(struct MHD_Connection *c, req *q, const char *
 		return send_error(c, q, 404, "NotFound", "no such endpoint");
 	if (h == H_BADPATH)
 		return send_error(c, q, 400, "InvalidArgument",
-				  "bad path: empty, '.' or '..' segments, NUL, bad escapes, "
-				  "not UTF-8, or too long");
+				  q->bad_path ? q->bad_path : "bad path: not a 64-hex-digit hash");
 	if (h == H_HEALTH)
 		return get ? send_buf(c, q, 200, "text/plain", "ok\n", 3)
 			   : not_allowed(c, q, ALLOW_GET);
@@ -3275,6 +3323,17 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
 		snprintf(q->url, sizeof(q->url), "%s", url);
 		q->raw_url = url;
 		*con_cls = q;
+		{
+			char why[128];
+			if (!cairn__target_ok(c, why, sizeof(why))) {
+				q->begun = true;
+				return send_error(c, q, 414, "URITooLong", why);
+			}
+			if (!cairn__headers_ok(c, why, sizeof(why))) {
+				q->begun = true;
+				return send_error(c, q, 431, "HeadersTooLarge", why);
+			}
+		}
 		if (!has_body(c))
 			return MHD_YES; /* routed in the next call, the final one */
 		return first_call(c, q, url, method, true);
@@ -3325,103 +3384,7 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
 	return last_call(c, q);
 }
 
-/* ---- the daemon ------------------------------------------------------------------------- */
-
-static int write_port_file(const char *path, unsigned port)
-{
-	char tmp[4096];
-	FILE *f;
-
-	if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= sizeof(tmp))
-		return -1;
-	f = fopen(tmp, "w");
-	if (f == NULL)
-		return -1;
-	fprintf(f, "%u\n", port);
-	if (fclose(f) != 0 || rename(tmp, path) != 0) {
-		unlink(tmp);
-		return -1;
-	}
-	return 0;
-}
-
-/*
- * Connections: at most 1000 in all and cairn__per_ip_connections from one
- * address (one client cannot take them all; behind a load balancer, raise
- * it or set 0); one idle for 120 s is closed. MHD
- * waits for a request's bytes without holding a thread, so slow clients
- * (slowloris) cost a connection each, not a worker.
- */
-unsigned cairn__per_ip_connections = 256; /* --per-ip-connections; 0: no limit */
-
-struct MHD_Daemon *cairn__daemon_start(const char *what, const char *host, const char *port,
-					unsigned threads, MHD_AccessHandlerCallback on_request,
-					MHD_RequestCompletedCallback on_done,
-					const char *port_file, unsigned *bound)
-{
-	return cairn__daemon_start_raw(what, host, port, threads, on_request, on_done, NULL,
-				       port_file, bound);
-}
-
-struct MHD_Daemon *cairn__daemon_start_raw(const char *what, const char *host, const char *port,
-					    unsigned threads, MHD_AccessHandlerCallback on_request,
-					    MHD_RequestCompletedCallback on_done,
-					    cairn__uri_fn on_uri, const char *port_file,
-					    unsigned *bound)
-{
-	struct addrinfo hints, *ai = NULL;
-	const union MHD_DaemonInfo *info;
-	struct MHD_Daemon *d;
-	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ITC | MHD_USE_ERROR_LOG |
-			 MHD_USE_AUTO;
-	int gai;
-
-	memset(&hints, 0, sizeof(hints));
-	hints.ai_family = AF_UNSPEC;
-	hints.ai_socktype = SOCK_STREAM;
-	hints.ai_flags = AI_PASSIVE;
-	gai = getaddrinfo(host, port, &hints, &ai);
-	if (gai != 0) {
-		fprintf(stderr, "cairn serve: cannot use %s address %s:%s: %s\n", what, host, port,
-			gai_strerror(gai));
-		return NULL;
-	}
-	if (ai->ai_family == AF_INET6)
-		flags |= MHD_USE_IPv6;
-	if (on_uri == NULL)
-		d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, NULL, MHD_OPTION_SOCK_ADDR,
-				     ai->ai_addr, MHD_OPTION_THREAD_POOL_SIZE, threads,
-				     MHD_OPTION_NOTIFY_COMPLETED, on_done, NULL,
-				     MHD_OPTION_UNESCAPE_CALLBACK, cairn__keep_url, NULL,
-				     MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120,
-				     MHD_OPTION_CONNECTION_LIMIT, (unsigned)1000,
-				     MHD_OPTION_PER_IP_CONNECTION_LIMIT, cairn__per_ip_connections,
-				     MHD_OPTION_END);
-	else
-		d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, NULL, MHD_OPTION_SOCK_ADDR,
-				     ai->ai_addr, MHD_OPTION_THREAD_POOL_SIZE, threads,
-				     MHD_OPTION_NOTIFY_COMPLETED, on_done, NULL,
-				     MHD_OPTION_UNESCAPE_CALLBACK, cairn__keep_url, NULL,
-				     MHD_OPTION_URI_LOG_CALLBACK, on_uri, NULL,
-				     MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120,
-				     MHD_OPTION_CONNECTION_LIMIT, (unsigned)1000,
-				     MHD_OPTION_PER_IP_CONNECTION_LIMIT, cairn__per_ip_connections,
-				     MHD_OPTION_END);
-	freeaddrinfo(ai);
-	if (d == NULL) {
-		fprintf(stderr, "cairn serve: cannot listen for %s on %s:%s (in use, or not allowed)\n",
-			what, host, port);
-		return NULL;
-	}
-	info = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
-	*bound = info ? info->port : 0;
-	if (port_file && write_port_file(port_file, *bound) != 0) {
-		fprintf(stderr, "cairn serve: cannot write %s: %s\n", port_file, strerror(errno));
-		MHD_stop_daemon(d);
-		return NULL;
-	}
-	return d;
-}
+/* ---- the server ------------------------------------------------------------------------- */
 
 int cairn__server_run(const cairn_server_config *cfg)
 {
@@ -3449,15 +3412,17 @@ int cairn__server_run(const cairn_server_config *cfg)
 	}
 	d = cairn__daemon_start("HTTP", cfg->host, cfg->port, cfg->threads, handler, completed,
 				cfg->port_file, &port);
-	if (d == NULL)
+	if (d == NULL) {
 		cairn__cache_stop();
-	if (d == NULL)
+		cairn__conns_stop();
 		return CAIRN_EIO;
+	}
 	fprintf(stderr, "cairn serve: listening on %s:%u (%u threads), data in %s\n", cfg->host,
 		port, cfg->threads, cfg->data_dir);
 	if (cfg->s3_host &&
 	    (s3 = cfg->region ? cairn__node_s3_start(cfg) : cairn__s3_start(cfg)) == NULL) {
 		MHD_stop_daemon(d);
+		cairn__conns_stop();
 		workers_close();
 		return CAIRN_EIO;
 	}
@@ -3499,6 +3464,7 @@ int cairn__server_run(const cairn_server_config *cfg)
 		MHD_stop_daemon(s3);
 	MHD_stop_daemon(d);
 	cairn__recompress_stop();
+	cairn__conns_stop();
 	cairn__warm_stop();
 	cairn__cache_stop();
 	workers_close();

@@ -30,12 +30,13 @@
 
 static char g_origin_s3[512];
 
-#define TARGET_MAX 8192 /* a request target (path and query) the node forwards */
+#define TARGET_MAX CAIRN__TARGET_MAX /* a request target (path and query) the node forwards */
 
 typedef struct nreq {
 	struct timespec t0;
 	bool begun;          /* the handler has seen it */
 	char *target;        /* the request target exactly as it came; NULL if too long */
+	bool target_long;    /* it was over TARGET_MAX */
 	char method[16];
 	char url[512]; /* for the log line */
 	unsigned status;
@@ -77,6 +78,8 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *c)
 	clock_gettime(CLOCK_MONOTONIC, &q->t0);
 	if (strlen(uri) <= TARGET_MAX)
 		q->target = strdup(uri);
+	else
+		q->target_long = true;
 	return q;
 }
 
@@ -189,7 +192,7 @@ static enum MHD_Result add_header(void *cls, enum MHD_ValueKind kind, const char
 				  const char *value)
 {
 	build *b = cls;
-	char line[8192];
+	char line[CAIRN__HEADER_BYTES_MAX + 4]; /* any header the front takes (cairn__headers_ok) */
 
 	(void)kind;
 	if (hop_by_hop(key))
@@ -293,14 +296,17 @@ static struct MHD_Response *respond(nreq *q, answer *a, long status, const char 
 }
 
 /*
- * The subject of the node's MAC on a forwarded request: the method and the
- * reader's own credential (the Authorization header, or a presigned URL's
- * signature), so a MAC seen once cannot vouch for another request.
+ * The subject of the node's MAC on a forwarded request: the method, the
+ * reader's address and the reader's own credential (the Authorization
+ * header, or a presigned URL's signature), so a MAC seen once cannot vouch
+ * for another request, nor another reader.
  */
-void cairn__node_s3_subject(char out[65], const char *method, const char *credential)
+void cairn__node_s3_subject(char out[65], const char *method, const char *client,
+			    const char *credential)
 {
-	char buf[4200];
-	int n = snprintf(buf, sizeof(buf), "%s\n%.4096s", method, credential ? credential : "");
+	char buf[4300];
+	int n = snprintf(buf, sizeof(buf), "%s\n%.64s\n%.4096s", method, client ? client : "",
+			 credential ? credential : "");
 
 	cairn__body_digest(out, buf, (size_t)n < sizeof(buf) ? (size_t)n : sizeof(buf) - 1);
 }
@@ -315,7 +321,7 @@ static const char *query_signature(struct MHD_Connection *c)
 
 static enum MHD_Result forward(struct MHD_Connection *c, nreq *q)
 {
-	char exp[24], mac[65], subject[65], hr[160], he[64], hs[96];
+	char exp[24], mac[65], subject[65], hr[160], he[64], hs[96], client[46], hc[80];
 	build b = {NULL, false, NULL};
 	answer a = {0};
 	char *target = NULL;
@@ -326,7 +332,12 @@ static enum MHD_Result forward(struct MHD_Connection *c, nreq *q)
 	long status = 0;
 
 	/* origin-form only: anything else would make the origin's URL point elsewhere */
-	if (q->target == NULL || q->target[0] != '/')
+	if (q->target_long)
+		return send_err(c, q, 400, "InvalidURI",
+				"The request target (path and query) is over 8192 bytes.");
+	if (q->target == NULL)
+		return send_err(c, q, 500, "InternalError", "out of memory");
+	if (q->target[0] != '/')
 		return send_err(c, q, 400, "InvalidURI", "Couldn't parse the specified URI.");
 	if ((target = malloc(strlen(g_origin_s3) + strlen(q->target) + 1)) == NULL)
 		return send_err(c, q, 500, "InternalError", "out of memory");
@@ -338,14 +349,19 @@ static enum MHD_Result forward(struct MHD_Connection *c, nreq *q)
 		return send_err(c, q, 400, "InvalidArgument", "a header value holds CR or LF");
 	}
 	snprintf(exp, sizeof(exp), "%lld", (long long)time(NULL) + 300);
-	cairn__node_s3_subject(subject, q->method, b.credential ? b.credential : query_signature(c));
+	/* the origin counts failed authentications against the reader, not this node */
+	cairn__addr_text(c, client);
+	cairn__node_s3_subject(subject, q->method, client,
+			       b.credential ? b.credential : query_signature(c));
 	cairn__cache_sign(mac, "s3", subject, exp);
 	snprintf(hr, sizeof(hr), "X-Cairn-Region: %s", cairn__cache_region());
 	snprintf(he, sizeof(he), "X-Cairn-Region-Exp: %s", exp);
 	snprintf(hs, sizeof(hs), "X-Cairn-Region-Sig: %s", mac);
+	snprintf(hc, sizeof(hc), "X-Cairn-Client: %s", client);
 	b.h = curl_slist_append(b.h, hr);
 	b.h = curl_slist_append(b.h, he);
 	b.h = curl_slist_append(b.h, hs);
+	b.h = curl_slist_append(b.h, hc);
 	if ((h = curl_easy_init()) == NULL) {
 		free(target);
 		curl_slist_free_all(b.h);
@@ -375,6 +391,10 @@ static enum MHD_Result forward(struct MHD_Connection *c, nreq *q)
 			a.too_big ? "answer over 64 MiB" : curl_easy_strerror(cc));
 		free(a.body);
 		curl_slist_free_all(a.headers);
+		if (a.too_big) /* not a network failure: a retry would fare the same */
+			return send_err(c, q, 502, "InternalError",
+					"the origin's answer (a listing or a reconstruction) is over "
+					"64 MiB, more than this region's node takes");
 		return send_err(c, q, 503, "ServiceUnavailable",
 				"the origin cannot be reached from this region; try again");
 	}
@@ -407,6 +427,13 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
 			return send_err(c, q, 405, "MethodNotAllowed",
 					"this is a region's read-only S3 endpoint: write to the "
 					"origin");
+		{
+			char why[128];
+			if (!cairn__target_ok(c, why, sizeof(why)))
+				return send_err(c, q, 400, "InvalidURI", why);
+			if (!cairn__headers_ok(c, why, sizeof(why)))
+				return send_err(c, q, 400, "RequestHeaderSectionTooLarge", why);
+		}
 		return MHD_YES;
 	}
 	if (*size > 0) {

@@ -21,6 +21,7 @@
 #include "cairn/errors.h"
 #include "cairn/sys/meta.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <jansson.h>
@@ -590,10 +591,43 @@ static bool has_arg(struct MHD_Connection *c, const char *name)
 					     NULL) == MHD_YES;
 }
 
+/*
+ * The listings' text arguments fit their buffers, or the request is
+ * refused (else arg() would find none, and a prefix too long to match
+ * anything would list everything). true, or the error was sent (*ret).
+ */
+static bool list_args_ok(struct MHD_Connection *c, s3q *q, enum MHD_Result *ret)
+{
+	static const struct {
+		const char *name;
+		size_t max; /* bytes, decoded */
+	} args[] = {
+		{"prefix", CAIRN_KEY_MAX},	{"marker", CAIRN_KEY_MAX},
+		{"start-after", CAIRN_KEY_MAX}, {"key-marker", CAIRN_KEY_MAX},
+		{"continuation-token", 2 * CAIRN_KEY_MAX + 7},
+		{"delimiter", 63},		{"upload-id-marker", 63},
+		{"encoding-type", 15},
+	};
+	char buf[2 * CAIRN_KEY_MAX + 8], msg[128];
+
+	for (size_t i = 0; i < sizeof(args) / sizeof(args[0]); i++) {
+		const char *v = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, args[i].name);
+		if (v != NULL && s3_query_decode(buf, args[i].max, v, strlen(v)) < 0) {
+			snprintf(msg, sizeof(msg), "The %s argument is over %zu bytes, or badly escaped.",
+				 args[i].name, args[i].max);
+			*ret = send_err(c, q, 400, "InvalidArgument", msg);
+			return false;
+		}
+	}
+	return true;
+}
+
 static const char *hdr(struct MHD_Connection *c, const char *name)
 {
 	return MHD_lookup_connection_value(c, MHD_HEADER_KIND, name);
 }
+
+static int node_mac(struct MHD_Connection *c, const s3q *q);
 
 /* Authenticate: who is asking (or anonymous). 0, or an error was sent (*ret). */
 static int authenticate(struct MHD_Connection *c, s3q *q, const char *url, enum MHD_Result *ret)
@@ -605,6 +639,8 @@ static int authenticate(struct MHD_Connection *c, s3q *q, const char *url, enum 
 	cairn_repo *repo;
 	cairn_meta *meta;
 	char secret[256];
+	uint8_t reader[16];
+	bool by_node;
 	int rc;
 
 	MHD_get_connection_values(c, MHD_HEADER_KIND, collect_header, &hl);
@@ -623,7 +659,11 @@ static int authenticate(struct MHD_Connection *c, s3q *q, const char *url, enum 
 	r.now = (int64_t)time(NULL);
 	memset(&e, 0, sizeof(e));
 	rc = s3_auth_parse(&r, &q->auth, &e);
-	if (rc == 0 && q->auth.kind != S3_ANON && cairn__auth_blocked(c) > 0) {
+	/* through a node, the reader is the one whose failures count (authlimit.c) */
+	by_node = hdr(c, "X-Cairn-Client") != NULL && node_mac(c, q) == 1 &&
+		  cairn__addr_parse(hdr(c, "X-Cairn-Client"), reader);
+	if (rc == 0 && q->auth.kind != S3_ANON &&
+	    (by_node ? cairn__auth_blocked_at(reader) : cairn__auth_blocked(c)) > 0) {
 		*ret = send_err(c, q, 503, "SlowDown",
 				"Too many failed authentications from this address; slow down.");
 		rc = -1;
@@ -650,8 +690,10 @@ static int authenticate(struct MHD_Connection *c, s3q *q, const char *url, enum 
 		memset(secret, 0, sizeof(secret));
 	}
 	if (rc != 0) {
-		if (e.status == 403)
-			cairn__auth_failed(c); /* a wrong key or signature, not a malformed request */
+		if (e.status == 403 && by_node) /* a wrong key or signature, not a malformed request */
+			cairn__auth_failed_at(reader);
+		else if (e.status == 403)
+			cairn__auth_failed(c);
 		*ret = send_s3err(c, q, &e);
 		rc = -1;
 		goto done;
@@ -1112,6 +1154,8 @@ static enum MHD_Result list_objects(struct MHD_Connection *c, s3q *q, cairn_repo
 
 	if (get_bucket(c, q, r, false, &b, &ret) != 0)
 		return ret;
+	if (!list_args_ok(c, q, &ret))
+		return ret;
 	arg(c, "prefix", prefix, sizeof(prefix));
 	arg(c, "delimiter", delim, sizeof(delim));
 	if (arg(c, "encoding-type", enc, sizeof(enc))) {
@@ -1230,6 +1274,8 @@ static enum MHD_Result list_versions(struct MHD_Connection *c, s3q *q, cairn_rep
 
 	if (get_bucket(c, q, r, false, &b, &ret) != 0)
 		return ret;
+	if (!list_args_ok(c, q, &ret))
+		return ret;
 	arg(c, "prefix", prefix, sizeof(prefix));
 	arg(c, "delimiter", delim, sizeof(delim));
 	arg(c, "key-marker", marker, sizeof(marker));
@@ -1342,14 +1388,13 @@ static uint64_t le64(const uint8_t *p)
 }
 
 /*
- * A GET a region's cache node forwards (node_s3.c): X-Cairn-Region names
- * the region, X-Cairn-Region-Exp / -Sig are its MAC over
- * "s3:SUBJECT:EXP", SUBJECT binding it to this request's method and
- * credential (cairn__node_s3_subject).
- * 1: it is one (the node serves the bytes); 0: an ordinary request; -1:
- * the headers are there but do not check.
+ * Did a region's cache node pass this request on (node_s3.c)? X-Cairn-Region
+ * names the region, X-Cairn-Region-Exp / -Sig are its MAC over
+ * "s3:SUBJECT:EXP", SUBJECT binding it to this request's method, reader
+ * (X-Cairn-Client) and credential (cairn__node_s3_subject).
+ * 1: it did; 0: no such headers; -1: the headers are there but do not check.
  */
-static int from_node(struct MHD_Connection *c, const s3q *q)
+static int node_mac(struct MHD_Connection *c, const s3q *q)
 {
 	const char *reg = hdr(c, "X-Cairn-Region");
 	char url[CAIRN_REGION_URL_MAX + 1];
@@ -1357,8 +1402,8 @@ static int from_node(struct MHD_Connection *c, const s3q *q)
 	cairn_repo *r;
 	cairn_meta *m;
 
-	if (reg == NULL || strcmp(q->method, "GET") != 0)
-		return 0; /* a HEAD is answered as it is */
+	if (reg == NULL)
+		return 0;
 	if (strlen(reg) > CAIRN_NAME_MAX ||
 	    cairn__worker(&r, &m) != 0 || m->region_get(m, reg, url, key) != 0)
 		return -1;
@@ -1370,12 +1415,20 @@ static int from_node(struct MHD_Connection *c, const s3q *q)
 			cred = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "X-Amz-Signature");
 		if (cred == NULL)
 			cred = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "Signature");
-		cairn__node_s3_subject(subject, q->method, cred);
+		cairn__node_s3_subject(subject, q->method, hdr(c, "X-Cairn-Client"), cred);
 		return cairn__region_check(key, "s3", subject, hdr(c, "X-Cairn-Region-Exp"),
 					   hdr(c, "X-Cairn-Region-Sig"))
 			       ? 1
 			       : -1;
 	}
+}
+
+/* A GET a node passed on: 1 (the node serves the bytes), 0 (an ordinary request), -1 (forged). */
+static int from_node(struct MHD_Connection *c, const s3q *q)
+{
+	if (strcmp(q->method, "GET") != 0)
+		return 0; /* a HEAD is answered as it is */
+	return node_mac(c, q);
 }
 
 static enum MHD_Result get_object(struct MHD_Connection *c, s3q *q, cairn_repo *r)
@@ -2418,6 +2471,8 @@ static enum MHD_Result mpu_list(struct MHD_Connection *c, s3q *q, cairn_repo *r)
 
 	if (get_bucket(c, q, r, false, &b, &ret) != 0)
 		return ret;
+	if (!list_args_ok(c, q, &ret))
+		return ret;
 	arg(c, "prefix", prefix, sizeof(prefix));
 	arg(c, "key-marker", km, sizeof(km));
 	arg(c, "upload-id-marker", idm, sizeof(idm));
@@ -2777,6 +2832,15 @@ static const char *const BUCKET_SUBS[] = {"location", "versioning", "acl", "tagg
 static const char *const OBJECT_SUBS[] = {"tagging", "acl", "retention", "legal-hold", "torrent",
 					  "attributes", "restore", "select"};
 
+/* Does s hold a '%' not followed by two hex digits? */
+static bool bad_escape(const char *s)
+{
+	for (; *s != '\0'; s++)
+		if (*s == '%' && (!isxdigit((unsigned char)s[1]) || !isxdigit((unsigned char)s[2])))
+			return true;
+	return false;
+}
+
 /* Split the raw path into bucket and key (decoded). false: a malformed path (sent). */
 static bool split_path(struct MHD_Connection *c, s3q *q, const char *url, enum MHD_Result *ret)
 {
@@ -2796,10 +2860,15 @@ static bool split_path(struct MHD_Connection *c, s3q *q, const char *url, enum M
 	q->s3bucket[n] = '\0';
 	if (slash && slash[1] != '\0') {
 		n = s3_url_decode(q->key, sizeof(q->key) - 1, slash + 1, strlen(slash + 1));
-		if (n <= 0 || memchr(q->key, '\0', (size_t)n) != NULL) {
-			*ret = send_err(c, q, 400, n < 0 || (size_t)n >= sizeof(q->key) - 1
-						  ? "KeyTooLongError" : "InvalidArgument",
-					n < 0 ? "Your key is too long" : "bad key");
+		if (n < 0) {
+			*ret = bad_escape(slash + 1)
+				       ? send_err(c, q, 400, "InvalidURI",
+						  "Couldn't parse the specified URI.")
+				       : send_err(c, q, 400, "KeyTooLongError", "Your key is too long");
+			return false;
+		}
+		if (memchr(q->key, '\0', (size_t)n) != NULL) {
+			*ret = send_err(c, q, 400, "InvalidArgument", "A key cannot hold a NUL byte.");
 			return false;
 		}
 		q->key[n] = '\0';
@@ -2985,6 +3054,17 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
 			 (uint64_t)atomic_fetch_add(&request_seq, 1) ^ (uint64_t)time(NULL) << 24);
 		q->want_len = UINT64_MAX;
 		*con_cls = q;
+		{
+			char why[128];
+			if (!cairn__target_ok(c, why, sizeof(why))) {
+				q->begun = true;
+				return send_err(c, q, 400, "InvalidURI", why);
+			}
+			if (!cairn__headers_ok(c, why, sizeof(why))) {
+				q->begun = true;
+				return send_err(c, q, 400, "RequestHeaderSectionTooLarge", why);
+			}
+		}
 		if (!has_body(c))
 			return MHD_YES;
 		return route(c, q, url, true);

@@ -7,7 +7,8 @@
  *               [--region NAME --origin URL [--cache-size BYTES] [--region-key FILE]
  *                [--origin-s3 URL]]
  *               [--store s3://BUCKET[/PREFIX] [--s3-endpoint URL] [--s3-credentials FILE]]
- *               [--meta postgres://...]
+ *               [--meta postgres://...] [--per-ip-connections N] [--max-connections N]
+ *               [--idle-timeout S] [--header-timeout S]
  *
  * HOST:PORT defaults to 127.0.0.1:8700 (port 0: any free port, written to
  * FILE by --port-file); DIR to $CAIRN_DATA, else ./var. MIB (default
@@ -24,6 +25,11 @@
  * (lib/store/store_s3.c); the same as $CAIRN_STORE, $CAIRN_S3_ENDPOINT and
  * $CAIRN_S3_CREDENTIALS, which `cairn admin` reads. --meta keeps the
  * metadata in PostgreSQL ($CAIRN_META) instead of DIR/cairn.db.
+ * --per-ip-connections (default 256; 0: no limit), --max-connections
+ * (default 1000, for each front), --idle-timeout (seconds without a byte,
+ * default 120) and --header-timeout (seconds for a request's line and
+ * headers, default 60) bound connections (conn.c); docs/limits.md lists
+ * every limit.
  */
 #include "server.h"
 #include "server_int.h"
@@ -48,7 +54,8 @@
 	"[--upload-memory MIB] [--s3-listen HOST:PORT] [--s3-port-file FILE] "                 \
 	"[--region NAME --origin URL [--cache-size BYTES] [--region-key FILE] [--origin-s3 URL]] "   \
 	"[--store s3://BUCKET[/PREFIX] [--s3-endpoint URL] [--s3-credentials FILE]] "         \
-	"[--meta postgres://...] [--per-ip-connections N] "                                    \
+	"[--meta postgres://...] [--per-ip-connections N] [--max-connections N] "              \
+	"[--idle-timeout S] [--header-timeout S] "                                             \
 	"[--recompress-every SECONDS] [--recompress-after SECONDS] [--recompress-level 1..22]"
 
 static int64_t now_ns(void)
@@ -57,6 +64,23 @@ static int64_t now_ns(void)
 
 	clock_gettime(CLOCK_REALTIME, &t);
 	return (int64_t)t.tv_sec * 1000000000 + t.tv_nsec;
+}
+
+/* A whole number lo..hi from the option opt's value s into *out; false (said) if not. */
+static bool num_arg(const char *s, const char *opt, long lo, long hi, const char *what,
+		    unsigned *out)
+{
+	char *end;
+	long v;
+
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (*s == '\0' || *end != '\0' || errno != 0 || v < lo || v > hi) {
+		fprintf(stderr, "cairn: %s wants %ld..%ld%s, got '%s'\n", opt, lo, hi, what, s);
+		return false;
+	}
+	*out = (unsigned)v;
+	return true;
 }
 
 /* Write the token to path, readable by its owner only. */
@@ -177,6 +201,9 @@ int cairn_server_cmd(int argc, char **argv)
 		{"store", required_argument, NULL, 'X'},
 		{"meta", required_argument, NULL, 'M'},
 		{"per-ip-connections", required_argument, NULL, 'I'},
+		{"max-connections", required_argument, NULL, 'N'},
+		{"idle-timeout", required_argument, NULL, 'T'},
+		{"header-timeout", required_argument, NULL, 'H'},
 		{"s3-endpoint", required_argument, NULL, 'e'},
 		{"s3-credentials", required_argument, NULL, 'C'},
 		{"recompress-every", required_argument, NULL, 1001},
@@ -201,7 +228,7 @@ int cairn_server_cmd(int argc, char **argv)
 		cfg.data_dir = "var";
 	optind = 1;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":l:d:t:p:m:s:S:r:o:c:k:O:X:M:I:e:C:h", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":l:d:t:p:m:s:S:r:o:c:k:O:X:M:I:N:T:H:e:C:h", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'l':
 			listen = optarg;
@@ -257,40 +284,48 @@ int cairn_server_cmd(int argc, char **argv)
 		case 'e':
 			setenv("CAIRN_S3_ENDPOINT", optarg, 1);
 			break;
-		case 1001:
-		case 1002:
+		case 1001: {
+			unsigned v;
+			if (!num_arg(optarg, "--recompress-every", 0, 30L * 86400, " (seconds, 0: off)",
+				     &v))
+				return 2;
+			cfg.recompress_every_s = v;
+			break;
+		}
+		case 1002: {
+			unsigned v;
+			if (!num_arg(optarg, "--recompress-after", 0, 365L * 86400, " (seconds)", &v))
+				return 2;
+			cfg.recompress_age_s = v;
+			break;
+		}
 		case 1003: {
-			/* every (0: off), after (how long unused), level: each a bounded number */
-			static const long hi[] = {30L * 86400, 365L * 86400, 22};
-			static const long lo[] = {0, 0, 1};
-			char *end;
-			long v = strtol(optarg, &end, 10);
-			if (*optarg < '0' || *optarg > '9' || *end != '\0' || v < lo[c - 1001] ||
-			    v > hi[c - 1001]) {
-				fprintf(stderr, "cairn: %s wants %ld..%ld, got '%s'\n", argv[optind - 1],
-					lo[c - 1001], hi[c - 1001], optarg);
+			unsigned v;
+			if (!num_arg(optarg, "--recompress-level", 1, 22, "", &v))
 				return 2;
-			}
-			if (c == 1001)
-				cfg.recompress_every_s = (unsigned)v;
-			else if (c == 1002)
-				cfg.recompress_age_s = v;
-			else
-				cfg.recompress_level = (int)v;
+			cfg.recompress_level = (int)v;
 			break;
 		}
-		case 'I': {
-			char *end;
-			long v = strtol(optarg, &end, 10);
-			if (*optarg == '\0' || *end != '\0' || v < 0 || v > 100000) {
-				fprintf(stderr, "cairn: --per-ip-connections wants 0..100000 (0: no "
-						"limit), got '%s'\n",
-					optarg);
+		case 'I':
+			if (!num_arg(optarg, "--per-ip-connections", 0, 100000, " (0: no limit)",
+				     &cairn__per_ip_connections))
 				return 2;
-			}
-			cairn__per_ip_connections = (unsigned)v;
 			break;
-		}
+		case 'N':
+			if (!num_arg(optarg, "--max-connections", 1, 100000, "",
+				     &cairn__max_connections))
+				return 2;
+			break;
+		case 'T':
+			if (!num_arg(optarg, "--idle-timeout", 1, 86400, " (seconds)",
+				     &cairn__idle_timeout_s))
+				return 2;
+			break;
+		case 'H':
+			if (!num_arg(optarg, "--header-timeout", 1, 86400, " (seconds)",
+				     &cairn__header_timeout_s))
+				return 2;
+			break;
 		case 'M': /* so is the metadata (cairn_meta_open) */
 			setenv("CAIRN_META", optarg, 1);
 			break;

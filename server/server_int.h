@@ -129,24 +129,62 @@ ssize_t cairn__pieces_serve(cairn__pieces *p, uint64_t pos, char *out, size_t ma
 int cairn__piece_from_reader(void *rd, uint64_t at, size_t want, uint8_t *buf);
 
 /*
- * An MHD daemon on host:port (what: "HTTP", "S3", for messages): its own
- * thread pool, requests kept as sent (cairn__keep_url); the bound port in
- * *bound and, atomically, in port_file (may be NULL). NULL on failure (said).
- */
-/*
  * Failed authentications per client address (authlimit.c): _failed counts
  * one; _blocked is 0, or the seconds to wait when the address has failed
  * too often lately (its credentials are then refused unread: 429).
  */
 int cairn__auth_blocked(struct MHD_Connection *c);
 void cairn__auth_failed(struct MHD_Connection *c);
+/* The same for an address as 16 bytes (IPv4 mapped into IPv6). */
+int cairn__auth_blocked_at(const uint8_t addr[16]);
+void cairn__auth_failed_at(const uint8_t addr[16]);
+/* An address in text (IPv4 or IPv6) as 16 bytes; false if it is not one. */
+bool cairn__addr_parse(const char *text, uint8_t out[16]);
+/* The client's address of c as text ("" if MHD has none); out holds 46 bytes. */
+void cairn__addr_text(struct MHD_Connection *c, char out[46]);
 
-/* Connections one address may hold open (`cairn serve --per-ip-connections`; 0: any). */
+/*
+ * Connections (conn.c, `cairn serve` options): one address may hold
+ * cairn__per_ip_connections (0: any); a front holds cairn__max_connections
+ * in all; one is closed after cairn__idle_timeout_s without a byte either
+ * way, or when a request's line and headers take over
+ * cairn__header_timeout_s (from the connection's start or its previous
+ * response's end).
+ */
 extern unsigned cairn__per_ip_connections;
+extern unsigned cairn__max_connections;
+extern unsigned cairn__idle_timeout_s;
+extern unsigned cairn__header_timeout_s;
+
+/* Stop the thread that keeps the header deadline (after the daemons stopped). */
+void cairn__conns_stop(void);
+
+/* Connections open, refused and timed out, by front, as Prometheus text. */
+void cairn__conn_metrics(FILE *out);
+
+/*
+ * A request's target (path and query, as sent) is at most
+ * CAIRN__TARGET_MAX bytes; its headers at most CAIRN__HEADER_FIELDS_MAX
+ * fields and CAIRN__HEADER_BYTES_MAX bytes of names and values together.
+ * false (msg says why, in cap bytes) when over; the front answers in its
+ * own format.
+ */
+#define CAIRN__TARGET_MAX 8192
+#define CAIRN__HEADER_FIELDS_MAX 100
+#define CAIRN__HEADER_BYTES_MAX 16384
+bool cairn__target_ok(struct MHD_Connection *c, char *msg, size_t cap);
+bool cairn__headers_ok(struct MHD_Connection *c, char *msg, size_t cap);
 
 /* A cache node's S3 front (node_s3.c), reading through cfg->origin_s3. NULL on failure (said). */
 struct MHD_Daemon *cairn__node_s3_start(const cairn_server_config *cfg);
 
+/*
+ * An MHD daemon on host:port (conn.c; what: "HTTP" or "S3", which also
+ * says the format of the errors conn.c sends itself: JSON or S3's XML):
+ * its own thread pool, requests kept as sent (cairn__keep_url), the
+ * connection limits above; the bound port in *bound and, atomically, in
+ * port_file (may be NULL). NULL on failure (said).
+ */
 struct MHD_Daemon *cairn__daemon_start(const char *what, const char *host, const char *port,
 				       unsigned threads, MHD_AccessHandlerCallback on_request,
 				       MHD_RequestCompletedCallback on_done,

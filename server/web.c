@@ -388,6 +388,8 @@ static int page_home(FILE *f, const cairn__web_req *r, cairn__web_page *p)
 			      f);
 		else
 			bucket_table(f, r, "Buckets in your namespace", &mine);
+		if (mine.n == BUCKETS_SHOWN)
+			fprintf(f, "<p>Showing the first %d.</p>\n", BUCKETS_SHOWN);
 		fputs("</section>\n", f);
 	}
 	fputs("<section aria-labelledby=\"public\">\n<h2 id=\"public\">Public buckets</h2>\n", f);
@@ -1313,7 +1315,7 @@ static int page_login(FILE *f, const cairn__web_req *r, cairn__web_page *p)
 	uint8_t thash[32], shash[32];
 	long glen;
 	int64_t now;
-	int rc;
+	int rc, wait;
 
 	/* the double-submit token: the cookie's, or a new one */
 	if (have != NULL && strlen(have) == CAIRN__CSRF_LEN &&
@@ -1338,8 +1340,19 @@ static int page_login(FILE *f, const cairn__web_req *r, cairn__web_page *p)
 			   "This form expired or came from another site. Please try again.");
 		return 0;
 	}
+	/* a login is an authentication like any other: failures count, and past the
+	 * limit it is refused unread (authlimit.c) */
+	if ((wait = cairn__auth_blocked(r->conn)) > 0) {
+		char m[120];
+		snprintf(m, sizeof(m), "Too many failed logins from this address; try again in %d s.",
+			 wait);
+		p->status = 429;
+		login_form(f, r, csrf, m);
+		return 0;
+	}
 	glen = form_field(r->body, r->body_len, "token", token, sizeof(token));
 	if (glen < 0 || cairn_token_hash(thash, token, (size_t)glen) != 0) {
+		cairn__auth_failed(r->conn);
 		p->status = 401;
 		login_form(f, r, csrf, "That is not a Cairn token (they look like cairn_ and 64 "
 				       "hexadecimal digits).");
@@ -1347,6 +1360,7 @@ static int page_login(FILE *f, const cairn__web_req *r, cairn__web_page *p)
 	}
 	rc = r->meta->token_lookup(r->meta, thash, user, scope);
 	if (rc == CAIRN_EAUTH) {
+		cairn__auth_failed(r->conn);
 		p->status = 401;
 		login_form(f, r, csrf, "That token is unknown or revoked.");
 		return 0;

@@ -74,8 +74,6 @@ check create-read-token 403 "$(http -X POST -H "$ARH" "$U/api/buckets/alice/ro")
 check create-anonymous 401 "$(http -X POST "$U/api/buckets/alice/anon")"
 check create-bad-json 400 "$(http -X POST -H "$AWH" -d '{"private":3}' "$U/api/buckets/alice/bad")"
 check create-bad-name 400 "$(http -X POST -H "$AWH" "$U/api/buckets/alice/Bad%20Name")"
-head -c 1100000 /dev/zero | tr '\0' ' ' >"$W/big.json"
-check create-body-too-big 413 "$(http -X POST -H "$AWH" --data-binary @"$W/big.json" "$U/api/buckets/alice/big")"
 check create-by-admin 201 "$(http -X POST -H "$A" "$U/api/buckets/bob/made-by-admin")"
 
 check info-owner 200 "$(http -H "$AWH" "$U/api/buckets/alice/secret")"
@@ -153,7 +151,6 @@ CUR=$(sed -n 's/.*"next_cursor":"\([0-9a-f]*\)".*/\1/p' "$W/body")
 [ -n "$CUR" ] && ok tree-cursor || bad tree-cursor
 check tree-page2 200 "$(http "$U/api/buckets/alice/pub/tree?recursive=true&limit=1&cursor=$CUR")"
 contains tree-page2-next "$W/body" '"path":"models/v1/five.bin"'
-check tree-bad-limit 400 "$(http "$U/api/buckets/alice/pub/tree?limit=0")"
 
 # the chunk protocol (docs/api.md): the dedup query, reconstruction, signed xorb reads, batches
 PY=/usr/bin/python3
@@ -211,7 +208,6 @@ check xet-xorb-put-anonymous 401 "$(http -X POST --data-binary @"$W/junk" "$U/v1
 check xet-xorb-put-read-token 403 "$(http -X POST -H "$ARH" --data-binary @"$W/junk" "$U/v1/xorbs/default/$XH")"
 check xet-xorb-put-junk 400 "$(http -X POST -H "$AWH" --data-binary @"$W/junk" "$U/v1/xorbs/default/$XH")"
 check xet-xorb-put-no-length 411 "$(http -X POST -H "$AWH" -H "Transfer-Encoding: chunked" --data-binary @"$W/junk" "$U/v1/xorbs/default/$XH")"
-check xet-xorb-put-too-big 413 "$(http -X POST -H "$AWH" -H "Content-Length: 67108865" "$U/v1/xorbs/default/$XH")"
 check xet-chunk-repeated 200 "$(http -X POST -H "$ARH" -d "{\"chunks\":[\"$CH0\",\"$CH0\",\"$(printf '%064d' 0)\",\"$CH0\"]}" "$U/v1/chunks/default")"
 contains xet-chunk-repeated-bits "$W/body" '"present":"1101"'
 check xet-xorb-put-bad-name 400 "$(http -X POST -H "$AWH" --data-binary @"$W/junk" "$U/v1/xorbs/default/nothex")"
@@ -283,8 +279,6 @@ check unknown-endpoint 404 "$(http "$U/nope")"
 check method-not-allowed 405 "$(http -X PATCH "$U/api/buckets/alice/secret")"
 curl -s -D "$W/hdr" -o /dev/null -X PATCH "$U/api/buckets/alice/secret"
 contains method-not-allowed-allow "$W/hdr" 'Allow: GET, HEAD, POST, DELETE'
-check uri-too-long 414 "$(http "$U/api/$(head -c 5000 /dev/zero | tr '\0' 'u')")"
-contains uri-too-long-code "$W/body" '"code":"URITooLong"'
 
 # keep-alive: the second request reuses the connection, nothing says close
 curl -sv -o /dev/null -o /dev/null "$U/healthz" "$U/api/buckets/alice/secret" >"$W/ka" 2>&1
@@ -297,7 +291,7 @@ if grep -qi '^< Connection: close' "$W/ka"; then bad keepalive-body-no-close; el
 
 check metrics 200 "$(http "$U/metrics")"
 for m in 'cairn_http_requests_total{code="200"}' cairn_http_bytes_in_total cairn_http_bytes_out_total \
-	cairn_http_errors_total cairn_http_aborted_total 'cairn_http_requests_total{code="414"} 1' \
+	cairn_http_errors_total cairn_http_aborted_total 'cairn_http_requests_total{code="411"} 1' \
 	'cairn_http_request_seconds_bucket{le="+Inf"}' \
 	cairn_http_request_seconds_count cairn_dedup_chunks_total; do
 	contains "metrics $m" "$W/body" "$m"
