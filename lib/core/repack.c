@@ -126,13 +126,7 @@ static int repack_one(cairn_repo *r, const cairn_xorb_row *row, cairn_xorb_write
 			ptrs[b - a] = chunk + raw;
 			raw += lens[b - a];
 		}
-		if (b == a) { /* an empty chunk (xet allows them): on its own */
-			lens[0] = 0;
-			b = a + 1;
-		}
 		rc = cairn_xorb_read_chunks(x, a, b, chunk, CAIRN_XORB_RUN_MAX_RAW);
-		if (rc == 0 && raw == 0)
-			rc = cairn__error_set(CAIRN_EINVALID, "xorb %s: an empty chunk", hex);
 		if (rc == 0)
 			rc = cairn_xorb_writer_add_run(w, ptrs, lens, cairn_xorb_chunk_hash(x, a), b - a);
 	}
@@ -148,10 +142,13 @@ static int repack_one(cairn_repo *r, const cairn_xorb_row *row, cairn_xorb_write
 		goto done;
 	if ((uint64_t)len * 100 > row->stored * 99) {
 		/* under 1% to gain: kept as it is, marked done so no pass tries again */
+		if ((rows = malloc((n ? n : 1) * sizeof(*rows))) == NULL) {
+			rc = cairn__error_set(CAIRN_ENOMEM, "out of memory");
+			goto done;
+		}
 		rc = r->meta->begin(r->meta, true);
 		if (rc == 0) {
-			rc = r->meta->xorb_chunks(r->meta, &row->hash, 0, (uint32_t)n,
-						  (rows = malloc(n * sizeof(*rows))), NULL);
+			rc = r->meta->xorb_chunks(r->meta, &row->hash, 0, (uint32_t)n, rows, NULL);
 			if (rc == 0)
 				rc = r->meta->xorb_repack(r->meta, &row->hash, row->gen,
 							  row->gen + 1, &row->name, row->stored,

@@ -228,57 +228,34 @@ static void record_chunk(cairn_xorb_writer *w, const cairn_hash *hash, size_t ra
 static const uint8_t *pack_chunk(cairn_xorb_writer *w, const uint8_t *data, size_t len,
 				 uint8_t *scheme, size_t *packed)
 {
-	size_t a, b;
+	cairn_xorb_scheme plain = w->scheme, grouped = CAIRN_XORB_NONE;
+	size_t a, b = 0;
 
-	switch (w->scheme) {
-	case CAIRN_XORB_LZ4:
-	case CAIRN_XORB_BG4_LZ4:
-	case CAIRN_XORB_ZSTD:
-	case CAIRN_XORB_BG4_ZSTD:
-		a = cairn__xorb_pack(&w->enc, w->pack[0], data, len, w->scheme, w->tmp);
-		if (a) {
-			*scheme = (uint8_t)w->scheme;
-			*packed = a;
-			return w->pack[0];
-		}
-		break;
-	case CAIRN_XORB_COMPACT:
-		/* zstd; with byte grouping too where the predictor expects numbers */
-		a = cairn__xorb_pack(&w->enc, w->pack[0], data, len, CAIRN_XORB_ZSTD, w->tmp);
-		b = 0;
-		if (cairn__bg4_predict(data, len))
-			b = cairn__xorb_pack(&w->enc, w->pack[1], data, len, CAIRN_XORB_BG4_ZSTD,
-					     w->tmp);
-		if (b && (a == 0 || b < a)) {
-			*scheme = CAIRN_XORB_BG4_ZSTD;
-			*packed = b;
-			return w->pack[1];
-		}
-		if (a) {
-			*scheme = CAIRN_XORB_ZSTD;
-			*packed = a;
-			return w->pack[0];
-		}
-		break;
-	case CAIRN_XORB_AUTO:
-		a = cairn__xorb_pack(&w->enc, w->pack[0], data, len, CAIRN_XORB_LZ4, w->tmp);
-		b = 0;
-		if (cairn__bg4_predict(data, len))
-			b = cairn__xorb_pack(&w->enc, w->pack[1], data, len, CAIRN_XORB_BG4_LZ4,
-					     w->tmp);
-		if (b && (a == 0 || b < a)) {
-			*scheme = CAIRN_XORB_BG4_LZ4;
-			*packed = b;
-			return w->pack[1];
-		}
-		if (a) {
-			*scheme = CAIRN_XORB_LZ4;
-			*packed = a;
-			return w->pack[0];
-		}
-		break;
-	default:
-		break;
+	/*
+	 * AUTO and COMPACT: the plain scheme, and its byte-grouped form too
+	 * where the predictor expects numbers; the smaller wins.
+	 */
+	if (w->scheme == CAIRN_XORB_AUTO) {
+		plain = CAIRN_XORB_LZ4;
+		grouped = CAIRN_XORB_BG4_LZ4;
+	} else if (w->scheme == CAIRN_XORB_COMPACT) {
+		plain = CAIRN_XORB_ZSTD;
+		grouped = CAIRN_XORB_BG4_ZSTD;
+	}
+	a = plain == CAIRN_XORB_NONE
+		    ? 0
+		    : cairn__xorb_pack(&w->enc, w->pack[0], data, len, plain, w->tmp);
+	if (grouped != CAIRN_XORB_NONE && cairn__bg4_predict(data, len))
+		b = cairn__xorb_pack(&w->enc, w->pack[1], data, len, grouped, w->tmp);
+	if (b && (a == 0 || b < a)) {
+		*scheme = (uint8_t)grouped;
+		*packed = b;
+		return w->pack[1];
+	}
+	if (a) {
+		*scheme = (uint8_t)plain;
+		*packed = a;
+		return w->pack[0];
 	}
 	*scheme = CAIRN_XORB_NONE;
 	*packed = len;
