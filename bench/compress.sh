@@ -63,7 +63,8 @@ trap cleanup EXIT INT TERM
 
 now() { date +%s.%N; }
 secs() { awk "BEGIN{printf \"%.2f\", $2 - $1}"; }
-bytes_of() { find "$@" -type f -printf '%s\n' | awk '{s += $1} END{printf "%d", s}'; }
+# (%.0f: mawk's %d stops at 2^31)
+bytes_of() { find "$@" -type f -printf '%s\n' | awk '{s += $1} END{printf "%.0f", s}'; }
 pct() { awk "BEGIN{printf \"%.1f%%\", 100 * $1 / $2}"; }
 mbs() { awk "BEGIN{ if ($2 > 0) printf \"%.1f\", $1 / $2 / 1e6; else print \"-\" }"; }
 jnum() { sed -n "s/.*\"$1\": *\([0-9]*\).*/\1/p" "$2"; }
@@ -153,7 +154,7 @@ for NAME in $SERIES; do
 	stop_server
 	CA_B=$(jnum stored_bytes "$WORK/stats.json")
 	CA_X=$(bytes_of "$CD/xorbs")
-	CA_DB=$(find "$CD" -maxdepth 1 -name "cairn.db*" -type f -printf '%s\n' | awk '{s += $1} END{printf "%d", s}')
+	CA_DB=$(find "$CD" -maxdepth 1 -name "cairn.db*" -type f -printf '%s\n' | awk '{s += $1} END{printf "%.0f", s}')
 	cairn_read
 	CA_R=$RD
 	CR_B=- CR_S=- CR_R=-
@@ -197,13 +198,13 @@ BEGIN {
 	for (t = 2; t <= 3; t++) if (b[n,t] < b[n,best]) best = t
 	bp[n] = best
 	print ""
-	printf "== %s: %s; %d versions, %d raw bytes ==\n", $1, desc[$1], $2, $3
+	printf "== %s: %s; %d versions, %.0f raw bytes ==\n", $1, desc[$1], $2, $3
 	printf "%-26s %14s %8s %9s  %s\n", "tool", "stored bytes", "of raw", "seconds", "note"
 	for (t = 1; t <= 3; t++)
-		printf "%-26s %14d %8s %9.2f  %s\n", (t == 1 ? "restic --compression auto" : t == 2 ? "restic --compression max" : "casync make (zstd)"), b[n,t], pct(b[n,t], $3), s[n,t], (t == best ? "best peer" : "")
-	printf "%-26s %14d %8s %9.2f  ingest %s MB/s, read %s MB/s (xorb files %d bytes; metadata db %d)\n", "cairn, as uploaded", ca[n], pct(ca[n], $3), up[n], mbs($3, up[n]), mbs($3, rd[n]), $16, $17
+		printf "%-26s %14.0f %8s %9.2f  %s\n", (t == 1 ? "restic --compression auto" : t == 2 ? "restic --compression max" : "casync make (zstd)"), b[n,t], pct(b[n,t], $3), s[n,t], (t == best ? "best peer" : "")
+	printf "%-26s %14.0f %8s %9.2f  ingest %s MB/s, read %s MB/s (xorb files %.0f bytes; metadata db %.0f)\n", "cairn, as uploaded", ca[n], pct(ca[n], $3), up[n], mbs($3, up[n]), mbs($3, rd[n]), $16, $17
 	if ($18 == 1)
-		printf "%-26s %14d %8s %9.2f  read %s MB/s (seconds: the recompress pass)\n", "cairn, after recompress", cr[n], pct(cr[n], $3), crs[n], mbs($3, rd2[n])
+		printf "%-26s %14.0f %8s %9.2f  read %s MB/s (seconds: the recompress pass)\n", "cairn, after recompress", cr[n], pct(cr[n], $3), crs[n], mbs($3, rd2[n])
 	else
 		printf "%-26s %14s %8s %9s  skipped: this build has no `cairn admin recompress`\n", "cairn, after recompress", "-", "-", "-"
 	printf "best peer: %s, %s; cairn as uploaded, %s: %s", tool[best], pct(b[n,best], $3), pct(ca[n], $3), (ca[n] < b[n,best] ? "beats it" : "does not beat it")
@@ -215,7 +216,7 @@ END {
 	print "== summary: stored share of raw (lower is better) =="
 	printf "%-6s %13s %11s %10s %7s %7s %13s %-12s %-6s %-6s %7s %s\n", "series", "raw bytes", "restic auto", "restic max", "casync", "cairn", "cairn recomp.", "best peer", "beats?", "recomp", "ingest", "read MB/s before/after"
 	for (i = 1; i <= n; i++)
-		printf "%-6s %13d %11s %10s %7s %7s %13s %-12s %-6s %-6s %7s %s / %s\n", name[i], raw[i], pct(b[i,1], raw[i]), pct(b[i,2], raw[i]), pct(b[i,3], raw[i]), pct(ca[i], raw[i]), pct(cr[i], raw[i]), tool[bp[i]], (ca[i] < b[i,bp[i]] ? "yes" : "no"), (cr[i] == "-" ? "-" : cr[i] < b[i,bp[i]] ? "yes" : "no"), mbs(raw[i], up[i]), mbs(raw[i], rd[i]), mbs(raw[i], rd2[i])
+		printf "%-6s %13.0f %11s %10s %7s %7s %13s %-12s %-6s %-6s %7s %s / %s\n", name[i], raw[i], pct(b[i,1], raw[i]), pct(b[i,2], raw[i]), pct(b[i,3], raw[i]), pct(ca[i], raw[i]), pct(cr[i], raw[i]), tool[bp[i]], (ca[i] < b[i,bp[i]] ? "yes" : "no"), (cr[i] == "-" ? "-" : cr[i] < b[i,bp[i]] ? "yes" : "no"), mbs(raw[i], up[i]), mbs(raw[i], rd[i]), mbs(raw[i], rd2[i])
 	print "(beats?: Cairn as uploaded stores fewer bytes than the best peer; recomp: the same after `cairn admin recompress`; ingest and read in MB/s of raw bytes)"
 }' "$RES" >"$OUT/compress.txt"
 cat "$OUT/compress.txt"
