@@ -100,7 +100,7 @@ restic_run() {
 cairn_read() {
 	serve_start "$CAIRN" "$CD" "$WORK" || { cat "$WORK/err"; exit 1; }
 	PID=$SERVE_PID
-	export CAIRN_ENDPOINT=$SERVE_URL
+	export CAIRN_ENDPOINT="$SERVE_URL"
 	rm -rf "$WORK/read"
 	sync
 	s=$(now)
@@ -137,7 +137,7 @@ for NAME in $SERIES; do
 	rm -rf "$CD"
 	serve_start "$CAIRN" "$CD" "$WORK" || { cat "$WORK/err"; exit 1; }
 	PID=$SERVE_PID
-	export CAIRN_ENDPOINT=$SERVE_URL HOME=$WORK
+	export CAIRN_ENDPOINT="$SERVE_URL" HOME="$WORK"
 	CAIRN_TOKEN=$(cat "$CD/admin-token")
 	export CAIRN_TOKEN
 	"$CAIRN" buckets create "admin/$NAME" --quiet >/dev/null
