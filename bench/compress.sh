@@ -19,7 +19,7 @@
 #    measured again; otherwise that column says "-".
 # Bytes are sums of file sizes (directories not counted); MB/s is 10^6
 # bytes per second of raw (uncompressed) data. Overrides: COMPRESS_SCALE
-# (1: about 300-350 MiB per series), COMPRESS_SERIES ("bf16 adam jsonl
+# (1: 290-345 MB per series), COMPRESS_SERIES ("bf16 adam jsonl
 # logs"), TMPDIR. Results: bench/out/compress.txt.
 set -eu
 BUILD=$(cd "$1" && pwd)

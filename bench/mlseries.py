@@ -4,7 +4,7 @@ Standard library only (run with Debian's /usr/bin/python3).
 
 Writes each series as version folders OUT/SERIES/v00, v01, ... Every byte
 follows from the seed, so two runs write the same files. At --scale 1 each
-series is about 300-350 MiB over all its versions; the sizes grow about
+series is 290-345 MB over all its versions; the sizes grow about
 linearly with S.
 
   bf16   a small Llama-like transformer saved as one bf16 safetensors file
@@ -532,7 +532,7 @@ def tree_bytes(d):
 def main():
     ap = argparse.ArgumentParser(description="Write the ML artifact series of bench/compress.sh.")
     ap.add_argument("out")
-    ap.add_argument("--scale", type=float, default=1.0, help="size factor (1: about 300-350 MiB per series)")
+    ap.add_argument("--scale", type=float, default=1.0, help="size factor (1: 290-345 MB per series)")
     ap.add_argument("--series", default="bf16,adam,jsonl,logs")
     ap.add_argument("--seed", type=int, default=12)
     ap.add_argument("--tensors", default=None, help="the mltensors program (default: build/bench/mltensors)")
