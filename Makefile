@@ -58,6 +58,7 @@ bench: build
 	@sh bench/sync.sh $(BUILD)
 	@sh bench/python.sh $(BUILD)
 	@sh bench/s3.sh $(BUILD)
+	@sh bench/compress.sh $(BUILD)
 
 # cairn, libcairn.so* and the headers (CMake), then the Python package, without
 # pip, into PYTHON's site directory for PREFIX (python/_build/cairn_build.py)
