@@ -1039,9 +1039,11 @@ int main(int argc, char **argv)
 		t->cr = &g_creds[i % g_ncreds];
 		snprintf(t->bucket, sizeof t->bucket, "%s%u", g_bprefix, (i / g_ncreds) % g_buckets);
 	}
-	printf("load: %u threads, %u users, %u buckets each, %u s, objects up to %zu bytes, %s%s%s (%u%% of requests)\n",
-	       g_threads, g_ncreds, g_buckets, g_seconds, g_max_size, g_url, g_s3_url ? " + S3 " : "",
-	       g_s3_url ? g_s3_url : "", g_s3_url ? g_s3_share : 0);
+	printf("load: %u threads, %u users, %u buckets each, %u s, objects up to %zu bytes, native %s", g_threads,
+	       g_ncreds, g_buckets, g_seconds, g_max_size, g_url);
+	if (g_s3_url)
+		printf(" + S3 %s (%u%% of requests)", g_s3_url, g_s3_share);
+	printf("\n");
 	fflush(stdout);
 	double t0 = now();
 	g_deadline = t0 + g_seconds;
