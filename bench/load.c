@@ -27,12 +27,14 @@
  * (bench/soak.sh). A request that fails at the connection level (refused,
  * reset, closed before the answer) is excused when that number was odd, or
  * changed, between its start and its failure; any other failure, any 5xx, any
- * wrong byte is an error. A write or delete whose connection died after it
- * was sent is "in flight": its key may hold the old or the new state, nothing
- * else, and the thread settles which by reading the key back before it goes
- * on (it retries with a short backoff until the server answers). Only writes
- * answered 2xx are acknowledged: each must be readable, byte for byte, until
- * the thread itself overwrites or deletes it.
+ * wrong byte is an error. A write or delete that failed so is "in flight"
+ * (even "could not connect": libcurl sends a request again on a new
+ * connection when the kept-alive one it was sent on dies): its key may hold
+ * the old or the new state, nothing else, and the thread settles which by
+ * reading the key back before it goes on (it retries with a short backoff
+ * until the server answers). Only writes answered 2xx are acknowledged: each
+ * must be readable, byte for byte, until the thread itself overwrites or
+ * deletes it.
  *
  * At the end every key a thread has used is checked through every front: the
  * objects it believes exist are read whole and compared byte for byte, the
@@ -67,6 +69,7 @@ static const char *const front_name[FRONT_N] = {"native", "s3"};
 #define POOL 24 /* shared seeds: repeated contents */
 #define MAX_CREDS 64
 #define KEY_MAX 48
+#define HIST 8
 
 struct cred {
 	char ns[64], token[160], access[64], secret[128];
@@ -120,6 +123,8 @@ struct key {
 	char name[KEY_MAX];
 	struct ver v, alt;
 	bool unsure;
+	unsigned nhist;
+	char hist[HIST][40]; /* its last events, printed with an error about it */
 };
 
 struct lat {
@@ -413,6 +418,26 @@ static void key_set(struct thr *t, struct key *k, struct ver v)
 	k->unsure = false;
 }
 
+static double g_t0;
+
+/* Remember what happened to a key: "12.345 s3 put 200 1234567" and the like. */
+static void key_note(struct key *k, int f, const char *what, long code, CURLcode cc, size_t size)
+{
+	snprintf(k->hist[k->nhist++ % HIST], sizeof k->hist[0], "%.3f %s %s %ld/%d %zu", now() - g_t0,
+		 f == FRONT_S3 ? "s3" : "nat", what, code, (int)cc, size);
+}
+
+/* An error about key k: counted, and printed with the key's history. */
+static void key_err(struct thr *t, int f, int op, struct key *k, long code, CURLcode cc, const char *what)
+{
+	report_err(t, f, op, k->name, code, cc, what);
+	if (atomic_load(&g_err_printed) <= 30) {
+		unsigned first = k->nhist > HIST ? k->nhist - HIST : 0;
+		for (unsigned i = first; i < k->nhist; i++)
+			fprintf(stderr, "    %s: %s\n", k->name, k->hist[i % HIST]);
+	}
+}
+
 /* A write or delete whose connection died once sent: its key holds k->v or v. */
 static void key_unsure(struct thr *t, struct key *k, struct ver v)
 {
@@ -480,14 +505,14 @@ static int do_get(struct thr *t, int f, int op, struct key *k, bool whole)
 			some_match |= t->d_cand[c].present && t->d_bad[c] == 0;
 		if (!some_match) {
 			t->wrong_bytes++;
-			report_err(t, f, op, k->name, code, cc, "wrong bytes before the connection died");
+			key_err(t, f, op, k, code, cc, "wrong bytes before the connection died");
 			return RES_OK;
 		}
 	}
 	if (r == RES_DOWN)
 		return RES_DOWN;
 	if (r == RES_FAIL) {
-		report_err(t, f, op, k->name, code, cc, range);
+		key_err(t, f, op, k, code, cc, range);
 		return RES_OK;
 	}
 	if (code == 206 && !whole) {
@@ -496,7 +521,7 @@ static int do_get(struct thr *t, int f, int op, struct key *k, bool whole)
 			snprintf(why, sizeof why, "%s: got %" PRIu64 " bytes of %" PRIu64 ", %" PRIu64 " wrong (size %zu)",
 				 range, t->d_pos, want, t->d_bad[0], v->size);
 			t->wrong_bytes++;
-			report_err(t, f, op, k->name, code, cc, why);
+			key_err(t, f, op, k, code, cc, why);
 			return RES_OK;
 		}
 	} else if (whole && (code == 200 || code == 404)) {
@@ -518,7 +543,7 @@ static int do_get(struct thr *t, int f, int op, struct key *k, bool whole)
 					 t->d_pos, t->d_bad[0], v->size, k->unsure ? "; or its write in flight" : "");
 				t->wrong_bytes++;
 			}
-			report_err(t, f, op, k->name, code, cc, why);
+			key_err(t, f, op, k, code, cc, why);
 			return RES_OK;
 		}
 		if (k->unsure) {
@@ -526,10 +551,11 @@ static int do_get(struct thr *t, int f, int op, struct key *k, bool whole)
 				t->settled_old++;
 			else
 				t->settled_new++;
+			key_note(k, f, match == 0 ? "read:old" : "read:new", code, cc, (size_t)t->d_pos);
 			key_set(t, k, t->d_cand[match]);
 		}
 	} else {
-		report_err(t, f, op, k->name, code, cc, range);
+		key_err(t, f, op, k, code, cc, range);
 		return RES_OK;
 	}
 	t->st[f][op].ok++;
@@ -602,14 +628,19 @@ static struct key *do_upload(struct thr *t, long idx)
 	double dt;
 	int r = perform(t, hl, gen, &code, &cc, &dt);
 	curl_slist_free_all(hl);
+	key_note(k, f, "put", code, cc, v.size);
 	if (r == RES_DOWN) {
-		if (cc != CURLE_COULDNT_CONNECT) /* it may have reached the server */
-			key_unsure(t, k, v);
+		/*
+		 * It may have reached the server even when libcurl says it could not
+		 * connect: sent on a kept-alive connection that then died, it is sent
+		 * again on a new one, and that connect is what failed.
+		 */
+		key_unsure(t, k, v);
 		backoff(t, f, OP_UPLOAD);
 		return k;
 	}
 	if (r == RES_FAIL || code != 200) {
-		report_err(t, f, OP_UPLOAD, k->name, code, cc, t->body_len ? t->body : NULL);
+		key_err(t, f, OP_UPLOAD, k, code, cc, t->body_len ? t->body : NULL);
 		key_unsure(t, k, v); /* the write may or may not have happened */
 		return k;
 	}
@@ -617,14 +648,14 @@ static struct key *do_upload(struct thr *t, long idx)
 	if (f == FRONT_S3) {
 		hex(want, md5, 16);
 		if (strcmp(t->etag, want) != 0) {
-			report_err(t, f, OP_UPLOAD, k->name, code, cc, "ETag is not the MD5 of the body");
+			key_err(t, f, OP_UPLOAD, k, code, cc, "ETag is not the MD5 of the body");
 			key_unsure(t, k, v);
 			return k;
 		}
 	} else {
 		snprintf(want, sizeof want, "\"size\":%zu", v.size);
 		if (!t->body || !strstr(t->body, want)) {
-			report_err(t, f, OP_UPLOAD, k->name, code, cc, "size missing from answer");
+			key_err(t, f, OP_UPLOAD, k, code, cc, "size missing from answer");
 			key_unsure(t, k, v);
 			return k;
 		}
@@ -655,15 +686,15 @@ static struct key *do_delete(struct thr *t)
 	double dt;
 	int r = perform(t, hl, gen, &code, &cc, &dt);
 	curl_slist_free_all(hl);
+	key_note(k, f, "delete", code, cc, 0);
 	struct ver gone = {false, 0, 0};
 	if (r == RES_DOWN) {
-		if (cc != CURLE_COULDNT_CONNECT)
-			key_unsure(t, k, gone);
+		key_unsure(t, k, gone); /* as for an upload: it may have been done */
 		backoff(t, f, OP_DELETE);
 		return k;
 	}
 	if (r == RES_FAIL || code != (f == FRONT_S3 ? 204 : 200)) {
-		report_err(t, f, OP_DELETE, k->name, code, cc, NULL);
+		key_err(t, f, OP_DELETE, k, code, cc, NULL);
 		key_unsure(t, k, gone);
 		return k;
 	}
@@ -681,7 +712,7 @@ static struct key *do_delete(struct thr *t)
 	r = perform(t, hl, gen, &code, &cc, &dt);
 	curl_slist_free_all(hl);
 	if (r == RES_FAIL || (r == RES_OK && code != 404))
-		report_err(t, other, OP_DELETE, k->name, code, cc, "GET after delete: expected 404");
+		key_err(t, other, OP_DELETE, k, code, cc, "GET after delete: expected 404");
 	return k;
 }
 
@@ -1046,6 +1077,7 @@ int main(int argc, char **argv)
 	printf("\n");
 	fflush(stdout);
 	double t0 = now();
+	g_t0 = t0;
 	g_deadline = t0 + g_seconds;
 	for (unsigned i = 0; i < g_threads; i++)
 		if (pthread_create(&ts[i].th, NULL, worker, &ts[i]))
@@ -1116,7 +1148,7 @@ int main(int argc, char **argv)
 	printf("acknowledged writes: %lu (%lu uploads, %lu deletes); at the end %zu objects, %zu absent keys "
 	       "(deleted or never written), checked through every front\n",
 	       acked_up + acked_del, acked_up, acked_del, live, deleted);
-	printf("connection failures during outages (excused): %lu; writes in flight at a kill: %lu (read back: %lu "
+	printf("connection failures during outages (excused): %lu; writes cut off by an outage: %lu (read back: %lu "
 	       "old state, %lu new)\n",
 	       down, in_flight, s_old, s_new);
 	printf("5xx answers: %lu; wrong bytes: %lu\n", h5, wrong);
