@@ -438,10 +438,10 @@ static void key_err(struct thr *t, int f, int op, struct key *k, long code, CURL
 	}
 }
 
-/* A write or delete whose connection died once sent: its key holds k->v or v. */
-static void key_unsure(struct thr *t, struct key *k, struct ver v)
+/* A write or delete that may or may not have happened: its key holds k->v or v. */
+static void key_unsure(struct thr *t, struct key *k, struct ver v, bool outage)
 {
-	t->in_flight++;
+	t->in_flight += outage;
 	k->alt = v;
 	k->unsure = true;
 }
@@ -635,13 +635,13 @@ static struct key *do_upload(struct thr *t, long idx)
 		 * connect: sent on a kept-alive connection that then died, it is sent
 		 * again on a new one, and that connect is what failed.
 		 */
-		key_unsure(t, k, v);
+		key_unsure(t, k, v, true);
 		backoff(t, f, OP_UPLOAD);
 		return k;
 	}
 	if (r == RES_FAIL || code != 200) {
 		key_err(t, f, OP_UPLOAD, k, code, cc, t->body_len ? t->body : NULL);
-		key_unsure(t, k, v); /* the write may or may not have happened */
+		key_unsure(t, k, v, false); /* the write may or may not have happened */
 		return k;
 	}
 	char want[64];
@@ -649,14 +649,14 @@ static struct key *do_upload(struct thr *t, long idx)
 		hex(want, md5, 16);
 		if (strcmp(t->etag, want) != 0) {
 			key_err(t, f, OP_UPLOAD, k, code, cc, "ETag is not the MD5 of the body");
-			key_unsure(t, k, v);
+			key_unsure(t, k, v, false);
 			return k;
 		}
 	} else {
 		snprintf(want, sizeof want, "\"size\":%zu", v.size);
 		if (!t->body || !strstr(t->body, want)) {
 			key_err(t, f, OP_UPLOAD, k, code, cc, "size missing from answer");
-			key_unsure(t, k, v);
+			key_unsure(t, k, v, false);
 			return k;
 		}
 	}
@@ -689,13 +689,13 @@ static struct key *do_delete(struct thr *t)
 	key_note(k, f, "delete", code, cc, 0);
 	struct ver gone = {false, 0, 0};
 	if (r == RES_DOWN) {
-		key_unsure(t, k, gone); /* as for an upload: it may have been done */
+		key_unsure(t, k, gone, true); /* as for an upload: it may have been done */
 		backoff(t, f, OP_DELETE);
 		return k;
 	}
 	if (r == RES_FAIL || code != (f == FRONT_S3 ? 204 : 200)) {
 		key_err(t, f, OP_DELETE, k, code, cc, NULL);
-		key_unsure(t, k, gone);
+		key_unsure(t, k, gone, false);
 		return k;
 	}
 	t->st[f][OP_DELETE].ok++;
