@@ -237,6 +237,7 @@ typedef struct req {
 	cairn_hash file;
 	cairn_hash xname; /* a xorb read: the stored form read (file's current one, or older) */
 	bool xraw;        /* a xorb read of its raw layout (a recompressed xorb) */
+	cairn_xorb_raw *raw; /* its reader, made on the first piece */
 	cairn_reader *rd; /* the pinned version a download streams */
 	cairn__pieces pc;     /* the range served, in pieces */
 	cairn__fill_fn fill;  /* what fills them */
@@ -275,6 +276,7 @@ static void completed(void *cls, struct MHD_Connection *c, void **con_cls,
 	cairn_upload_free(q->up);
 	cairn_reader_close(q->rd);
 	cairn__cache_file_close(q->nf);
+	cairn_xorb_raw_close(q->raw);
 	free(q->body);
 	free(q->pc.buf);
 	free(q);
@@ -1845,8 +1847,10 @@ static int fill_xorb(void *ctx, uint64_t at, size_t want, uint8_t *buf)
 	worker *w;
 	int rc = worker_get(&w);
 
+	if (rc == 0 && q->xraw && q->raw == NULL)
+		rc = cairn_xorb_raw_open(&q->raw, w->repo, &q->file);
 	if (rc == 0)
-		rc = q->xraw ? cairn_xorb_read_raw(w->repo, &q->file, at, want, buf)
+		rc = q->xraw ? cairn_xorb_raw_read(q->raw, at, want, buf)
 			     : cairn_xorb_read_bytes(w->repo, &q->xname, at, want, buf);
 	if (rc != 0)
 		fprintf(stderr, "cairn serve: xorb read at %" PRIu64 " failed: %s\n", at,

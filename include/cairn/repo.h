@@ -335,6 +335,19 @@ CAIRN_API int cairn_xorb_read_bytes(cairn_repo *r, const cairn_hash *xorb, uint6
 CAIRN_API int cairn_xorb_read_raw(cairn_repo *r, const cairn_hash *xorb, uint64_t off, size_t len,
 				  void *out);
 
+/*
+ * The same, for many reads of one xorb (a response served in pieces): the
+ * chunk list is read once, at open, and the chunks last decoded are kept
+ * for the next read. Not thread-safe; close with cairn_xorb_raw_close.
+ * open returns 0, CAIRN_ENOTFOUND, CAIRN_ECORRUPT, CAIRN_EIO, CAIRN_ENOMEM;
+ * read what cairn_xorb_read_raw returns.
+ */
+typedef struct cairn_xorb_raw cairn_xorb_raw;
+CAIRN_API int cairn_xorb_raw_open(cairn_xorb_raw **out, cairn_repo *r, const cairn_hash *xorb);
+CAIRN_API int cairn_xorb_raw_read(cairn_xorb_raw *x, uint64_t off, size_t len, void *out);
+/* Accepts NULL. */
+CAIRN_API void cairn_xorb_raw_close(cairn_xorb_raw *x);
+
 typedef enum cairn_op_type { CAIRN_OP_ADD, CAIRN_OP_COPY, CAIRN_OP_DELETE } cairn_op_type;
 
 /* One operation of a batch. */

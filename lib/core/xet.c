@@ -394,94 +394,158 @@ int cairn_xorb_read_bytes(cairn_repo *r, const cairn_hash *xorb, uint64_t off, s
 
 /*
  * The raw layout of a xorb, cut at [off, off + len): find the chunks that
- * overlap, read their stored bytes at once, decode and check them, and lay
- * them out with NONE headers.
+ * overlap, read their stored bytes at once (whole runs), decode and check
+ * them, and lay them out with NONE headers.
  */
-int cairn_xorb_read_raw(cairn_repo *r, const cairn_hash *xorb, uint64_t off, size_t len,
-			void *out)
+struct cairn_xorb_raw {
+	cairn_repo *r;
+	cairn_hash xorb, name;
+	cairn_chunk_row *rows;
+	uint64_t *at; /* where chunk i's header sits in the raw layout; at[n]: the end */
+	size_t n;
+	/* the chunks last decoded, [s, e), and their bytes */
+	size_t s, e;
+	uint8_t *raw;
+	size_t raw_cap;
+};
+
+void cairn_xorb_raw_close(cairn_xorb_raw *x)
+{
+	if (x == NULL)
+		return;
+	free(x->rows);
+	free(x->at);
+	free(x->raw);
+	free(x);
+}
+
+int cairn_xorb_raw_open(cairn_xorb_raw **out, cairn_repo *r, const cairn_hash *xorb)
 {
 	const uint64_t H = CAIRN_XORB_CHUNK_HEADER_LEN;
-	cairn_chunk_row *rows = NULL;
-	cairn_hash name, *hashes = NULL;
-	uint8_t *packed = NULL, *raw = NULL, *dst = out;
-	uint64_t pos = 0, total = 0, end = off + len, lo;
-	size_t i = 0, j, s, e, got, skip = 0;
+	cairn_xorb_raw *x = calloc(1, sizeof(*x));
 	cairn_xorb_row row;
+	int rc;
+
+	if (x == NULL)
+		return cairn__error_set(CAIRN_ENOMEM, "out of memory");
+	x->r = r;
+	x->xorb = *xorb;
+	rc = r->meta->begin(r->meta, false);
+	if (rc == 0) {
+		rc = r->meta->xorb_get(r->meta, xorb, &row);
+		if (rc == 0 && (row.chunks == 0 || row.chunks > CAIRN_XORB_MAX_BYTES / H))
+			rc = cairn__error_set(CAIRN_ECORRUPT, "xorb with %u chunks", row.chunks);
+		if (rc == 0 && ((x->rows = malloc(row.chunks * sizeof(*x->rows))) == NULL ||
+				(x->at = malloc((row.chunks + 1) * sizeof(*x->at))) == NULL))
+			rc = cairn__error_set(CAIRN_ENOMEM, "out of memory");
+		if (rc == 0)
+			rc = r->meta->xorb_chunks(r->meta, xorb, 0, row.chunks, x->rows, &x->name);
+		r->meta->rollback(r->meta);
+	}
+	if (rc == 0) {
+		x->n = row.chunks;
+		x->at[0] = 0;
+		for (size_t k = 0; k < x->n && rc == 0; k++) {
+			if (x->rows[k].raw_len == 0 || x->rows[k].raw_len > CAIRN_CHUNK_MAX)
+				rc = cairn__error_set(CAIRN_ECORRUPT, "chunk %zu has impossible sizes", k);
+			x->at[k + 1] = x->at[k] + H + x->rows[k].raw_len;
+		}
+	}
+	if (rc < 0) {
+		cairn_xorb_raw_close(x);
+		return rc;
+	}
+	*out = x;
+	return 0;
+}
+
+/* Decode chunks [s, e) (whole runs) into x->raw, unless they are there already. */
+static int raw_decode(cairn_xorb_raw *x, size_t s, size_t e)
+{
+	cairn_hash *hashes;
+	uint64_t plen = x->rows[e - 1].offset + x->rows[e - 1].packed_len - x->rows[s].offset;
+	size_t rlen = (size_t)(x->at[e] - x->at[s] - CAIRN_XORB_CHUNK_HEADER_LEN * (e - s)), got;
+	uint8_t *packed;
+	int rc;
+
+	if (x->raw != NULL && x->s <= s && e <= x->e)
+		return 0;
+	x->s = x->e = 0;
+	if (rlen > x->raw_cap) {
+		uint8_t *nr = realloc(x->raw, rlen);
+		if (nr == NULL)
+			return cairn__error_set(CAIRN_ENOMEM, "out of memory");
+		x->raw = nr;
+		x->raw_cap = rlen;
+	}
+	packed = malloc(plen ? plen : 1);
+	hashes = malloc((e - s) * sizeof(*hashes));
+	if (packed == NULL || hashes == NULL) {
+		free(packed);
+		free(hashes);
+		return cairn__error_set(CAIRN_ENOMEM, "out of memory");
+	}
+	for (size_t k = s; k < e; k++)
+		hashes[k - s] = x->rows[k].hash;
+	rc = x->r->store->read(x->r->store, &x->name, x->rows[s].offset, plen, packed);
+	if (rc == 0)
+		rc = cairn_xorb_decode_range(x->raw, rlen, &got, packed, plen, hashes, e - s);
+	if (rc == 0 && got != rlen)
+		rc = cairn__error_set(CAIRN_ECORRUPT, "chunks decode to %zu bytes, expected %zu", got,
+				      rlen);
+	free(packed);
+	free(hashes);
+	if (rc == 0) {
+		x->s = s;
+		x->e = e;
+	}
+	return rc;
+}
+
+int cairn_xorb_raw_read(cairn_xorb_raw *x, uint64_t off, size_t len, void *out)
+{
+	const uint64_t H = CAIRN_XORB_CHUNK_HEADER_LEN;
+	uint64_t end = off + len;
+	uint8_t *dst = out;
+	size_t i, j, s, e;
 	int rc;
 
 	if (len == 0)
 		return 0;
-	rc = r->meta->begin(r->meta, false);
-	if (rc < 0)
-		return rc;
-	rc = r->meta->xorb_get(r->meta, xorb, &row);
-	if (rc == 0 && (row.chunks == 0 || row.chunks > CAIRN_XORB_MAX_BYTES / H))
-		rc = cairn__error_set(CAIRN_ECORRUPT, "xorb with %u chunks", row.chunks);
-	if (rc == 0 && (rows = malloc(row.chunks * sizeof(*rows))) == NULL)
-		rc = cairn__error_set(CAIRN_ENOMEM, "out of memory");
-	if (rc == 0)
-		rc = r->meta->xorb_chunks(r->meta, xorb, 0, row.chunks, rows, &name);
-	r->meta->rollback(r->meta);
-	if (rc < 0)
-		goto done;
-	for (size_t k = 0; k < row.chunks; k++) {
-		if (rows[k].raw_len == 0 || rows[k].raw_len > CAIRN_CHUNK_MAX) {
-			rc = cairn__error_set(CAIRN_ECORRUPT, "chunk %zu has impossible sizes", k);
-			goto done;
-		}
-		total += H + rows[k].raw_len;
-	}
-	if (off > total || len > total - off) {
-		rc = cairn__error_set(CAIRN_EINVALID, "bytes %llu..%llu are past the xorb's %llu",
-				      (unsigned long long)off, (unsigned long long)end,
-				      (unsigned long long)total);
-		goto done;
-	}
-	while (pos + H + rows[i].raw_len <= off) {
-		pos += H + rows[i].raw_len;
-		i++;
-	}
-	/* chunks [i, j) overlap; pos is where chunk i's header starts */
-	for (j = i, lo = pos; j < row.chunks && lo < end; j++)
-		lo += H + rows[j].raw_len;
-	/* runs are read whole: [s, e) from the head of i's to the end of j - 1's */
-	s = i;
-	while (s > 0 && rows[s].packed_len == H)
-		s--;
-	for (e = j; e < row.chunks && rows[e].packed_len == H; e++)
+	if (off > x->at[x->n] || len > x->at[x->n] - off)
+		return cairn__error_set(CAIRN_EINVALID, "bytes %llu..%llu are past the xorb's %llu",
+					(unsigned long long)off, (unsigned long long)end,
+					(unsigned long long)x->at[x->n]);
+	/* chunks [i, j) overlap; runs are read whole: [s, e) */
+	for (i = 0; x->at[i + 1] <= off; i++)
 		;
-	{
-		uint64_t plen = rows[e - 1].offset + rows[e - 1].packed_len - rows[s].offset;
-		size_t rlen = 0;
-
-		for (size_t k = s; k < e; k++)
-			rlen += rows[k].raw_len;
-		for (size_t k = s; k < i; k++)
-			skip += rows[k].raw_len;
-		packed = malloc(plen);
-		raw = malloc(rlen);
-		hashes = malloc((e - s) * sizeof(*hashes));
-		if (packed == NULL || raw == NULL || hashes == NULL) {
-			rc = cairn__error_set(CAIRN_ENOMEM, "out of memory");
-			goto done;
-		}
-		for (size_t k = s; k < e; k++)
-			hashes[k - s] = rows[k].hash;
-		rc = r->store->read(r->store, &name, rows[s].offset, plen, packed);
+	for (j = i; j < x->n && x->at[j] < end; j++)
+		;
+	for (s = i; s > 0 && x->rows[s].packed_len == H; s--)
+		;
+	for (e = j; e < x->n && x->rows[e].packed_len == H; e++)
+		;
+	/* a group of at most 8 MiB decoded at once: a long read goes in several */
+	if (x->at[e] - x->at[s] > ((uint64_t)8 << 20) && j - i > 1) {
+		size_t mid = i + 1;
+		while (mid < j - 1 && x->at[mid + 1] - x->at[i] <= ((uint64_t)4 << 20))
+			mid++;
+		rc = cairn_xorb_raw_read(x, off, (size_t)(x->at[mid] - off), out);
 		if (rc == 0)
-			rc = cairn_xorb_decode_range(raw, rlen, &got, packed, plen, hashes, e - s);
-		if (rc == 0 && got != rlen)
-			rc = cairn__error_set(CAIRN_ECORRUPT, "chunks decode to %zu bytes, expected %zu",
-					      got, rlen);
-		if (rc < 0)
-			goto done;
+			rc = cairn_xorb_raw_read(x, x->at[mid], (size_t)(end - x->at[mid]),
+						 dst + (x->at[mid] - off));
+		return rc;
 	}
+	if ((rc = raw_decode(x, s, e)) < 0)
+		return rc;
 	/* lay chunks [i, j) out as NONE chunks, keeping what falls in [off, end) */
-	for (size_t k = i, at = skip; k < j; k++) {
+	for (size_t k = i; k < j; k++) {
 		uint8_t hdr[CAIRN_XORB_CHUNK_HEADER_LEN];
-		uint32_t n = rows[k].raw_len;
-		const uint8_t *parts[2] = {hdr, raw + at};
+		uint32_t n = x->rows[k].raw_len;
+		const uint8_t *parts[2] = {
+			hdr, x->raw + (x->at[k] - x->at[x->s] - H * (k - x->s))};
 		const uint64_t lens[2] = {H, n};
+		uint64_t pos = x->at[k];
 
 		hdr[0] = 0;
 		hdr[1] = (uint8_t)n;
@@ -497,13 +561,22 @@ int cairn_xorb_read_raw(cairn_repo *r, const cairn_hash *xorb, uint64_t off, siz
 				memcpy(dst + (a - off), parts[p] + (a - pos), (size_t)(b - a));
 			pos += lens[p];
 		}
-		at += n;
 	}
-done:
-	free(rows);
-	free(hashes);
-	free(packed);
-	free(raw);
+	return 0;
+}
+
+int cairn_xorb_read_raw(cairn_repo *r, const cairn_hash *xorb, uint64_t off, size_t len,
+			void *out)
+{
+	cairn_xorb_raw *x = NULL;
+	int rc;
+
+	if (len == 0)
+		return 0;
+	rc = cairn_xorb_raw_open(&x, r, xorb);
+	if (rc == 0)
+		rc = cairn_xorb_raw_read(x, off, len, out);
+	cairn_xorb_raw_close(x);
 	return rc;
 }
 
