@@ -2407,7 +2407,13 @@ static enum MHD_Result route(struct MHD_Connection *c, s3q *q, const char *url, 
 	if ((rc = cairn__worker(&r, &meta)) != 0)
 		return send_engine(c, q, rc);
 	(void)meta;
-	if (arg(c, "uploadId", q->upload_id, sizeof(q->upload_id)) && q->upload_id[0] == '\0')
+	/*
+	 * An uploadId that cannot name an upload (no value, empty, too long, a
+	 * bad escape) names none. Taken for no uploadId, it made an abort a
+	 * DeleteObject and a part a PutObject; a long one was cut to its start.
+	 */
+	if (has_arg(c, "uploadId") &&
+	    (!arg(c, "uploadId", q->upload_id, sizeof(q->upload_id)) || q->upload_id[0] == '\0'))
 		return send_err(c, q, 404, "NoSuchUpload", "The specified upload does not exist.");
 
 	if (q->s3bucket[0] == '\0') {

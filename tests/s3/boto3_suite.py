@@ -638,6 +638,10 @@ def multipart():
         MultipartUpload={"Parts": [parts[0], {"PartNumber": 3, "ETag": e1}]}), "InvalidPart", 400)
     st, hd, b = raw("POST", "/%s/mp/obj" % BK, [("uploadId", uid)], body=b"<Complete")
     ok("mpu-malformed-xml", st == 400 and xml_field(b, "Code") == "MalformedXML", repr((st, b[:200])))
+    # an uploadId longer than any names none: the upload it starts with is not aborted
+    st, hd, b = raw("DELETE", "/%s/mp/obj" % BK, [("uploadId", uid + "0")])
+    ok("mpu-abort-long-upload-id", st == 404 and xml_field(b, "Code") == "NoSuchUpload",
+       repr((st, b[:200])))
     expect_error("mpu-complete-wrong-key", lambda: s3.complete_multipart_upload(
         Bucket=BK, Key="mp/other", UploadId=uid, MultipartUpload={"Parts": parts}),
         "NoSuchUpload", 404)
@@ -647,6 +651,12 @@ def multipart():
     eq("mpu-complete-etag", want, r["ETag"])
     g = s3.get_object(Bucket=BK, Key="mp/obj")
     eq("mpu-body", p1 + p2 + p3, g["Body"].read())
+    # "?uploadId" without a value names no upload: an abort, not a DeleteObject
+    st, hd, b = raw("DELETE", "/%s/mp/obj" % BK, [("uploadId", "")], wire_query="uploadId")
+    ok("mpu-abort-upload-id-without-value",
+       st == 404 and xml_field(b, "Code") == "NoSuchUpload", repr((st, b[:200])))
+    eq("mpu-abort-upload-id-without-value-kept", len(p1 + p2 + p3),
+       s3.head_object(Bucket=BK, Key="mp/obj")["ContentLength"])
     eq("mpu-get-etag", want, g["ETag"])
     ok("mpu-no-parts-count", "PartsCount" not in g)
     ok("mpu-meta", g["Metadata"] == {"kind": "mp"} and g["ContentType"] == "text/mp",
