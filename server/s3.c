@@ -16,6 +16,7 @@
  */
 #include "cache.h"
 #include "server_int.h"
+#include "s3_route.h"
 #include "s3_xml.h"
 #include "sigv4.h"
 
@@ -38,7 +39,6 @@
 #define PUT_MAX (UINT64_C(5) << 30)        /* S3's largest single PUT (and part) */
 #define PIECE (1u << 20)
 #define LIST_MAX 1000
-#define NS_SEP "--"
 
 static void iso_time(char out[64], int64_t ns)
 {
@@ -414,41 +414,13 @@ done:
 
 /* ---- buckets: names, visibility, permission ---- */
 
-static bool name_ok(const char *s, size_t n)
-{
-	if (n == 0 || n > CAIRN_NAME_MAX)
-		return false;
-	for (size_t i = 0; i < n; i++) {
-		char ch = s[i];
-		if (!((ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') ||
-		      (i > 0 && (ch == '.' || ch == '_' || ch == '-'))))
-			return false;
-	}
-	return true;
-}
-
 /*
  * The bucket an S3 name means: NS--NAME names namespace NS; a plain name is
  * the caller's own (anonymous callers must name the namespace).
  */
 static bool resolve_bucket(s3q *q)
 {
-	const char *b = q->s3bucket, *sep = strstr(b, NS_SEP);
-	size_t n;
-
-	/* name_ok bounds every length by CAIRN_NAME_MAX */
-	if (sep != NULL && name_ok(b, (size_t)(sep - b)) && name_ok(sep + 2, strlen(sep + 2))) {
-		memcpy(q->ns, b, (size_t)(sep - b));
-		q->ns[sep - b] = '\0';
-		n = strlen(sep + 2);
-		memcpy(q->name, sep + 2, n + 1);
-		return true;
-	}
-	if (!q->authed || !name_ok(b, n = strlen(b)))
-		return false;
-	memcpy(q->ns, q->user, strlen(q->user) + 1);
-	memcpy(q->name, b, n + 1);
-	return true;
+	return s3_resolve_bucket(q->s3bucket, q->authed ? q->user : NULL, q->ns, q->name);
 }
 
 static bool may_read(const s3q *q, const cairn_bucket_row *b)
@@ -471,7 +443,7 @@ static int get_bucket(struct MHD_Connection *c, s3q *q, cairn_repo *r, bool writ
 	int rc;
 
 	if (!resolve_bucket(q)) {
-		*ret = q->authed || strstr(q->s3bucket, NS_SEP)
+		*ret = q->authed || strstr(q->s3bucket, S3_NS_SEP)
 			       ? send_err(c, q, 404, "NoSuchBucket", "The specified bucket does not exist")
 			       : send_err(c, q, 403, "AccessDenied",
 					  "Access Denied (anonymous requests name the bucket as "
@@ -648,7 +620,7 @@ static int lb_one(void *ctx, const cairn_bucket_row *row)
 	if (strcmp(row->ns, l->q->user) == 0)
 		snprintf(name, sizeof(name), "%s", row->name);
 	else
-		snprintf(name, sizeof(name), "%s" NS_SEP "%s", row->ns, row->name);
+		snprintf(name, sizeof(name), "%s" S3_NS_SEP "%s", row->ns, row->name);
 	iso_time(t, row->created_ns);
 	s3_xb_str(l->b, "<Bucket>");
 	s3_xb_el(l->b, "Name", name, strlen(name));
@@ -813,27 +785,6 @@ static int lo_one(void *ctx, const cairn_object_row *row, const char *prefix, si
 	return 0;
 }
 
-/* A continuation token: the key to start after, hex-encoded (opaque to clients). */
-static void token_of(char *out, const char *s, size_t n)
-{
-	s3_hex(out, (const uint8_t *)s, n);
-}
-
-static long token_parse(char *out, size_t cap, const char *t)
-{
-	size_t n = strlen(t);
-
-	if (n % 2 || n / 2 > cap)
-		return -1;
-	for (size_t i = 0; i < n / 2; i++) {
-		unsigned v;
-		if (sscanf(t + 2 * i, "%2x", &v) != 1)
-			return -1;
-		out[i] = (char)v;
-	}
-	return (long)(n / 2);
-}
-
 static enum MHD_Result list_objects(struct MHD_Connection *c, s3q *q, cairn_repo *r, bool v2)
 {
 	cairn_list_options lo = CAIRN_LIST_OPTIONS_INIT;
@@ -868,7 +819,7 @@ static enum MHD_Result list_objects(struct MHD_Connection *c, s3q *q, cairn_repo
 	}
 	if (v2) {
 		if (arg(c, "continuation-token", tok, sizeof(tok))) {
-			long n = token_parse(marker, sizeof(marker) - 1, tok);
+			long n = s3_token_parse(marker, sizeof(marker) - 1, tok);
 			if (n < 0)
 				return send_err(c, q, 400, "InvalidArgument",
 						"The continuation token provided is incorrect");
@@ -931,7 +882,7 @@ static enum MHD_Result list_objects(struct MHD_Connection *c, s3q *q, cairn_repo
 				s3_xb_fmt(&x, "<KeyCount>%zu</KeyCount>", l.count);
 				if (trunc) {
 					char nt[2 * CAIRN_KEY_MAX + 3];
-					token_of(nt, l.last, l.last_len);
+					s3_token_of(nt, l.last, l.last_len);
 					s3_xb_el(&x, "NextContinuationToken", nt, strlen(nt));
 				}
 			} else if (trunc) {
@@ -1376,32 +1327,14 @@ static enum MHD_Result delete_objects(struct MHD_Connection *c, s3q *q, cairn_re
 /* x-amz-copy-source: "[/]BUCKET/KEY[?versionId=null]", URL-encoded. */
 static bool copy_source(struct MHD_Connection *c, s3q *src_q)
 {
-	const char *h = hdr(c, "x-amz-copy-source");
-	char dec[CAIRN_KEY_MAX + 2 * CAIRN_NAME_MAX + 16];
-	const char *p, *slash, *qm;
-	long n;
-	size_t hl;
+	s3_target t;
 
-	if (h == NULL)
+	if (!s3_copy_source(hdr(c, "x-amz-copy-source"), &t))
 		return false;
-	hl = strlen(h);
-	qm = memchr(h, '?', hl);
-	if (qm)
-		hl = (size_t)(qm - h); /* a versionId: there is one version */
-	n = s3_url_decode(dec, sizeof(dec) - 1, h, hl);
-	if (n <= 0)
-		return false;
-	dec[n] = '\0';
-	p = dec[0] == '/' ? dec + 1 : dec;
-	slash = strchr(p, '/');
-	if (slash == NULL || (size_t)(slash - p) >= sizeof(src_q->s3bucket) || slash[1] == '\0' ||
-	    strlen(slash + 1) > CAIRN_KEY_MAX)
-		return false;
-	memcpy(src_q->s3bucket, p, (size_t)(slash - p));
-	src_q->s3bucket[slash - p] = '\0';
-	src_q->key_len = strlen(slash + 1);
-	memcpy(src_q->key, slash + 1, src_q->key_len + 1);
-	src_q->has_key = true;
+	memcpy(src_q->s3bucket, t.bucket, sizeof(src_q->s3bucket));
+	memcpy(src_q->key, t.key, sizeof(src_q->key));
+	src_q->key_len = t.key_len;
+	src_q->has_key = t.has_key;
 	return true;
 }
 
@@ -2345,44 +2278,31 @@ static enum MHD_Result bucket_subresource(struct MHD_Connection *c, s3q *q, cair
 
 /* ---- routing ---- */
 
-static const char *const BUCKET_SUBS[] = {"location", "versioning", "acl", "tagging", "policy",
-					  "cors", "lifecycle", "website", "logging", "encryption",
-					  "replication", "notification", "requestPayment",
-					  "object-lock", "ownershipControls", "accelerate"};
-
-static const char *const OBJECT_SUBS[] = {"tagging", "acl", "retention", "legal-hold", "torrent",
-					  "attributes", "restore", "select"};
-
 /* Split the raw path into bucket and key (decoded). false: a malformed path (sent). */
 static bool split_path(struct MHD_Connection *c, s3q *q, const char *url, enum MHD_Result *ret)
 {
-	const char *p = url[0] == '/' ? url + 1 : url, *slash = strchr(p, '/');
-	size_t bl = slash ? (size_t)(slash - p) : strlen(p);
-	long n;
+	const char *code, *msg;
+	s3_target t;
 
-	if (bl >= sizeof(q->s3bucket)) {
-		*ret = send_err(c, q, 400, "InvalidBucketName", "The specified bucket is not valid.");
+	if (s3_split_path(url, &t, &code, &msg) != 0) {
+		*ret = send_err(c, q, 400, code, msg);
 		return false;
 	}
-	n = s3_url_decode(q->s3bucket, sizeof(q->s3bucket) - 1, p, bl);
-	if (n < 0) {
-		*ret = send_err(c, q, 400, "InvalidURI", "Couldn't parse the specified URI.");
-		return false;
-	}
-	q->s3bucket[n] = '\0';
-	if (slash && slash[1] != '\0') {
-		n = s3_url_decode(q->key, sizeof(q->key) - 1, slash + 1, strlen(slash + 1));
-		if (n <= 0 || memchr(q->key, '\0', (size_t)n) != NULL) {
-			*ret = send_err(c, q, 400, n < 0 || (size_t)n >= sizeof(q->key) - 1
-						  ? "KeyTooLongError" : "InvalidArgument",
-					n < 0 ? "Your key is too long" : "bad key");
-			return false;
-		}
-		q->key[n] = '\0';
-		q->key_len = (size_t)n;
-		q->has_key = true;
-	}
+	memcpy(q->s3bucket, t.bucket, sizeof(q->s3bucket));
+	memcpy(q->key, t.key, sizeof(q->key));
+	q->key_len = t.key_len;
+	q->has_key = t.has_key;
 	return true;
+}
+
+static bool query_has(void *ctx, const char *name)
+{
+	return has_arg(ctx, name);
+}
+
+static bool query_get(void *ctx, const char *name, char *out, size_t cap)
+{
+	return arg(ctx, name, out, cap);
 }
 
 /*
@@ -2392,8 +2312,10 @@ static bool split_path(struct MHD_Connection *c, s3q *q, const char *url, enum M
  */
 static enum MHD_Result route(struct MHD_Connection *c, s3q *q, const char *url, bool early)
 {
-	const char *m = q->method;
-	bool get = strcmp(m, "GET") == 0 || strcmp(m, "HEAD") == 0;
+	const char *m = q->method, *sub;
+	s3_query qa = {query_has, query_get, c};
+	s3_target t;
+	s3_op op;
 	enum MHD_Result ret;
 	cairn_repo *r;
 	cairn_meta *meta;
@@ -2407,86 +2329,70 @@ static enum MHD_Result route(struct MHD_Connection *c, s3q *q, const char *url, 
 	if ((rc = cairn__worker(&r, &meta)) != 0)
 		return send_engine(c, q, rc);
 	(void)meta;
-	/*
-	 * An uploadId that cannot name an upload (no value, empty, too long, a
-	 * bad escape) names none. Taken for no uploadId, it made an abort a
-	 * DeleteObject and a part a PutObject; a long one was cut to its start.
-	 */
-	if (has_arg(c, "uploadId") &&
-	    (!arg(c, "uploadId", q->upload_id, sizeof(q->upload_id)) || q->upload_id[0] == '\0'))
+	memcpy(t.bucket, q->s3bucket, sizeof(t.bucket));
+	t.has_key = q->has_key;
+	t.key_len = 0; /* the operation depends on whether there is a key, not on which */
+	t.key[0] = '\0';
+	op = s3_route_op(m, &t, &qa, hdr(c, "x-amz-copy-source") != NULL, q->upload_id, &sub);
+	switch (op) {
+	case S3_OP_NO_SUCH_UPLOAD:
 		return send_err(c, q, 404, "NoSuchUpload", "The specified upload does not exist.");
-
-	if (q->s3bucket[0] == '\0') {
-		if (!get)
-			return send_err(c, q, 405, "MethodNotAllowed",
-					"The specified method is not allowed against this resource.");
+	case S3_OP_LIST_BUCKETS:
 		return list_buckets(c, q, r);
-	}
-	if (!q->has_key) {
-		if (strcmp(m, "PUT") == 0) {
-			if (has_arg(c, "acl")) {
-				if (early) {
-					q->body = B_XML;
-					q->op = OP_PUT_BUCKET_ACL;
-					return MHD_YES;
-				}
-				return put_bucket_acl(c, q, r);
-			}
-			for (size_t i = 0; i < sizeof(BUCKET_SUBS) / sizeof(BUCKET_SUBS[0]); i++)
-				if (has_arg(c, BUCKET_SUBS[i]))
-					return send_err(c, q, 501, "NotImplemented",
-							"This bucket setting is not supported");
-			if (early) {
-				q->body = B_XML;
-				q->op = OP_CREATE_BUCKET;
-				return MHD_YES;
-			}
-			return create_bucket(c, q, r);
-		}
-		if (strcmp(m, "POST") == 0 && has_arg(c, "delete")) {
-			if (!early)
-				return send_err(c, q, 400, "MalformedXML", "DeleteObjects needs a body");
+	case S3_OP_PUT_BUCKET_ACL:
+		if (early) {
 			q->body = B_XML;
-			q->op = OP_DELETE_OBJECTS;
+			q->op = OP_PUT_BUCKET_ACL;
 			return MHD_YES;
 		}
-		if (strcmp(m, "DELETE") == 0)
-			return delete_bucket(c, q, r);
-		if (strcmp(m, "HEAD") == 0) {
-			cairn_bucket_row b;
-			if (get_bucket(c, q, r, false, &b, &ret) != 0)
-				return ret;
-			return send_body(c, q, 200, NULL, "", 0);
+		return put_bucket_acl(c, q, r);
+	case S3_OP_CREATE_BUCKET:
+		if (early) {
+			q->body = B_XML;
+			q->op = OP_CREATE_BUCKET;
+			return MHD_YES;
 		}
-		if (get) {
-			for (size_t i = 0; i < sizeof(BUCKET_SUBS) / sizeof(BUCKET_SUBS[0]); i++)
-				if (has_arg(c, BUCKET_SUBS[i]))
-					return bucket_subresource(c, q, r, BUCKET_SUBS[i]);
-			if (has_arg(c, "uploads"))
-				return mpu_list(c, q, r);
-			if (has_arg(c, "versions"))
-				return list_versions(c, q, r);
-			{
-				char lt[8];
-				bool v2 = arg(c, "list-type", lt, sizeof(lt)) && strcmp(lt, "2") == 0;
-				return list_objects(c, q, r, v2);
-			}
-		}
-		return send_err(c, q, 405, "MethodNotAllowed",
-				"The specified method is not allowed against this resource.");
+		return create_bucket(c, q, r);
+	case S3_OP_BUCKET_SETTING:
+		return send_err(c, q, 501, "NotImplemented", "This bucket setting is not supported");
+	case S3_OP_DELETE_OBJECTS:
+		if (!early)
+			return send_err(c, q, 400, "MalformedXML", "DeleteObjects needs a body");
+		q->body = B_XML;
+		q->op = OP_DELETE_OBJECTS;
+		return MHD_YES;
+	case S3_OP_DELETE_BUCKET:
+		return delete_bucket(c, q, r);
+	case S3_OP_HEAD_BUCKET: {
+		cairn_bucket_row b;
+		if (get_bucket(c, q, r, false, &b, &ret) != 0)
+			return ret;
+		return send_body(c, q, 200, NULL, "", 0);
 	}
-
-	/* an object */
-	for (size_t i = 0; i < sizeof(OBJECT_SUBS) / sizeof(OBJECT_SUBS[0]); i++)
-		if (has_arg(c, OBJECT_SUBS[i]))
-			return object_subresource(c, q, r, OBJECT_SUBS[i]);
-	if (get)
-		return q->upload_id[0] ? mpu_list_parts(c, q, r) : get_object(c, q, r);
-	if (strcmp(m, "DELETE") == 0)
-		return q->upload_id[0] ? mpu_abort(c, q, r) : delete_object(c, q, r);
-	if (strcmp(m, "PUT") == 0) {
-		if (hdr(c, "x-amz-copy-source"))
-			return q->upload_id[0] ? upload_part_copy(c, q, r) : copy_object(c, q, r);
+	case S3_OP_BUCKET_SUB:
+		return bucket_subresource(c, q, r, sub);
+	case S3_OP_LIST_UPLOADS:
+		return mpu_list(c, q, r);
+	case S3_OP_LIST_VERSIONS:
+		return list_versions(c, q, r);
+	case S3_OP_LIST_OBJECTS:
+	case S3_OP_LIST_OBJECTS_V2:
+		return list_objects(c, q, r, op == S3_OP_LIST_OBJECTS_V2);
+	case S3_OP_OBJECT_SUB:
+		return object_subresource(c, q, r, sub);
+	case S3_OP_GET_OBJECT:
+		return get_object(c, q, r);
+	case S3_OP_LIST_PARTS:
+		return mpu_list_parts(c, q, r);
+	case S3_OP_DELETE_OBJECT:
+		return delete_object(c, q, r);
+	case S3_OP_ABORT_MPU:
+		return mpu_abort(c, q, r);
+	case S3_OP_COPY_OBJECT:
+		return copy_object(c, q, r);
+	case S3_OP_UPLOAD_PART_COPY:
+		return upload_part_copy(c, q, r);
+	case S3_OP_PUT_OBJECT:
 		if (!early && hdr(c, MHD_HTTP_HEADER_CONTENT_LENGTH) == NULL &&
 		    q->auth.payload != S3_PAYLOAD_STREAMING)
 			return send_err(c, q, 411, "MissingContentLength",
@@ -2495,21 +2401,18 @@ static enum MHD_Result route(struct MHD_Connection *c, s3q *q, const char *url, 
 		if (ret == MHD_YES && !early && !q->responded)
 			return put_end(c, q, r); /* an empty body: all there is */
 		return ret;
+	case S3_OP_CREATE_MPU:
+		return mpu_create(c, q, r);
+	case S3_OP_COMPLETE_MPU:
+		if (!early)
+			return send_err(c, q, 400, "MalformedXML", "CompleteMultipartUpload needs a body");
+		q->body = B_XML;
+		q->op = OP_COMPLETE_MPU;
+		return MHD_YES;
+	default:
+		return send_err(c, q, 405, "MethodNotAllowed",
+				"The specified method is not allowed against this resource.");
 	}
-	if (strcmp(m, "POST") == 0) {
-		if (has_arg(c, "uploads"))
-			return mpu_create(c, q, r);
-		if (q->upload_id[0]) {
-			if (!early)
-				return send_err(c, q, 400, "MalformedXML",
-						"CompleteMultipartUpload needs a body");
-			q->body = B_XML;
-			q->op = OP_COMPLETE_MPU;
-			return MHD_YES;
-		}
-	}
-	return send_err(c, q, 405, "MethodNotAllowed",
-			"The specified method is not allowed against this resource.");
 }
 
 static enum MHD_Result last_call(struct MHD_Connection *c, s3q *q)
