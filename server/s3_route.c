@@ -4,9 +4,9 @@
  * bucket once it knows the caller, and dispatches on s3_route_op.
  */
 #include "s3_route.h"
+#include "route.h" /* cairn__hexv */
 #include "sigv4.h"
 
-#include <stdio.h>
 #include <string.h>
 
 bool s3_name_ok(const char *s, size_t n)
@@ -18,6 +18,19 @@ bool s3_name_ok(const char *s, size_t n)
 		if (!((ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') ||
 		      (i > 0 && (ch == '.' || ch == '_' || ch == '-'))))
 			return false;
+	}
+	return true;
+}
+
+/* Is every '%' of s[0, n) followed by two hex digits? */
+static bool escapes_ok(const char *s, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (s[i] != '%')
+			continue;
+		if (n - i < 3 || cairn__hexv(s[i + 1]) < 0 || cairn__hexv(s[i + 2]) < 0)
+			return false;
+		i += 2;
 	}
 	return true;
 }
@@ -40,13 +53,28 @@ int s3_split_path(const char *url, s3_target *t, const char **code, const char *
 		*msg = "Couldn't parse the specified URI.";
 		return -1;
 	}
+	if (memchr(t->bucket, '\0', (size_t)n) != NULL) {
+		/* a NUL (%00) would cut the name short: another bucket */
+		*code = "InvalidBucketName";
+		*msg = "The specified bucket is not valid.";
+		return -1;
+	}
 	t->bucket[n] = '\0';
 	if (slash && slash[1] != '\0') {
-		n = s3_url_decode(t->key, sizeof(t->key) - 1, slash + 1, strlen(slash + 1));
+		const char *k = slash + 1;
+		size_t kl = strlen(k);
+		n = s3_url_decode(t->key, sizeof(t->key) - 1, k, kl);
 		if (n <= 0 || memchr(t->key, '\0', (size_t)n) != NULL) {
-			*code = n < 0 || (size_t)n >= sizeof(t->key) - 1 ? "KeyTooLongError"
-									 : "InvalidArgument";
-			*msg = n < 0 ? "Your key is too long" : "bad key";
+			if (!escapes_ok(k, kl)) {
+				*code = "InvalidURI";
+				*msg = "Couldn't parse the specified URI.";
+			} else if (n < 0) {
+				*code = "KeyTooLongError";
+				*msg = "Your key is too long";
+			} else {
+				*code = "InvalidArgument";
+				*msg = "bad key";
+			}
 			return -1;
 		}
 		t->key[n] = '\0';
@@ -93,8 +121,8 @@ bool s3_copy_source(const char *h, s3_target *t)
 	if (qm)
 		hl = (size_t)(qm - h); /* a versionId: there is one version */
 	n = s3_url_decode(dec, sizeof(dec) - 1, h, hl);
-	if (n <= 0)
-		return false;
+	if (n <= 0 || memchr(dec, '\0', (size_t)n) != NULL)
+		return false; /* a NUL (%00) would cut the key short: another object */
 	dec[n] = '\0';
 	p = dec[0] == '/' ? dec + 1 : dec;
 	slash = strchr(p, '/');
@@ -121,10 +149,10 @@ long s3_token_parse(char *out, size_t cap, const char *t)
 	if (n % 2 || n / 2 > cap)
 		return -1;
 	for (size_t i = 0; i < n / 2; i++) {
-		unsigned v;
-		if (sscanf(t + 2 * i, "%2x", &v) != 1)
-			return -1;
-		out[i] = (char)v;
+		int hi = cairn__hexv(t[2 * i]), lo = cairn__hexv(t[2 * i + 1]);
+		if (hi < 0 || lo < 0)
+			return -1; /* sscanf's %2x took "e-", " 1" and "+f" */
+		out[i] = (char)(hi << 4 | lo);
 	}
 	return (long)(n / 2);
 }

@@ -579,6 +579,14 @@ def copies():
     expect_error("copy-bad-directive", lambda: s3.copy_object(
         Bucket=BK, Key="x", CopySource={"Bucket": BK, "Key": "src"}, MetadataDirective="MOVE"),
         "InvalidArgument", 400)
+    # a %00 names no bucket or key: it does not cut the name short into another one
+    st, _, b = raw("PUT", "/%s/x00" % BK, headers={"x-amz-copy-source": BK + "/src%00junk"})
+    ok("copy-source-nul", st == 400 and xml_field(b, "Code") == "InvalidArgument",
+       repr((st, b[:200])))
+    st, _, b = raw("GET", "/%s%%00junk/src" % BK)
+    ok("bucket-nul", st == 400 and xml_field(b, "Code") == "InvalidBucketName", repr((st, b[:200])))
+    st, _, b = raw("GET", "/%s/src%%zz" % BK)
+    ok("key-bad-escape", st == 400 and xml_field(b, "Code") == "InvalidURI", repr((st, b[:200])))
     # across namespaces: bob reads alice's public bucket, not her private one
     s3.put_object(Bucket=PUB, Key="shared", Body=b"public bytes")
     s3b.copy_object(Bucket=BOB, Key="from-alice", CopySource={"Bucket": A_USER + "--" + PUB,
