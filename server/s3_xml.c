@@ -4,6 +4,7 @@
  * it here; what comes back is checked as the header says.
  */
 #include "s3_xml.h"
+#include "route.h" /* cairn__hexv */
 
 #include "cairn/errors.h"
 
@@ -184,12 +185,13 @@ s3_xtok s3_xr_next(s3_xreader *x)
 {
 	if (x->pending_close) {
 		x->pending_close = false;
+		x->depth--;
 		return S3_X_CLOSE; /* x->name still names it */
 	}
 	for (;;) {
 		const char *lt;
 		if (x->p >= x->end)
-			return S3_X_END;
+			return x->depth == 0 ? S3_X_END : S3_X_ERR; /* an element left open */
 		if (*x->p != '<') {
 			lt = memchr(x->p, '<', (size_t)(x->end - x->p));
 			if (lt == NULL)
@@ -200,8 +202,9 @@ s3_xtok s3_xr_next(s3_xreader *x)
 			return S3_X_TEXT;
 		}
 		if (x->end - x->p >= 4 && memcmp(x->p, "<!--", 4) == 0) {
-			const char *e = strstr(x->p, "-->");
-			if (e == NULL || e >= x->end)
+			/* the body is no C string: nothing may be read past its end */
+			const char *e = memmem(x->p + 4, (size_t)(x->end - x->p) - 4, "-->", 3);
+			if (e == NULL)
 				return S3_X_ERR;
 			x->p = e + 3;
 			continue;
@@ -218,6 +221,7 @@ s3_xtok s3_xr_next(s3_xreader *x)
 			const char *n = x->p + 1;
 			bool close = false, selfclose;
 			size_t len = 0;
+			char *colon;
 			if (gt == NULL)
 				return S3_X_ERR;
 			if (*n == '/')
@@ -226,15 +230,28 @@ s3_xtok s3_xr_next(s3_xreader *x)
 			while (n + len < gt && n[len] != ' ' && n[len] != '\t' && n[len] != '\r' &&
 			       n[len] != '\n' && n[len] != '/')
 				len++;
-			if (len == 0 || len >= sizeof(x->name))
+			if (len == 0 || len >= sizeof(x->name) || memchr(n, '\0', len) != NULL)
 				return S3_X_ERR;
+			/* an end tag closes the element open last, of the same name */
+			if (close) {
+				if (x->depth == 0 || strlen(x->open[x->depth - 1]) != len ||
+				    memcmp(x->open[x->depth - 1], n, len) != 0)
+					return S3_X_ERR;
+				x->depth--;
+			} else {
+				if (x->depth == S3_XML_DEPTH)
+					return S3_X_ERR;
+				memcpy(x->open[x->depth], n, len);
+				x->open[x->depth][len] = '\0';
+				x->depth++;
+			}
 			memcpy(x->name, n, len);
 			x->name[len] = '\0';
-			/* an element's namespace prefix does not matter here */
-			{
-				char *colon = strchr(x->name, ':');
-				if (colon)
-					memmove(x->name, colon + 1, strlen(colon + 1) + 1);
+			/* an element's namespace prefix does not matter here; its name does */
+			if ((colon = strchr(x->name, ':')) != NULL) {
+				if (colon[1] == '\0')
+					return S3_X_ERR;
+				memmove(x->name, colon + 1, strlen(colon + 1) + 1);
 			}
 			x->p = gt + 1;
 			/* <a/>: an empty element, opened now and closed at the next call */
@@ -347,15 +364,13 @@ static bool etag_md5(const char *s, size_t n, uint8_t out[16])
 	if (n != 32)
 		return false;
 	for (size_t i = 0; i < 16; i++) {
-		unsigned v;
-		char two[3] = {s[2 * i], s[2 * i + 1], 0};
-		if (sscanf(two, "%2x", &v) != 1)
-			return false;
-		out[i] = (uint8_t)v;
+		int hi = cairn__hexv(s[2 * i]), lo = cairn__hexv(s[2 * i + 1]);
+		if (hi < 0 || lo < 0)
+			return false; /* sscanf's %2x took " f", "+f" and "-1" */
+		out[i] = (uint8_t)(hi << 4 | lo);
 	}
 	return true;
 }
-
 
 int s3_complete_parse(const char *doc, size_t n, cairn_mpu_want **out, size_t *count)
 {

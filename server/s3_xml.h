@@ -44,15 +44,23 @@ void s3_xb_key(s3_xbuf *b, const char *tag, const char *s, size_t n, bool url);
  * a list of elements holding text. This walks such a document: each call
  * yields the next start tag, end tag or text; entities are decoded into
  * the text. Comments, processing instructions and declarations are
- * skipped; anything malformed ends the walk with an error (MalformedXML).
+ * skipped; anything malformed ends the walk with an error (MalformedXML):
+ * a tag or comment left open, an end tag that does not close the element
+ * opened last, an element left open at the end, more than S3_XML_DEPTH
+ * open at once, a bad entity, a name empty (or its local part), longer
+ * than 63 bytes or holding a NUL.
  */
 typedef enum s3_xtok { S3_X_END, S3_X_OPEN, S3_X_CLOSE, S3_X_TEXT, S3_X_ERR } s3_xtok;
+
+#define S3_XML_DEPTH 16 /* elements open at once (S3's bodies nest 5 deep) */
 
 typedef struct s3_xreader {
 	const char *p, *end;
 	char name[64];      /* S3_X_OPEN, S3_X_CLOSE: the element's name, without a prefix */
 	s3_xbuf text;       /* S3_X_TEXT: the text, decoded (never empty) */
 	bool pending_close; /* <a/> was reported open: its close comes next */
+	unsigned depth;     /* elements open, their names as written: */
+	char open[S3_XML_DEPTH][64]; /* an end tag must close the last one */
 } s3_xreader;
 
 /* Walk doc[0, n) (NULL: an empty document). Free x->text.p when done. */

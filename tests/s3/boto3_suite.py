@@ -587,6 +587,12 @@ def copies():
     ok("bucket-nul", st == 400 and xml_field(b, "Code") == "InvalidBucketName", repr((st, b[:200])))
     st, _, b = raw("GET", "/%s/src%%zz" % BK)
     ok("key-bad-escape", st == 400 and xml_field(b, "Code") == "InvalidURI", repr((st, b[:200])))
+    # an end tag that closes another element: malformed, nothing deleted
+    st, _, b = raw("POST", "/" + BK, [("delete", "")],
+                   body=b"<Delete><Object><Key>src</Key></Obj></Delete>")
+    ok("delete-objects-mismatched", st == 400 and xml_field(b, "Code") == "MalformedXML",
+       repr((st, b[:200])))
+    eq("delete-objects-mismatched-kept", body, s3.get_object(Bucket=BK, Key="src")["Body"].read())
     # across namespaces: bob reads alice's public bucket, not her private one
     s3.put_object(Bucket=PUB, Key="shared", Body=b"public bytes")
     s3b.copy_object(Bucket=BOB, Key="from-alice", CopySource={"Bucket": A_USER + "--" + PUB,
