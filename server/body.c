@@ -368,7 +368,6 @@ static bool next_line(const char *body, size_t body_len, size_t *i, const char *
 	return blank;
 }
 
-
 int cairn__batch_read(cairn__batch *b, const char *body, size_t len, const char *ns,
 		      const char *name, char *msg, size_t msgcap)
 {

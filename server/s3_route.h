@@ -34,7 +34,9 @@ typedef struct s3_target {
  * Split a raw path (as sent, without the query) into *t: /BUCKET[/KEY],
  * each percent-decoded ('+' stays '+'); a '/' after the bucket with nothing
  * after it names no key. Returns 0, or -1 with S3's error code and message
- * for a 400 (InvalidBucketName, InvalidURI, KeyTooLongError, InvalidArgument).
+ * for a 400: InvalidBucketName (too long, or a NUL), InvalidURI (a bad
+ * escape), KeyTooLongError (over CAIRN_KEY_MAX bytes decoded) or
+ * InvalidArgument (a NUL in the key).
  */
 int s3_split_path(const char *url, s3_target *t, const char **code, const char **msg);
 
@@ -49,13 +51,14 @@ bool s3_resolve_bucket(const char *bucket, const char *user, char ns[CAIRN_NAME_
 /*
  * An x-amz-copy-source value, "[/]BUCKET/KEY[?versionId=...]" URL-encoded
  * as a whole, into *t (has_key set). false if it does not name a bucket
- * and a key.
+ * and a key, or holds a NUL.
  */
 bool s3_copy_source(const char *h, s3_target *t);
 
 /* A listing's continuation token: the hex of the key to start after. */
 void s3_token_of(char *out, const char *key, size_t n); /* out: 2n + 1 bytes */
-/* Its key back into out (cap bytes, no NUL added); the length, or -1 if not a token. */
+/* Its key back into out (cap bytes, no NUL added); the length, or -1 if not a
+ * token (an odd length, a byte not a hex digit, or longer than cap). */
 long s3_token_parse(char *out, size_t cap, const char *t);
 
 /* The query arguments of a request, as MHD has them (values as sent). */
