@@ -23,8 +23,10 @@
  * Writing needs a write or admin token of the owner, or an admin token.
  */
 #include "server_int.h"
+#include "body.h"
 #include "cache.h"
 #include "region.h"
+#include "route.h"
 #include "token.h"
 #include "web.h"
 
@@ -496,137 +498,19 @@ bool cairn__same_text(const char *a, const char *b, size_t n)
 	return d == 0;
 }
 
-int cairn__hexv(char ch)
-{
-	if (ch >= '0' && ch <= '9')
-		return ch - '0';
-	if (ch >= 'a' && ch <= 'f')
-		return ch - 'a' + 10;
-	if (ch >= 'A' && ch <= 'F')
-		return ch - 'A' + 10;
-	return -1;
-}
-
-/* Why a path or a name in it is refused (negative returns of the decoders below). */
-enum {
-	BAD_ESCAPE = -1,
-	BAD_NUL = -2,
-	BAD_LONG = -3,
-	BAD_SEGMENT = -4, /* empty, "." or ".." */
-	BAD_SLASH = -5,   /* "%2F" inside a segment */
-	BAD_UTF8 = -6,
-};
-
-/*
- * Percent-decode s[0, n) into out (cap bytes). Returns the length, or
- * BAD_ESCAPE, BAD_NUL or BAD_LONG.
- */
-static long pct_decode(char *out, size_t cap, const char *s, size_t n)
-{
-	size_t o = 0;
-
-	for (size_t i = 0; i < n; i++) {
-		char ch = s[i];
-		if (ch == '%') {
-			int hi, lo;
-			if (i + 2 >= n)
-				return BAD_ESCAPE;
-			hi = cairn__hexv(s[i + 1]);
-			lo = cairn__hexv(s[i + 2]);
-			if (hi < 0 || lo < 0)
-				return BAD_ESCAPE;
-			ch = (char)(hi << 4 | lo);
-			i += 2;
-		}
-		if (ch == '\0')
-			return BAD_NUL;
-		if (o >= cap)
-			return BAD_LONG;
-		out[o++] = ch;
-	}
-	return (long)o;
-}
-
-/* Is s[0, n) valid UTF-8 (jansson's check)? */
-bool cairn__utf8_ok(const char *s, size_t n)
-{
-	json_t *v = json_stringn(s, n);
-
-	json_decref(v);
-	return v != NULL;
-}
-
-/*
- * Decode a '/'-separated path s[0, n) into out: every segment non-empty,
- * not "." or "..", no NUL, valid UTF-8, at most cap bytes in all.
- * Returns the length or a BAD_* reason.
- */
-static long decode_path(char *out, size_t cap, const char *s, size_t n)
-{
-	size_t o = 0, i = 0;
-
-	while (i <= n) {
-		const char *seg = s + i;
-		const char *end = memchr(seg, '/', n - i);
-		size_t sl = end ? (size_t)(end - seg) : n - i;
-		long d;
-
-		if (o > 0) {
-			if (o >= cap)
-				return BAD_LONG;
-			out[o++] = '/';
-		}
-		d = pct_decode(out + o, cap - o, seg, sl);
-		if (d < 0)
-			return d;
-		if (d == 0 || (d == 1 && out[o] == '.') ||
-		    (d == 2 && out[o] == '.' && out[o + 1] == '.'))
-			return BAD_SEGMENT;
-		if (memchr(out + o, '/', (size_t)d) != NULL)
-			return BAD_SLASH;
-		o += (size_t)d;
-		i += sl + 1;
-		if (end == NULL)
-			break;
-	}
-	return cairn__utf8_ok(out, o) ? (long)o : BAD_UTF8;
-}
-
-/* What a client is told of a refused key (a BAD_* reason). */
-static const char *bad_key_why(long why)
-{
-	switch (why) {
-	case BAD_ESCAPE:
-		return "bad path: a bad percent-escape";
-	case BAD_NUL:
-		return "bad path: a key cannot hold a NUL byte";
-	case BAD_LONG:
-		return "bad path: a key holds at most 1024 bytes (decoded)";
-	case BAD_SEGMENT:
-		return "bad path: an empty, '.' or '..' segment";
-	case BAD_SLASH:
-		return "bad path: an escaped '/' (%2F) inside a segment";
-	default:
-		return "bad path: a key must be UTF-8";
-	}
-}
-
 bool cairn__query_arg(struct MHD_Connection *c, const char *name, char *out, size_t cap,
 		      size_t *len)
 {
 	const char *v = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, name);
-	char tmp[URL_MAX];
 	size_t n;
 	long d;
 
 	if (v == NULL)
 		return false;
 	n = strlen(v);
-	if (n >= sizeof(tmp))
+	if (n >= URL_MAX)
 		return false;
-	for (size_t i = 0; i < n; i++)
-		tmp[i] = v[i] == '+' ? ' ' : v[i];
-	d = pct_decode(out, cap - 1, tmp, n);
+	d = cairn__query_decode(out, cap - 1, v, n);
 	if (d < 0)
 		return false;
 	out[d] = '\0';
@@ -887,30 +771,10 @@ static enum MHD_Result h_bucket_list(struct MHD_Connection *c, worker *w, req *q
 	return send_json(c, q, 200, json_pack("{s:o}", "buckets", lc.arr));
 }
 
-/* The "private" member of a JSON body: 1 true, 0 false, -1 absent, -2 bad. */
-static int body_private(const req *q)
-{
-	json_t *v, *p;
-	int res = -1;
-
-	if (q->body_len == 0)
-		return -1;
-	v = json_loadb(q->body, q->body_len, 0, NULL);
-	if (!json_is_object(v)) {
-		json_decref(v);
-		return -2;
-	}
-	p = json_object_get(v, "private");
-	if (p != NULL)
-		res = json_is_boolean(p) ? json_is_true(p) : -2;
-	json_decref(v);
-	return res;
-}
-
 static enum MHD_Result h_bucket_create(struct MHD_Connection *c, worker *w, req *q)
 {
 	const char *msg;
-	int priv = body_private(q);
+	int priv = cairn__body_private(q->body, q->body_len);
 	int rc = write_check(q, q->ns, &msg);
 	cairn_bucket_row b;
 
@@ -998,61 +862,13 @@ static enum MHD_Result h_bucket_delete(struct MHD_Connection *c, worker *w, req 
 	return send_json(c, q, 200, json_pack("{s:b}", "deleted", 1));
 }
 
-/*
- * The keep-warm list of a settings body ({"regions": ["eu", ...]}) into
- * out, comma-separated, each a region the origin knows, none twice.
- * 1: given; 0: absent; or a negative CAIRN_E* code with *why.
- */
-static int body_regions(worker *w, const req *q, char out[CAIRN_REGIONS_MAX + 1],
-			const char **why)
+/* Does the origin know region name (cairn__body_regions)? */
+static int region_known(void *ctx, const char *name)
 {
-	static _Thread_local char msg[CAIRN_NAME_MAX + 64];
+	worker *w = ctx;
 	char url[CAIRN_REGION_URL_MAX + 1];
-	json_t *v = json_loadb(q->body ? q->body : "", q->body_len, 0, NULL), *arr, *e;
-	size_t i, at = 0;
-	int rc = 1;
 
-	out[0] = '\0';
-	arr = json_object_get(v, "regions");
-	if (arr == NULL) {
-		json_decref(v);
-		return 0;
-	}
-	*why = "\"regions\" is a list of region names";
-	if (!json_is_array(arr))
-		rc = CAIRN_EINVALID;
-	json_array_foreach(arr, i, e) {
-		const char *name = json_string_value(e), *p;
-		size_t n = name ? strlen(name) : 0;
-		bool dup = false;
-
-		if (rc != 1)
-			break;
-		if (n == 0 || n > CAIRN_NAME_MAX || strchr(name, ',') != NULL) {
-			rc = CAIRN_EINVALID;
-			break;
-		}
-		for (p = out; *p != '\0'; p += strcspn(p, ",") + (p[strcspn(p, ",")] == ','))
-			dup |= strcspn(p, ",") == n && memcmp(p, name, n) == 0;
-		if (dup)
-			continue;
-		if ((rc = w->meta->region_get(w->meta, name, url, NULL)) != 0) {
-			snprintf(msg, sizeof(msg), "no region %s (cairn admin regions list)", name);
-			*why = msg;
-			rc = rc == CAIRN_ENOTFOUND ? CAIRN_EINVALID : rc;
-			break;
-		}
-		rc = 1;
-		if (at + n + (at > 0) > CAIRN_REGIONS_MAX) {
-			*why = "too many regions";
-			rc = CAIRN_EINVALID;
-			break;
-		}
-		at += (size_t)snprintf(out + at, CAIRN_REGIONS_MAX + 1 - at, "%s%s", at ? "," : "",
-				       name);
-	}
-	json_decref(v);
-	return rc;
+	return w->meta->region_get(w->meta, name, url, NULL);
 }
 
 /* PUT /api/buckets/NS/NAME/settings {"private": B, "regions": [...]}: either or both. */
@@ -1066,8 +882,9 @@ static enum MHD_Result h_bucket_settings(struct MHD_Connection *c, worker *w, re
 
 	if (writable_bucket(c, w, q, &b, &ret) != 0)
 		return ret;
-	priv = body_private(q);
-	regs = priv == -2 ? 0 : body_regions(w, q, regions, &why);
+	priv = cairn__body_private(q->body, q->body_len);
+	regs = priv == -2 ? 0
+			  : cairn__body_regions(q->body, q->body_len, regions, &why, region_known, w);
 	if (priv == -2 || (priv == -1 && regs == 0))
 		return send_error(c, q, 400, "InvalidArgument",
 				  "body must be a JSON object with \"private\": true|false and/or "
@@ -1606,8 +1423,6 @@ static enum MHD_Result want_big_body(struct MHD_Connection *c, req *q, int hid, 
 	return MHD_YES;
 }
 
-#define QUERY_MAX 8192 /* hashes per dedup query */
-
 static enum MHD_Result h_chunk_get(struct MHD_Connection *c, worker *w, req *q)
 {
 	cairn_caller who;
@@ -1628,36 +1443,24 @@ static enum MHD_Result h_chunk_get(struct MHD_Connection *c, worker *w, req *q)
 
 static enum MHD_Result h_chunk_query(struct MHD_Connection *c, worker *w, req *q)
 {
-	json_t *v = json_loadb(q->body ? q->body : "", q->body_len, 0, NULL);
-	json_t *arr = json_object_get(v, "chunks");
 	cairn_hash *hashes = NULL;
 	bool *present = NULL;
 	char *bits = NULL;
+	const char *why;
 	cairn_caller who;
 	enum MHD_Result ret;
 	size_t n;
 	int rc;
 
-	if (!json_is_array(arr) || json_array_size(arr) > QUERY_MAX) {
-		json_decref(v);
-		return send_error(c, q, 400, "InvalidArgument",
-				  "body must be {\"chunks\": [hash, ...]} with at most 8192 hashes");
-	}
-	n = json_array_size(arr);
-	hashes = malloc((n ? n : 1) * sizeof(*hashes));
+	rc = cairn__body_chunks(q->body, q->body_len, &hashes, &n, &why);
+	if (rc != 0)
+		return rc == CAIRN_EINVALID ? send_error(c, q, 400, "InvalidArgument", why)
+					    : send_error(c, q, 500, "Internal", "out of memory");
 	present = calloc(n ? n : 1, sizeof(*present));
 	bits = malloc(n + 1);
-	if (hashes == NULL || present == NULL || bits == NULL) {
+	if (present == NULL || bits == NULL) {
 		ret = send_error(c, q, 500, "Internal", "out of memory");
 		goto done;
-	}
-	for (size_t i = 0; i < n; i++) {
-		const char *s = json_string_value(json_array_get(arr, i));
-		if (s == NULL || cairn_hash_from_hex(&hashes[i], s, strlen(s)) != 0) {
-			ret = send_error(c, q, 400, "InvalidArgument",
-					 "chunks must be 64-hex-digit hashes");
-			goto done;
-		}
 	}
 	caller_of(q, &who);
 	if ((rc = cairn_chunks_query(w->repo, &who, hashes, n, present)) != 0) {
@@ -1671,7 +1474,6 @@ static enum MHD_Result h_chunk_query(struct MHD_Connection *c, worker *w, req *q
 	atomic_fetch_add(&metrics.upload_chunks, n);
 	ret = send_json(c, q, 200, json_pack("{s:s%}", "present", bits, n));
 done:
-	json_decref(v);
 	free(hashes);
 	free(present);
 	free(bits);
@@ -2103,230 +1905,6 @@ static enum MHD_Result h_xorb_get(struct MHD_Connection *c, worker *w, req *q)
 /* ---- batches ---- */
 
 #define BATCH_MAX ((size_t)64 << 20)
-#define BATCH_LINES 10000
-
-static int b64v(unsigned char ch)
-{
-	if (ch >= 'A' && ch <= 'Z')
-		return ch - 'A';
-	if (ch >= 'a' && ch <= 'z')
-		return ch - 'a' + 26;
-	if (ch >= '0' && ch <= '9')
-		return ch - '0' + 52;
-	if (ch == '+')
-		return 62;
-	if (ch == '/')
-		return 63;
-	return -1;
-}
-
-/* Standard, padded base64 into a malloc'd buffer; -1 if malformed. */
-static long b64_decode(const char *s, size_t n, uint8_t **out)
-{
-	uint8_t *o;
-	size_t k = 0;
-
-	if (n % 4 != 0)
-		return -1;
-	o = malloc(n / 4 * 3 + 1);
-	if (o == NULL)
-		return -1;
-	for (size_t i = 0; i < n; i += 4) {
-		int v[4], pad = 0;
-		for (int j = 0; j < 4; j++) {
-			if (s[i + j] == '=' && i + 4 == n && j >= 2) {
-				v[j] = 0;
-				pad++;
-			} else if ((v[j] = b64v((unsigned char)s[i + j])) < 0 || pad) {
-				free(o);
-				return -1;
-			}
-		}
-		o[k++] = (uint8_t)(v[0] << 2 | v[1] >> 4);
-		if (pad < 2)
-			o[k++] = (uint8_t)(v[1] << 4 | v[2] >> 2);
-		if (pad < 1)
-			o[k++] = (uint8_t)(v[2] << 6 | v[3]);
-	}
-	*out = o;
-	return (long)k;
-}
-
-/* One parsed line: the op and what it owns. */
-typedef struct batch_line {
-	cairn_batch_op op;
-	json_t *json; /* the strings op points into */
-	cairn_chunk_ref *chunks;
-	char key[CAIRN_KEY_MAX + 1];
-	char src_ns[CAIRN_NAME_MAX + 1], src_name[CAIRN_NAME_MAX + 1];
-} batch_line;
-
-static bool u64_member(json_t *o, const char *k, uint64_t *out, bool required)
-{
-	json_t *v = json_object_get(o, k);
-
-	if (v == NULL)
-		return !required;
-	if (!json_is_integer(v) || json_integer_value(v) < 0)
-		return false;
-	*out = (uint64_t)json_integer_value(v);
-	return true;
-}
-
-/*
- * A key as the URL routes accept one once decoded: 1 to CAIRN_KEY_MAX
- * bytes, no NUL, '/'-separated segments that are neither empty nor "." or
- * "..". (JSON text is valid UTF-8 already.)
- */
-static bool key_ok(const char *s, size_t n)
-{
-	size_t seg = 0;
-
-	if (s == NULL || n == 0 || n > CAIRN_KEY_MAX || memchr(s, '\0', n) != NULL)
-		return false;
-	for (size_t i = 0; i <= n; i++) {
-		if (i < n && s[i] != '/')
-			continue;
-		if (i == seg || (i - seg == 1 && s[seg] == '.') ||
-		    (i - seg == 2 && s[seg] == '.' && s[seg + 1] == '.'))
-			return false;
-		seg = i + 1;
-	}
-	return true;
-}
-
-/* A path member: a key the engine accepts (decoded already: JSON carries it as text). */
-static bool path_member(json_t *o, const char *k, char *out, size_t *len)
-{
-	const char *s = json_string_value(json_object_get(o, k));
-	size_t n = s ? json_string_length(json_object_get(o, k)) : 0;
-
-	if (!key_ok(s, n))
-		return false;
-	memcpy(out, s, n);
-	out[n] = '\0';
-	*len = n;
-	return true;
-}
-
-/*
- * Is text one flat JSON object (no nested object or array)? Checked before
- * parsing: a parser's tree of many small values costs many times their
- * text, and no operation needs one.
- */
-static bool flat_object(const char *text, size_t len)
-{
-	bool in_str = false;
-	int braces = 0;
-
-	for (size_t i = 0; i < len; i++) {
-		char ch = text[i];
-		if (in_str) {
-			if (ch == '\\')
-				i++;
-			else if (ch == '"')
-				in_str = false;
-		} else if (ch == '"') {
-			in_str = true;
-		} else if (ch == '[' || (ch == '{' && ++braces > 1)) {
-			return false;
-		}
-	}
-	return true;
-}
-
-/* Parse line text into l. NULL, or what is wrong with it. */
-static const char *parse_line(batch_line *l, const char *text, size_t len, const req *q)
-{
-	json_t *v;
-	const char *op, *s;
-	cairn_batch_op *o = &l->op;
-
-	if (!flat_object(text, len))
-		return "each line is one flat JSON object (no nested objects or arrays)";
-	v = json_loadb(text, len, 0, NULL);
-	l->json = v;
-	if (!json_is_object(v))
-		return "not a JSON object";
-	op = json_string_value(json_object_get(v, "op"));
-	if (op == NULL)
-		return "no \"op\"";
-	if (!path_member(v, "path", l->key, &o->key_len))
-		return "\"path\" must be a key of 1 to 1024 bytes, without empty, \".\" or \"..\" "
-		       "segments";
-	o->key = l->key;
-	if (strcmp(op, "delete") == 0) {
-		o->type = CAIRN_OP_DELETE;
-		return NULL;
-	}
-	if (strcmp(op, "copy") == 0) {
-		const char *sb = json_string_value(json_object_get(v, "src_bucket"));
-		const char *slash;
-		o->type = CAIRN_OP_COPY;
-		if (sb == NULL) {
-			snprintf(l->src_ns, sizeof(l->src_ns), "%s", q->ns);
-			snprintf(l->src_name, sizeof(l->src_name), "%s", q->name);
-		} else if ((slash = strchr(sb, '/')) == NULL ||
-			   (size_t)(slash - sb) > CAIRN_NAME_MAX || strlen(slash + 1) > CAIRN_NAME_MAX ||
-			   slash == sb || slash[1] == '\0') {
-			return "\"src_bucket\" must be NS/NAME";
-		} else {
-			memcpy(l->src_ns, sb, (size_t)(slash - sb));
-			l->src_ns[slash - sb] = '\0';
-			snprintf(l->src_name, sizeof(l->src_name), "%s", slash + 1);
-		}
-		o->src_ns = l->src_ns;
-		o->src_name = l->src_name;
-		s = json_string_value(json_object_get(v, "src_path"));
-		if (!key_ok(s, s ? json_string_length(json_object_get(v, "src_path")) : 0))
-			return "\"src_path\" must be a key (as \"path\")";
-		o->src_key = s;
-		o->src_key_len = json_string_length(json_object_get(v, "src_path"));
-		return NULL;
-	}
-	if (strcmp(op, "add") == 0) {
-		json_t *ch = json_object_get(v, "chunks");
-		uint64_t mt = 0;
-		o->type = CAIRN_OP_ADD;
-		s = json_string_value(json_object_get(v, "hash"));
-		if (s == NULL || cairn_hash_from_hex(&o->file, s, strlen(s)) != 0)
-			return "\"hash\" must be a 64-hex-digit file hash";
-		if (!u64_member(v, "size", &o->size, true))
-			return "\"size\" must be a byte count";
-		if (json_is_integer(json_object_get(v, "mtime_ns")))
-			o->mtime_ns = (int64_t)json_integer_value(json_object_get(v, "mtime_ns"));
-		else if (!u64_member(v, "mtime_ns", &mt, false))
-			return "\"mtime_ns\" must be an integer";
-		if (ch != NULL) {
-			uint8_t *raw = NULL;
-			long k;
-			if (!json_is_string(ch))
-				return "\"chunks\" must be base64 text";
-			k = b64_decode(json_string_value(ch), json_string_length(ch), &raw);
-			if (k < 0 || k % 40 != 0) {
-				free(raw);
-				return "\"chunks\" must be base64 of 40 bytes per chunk";
-			}
-			o->nchunks = (size_t)k / 40;
-			l->chunks = malloc((o->nchunks ? o->nchunks : 1) * sizeof(*l->chunks));
-			if (l->chunks == NULL) {
-				free(raw);
-				return "out of memory";
-			}
-			for (size_t i = 0; i < o->nchunks; i++) {
-				uint64_t n = 0;
-				memcpy(l->chunks[i].hash.bytes, raw + 40 * i, 32);
-				for (int b = 7; b >= 0; b--)
-					n = n << 8 | raw[40 * i + 32 + b];
-				l->chunks[i].len = n;
-			}
-			free(raw);
-			o->chunks = l->chunks;
-		}
-		return NULL;
-	}
-	return "\"op\" must be add, copy or delete";
-}
 
 static json_t *result_json(const cairn_batch_op *o)
 {
@@ -2342,77 +1920,31 @@ static json_t *result_json(const cairn_batch_op *o)
 			 "size", (json_int_t)o->size);
 }
 
-/*
- * The line of body at *i (its text and length, without the newline); *i
- * moves past it. Returns whether it is blank (spaces, tabs, CR only).
- */
-static bool next_line(const req *q, size_t *i, const char **text, size_t *len)
-{
-	const char *p = q->body + *i, *nl = memchr(p, '\n', q->body_len - *i);
-	size_t n = nl ? (size_t)(nl - p) : q->body_len - *i;
-	bool blank = true;
-
-	for (size_t k = 0; k < n && blank; k++)
-		blank = p[k] == ' ' || p[k] == '\r' || p[k] == '\t';
-	*text = p;
-	*len = n;
-	*i += n + 1;
-	return blank;
-}
-
 static enum MHD_Result h_batch(struct MHD_Connection *c, worker *w, req *q)
 {
-	batch_line *lines = NULL;
-	cairn_batch_op *ops = NULL;
-	size_t n = 0, bad = 0, at = 0;
-	const char *why = NULL;
+	cairn__batch b;
+	size_t bad = 0;
 	char msg[512];
 	cairn_caller who;
 	enum MHD_Result ret;
 	json_t *results;
 	int rc;
 
-	/* count the lines first: one allocation, and the ceiling before any work */
-	for (size_t i = 0; i < q->body_len; i++)
-		if (q->body[i] == '\n' || i + 1 == q->body_len)
-			n++;
-	if (n > BATCH_LINES)
-		return send_error(c, q, 413, "TooLarge", "a batch has at most 10000 lines");
-	lines = calloc(n ? n : 1, sizeof(*lines));
-	ops = calloc(n ? n : 1, sizeof(*ops));
-	if (lines == NULL || ops == NULL) {
-		ret = send_error(c, q, 500, "Internal", "out of memory");
-		goto done;
-	}
-	n = 0;
-	for (size_t i = 0; i < q->body_len && why == NULL;) {
-		const char *text;
-		size_t len;
-		at++;
-		if (!next_line(q, &i, &text, &len)) {
-			why = parse_line(&lines[n], text, len, q);
-			ops[n] = lines[n].op;
-			n++;
-		}
-	}
-	if (why != NULL) {
-		snprintf(msg, sizeof(msg), "line %zu: %s", at, why);
-		ret = send_error(c, q, 400, "InvalidArgument", msg);
+	rc = cairn__batch_read(&b, q->body, q->body_len, q->ns, q->name, msg, sizeof(msg));
+	if (rc != 0) {
+		ret = rc == CAIRN_ETOOBIG  ? send_error(c, q, 413, "TooLarge",
+							"a batch has at most 10000 lines")
+		      : rc == CAIRN_EINVALID ? send_error(c, q, 400, "InvalidArgument", msg)
+					     : send_error(c, q, 500, "Internal", "out of memory");
 		goto done;
 	}
 	caller_of(q, &who);
-	rc = cairn_batch_apply(w->repo, &who, q->ns, q->name, ops, n, &bad);
+	rc = cairn_batch_apply(w->repo, &who, q->ns, q->name, b.ops, b.n, &bad);
 	if (rc != 0) {
-		if (bad < n) {
-			/* line numbers count blank lines too: find the bad op's line */
-			size_t line = 0, seen = 0;
-			for (size_t i = 0; i < q->body_len && seen <= bad;) {
-				const char *text;
-				size_t len;
-				line++;
-				seen += !next_line(q, &i, &text, &len);
-			}
-			snprintf(msg, sizeof(msg), "line %zu: %s", line, cairn_error_last());
+		if (bad < b.n) {
+			/* line numbers count blank lines too */
+			snprintf(msg, sizeof(msg), "line %zu: %s",
+				 cairn__batch_line_of(q->body, q->body_len, bad), cairn_error_last());
 			ret = send_code(c, q, rc, msg);
 		} else {
 			ret = send_engine(c, q, rc);
@@ -2420,231 +1952,36 @@ static enum MHD_Result h_batch(struct MHD_Connection *c, worker *w, req *q)
 		goto done;
 	}
 	results = json_array();
-	for (size_t i = 0; i < n && results; i++)
-		if (json_array_append_new(results, result_json(&ops[i])) != 0) {
+	for (size_t i = 0; i < b.n && results; i++)
+		if (json_array_append_new(results, result_json(&b.ops[i])) != 0) {
 			json_decref(results);
 			results = NULL;
 		}
 	ret = results ? send_json(c, q, 200, json_pack("{s:o}", "results", results))
 		      : send_error(c, q, 500, "Internal", "out of memory");
 done:
-	for (size_t i = 0; lines && i < n; i++) {
-		json_decref(lines[i].json);
-		free(lines[i].chunks);
-	}
-	free(lines);
-	free(ops);
+	cairn__batch_free(&b);
 	return ret;
 }
 
 /* ---- routing ------------------------------------------------------------------------ */
 
-enum handler {
-	H_NOTFOUND = -1,
-	H_BADPATH = -2,
-	H_HEALTH = 0,
-	H_METRICS,
-	H_WHOAMI,
-	H_BUCKETS,
-	H_BUCKET,
-	H_SETTINGS,
-	H_TREE,
-	H_UPLOAD,
-	H_RESOLVE,
-	H_CHUNKS,   /* POST /v1/chunks/default: the batched dedup query */
-	H_CHUNK,    /* GET /v1/chunks/default/HASH */
-	H_XORB,     /* /v1/xorbs/default/HASH */
-	H_RECON,    /* /v1/reconstructions/HASH */
-	H_BATCH,    /* /api/buckets/NS/NAME/batch */
-	H_WEB_HOME, /* the pages (web.c) */
-	H_WEB_TREE,
-	H_WEB_BLOB,
-	H_WEB_LOGIN,
-	H_WEB_LOGOUT,
-	H_WEB_CSS,
-	H_REGIONS,       /* GET /api/regions */
-	H_PREWARM,       /* POST /api/buckets/NS/NAME/prewarm (origin) */
-	H_PREWARM_JOB,   /* GET, DELETE /api/prewarm/JOB?region=NAME (origin) */
-	H_NODE_JOBS,     /* POST /v1/prewarm (a cache node) */
-	H_NODE_JOB,      /* GET, DELETE /v1/prewarm/JOB (a cache node) */
-	H_NODE_FILE,     /* GET /v1/files/HASH?exp=&sig= (a cache node) */
-	H_REGION_FILE,   /* GET /v1/region-files/HASH?region=&exp=&sig= (origin, for nodes) */
-};
+#define IS_WEB(h) ((h) >= CAIRN__H_WEB_HOME && (h) <= CAIRN__H_WEB_CSS)
 
-#define IS_WEB(h) ((h) >= H_WEB_HOME && (h) <= H_WEB_CSS)
-
-/*
- * One name segment of s into out (CAIRN_NAME_MAX bytes); *s moves past it
- * and its '/'. false (q->bad_path says why) if it does not decode or fit.
- */
-static bool name_seg(req *q, char out[CAIRN_NAME_MAX + 1], const char **s)
+/* What url names (route.c), and into q what it carries. */
+static enum cairn__handler route(const char *url, req *q)
 {
-	const char *p = *s, *end = strchr(p, '/');
-	size_t n = end ? (size_t)(end - p) : strlen(p);
-	long d = pct_decode(out, CAIRN_NAME_MAX, p, n);
+	cairn__target t;
+	enum cairn__handler h = cairn__route(url, &t);
 
-	if (d <= 0) {
-		q->bad_path = d == BAD_LONG ? "bad path: a namespace or bucket name holds at most "
-					      "96 bytes"
-			      : d == 0	    ? "bad path: an empty namespace or bucket name"
-					    : bad_key_why(d);
-		return false;
-	}
-	out[d] = '\0';
-	*s = end ? end + 1 : p + n;
-	return true;
-}
-
-/* The object path s[0, n) after a route prefix into q->key (else q->bad_path says why). */
-static bool key_path_n(req *q, const char *s, size_t n, bool may_be_empty)
-{
-	long d;
-
-	if (n == 0) {
-		q->key_len = 0;
-		q->bad_path = "bad path: an empty key";
-		return may_be_empty;
-	}
-	d = decode_path(q->key, CAIRN_KEY_MAX, s, n);
-	if (d <= 0) {
-		q->bad_path = bad_key_why(d);
-		return false;
-	}
-	q->key_len = (size_t)d;
-	q->key[d] = '\0';
-	return true;
-}
-
-static bool key_path(req *q, const char *s, bool may_be_empty)
-{
-	return key_path_n(q, s, strlen(s), may_be_empty);
-}
-
-/*
- * A page's path after "tree" or "blob" (s: what follows the word): "/PATH"
- * with a trailing '/' allowed for folders, nothing (the key then comes
- * from the "path" argument: q->key_in_query), or "/" (the root).
- */
-static bool page_path(req *q, const char *s, bool folder)
-{
-	size_t n;
-
-	if (*s == '\0') {
-		q->key_in_query = true;
-		return true;
-	}
-	if (*s != '/')
-		return false;
-	s++;
-	n = strlen(s);
-	if (folder && n > 0 && s[n - 1] == '/')
-		n--;
-	return key_path_n(q, s, n, folder);
-}
-
-/* A hash as the last segment (the query string is not part of url). */
-static bool hash_seg(req *q, const char *s)
-{
-	return cairn_hash_from_hex(&q->file, s, strlen(s)) == 0;
-}
-
-static enum handler route(const char *url, req *q)
-{
-	const char *s;
-
-	if (strcmp(url, "/healthz") == 0)
-		return H_HEALTH;
-	if (strcmp(url, "/") == 0)
-		return H_WEB_HOME;
-	if (strcmp(url, "/login") == 0)
-		return H_WEB_LOGIN;
-	if (strcmp(url, "/logout") == 0)
-		return H_WEB_LOGOUT;
-	if (strcmp(url, "/static/cairn.css") == 0)
-		return H_WEB_CSS;
-	if (strcmp(url, "/metrics") == 0)
-		return H_METRICS;
-	if (strcmp(url, "/api/regions") == 0)
-		return H_REGIONS;
-	if (strncmp(url, "/api/prewarm/", 13) == 0 && strlen(url + 13) == 32 &&
-	    strspn(url + 13, "0123456789abcdef") == 32) {
-		memcpy(q->key, url + 13, 33);
-		return H_PREWARM_JOB;
-	}
-	if (strcmp(url, "/v1/prewarm") == 0)
-		return H_NODE_JOBS;
-	if (strncmp(url, "/v1/prewarm/", 12) == 0 && strlen(url + 12) == 32 &&
-	    strspn(url + 12, "0123456789abcdef") == 32) {
-		memcpy(q->key, url + 12, 33);
-		return H_NODE_JOB;
-	}
-	if (strcmp(url, "/api/whoami") == 0)
-		return H_WHOAMI;
-	if (strcmp(url, "/api/buckets") == 0)
-		return H_BUCKETS;
-	if (strncmp(url, "/api/buckets/", 13) == 0) {
-		s = url + 13;
-		if (!name_seg(q, q->ns, &s))
-			return H_BADPATH;
-		if (strchr(s, '/') == NULL) {
-			if (!name_seg(q, q->name, &s))
-				return H_BADPATH;
-			return H_BUCKET;
-		}
-		if (!name_seg(q, q->name, &s))
-			return H_BADPATH;
-		if (strcmp(s, "settings") == 0)
-			return H_SETTINGS;
-		if (strcmp(s, "batch") == 0)
-			return H_BATCH;
-		if (strcmp(s, "prewarm") == 0)
-			return H_PREWARM;
-		if (strcmp(s, "tree") == 0)
-			return key_path(q, "", true) ? H_TREE : H_BADPATH;
-		if (strncmp(s, "tree/", 5) == 0)
-			return key_path(q, s + 5, true) ? H_TREE : H_BADPATH;
-		return H_NOTFOUND;
-	}
-	if (strcmp(url, "/v1/chunks/default") == 0)
-		return H_CHUNKS;
-	if (strncmp(url, "/v1/chunks/default/", 19) == 0)
-		return hash_seg(q, url + 19) ? H_CHUNK : H_BADPATH;
-	if (strncmp(url, "/v1/xorbs/default/", 18) == 0)
-		return hash_seg(q, url + 18) ? H_XORB : H_BADPATH;
-	if (strncmp(url, "/v1/reconstructions/", 20) == 0)
-		return hash_seg(q, url + 20) ? H_RECON : H_BADPATH;
-	if (strncmp(url, "/v1/files/", 10) == 0)
-		return hash_seg(q, url + 10) ? H_NODE_FILE : H_BADPATH;
-	if (strncmp(url, "/v1/region-files/", 17) == 0)
-		return hash_seg(q, url + 17) ? H_REGION_FILE : H_BADPATH;
-	if (strncmp(url, "/buckets/", 9) == 0) {
-		enum handler h;
-		s = url + 9;
-		if (!name_seg(q, q->ns, &s))
-			return H_BADPATH;
-		if (strchr(s, '/') == NULL) /* the bucket's page, /buckets/NS/NAME */
-			return name_seg(q, q->name, &s) ? H_WEB_TREE : H_BADPATH;
-		if (!name_seg(q, q->name, &s))
-			return H_BADPATH;
-		if (*s == '\0') /* /buckets/NS/NAME/ */
-			return H_WEB_TREE;
-		if (strncmp(s, "tree", 4) == 0 && (s[4] == '\0' || s[4] == '/'))
-			return page_path(q, s + 4, true) ? H_WEB_TREE : H_BADPATH;
-		if (strncmp(s, "blob", 4) == 0 && (s[4] == '\0' || s[4] == '/'))
-			return page_path(q, s + 4, false) ? H_WEB_BLOB : H_BADPATH;
-		if (strcmp(s, "resolve") == 0) {
-			q->key_in_query = true;
-			return H_RESOLVE;
-		}
-		if (strncmp(s, "upload/", 7) == 0)
-			h = H_UPLOAD, s += 7;
-		else if (strncmp(s, "resolve/", 8) == 0)
-			h = H_RESOLVE, s += 8;
-		else /* /buckets/NS/NAME/PATH: a README's relative link from the top folder */
-			return page_path(q, s - 1, true) ? H_WEB_TREE : H_BADPATH;
-		return key_path(q, s, false) ? h : H_BADPATH;
-	}
-	return H_NOTFOUND;
+	memcpy(q->ns, t.ns, sizeof(q->ns));
+	memcpy(q->name, t.name, sizeof(q->name));
+	memcpy(q->key, t.key, sizeof(q->key));
+	q->key_len = t.key_len;
+	q->key_in_query = t.key_in_query;
+	q->file = t.file;
+	q->bad_path = t.bad_path;
+	return h;
 }
 
 static enum MHD_Result not_allowed(struct MHD_Connection *c, req *q, const char *allow)
@@ -2695,9 +2032,9 @@ static void page_headers(struct MHD_Response *r)
 static enum MHD_Result h_web(struct MHD_Connection *c, worker *w, req *q, int h)
 {
 	static const enum cairn__web_kind kinds[] = {
-		[H_WEB_HOME] = CAIRN__WEB_HOME,	    [H_WEB_TREE] = CAIRN__WEB_TREE,
-		[H_WEB_BLOB] = CAIRN__WEB_BLOB,	    [H_WEB_LOGIN] = CAIRN__WEB_LOGIN,
-		[H_WEB_LOGOUT] = CAIRN__WEB_LOGOUT, [H_WEB_CSS] = CAIRN__WEB_CSS,
+		[CAIRN__H_WEB_HOME] = CAIRN__WEB_HOME,	    [CAIRN__H_WEB_TREE] = CAIRN__WEB_TREE,
+		[CAIRN__H_WEB_BLOB] = CAIRN__WEB_BLOB,	    [CAIRN__H_WEB_LOGIN] = CAIRN__WEB_LOGIN,
+		[CAIRN__H_WEB_LOGOUT] = CAIRN__WEB_LOGOUT, [CAIRN__H_WEB_CSS] = CAIRN__WEB_CSS,
 	};
 	cairn__web_req wr;
 	cairn__web_page pg;
@@ -2733,7 +2070,7 @@ static enum MHD_Result h_web(struct MHD_Connection *c, worker *w, req *q, int h)
 	MHD_add_response_header(r, "Content-Type", pg.ctype);
 	page_headers(r);
 	MHD_add_response_header(r, "Cache-Control",
-				h == H_WEB_CSS ? "public, max-age=3600" : "no-store");
+				h == CAIRN__H_WEB_CSS ? "public, max-age=3600" : "no-store");
 	for (int i = 0; i < 2; i++)
 		if (pg.cookies[i][0])
 			MHD_add_response_header(r, "Set-Cookie", pg.cookies[i]);
@@ -2811,7 +2148,7 @@ static enum MHD_Result h_prewarm(struct MHD_Connection *c, worker *w, req *q)
 {
 	cairn_list_options lo = CAIRN_LIST_OPTIONS_INIT;
 	char url[CAIRN_REGION_URL_MAX + 1], job[33], bucket[2 * CAIRN_NAME_MAX + 2];
-	const char *prefix = "", *region = NULL;
+	const char *prefix, *region;
 	uint8_t key[32];
 	prewarm_walk *pw = NULL;
 	cairn_caller who;
@@ -2822,12 +2159,9 @@ static enum MHD_Result h_prewarm(struct MHD_Connection *c, worker *w, req *q)
 	enum MHD_Result ret;
 	int rc;
 
-	v = json_loadb(q->body ? q->body : "", q->body_len, 0, NULL);
-	if (v == NULL || json_unpack(v, "{s?s,s:s}", "prefix", &prefix, "region", &region) != 0) {
-		json_decref(v);
+	if (cairn__body_prewarm(q->body, q->body_len, &v, &prefix, &region) != 0)
 		return send_error(c, q, 400, "InvalidArgument",
 				  "want {\"prefix\": \"...\", \"region\": \"NAME\"}");
-	}
 	rc = w->meta->region_get(w->meta, region, url, key);
 	if (rc != 0) {
 		json_decref(v);
@@ -3017,15 +2351,15 @@ static enum MHD_Result node_call(struct MHD_Connection *c, req *q, int h, const 
 	unsigned st;
 
 	switch (h) {
-	case H_XORB:
+	case CAIRN__H_XORB:
 		return get ? h_node_xorb(c, q) : not_allowed(c, q, ALLOW_GET);
-	case H_NODE_FILE:
+	case CAIRN__H_NODE_FILE:
 		return get ? h_node_file(c, q) : not_allowed(c, q, ALLOW_GET);
-	case H_NODE_JOBS:
+	case CAIRN__H_NODE_JOBS:
 		if (strcmp(m, "POST") != 0)
 			return not_allowed(c, q, "POST");
-		return want_big_body(c, q, H_NODE_JOBS, (size_t)64 << 20, "a job", 1);
-	case H_NODE_JOB:
+		return want_big_body(c, q, CAIRN__H_NODE_JOBS, (size_t)64 << 20, "a job", 1);
+	case CAIRN__H_NODE_JOB:
 		if (get) {
 			/* a job names its bucket and prefix: only the origin asks, signed */
 			char e[32] = "", sig[80] = "";
@@ -3061,7 +2395,7 @@ static enum MHD_Result first_call(struct MHD_Connection *c, req *q, const char *
 				  const char *m, bool early)
 {
 	bool get = strcmp(m, "GET") == 0 || strcmp(m, "HEAD") == 0;
-	enum handler h;
+	enum cairn__handler h;
 	const char *msg;
 	worker *w;
 	int rc;
@@ -3072,24 +2406,24 @@ static enum MHD_Result first_call(struct MHD_Connection *c, req *q, const char *
 				  "the path is over 4096 bytes (as sent, before decoding)");
 	}
 	h = route(url, q);
-	if (early && h != H_NOTFOUND && h != H_BADPATH &&
-	    !(h == H_UPLOAD && strcmp(m, "PUT") == 0) &&
-	    !(h == H_BUCKET && strcmp(m, "POST") == 0) &&
-	    !(h == H_SETTINGS && strcmp(m, "PUT") == 0) &&
-	    !((h == H_CHUNKS || h == H_XORB || h == H_BATCH || h == H_WEB_LOGIN ||
-	       h == H_WEB_LOGOUT || h == H_PREWARM || h == H_NODE_JOBS) &&
+	if (early && h != CAIRN__H_NOTFOUND && h != CAIRN__H_BADPATH &&
+	    !(h == CAIRN__H_UPLOAD && strcmp(m, "PUT") == 0) &&
+	    !(h == CAIRN__H_BUCKET && strcmp(m, "POST") == 0) &&
+	    !(h == CAIRN__H_SETTINGS && strcmp(m, "PUT") == 0) &&
+	    !((h == CAIRN__H_CHUNKS || h == CAIRN__H_XORB || h == CAIRN__H_BATCH || h == CAIRN__H_WEB_LOGIN ||
+	       h == CAIRN__H_WEB_LOGOUT || h == CAIRN__H_PREWARM || h == CAIRN__H_NODE_JOBS) &&
 	      strcmp(m, "POST") == 0))
 		return MHD_YES; /* its body is dropped; it runs in the final call */
 	q->begun = true;
-	if (h == H_NOTFOUND)
+	if (h == CAIRN__H_NOTFOUND)
 		return send_error(c, q, 404, "NotFound", "no such endpoint");
-	if (h == H_BADPATH)
+	if (h == CAIRN__H_BADPATH)
 		return send_error(c, q, 400, "InvalidArgument",
 				  q->bad_path ? q->bad_path : "bad path: not a 64-hex-digit hash");
-	if (h == H_HEALTH)
+	if (h == CAIRN__H_HEALTH)
 		return get ? send_buf(c, q, 200, "text/plain", "ok\n", 3)
 			   : not_allowed(c, q, ALLOW_GET);
-	if (h == H_METRICS)
+	if (h == CAIRN__H_METRICS)
 		return get ? h_metrics(c, q) : not_allowed(c, q, ALLOW_GET);
 	if (cairn__cache_on())
 		return node_call(c, q, h, m);
@@ -3111,8 +2445,8 @@ static enum MHD_Result first_call(struct MHD_Connection *c, req *q, const char *
 		}
 	}
 	if ((rc = authenticate(c, w, q,
-			       (IS_WEB(h) || h == H_RESOLVE) &&
-				       (get || (h == H_WEB_LOGOUT && strcmp(m, "POST") == 0)),
+			       (IS_WEB(h) || h == CAIRN__H_RESOLVE) &&
+				       (get || (h == CAIRN__H_WEB_LOGOUT && strcmp(m, "POST") == 0)),
 			       &msg)) != 0) {
 		if (rc == CAIRN_EAUTH)
 			cairn__auth_failed(c);
@@ -3123,25 +2457,25 @@ static enum MHD_Result first_call(struct MHD_Connection *c, req *q, const char *
 		if (!cairn__query_arg(c, "path", q->key, CAIRN_KEY_MAX + 1, &n))
 			return send_error(c, q, 400, "InvalidArgument",
 					  "bad or missing path argument");
-		if (h == H_WEB_TREE && n > 0 && q->key[n - 1] == '/')
+		if (h == CAIRN__H_WEB_TREE && n > 0 && q->key[n - 1] == '/')
 			n--;
 		q->key_len = n;
 		q->key[n] = '\0';
-		if (h != H_WEB_TREE && n == 0)
+		if (h != CAIRN__H_WEB_TREE && n == 0)
 			return send_error(c, q, 400, "InvalidArgument", "empty path argument");
 	}
 
 	switch (h) {
-	case H_WHOAMI:
+	case CAIRN__H_WHOAMI:
 		if (!get)
 			return not_allowed(c, q, ALLOW_GET);
 		if (!q->authed)
 			return send_error(c, q, 401, "Unauthorized", "no token given");
 		return send_json(c, q, 200,
 				 json_pack("{s:s,s:s}", "user", q->user, "scope", q->scope));
-	case H_BUCKETS:
+	case CAIRN__H_BUCKETS:
 		return get ? h_bucket_list(c, w, q) : not_allowed(c, q, ALLOW_GET);
-	case H_BUCKET:
+	case CAIRN__H_BUCKET:
 		if (get)
 			return h_bucket_info(c, w, q);
 		if (strcmp(m, "DELETE") == 0)
@@ -3150,18 +2484,18 @@ static enum MHD_Result first_call(struct MHD_Connection *c, req *q, const char *
 			/* no body is collected for anonymous callers */
 			if (!q->authed)
 				return send_error(c, q, 401, "Unauthorized", "this needs a token");
-			return want_body(c, q, H_BUCKET);
+			return want_body(c, q, CAIRN__H_BUCKET);
 		}
 		return not_allowed(c, q, "GET, HEAD, POST, DELETE");
-	case H_SETTINGS:
+	case CAIRN__H_SETTINGS:
 		if (strcmp(m, "PUT") != 0)
 			return not_allowed(c, q, "PUT");
 		if (!q->authed)
 			return send_error(c, q, 401, "Unauthorized", "this needs a token");
-		return want_body(c, q, H_SETTINGS);
-	case H_TREE:
+		return want_body(c, q, CAIRN__H_SETTINGS);
+	case CAIRN__H_TREE:
 		return get ? h_tree(c, w, q) : not_allowed(c, q, ALLOW_GET);
-	case H_UPLOAD: {
+	case CAIRN__H_UPLOAD: {
 		bool started;
 		enum MHD_Result ret;
 		if (strcmp(m, "PUT") != 0)
@@ -3171,21 +2505,21 @@ static enum MHD_Result first_call(struct MHD_Connection *c, req *q, const char *
 			q->route = R_UPLOAD;
 		return ret;
 	}
-	case H_RESOLVE:
+	case CAIRN__H_RESOLVE:
 		if (get)
 			return h_resolve_get(c, w, q);
 		if (strcmp(m, "DELETE") == 0)
 			return h_resolve_delete(c, w, q);
 		return not_allowed(c, q, "GET, HEAD, DELETE");
-	case H_CHUNKS:
+	case CAIRN__H_CHUNKS:
 		if (strcmp(m, "POST") != 0)
 			return not_allowed(c, q, "POST");
 		if (!q->authed)
 			return send_error(c, q, 401, "Unauthorized", "the dedup query needs a token");
-		return want_body(c, q, H_CHUNKS);
-	case H_CHUNK:
+		return want_body(c, q, CAIRN__H_CHUNKS);
+	case CAIRN__H_CHUNK:
 		return get ? h_chunk_get(c, w, q) : not_allowed(c, q, ALLOW_GET);
-	case H_XORB:
+	case CAIRN__H_XORB:
 		if (get)
 			return h_xorb_get(c, w, q);
 		if (strcmp(m, "POST") != 0)
@@ -3194,36 +2528,36 @@ static enum MHD_Result first_call(struct MHD_Connection *c, req *q, const char *
 			return send_error(c, q, 401, "Unauthorized", "uploading xorbs needs a token");
 		if (!q->can_write_scope)
 			return send_error(c, q, 403, "Forbidden", "this token is read-only");
-		return want_big_body(c, q, H_XORB, XORB_BODY_MAX, "a xorb", 1);
-	case H_RECON:
+		return want_big_body(c, q, CAIRN__H_XORB, XORB_BODY_MAX, "a xorb", 1);
+	case CAIRN__H_RECON:
 		return get ? h_reconstruction(c, w, q) : not_allowed(c, q, ALLOW_GET);
-	case H_REGION_FILE:
+	case CAIRN__H_REGION_FILE:
 		return get ? h_region_file(c, w, q) : not_allowed(c, q, ALLOW_GET);
-	case H_BATCH: {
+	case CAIRN__H_BATCH: {
 		cairn_bucket_row b;
 		enum MHD_Result ret;
 		if (strcmp(m, "POST") != 0)
 			return not_allowed(c, q, "POST");
 		if (writable_bucket(c, w, q, &b, &ret) != 0)
 			return ret;
-		return want_big_body(c, q, H_BATCH, BATCH_MAX, "a batch", 3);
+		return want_big_body(c, q, CAIRN__H_BATCH, BATCH_MAX, "a batch", 3);
 	}
-	case H_WEB_LOGIN:
+	case CAIRN__H_WEB_LOGIN:
 		if (strcmp(m, "POST") == 0)
-			return want_form(c, q, H_WEB_LOGIN);
+			return want_form(c, q, CAIRN__H_WEB_LOGIN);
 		return get ? h_web(c, w, q, h) : not_allowed(c, q, "GET, HEAD, POST");
-	case H_WEB_LOGOUT:
+	case CAIRN__H_WEB_LOGOUT:
 		/* no GET: following a link must not log anyone out */
-		return strcmp(m, "POST") == 0 ? want_form(c, q, H_WEB_LOGOUT)
+		return strcmp(m, "POST") == 0 ? want_form(c, q, CAIRN__H_WEB_LOGOUT)
 					      : not_allowed(c, q, "POST");
-	case H_WEB_HOME:
-	case H_WEB_TREE:
-	case H_WEB_BLOB:
-	case H_WEB_CSS:
+	case CAIRN__H_WEB_HOME:
+	case CAIRN__H_WEB_TREE:
+	case CAIRN__H_WEB_BLOB:
+	case CAIRN__H_WEB_CSS:
 		return get ? h_web(c, w, q, h) : not_allowed(c, q, ALLOW_GET);
-	case H_REGIONS:
+	case CAIRN__H_REGIONS:
 		return get ? h_regions(c, w, q) : not_allowed(c, q, ALLOW_GET);
-	case H_PREWARM: {
+	case CAIRN__H_PREWARM: {
 		cairn_bucket_row b;
 		enum MHD_Result ret;
 		if (strcmp(m, "POST") != 0)
@@ -3232,9 +2566,9 @@ static enum MHD_Result first_call(struct MHD_Connection *c, req *q, const char *
 			return send_error(c, q, 401, "Unauthorized", "pre-warming needs a token");
 		if (find_bucket(c, w, q, &b, &ret) != 0)
 			return ret;
-		return want_body(c, q, H_PREWARM);
+		return want_body(c, q, CAIRN__H_PREWARM);
 	}
-	case H_PREWARM_JOB:
+	case CAIRN__H_PREWARM_JOB:
 		if (!get && strcmp(m, "DELETE") != 0)
 			return not_allowed(c, q, "GET, HEAD, DELETE");
 		if (!q->authed)
@@ -3257,27 +2591,27 @@ static enum MHD_Result last_call(struct MHD_Connection *c, req *q)
 	if (q->too_big)
 		return send_error(c, q, 413, "TooLarge",
 				  q->big_body ? "body longer than announced"
-				  : q->hid == H_WEB_LOGIN || q->hid == H_WEB_LOGOUT ? "form over 8 KiB"
+				  : q->hid == CAIRN__H_WEB_LOGIN || q->hid == CAIRN__H_WEB_LOGOUT ? "form over 8 KiB"
 										   : "JSON body over 1 MiB");
 	if (q->big_body && q->body_len != q->body_cap)
 		return send_error(c, q, 400, "InvalidArgument", "body shorter than announced");
 	if ((rc = worker_get(&w)) != 0)
 		return send_engine(c, q, rc);
 	switch (q->hid) {
-	case H_BUCKET:
+	case CAIRN__H_BUCKET:
 		return h_bucket_create(c, w, q);
-	case H_CHUNKS:
+	case CAIRN__H_CHUNKS:
 		return h_chunk_query(c, w, q);
-	case H_XORB:
+	case CAIRN__H_XORB:
 		return h_xorb_put(c, w, q);
-	case H_BATCH:
+	case CAIRN__H_BATCH:
 		return h_batch(c, w, q);
-	case H_WEB_LOGIN:
-	case H_WEB_LOGOUT:
+	case CAIRN__H_WEB_LOGIN:
+	case CAIRN__H_WEB_LOGOUT:
 		return h_web(c, w, q, q->hid);
-	case H_PREWARM:
+	case CAIRN__H_PREWARM:
 		return h_prewarm(c, w, q);
-	case H_NODE_JOBS: {
+	case CAIRN__H_NODE_JOBS: {
 		char *json = NULL;
 		const char *msg = NULL;
 		unsigned st = cairn__cache_job_post(
@@ -3359,7 +2693,7 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
 				q->body_len += *size;
 			}
 		} else if (q->route == R_JSON_BODY && !q->too_big) {
-			size_t cap = q->hid == H_WEB_LOGIN || q->hid == H_WEB_LOGOUT ? FORM_MAX
+			size_t cap = q->hid == CAIRN__H_WEB_LOGIN || q->hid == CAIRN__H_WEB_LOGOUT ? FORM_MAX
 										    : JSON_MAX;
 			if (*size > cap - q->body_len) {
 				q->too_big = true;

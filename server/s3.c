@@ -16,6 +16,8 @@
  */
 #include "cache.h"
 #include "server_int.h"
+#include "s3_route.h"
+#include "s3_xml.h"
 #include "sigv4.h"
 
 #include "cairn/errors.h"
@@ -38,112 +40,6 @@
 #define PUT_MAX (UINT64_C(5) << 30)        /* S3's largest single PUT (and part) */
 #define PIECE (1u << 20)
 #define LIST_MAX 1000
-#define DELETE_MAX 1000
-#define NS_SEP "--"
-
-/* ---- a growing text buffer, for XML ------------------------------------------------- */
-
-typedef struct xbuf {
-	char *p;
-	size_t n, cap;
-	bool oom;
-} xbuf;
-
-static void xb_put(xbuf *b, const char *s, size_t n)
-{
-	if (b->oom)
-		return;
-	if (b->n + n + 1 > b->cap) {
-		size_t cap = b->cap ? b->cap : 1024;
-		char *np;
-		while (cap < b->n + n + 1)
-			cap *= 2;
-		if ((np = realloc(b->p, cap)) == NULL) {
-			b->oom = true;
-			return;
-		}
-		b->p = np;
-		b->cap = cap;
-	}
-	memcpy(b->p + b->n, s, n);
-	b->n += n;
-	b->p[b->n] = '\0';
-}
-
-static void xb_str(xbuf *b, const char *s)
-{
-	xb_put(b, s, strlen(s));
-}
-
-static void xb_fmt(xbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static void xb_fmt(xbuf *b, const char *fmt, ...)
-{
-	char tmp[512];
-	va_list ap;
-	int n;
-
-	va_start(ap, fmt);
-	n = vsnprintf(tmp, sizeof(tmp), fmt, ap);
-	va_end(ap);
-	if (n > 0)
-		xb_put(b, tmp, (size_t)n < sizeof(tmp) ? (size_t)n : sizeof(tmp) - 1);
-}
-
-/* Text escaped for XML (the five entities; control characters as numeric references). */
-static void xb_esc(xbuf *b, const char *s, size_t n)
-{
-	for (size_t i = 0; i < n; i++) {
-		unsigned char c = (unsigned char)s[i];
-		switch (c) {
-		case '&': xb_str(b, "&amp;"); break;
-		case '<': xb_str(b, "&lt;"); break;
-		case '>': xb_str(b, "&gt;"); break;
-		case '"': xb_str(b, "&quot;"); break;
-		case '\'': xb_str(b, "&apos;"); break;
-		default:
-			if (c < 0x20 && c != '\t' && c != '\n' && c != '\r')
-				xb_fmt(b, "&#x%X;", c);
-			else
-				xb_put(b, (const char *)&s[i], 1);
-		}
-	}
-}
-
-/* <tag>escaped text</tag> */
-static void xb_el(xbuf *b, const char *tag, const char *s, size_t n)
-{
-	xb_fmt(b, "<%s>", tag);
-	xb_esc(b, s, n);
-	xb_fmt(b, "</%s>", tag);
-}
-
-/* S3's URL encoding of a key for encoding-type=url (every byte but unreserved and '/'). */
-static void xb_urlenc(xbuf *b, const char *s, size_t n)
-{
-	static const char hexd[] = "0123456789ABCDEF";
-	for (size_t i = 0; i < n; i++) {
-		unsigned char c = (unsigned char)s[i];
-		if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-		    c == '-' || c == '_' || c == '.' || c == '~' || c == '/') {
-			xb_put(b, (const char *)&s[i], 1);
-		} else {
-			char e[3] = {'%', hexd[c >> 4], hexd[c & 15]};
-			xb_put(b, e, 3);
-		}
-	}
-}
-
-/* A key element: escaped, or URL-encoded when the request asked for encoding-type=url. */
-static void xb_key(xbuf *b, const char *tag, const char *s, size_t n, bool url)
-{
-	xb_fmt(b, "<%s>", tag);
-	if (url)
-		xb_urlenc(b, s, n);
-	else
-		xb_esc(b, s, n);
-	xb_fmt(b, "</%s>", tag);
-}
 
 static void iso_time(char out[64], int64_t ns)
 {
@@ -179,158 +75,6 @@ static int64_t parse_http_time(const char *s)
 			return (int64_t)timegm(&tm);
 	}
 	return -1;
-}
-
-/* ---- a minimal XML reader for request bodies ------------------------------------------ */
-
-/*
- * The request bodies S3 takes are small and flat: a root element holding
- * a list of elements holding text. This walks such a document: each call
- * yields the next start tag, end tag or text; entities are decoded into
- * the text. Comments, processing instructions and declarations are
- * skipped; anything malformed ends the walk with an error (MalformedXML).
- */
-typedef enum xtok { X_END, X_OPEN, X_CLOSE, X_TEXT, X_ERR } xtok;
-
-typedef struct xreader {
-	const char *p, *end;
-	char name[64];
-	xbuf text;
-	bool pending_close; /* <a/> was reported open: its close comes next */
-} xreader;
-
-/* Walk a request body (none: an empty document). Free x->text.p when done. */
-static void xr_init(xreader *x, const char *doc, size_t n)
-{
-	memset(x, 0, sizeof(*x));
-	x->p = doc ? doc : "";
-	x->end = x->p + (doc ? n : 0);
-}
-
-static bool decode_entities(xbuf *out, const char *s, size_t n)
-{
-	out->n = 0;
-	if (out->p)
-		out->p[0] = '\0';
-	for (size_t i = 0; i < n; i++) {
-		if (s[i] != '&') {
-			xb_put(out, &s[i], 1);
-			continue;
-		}
-		const char *semi = memchr(s + i, ';', n - i);
-		size_t len;
-		if (semi == NULL)
-			return false;
-		len = (size_t)(semi - (s + i)) + 1;
-		if (len == 5 && memcmp(s + i, "&amp;", 5) == 0)
-			xb_str(out, "&");
-		else if (len == 4 && memcmp(s + i, "&lt;", 4) == 0)
-			xb_str(out, "<");
-		else if (len == 4 && memcmp(s + i, "&gt;", 4) == 0)
-			xb_str(out, ">");
-		else if (len == 6 && memcmp(s + i, "&quot;", 6) == 0)
-			xb_str(out, "\"");
-		else if (len == 6 && memcmp(s + i, "&apos;", 6) == 0)
-			xb_str(out, "'");
-		else if (len > 3 && s[i + 1] == '#') {
-			char num[16];
-			unsigned long cp;
-			char *e;
-			if (len - 3 >= sizeof(num))
-				return false;
-			memcpy(num, s + i + 2, len - 3);
-			num[len - 3] = '\0';
-			cp = num[0] == 'x' ? strtoul(num + 1, &e, 16) : strtoul(num, &e, 10);
-			if (*e != '\0' || cp == 0 || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
-				return false;
-			{
-				char u[4];
-				size_t k;
-				if (cp < 0x80)
-					u[0] = (char)cp, k = 1;
-				else if (cp < 0x800)
-					u[0] = (char)(0xC0 | cp >> 6), u[1] = (char)(0x80 | (cp & 63)), k = 2;
-				else if (cp < 0x10000)
-					u[0] = (char)(0xE0 | cp >> 12), u[1] = (char)(0x80 | ((cp >> 6) & 63)),
-					u[2] = (char)(0x80 | (cp & 63)), k = 3;
-				else
-					u[0] = (char)(0xF0 | cp >> 18), u[1] = (char)(0x80 | ((cp >> 12) & 63)),
-					u[2] = (char)(0x80 | ((cp >> 6) & 63)), u[3] = (char)(0x80 | (cp & 63)),
-					k = 4;
-				xb_put(out, u, k);
-			}
-		} else {
-			return false;
-		}
-		i += len - 1;
-	}
-	if (out->p == NULL)
-		xb_put(out, "", 0);
-	return !out->oom;
-}
-
-static xtok xr_next(xreader *x)
-{
-	if (x->pending_close) {
-		x->pending_close = false;
-		return X_CLOSE; /* x->name still names it */
-	}
-	for (;;) {
-		const char *lt;
-		if (x->p >= x->end)
-			return X_END;
-		if (*x->p != '<') {
-			lt = memchr(x->p, '<', (size_t)(x->end - x->p));
-			if (lt == NULL)
-				lt = x->end;
-			if (!decode_entities(&x->text, x->p, (size_t)(lt - x->p)))
-				return X_ERR;
-			x->p = lt;
-			return X_TEXT;
-		}
-		if (x->end - x->p >= 4 && memcmp(x->p, "<!--", 4) == 0) {
-			const char *e = strstr(x->p, "-->");
-			if (e == NULL || e >= x->end)
-				return X_ERR;
-			x->p = e + 3;
-			continue;
-		}
-		if (x->end - x->p >= 2 && (x->p[1] == '?' || x->p[1] == '!')) {
-			const char *e = memchr(x->p, '>', (size_t)(x->end - x->p));
-			if (e == NULL)
-				return X_ERR;
-			x->p = e + 1;
-			continue;
-		}
-		{
-			const char *gt = memchr(x->p, '>', (size_t)(x->end - x->p));
-			const char *n = x->p + 1;
-			bool close = false, selfclose;
-			size_t len = 0;
-			if (gt == NULL)
-				return X_ERR;
-			if (*n == '/')
-				close = true, n++;
-			selfclose = gt > n && gt[-1] == '/';
-			while (n + len < gt && n[len] != ' ' && n[len] != '\t' && n[len] != '\r' &&
-			       n[len] != '\n' && n[len] != '/')
-				len++;
-			if (len == 0 || len >= sizeof(x->name))
-				return X_ERR;
-			memcpy(x->name, n, len);
-			x->name[len] = '\0';
-			/* an element's namespace prefix does not matter here */
-			{
-				char *colon = strchr(x->name, ':');
-				if (colon)
-					memmove(x->name, colon + 1, strlen(colon + 1) + 1);
-			}
-			x->p = gt + 1;
-			/* <a/>: an empty element, opened now and closed at the next call */
-			x->pending_close = selfclose && !close;
-			return close ? X_CLOSE : X_OPEN;
-		}
-	}
 }
 
 /* ---- requests ---------------------------------------------------------------------------- */
@@ -375,7 +119,7 @@ typedef struct s3q {
 	/* the body */
 	body_mode body;
 	s3op op;
-	xbuf xml;
+	s3_xbuf xml;
 	bool too_big;
 	cairn_upload *up;
 	int up_rc;
@@ -459,7 +203,7 @@ static enum MHD_Result send_body(struct MHD_Connection *c, s3q *q, unsigned stat
 	return queue(c, q, status, r);
 }
 
-static enum MHD_Result send_xml(struct MHD_Connection *c, s3q *q, unsigned status, xbuf *b)
+static enum MHD_Result send_xml(struct MHD_Connection *c, s3q *q, unsigned status, s3_xbuf *b)
 {
 	enum MHD_Result ret;
 
@@ -476,18 +220,18 @@ static enum MHD_Result send_xml(struct MHD_Connection *c, s3q *q, unsigned statu
 static enum MHD_Result send_err(struct MHD_Connection *c, s3q *q, unsigned status,
 				const char *code, const char *msg)
 {
-	xbuf b = {0};
+	s3_xbuf b = {0};
 
-	xb_str(&b, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error>");
-	xb_el(&b, "Code", code, strlen(code));
-	xb_el(&b, "Message", msg, strlen(msg));
+	s3_xb_str(&b, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error>");
+	s3_xb_el(&b, "Code", code, strlen(code));
+	s3_xb_el(&b, "Message", msg, strlen(msg));
 	if (q->s3bucket[0])
-		xb_el(&b, "BucketName", q->s3bucket, strlen(q->s3bucket));
+		s3_xb_el(&b, "BucketName", q->s3bucket, strlen(q->s3bucket));
 	if (q->has_key)
-		xb_el(&b, "Key", q->key, q->key_len);
-	xb_el(&b, "Resource", q->url, strlen(q->url));
-	xb_el(&b, "RequestId", q->request_id, strlen(q->request_id));
-	xb_str(&b, "</Error>\n");
+		s3_xb_el(&b, "Key", q->key, q->key_len);
+	s3_xb_el(&b, "Resource", q->url, strlen(q->url));
+	s3_xb_el(&b, "RequestId", q->request_id, strlen(q->request_id));
+	s3_xb_str(&b, "</Error>\n");
 	return send_xml(c, q, status, &b);
 }
 
@@ -554,15 +298,15 @@ static enum MHD_Result collect_header(void *cls, enum MHD_ValueKind kind, const 
 static enum MHD_Result collect_arg(void *cls, enum MHD_ValueKind kind, const char *key,
 				   const char *value)
 {
-	xbuf *b = cls;
+	s3_xbuf *b = cls;
 
 	(void)kind;
 	if (b->n)
-		xb_str(b, "&");
-	xb_str(b, key);
+		s3_xb_str(b, "&");
+	s3_xb_str(b, key);
 	if (value) {
-		xb_str(b, "=");
-		xb_str(b, value);
+		s3_xb_str(b, "=");
+		s3_xb_str(b, value);
 	}
 	return MHD_YES;
 }
@@ -633,7 +377,7 @@ static int node_mac(struct MHD_Connection *c, const s3q *q);
 static int authenticate(struct MHD_Connection *c, s3q *q, const char *url, enum MHD_Result *ret)
 {
 	hdr_list hl = {NULL, 0, 0};
-	xbuf query = {0};
+	s3_xbuf query = {0};
 	s3_req r;
 	s3_err e;
 	cairn_repo *repo;
@@ -712,41 +456,13 @@ done:
 
 /* ---- buckets: names, visibility, permission ---- */
 
-static bool name_ok(const char *s, size_t n)
-{
-	if (n == 0 || n > CAIRN_NAME_MAX)
-		return false;
-	for (size_t i = 0; i < n; i++) {
-		char ch = s[i];
-		if (!((ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') ||
-		      (i > 0 && (ch == '.' || ch == '_' || ch == '-'))))
-			return false;
-	}
-	return true;
-}
-
 /*
  * The bucket an S3 name means: NS--NAME names namespace NS; a plain name is
  * the caller's own (anonymous callers must name the namespace).
  */
 static bool resolve_bucket(s3q *q)
 {
-	const char *b = q->s3bucket, *sep = strstr(b, NS_SEP);
-	size_t n;
-
-	/* name_ok bounds every length by CAIRN_NAME_MAX */
-	if (sep != NULL && name_ok(b, (size_t)(sep - b)) && name_ok(sep + 2, strlen(sep + 2))) {
-		memcpy(q->ns, b, (size_t)(sep - b));
-		q->ns[sep - b] = '\0';
-		n = strlen(sep + 2);
-		memcpy(q->name, sep + 2, n + 1);
-		return true;
-	}
-	if (!q->authed || !name_ok(b, n = strlen(b)))
-		return false;
-	memcpy(q->ns, q->user, strlen(q->user) + 1);
-	memcpy(q->name, b, n + 1);
-	return true;
+	return s3_resolve_bucket(q->s3bucket, q->authed ? q->user : NULL, q->ns, q->name);
 }
 
 static bool may_read(const s3q *q, const cairn_bucket_row *b)
@@ -769,7 +485,7 @@ static int get_bucket(struct MHD_Connection *c, s3q *q, cairn_repo *r, bool writ
 	int rc;
 
 	if (!resolve_bucket(q)) {
-		*ret = q->authed || strstr(q->s3bucket, NS_SEP)
+		*ret = q->authed || strstr(q->s3bucket, S3_NS_SEP)
 			       ? send_err(c, q, 404, "NoSuchBucket", "The specified bucket does not exist")
 			       : send_err(c, q, 403, "AccessDenied",
 					  "Access Denied (anonymous requests name the bucket as "
@@ -931,7 +647,7 @@ static int user_meta_of(struct MHD_Connection *c, char **out)
 /* ---- list buckets, create, head, delete, location ---- */
 
 typedef struct lb_ctx {
-	xbuf *b;
+	s3_xbuf *b;
 	const s3q *q;
 } lb_ctx;
 
@@ -946,34 +662,34 @@ static int lb_one(void *ctx, const cairn_bucket_row *row)
 	if (strcmp(row->ns, l->q->user) == 0)
 		snprintf(name, sizeof(name), "%s", row->name);
 	else
-		snprintf(name, sizeof(name), "%s" NS_SEP "%s", row->ns, row->name);
+		snprintf(name, sizeof(name), "%s" S3_NS_SEP "%s", row->ns, row->name);
 	iso_time(t, row->created_ns);
-	xb_str(l->b, "<Bucket>");
-	xb_el(l->b, "Name", name, strlen(name));
-	xb_el(l->b, "CreationDate", t, strlen(t));
-	xb_str(l->b, "</Bucket>");
+	s3_xb_str(l->b, "<Bucket>");
+	s3_xb_el(l->b, "Name", name, strlen(name));
+	s3_xb_el(l->b, "CreationDate", t, strlen(t));
+	s3_xb_str(l->b, "</Bucket>");
 	return 0;
 }
 
 static enum MHD_Result list_buckets(struct MHD_Connection *c, s3q *q, cairn_repo *r)
 {
-	xbuf b = {0};
+	s3_xbuf b = {0};
 	lb_ctx l = {&b, q};
 	int rc;
 
 	if (!q->authed)
 		return send_err(c, q, 403, "AccessDenied", "Access Denied");
-	xb_str(&b, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<ListAllMyBucketsResult "
+	s3_xb_str(&b, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<ListAllMyBucketsResult "
 		   "xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><Owner>");
-	xb_el(&b, "ID", q->user, strlen(q->user));
-	xb_el(&b, "DisplayName", q->user, strlen(q->user));
-	xb_str(&b, "</Owner><Buckets>");
+	s3_xb_el(&b, "ID", q->user, strlen(q->user));
+	s3_xb_el(&b, "DisplayName", q->user, strlen(q->user));
+	s3_xb_str(&b, "</Owner><Buckets>");
 	rc = cairn_bucket_list(r, q->admin ? NULL : q->user, lb_one, &l);
 	if (rc != 0) {
 		free(b.p);
 		return send_engine(c, q, rc);
 	}
-	xb_str(&b, "</Buckets></ListAllMyBucketsResult>\n");
+	s3_xb_str(&b, "</Buckets></ListAllMyBucketsResult>\n");
 	return send_xml(c, q, 200, &b);
 }
 
@@ -994,16 +710,10 @@ static int canned_public(struct MHD_Connection *c)
 static enum MHD_Result create_bucket(struct MHD_Connection *c, s3q *q, cairn_repo *r)
 {
 	cairn_bucket_row b;
-	xreader x;
-	xtok t;
 	int rc, pub;
 
 	/* the body, if any, must be a CreateBucketConfiguration; its region is accepted */
-	xr_init(&x, q->xml.p, q->xml.n);
-	while ((t = xr_next(&x)) != X_END && t != X_ERR)
-		;
-	free(x.text.p);
-	if (t == X_ERR)
+	if (!s3_xml_ok(q->xml.p, q->xml.n))
 		return send_err(c, q, 400, "MalformedXML",
 				"The XML you provided was not well-formed or did not validate "
 				"against our published schema");
@@ -1072,7 +782,7 @@ static enum MHD_Result delete_bucket(struct MHD_Connection *c, s3q *q, cairn_rep
 /* ---- listing objects ---- */
 
 typedef struct lo_ctx {
-	xbuf *b;
+	s3_xbuf *b;
 	bool v2, url, owner;
 	bool versions; /* ListObjectVersions: <Version> entries, each the one "null" version */
 	const char *ns;
@@ -1088,54 +798,33 @@ static int lo_one(void *ctx, const cairn_object_row *row, const char *prefix, si
 
 	l->count++;
 	if (row == NULL) {
-		xb_str(l->b, "<CommonPrefixes>");
-		xb_key(l->b, "Prefix", prefix, plen, l->url);
-		xb_str(l->b, "</CommonPrefixes>");
+		s3_xb_str(l->b, "<CommonPrefixes>");
+		s3_xb_key(l->b, "Prefix", prefix, plen, l->url);
+		s3_xb_str(l->b, "</CommonPrefixes>");
 		memcpy(l->last, prefix, plen);
 		l->last_len = plen;
 		return 0;
 	}
 	iso_time(t, row->created_ns);
 	etag_of(etag, row);
-	xb_str(l->b, l->versions ? "<Version>" : "<Contents>");
-	xb_key(l->b, "Key", row->key, row->key_len, l->url);
+	s3_xb_str(l->b, l->versions ? "<Version>" : "<Contents>");
+	s3_xb_key(l->b, "Key", row->key, row->key_len, l->url);
 	if (l->versions)
-		xb_str(l->b, "<VersionId>null</VersionId><IsLatest>true</IsLatest>");
-	xb_el(l->b, "LastModified", t, strlen(t));
-	xb_el(l->b, "ETag", etag, strlen(etag));
-	xb_fmt(l->b, "<Size>%" PRIu64 "</Size>", row->size);
+		s3_xb_str(l->b, "<VersionId>null</VersionId><IsLatest>true</IsLatest>");
+	s3_xb_el(l->b, "LastModified", t, strlen(t));
+	s3_xb_el(l->b, "ETag", etag, strlen(etag));
+	s3_xb_fmt(l->b, "<Size>%" PRIu64 "</Size>", row->size);
 	if (l->owner) {
-		xb_str(l->b, "<Owner>");
-		xb_el(l->b, "ID", l->ns, strlen(l->ns));
-		xb_el(l->b, "DisplayName", l->ns, strlen(l->ns));
-		xb_str(l->b, "</Owner>");
+		s3_xb_str(l->b, "<Owner>");
+		s3_xb_el(l->b, "ID", l->ns, strlen(l->ns));
+		s3_xb_el(l->b, "DisplayName", l->ns, strlen(l->ns));
+		s3_xb_str(l->b, "</Owner>");
 	}
-	xb_str(l->b, l->versions ? "<StorageClass>STANDARD</StorageClass></Version>"
+	s3_xb_str(l->b, l->versions ? "<StorageClass>STANDARD</StorageClass></Version>"
 				 : "<StorageClass>STANDARD</StorageClass></Contents>");
 	memcpy(l->last, row->key, row->key_len);
 	l->last_len = row->key_len;
 	return 0;
-}
-
-/* A continuation token: the key to start after, hex-encoded (opaque to clients). */
-static void token_of(char *out, const char *s, size_t n)
-{
-	s3_hex(out, (const uint8_t *)s, n);
-}
-
-static long token_parse(char *out, size_t cap, const char *t)
-{
-	size_t n = strlen(t);
-
-	if (n % 2 || n / 2 > cap)
-		return -1;
-	for (size_t i = 0; i < n / 2; i++) {
-		unsigned v;
-		if (sscanf(t + 2 * i, "%2x", &v) != 1)
-			return -1;
-		out[i] = (char)v;
-	}
-	return (long)(n / 2);
 }
 
 static enum MHD_Result list_objects(struct MHD_Connection *c, s3q *q, cairn_repo *r, bool v2)
@@ -1148,7 +837,7 @@ static enum MHD_Result list_objects(struct MHD_Connection *c, s3q *q, cairn_repo
 	long max = LIST_MAX;
 	bool trunc = false, url = false, have_marker = false;
 	size_t marker_len = 0;
-	xbuf x = {0};
+	s3_xbuf x = {0};
 	lo_ctx l;
 	int rc;
 
@@ -1174,7 +863,7 @@ static enum MHD_Result list_objects(struct MHD_Connection *c, s3q *q, cairn_repo
 	}
 	if (v2) {
 		if (arg(c, "continuation-token", tok, sizeof(tok))) {
-			long n = token_parse(marker, sizeof(marker) - 1, tok);
+			long n = s3_token_parse(marker, sizeof(marker) - 1, tok);
 			if (n < 0)
 				return send_err(c, q, 400, "InvalidArgument",
 						"The continuation token provided is incorrect");
@@ -1195,24 +884,24 @@ static enum MHD_Result list_objects(struct MHD_Connection *c, s3q *q, cairn_repo
 	l.url = url;
 	l.owner = !v2 || has_arg(c, "fetch-owner");
 	l.ns = b.ns;
-	xb_str(&x, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<ListBucketResult "
+	s3_xb_str(&x, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<ListBucketResult "
 		   "xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">");
-	xb_el(&x, "Name", q->s3bucket, strlen(q->s3bucket));
-	xb_key(&x, "Prefix", prefix, strlen(prefix), url);
+	s3_xb_el(&x, "Name", q->s3bucket, strlen(q->s3bucket));
+	s3_xb_key(&x, "Prefix", prefix, strlen(prefix), url);
 	if (delim[0])
-		xb_key(&x, "Delimiter", delim, strlen(delim), url);
+		s3_xb_key(&x, "Delimiter", delim, strlen(delim), url);
 	if (v2) {
 		char t[2 * CAIRN_KEY_MAX + 8];
 		if (arg(c, "continuation-token", t, sizeof(t)))
-			xb_el(&x, "ContinuationToken", t, strlen(t));
+			s3_xb_el(&x, "ContinuationToken", t, strlen(t));
 		if (arg(c, "start-after", after, sizeof(after)))
-			xb_key(&x, "StartAfter", after, strlen(after), url);
+			s3_xb_key(&x, "StartAfter", after, strlen(after), url);
 	} else {
-		xb_key(&x, "Marker", marker, marker_len, url);
+		s3_xb_key(&x, "Marker", marker, marker_len, url);
 	}
-	xb_fmt(&x, "<MaxKeys>%ld</MaxKeys>", max);
+	s3_xb_fmt(&x, "<MaxKeys>%ld</MaxKeys>", max);
 	if (url)
-		xb_str(&x, "<EncodingType>url</EncodingType>");
+		s3_xb_str(&x, "<EncodingType>url</EncodingType>");
 	if (max > 0) {
 		lo.prefix = prefix[0] ? prefix : NULL;
 		lo.prefix_len = strlen(prefix);
@@ -1223,7 +912,7 @@ static enum MHD_Result list_objects(struct MHD_Connection *c, s3q *q, cairn_repo
 		lo.limit = (size_t)max;
 		/* the entries go in a buffer of their own: IsTruncated comes first */
 		{
-			xbuf body = {0};
+			s3_xbuf body = {0};
 			l.b = &body;
 			rc = cairn_object_list(r, q->ns, q->name, &lo, lo_one, &l, &trunc);
 			l.b = &x;
@@ -1232,29 +921,29 @@ static enum MHD_Result list_objects(struct MHD_Connection *c, s3q *q, cairn_repo
 				free(x.p);
 				return send_engine(c, q, rc);
 			}
-			xb_fmt(&x, "<IsTruncated>%s</IsTruncated>", trunc ? "true" : "false");
+			s3_xb_fmt(&x, "<IsTruncated>%s</IsTruncated>", trunc ? "true" : "false");
 			if (v2) {
-				xb_fmt(&x, "<KeyCount>%zu</KeyCount>", l.count);
+				s3_xb_fmt(&x, "<KeyCount>%zu</KeyCount>", l.count);
 				if (trunc) {
 					char nt[2 * CAIRN_KEY_MAX + 3];
-					token_of(nt, l.last, l.last_len);
-					xb_el(&x, "NextContinuationToken", nt, strlen(nt));
+					s3_token_of(nt, l.last, l.last_len);
+					s3_xb_el(&x, "NextContinuationToken", nt, strlen(nt));
 				}
 			} else if (trunc) {
 				/* given whenever truncated, delimiter or not (clients rely on it) */
-				xb_key(&x, "NextMarker", l.last, l.last_len, url);
+				s3_xb_key(&x, "NextMarker", l.last, l.last_len, url);
 			}
 			if (body.p)
-				xb_put(&x, body.p, body.n);
+				s3_xb_put(&x, body.p, body.n);
 			x.oom |= body.oom;
 			free(body.p);
 		}
 	} else {
-		xb_str(&x, "<IsTruncated>false</IsTruncated>");
+		s3_xb_str(&x, "<IsTruncated>false</IsTruncated>");
 		if (v2)
-			xb_str(&x, "<KeyCount>0</KeyCount>");
+			s3_xb_str(&x, "<KeyCount>0</KeyCount>");
 	}
-	xb_str(&x, "</ListBucketResult>\n");
+	s3_xb_str(&x, "</ListBucketResult>\n");
 	return send_xml(c, q, 200, &x);
 }
 
@@ -1268,7 +957,7 @@ static enum MHD_Result list_versions(struct MHD_Connection *c, s3q *q, cairn_rep
 	char maxk[32], enc[16];
 	long max = LIST_MAX;
 	bool trunc = false, url = false;
-	xbuf x = {0}, body = {0};
+	s3_xbuf x = {0}, body = {0};
 	lo_ctx l;
 	int rc;
 
@@ -1308,26 +997,26 @@ static enum MHD_Result list_versions(struct MHD_Connection *c, s3q *q, cairn_rep
 		free(body.p);
 		return send_engine(c, q, rc);
 	}
-	xb_str(&x, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<ListVersionsResult "
+	s3_xb_str(&x, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<ListVersionsResult "
 		   "xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">");
-	xb_el(&x, "Name", q->s3bucket, strlen(q->s3bucket));
-	xb_key(&x, "Prefix", prefix, strlen(prefix), url);
+	s3_xb_el(&x, "Name", q->s3bucket, strlen(q->s3bucket));
+	s3_xb_key(&x, "Prefix", prefix, strlen(prefix), url);
 	if (delim[0])
-		xb_key(&x, "Delimiter", delim, strlen(delim), url);
-	xb_key(&x, "KeyMarker", marker, strlen(marker), url);
-	xb_str(&x, "<VersionIdMarker></VersionIdMarker>");
-	xb_fmt(&x, "<MaxKeys>%ld</MaxKeys><IsTruncated>%s</IsTruncated>", max,
+		s3_xb_key(&x, "Delimiter", delim, strlen(delim), url);
+	s3_xb_key(&x, "KeyMarker", marker, strlen(marker), url);
+	s3_xb_str(&x, "<VersionIdMarker></VersionIdMarker>");
+	s3_xb_fmt(&x, "<MaxKeys>%ld</MaxKeys><IsTruncated>%s</IsTruncated>", max,
 	       trunc ? "true" : "false");
 	if (url)
-		xb_str(&x, "<EncodingType>url</EncodingType>");
+		s3_xb_str(&x, "<EncodingType>url</EncodingType>");
 	if (trunc) {
-		xb_key(&x, "NextKeyMarker", l.last, l.last_len, url);
-		xb_str(&x, "<NextVersionIdMarker>null</NextVersionIdMarker>");
+		s3_xb_key(&x, "NextKeyMarker", l.last, l.last_len, url);
+		s3_xb_str(&x, "<NextVersionIdMarker>null</NextVersionIdMarker>");
 	}
 	if (body.p)
-		xb_put(&x, body.p, body.n);
+		s3_xb_put(&x, body.p, body.n);
 	free(body.p);
-	xb_str(&x, "</ListVersionsResult>\n");
+	s3_xb_str(&x, "</ListVersionsResult>\n");
 	return send_xml(c, q, 200, &x);
 }
 
@@ -1639,86 +1328,50 @@ static enum MHD_Result delete_objects(struct MHD_Connection *c, s3q *q, cairn_re
 {
 	cairn_bucket_row b;
 	enum MHD_Result ret;
-	xreader x;
-	xtok t;
-	xbuf out = {0}, errs = {0};
-	bool quiet = false, in_object = false, in_key = false, in_quiet = false;
-	char key[CAIRN_KEY_MAX + 1];
-	size_t key_len = 0, count = 0;
-	int depth = 0;
+	s3_delete d;
+	s3_xbuf out = {0}, errs = {0};
+	int rc;
 
 	if (get_bucket(c, q, r, true, &b, &ret) != 0)
 		return ret;
-	xb_str(&out, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<DeleteResult "
-		     "xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">");
-	xr_init(&x, q->xml.p, q->xml.n);
-	key[0] = '\0';
-	/*
-	 * A first pass checks the document, counts, and finds <Quiet> (which
-	 * clients send after the objects), so nothing is deleted from a bad one.
-	 */
-	while ((t = xr_next(&x)) != X_END && t != X_ERR) {
-		if (t == X_OPEN) {
-			depth++, count += strcmp(x.name, "Object") == 0;
-			in_quiet = depth == 2 && strcmp(x.name, "Quiet") == 0;
-		} else if (t == X_TEXT && in_quiet) {
-			quiet = x.text.n == 4 && strncasecmp(x.text.p, "true", 4) == 0;
-		} else if (t == X_CLOSE) {
-			depth--;
-			in_quiet = false;
-		}
-		if (depth < 0)
-			t = X_ERR;
-	}
-	if (t == X_ERR || depth != 0 || count == 0 || count > DELETE_MAX) {
-		free(x.text.p);
-		free(out.p);
+	/* the whole document is read before anything is deleted */
+	rc = s3_delete_parse(q->xml.p, q->xml.n, &d);
+	if (rc != 0) {
+		s3_delete_free(&d);
+		if (rc == CAIRN_ENOMEM)
+			return send_err(c, q, 500, "InternalError", "out of memory");
 		return send_err(c, q, 400, "MalformedXML",
-				count > DELETE_MAX ? "at most 1000 keys per DeleteObjects"
-						   : "The XML you provided was not well-formed or did "
-						     "not validate against our published schema");
+				rc == CAIRN_ETOOBIG ? "at most 1000 keys per DeleteObjects"
+					 : "The XML you provided was not well-formed or did "
+					   "not validate against our published schema");
 	}
-	x.p = q->xml.p ? q->xml.p : ""; /* the second pass, from the top */
-	x.pending_close = false;
-	while ((t = xr_next(&x)) != X_END) {
-		if (t == X_OPEN) {
-			if (strcmp(x.name, "Object") == 0)
-				in_object = true, key_len = 0;
-			in_key = in_object && strcmp(x.name, "Key") == 0;
-		} else if (t == X_TEXT) {
-			if (in_key && x.text.n <= CAIRN_KEY_MAX) {
-				memcpy(key, x.text.p, x.text.n);
-				key_len = x.text.n;
+	s3_xb_str(&out, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<DeleteResult "
+			"xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">");
+	for (size_t i = 0; i < d.n; i++) {
+		const char *key = d.keys.p ? d.keys.p + d.obj[i].at : "";
+		size_t key_len = d.obj[i].len;
+
+		rc = key_len ? cairn_object_delete(r, q->ns, q->name, key, key_len) : CAIRN_EINVALID;
+		if (rc == 0 || rc == CAIRN_ENOTFOUND) {
+			if (!d.quiet) {
+				s3_xb_str(&out, "<Deleted>");
+				s3_xb_el(&out, "Key", key, key_len);
+				s3_xb_str(&out, "</Deleted>");
 			}
-		} else if (t == X_CLOSE) {
-			in_key = false;
-			if (strcmp(x.name, "Object") == 0 && in_object) {
-				int rc = key_len ? cairn_object_delete(r, q->ns, q->name, key, key_len)
-						 : CAIRN_EINVALID;
-				in_object = false;
-				if (rc == 0 || rc == CAIRN_ENOTFOUND) {
-					if (!quiet) {
-						xb_str(&out, "<Deleted>");
-						xb_el(&out, "Key", key, key_len);
-						xb_str(&out, "</Deleted>");
-					}
-				} else {
-					xb_str(&errs, "<Error>");
-					xb_el(&errs, "Key", key, key_len);
-					xb_fmt(&errs, "<Code>%s</Code>",
-					       rc == CAIRN_EINVALID ? "InvalidArgument" : "InternalError");
-					xb_el(&errs, "Message", cairn_error_last(),
-					      strlen(cairn_error_last()));
-					xb_str(&errs, "</Error>");
-				}
-			}
+		} else {
+			s3_xb_str(&errs, "<Error>");
+			s3_xb_el(&errs, "Key", key, key_len);
+			s3_xb_fmt(&errs, "<Code>%s</Code>",
+				  rc == CAIRN_EINVALID ? "InvalidArgument" : "InternalError");
+			s3_xb_el(&errs, "Message", cairn_error_last(), strlen(cairn_error_last()));
+			s3_xb_str(&errs, "</Error>");
 		}
 	}
-	free(x.text.p);
+	s3_delete_free(&d);
 	if (errs.p)
-		xb_put(&out, errs.p, errs.n);
+		s3_xb_put(&out, errs.p, errs.n);
 	free(errs.p);
-	xb_str(&out, "</DeleteResult>\n");
+	s3_xb_str(&out, "</DeleteResult>\n");
 	return send_xml(c, q, 200, &out);
 }
 
@@ -1727,32 +1380,14 @@ static enum MHD_Result delete_objects(struct MHD_Connection *c, s3q *q, cairn_re
 /* x-amz-copy-source: "[/]BUCKET/KEY[?versionId=null]", URL-encoded. */
 static bool copy_source(struct MHD_Connection *c, s3q *src_q)
 {
-	const char *h = hdr(c, "x-amz-copy-source");
-	char dec[CAIRN_KEY_MAX + 2 * CAIRN_NAME_MAX + 16];
-	const char *p, *slash, *qm;
-	long n;
-	size_t hl;
+	s3_target t;
 
-	if (h == NULL)
+	if (!s3_copy_source(hdr(c, "x-amz-copy-source"), &t))
 		return false;
-	hl = strlen(h);
-	qm = memchr(h, '?', hl);
-	if (qm)
-		hl = (size_t)(qm - h); /* a versionId: there is one version */
-	n = s3_url_decode(dec, sizeof(dec) - 1, h, hl);
-	if (n <= 0)
-		return false;
-	dec[n] = '\0';
-	p = dec[0] == '/' ? dec + 1 : dec;
-	slash = strchr(p, '/');
-	if (slash == NULL || (size_t)(slash - p) >= sizeof(src_q->s3bucket) || slash[1] == '\0' ||
-	    strlen(slash + 1) > CAIRN_KEY_MAX)
-		return false;
-	memcpy(src_q->s3bucket, p, (size_t)(slash - p));
-	src_q->s3bucket[slash - p] = '\0';
-	src_q->key_len = strlen(slash + 1);
-	memcpy(src_q->key, slash + 1, src_q->key_len + 1);
-	src_q->has_key = true;
+	memcpy(src_q->s3bucket, t.bucket, sizeof(src_q->s3bucket));
+	memcpy(src_q->key, t.key, sizeof(src_q->key));
+	src_q->key_len = t.key_len;
+	src_q->has_key = t.has_key;
 	return true;
 }
 
@@ -1832,7 +1467,7 @@ static enum MHD_Result copy_object(struct MHD_Connection *c, s3q *q, cairn_repo 
 	bool replace = dir && strcmp(dir, "REPLACE") == 0;
 	char etag[80], t[64], *meta = NULL;
 	pthread_mutex_t *lock;
-	xbuf x = {0};
+	s3_xbuf x = {0};
 	int rc;
 
 	if (src == NULL)
@@ -1882,10 +1517,10 @@ static enum MHD_Result copy_object(struct MHD_Connection *c, s3q *q, cairn_repo 
 		return send_engine(c, q, rc);
 	etag_of(etag, &row);
 	iso_time(t, row.created_ns);
-	xb_str(&x, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<CopyObjectResult>");
-	xb_el(&x, "LastModified", t, strlen(t));
-	xb_el(&x, "ETag", etag, strlen(etag));
-	xb_str(&x, "</CopyObjectResult>\n");
+	s3_xb_str(&x, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<CopyObjectResult>");
+	s3_xb_el(&x, "LastModified", t, strlen(t));
+	s3_xb_el(&x, "ETag", etag, strlen(etag));
+	s3_xb_str(&x, "</CopyObjectResult>\n");
 	return send_xml(c, q, 200, &x);
 }
 
@@ -2148,7 +1783,7 @@ static enum MHD_Result mpu_create(struct MHD_Connection *c, s3q *q, cairn_repo *
 	cairn_bucket_row b;
 	enum MHD_Result ret;
 	char id[CAIRN_MPU_ID_LEN + 1], *meta = NULL;
-	xbuf x = {0};
+	s3_xbuf x = {0};
 	int rc;
 
 	if (get_bucket(c, q, r, true, &b, &ret) != 0)
@@ -2162,32 +1797,13 @@ static enum MHD_Result mpu_create(struct MHD_Connection *c, s3q *q, cairn_repo *
 	free(meta);
 	if (rc != 0)
 		return send_engine(c, q, rc);
-	xb_str(&x, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<InitiateMultipartUploadResult "
+	s3_xb_str(&x, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<InitiateMultipartUploadResult "
 		   "xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">");
-	xb_el(&x, "Bucket", q->s3bucket, strlen(q->s3bucket));
-	xb_el(&x, "Key", q->key, q->key_len);
-	xb_el(&x, "UploadId", id, strlen(id));
-	xb_str(&x, "</InitiateMultipartUploadResult>\n");
+	s3_xb_el(&x, "Bucket", q->s3bucket, strlen(q->s3bucket));
+	s3_xb_el(&x, "Key", q->key, q->key_len);
+	s3_xb_el(&x, "UploadId", id, strlen(id));
+	s3_xb_str(&x, "</InitiateMultipartUploadResult>\n");
 	return send_xml(c, q, 200, &x);
-}
-
-/* An ETag as a client sends it back ("hex", hex, &quot;hex&quot; decoded already) into md5. */
-static bool etag_md5(const char *s, size_t n, uint8_t out[16])
-{
-	while (n > 0 && (*s == '"' || *s == ' '))
-		s++, n--;
-	while (n > 0 && (s[n - 1] == '"' || s[n - 1] == ' '))
-		n--;
-	if (n != 32)
-		return false;
-	for (size_t i = 0; i < 16; i++) {
-		unsigned v;
-		char two[3] = {s[2 * i], s[2 * i + 1], 0};
-		if (sscanf(two, "%2x", &v) != 1)
-			return false;
-		out[i] = (uint8_t)v;
-	}
-	return true;
 }
 
 /* Does q's key hold the multipart object of n parts whose MD5s hash to md5? */
@@ -2206,14 +1822,9 @@ static enum MHD_Result mpu_complete(struct MHD_Connection *c, s3q *q, cairn_repo
 	enum MHD_Result ret;
 	cairn_mpu_want *want = NULL;
 	cairn_mpu_error why = CAIRN_MPU_OK;
-	size_t n = 0, cap = 0;
-	bool in_part = false, has_num = false, has_etag = false;
-	cairn_mpu_want cur;
-	const char *field = "";
+	size_t n = 0;
 	char etag[80], loc[CAIRN_KEY_MAX + 256];
-	xreader x;
-	xtok t;
-	xbuf out = {0};
+	s3_xbuf out = {0};
 	pthread_mutex_t *lock;
 	cairn_mpu_part *probe = NULL;
 	uint8_t want_md5[16];
@@ -2228,72 +1839,16 @@ static enum MHD_Result mpu_complete(struct MHD_Connection *c, s3q *q, cairn_repo
 	free(probe);
 	if (!gone && upload_check(c, q, r, &ret) != 0)
 		return ret;
-	xr_init(&x, q->xml.p, q->xml.n);
-	memset(&cur, 0, sizeof(cur));
-	while ((t = xr_next(&x)) != X_END && t != X_ERR) {
-		if (t == X_OPEN) {
-			if (strcmp(x.name, "Part") == 0)
-				in_part = true, has_num = has_etag = false;
-			field = x.name;
-		} else if (t == X_TEXT && in_part) {
-			if (strcmp(field, "PartNumber") == 0) {
-				char num[16];
-				char *e;
-				long v;
-				if (x.text.n == 0 || x.text.n >= sizeof(num)) {
-					t = X_ERR;
-					break;
-				}
-				memcpy(num, x.text.p, x.text.n);
-				num[x.text.n] = '\0';
-				v = strtol(num, &e, 10);
-				if (*e != '\0' || v < 1 || v > CAIRN_MPU_PARTS_MAX) {
-					t = X_ERR;
-					break;
-				}
-				cur.number = (unsigned)v;
-				has_num = true;
-			} else if (strcmp(field, "ETag") == 0) {
-				if (!etag_md5(x.text.p, x.text.n, cur.md5)) {
-					free(x.text.p);
-					free(want);
-					return send_err(c, q, 400, "InvalidPart",
-							"One or more of the specified parts could not be "
-							"found. The part may not have been uploaded, or the "
-							"specified entity tag may not match the part's "
-							"entity tag.");
-				}
-				has_etag = true;
-			}
-		} else if (t == X_CLOSE) {
-			field = "";
-			if (strcmp(x.name, "Part") == 0 && in_part) {
-				in_part = false;
-				if (!has_num || !has_etag || n >= CAIRN_MPU_PARTS_MAX) {
-					t = X_ERR;
-					break;
-				}
-				if (n == cap) {
-					size_t ncap = cap ? 2 * cap : 64;
-					cairn_mpu_want *nw = realloc(want, ncap * sizeof(*nw));
-					if (nw == NULL) {
-						t = X_ERR;
-						break;
-					}
-					want = nw;
-					cap = ncap;
-				}
-				want[n++] = cur;
-			}
-		}
-	}
-	free(x.text.p);
-	if (t == X_ERR || n == 0) {
-		free(want);
+	rc = s3_complete_parse(q->xml.p, q->xml.n, &want, &n);
+	if (rc == CAIRN_ENOTFOUND)
+		return send_err(c, q, 400, "InvalidPart",
+				"One or more of the specified parts could not be found. The part may "
+				"not have been uploaded, or the specified entity tag may not match "
+				"the part's entity tag.");
+	if (rc != 0)
 		return send_err(c, q, 400, "MalformedXML",
 				"The XML you provided was not well-formed or did not validate "
 				"against our published schema");
-	}
 	lock = commit_lock(q->ns, q->name, q->key, q->key_len);
 	if (create_only(c) && key_exists(r, q)) {
 		pthread_mutex_unlock(lock);
@@ -2349,13 +1904,13 @@ static enum MHD_Result mpu_complete(struct MHD_Connection *c, s3q *q, cairn_repo
 		return send_engine(c, q, rc);
 	etag_of(etag, &row);
 	snprintf(loc, sizeof(loc), "/%s/%.*s", q->s3bucket, (int)q->key_len, q->key);
-	xb_str(&out, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<CompleteMultipartUploadResult "
+	s3_xb_str(&out, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<CompleteMultipartUploadResult "
 		     "xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">");
-	xb_el(&out, "Location", loc, strlen(loc));
-	xb_el(&out, "Bucket", q->s3bucket, strlen(q->s3bucket));
-	xb_el(&out, "Key", q->key, q->key_len);
-	xb_el(&out, "ETag", etag, strlen(etag));
-	xb_str(&out, "</CompleteMultipartUploadResult>\n");
+	s3_xb_el(&out, "Location", loc, strlen(loc));
+	s3_xb_el(&out, "Bucket", q->s3bucket, strlen(q->s3bucket));
+	s3_xb_el(&out, "Key", q->key, q->key_len);
+	s3_xb_el(&out, "ETag", etag, strlen(etag));
+	s3_xb_str(&out, "</CompleteMultipartUploadResult>\n");
 	return send_xml(c, q, 200, &out);
 }
 
@@ -2385,7 +1940,7 @@ static enum MHD_Result mpu_list_parts(struct MHD_Connection *c, s3q *q, cairn_re
 	bool trunc = false;
 	char v[32], t[64];
 	long after = 0, max = 1000;
-	xbuf x = {0};
+	s3_xbuf x = {0};
 	int rc;
 
 	if (get_bucket(c, q, r, false, &b, &ret) != 0)
@@ -2408,32 +1963,32 @@ static enum MHD_Result mpu_list_parts(struct MHD_Connection *c, s3q *q, cairn_re
 		return send_err(c, q, 404, "NoSuchUpload", "The specified upload does not exist.");
 	if (rc != 0)
 		return send_engine(c, q, rc);
-	xb_str(&x, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<ListPartsResult "
+	s3_xb_str(&x, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<ListPartsResult "
 		   "xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">");
-	xb_el(&x, "Bucket", q->s3bucket, strlen(q->s3bucket));
-	xb_el(&x, "Key", key, key_len);
-	xb_el(&x, "UploadId", q->upload_id, strlen(q->upload_id));
-	xb_fmt(&x, "<PartNumberMarker>%ld</PartNumberMarker>", after);
+	s3_xb_el(&x, "Bucket", q->s3bucket, strlen(q->s3bucket));
+	s3_xb_el(&x, "Key", key, key_len);
+	s3_xb_el(&x, "UploadId", q->upload_id, strlen(q->upload_id));
+	s3_xb_fmt(&x, "<PartNumberMarker>%ld</PartNumberMarker>", after);
 	if (n > 0)
-		xb_fmt(&x, "<NextPartNumberMarker>%u</NextPartNumberMarker>", parts[n - 1].number);
-	xb_fmt(&x, "<MaxParts>%ld</MaxParts><IsTruncated>%s</IsTruncated>", max,
+		s3_xb_fmt(&x, "<NextPartNumberMarker>%u</NextPartNumberMarker>", parts[n - 1].number);
+	s3_xb_fmt(&x, "<MaxParts>%ld</MaxParts><IsTruncated>%s</IsTruncated>", max,
 	       trunc ? "true" : "false");
-	xb_str(&x, "<StorageClass>STANDARD</StorageClass>");
+	s3_xb_str(&x, "<StorageClass>STANDARD</StorageClass>");
 	for (size_t i = 0; i < n; i++) {
 		char hex[33];
 		s3_hex(hex, parts[i].md5, 16);
 		iso_time(t, parts[i].created_ns);
-		xb_fmt(&x, "<Part><PartNumber>%u</PartNumber>", parts[i].number);
-		xb_el(&x, "LastModified", t, strlen(t));
-		xb_fmt(&x, "<ETag>\"%s\"</ETag><Size>%" PRIu64 "</Size></Part>", hex, parts[i].size);
+		s3_xb_fmt(&x, "<Part><PartNumber>%u</PartNumber>", parts[i].number);
+		s3_xb_el(&x, "LastModified", t, strlen(t));
+		s3_xb_fmt(&x, "<ETag>\"%s\"</ETag><Size>%" PRIu64 "</Size></Part>", hex, parts[i].size);
 	}
 	free(parts);
-	xb_str(&x, "</ListPartsResult>\n");
+	s3_xb_str(&x, "</ListPartsResult>\n");
 	return send_xml(c, q, 200, &x);
 }
 
 typedef struct lu_ctx {
-	xbuf *b;
+	s3_xbuf *b;
 	char last_key[CAIRN_KEY_MAX + 1];
 	size_t last_key_len;
 	char last_id[CAIRN_MPU_ID_LEN + 1];
@@ -2446,11 +2001,11 @@ static int lu_one(void *ctx, const cairn_mpu_info *u)
 	char t[64];
 
 	iso_time(t, u->created_ns);
-	xb_str(l->b, "<Upload>");
-	xb_el(l->b, "Key", u->key, u->key_len);
-	xb_el(l->b, "UploadId", u->id, strlen(u->id));
-	xb_el(l->b, "Initiated", t, strlen(t));
-	xb_str(l->b, "<StorageClass>STANDARD</StorageClass></Upload>");
+	s3_xb_str(l->b, "<Upload>");
+	s3_xb_el(l->b, "Key", u->key, u->key_len);
+	s3_xb_el(l->b, "UploadId", u->id, strlen(u->id));
+	s3_xb_el(l->b, "Initiated", t, strlen(t));
+	s3_xb_str(l->b, "<StorageClass>STANDARD</StorageClass></Upload>");
 	memcpy(l->last_key, u->key, u->key_len);
 	l->last_key_len = u->key_len;
 	snprintf(l->last_id, sizeof(l->last_id), "%s", u->id);
@@ -2465,7 +2020,7 @@ static enum MHD_Result mpu_list(struct MHD_Connection *c, s3q *q, cairn_repo *r)
 	char prefix[CAIRN_KEY_MAX + 1] = "", km[CAIRN_KEY_MAX + 1] = "", idm[64] = "", v[32];
 	long max = 1000;
 	bool trunc = false;
-	xbuf x = {0}, body = {0};
+	s3_xbuf x = {0}, body = {0};
 	lu_ctx l;
 	int rc;
 
@@ -2488,20 +2043,20 @@ static enum MHD_Result mpu_list(struct MHD_Connection *c, s3q *q, cairn_repo *r)
 		free(body.p);
 		return send_engine(c, q, rc);
 	}
-	xb_str(&x, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<ListMultipartUploadsResult "
+	s3_xb_str(&x, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<ListMultipartUploadsResult "
 		   "xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">");
-	xb_el(&x, "Bucket", q->s3bucket, strlen(q->s3bucket));
-	xb_el(&x, "KeyMarker", km, strlen(km));
-	xb_el(&x, "UploadIdMarker", idm, strlen(idm));
-	xb_el(&x, "NextKeyMarker", l.last_key, l.last_key_len);
-	xb_el(&x, "NextUploadIdMarker", l.last_id, strlen(l.last_id));
-	xb_el(&x, "Prefix", prefix, strlen(prefix));
-	xb_fmt(&x, "<MaxUploads>%ld</MaxUploads><IsTruncated>%s</IsTruncated>", max,
+	s3_xb_el(&x, "Bucket", q->s3bucket, strlen(q->s3bucket));
+	s3_xb_el(&x, "KeyMarker", km, strlen(km));
+	s3_xb_el(&x, "UploadIdMarker", idm, strlen(idm));
+	s3_xb_el(&x, "NextKeyMarker", l.last_key, l.last_key_len);
+	s3_xb_el(&x, "NextUploadIdMarker", l.last_id, strlen(l.last_id));
+	s3_xb_el(&x, "Prefix", prefix, strlen(prefix));
+	s3_xb_fmt(&x, "<MaxUploads>%ld</MaxUploads><IsTruncated>%s</IsTruncated>", max,
 	       trunc ? "true" : "false");
 	if (body.p)
-		xb_put(&x, body.p, body.n);
+		s3_xb_put(&x, body.p, body.n);
 	free(body.p);
-	xb_str(&x, "</ListMultipartUploadsResult>\n");
+	s3_xb_str(&x, "</ListMultipartUploadsResult>\n");
 	return send_xml(c, q, 200, &x);
 }
 
@@ -2568,7 +2123,7 @@ static enum MHD_Result upload_part_copy(struct MHD_Connection *c, s3q *q, cairn_
 	uint8_t md5[16];
 	char hex[33], t[64];
 	const char *range = hdr(c, "x-amz-copy-source-range");
-	xbuf x = {0};
+	s3_xbuf x = {0};
 	unsigned part;
 	int rc;
 
@@ -2642,31 +2197,31 @@ static enum MHD_Result upload_part_copy(struct MHD_Connection *c, s3q *q, cairn_
 		clock_gettime(CLOCK_REALTIME, &ts);
 		iso_time(t, (int64_t)ts.tv_sec * 1000000000);
 	}
-	xb_str(&x, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<CopyPartResult>");
-	xb_el(&x, "LastModified", t, strlen(t));
-	xb_fmt(&x, "<ETag>\"%s\"</ETag></CopyPartResult>\n", hex);
+	s3_xb_str(&x, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<CopyPartResult>");
+	s3_xb_el(&x, "LastModified", t, strlen(t));
+	s3_xb_fmt(&x, "<ETag>\"%s\"</ETag></CopyPartResult>\n", hex);
 	return send_xml(c, q, 200, &x);
 }
 
 /* ---- a few bucket and object sub-resources clients ask about ---- */
 
 /* The ACL of a bucket and its objects: the owner's, and everyone's read if public. */
-static void acl_xml(xbuf *x, const cairn_bucket_row *b)
+static void acl_xml(s3_xbuf *x, const cairn_bucket_row *b)
 {
-	xb_str(x, "<AccessControlPolicy xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><Owner>");
-	xb_el(x, "ID", b->ns, strlen(b->ns));
-	xb_el(x, "DisplayName", b->ns, strlen(b->ns));
-	xb_str(x, "</Owner><AccessControlList><Grant><Grantee "
+	s3_xb_str(x, "<AccessControlPolicy xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><Owner>");
+	s3_xb_el(x, "ID", b->ns, strlen(b->ns));
+	s3_xb_el(x, "DisplayName", b->ns, strlen(b->ns));
+	s3_xb_str(x, "</Owner><AccessControlList><Grant><Grantee "
 		  "xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\" "
 		  "xsi:type=\"CanonicalUser\">");
-	xb_el(x, "ID", b->ns, strlen(b->ns));
-	xb_el(x, "DisplayName", b->ns, strlen(b->ns));
-	xb_str(x, "</Grantee><Permission>FULL_CONTROL</Permission></Grant>");
+	s3_xb_el(x, "ID", b->ns, strlen(b->ns));
+	s3_xb_el(x, "DisplayName", b->ns, strlen(b->ns));
+	s3_xb_str(x, "</Grantee><Permission>FULL_CONTROL</Permission></Grant>");
 	if (!b->is_private)
-		xb_str(x, "<Grant><Grantee xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\" "
+		s3_xb_str(x, "<Grant><Grantee xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\" "
 			  "xsi:type=\"Group\"><URI>http://acs.amazonaws.com/groups/global/"
 			  "AllUsers</URI></Grantee><Permission>READ</Permission></Grant>");
-	xb_str(x, "</AccessControlList></AccessControlPolicy>\n");
+	s3_xb_str(x, "</AccessControlList></AccessControlPolicy>\n");
 }
 
 /*
@@ -2681,7 +2236,7 @@ static enum MHD_Result object_subresource(struct MHD_Connection *c, s3q *q, cair
 	cairn_bucket_row b;
 	cairn_object_row row;
 	enum MHD_Result ret;
-	xbuf x = {0};
+	s3_xbuf x = {0};
 	int rc;
 
 	if (get_bucket(c, q, r, !get, &b, &ret) != 0)
@@ -2689,7 +2244,7 @@ static enum MHD_Result object_subresource(struct MHD_Connection *c, s3q *q, cair
 	if ((rc = cairn_object_stat(r, q->ns, q->name, q->key, q->key_len, &row)) != 0)
 		return send_engine(c, q, rc);
 	if (strcmp(what, "tagging") == 0 && get) {
-		xb_str(&x, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Tagging "
+		s3_xb_str(&x, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Tagging "
 			   "xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">"
 			   "<TagSet></TagSet></Tagging>\n");
 		return send_xml(c, q, 200, &x);
@@ -2697,58 +2252,12 @@ static enum MHD_Result object_subresource(struct MHD_Connection *c, s3q *q, cair
 	if (strcmp(what, "tagging") == 0 && strcmp(q->method, "DELETE") == 0)
 		return no_content(c, q);
 	if (strcmp(what, "acl") == 0 && get) {
-		xb_str(&x, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+		s3_xb_str(&x, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
 		acl_xml(&x, &b);
 		return send_xml(c, q, 200, &x);
 	}
 	return send_err(c, q, 501, "NotImplemented",
 			"A header or query you provided implies functionality that is not implemented");
-}
-
-/*
- * An AccessControlPolicy document as Cairn's one setting: 1 when it grants
- * READ to AllUsers, 0 when it grants nothing beyond the owner (owner_ns);
- * -1 for a grant that setting cannot express (to someone else, WRITE to
- * everyone...) or a document that does not parse.
- */
-static int acl_doc_public(const char *doc, size_t n, const char *owner_ns)
-{
-	xreader x;
-	xtok t;
-	char field[64] = "";
-	bool in_grant = false, all_users = false, owner = false, read = false;
-	int pub = 0;
-
-	xr_init(&x, doc, n);
-	while (pub >= 0 && (t = xr_next(&x)) != X_END) {
-		if (t == X_ERR) {
-			pub = -1;
-		} else if (t == X_OPEN) {
-			snprintf(field, sizeof(field), "%s", x.name);
-			if (strcmp(x.name, "Grant") == 0)
-				in_grant = true, all_users = owner = read = false;
-		} else if (t == X_TEXT && in_grant) {
-			if (strcmp(field, "URI") == 0)
-				all_users = x.text.n >= 9 &&
-					    memcmp(x.text.p + x.text.n - 9, "/AllUsers", 9) == 0;
-			else if (strcmp(field, "ID") == 0)
-				owner = x.text.n == strlen(owner_ns) &&
-					memcmp(x.text.p, owner_ns, x.text.n) == 0;
-			else if (strcmp(field, "Permission") == 0)
-				read = x.text.n == 4 && memcmp(x.text.p, "READ", 4) == 0;
-		} else if (t == X_CLOSE) {
-			field[0] = '\0';
-			if (strcmp(x.name, "Grant") == 0 && in_grant) {
-				in_grant = false;
-				if (all_users && read)
-					pub = 1;
-				else if (!owner)
-					pub = -1;
-			}
-		}
-	}
-	free(x.text.p);
-	return pub;
 }
 
 /*
@@ -2768,7 +2277,7 @@ static enum MHD_Result put_bucket_acl(struct MHD_Connection *c, s3q *q, cairn_re
 	if (hdr(c, "x-amz-acl") != NULL)
 		pub = canned_public(c);
 	else if (q->xml.n > 0)
-		pub = acl_doc_public(q->xml.p, q->xml.n, b.ns);
+		pub = s3_acl_public(q->xml.p, q->xml.n, b.ns);
 	else
 		return send_err(c, q, 400, "MissingSecurityHeader",
 				"Your request was missing a required header (x-amz-acl) or an "
@@ -2787,16 +2296,16 @@ static enum MHD_Result bucket_subresource(struct MHD_Connection *c, s3q *q, cair
 {
 	cairn_bucket_row b;
 	enum MHD_Result ret;
-	xbuf x = {0};
+	s3_xbuf x = {0};
 
 	if (get_bucket(c, q, r, false, &b, &ret) != 0)
 		return ret;
-	xb_str(&x, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+	s3_xb_str(&x, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
 	if (strcmp(what, "location") == 0) {
 		/* empty: us-east-1, what every client accepts for a server without regions */
-		xb_str(&x, "<LocationConstraint xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"/>\n");
+		s3_xb_str(&x, "<LocationConstraint xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"/>\n");
 	} else if (strcmp(what, "versioning") == 0) {
-		xb_str(&x, "<VersioningConfiguration xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"/>\n");
+		s3_xb_str(&x, "<VersioningConfiguration xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"/>\n");
 	} else if (strcmp(what, "acl") == 0) {
 		acl_xml(&x, &b);
 	} else if (strcmp(what, "tagging") == 0) {
@@ -2824,58 +2333,31 @@ static enum MHD_Result bucket_subresource(struct MHD_Connection *c, s3q *q, cair
 
 /* ---- routing ---- */
 
-static const char *const BUCKET_SUBS[] = {"location", "versioning", "acl", "tagging", "policy",
-					  "cors", "lifecycle", "website", "logging", "encryption",
-					  "replication", "notification", "requestPayment",
-					  "object-lock", "ownershipControls", "accelerate"};
-
-static const char *const OBJECT_SUBS[] = {"tagging", "acl", "retention", "legal-hold", "torrent",
-					  "attributes", "restore", "select"};
-
-/* Does s hold a '%' not followed by two hex digits? */
-static bool bad_escape(const char *s)
-{
-	for (; *s != '\0'; s++)
-		if (*s == '%' && (!isxdigit((unsigned char)s[1]) || !isxdigit((unsigned char)s[2])))
-			return true;
-	return false;
-}
-
 /* Split the raw path into bucket and key (decoded). false: a malformed path (sent). */
 static bool split_path(struct MHD_Connection *c, s3q *q, const char *url, enum MHD_Result *ret)
 {
-	const char *p = url[0] == '/' ? url + 1 : url, *slash = strchr(p, '/');
-	size_t bl = slash ? (size_t)(slash - p) : strlen(p);
-	long n;
+	const char *code, *msg;
+	s3_target t;
 
-	if (bl >= sizeof(q->s3bucket)) {
-		*ret = send_err(c, q, 400, "InvalidBucketName", "The specified bucket is not valid.");
+	if (s3_split_path(url, &t, &code, &msg) != 0) {
+		*ret = send_err(c, q, 400, code, msg);
 		return false;
 	}
-	n = s3_url_decode(q->s3bucket, sizeof(q->s3bucket) - 1, p, bl);
-	if (n < 0) {
-		*ret = send_err(c, q, 400, "InvalidURI", "Couldn't parse the specified URI.");
-		return false;
-	}
-	q->s3bucket[n] = '\0';
-	if (slash && slash[1] != '\0') {
-		n = s3_url_decode(q->key, sizeof(q->key) - 1, slash + 1, strlen(slash + 1));
-		if (n < 0) {
-			*ret = bad_escape(slash + 1)
-				       ? send_err(c, q, 400, "InvalidURI",
-						  "Couldn't parse the specified URI.")
-				       : send_err(c, q, 400, "KeyTooLongError", "Your key is too long");
-			return false;
-		}
-		if (memchr(q->key, '\0', (size_t)n) != NULL) {
-			*ret = send_err(c, q, 400, "InvalidArgument", "A key cannot hold a NUL byte.");
-			return false;
-		}
-		q->key[n] = '\0';
-		q->key_len = (size_t)n;
-		q->has_key = true;
-	}
+	memcpy(q->s3bucket, t.bucket, sizeof(q->s3bucket));
+	memcpy(q->key, t.key, sizeof(q->key));
+	q->key_len = t.key_len;
+	q->has_key = t.has_key;
 	return true;
+}
+
+static bool query_has(void *ctx, const char *name)
+{
+	return has_arg(ctx, name);
+}
+
+static bool query_get(void *ctx, const char *name, char *out, size_t cap)
+{
+	return arg(ctx, name, out, cap);
 }
 
 /*
@@ -2885,8 +2367,10 @@ static bool split_path(struct MHD_Connection *c, s3q *q, const char *url, enum M
  */
 static enum MHD_Result route(struct MHD_Connection *c, s3q *q, const char *url, bool early)
 {
-	const char *m = q->method;
-	bool get = strcmp(m, "GET") == 0 || strcmp(m, "HEAD") == 0;
+	const char *m = q->method, *sub;
+	s3_query qa = {query_has, query_get, c};
+	s3_target t;
+	s3_op op;
 	enum MHD_Result ret;
 	cairn_repo *r;
 	cairn_meta *meta;
@@ -2900,80 +2384,70 @@ static enum MHD_Result route(struct MHD_Connection *c, s3q *q, const char *url, 
 	if ((rc = cairn__worker(&r, &meta)) != 0)
 		return send_engine(c, q, rc);
 	(void)meta;
-	if (arg(c, "uploadId", q->upload_id, sizeof(q->upload_id)) && q->upload_id[0] == '\0')
+	memcpy(t.bucket, q->s3bucket, sizeof(t.bucket));
+	t.has_key = q->has_key;
+	t.key_len = 0; /* the operation depends on whether there is a key, not on which */
+	t.key[0] = '\0';
+	op = s3_route_op(m, &t, &qa, hdr(c, "x-amz-copy-source") != NULL, q->upload_id, &sub);
+	switch (op) {
+	case S3_OP_NO_SUCH_UPLOAD:
 		return send_err(c, q, 404, "NoSuchUpload", "The specified upload does not exist.");
-
-	if (q->s3bucket[0] == '\0') {
-		if (!get)
-			return send_err(c, q, 405, "MethodNotAllowed",
-					"The specified method is not allowed against this resource.");
+	case S3_OP_LIST_BUCKETS:
 		return list_buckets(c, q, r);
-	}
-	if (!q->has_key) {
-		if (strcmp(m, "PUT") == 0) {
-			if (has_arg(c, "acl")) {
-				if (early) {
-					q->body = B_XML;
-					q->op = OP_PUT_BUCKET_ACL;
-					return MHD_YES;
-				}
-				return put_bucket_acl(c, q, r);
-			}
-			for (size_t i = 0; i < sizeof(BUCKET_SUBS) / sizeof(BUCKET_SUBS[0]); i++)
-				if (has_arg(c, BUCKET_SUBS[i]))
-					return send_err(c, q, 501, "NotImplemented",
-							"This bucket setting is not supported");
-			if (early) {
-				q->body = B_XML;
-				q->op = OP_CREATE_BUCKET;
-				return MHD_YES;
-			}
-			return create_bucket(c, q, r);
-		}
-		if (strcmp(m, "POST") == 0 && has_arg(c, "delete")) {
-			if (!early)
-				return send_err(c, q, 400, "MalformedXML", "DeleteObjects needs a body");
+	case S3_OP_PUT_BUCKET_ACL:
+		if (early) {
 			q->body = B_XML;
-			q->op = OP_DELETE_OBJECTS;
+			q->op = OP_PUT_BUCKET_ACL;
 			return MHD_YES;
 		}
-		if (strcmp(m, "DELETE") == 0)
-			return delete_bucket(c, q, r);
-		if (strcmp(m, "HEAD") == 0) {
-			cairn_bucket_row b;
-			if (get_bucket(c, q, r, false, &b, &ret) != 0)
-				return ret;
-			return send_body(c, q, 200, NULL, "", 0);
+		return put_bucket_acl(c, q, r);
+	case S3_OP_CREATE_BUCKET:
+		if (early) {
+			q->body = B_XML;
+			q->op = OP_CREATE_BUCKET;
+			return MHD_YES;
 		}
-		if (get) {
-			for (size_t i = 0; i < sizeof(BUCKET_SUBS) / sizeof(BUCKET_SUBS[0]); i++)
-				if (has_arg(c, BUCKET_SUBS[i]))
-					return bucket_subresource(c, q, r, BUCKET_SUBS[i]);
-			if (has_arg(c, "uploads"))
-				return mpu_list(c, q, r);
-			if (has_arg(c, "versions"))
-				return list_versions(c, q, r);
-			{
-				char lt[8];
-				bool v2 = arg(c, "list-type", lt, sizeof(lt)) && strcmp(lt, "2") == 0;
-				return list_objects(c, q, r, v2);
-			}
-		}
-		return send_err(c, q, 405, "MethodNotAllowed",
-				"The specified method is not allowed against this resource.");
+		return create_bucket(c, q, r);
+	case S3_OP_BUCKET_SETTING:
+		return send_err(c, q, 501, "NotImplemented", "This bucket setting is not supported");
+	case S3_OP_DELETE_OBJECTS:
+		if (!early)
+			return send_err(c, q, 400, "MalformedXML", "DeleteObjects needs a body");
+		q->body = B_XML;
+		q->op = OP_DELETE_OBJECTS;
+		return MHD_YES;
+	case S3_OP_DELETE_BUCKET:
+		return delete_bucket(c, q, r);
+	case S3_OP_HEAD_BUCKET: {
+		cairn_bucket_row b;
+		if (get_bucket(c, q, r, false, &b, &ret) != 0)
+			return ret;
+		return send_body(c, q, 200, NULL, "", 0);
 	}
-
-	/* an object */
-	for (size_t i = 0; i < sizeof(OBJECT_SUBS) / sizeof(OBJECT_SUBS[0]); i++)
-		if (has_arg(c, OBJECT_SUBS[i]))
-			return object_subresource(c, q, r, OBJECT_SUBS[i]);
-	if (get)
-		return q->upload_id[0] ? mpu_list_parts(c, q, r) : get_object(c, q, r);
-	if (strcmp(m, "DELETE") == 0)
-		return q->upload_id[0] ? mpu_abort(c, q, r) : delete_object(c, q, r);
-	if (strcmp(m, "PUT") == 0) {
-		if (hdr(c, "x-amz-copy-source"))
-			return q->upload_id[0] ? upload_part_copy(c, q, r) : copy_object(c, q, r);
+	case S3_OP_BUCKET_SUB:
+		return bucket_subresource(c, q, r, sub);
+	case S3_OP_LIST_UPLOADS:
+		return mpu_list(c, q, r);
+	case S3_OP_LIST_VERSIONS:
+		return list_versions(c, q, r);
+	case S3_OP_LIST_OBJECTS:
+	case S3_OP_LIST_OBJECTS_V2:
+		return list_objects(c, q, r, op == S3_OP_LIST_OBJECTS_V2);
+	case S3_OP_OBJECT_SUB:
+		return object_subresource(c, q, r, sub);
+	case S3_OP_GET_OBJECT:
+		return get_object(c, q, r);
+	case S3_OP_LIST_PARTS:
+		return mpu_list_parts(c, q, r);
+	case S3_OP_DELETE_OBJECT:
+		return delete_object(c, q, r);
+	case S3_OP_ABORT_MPU:
+		return mpu_abort(c, q, r);
+	case S3_OP_COPY_OBJECT:
+		return copy_object(c, q, r);
+	case S3_OP_UPLOAD_PART_COPY:
+		return upload_part_copy(c, q, r);
+	case S3_OP_PUT_OBJECT:
 		if (!early && hdr(c, MHD_HTTP_HEADER_CONTENT_LENGTH) == NULL &&
 		    q->auth.payload != S3_PAYLOAD_STREAMING)
 			return send_err(c, q, 411, "MissingContentLength",
@@ -2982,21 +2456,18 @@ static enum MHD_Result route(struct MHD_Connection *c, s3q *q, const char *url, 
 		if (ret == MHD_YES && !early && !q->responded)
 			return put_end(c, q, r); /* an empty body: all there is */
 		return ret;
+	case S3_OP_CREATE_MPU:
+		return mpu_create(c, q, r);
+	case S3_OP_COMPLETE_MPU:
+		if (!early)
+			return send_err(c, q, 400, "MalformedXML", "CompleteMultipartUpload needs a body");
+		q->body = B_XML;
+		q->op = OP_COMPLETE_MPU;
+		return MHD_YES;
+	default:
+		return send_err(c, q, 405, "MethodNotAllowed",
+				"The specified method is not allowed against this resource.");
 	}
-	if (strcmp(m, "POST") == 0) {
-		if (has_arg(c, "uploads"))
-			return mpu_create(c, q, r);
-		if (q->upload_id[0]) {
-			if (!early)
-				return send_err(c, q, 400, "MalformedXML",
-						"CompleteMultipartUpload needs a body");
-			q->body = B_XML;
-			q->op = OP_COMPLETE_MPU;
-			return MHD_YES;
-		}
-	}
-	return send_err(c, q, 405, "MethodNotAllowed",
-			"The specified method is not allowed against this resource.");
 }
 
 static enum MHD_Result last_call(struct MHD_Connection *c, s3q *q)
@@ -3077,7 +2548,7 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
 			if (q->xml.n + *size > XML_MAX)
 				q->too_big = true;
 			else
-				xb_put(&q->xml, data, *size);
+				s3_xb_put(&q->xml, data, *size);
 		}
 		*size = 0;
 		return MHD_YES;

@@ -88,17 +88,12 @@ int cairn__parse_range(const char *h, uint64_t size, uint64_t *first, uint64_t *
 typedef struct json_t json_t;
 json_t *cairn__node_terms_json(cairn_repo *repo, const cairn_hash *file, int *rc);
 
-/* Is s[0, n) valid UTF-8 (jansson's check: what JSON answers can carry)? */
-bool cairn__utf8_ok(const char *s, size_t n);
-
 /* a[0, n) == b[0, n), in time that does not depend on where they differ. */
 bool cairn__same_text(const char *a, const char *b, size_t n);
 
-/* The value of a hex digit (either case), or -1. */
-int cairn__hexv(char ch);
-
-/* A query argument, percent-decoded ('+' is a space) into out (cap bytes, NUL
- * added), its length in *len (may be NULL); false if absent, bad or too long. */
+/* A query argument, percent-decoded ('+' is a space: cairn__query_decode, route.h)
+ * into out (cap bytes, NUL added), its length in *len (may be NULL); false if
+ * absent, bad or too long. */
 bool cairn__query_arg(struct MHD_Connection *c, const char *name, char *out, size_t cap,
 		      size_t *len);
 

@@ -16,6 +16,7 @@
 #include "web.h"
 
 #include "markdown.h"
+#include "route.h"
 #include "server_int.h"
 #include "token.h"
 
@@ -1188,44 +1189,6 @@ done:
 
 /* ---- login and logout ---------------------------------------------------------------------- */
 
-/* A field of an urlencoded form body into out (cap bytes); its length, or -1 (absent, bad, long). */
-static long form_field(const char *body, size_t len, const char *name, char *out, size_t cap)
-{
-	size_t nl = strlen(name), i = 0;
-
-	while (i < len) {
-		const char *amp = memchr(body + i, '&', len - i);
-		size_t end = amp ? (size_t)(amp - body) : len;
-
-		if (end - i > nl && memcmp(body + i, name, nl) == 0 && body[i + nl] == '=') {
-			size_t o = 0;
-			for (size_t k = i + nl + 1; k < end; k++) {
-				char ch = body[k];
-				if (ch == '+') {
-					ch = ' ';
-				} else if (ch == '%') {
-					int hi, lo;
-					if (k + 2 >= end)
-						return -1;
-					hi = cairn__hexv(body[k + 1]);
-					lo = cairn__hexv(body[k + 2]);
-					if (hi < 0 || lo < 0)
-						return -1;
-					ch = (char)(hi << 4 | lo);
-					k += 2;
-				}
-				if (o + 1 >= cap || ch == '\0')
-					return -1;
-				out[o++] = ch;
-			}
-			out[o] = '\0';
-			return (long)o;
-		}
-		i = end + 1;
-	}
-	return -1;
-}
-
 static int random_hex(char *out, size_t bytes)
 {
 	static const char hexd[] = "0123456789abcdef";
@@ -1332,7 +1295,7 @@ static int page_login(FILE *f, const cairn__web_req *r, cairn__web_page *p)
 		login_form(f, r, csrf, NULL);
 		return 0;
 	}
-	glen = form_field(r->body, r->body_len, "csrf", given, sizeof(given));
+	glen = cairn__form_field(r->body, r->body_len, "csrf", given, sizeof(given));
 	if (!same_origin(r) || have == NULL || glen < 0 ||
 	    !same_token(given, (size_t)glen, csrf)) {
 		p->status = 403;
@@ -1350,7 +1313,7 @@ static int page_login(FILE *f, const cairn__web_req *r, cairn__web_page *p)
 		login_form(f, r, csrf, m);
 		return 0;
 	}
-	glen = form_field(r->body, r->body_len, "token", token, sizeof(token));
+	glen = cairn__form_field(r->body, r->body_len, "token", token, sizeof(token));
 	if (glen < 0 || cairn_token_hash(thash, token, (size_t)glen) != 0) {
 		cairn__auth_failed(r->conn);
 		p->status = 401;
@@ -1393,7 +1356,7 @@ static int page_logout(FILE *f, const cairn__web_req *r, cairn__web_page *p)
 {
 	const char *v = MHD_lookup_connection_value(r->conn, MHD_COOKIE_KIND, CAIRN__SESSION_COOKIE);
 	char given[CAIRN__CSRF_LEN + 2];
-	long glen = form_field(r->body, r->body_len, "csrf", given, sizeof(given));
+	long glen = cairn__form_field(r->body, r->body_len, "csrf", given, sizeof(given));
 	uint8_t hash[32];
 	int rc;
 

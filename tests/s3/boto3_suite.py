@@ -547,6 +547,20 @@ def copies():
     expect_error("copy-bad-directive", lambda: s3.copy_object(
         Bucket=BK, Key="x", CopySource={"Bucket": BK, "Key": "src"}, MetadataDirective="MOVE"),
         "InvalidArgument", 400)
+    # a %00 names no bucket or key: it does not cut the name short into another one
+    st, _, b = raw("PUT", "/%s/x00" % BK, headers={"x-amz-copy-source": BK + "/src%00junk"})
+    ok("copy-source-nul", st == 400 and xml_field(b, "Code") == "InvalidArgument",
+       repr((st, b[:200])))
+    st, _, b = raw("GET", "/%s%%00junk/src" % BK)
+    ok("bucket-nul", st == 400 and xml_field(b, "Code") == "InvalidBucketName", repr((st, b[:200])))
+    st, _, b = raw("GET", "/%s/src%%zz" % BK)
+    ok("key-bad-escape", st == 400 and xml_field(b, "Code") == "InvalidURI", repr((st, b[:200])))
+    # an end tag that closes another element: malformed, nothing deleted
+    st, _, b = raw("POST", "/" + BK, [("delete", "")],
+                   body=b"<Delete><Object><Key>src</Key></Obj></Delete>")
+    ok("delete-objects-mismatched", st == 400 and xml_field(b, "Code") == "MalformedXML",
+       repr((st, b[:200])))
+    eq("delete-objects-mismatched-kept", body, s3.get_object(Bucket=BK, Key="src")["Body"].read())
     # across namespaces: bob reads alice's public bucket, not her private one
     s3.put_object(Bucket=PUB, Key="shared", Body=b"public bytes")
     s3b.copy_object(Bucket=BOB, Key="from-alice", CopySource={"Bucket": A_USER + "--" + PUB,
@@ -606,6 +620,10 @@ def multipart():
         MultipartUpload={"Parts": [parts[0], {"PartNumber": 3, "ETag": e1}]}), "InvalidPart", 400)
     st, hd, b = raw("POST", "/%s/mp/obj" % BK, [("uploadId", uid)], body=b"<Complete")
     ok("mpu-malformed-xml", st == 400 and xml_field(b, "Code") == "MalformedXML", repr((st, b[:200])))
+    # an uploadId longer than any names none: the upload it starts with is not aborted
+    st, hd, b = raw("DELETE", "/%s/mp/obj" % BK, [("uploadId", uid + "0")])
+    ok("mpu-abort-long-upload-id", st == 404 and xml_field(b, "Code") == "NoSuchUpload",
+       repr((st, b[:200])))
     expect_error("mpu-complete-wrong-key", lambda: s3.complete_multipart_upload(
         Bucket=BK, Key="mp/other", UploadId=uid, MultipartUpload={"Parts": parts}),
         "NoSuchUpload", 404)
@@ -615,6 +633,12 @@ def multipart():
     eq("mpu-complete-etag", want, r["ETag"])
     g = s3.get_object(Bucket=BK, Key="mp/obj")
     eq("mpu-body", p1 + p2 + p3, g["Body"].read())
+    # "?uploadId" without a value names no upload: an abort, not a DeleteObject
+    st, hd, b = raw("DELETE", "/%s/mp/obj" % BK, [("uploadId", "")], wire_query="uploadId")
+    ok("mpu-abort-upload-id-without-value",
+       st == 404 and xml_field(b, "Code") == "NoSuchUpload", repr((st, b[:200])))
+    eq("mpu-abort-upload-id-without-value-kept", len(p1 + p2 + p3),
+       s3.head_object(Bucket=BK, Key="mp/obj")["ContentLength"])
     eq("mpu-get-etag", want, g["ETag"])
     ok("mpu-no-parts-count", "PartsCount" not in g)
     ok("mpu-meta", g["Metadata"] == {"kind": "mp"} and g["ContentType"] == "text/mp",
