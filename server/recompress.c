@@ -4,7 +4,8 @@
  * has written or used for min_age; stopped between xorbs at shutdown. Its
  * progress and savings go to /metrics.
  *
- * Several servers on one metadata may each run it: a xorb two passes
+ * The thread runs at the lowest CPU priority (nice 19), so uploads and
+ * reads go first. Several servers on one metadata may each run it: a xorb two passes
  * rewrite at once is recorded once, and the loser's copy is dropped
  * (lib/core/repack.c).
  */
@@ -17,7 +18,10 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
 #include <time.h>
+#include <unistd.h>
 
 static struct recompress_state {
 	pthread_mutex_t mu;
@@ -42,6 +46,8 @@ static void progress(void *ctx, const cairn_recompress_result *so_far)
 static void *pass_thread(void *arg)
 {
 	(void)arg;
+	/* the lowest priority, this thread only (Linux): requests come first */
+	setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), 19);
 	while (!atomic_load(&g.stop)) {
 		cairn_recompress_options o = {CAIRN_RECOMPRESS_OPTIONS_VERSION, 0, 0, 0, NULL,
 					      progress, NULL};
