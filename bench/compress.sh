@@ -112,6 +112,32 @@ cairn_read() {
 	rm -rf "$WORK/read"
 }
 
+# cairn_ingest_with_pass: every version uploaded again into a fresh server
+# whose background recompression runs all the time (every second, over
+# anything not used this second: the versions uploaded before); sets UPP
+# (seconds of the uploads)
+cairn_ingest_with_pass() {
+	rm -rf "$WORK/cairn-pass"
+	serve_start "$CAIRN" "$WORK/cairn-pass" "$WORK" --recompress-every 1 --recompress-after 0 ||
+		{ cat "$WORK/err"; exit 1; }
+	PID=$SERVE_PID
+	export CAIRN_ENDPOINT="$SERVE_URL"
+	CAIRN_TOKEN=$(cat "$WORK/cairn-pass/admin-token")
+	export CAIRN_TOKEN
+	"$CAIRN" buckets create "admin/$NAME" --quiet >/dev/null
+	UPP=0
+	for v in "$DIR"/v*; do
+		sync
+		s=$(now)
+		"$CAIRN" buckets sync "$v" "cairn://buckets/admin/$NAME/$(basename "$v")" >/dev/null
+		e=$(now)
+		UPP=$(awk "BEGIN{print $UPP + $e - $s}")
+	done
+	PASSES=$(curl -s "$SERVE_URL/metrics" | sed -n 's/^cairn_recompress_rewritten_total //p')
+	stop_server
+	rm -rf "$WORK/cairn-pass"
+}
+
 for NAME in $SERIES; do
 	DIR=$WORK/series/$NAME
 	NV=$(find "$DIR" -mindepth 1 -maxdepth 1 -type d | wc -l)
@@ -157,7 +183,7 @@ for NAME in $SERIES; do
 	CA_DB=$(find "$CD" -maxdepth 1 -name "cairn.db*" -type f -printf '%s\n' | awk '{s += $1} END{printf "%.0f", s}')
 	cairn_read
 	CA_R=$RD
-	CR_B=- CR_S=- CR_R=- CR_DB=-
+	CR_B=- CR_S=- CR_R=- CR_DB=- UPP=- PASSES=-
 	if [ $HAVE_RECOMPRESS = 1 ]; then
 		s=$(now)
 		"$CAIRN" admin recompress --data "$CD" --min-age 0 --json >"$WORK/recompress.json"
@@ -168,12 +194,13 @@ for NAME in $SERIES; do
 		CR_DB=$(find "$CD" -maxdepth 1 -name "cairn.db*" -type f -printf '%s\n' | awk '{s += $1} END{printf "%.0f", s}')
 		cairn_read
 		CR_R=$RD
+		cairn_ingest_with_pass
 	fi
 	rm -rf "$CD"
-	printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' \
+	printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' \
 		"$NAME" "$NV" "$RAW" "$RA_B" "$RA_S" "$RM_B" "$RM_S" "$CS_B" "$CS_S" \
 		"$CA_B" "$UP" "$CA_R" "$CR_B" "$CR_S" "$CR_R" "$CA_X" "$CA_DB" "$HAVE_RECOMPRESS" \
-		"$CR_DB" >>"$RES"
+		"$CR_DB" "$UPP" "$PASSES" >>"$RES"
 	rm -rf "$DIR"
 done
 
@@ -210,8 +237,10 @@ BEGIN {
 	printf "%-26s %14.0f %8s %9.2f  ingest %s MB/s, read %s MB/s (xorb files %.0f bytes; metadata db %.0f)\n", "cairn, as uploaded", ca[n], pct(ca[n], $3), up[n], mbs($3, up[n]), mbs($3, rd[n]), $16, $17
 	if ($18 == 1)
 		printf "%-26s %14.0f %8s %9.2f  read %s MB/s (seconds: the recompress pass)\n", "cairn, after recompress", cr[n], pct(cr[n], $3), crs[n], mbs($3, rd2[n])
-	if ($18 == 1)
+	if ($18 == 1) {
 		printf "%-26s %14.0f %8s %9s  xorbs + metadata db (%.0f bytes)\n", "  + its metadata", crt[n], pct(crt[n], $3), "", $19
+		printf "%-26s %14s %8s %9.2f  ingest %s MB/s while the server recompresses (%s xorbs rewritten meanwhile): %.2f of the ingest without\n", "cairn, ingest + pass", "", "", $20, mbs($3, $20), $21, ($20 > 0 ? up[n] / $20 : 0)
+	}
 	else
 		printf "%-26s %14s %8s %9s  skipped: this build has no `cairn admin recompress`\n", "cairn, after recompress", "-", "-", "-"
 	printf "best peer: %s, %s; cairn as uploaded, %s: %s", tool[best], pct(b[n,best], $3), pct(ca[n], $3), (ca[n] < b[n,best] ? "beats it" : "does not beat it")
