@@ -37,10 +37,17 @@ static struct recompress_state {
 static atomic_uint_fast64_t m_passes, m_xorbs, m_rewritten, m_before, m_after, m_errors;
 static _Atomic int64_t m_running; /* xorbs examined by the pass in progress */
 
+/* After each xorb: the pass's totals so far (ctx: what was counted already, this pass). */
 static void progress(void *ctx, const cairn_recompress_result *so_far)
 {
-	(void)ctx;
+	cairn_recompress_result *seen = ctx;
+
 	atomic_store(&m_running, (int64_t)so_far->xorbs);
+	atomic_fetch_add(&m_xorbs, so_far->xorbs - seen->xorbs);
+	atomic_fetch_add(&m_rewritten, so_far->rewritten - seen->rewritten);
+	atomic_fetch_add(&m_before, so_far->bytes_before - seen->bytes_before);
+	atomic_fetch_add(&m_after, so_far->bytes_after - seen->bytes_after);
+	*seen = *so_far;
 }
 
 static void *pass_thread(void *arg)
@@ -49,9 +56,9 @@ static void *pass_thread(void *arg)
 	/* the lowest priority, this thread only (Linux): requests come first */
 	setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), 19);
 	while (!atomic_load(&g.stop)) {
+		cairn_recompress_result res, seen = {0, 0, 0, 0, 0, 0};
 		cairn_recompress_options o = {CAIRN_RECOMPRESS_OPTIONS_VERSION, 0, 0, 0, NULL,
-					      progress, NULL};
-		cairn_recompress_result res;
+					      progress, &seen};
 		struct timespec until;
 		cairn_repo *repo;
 		cairn_meta *meta;
@@ -62,11 +69,7 @@ static void *pass_thread(void *arg)
 			o.level = g.level;
 			o.cancel = &g.stop;
 			rc = cairn_repo_recompress(repo, &o, &res);
-			atomic_fetch_add(&m_passes, 1);
-			atomic_fetch_add(&m_xorbs, res.xorbs);
-			atomic_fetch_add(&m_rewritten, res.rewritten);
-			atomic_fetch_add(&m_before, res.bytes_before);
-			atomic_fetch_add(&m_after, res.bytes_after);
+			atomic_fetch_add(&m_passes, 1); /* the rest was counted xorb by xorb */
 			atomic_store(&m_running, 0);
 			if (res.rewritten > 0)
 				fprintf(stderr,
