@@ -112,27 +112,38 @@ cairn_read() {
 	rm -rf "$WORK/read"
 }
 
+# cairn_ingest DATA_DIR [SERVE FLAGS]: a fresh server over DATA_DIR (left
+# running: PID), the bucket created, every version uploaded in order; sets
+# UP (seconds of the uploads)
+cairn_ingest() {
+	d=$1
+	shift
+	serve_start "$CAIRN" "$d" "$WORK" "$@" || { cat "$WORK/err"; exit 1; }
+	PID=$SERVE_PID
+	export CAIRN_ENDPOINT="$SERVE_URL" HOME="$WORK"
+	CAIRN_TOKEN=$(cat "$d/admin-token")
+	export CAIRN_TOKEN
+	"$CAIRN" buckets create "admin/$NAME" --quiet >/dev/null
+	UP=0
+	for v in "$DIR"/v*; do
+		sync
+		s=$(now)
+		"$CAIRN" buckets sync "$v" "cairn://buckets/admin/$NAME/$(basename "$v")" >/dev/null
+		e=$(now)
+		UP=$(awk "BEGIN{print $UP + $e - $s}")
+	done
+}
+
 # cairn_ingest_with_pass: every version uploaded again into a fresh server
 # whose background recompression runs all the time (every second, over
 # anything not used this second: the versions uploaded before); sets UPP
 # (seconds of the uploads)
 cairn_ingest_with_pass() {
 	rm -rf "$WORK/cairn-pass"
-	serve_start "$CAIRN" "$WORK/cairn-pass" "$WORK" --recompress-every 1 --recompress-after 0 ||
-		{ cat "$WORK/err"; exit 1; }
-	PID=$SERVE_PID
-	export CAIRN_ENDPOINT="$SERVE_URL"
-	CAIRN_TOKEN=$(cat "$WORK/cairn-pass/admin-token")
-	export CAIRN_TOKEN
-	"$CAIRN" buckets create "admin/$NAME" --quiet >/dev/null
-	UPP=0
-	for v in "$DIR"/v*; do
-		sync
-		s=$(now)
-		"$CAIRN" buckets sync "$v" "cairn://buckets/admin/$NAME/$(basename "$v")" >/dev/null
-		e=$(now)
-		UPP=$(awk "BEGIN{print $UPP + $e - $s}")
-	done
+	keep=$UP
+	cairn_ingest "$WORK/cairn-pass" --recompress-every 1 --recompress-after 0
+	UPP=$UP
+	UP=$keep
 	PASSES=$(curl -s "$SERVE_URL/metrics" | sed -n 's/^cairn_recompress_rewritten_total //p')
 	stop_server
 	rm -rf "$WORK/cairn-pass"
@@ -161,20 +172,7 @@ for NAME in $SERIES; do
 
 	CD=$WORK/cairn
 	rm -rf "$CD"
-	serve_start "$CAIRN" "$CD" "$WORK" || { cat "$WORK/err"; exit 1; }
-	PID=$SERVE_PID
-	export CAIRN_ENDPOINT="$SERVE_URL" HOME="$WORK"
-	CAIRN_TOKEN=$(cat "$CD/admin-token")
-	export CAIRN_TOKEN
-	"$CAIRN" buckets create "admin/$NAME" --quiet >/dev/null
-	UP=0
-	for v in "$DIR"/v*; do
-		sync
-		s=$(now)
-		"$CAIRN" buckets sync "$v" "cairn://buckets/admin/$NAME/$(basename "$v")" >/dev/null
-		e=$(now)
-		UP=$(awk "BEGIN{print $UP + $e - $s}")
-	done
+	cairn_ingest "$CD"
 	# stats reads the metadata in one read transaction: fine beside the server
 	"$CAIRN" admin stats --data "$CD" --json >"$WORK/stats.json"
 	stop_server

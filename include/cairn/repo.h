@@ -302,7 +302,7 @@ typedef struct cairn_recon_term {
 	/*
 	 * false: the bytes are the stored xorb's (cairn_xorb_read_bytes); true:
 	 * the xorb was recompressed with Cairn's own schemes, and the bytes are
-	 * of its xet form with every chunk stored as is (cairn_xorb_read_raw).
+	 * of its xet form with every chunk stored as is (cairn_xorb_raw_read).
 	 */
 	bool raw_layout;
 } cairn_recon_term;
@@ -324,23 +324,16 @@ CAIRN_API int cairn_xorb_read_bytes(cairn_repo *r, const cairn_hash *xorb, uint6
 				    size_t len, void *out);
 
 /*
- * Read bytes [off, off + len) of a xorb's raw layout: the xet xorb of the
- * same chunks, each stored as is (scheme NONE), without the footer; chunk
- * i's header sits at 8 * i plus the raw lengths of the chunks before it.
- * What a reconstruction's raw_layout terms point into. Every chunk is
- * checked against its hash on the way. Returns 0, CAIRN_ENOTFOUND,
- * CAIRN_EINVALID (a range past the end), CAIRN_ECORRUPT, CAIRN_EIO,
- * CAIRN_ENOMEM.
- */
-CAIRN_API int cairn_xorb_read_raw(cairn_repo *r, const cairn_hash *xorb, uint64_t off, size_t len,
-				  void *out);
-
-/*
- * The same, for many reads of one xorb (a response served in pieces): the
- * chunk list is read once, at open, and the chunks last decoded are kept
- * for the next read. Not thread-safe; close with cairn_xorb_raw_close.
- * open returns 0, CAIRN_ENOTFOUND, CAIRN_ECORRUPT, CAIRN_EIO, CAIRN_ENOMEM;
- * read what cairn_xorb_read_raw returns.
+ * A reader of a xorb's raw layout: the xet xorb of the same chunks, each
+ * stored as is (scheme NONE), without the footer; chunk i's header sits at
+ * 8 * i plus the raw lengths of the chunks before it. What a
+ * reconstruction's raw_layout terms point into. The chunk list is read
+ * once, at open; the chunks last decoded are kept for the next read (a
+ * response served in pieces). Not thread-safe.
+ * open returns 0, CAIRN_ENOTFOUND, CAIRN_ECORRUPT, CAIRN_EIO, CAIRN_ENOMEM.
+ * read fills out with bytes [off, off + len), every chunk checked against
+ * its hash on the way: 0, CAIRN_EINVALID (a range past the end),
+ * CAIRN_ECORRUPT, CAIRN_EIO, CAIRN_ENOMEM.
  */
 typedef struct cairn_xorb_raw cairn_xorb_raw;
 CAIRN_API int cairn_xorb_raw_open(cairn_xorb_raw **out, cairn_repo *r, const cairn_hash *xorb);
@@ -522,7 +515,7 @@ CAIRN_API int cairn_repo_gc(cairn_repo *r, int64_t grace_ns, cairn_gc_result *ou
  * then one transaction points the xorb at it and retires the old form,
  * which GC removes after its grace period: a crash at any moment leaves
  * every chunk readable. Xet clients read recompressed xorbs in their raw
- * layout (cairn_xorb_read_raw).
+ * layout (cairn_xorb_raw_read).
  */
 typedef struct cairn_recompress_result {
 	uint64_t xorbs;        /* examined (old enough, not yet recompressed) */

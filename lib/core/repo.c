@@ -553,7 +553,9 @@ static int load_term_rows(cairn_reader *rd, size_t ti)
 		rd->hashes = nh;
 		rd->rows_cap = all;
 	}
-	rc = rd->r->meta->xorb_chunks(rd->r->meta, &t->xorb, lo, hi, rd->rows, &rd->rows_name);
+	/* (one read transaction: the name and the offsets are of one form) */
+	rd->rows_name = xr.name;
+	rc = rd->r->meta->xorb_chunks(rd->r->meta, &t->xorb, lo, hi, rd->rows, NULL);
 	if (rc < 0)
 		return rc;
 	for (size_t k = 0; k < all; k++) {

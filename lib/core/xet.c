@@ -565,21 +565,6 @@ int cairn_xorb_raw_read(cairn_xorb_raw *x, uint64_t off, size_t len, void *out)
 	return 0;
 }
 
-int cairn_xorb_read_raw(cairn_repo *r, const cairn_hash *xorb, uint64_t off, size_t len,
-			void *out)
-{
-	cairn_xorb_raw *x = NULL;
-	int rc;
-
-	if (len == 0)
-		return 0;
-	rc = cairn_xorb_raw_open(&x, r, xorb);
-	if (rc == 0)
-		rc = cairn_xorb_raw_read(x, off, len, out);
-	cairn_xorb_raw_close(x);
-	return rc;
-}
-
 /* ---- batches ---------------------------------------------------------------------------- */
 
 /* An add, checked and resolved to terms before the transaction. */
