@@ -642,6 +642,13 @@ static int read_term(cairn_reader *rd, size_t ti, uint64_t want_lo, uint64_t wan
 			s--;
 		for (e = j; e < n + rd->post && IS_RUN_NEXT(rows[e]); e++)
 			;
+		/* offsets come from the metadata: a span that runs backwards or past a xorb is damage */
+		if (rows[e - 1].offset < rows[s].offset ||
+		    rows[e - 1].offset + rows[e - 1].packed_len - rows[s].offset >
+			    CAIRN_XORB_MAX_BYTES) {
+			rc = cairn__error_set(CAIRN_ECORRUPT, "chunk offsets out of order");
+			goto fail;
+		}
 		plen = (size_t)(rows[e - 1].offset + rows[e - 1].packed_len - rows[s].offset);
 		for (size_t k = s; k < e; k++)
 			all += rows[k].raw_len;

@@ -470,6 +470,9 @@ static int raw_decode(cairn_xorb_raw *x, size_t s, size_t e)
 
 	if (x->raw != NULL && x->s <= s && e <= x->e)
 		return 0;
+	/* offsets come from the metadata: a span that runs backwards or past a xorb is damage */
+	if (x->rows[e - 1].offset < x->rows[s].offset || plen > CAIRN_XORB_MAX_BYTES)
+		return cairn__error_set(CAIRN_ECORRUPT, "chunk offsets out of order");
 	x->s = x->e = 0;
 	if (rlen > x->raw_cap) {
 		uint8_t *nr = realloc(x->raw, rlen);
