@@ -6,7 +6,10 @@
  * sub-range of a xorb, and hostile input: truncation, a bad header, a
  * compressed chunk that does not decode, a stored chunk changed (decodes,
  * but to another hash), errors that stick until a reset, and a callback
- * that stops the stream.
+ * that stops the stream. Then runs of Cairn's own schemes (one zstd frame
+ * for several chunks): handed out chunk by chunk whatever the pieces, and
+ * refused when a range starts inside a run, ends inside one, or when the
+ * later chunks' sizes do not use up the frame exactly.
  */
 #include "harness.h"
 
@@ -18,15 +21,16 @@
 #include <stdbool.h>
 
 #define NCHUNKS 7
+#define SEEN_MAX 16 /* the most chunks a test feeds */
 
 /* What the callback saw. */
 typedef struct seen {
 	size_t n;
 	size_t next_index; /* indices must come 0, 1, 2, ... */
 	bool order_ok;
-	cairn_hash hash[NCHUNKS];
-	size_t len[NCHUNKS];
-	bool hash_ok[NCHUNKS]; /* the hash handed out is the hash of the bytes */
+	cairn_hash hash[SEEN_MAX];
+	size_t len[SEEN_MAX];
+	bool hash_ok[SEEN_MAX]; /* the hash handed out is the hash of the bytes */
 	test_sink bytes;
 	int stop_at; /* return 1 at this chunk (-1: never) */
 } seen;
@@ -39,7 +43,7 @@ static int on_chunk(void *ctx, size_t index, const void *data, size_t len,
 
 	if ((int)index == s->stop_at)
 		return 1;
-	if (index != s->next_index || s->n >= NCHUNKS) {
+	if (index != s->next_index || s->n >= SEEN_MAX) {
 		s->order_ok = false;
 		return 0;
 	}
@@ -71,6 +75,142 @@ static int feed_all(cairn_xorb_stream *st, const uint8_t *bytes, size_t len, siz
 			return rc;
 	}
 	return cairn_xorb_stream_end(st);
+}
+
+/* Text-like bytes: words from a small list, varied by seed. */
+static void words_fill(uint64_t seed, uint8_t *p, size_t n)
+{
+	static const char *w[] = {"loss ", "step ", "epoch ", "grad ", "the ", "layer ", "token ",
+				  "{\"lr\": ", "0.0031, ", "\n"};
+	uint64_t x = seed * 0x9e3779b97f4a7c15u + 1;
+
+	for (size_t i = 0; i < n;) {
+		const char *t;
+		x ^= x << 13;
+		x ^= x >> 7;
+		x ^= x << 17;
+		for (t = w[x % 10]; *t && i < n; t++)
+			p[i++] = (uint8_t)*t;
+	}
+}
+
+#define RUN_N 9
+
+/*
+ * A xorb with two runs around a chunk of its own: chunks 0..4 one run,
+ * 5 alone, 6..8 one run.
+ */
+static void runs(cairn_xorb_stream *st, seen *s)
+{
+	static const size_t rsz[RUN_N] = {20000, 1, 65536, 30000, 9000, 131072, 40000, 77, 50000};
+	static const size_t pieces[] = {1, 5, 8, 9, 1000, 65536, SIZE_MAX};
+	const void *ptr[RUN_N];
+	uint8_t *flat, *mut;
+	size_t total = 0, blen;
+	const uint8_t *bytes;
+	cairn_xorb_writer *w;
+	cairn_xorb_span sp, c;
+	cairn_xorb *x;
+	int rc;
+
+	test_section("runs: one frame, handed out chunk by chunk");
+	for (size_t k = 0; k < RUN_N; k++)
+		total += rsz[k];
+	flat = test_xmalloc(total);
+	words_fill(7, flat, total);
+	for (size_t k = 0, at = 0; k < RUN_N; at += rsz[k], k++)
+		ptr[k] = flat + at;
+	CHECK(cairn_xorb_writer_new(&w) == 0);
+	CHECK(cairn_xorb_writer_set_scheme(w, CAIRN_XORB_COMPACT) == 0);
+	CHECK(cairn_xorb_writer_add_run(w, ptr, rsz, NULL, 5) == 0);
+	CHECK(cairn_xorb_writer_add(w, ptr[5], rsz[5], NULL) == 0);
+	CHECK(cairn_xorb_writer_add_run(w, ptr + 6, rsz + 6, NULL, 3) == 0);
+	CHECK(cairn_xorb_writer_finish(w, NULL, &bytes, &blen) == 0);
+	CHECK(cairn_xorb_open(&x, bytes, blen) == 0);
+	CHECK(cairn_xorb_chunk_scheme(x, 0) == CAIRN_XORB_ZSTD_RUN);
+	CHECK(cairn_xorb_chunk_scheme(x, 4) == CAIRN_XORB_RUN_NEXT);
+	CHECK(cairn_xorb_chunk_scheme(x, 5) != CAIRN_XORB_RUN_NEXT);
+	CHECK(cairn_xorb_chunk_scheme(x, 6) == CAIRN_XORB_ZSTD_RUN);
+	CHECK(cairn_xorb_span_get(x, 0, RUN_N, &sp) == 0);
+	for (size_t p = 0; p < sizeof(pieces) / sizeof(pieces[0]); p++) {
+		bool same = true;
+		seen_reset(s);
+		cairn_xorb_stream_reset(st);
+		rc = feed_all(st, bytes + sp.offset, (size_t)sp.length, pieces[p]);
+		CHECKF(rc == 0, "piece %zu: %s", pieces[p], cairn_error_last());
+		CHECK_EQ_U64(s->n, RUN_N);
+		CHECK(s->order_ok);
+		for (size_t k = 0; k < s->n; k++)
+			same = same && s->hash_ok[k] && s->len[k] == rsz[k] &&
+			       cairn_hash_equal(&s->hash[k], cairn_xorb_chunk_hash(x, k));
+		CHECKF(same && s->bytes.n == total && memcmp(s->bytes.p, flat, total) == 0,
+		       "piece %zu: chunks differ", pieces[p]);
+	}
+
+	test_section("runs: ranges must hold them whole");
+	/* from a run's head, whole runs: fine; from its middle, or ending in one: refused */
+	CHECK(cairn_xorb_span_get(x, 5, RUN_N, &c) == 0);
+	seen_reset(s);
+	cairn_xorb_stream_reset(st);
+	CHECK(feed_all(st, bytes + c.offset, (size_t)c.length, 100) == 0);
+	CHECK_EQ_U64(s->n, RUN_N - 5);
+	CHECK(cairn_xorb_span_get(x, 2, 5, &c) == 0);
+	seen_reset(s);
+	cairn_xorb_stream_reset(st);
+	CHECK(feed_all(st, bytes + c.offset, (size_t)c.length, 100) == CAIRN_ECORRUPT);
+	CHECK_EQ_U64(s->n, 0);
+	CHECK(cairn_xorb_span_get(x, 0, 3, &c) == 0);
+	seen_reset(s);
+	cairn_xorb_stream_reset(st);
+	CHECK(feed_all(st, bytes + c.offset, (size_t)c.length, 100) == CAIRN_ECORRUPT);
+	CHECK(cairn_xorb_span_get(x, 0, 7, &c) == 0);
+	seen_reset(s);
+	cairn_xorb_stream_reset(st);
+	CHECK(feed_all(st, bytes + c.offset, (size_t)c.length, 100) == CAIRN_ECORRUPT);
+
+	test_section("runs: hostile sizes and frames");
+	mut = test_xmalloc((size_t)sp.length);
+	/* a later chunk says more bytes than the frame has left */
+	CHECK(cairn_xorb_span_get(x, 4, 5, &c) == 0);
+	memcpy(mut, bytes + sp.offset, (size_t)sp.length);
+	mut[c.offset - sp.offset + 5] ^= 0x40; /* raw length, low byte */
+	seen_reset(s);
+	cairn_xorb_stream_reset(st);
+	CHECK(feed_all(st, mut, (size_t)sp.length, 4096) == CAIRN_ECORRUPT);
+	CHECK(s->n <= 4);
+	/* ... or fewer: the frame is not used up when the next chunk starts */
+	memcpy(mut, bytes + sp.offset, (size_t)sp.length);
+	mut[c.offset - sp.offset + 5] = (uint8_t)(rsz[4] - 1);
+	mut[c.offset - sp.offset + 6] = (uint8_t)((rsz[4] - 1) >> 8);
+	seen_reset(s);
+	cairn_xorb_stream_reset(st);
+	CHECK(feed_all(st, mut, (size_t)sp.length, 4096) == CAIRN_ECORRUPT);
+	CHECK(s->n <= 5);
+	/* the frame changed: refused, or decodes to other hashes (a downloader checks them) */
+	memcpy(mut, bytes + sp.offset, (size_t)sp.length);
+	mut[8 + 40] ^= 0x21;
+	seen_reset(s);
+	cairn_xorb_stream_reset(st);
+	rc = feed_all(st, mut, (size_t)sp.length, 4096);
+	CHECK(rc == CAIRN_ECORRUPT ||
+	      (rc == 0 && !cairn_hash_equal(&s->hash[0], cairn_xorb_chunk_hash(x, 0))) ||
+	      (rc == 0 && !cairn_hash_equal(&s->hash[1], cairn_xorb_chunk_hash(x, 1))) ||
+	      (rc == 0 && !cairn_hash_equal(&s->hash[2], cairn_xorb_chunk_hash(x, 2))) ||
+	      (rc == 0 && !cairn_hash_equal(&s->hash[3], cairn_xorb_chunk_hash(x, 3))) ||
+	      (rc == 0 && !cairn_hash_equal(&s->hash[4], cairn_xorb_chunk_hash(x, 4))));
+	/* a run's head that says more bytes than its frame holds */
+	memcpy(mut, bytes + sp.offset, (size_t)sp.length);
+	mut[5] = (uint8_t)130000; /* a chunk may have 130000 bytes; the frame holds 124537 */
+	mut[6] = (uint8_t)(130000 >> 8);
+	mut[7] = (uint8_t)(130000 >> 16);
+	seen_reset(s);
+	cairn_xorb_stream_reset(st);
+	CHECK(feed_all(st, mut, (size_t)sp.length, 4096) == CAIRN_ECORRUPT);
+	CHECK_EQ_U64(s->n, 0);
+	free(mut);
+	cairn_xorb_free(x);
+	cairn_xorb_writer_free(w);
+	free(flat);
 }
 
 int main(void)
@@ -202,6 +342,8 @@ int main(void)
 	CHECK(feed_all(st, mut, (size_t)sp.length, 4096) == 0);
 	CHECK(s.hash_ok[0]);
 	CHECK(!cairn_hash_equal(&s.hash[0], cairn_xorb_chunk_hash(x, 0)));
+
+	runs(st, &s);
 
 	test_section("the callback stops it");
 	seen_reset(&s);

@@ -455,6 +455,21 @@ int cairn__xorb_run_decode(xorb_decoder *d, uint8_t *dst, size_t want, size_t to
 	return 0;
 }
 
+int cairn__xorb_run_decode_all(xorb_decoder *d, uint8_t *dst, size_t cap, size_t *total,
+			       const uint8_t *src, size_t packed, size_t index)
+{
+	unsigned long long size = ZSTD_getFrameContentSize(src, packed);
+
+	if (size == ZSTD_CONTENTSIZE_UNKNOWN || size == ZSTD_CONTENTSIZE_ERROR || size == 0 ||
+	    size > CAIRN_XORB_RUN_MAX_RAW || size > cap)
+		return cairn__error_set(CAIRN_ECORRUPT,
+					"xorb chunk %zu: a run's zstd frame does not declare a size "
+					"a run may have",
+					index);
+	*total = (size_t)size;
+	return cairn__xorb_run_decode(d, dst, (size_t)size, (size_t)size, src, packed, index);
+}
+
 int cairn__xorb_unpack(xorb_decoder *d, uint8_t *dst, const xorb_chunk_header *h,
 		       const uint8_t *src, size_t index)
 {

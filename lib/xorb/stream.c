@@ -5,7 +5,12 @@
  * and does not want to hold the whole range before decoding it.
  *
  * The decoder keeps at most one chunk: its 8-byte header, then its packed
- * bytes. A chunk whose packed bytes all sit in one piece of input is
+ * bytes; or, inside a run of Cairn's own (CAIRN_XORB_ZSTD_RUN, then its
+ * CAIRN_XORB_RUN_NEXT chunks), the run's decoded bytes, at most
+ * CAIRN_XORB_RUN_MAX_RAW, handed out chunk by chunk as the later headers
+ * arrive. A run must be whole: it starts at its head and its chunks use
+ * up exactly the bytes its frame declares. A chunk whose packed bytes all
+ * sit in one piece of input is
  * decoded from there without a copy; one split across pieces is gathered
  * in a buffer first. Each header goes through cairn__xorb_header_parse, so
  * a hostile stream cannot make the decoder buffer more than
@@ -28,12 +33,19 @@ struct cairn_xorb_stream {
 	size_t hdr_have;       /* header bytes gathered for the current chunk */
 	bool in_body;          /* the header is complete, packed bytes follow */
 	xorb_chunk_header h;   /* the current chunk's header, once in_body */
-	uint8_t *packed;       /* XORB_MAX_PACKED bytes, for a chunk split across pieces */
+	uint8_t *packed;       /* PACKED_CAP bytes, for a chunk split across pieces */
 	size_t have;           /* packed bytes gathered */
 	uint8_t *out;          /* CAIRN_CHUNK_MAX bytes: a compressed chunk decoded */
 	size_t index;          /* chunks handed out since the start */
 	int err;               /* a failure sticks until reset */
+	/* the run being handed out: run[0..run_len) decoded, run[0..run_used) given */
+	uint8_t *run;          /* CAIRN_XORB_RUN_MAX_RAW bytes, once a run is seen */
+	size_t run_len, run_used;
 };
+
+/* The most a chunk's packed bytes can be: a run's frame may exceed a chunk's bound. */
+#define PACKED_CAP                                                                           \
+	(XORB_MAX_PACKED > CAIRN_XORB_RUN_MAX_RAW ? XORB_MAX_PACKED : CAIRN_XORB_RUN_MAX_RAW)
 
 int cairn_xorb_stream_new(cairn_xorb_stream **out, cairn_xorb_stream_fn fn, void *ctx)
 {
@@ -62,6 +74,7 @@ void cairn_xorb_stream_free(cairn_xorb_stream *s)
 	cairn__xorb_decoder_fini(&s->d);
 	free(s->packed);
 	free(s->out);
+	free(s->run);
 	free(s);
 }
 
@@ -72,11 +85,48 @@ void cairn_xorb_stream_reset(cairn_xorb_stream *s)
 	s->have = 0;
 	s->index = 0;
 	s->err = 0;
+	s->run_len = s->run_used = 0;
 }
 
 size_t cairn_xorb_stream_count(const cairn_xorb_stream *s)
 {
 	return s->index;
+}
+
+/* A run's chunk past its head: the next h.raw bytes of the run's frame. */
+static int run_next(cairn_xorb_stream *s, const uint8_t **data)
+{
+	if (s->run_len - s->run_used < s->h.raw)
+		return cairn__error_set(CAIRN_ECORRUPT,
+					"xorb range: chunk %zu is part of a run %s", s->index,
+					s->run_len == 0 ? "whose first chunk is not in the range"
+							: "that has no bytes left for it");
+	*data = s->run + s->run_used;
+	s->run_used += s->h.raw;
+	return 0;
+}
+
+/* A run's head: decode the whole frame; the head is its first h.raw bytes. */
+static int run_head(cairn_xorb_stream *s, const uint8_t *src, const uint8_t **data)
+{
+	size_t total;
+	int rc;
+
+	if (s->run == NULL && (s->run = malloc(CAIRN_XORB_RUN_MAX_RAW)) == NULL)
+		return cairn__error_set(CAIRN_ENOMEM, "out of memory for a run");
+	rc = cairn__xorb_run_decode_all(&s->d, s->run, CAIRN_XORB_RUN_MAX_RAW, &total, src,
+					s->h.packed, s->index);
+	if (rc < 0)
+		return rc;
+	if (total < s->h.raw)
+		return cairn__error_set(CAIRN_ECORRUPT,
+					"xorb chunk %zu: a run's frame holds %zu bytes, its first "
+					"chunk alone %u",
+					s->index, total, s->h.raw);
+	s->run_len = total;
+	s->run_used = s->h.raw;
+	*data = s->run;
+	return 0;
 }
 
 /* Decode the current chunk from src[0..h.packed), hash it, hand it out. */
@@ -86,13 +136,27 @@ static int emit(cairn_xorb_stream *s, const uint8_t *src)
 	cairn_hash hash;
 	int rc;
 
-	if (s->h.scheme != CAIRN_XORB_NONE) {
-		if (s->out == NULL && (s->out = malloc(CAIRN_CHUNK_MAX)) == NULL)
-			return cairn__error_set(CAIRN_ENOMEM, "out of memory for a chunk");
-		rc = cairn__xorb_unpack(&s->d, s->out, &s->h, src, s->index);
-		if (rc < 0)
+	if (s->h.scheme == CAIRN_XORB_RUN_NEXT) {
+		if ((rc = run_next(s, &data)) < 0)
 			return rc;
-		data = s->out;
+	} else if (s->run_used != s->run_len) {
+		return cairn__error_set(CAIRN_ECORRUPT,
+					"xorb range: chunk %zu starts before the run ahead of it "
+					"used up its bytes",
+					s->index);
+	} else if (s->h.scheme == CAIRN_XORB_ZSTD_RUN) {
+		if ((rc = run_head(s, src, &data)) < 0)
+			return rc;
+	} else {
+		s->run_len = s->run_used = 0;
+		if (s->h.scheme != CAIRN_XORB_NONE) {
+			if (s->out == NULL && (s->out = malloc(CAIRN_CHUNK_MAX)) == NULL)
+				return cairn__error_set(CAIRN_ENOMEM, "out of memory for a chunk");
+			rc = cairn__xorb_unpack(&s->d, s->out, &s->h, src, s->index);
+			if (rc < 0)
+				return rc;
+			data = s->out;
+		}
 	}
 	cairn_chunk_hash(&hash, data, s->h.raw);
 	rc = s->fn(s->ctx, s->index, data, s->h.raw, &hash);
@@ -124,7 +188,7 @@ static int feed(cairn_xorb_stream *s, const uint8_t *p, size_t len)
 				break;
 			/* the packed bytes are not here yet: allow the most any chunk may have */
 			rc = cairn__xorb_header_parse(&s->h, s->hdr,
-						      CAIRN_XORB_CHUNK_HEADER_LEN + XORB_MAX_PACKED,
+						      CAIRN_XORB_CHUNK_HEADER_LEN + PACKED_CAP,
 						      s->index);
 			if (rc < 0)
 				return rc;
@@ -143,7 +207,7 @@ static int feed(cairn_xorb_stream *s, const uint8_t *p, size_t len)
 			len -= take;
 			continue;
 		}
-		if (s->packed == NULL && (s->packed = malloc(XORB_MAX_PACKED)) == NULL)
+		if (s->packed == NULL && (s->packed = malloc(PACKED_CAP)) == NULL)
 			return cairn__error_set(CAIRN_ENOMEM, "out of memory for a chunk");
 		take = s->h.packed - s->have;
 		if (take > len)
@@ -176,5 +240,10 @@ int cairn_xorb_stream_end(cairn_xorb_stream *s)
 		return s->err = cairn__error_set(CAIRN_ECORRUPT,
 						 "xorb range: the bytes end inside chunk %zu",
 						 s->index);
+	if (s->run_used != s->run_len)
+		return s->err = cairn__error_set(CAIRN_ECORRUPT,
+						 "xorb range: the bytes end inside a run, %zu of its "
+						 "%zu bytes not handed out",
+						 s->run_len - s->run_used, s->run_len);
 	return 0;
 }

@@ -167,6 +167,15 @@ int cairn__xorb_unpack(xorb_decoder *d, uint8_t *dst, const xorb_chunk_header *h
 int cairn__xorb_run_decode(xorb_decoder *d, uint8_t *dst, size_t want, size_t total,
 			   const uint8_t *src, size_t packed, size_t index);
 
+/*
+ * Decode a run's whole zstd frame src[0..packed) into dst[0..cap): the
+ * frame declares its size (1 .. CAIRN_XORB_RUN_MAX_RAW, at most cap), set
+ * in *total, and ends exactly at packed. Returns 0, CAIRN_ECORRUPT or
+ * CAIRN_ENOMEM.
+ */
+int cairn__xorb_run_decode_all(xorb_decoder *d, uint8_t *dst, size_t cap, size_t *total,
+			       const uint8_t *src, size_t packed, size_t index);
+
 /* Check decoded chunk `index` against its hash. Returns 0 or CAIRN_ECORRUPT. */
 int cairn__xorb_check(const uint8_t *data, size_t len, const cairn_hash *expected, size_t index);
 

@@ -7,7 +7,8 @@
  * read); again with the footer's xorb hash recomputed from the footer's own
  * chunk list, so that mutated footers get past the hash check and reach
  * the reads; as a bare run of chunks handed to a writer (what a server
- * does with a footerless upload); and as a bare range. As data, it is
+ * does with a footerless upload); as a bare range; and fed in two pieces
+ * to the streaming decoder a downloader uses. As data, it is
  * packed by a writer (every scheme, Cairn's zstd ones and runs too, chunk
  * sizes from its first bytes) and
  * must read back identical. Besides the sanitizers, the target checks what
@@ -138,8 +139,52 @@ done:
 	free(copy);
 }
 
+/* What the streaming decoder handed out: the first STREAM_KEEP hashes, and how many. */
+#define STREAM_KEEP 64
+typedef struct streamed {
+	cairn_hash h[STREAM_KEEP];
+	size_t n;
+} streamed;
+
+static int on_streamed(void *ctx, size_t index, const void *p, size_t len, const cairn_hash *h)
+{
+	streamed *st = ctx;
+	uint8_t acc = 0;
+
+	if (index != st->n)
+		abort();
+	touch(&acc, index, p, len);
+	if (st->n < STREAM_KEEP)
+		st->h[st->n] = *h;
+	st->n++;
+	return 0;
+}
+
+/* The input through cairn_xorb_stream, cut in two where its first byte says. */
+static int stream_all(const uint8_t *data, size_t size, streamed *st)
+{
+	cairn_xorb_stream *s = NULL;
+	size_t cut = size ? data[0] % (size + 1) : 0;
+	int rc;
+
+	st->n = 0;
+	if (cairn_xorb_stream_new(&s, on_streamed, st) != 0)
+		return CAIRN_ENOMEM;
+	rc = cairn_xorb_stream_feed(s, data, cut);
+	if (rc == 0)
+		rc = cairn_xorb_stream_feed(s, data + cut, size - cut);
+	if (rc == 0)
+		rc = cairn_xorb_stream_end(s);
+	if (rc != 0 && rc != CAIRN_ECORRUPT && rc != CAIRN_ENOMEM)
+		abort();
+	cairn_xorb_stream_free(s);
+	return rc;
+}
+
 static void bare(const uint8_t *data, size_t size)
 {
+	static streamed st;
+	int src;
 	static uint8_t out[4 * 128 * 1024];
 	static const cairn_hash zero[4];
 	cairn_xorb_writer *w = NULL;
@@ -153,6 +198,7 @@ static void bare(const uint8_t *data, size_t size)
 	if (cairn_xorb_decode_range(out, sizeof(out), &got, data, size, zero, 1 + size % 4) == 0)
 		abort();
 
+	src = stream_all(data, size, &st);
 	if (cairn_xorb_writer_new(&w) != 0)
 		return;
 	if (cairn_xorb_writer_add_packed(w, data, size) == 0 && cairn_xorb_writer_count(w) > 0) {
@@ -164,6 +210,12 @@ static void bare(const uint8_t *data, size_t size)
 			abort();
 		/* the same bytes as a bare range: exactly that many chunks */
 		n = cairn_xorb_chunk_count(x);
+		/* and streamed: the same chunks, in order */
+		if (src != 0 || st.n != n)
+			abort();
+		for (size_t i = 0; i < n && i < STREAM_KEEP; i++)
+			if (!cairn_hash_equal(&st.h[i], cairn_xorb_chunk_hash(x, 0) + i))
+				abort();
 		if (cairn_xorb_span_get(x, 0, n, &sp) != 0)
 			abort();
 		if (sp.raw_size <= sizeof(out)) {
