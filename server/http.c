@@ -1499,25 +1499,6 @@ static enum MHD_Result h_xorb_put(struct MHD_Connection *c, worker *w, req *q)
 				   (json_int_t)res.stored_bytes));
 }
 
-/* Order of terms by (xorb, first, end): equal ranges of a xorb fall together. */
-static int by_range(const void *a, const void *b, void *ctx)
-{
-	const cairn_recon_term *t = ctx, *x = &t[*(const size_t *)a], *y = &t[*(const size_t *)b];
-	int c = memcmp(x->xorb.bytes, y->xorb.bytes, sizeof(x->xorb.bytes));
-
-	if (c != 0)
-		return c;
-	if (x->first != y->first)
-		return x->first < y->first ? -1 : 1;
-	return x->end < y->end ? -1 : x->end > y->end;
-}
-
-/*
- * The reconstruction as JSON text, written straight out (a parser's tree
- * of a file with a million terms would cost many times the text):
- * "terms" in file order, and "fetch_info" with each distinct chunk range
- * of each xorb once, found by sorting (not by searching per term).
- */
 /*
  * What a URL to a xorb's raw layout is signed over: the xorb hash keyed
  * apart, so a signature for the stored bytes never serves as one for the
@@ -1532,18 +1513,67 @@ static void raw_layout_id(cairn_hash *out, const cairn_hash *xorb)
 	cairn_hash_keyed(out, xorb, &key);
 }
 
-static int write_recon(FILE *f, const cairn_hash *file, uint64_t size, const cairn_recon_term *t,
-		       size_t n, int64_t exp, const char *base, const uint8_t *key)
-{
-	char hexh[CAIRN_HASH_HEX_LEN + 1], sig[65];
-	size_t *order = malloc((n ? n : 1) * sizeof(*order));
+/*
+ * One fetch_info entry: chunks [first, end) of xorb, at bytes [start,
+ * stop) of what the URL names. How: 0 the stored xorb (through base, with
+ * key); 1 its raw layout (the origin); 2 its stored form, in Cairn's own
+ * schemes (the origin, for a client that decodes them).
+ */
+typedef struct recon_fetch {
+	cairn_hash xorb, form;
+	uint32_t first, end;
+	uint64_t start, stop;
+	int how;
+} recon_fetch;
 
-	if (order == NULL)
+static recon_fetch fetch_of(const cairn_recon_term *t, bool stored_forms)
+{
+	recon_fetch r = {t->xorb, t->xorb, t->first, t->end, t->byte_start, t->byte_end, 0};
+
+	if (t->raw_layout && stored_forms) {
+		r = (recon_fetch){t->xorb,	t->form,      t->form_first, t->form_end,
+				  t->form_start, t->form_stop, 2};
+	} else if (t->raw_layout) {
+		r.how = 1;
+	}
+	return r;
+}
+
+/* Order of fetches by (xorb, first, end): equal ranges of a xorb fall together. */
+static int by_range(const void *a, const void *b)
+{
+	const recon_fetch *x = a, *y = b;
+	int c = memcmp(x->xorb.bytes, y->xorb.bytes, sizeof(x->xorb.bytes));
+
+	if (c != 0)
+		return c;
+	if (x->first != y->first)
+		return x->first < y->first ? -1 : 1;
+	return x->end < y->end ? -1 : x->end > y->end;
+}
+
+/*
+ * The reconstruction as JSON text, written straight out (a parser's tree
+ * of a file with a million terms would cost many times the text):
+ * "terms" in file order, and "fetch_info" with each distinct chunk range
+ * of each xorb once, found by sorting (not by searching per term).
+ * stored_forms: the client decodes Cairn's own schemes, and a recompressed
+ * xorb's chunks come as they are stored (whole runs), not decoded by the
+ * origin into their raw layout.
+ */
+static int write_recon(FILE *f, const cairn_hash *file, uint64_t size, const cairn_recon_term *t,
+		       size_t n, int64_t exp, const char *base, const uint8_t *key,
+		       bool stored_forms)
+{
+	char hexh[CAIRN_HASH_HEX_LEN + 1], hexf[CAIRN_HASH_HEX_LEN + 1], sig[65];
+	recon_fetch *fe = malloc((n ? n : 1) * sizeof(*fe));
+
+	if (fe == NULL)
 		return -1;
 	for (size_t i = 0; i < n; i++)
-		order[i] = i;
+		fe[i] = fetch_of(&t[i], stored_forms);
 	if (n > 1)
-		qsort_r(order, n, sizeof(*order), by_range, (void *)t);
+		qsort(fe, n, sizeof(*fe), by_range);
 	cairn_hash_to_hex(hexh, file);
 	fprintf(f, "{\"file\":\"%s\",\"size\":%" PRIu64 ",\"offset_into_first_range\":0,"
 		   "\"terms\":[", hexh, size);
@@ -1555,32 +1585,34 @@ static int write_recon(FILE *f, const cairn_hash *file, uint64_t size, const cai
 	}
 	fputs("],\"fetch_info\":{", f);
 	for (size_t k = 0; k < n; k++) {
-		const cairn_recon_term *x = &t[order[k]], *prev = k ? &t[order[k - 1]] : NULL;
+		const recon_fetch *x = &fe[k], *prev = k ? &fe[k - 1] : NULL;
 		bool new_xorb = prev == NULL || !cairn_hash_equal(&prev->xorb, &x->xorb);
 		if (!new_xorb && prev->first == x->first && prev->end == x->end)
 			continue; /* a range listed already */
 		cairn_hash_to_hex(hexh, &x->xorb);
+		cairn_hash_to_hex(hexf, &x->form);
 		if (new_xorb)
 			fprintf(f, "%s\"%s\":[", k ? "]," : "", hexh);
 		else
 			fputc(',', f);
-		if (x->raw_layout) {
+		if (x->how == 1) {
 			/* recompressed: its xet form comes from the origin, which decodes it */
 			cairn_hash id;
 			raw_layout_id(&id, &x->xorb);
-			cairn__url_mac(sig, g_url_key, &id, x->byte_start, x->byte_end - 1, exp);
+			cairn__url_mac(sig, g_url_key, &id, x->start, x->stop - 1, exp);
 		} else {
-			cairn__url_mac(sig, key, &x->xorb, x->byte_start, x->byte_end - 1, exp);
+			/* a stored form is named by its own hash: its URL is any xorb URL's */
+			cairn__url_mac(sig, x->how == 2 ? g_url_key : key, &x->form, x->start,
+				       x->stop - 1, exp);
 		}
 		fprintf(f, "{\"range\":{\"start\":%u,\"end\":%u},\"url\":\"%s/v1/xorbs/default/%s"
 			   "?start=%" PRIu64 "&end=%" PRIu64 "&exp=%" PRId64 "&sig=%s%s\","
 			   "\"url_range\":{\"start\":%" PRIu64 ",\"end\":%" PRIu64 "}}",
-			x->first, x->end, x->raw_layout ? "" : base, hexh, x->byte_start,
-			x->byte_end - 1, exp, sig, x->raw_layout ? "&layout=raw" : "",
-			x->byte_start, x->byte_end - 1);
+			x->first, x->end, x->how == 0 ? base : "", hexf, x->start, x->stop - 1, exp,
+			sig, x->how == 1 ? "&layout=raw" : "", x->start, x->stop - 1);
 	}
 	fputs(n ? "]}}\n" : "}}\n", f);
-	free(order);
+	free(fe);
 	return ferror(f) ? -1 : 0;
 }
 
@@ -1601,6 +1633,7 @@ static enum MHD_Result h_reconstruction(struct MHD_Connection *c, worker *w, req
 	char region[CAIRN_NAME_MAX + 1], base[CAIRN_REGION_URL_MAX + 1] = "";
 	uint8_t rkey[32];
 	const uint8_t *key = g_url_key;
+	bool stored_forms;
 
 	/* ?region=NAME: the fetch URLs point at that region's cache node, signed for it */
 	if (cairn__query_arg(c, "region", region, sizeof(region), NULL) && region[0] != '\0') {
@@ -1616,6 +1649,12 @@ static enum MHD_Result h_reconstruction(struct MHD_Connection *c, worker *w, req
 		}
 		key = rkey;
 	}
+	/* ?schemes=cairn: the client decodes Cairn's own schemes (write_recon) */
+	{
+		char sc[16];
+		stored_forms = cairn__query_arg(c, "schemes", sc, sizeof(sc), NULL) &&
+			       strcmp(sc, "cairn") == 0;
+	}
 	caller_of(q, &who);
 	rc = cairn_file_reconstruct(w->repo, &who, &q->file, &size, &t, &n);
 	if (rc != 0) {
@@ -1629,7 +1668,7 @@ static enum MHD_Result h_reconstruction(struct MHD_Connection *c, worker *w, req
 		return send_slow_down(c, q);
 	}
 	f = open_memstream(&text, &len);
-	if (f == NULL || write_recon(f, &q->file, size, t, n, exp, base, key) != 0) {
+	if (f == NULL || write_recon(f, &q->file, size, t, n, exp, base, key, stored_forms) != 0) {
 		if (f)
 			fclose(f);
 		free(text);

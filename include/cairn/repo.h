@@ -305,6 +305,16 @@ typedef struct cairn_recon_term {
 	 * of its xet form with every chunk stored as is (cairn_xorb_raw_read).
 	 */
 	bool raw_layout;
+	/*
+	 * raw_layout only: the same chunks as they are stored, in Cairn's own
+	 * schemes, for a reader that decodes them (cairn_xorb_stream): chunks
+	 * [form_first, form_end) hold [first, end) and the rest of any run it
+	 * cuts into, at bytes [form_start, form_stop) of the stored form
+	 * `form` (cairn_xorb_read_bytes with form as the name).
+	 */
+	cairn_hash form;
+	uint32_t form_first, form_end;
+	uint64_t form_start, form_stop;
 } cairn_recon_term;
 
 /*
@@ -540,9 +550,17 @@ typedef struct cairn_recompress_options {
 	/* after each xorb, the totals so far; may be NULL */
 	void (*progress)(void *ctx, const cairn_recompress_result *so_far);
 	void *progress_ctx;
+	/*
+	 * (version 2) called before each group of chunks is compressed, and
+	 * before each write and commit: it may block, to let other work go
+	 * first; non-zero stops the pass (CAIRN_ECANCELED), the xorb in
+	 * progress left as it was. May be NULL.
+	 */
+	int (*pause)(void *ctx);
+	void *pause_ctx;
 } cairn_recompress_options;
 
-#define CAIRN_RECOMPRESS_OPTIONS_VERSION 1
+#define CAIRN_RECOMPRESS_OPTIONS_VERSION 2
 
 /*
  * One pass of recompression (opts may be NULL: every xorb, at once, at the

@@ -1803,8 +1803,27 @@ int cairn_client_get_file(cairn_client *c, const char *ns, const char *name, con
 		r.method = "GET";
 		r.idempotent = true;
 		r.max = RECON_MAX;
-		r.url = cairn__client_url(c, "/v1/reconstructions/", NULL, NULL, hex, NULL,
-					  c->region_q);
+		/*
+		 * schemes=cairn: recompressed xorbs come as stored (the stream
+		 * decodes Cairn's schemes), not decoded by the server into their
+		 * xet form; CAIRN_XET_SCHEMES_ONLY=1 asks as any xet client does
+		 */
+		{
+			const char *xo = getenv("CAIRN_XET_SCHEMES_ONLY");
+			bool xet_only = xo != NULL && strcmp(xo, "1") == 0;
+			size_t qn = (c->region_q ? strlen(c->region_q) : 0) + 32;
+			char *q = malloc(qn);
+			r.url = NULL;
+			if (q != NULL) {
+				snprintf(q, qn, "%s%s", c->region_q ? c->region_q : "",
+					 xet_only	 ? ""
+					 : c->region_q ? "&schemes=cairn"
+							 : "?schemes=cairn");
+				r.url = cairn__client_url(c, "/v1/reconstructions/", NULL, NULL, hex,
+							  NULL, q[0] ? q : NULL);
+				free(q);
+			}
+		}
 		if (r.url == NULL) {
 			rc = CAIRN_ENOMEM;
 			goto fail;

@@ -302,6 +302,63 @@ done:
 
 /* ---- reconstruction ------------------------------------------------------------------- */
 
+#define IS_RUN_NEXT(row) ((row).packed_len == CAIRN_XORB_CHUNK_HEADER_LEN)
+
+/*
+ * A recompressed xorb's term t (its k chunk rows in rows): read the rows
+ * before it into *before (the raw layout's offsets need them all), and set
+ * out's stored-form span: from the head of the run chunk t->first is in,
+ * to the end of the run chunk t->end - 1 is in.
+ */
+static int stored_span(cairn_repo *r, const cairn_term *t, const cairn_chunk_row *rows, size_t k,
+		       const cairn_hash *name, cairn_chunk_row **before, cairn_recon_term *out)
+{
+	cairn_chunk_row after[CAIRN_XORB_RUN_MAX_CHUNKS];
+	cairn_xorb_row xr;
+	uint32_t h = t->first, e = t->end, hi;
+	int rc;
+
+	if (t->first > 0) {
+		cairn_chunk_row *nr = realloc(*before, t->first * sizeof(**before));
+		if (nr == NULL)
+			return cairn__error_set(CAIRN_ENOMEM, "out of memory");
+		*before = nr;
+		rc = r->meta->xorb_chunks(r->meta, &t->xorb, 0, t->first, *before, NULL);
+		if (rc < 0)
+			return rc;
+	}
+	if (IS_RUN_NEXT(rows[0])) {
+		while (h > 0 && IS_RUN_NEXT((*before)[h - 1]))
+			h--;
+		if (h == 0)
+			return cairn__error_set(CAIRN_ECORRUPT, "chunk %u: a run with no head",
+						t->first);
+		h--; /* the head */
+	}
+	rc = r->meta->xorb_get(r->meta, &t->xorb, &xr);
+	if (rc < 0)
+		return rc;
+	if (xr.chunks < t->end)
+		return cairn__error_set(CAIRN_ECORRUPT, "term past its xorb's %u chunks", xr.chunks);
+	hi = xr.chunks - t->end > CAIRN_XORB_RUN_MAX_CHUNKS ? t->end + CAIRN_XORB_RUN_MAX_CHUNKS
+							     : xr.chunks;
+	rc = r->meta->xorb_chunks(r->meta, &t->xorb, t->end, hi, after, NULL);
+	if (rc < 0)
+		return rc;
+	while (e < hi && IS_RUN_NEXT(after[e - t->end]))
+		e++;
+	out->form = *name;
+	out->form_first = h;
+	out->form_end = e;
+	out->form_start = h < t->first ? (*before)[h].offset : rows[0].offset;
+	out->form_stop = e > t->end ? after[e - 1 - t->end].offset + after[e - 1 - t->end].packed_len
+				    : rows[k - 1].offset + rows[k - 1].packed_len;
+	if (out->form_stop <= out->form_start ||
+	    out->form_stop - out->form_start > CAIRN_XORB_MAX_BYTES)
+		return cairn__error_set(CAIRN_ECORRUPT, "chunk offsets out of order");
+	return 0;
+}
+
 int cairn_file_reconstruct(cairn_repo *r, const cairn_caller *who, const cairn_hash *file,
 			   uint64_t *size, cairn_recon_term **terms, size_t *n)
 {
@@ -340,13 +397,8 @@ int cairn_file_reconstruct(cairn_repo *r, const cairn_caller *who, const cairn_h
 			break;
 		/* recompressed: the client gets the xet form of the chunks, stored as is */
 		out[i].raw_layout = !cairn_hash_equal(&name, &t[i].xorb);
-		if (out[i].raw_layout && t[i].first > 0) {
-			if ((nr = realloc(before, t[i].first * sizeof(*before))) == NULL) {
-				rc = cairn__error_set(CAIRN_ENOMEM, "out of memory");
-				break;
-			}
-			before = nr;
-			rc = r->meta->xorb_chunks(r->meta, &t[i].xorb, 0, t[i].first, before, NULL);
+		if (out[i].raw_layout) {
+			rc = stored_span(r, &t[i], rows, k, &name, &before, &out[i]);
 			if (rc < 0)
 				break;
 		}
