@@ -289,7 +289,8 @@ static int admin_recompress(int argc, char **argv)
 {
 	admin_args a;
 	cairn_repo *r;
-	cairn_recompress_options o = {CAIRN_RECOMPRESS_OPTIONS_VERSION, 0, 0, 0, NULL, NULL, NULL};
+	cairn_recompress_options o = {CAIRN_RECOMPRESS_OPTIONS_VERSION, 0, 0, 0, NULL, NULL, NULL,
+				      NULL, NULL};
 	cairn_recompress_result res;
 	bool tty = isatty(2);
 	int rc = parse(argc, argv, &a,

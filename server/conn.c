@@ -66,8 +66,13 @@ typedef struct conn {
 	atomic_bool armed;   /* deadline_ms != 0, for the handler's unlocked look */
 	bool in_request;     /* the request line of that request is in */
 	bool expired;        /* the sweeper ended it */
+	bool writing;        /* its request is a write, counted in writes_now (MHD's thread) */
 	size_t target_len;   /* of the request line's target (MHD's thread only) */
 } conn;
+
+/* Writes (PUT, POST) in progress on every front, and when the last one ended. */
+static atomic_int writes_now;
+static _Atomic int64_t writes_ended_ms;
 
 typedef struct front {
 	const char *what; /* "HTTP", "S3": for messages */
@@ -97,6 +102,21 @@ static int64_t now_ms(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &t);
 	return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
+/* The end of a write: background work may go on once writes are quiet. */
+static void write_ended(conn *e)
+{
+	if (e != NULL && e->writing) {
+		e->writing = false;
+		atomic_store(&writes_ended_ms, now_ms());
+		atomic_fetch_sub(&writes_now, 1);
+	}
+}
+
+bool cairn__writes_quiet(int64_t quiet_ms)
+{
+	return atomic_load(&writes_now) == 0 && now_ms() - atomic_load(&writes_ended_ms) >= quiet_ms;
 }
 
 /* Its next request's headers are due cairn__header_timeout_s from now (f->mu held). */
@@ -170,6 +190,7 @@ static void on_connection(void *cls, struct MHD_Connection *c, void **ctx,
 		*ctx = e;
 		return;
 	}
+	write_ended(e);
 	pthread_mutex_lock(&f->mu);
 	f->open--;
 	if (e != NULL) {
@@ -210,6 +231,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 	/* the first call of a request: its headers are in, in time or not */
 	if (e != NULL && atomic_load(&e->armed)) {
 		bool late;
+		/* a write is counted until it ends (on_done) */
+		if (!e->writing && (strcmp(method, "PUT") == 0 || strcmp(method, "POST") == 0)) {
+			e->writing = true;
+			atomic_fetch_add(&writes_now, 1);
+		}
 		pthread_mutex_lock(&f->mu);
 		late = e->expired;
 		e->deadline_ms = 0;
@@ -228,6 +254,7 @@ static void on_done(void *cls, struct MHD_Connection *c, void **con_cls,
 	conn *e = conn_of(c);
 
 	if (e != NULL) {
+		write_ended(e);
 		pthread_mutex_lock(&f->mu);
 		arm(e); /* the next request's headers are due from now */
 		pthread_mutex_unlock(&f->mu);

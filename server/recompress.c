@@ -5,7 +5,11 @@
  * progress and savings go to /metrics.
  *
  * The thread runs at the lowest CPU priority (nice 19), so uploads and
- * reads go first. Several servers on one metadata may each run it: a xorb two passes
+ * reads go first; and it yields to writes: between groups of chunks (at
+ * most a run's 1 MiB is compressed at a time) and before each write, it
+ * waits while any write (PUT, POST) is in progress on any front, or ended
+ * less than WRITES_QUIET_MS ago. A server that takes writes without such
+ * a gap recompresses nothing until they stop. Several servers on one metadata may each run it: a xorb two passes
  * rewrite at once is recorded once, and the loser's copy is dropped
  * (lib/core/repack.c).
  */
@@ -34,7 +38,11 @@ static struct recompress_state {
 	int level;
 } g = {.mu = PTHREAD_MUTEX_INITIALIZER, .wake = PTHREAD_COND_INITIALIZER};
 
-static atomic_uint_fast64_t m_passes, m_xorbs, m_rewritten, m_before, m_after, m_errors;
+#define WRITES_QUIET_MS 2000
+#define YIELD_STEP_MS 100
+
+static atomic_uint_fast64_t m_passes, m_xorbs, m_rewritten, m_before, m_after, m_errors,
+	m_yield_ms;
 static _Atomic int64_t m_running; /* xorbs examined by the pass in progress */
 
 /* After each xorb: the pass's totals so far (ctx: what was counted already, this pass). */
@@ -50,6 +58,30 @@ static void progress(void *ctx, const cairn_recompress_result *so_far)
 	*seen = *so_far;
 }
 
+/* The pass's pause: wait while writes are in progress or just ended; 1 at shutdown. */
+static int yield_to_writes(void *ctx)
+{
+	(void)ctx;
+	while (!cairn__writes_quiet(WRITES_QUIET_MS)) {
+		struct timespec until;
+
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_nsec += YIELD_STEP_MS * 1000000l;
+		if (until.tv_nsec >= 1000000000l) {
+			until.tv_sec++;
+			until.tv_nsec -= 1000000000l;
+		}
+		pthread_mutex_lock(&g.mu);
+		if (!atomic_load(&g.stop))
+			pthread_cond_timedwait(&g.wake, &g.mu, &until);
+		pthread_mutex_unlock(&g.mu);
+		if (atomic_load(&g.stop))
+			return 1;
+		atomic_fetch_add(&m_yield_ms, YIELD_STEP_MS);
+	}
+	return 0;
+}
+
 static void *pass_thread(void *arg)
 {
 	(void)arg;
@@ -58,7 +90,7 @@ static void *pass_thread(void *arg)
 	while (!atomic_load(&g.stop)) {
 		cairn_recompress_result res, seen = {0, 0, 0, 0, 0, 0};
 		cairn_recompress_options o = {CAIRN_RECOMPRESS_OPTIONS_VERSION, 0, 0, 0, NULL,
-					      progress, &seen};
+					      progress, &seen, NULL, NULL};
 		struct timespec until;
 		cairn_repo *repo;
 		cairn_meta *meta;
@@ -68,6 +100,7 @@ static void *pass_thread(void *arg)
 			o.min_age_ns = g.min_age_s * 1000000000ll;
 			o.level = g.level;
 			o.cancel = &g.stop;
+			o.pause = yield_to_writes;
 			rc = cairn_repo_recompress(repo, &o, &res);
 			atomic_fetch_add(&m_passes, 1); /* the rest was counted xorb by xorb */
 			atomic_store(&m_running, 0);
@@ -135,11 +168,14 @@ void cairn__recompress_metrics(FILE *f)
 		"# TYPE cairn_recompress_bytes_after_total counter\n"
 		"cairn_recompress_bytes_after_total %" PRIu64 "\n"
 		"# TYPE cairn_recompress_errors_total counter\ncairn_recompress_errors_total %" PRIu64
+		"\n# HELP cairn_recompress_yielded_seconds_total Time the passes waited for writes.\n"
+		"# TYPE cairn_recompress_yielded_seconds_total counter\n"
+		"cairn_recompress_yielded_seconds_total %.1f"
 		"\n# HELP cairn_recompress_in_progress_xorbs Xorbs the running pass has examined.\n"
 		"# TYPE cairn_recompress_in_progress_xorbs gauge\n"
 		"cairn_recompress_in_progress_xorbs %" PRId64 "\n",
 		(uint64_t)atomic_load(&m_passes), (uint64_t)atomic_load(&m_xorbs),
 		(uint64_t)atomic_load(&m_rewritten), (uint64_t)atomic_load(&m_before),
 		(uint64_t)atomic_load(&m_after), (uint64_t)atomic_load(&m_errors),
-		(int64_t)atomic_load(&m_running));
+		(double)atomic_load(&m_yield_ms) / 1000.0, (int64_t)atomic_load(&m_running));
 }

@@ -148,6 +148,13 @@ void cairn__addr_text(struct MHD_Connection *c, char out[46]);
  */
 extern unsigned cairn__per_ip_connections;
 extern unsigned cairn__max_connections;
+
+/*
+ * No write (PUT or POST, on any front) in progress, and none ended in the
+ * last quiet_ms milliseconds: when background work (recompress.c) may use
+ * the disk and the CPU without slowing uploads.
+ */
+bool cairn__writes_quiet(int64_t quiet_ms);
 extern unsigned cairn__idle_timeout_s;
 extern unsigned cairn__header_timeout_s;
 

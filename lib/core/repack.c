@@ -74,8 +74,21 @@ static void drop_unrecorded(cairn_repo *r, const cairn_hash *name)
  * Rewrite one xorb. *before and *after get its stored bytes; *changed
  * whether a new form was recorded. Returns 0 or an error.
  */
+typedef struct pauser {
+	int (*fn)(void *ctx);
+	void *ctx;
+} pauser;
+
+/* Let other work go first, if the caller asks; CAIRN_ECANCELED if it says stop. */
+static int pause_point(const pauser *p)
+{
+	if (p->fn != NULL && p->fn(p->ctx) != 0)
+		return cairn__error_set(CAIRN_ECANCELED, "recompression stopped");
+	return 0;
+}
+
 static int repack_one(cairn_repo *r, const cairn_xorb_row *row, cairn_xorb_writer *w,
-		      uint8_t *chunk, bool *changed, uint64_t *after)
+		      uint8_t *chunk, const pauser *pz, bool *changed, uint64_t *after)
 {
 	char hex[CAIRN_HASH_HEX_LEN + 1];
 	cairn_chunk_row *rows = NULL;
@@ -126,7 +139,9 @@ static int repack_one(cairn_repo *r, const cairn_xorb_row *row, cairn_xorb_write
 			ptrs[b - a] = chunk + raw;
 			raw += lens[b - a];
 		}
-		rc = cairn_xorb_read_chunks(x, a, b, chunk, CAIRN_XORB_RUN_MAX_RAW);
+		rc = pause_point(pz);
+		if (rc == 0)
+			rc = cairn_xorb_read_chunks(x, a, b, chunk, CAIRN_XORB_RUN_MAX_RAW);
 		if (rc == 0)
 			rc = cairn_xorb_writer_add_run(w, ptrs, lens, cairn_xorb_chunk_hash(x, a), b - a);
 	}
@@ -146,6 +161,8 @@ static int repack_one(cairn_repo *r, const cairn_xorb_row *row, cairn_xorb_write
 			rc = cairn__error_set(CAIRN_ENOMEM, "out of memory");
 			goto done;
 		}
+		if ((rc = pause_point(pz)) < 0)
+			goto done;
 		rc = r->meta->begin(r->meta, true);
 		if (rc == 0) {
 			rc = r->meta->xorb_chunks(r->meta, &row->hash, 0, (uint32_t)n, rows, NULL);
@@ -183,8 +200,12 @@ static int repack_one(cairn_repo *r, const cairn_xorb_row *row, cairn_xorb_write
 		cairn_xorb_free(nx);
 	}
 	cairn__xorb_form_name(&name, &row->hash, out, len);
-	if ((rc = r->store->put(r->store, &name, out, len)) < 0)
+	if ((rc = pause_point(pz)) < 0 || (rc = r->store->put(r->store, &name, out, len)) < 0)
 		goto done;
+	if ((rc = pause_point(pz)) < 0) {
+		drop_unrecorded(r, &name); /* written, never recorded: not left for gc */
+		goto done;
+	}
 	rc = r->meta->begin(r->meta, true);
 	if (rc == 0) {
 		rc = r->meta->xorb_repack(r->meta, &row->hash, row->gen, row->gen + 1, &name, len,
@@ -216,17 +237,20 @@ int cairn_repo_recompress(cairn_repo *r, const cairn_recompress_options *opts,
 {
 	cairn_recompress_result res;
 	cairn_xorb_writer *w = NULL;
+	pauser pz = {NULL, NULL};
 	candidates c;
 	uint8_t *chunk = NULL;
 	int rc;
 
 	memset(&res, 0, sizeof(res));
 	memset(&c, 0, sizeof(c));
-	if (opts && opts->version != CAIRN_RECOMPRESS_OPTIONS_VERSION) {
-		rc = cairn__error_set(CAIRN_EINVALID, "recompress options version %u, expected %u",
-				      opts->version, CAIRN_RECOMPRESS_OPTIONS_VERSION);
+	if (opts && (opts->version < 1 || opts->version > CAIRN_RECOMPRESS_OPTIONS_VERSION)) {
+		rc = cairn__error_set(CAIRN_EINVALID, "recompress options version %u, expected "
+				      "1..%u", opts->version, CAIRN_RECOMPRESS_OPTIONS_VERSION);
 		goto done;
 	}
+	if (opts && opts->version >= 2) /* version 1 ends before the pause */
+		pz = (pauser){opts->pause, opts->pause_ctx};
 	if (opts && opts->min_age_ns < 0) {
 		rc = cairn__error_set(CAIRN_EINVALID, "negative age");
 		goto done;
@@ -262,7 +286,9 @@ int cairn_repo_recompress(cairn_repo *r, const cairn_recompress_options *opts,
 		}
 		if (opts && opts->max_xorbs && res.xorbs >= opts->max_xorbs)
 			break;
-		rc = repack_one(r, &c.rows[i], w, chunk, &changed, &after);
+		rc = pause_point(&pz);
+		if (rc == 0)
+			rc = repack_one(r, &c.rows[i], w, chunk, &pz, &changed, &after);
 		if (rc < 0)
 			break;
 		res.xorbs++;

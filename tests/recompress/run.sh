@@ -3,8 +3,9 @@
 # text, floats and random bytes uploaded through `cairn serve`, then
 # `cairn admin recompress` killed with SIGKILL at random moments, over and
 # over, while the server keeps serving; after each kill every object reads
-# back byte for byte (native resolve, Range, and the chunk protocol, whose
-# clients get recompressed xorbs in their raw xet layout) and fsck finds no
+# back byte for byte (native resolve, Range, and the chunk protocol twice:
+# as Cairn's client asks, getting recompressed xorbs as stored, and as a
+# xet client asks, getting their raw xet layout) and fsck finds no
 # fault. Then a full pass, a second pass with nothing left to do, stats
 # before and after, and gc reclaiming the replaced forms. Ends with
 # "N passed, N failed".
@@ -74,6 +75,10 @@ verify() {
 		"$C" buckets cp "cairn://buckets/admin/rc/$b" "$W/got" >/dev/null 2>"$W/cp.err" &&
 			cmp -s "$W/got" "$f" || { echo "  cp of $b differs"; cat "$W/cp.err"; return 1; }
 		rm -f "$W/got"
+		CAIRN_XET_SCHEMES_ONLY=1 "$C" buckets cp "cairn://buckets/admin/rc/$b" "$W/got" \
+			>/dev/null 2>"$W/cp.err" && cmp -s "$W/got" "$f" ||
+			{ echo "  cp (xet schemes only) of $b differs"; cat "$W/cp.err"; return 1; }
+		rm -f "$W/got"
 	done
 	return 0
 }
@@ -117,6 +122,19 @@ check "bucket info: logical, deduplicated and stored bytes apart" \
 	 [ "$(field "$W/info.json" dedup_bytes)" -gt "$(field "$W/info.json" stored_bytes)" ] &&
 	 [ "$(field "$W/info.json" stored_bytes)" -gt 0 ]'
 check "objects read back after the pass" verify
+
+# what each kind of client is sent for a recompressed xorb
+fh=$("$C" buckets ls cairn://buckets/admin/rc --json | /usr/bin/python3 -c '
+import json, sys
+for line in sys.stdin:
+    e = json.loads(line)
+    if e.get("path", "").endswith("log1.jsonl"): print(e["hash"])')
+curl -sf -H "Authorization: Bearer $CAIRN_TOKEN" "$SERVE_URL/v1/reconstructions/$fh" >"$W/recon.xet"
+curl -sf -H "Authorization: Bearer $CAIRN_TOKEN" \
+	"$SERVE_URL/v1/reconstructions/$fh?schemes=cairn" >"$W/recon.cairn"
+check "a xet client gets the raw layout of recompressed xorbs" 'grep -q "layout=raw" "$W/recon.xet"'
+check "Cairn's client gets them as stored (runs whole, no raw layout)" \
+	'! grep -q "layout=raw" "$W/recon.cairn" && ! cmp -s "$W/recon.xet" "$W/recon.cairn"'
 check "fsck clean after the pass" fsck_clean
 
 # the replaced forms wait for gc's grace, then go; the objects stay whole
@@ -131,7 +149,7 @@ check "gc past the grace removes them" \
 check "objects read back after gc" verify
 check "fsck clean after gc" fsck_clean
 
-# the server's own background pass, seen in /metrics
+# the server's own background pass, seen in /metrics; it yields to writes
 kill "$PID"
 wait "$PID" 2>/dev/null
 PID=
@@ -141,7 +159,21 @@ PID=$SERVE_PID
 export CAIRN_ENDPOINT=$SERVE_URL
 "$C" buckets create admin/bg >/dev/null
 sed 's/loss/LOSS/g' "$W/src/log0.jsonl" >"$W/new.jsonl" # chunks not stored yet
+# a write held open (a body that has not ended): the pass waits for it
+mkfifo "$W/slow"
+curl -s -o /dev/null -T - -H "Authorization: Bearer $CAIRN_TOKEN" \
+	"$SERVE_URL/buckets/admin/bg/upload/slow.bin" <"$W/slow" &
+SLOW=$!
+exec 3>"$W/slow"
 "$C" buckets cp "$W/new.jsonl" cairn://buckets/admin/bg/new.jsonl >/dev/null
+sleep 4
+curl -s "$SERVE_URL/metrics" >"$W/metrics"
+grep '^cairn_recompress' "$W/metrics"
+check "while a write is in progress the pass waits (/metrics)" \
+	'grep -q "^cairn_recompress_rewritten_total 0$" "$W/metrics" &&
+	 awk "/^cairn_recompress_yielded_seconds_total/ { exit !(\$2 > 0) }" "$W/metrics"'
+exec 3>&-
+wait "$SLOW"
 n=0
 while [ $n -lt 60 ]; do
 	curl -s "$SERVE_URL/metrics" >"$W/metrics"
