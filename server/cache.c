@@ -33,6 +33,7 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/mman.h>
 #include <sys/random.h>
 #include <sys/stat.h>
@@ -114,6 +115,11 @@ void cairn__url_mac(char out[65], const uint8_t key[32], const cairn_hash *xorb,
 	cairn__region_mac(out, key, msg, (size_t)CAIRN_HASH_HEX_LEN + (size_t)n);
 }
 
+void cairn__form_url_id(cairn_hash *out, const cairn_hash *xorb, const cairn_hash *form)
+{
+	cairn_hash_keyed(out, form, xorb);
+}
+
 void cairn__region_sign(char out[65], const uint8_t key[CAIRN__REGION_KEY_LEN], const char *what,
 			const char *subject, const char *exp)
 {
@@ -180,6 +186,10 @@ static const char SCHEMA_2[] =
 	"CREATE INDEX job_files_by_job ON job_files (job, last_ord);"
 	"ALTER TABLE jobs ADD COLUMN pin INTEGER NOT NULL DEFAULT 1;"
 	"PRAGMA user_version = 2;";
+
+/* xorbs.form: the stored form held (its name in hex), '' for the xorb as it came. */
+static const char SCHEMA_3[] = "ALTER TABLE xorbs ADD COLUMN form TEXT NOT NULL DEFAULT '';"
+			       "PRAGMA user_version = 3;";
 
 static int64_t now_ns(void)
 {
@@ -260,7 +270,26 @@ typedef struct fill_buf {
 	uint8_t *data;
 	size_t len, cap;
 	bool too_big;
+	char form[CAIRN_HASH_HEX_LEN + 1]; /* X-Cairn-Form, if the origin sent one */
 } fill_buf;
+
+/* The origin's X-Cairn-Form header, into b->form. */
+static size_t on_header(char *p, size_t size, size_t n, void *ctx)
+{
+	static const char name[] = "x-cairn-form:";
+	fill_buf *b = ctx;
+	size_t len = size * n, k = sizeof(name) - 1;
+
+	if (len > k && strncasecmp(p, name, k) == 0) {
+		while (k < len && p[k] == ' ')
+			k++;
+		if (len - k >= CAIRN_HASH_HEX_LEN) {
+			memcpy(b->form, p + k, CAIRN_HASH_HEX_LEN);
+			b->form[CAIRN_HASH_HEX_LEN] = '\0';
+		}
+	}
+	return len;
+}
 
 static size_t on_body(char *p, size_t size, size_t n, void *ctx)
 {
@@ -367,6 +396,8 @@ static int origin_get(const char *url, fill_buf *b, char *why, size_t why_cap)
 	curl_easy_setopt(h, CURLOPT_URL, url);
 	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
 	curl_easy_setopt(h, CURLOPT_WRITEDATA, b);
+	curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
+	curl_easy_setopt(h, CURLOPT_HEADERDATA, b);
 	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, 10L);
 	curl_easy_setopt(h, CURLOPT_TIMEOUT, (long)FILL_TIMEOUT_S);
 	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
@@ -387,8 +418,8 @@ static int origin_get(const char *url, fill_buf *b, char *why, size_t why_cap)
 
 /* fill's fetch, by one thread: 0, CAIRN_EIO (try again later), CAIRN_ENOTFOUND
  * (the origin refused: it will not change), CAIRN_ECORRUPT. */
-static int fetch(const cairn_hash *xorb, char *why, size_t why_cap);
-static bool cached(const char *hex);
+static int fetch(const cairn_hash *xorb, const cairn_hash *form, char *why, size_t why_cap);
+static bool cached(const char *hex, const cairn_hash *form);
 
 /*
  * Wait while another thread fetches hex; then take it. True if this
@@ -430,37 +461,47 @@ static void unclaim(const char *hex)
 
 /*
  * Fetch xorb from the origin, check it, keep it; a fetch of the same
- * xorb another thread has begun is waited for, not repeated. Returns 0;
+ * xorb another thread has begun is waited for, not repeated. form NULL:
+ * any form will do (a copy held is kept; else the current one comes);
+ * else that stored form (the xorb's own hash: as it came). Returns 0;
  * CAIRN_EIO (the origin could not be reached or refused: *why says, retry
- * later); CAIRN_ECORRUPT (what came is not that xorb).
+ * later); CAIRN_ECORRUPT (what came is not that xorb, or not that form).
  */
-static int fill(const cairn_hash *xorb, char *why, size_t why_cap)
+static int fill(const cairn_hash *xorb, const cairn_hash *form, char *why, size_t why_cap)
 {
 	char hex[CAIRN_HASH_HEX_LEN + 1];
 	int rc;
 
 	cairn_hash_to_hex(hex, xorb);
-	if (claim(hex) && cached(hex)) {
+	if (claim(hex) && cached(hex, form)) {
 		unclaim(hex);
 		return 0;
 	}
-	rc = fetch(xorb, why, why_cap);
+	rc = fetch(xorb, form, why, why_cap);
 	unclaim(hex);
 	return rc;
 }
 
-static int fetch(const cairn_hash *xorb, char *why, size_t why_cap)
+static int fetch(const cairn_hash *xorb, const cairn_hash *form, char *why, size_t why_cap)
 {
-	char hex[CAIRN_HASH_HEX_LEN + 1], mac[65], url[1024], exp[24];
+	char hex[CAIRN_HASH_HEX_LEN + 1], subject[2 * CAIRN_HASH_HEX_LEN + 2], mac[65],
+		url[1200], exp[24], held[CAIRN_HASH_HEX_LEN + 1] = "";
 	fill_buf b = {0};
 	cairn_xorb *x = NULL;
+	cairn_hash got;
 	int rc = 0;
 
 	cairn_hash_to_hex(hex, xorb);
+	memcpy(subject, hex, sizeof(hex));
+	if (form != NULL) {
+		subject[CAIRN_HASH_HEX_LEN] = '.';
+		cairn_hash_to_hex(subject + CAIRN_HASH_HEX_LEN + 1, form);
+	}
 	snprintf(exp, sizeof(exp), "%lld", (long long)time(NULL) + 600);
-	cairn__region_sign(mac, g.key, "fill", hex, exp);
-	snprintf(url, sizeof(url), "%s/v1/xorbs/default/%s?region=%s&exp=%s&sig=%s", g.origin, hex,
-		 g.region, exp, mac);
+	cairn__region_sign(mac, g.key, "fill", subject, exp);
+	snprintf(url, sizeof(url), "%s/v1/xorbs/default/%s?region=%s&exp=%s&sig=%s%s%s", g.origin,
+		 hex, g.region, exp, mac, form ? "&form=" : "",
+		 form ? subject + CAIRN_HASH_HEX_LEN + 1 : "");
 	if ((rc = origin_get(url, &b, why, why_cap)) != 0) {
 		atomic_fetch_add(&m_fill_errors, 1);
 		rc = rc == -2 ? CAIRN_ENOTFOUND : CAIRN_EIO;
@@ -470,6 +511,30 @@ static int fetch(const cairn_hash *xorb, char *why, size_t why_cap)
 	    cairn_xorb_verify(x) != 0) {
 		snprintf(why, why_cap, "the origin's xorb %.16s did not verify", hex);
 		atomic_fetch_add(&m_corrupt, 1);
+		rc = CAIRN_ECORRUPT;
+		goto done;
+	}
+	/*
+	 * Which form came (none named: an older origin, the xorb as it came):
+	 * a recompressed form's name must be what its bytes say, and the one
+	 * asked for
+	 */
+	got = *xorb;
+	if (b.form[0] != '\0' && cairn_hash_from_hex(&got, b.form, CAIRN_HASH_HEX_LEN) != 0)
+		got = (cairn_hash){{0}};
+	if (!cairn_hash_equal(&got, xorb)) {
+		cairn_hash want;
+		cairn_xorb_form_name(&want, xorb, b.data, b.len);
+		if (!cairn_hash_equal(&want, &got)) {
+			snprintf(why, why_cap, "the origin's xorb %.16s is not the form it names", hex);
+			atomic_fetch_add(&m_corrupt, 1);
+			rc = CAIRN_ECORRUPT;
+			goto done;
+		}
+		cairn_hash_to_hex(held, &got);
+	}
+	if (form != NULL && !cairn_hash_equal(&got, form)) {
+		snprintf(why, why_cap, "the origin sent another form of xorb %.16s", hex);
 		rc = CAIRN_ECORRUPT;
 		goto done;
 	}
@@ -486,10 +551,10 @@ static int fetch(const cairn_hash *xorb, char *why, size_t why_cap)
 		snprintf(size, sizeof(size), "%zu", b.len);
 		snprintf(used, sizeof(used), "%" PRId64, now_ns());
 		pthread_mutex_lock(&g.mu);
-		exec_args("INSERT INTO xorbs (hash, size, used_ns) VALUES (?1, ?2, ?3) "
+		exec_args("INSERT INTO xorbs (hash, size, used_ns, form) VALUES (?1, ?2, ?3, ?4) "
 			  "ON CONFLICT (hash) DO UPDATE SET size = excluded.size, used_ns = "
-			  "excluded.used_ns",
-			  hex, size, used, (char *)NULL);
+			  "excluded.used_ns, form = excluded.form",
+			  hex, size, used, held, (char *)NULL);
 		pthread_mutex_unlock(&g.mu);
 	}
 	atomic_fetch_add(&m_fills, 1);
@@ -500,18 +565,25 @@ done:
 	return rc;
 }
 
-/* Is hex cached (a row and its file)? */
-static bool cached(const char *hex)
+/* Is hex cached (a row and its file), in stored form `form` (NULL: any)? */
+static bool cached(const char *hex, const cairn_hash *form)
 {
-	char path[4200];
+	char path[4200], want[CAIRN_HASH_HEX_LEN + 1] = "";
 	sqlite3_stmt *st;
 	bool row = false;
 
+	if (form != NULL)
+		cairn_hash_to_hex(want, form);
+	if (strcmp(want, hex) == 0)
+		want[0] = '\0'; /* the xorb as it came */
 	pthread_mutex_lock(&g.mu);
-	if (sqlite3_prepare_v2(g.db, "SELECT 1 FROM xorbs WHERE hash = ?1", -1, &st, NULL) ==
+	if (sqlite3_prepare_v2(g.db, "SELECT form FROM xorbs WHERE hash = ?1", -1, &st, NULL) ==
 	    SQLITE_OK) {
 		sqlite3_bind_text(st, 1, hex, -1, SQLITE_STATIC);
-		row = sqlite3_step(st) == SQLITE_ROW;
+		if (sqlite3_step(st) == SQLITE_ROW) {
+			const char *f = (const char *)sqlite3_column_text(st, 0);
+			row = form == NULL || strcmp(f ? f : "", want) == 0;
+		}
 		sqlite3_finalize(st);
 	}
 	pthread_mutex_unlock(&g.mu);
@@ -605,14 +677,20 @@ static int open_checked(const char *hex, const cairn_hash *xorb, uint64_t start,
 	return fd;
 }
 
-unsigned cairn__cache_xorb(const cairn_hash *xorb, uint64_t start, uint64_t end, int64_t exp,
-			   const char *sig, int *fd, const char **msg)
+unsigned cairn__cache_xorb(const cairn_hash *xorb, const cairn_hash *form, uint64_t start,
+			   uint64_t end, int64_t exp, const char *sig, int *fd, const char **msg)
 {
 	static _Thread_local char why[256];
 	char hex[CAIRN_HASH_HEX_LEN + 1], want[65], used[24];
+	cairn_hash id = *xorb;
 	int f = -1;
 
-	cairn__url_mac(want, g.key, xorb, start, end, exp);
+	/* the range is of one form: the one named, or the xorb as it came */
+	if (form != NULL)
+		cairn__form_url_id(&id, xorb, form);
+	else
+		form = xorb;
+	cairn__url_mac(want, g.key, &id, start, end, exp);
 	if (sig == NULL || strlen(sig) != 64 || !cairn__same_text(want, sig, 64)) {
 		*msg = "bad signature (not a URL the origin made for this region)";
 		return 403;
@@ -622,16 +700,21 @@ unsigned cairn__cache_xorb(const cairn_hash *xorb, uint64_t start, uint64_t end,
 		return 403;
 	}
 	cairn_hash_to_hex(hex, xorb);
-	f = open_checked(hex, xorb, start, end, true);
+	f = cached(hex, form) ? open_checked(hex, xorb, start, end, true) : -1;
 	if (f >= 0) {
 		atomic_fetch_add(&m_hits, 1);
 	} else if (f != -3) {
-		/* a miss (or a copy that no longer checked): from the origin, then again */
-		if (fill(xorb, why, sizeof(why)) != 0) {
+		/* a miss, another form, or a copy that no longer checked: from the origin */
+		if (fill(xorb, form, why, sizeof(why)) != 0) {
 			*msg = why;
 			return 502;
 		}
 		f = open_checked(hex, xorb, start, end, false);
+		if (f >= 0 && !cached(hex, form)) {
+			close(f); /* replaced by another form meanwhile */
+			*msg = "the node's copy changed form meanwhile; try again";
+			return 503;
+		}
 	}
 	if (f == -3) {
 		*msg = "the range is past the xorb's end";
@@ -794,7 +877,7 @@ static int file_use(cairn__node_file *f, const node_term *t)
 		bool filled = false;
 
 		if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
-			if (fill(&t->xorb, why, sizeof(why)) != 0) {
+			if (fill(&t->xorb, NULL, why, sizeof(why)) != 0) {
 				fprintf(stderr, "cache: %s\n", why);
 				return CAIRN_EIO;
 			}
@@ -1034,7 +1117,8 @@ static void *batch_worker(void *arg)
 			b->rc[i] = CAIRN_ECORRUPT;
 			snprintf(b->why[i], sizeof(b->why[i]), "a malformed xorb name");
 		} else {
-			b->rc[i] = cached(b->hex[i]) ? 0 : fill(&x, b->why[i], sizeof(b->why[i]));
+			b->rc[i] = cached(b->hex[i], NULL) ? 0
+								 : fill(&x, NULL, b->why[i], sizeof(b->why[i]));
 		}
 	}
 	return NULL;
@@ -1481,9 +1565,12 @@ int cairn__cache_start(const cairn__cache_config *cfg)
 				version = sqlite3_column_int(st, 0);
 			sqlite3_finalize(st);
 		}
-		if (version < 2 && (sqlite3_exec(g.db, "BEGIN", NULL, NULL, &err) != SQLITE_OK ||
-				    sqlite3_exec(g.db, SCHEMA_2, NULL, NULL, &err) != SQLITE_OK ||
-				    sqlite3_exec(g.db, "COMMIT", NULL, NULL, &err) != SQLITE_OK)) {
+		if ((version < 2 && (sqlite3_exec(g.db, "BEGIN", NULL, NULL, &err) != SQLITE_OK ||
+				     sqlite3_exec(g.db, SCHEMA_2, NULL, NULL, &err) != SQLITE_OK ||
+				     sqlite3_exec(g.db, "COMMIT", NULL, NULL, &err) != SQLITE_OK)) ||
+		    (version < 3 && (sqlite3_exec(g.db, "BEGIN", NULL, NULL, &err) != SQLITE_OK ||
+				     sqlite3_exec(g.db, SCHEMA_3, NULL, NULL, &err) != SQLITE_OK ||
+				     sqlite3_exec(g.db, "COMMIT", NULL, NULL, &err) != SQLITE_OK))) {
 			fprintf(stderr, "cairn serve: cannot upgrade the cache index %s: %s\n", path,
 				err ? err : sqlite3_errmsg(g.db));
 			sqlite3_free(err);

@@ -50,12 +50,13 @@ void cairn__node_s3_subject(char out[65], const char *method, const char *client
 void cairn__cache_sign(char out[65], const char *what, const char *subject, const char *exp);
 
 /*
- * A signed range [start, end] of xorb (the query of a region's fetch URL):
- * on success (200) *fd is an open descriptor of the verified cached xorb,
- * the caller's to close. Otherwise an HTTP status, with *msg.
+ * A signed range [start, end] of xorb (the query of a region's fetch URL)
+ * in stored form `form` (&form=; NULL: the xorb as it came): on success
+ * (200) *fd is an open descriptor of the verified cached copy, of that
+ * form, the caller's to close. Otherwise an HTTP status, with *msg.
  */
-unsigned cairn__cache_xorb(const cairn_hash *xorb, uint64_t start, uint64_t end, int64_t exp,
-			   const char *sig, int *fd, const char **msg);
+unsigned cairn__cache_xorb(const cairn_hash *xorb, const cairn_hash *form, uint64_t start,
+			   uint64_t end, int64_t exp, const char *sig, int *fd, const char **msg);
 
 /*
  * A whole file served by the node (resolve downloads, S3 GETs): its
@@ -119,5 +120,12 @@ void cairn__body_digest(char out[65], const void *body, size_t len);
 /* The MAC of a fetch URL for xorb bytes [start, end] until exp (the origin's own URLs too). */
 void cairn__url_mac(char out[65], const uint8_t key[32], const cairn_hash *xorb, uint64_t start,
 		    uint64_t end, int64_t exp);
+
+/*
+ * What a fetch URL for stored form `form` of xorb is MAC'd over in place
+ * of the xorb: both, keyed together, so a URL for one form never serves
+ * another, nor the xorb as it came.
+ */
+void cairn__form_url_id(cairn_hash *out, const cairn_hash *xorb, const cairn_hash *form);
 
 #endif /* CAIRN_SERVER_CACHE_H */

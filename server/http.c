@@ -1390,6 +1390,17 @@ static void url_sig(char out[65], const cairn_hash *xorb, uint64_t start, uint64
 	cairn__url_mac(out, g_url_key, xorb, start, end, exp);
 }
 
+/* Query argument `name` as a hash into *out: 1; 0 absent; -1 not a hash. */
+static int query_hash(struct MHD_Connection *c, const char *name, cairn_hash *out)
+{
+	char hex[CAIRN_HASH_HEX_LEN + 2];
+	size_t n;
+
+	if (MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, name) == NULL)
+		return 0;
+	return cairn__query_arg(c, name, hex, sizeof(hex), &n) && n == CAIRN_HASH_HEX_LEN && cairn_hash_from_hex(out, hex, n) == 0 ? 1 : -1;
+}
+
 /* Compare without an early exit, so timing does not tell how much of a guess was right. */
 /*
  * A route that holds a big body (up to cap): its length must be announced,
@@ -1515,9 +1526,9 @@ static void raw_layout_id(cairn_hash *out, const cairn_hash *xorb)
 
 /*
  * One fetch_info entry: chunks [first, end) of xorb, at bytes [start,
- * stop) of what the URL names. How: 0 the stored xorb (through base, with
- * key); 1 its raw layout (the origin); 2 its stored form, in Cairn's own
- * schemes (the origin, for a client that decodes them).
+ * stop) of what the URL names. How: 0 the xorb as it came (through base,
+ * with key); 1 its raw layout (the origin); 2 its stored form, in Cairn's
+ * own schemes, for a client that decodes them (through base, with key).
  */
 typedef struct recon_fetch {
 	cairn_hash xorb, form;
@@ -1567,6 +1578,7 @@ static int write_recon(FILE *f, const cairn_hash *file, uint64_t size, const cai
 {
 	char hexh[CAIRN_HASH_HEX_LEN + 1], hexf[CAIRN_HASH_HEX_LEN + 1], sig[65];
 	recon_fetch *fe = malloc((n ? n : 1) * sizeof(*fe));
+	size_t m = 0; /* fetches, once ranges are merged */
 
 	if (fe == NULL)
 		return -1;
@@ -1574,6 +1586,24 @@ static int write_recon(FILE *f, const cairn_hash *file, uint64_t size, const cai
 		fe[i] = fetch_of(&t[i], stored_forms);
 	if (n > 1)
 		qsort(fe, n, sizeof(*fe), by_range);
+	/*
+	 * A stored form's ranges are widened to whole runs, so neighbouring
+	 * terms' ranges often share runs: those that overlap become one, so
+	 * that each run is sent and decoded once.
+	 */
+	for (size_t i = 0; i < n; i++) {
+		recon_fetch *last = m ? &fe[m - 1] : NULL;
+		if (last && fe[i].how == 2 && last->how == 2 &&
+		    cairn_hash_equal(&last->xorb, &fe[i].xorb) &&
+		    cairn_hash_equal(&last->form, &fe[i].form) && fe[i].first < last->end) {
+			if (fe[i].end > last->end) {
+				last->end = fe[i].end;
+				last->stop = fe[i].stop;
+			}
+			continue;
+		}
+		fe[m++] = fe[i];
+	}
 	cairn_hash_to_hex(hexh, file);
 	fprintf(f, "{\"file\":\"%s\",\"size\":%" PRIu64 ",\"offset_into_first_range\":0,"
 		   "\"terms\":[", hexh, size);
@@ -1584,7 +1614,7 @@ static int write_recon(FILE *f, const cairn_hash *file, uint64_t size, const cai
 			i ? "," : "", hexh, t[i].raw_len, t[i].first, t[i].end);
 	}
 	fputs("],\"fetch_info\":{", f);
-	for (size_t k = 0; k < n; k++) {
+	for (size_t k = 0; k < m; k++) {
 		const recon_fetch *x = &fe[k], *prev = k ? &fe[k - 1] : NULL;
 		bool new_xorb = prev == NULL || !cairn_hash_equal(&prev->xorb, &x->xorb);
 		if (!new_xorb && prev->first == x->first && prev->end == x->end)
@@ -1600,18 +1630,21 @@ static int write_recon(FILE *f, const cairn_hash *file, uint64_t size, const cai
 			cairn_hash id;
 			raw_layout_id(&id, &x->xorb);
 			cairn__url_mac(sig, g_url_key, &id, x->start, x->stop - 1, exp);
+		} else if (x->how == 2) {
+			cairn_hash id;
+			cairn__form_url_id(&id, &x->xorb, &x->form);
+			cairn__url_mac(sig, key, &id, x->start, x->stop - 1, exp);
 		} else {
-			/* a stored form is named by its own hash: its URL is any xorb URL's */
-			cairn__url_mac(sig, x->how == 2 ? g_url_key : key, &x->form, x->start,
-				       x->stop - 1, exp);
+			cairn__url_mac(sig, key, &x->xorb, x->start, x->stop - 1, exp);
 		}
 		fprintf(f, "{\"range\":{\"start\":%u,\"end\":%u},\"url\":\"%s/v1/xorbs/default/%s"
-			   "?start=%" PRIu64 "&end=%" PRIu64 "&exp=%" PRId64 "&sig=%s%s\","
+			   "?start=%" PRIu64 "&end=%" PRIu64 "&exp=%" PRId64 "&sig=%s%s%s\","
 			   "\"url_range\":{\"start\":%" PRIu64 ",\"end\":%" PRIu64 "}}",
-			x->first, x->end, x->how == 0 ? base : "", hexf, x->start, x->stop - 1, exp,
-			sig, x->how == 1 ? "&layout=raw" : "", x->start, x->stop - 1);
+			x->first, x->end, x->how == 1 ? "" : base, hexh, x->start, x->stop - 1, exp,
+			sig, x->how == 1 ? "&layout=raw" : x->how == 2 ? "&form=" : "",
+			x->how == 2 ? hexf : "", x->start, x->stop - 1);
 	}
-	fputs(n ? "]}}\n" : "}}\n", f);
+	fputs(m ? "]}}\n" : "}}\n", f);
 	free(fe);
 	return ferror(f) ? -1 : 0;
 }
@@ -1708,13 +1741,14 @@ static ssize_t read_xorb_piece(void *cls, uint64_t pos, char *out, size_t max)
 
 /* GET of a signed xorb URL: the signature is the permission. */
 /*
- * A node's request about q->file: region's MAC over "what:HEX:EXP" in
- * ?exp=&sig=. 0, or -1 with the refusal sent (*ret).
+ * A node's request about q->file (and form, if not NULL): region's MAC
+ * over "what:HEX:EXP" (HEX: the file's, or "XORB.FORM") in ?exp=&sig=. 0,
+ * or -1 with the refusal sent (*ret).
  */
 static int node_signed(struct MHD_Connection *c, worker *w, req *q, const char *region,
-		       const char *what, enum MHD_Result *ret)
+		       const char *what, const cairn_hash *form, enum MHD_Result *ret)
 {
-	char e[32], sig[80], hex[CAIRN_HASH_HEX_LEN + 1], url[CAIRN_REGION_URL_MAX + 1];
+	char e[32], sig[80], hex[2 * CAIRN_HASH_HEX_LEN + 2], url[CAIRN_REGION_URL_MAX + 1];
 	uint8_t key[32];
 	int rc;
 
@@ -1730,6 +1764,10 @@ static int node_signed(struct MHD_Connection *c, worker *w, req *q, const char *
 		return -1;
 	}
 	cairn_hash_to_hex(hex, &q->file);
+	if (form != NULL) {
+		hex[CAIRN_HASH_HEX_LEN] = '.';
+		cairn_hash_to_hex(hex + CAIRN_HASH_HEX_LEN + 1, form);
+	}
 	if (!cairn__region_check(key, what, hex, e, sig)) {
 		*ret = send_error(c, q, 403, "Forbidden", "bad or expired signature");
 		return -1;
@@ -1739,40 +1777,59 @@ static int node_signed(struct MHD_Connection *c, worker *w, req *q, const char *
 
 /*
  * A cache node's fill (cache.c): a whole xorb for region NAME, signed with
- * the region's secret over "fill:HASH:EXP".
+ * the region's secret over "fill:HASH:EXP": its current stored form,
+ * whatever the generation (the node decodes any); with &form=NAME, that
+ * stored form (over "fill:HASH.NAME:EXP"), current or replaced and not yet
+ * collected. X-Cairn-Form names the form sent.
  */
 static enum MHD_Result h_xorb_fill(struct MHD_Connection *c, worker *w, req *q,
 				   const char *region)
 {
+	char hexf[CAIRN_HASH_HEX_LEN + 1];
 	cairn_xorb_row x;
+	cairn_hash form;
 	struct MHD_Response *r;
 	enum MHD_Result ret;
-	int rc;
+	uint64_t size = 0;
+	int rc, fq = query_hash(c, "form", &form);
 
-	if (node_signed(c, w, q, region, "fill", &ret) != 0)
+	if (fq < 0)
+		return send_error(c, q, 400, "InvalidArgument", "form is not a hash");
+	if (node_signed(c, w, q, region, "fill", fq ? &form : NULL, &ret) != 0)
 		return ret;
-	rc = w->meta->xorb_get(w->meta, &q->file, &x);
-	if (rc == 0)
-		q->xname = x.name; /* its current form, whatever the generation: the node decodes any */
-	if (rc == 0 && x.stored > 0) {
-		/* recorded but gone from the store: say so now, not halfway through the body */
-		uint8_t last;
-		rc = cairn_xorb_read_bytes(w->repo, &q->xname, x.stored - 1, 1, &last);
+	if (fq) {
+		q->xname = form;
+		rc = cairn_xorb_form_size(w->repo, &form, &size);
+	} else {
+		rc = w->meta->xorb_get(w->meta, &q->file, &x);
+		if (rc == 0) {
+			q->xname = x.name;
+			size = x.stored;
+		}
+		if (rc == 0 && x.stored > 0) {
+			/* recorded but gone from the store: say so now, not halfway through the body */
+			uint8_t last;
+			rc = cairn_xorb_read_bytes(w->repo, &q->xname, x.stored - 1, 1, &last);
+		}
 	}
 	if (rc == CAIRN_ENOTFOUND || rc == CAIRN_ECORRUPT)
 		return send_error(c, q, 404, "NotFound", "no such xorb (or not whole) in the store");
 	if (rc != 0)
 		return send_engine(c, q, rc);
+	if (size > CAIRN_XORB_MAX_BYTES)
+		return send_error(c, q, 500, "Internal", "a stored form over 64 MiB");
 	atomic_fetch_add(&m_region_fills, 1);
 	atomic_fetch_add(&m_xorb_reads, 1);
 	q->pc.first = 0;
-	q->pc.len = x.stored;
+	q->pc.len = size;
 	q->pc.buf = malloc(CAIRN__PIECE);
 	if (q->pc.buf == NULL)
 		return send_error(c, q, 500, "Internal", "out of memory");
 	r = MHD_create_response_from_callback(q->pc.len, 64 * 1024, read_xorb_piece, q, NULL);
 	if (r == NULL)
 		return MHD_NO;
+	cairn_hash_to_hex(hexf, &q->xname);
+	MHD_add_response_header(r, "X-Cairn-Form", hexf);
 	MHD_add_response_header(r, "Content-Type", "application/octet-stream");
 	ret = MHD_queue_response(c, 200, r);
 	MHD_destroy_response(r);
@@ -1827,7 +1884,7 @@ static enum MHD_Result h_region_file(struct MHD_Connection *c, worker *w, req *q
 
 	if (!cairn__query_arg(c, "region", region, sizeof(region), NULL))
 		return send_error(c, q, 403, "Forbidden", "a node's request names its region");
-	if (node_signed(c, w, q, region, "recon", &ret) != 0)
+	if (node_signed(c, w, q, region, "recon", NULL, &ret) != 0)
 		return ret;
 	if ((v = cairn__node_terms_json(w->repo, &q->file, &rc)) == NULL)
 		return send_engine(c, q, rc);
@@ -1907,6 +1964,7 @@ static enum MHD_Result h_xorb_get(struct MHD_Connection *c, worker *w, req *q)
 	char want[65], region[CAIRN_NAME_MAX + 1];
 	signed_read sr;
 	enum MHD_Result ret;
+	int fq;
 
 	if (cairn__query_arg(c, "region", region, sizeof(region), NULL))
 		return h_xorb_fill(c, w, q, region);
@@ -1921,6 +1979,13 @@ static enum MHD_Result h_xorb_get(struct MHD_Connection *c, worker *w, req *q)
 	if (q->xraw) {
 		cairn_hash id;
 		raw_layout_id(&id, &q->file);
+		url_sig(want, &id, sr.start, sr.end, sr.exp);
+	} else if ((fq = query_hash(c, "form", &q->xname)) != 0) {
+		/* a stored form, by name (one replaced since stays until gc's grace is over) */
+		cairn_hash id;
+		if (fq < 0)
+			return send_error(c, q, 400, "InvalidArgument", "form is not a hash");
+		cairn__form_url_id(&id, &q->file, &q->xname);
 		url_sig(want, &id, sr.start, sr.end, sr.exp);
 	} else {
 		url_sig(want, &q->file, sr.start, sr.end, sr.exp);
@@ -2352,9 +2417,15 @@ static enum MHD_Result h_node_xorb(struct MHD_Connection *c, req *q)
 	unsigned st;
 	int fd = -1;
 
+	cairn_hash form;
+	int fq = query_hash(c, "form", &form);
+
+	if (fq < 0)
+		return send_error(c, q, 400, "InvalidArgument", "form is not a hash");
 	if (signed_read_parse(c, q, &sr, &ret) != 0)
 		return ret;
-	st = cairn__cache_xorb(&q->file, sr.start, sr.end, sr.exp, sr.sig, &fd, &msg);
+	st = cairn__cache_xorb(&q->file, fq ? &form : NULL, sr.start, sr.end, sr.exp, sr.sig, &fd,
+			       &msg);
 	if (st != 200)
 		return node_answer(c, q, st, NULL, msg);
 	r = MHD_create_response_from_fd_at_offset64(sr.len, fd, sr.first);

@@ -334,6 +334,23 @@ CAIRN_API int cairn_xorb_read_bytes(cairn_repo *r, const cairn_hash *xorb, uint6
 				    size_t len, void *out);
 
 /*
+ * The store name of a recompressed form of xorb whose serialized bytes are
+ * bytes[0..len): a keyed hash of both, so a form is only ever stored under
+ * a name that says what it holds. (A xorb as it came is stored under its
+ * own hash.)
+ */
+CAIRN_API void cairn_xorb_form_name(cairn_hash *out, const cairn_hash *xorb, const void *bytes,
+				    size_t len);
+
+/*
+ * The size in *size of stored form `form`: a xorb's current form, or a
+ * replaced one gc has not collected yet (what a cache node fetches when a
+ * URL names a form it does not hold). Returns 0, CAIRN_ENOTFOUND (no such
+ * form, or gone from the store), CAIRN_EIO.
+ */
+CAIRN_API int cairn_xorb_form_size(cairn_repo *r, const cairn_hash *form, uint64_t *size);
+
+/*
  * A reader of a xorb's raw layout: the xet xorb of the same chunks, each
  * stored as is (scheme NONE), without the footer; chunk i's header sits at
  * 8 * i plus the raw lengths of the chunks before it. What a

@@ -20,14 +20,6 @@ struct cairn_repo {
 /* meta->object_put, then the put hook. */
 int cairn__object_put(cairn_repo *r, int64_t bucket, const cairn_object_row *row);
 
-/*
- * The store name of a recompressed form of xorb whose bytes are `bytes`:
- * keyed by both, so a form is only ever stored under a name that says what
- * it holds (a leftover of an earlier attempt never passes for this one).
- */
-void cairn__xorb_form_name(cairn_hash *out, const cairn_hash *xorb, const uint8_t *bytes,
-			   size_t len);
-
 /* Wall-clock time in ns since the epoch (what the metadata records). */
 int64_t cairn__now_ns(void);
 

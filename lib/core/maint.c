@@ -297,7 +297,7 @@ static int check_xorb(void *ctx, const cairn_xorb_row *row)
 	}
 	if (!cairn_hash_equal(&row->name, &row->hash)) {
 		cairn_hash want;
-		cairn__xorb_form_name(&want, &row->hash, data, size);
+		cairn_xorb_form_name(&want, &row->hash, data, size);
 		if (!cairn_hash_equal(&want, &row->name)) {
 			fault(fc, "xorb %s: its recompressed form (generation %u) is not what its "
 			      "name says", hex, row->gen);

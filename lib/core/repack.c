@@ -10,7 +10,7 @@
  * The order of events is what makes a crash harmless:
  *   1. the old form is read whole and every chunk checked;
  *   2. the new form is built and stored durably under a name keyed by the
- *      xorb and the new bytes (cairn__xorb_form_name);
+ *      xorb and the new bytes (cairn_xorb_form_name);
  *   3. one transaction moves the row and its chunk offsets to the new form
  *      and retires the old name;
  *   4. GC removes the retired form after its grace period, and a new form
@@ -24,13 +24,25 @@
 #include <stdlib.h>
 #include <string.h>
 
-void cairn__xorb_form_name(cairn_hash *out, const cairn_hash *xorb, const uint8_t *bytes,
-			   size_t len)
+void cairn_xorb_form_name(cairn_hash *out, const cairn_hash *xorb, const void *bytes, size_t len)
 {
 	cairn_hash content;
 
 	cairn_chunk_hash(&content, bytes, len);
 	cairn_hash_keyed(out, &content, xorb);
+}
+
+int cairn_xorb_form_size(cairn_repo *r, const cairn_hash *form, uint64_t *size)
+{
+	int rc = r->meta->begin(r->meta, false);
+
+	if (rc < 0)
+		return rc;
+	rc = r->meta->name_state(r->meta, form, NULL);
+	r->meta->rollback(r->meta);
+	if (rc < 0)
+		return rc;
+	return r->store->size(r->store, form, size);
 }
 
 typedef struct candidates {
@@ -199,7 +211,7 @@ static int repack_one(cairn_repo *r, const cairn_xorb_row *row, cairn_xorb_write
 		}
 		cairn_xorb_free(nx);
 	}
-	cairn__xorb_form_name(&name, &row->hash, out, len);
+	cairn_xorb_form_name(&name, &row->hash, out, len);
 	if ((rc = pause_point(pz)) < 0 || (rc = r->store->put(r->store, &name, out, len)) < 0)
 		goto done;
 	if ((rc = pause_point(pz)) < 0) {
@@ -277,8 +289,8 @@ int cairn_repo_recompress(cairn_repo *r, const cairn_recompress_options *opts,
 		goto done;
 
 	for (size_t i = 0; i < c.n; i++) {
-		bool changed;
-		uint64_t after;
+		bool changed = false;
+		uint64_t after = 0;
 
 		if (opts && opts->cancel && atomic_load(opts->cancel)) {
 			rc = cairn__error_set(CAIRN_ECANCELED, "recompression stopped");

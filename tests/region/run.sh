@@ -266,11 +266,40 @@ $PY -c 'import sys
 lines = ["{\"step\": %d, \"msg\": \"loss went down, grad norm %d\"}\n" % (i, i % 97) for i in range(40000)]
 open(sys.argv[1], "w").write("".join(lines))' "$W/text.jsonl"
 "$C" buckets cp "$W/text.jsonl" cairn://buckets/alice/data/rc/text.jsonl --quiet >/dev/null
+# a URL to the xorb as it came, and its bytes through the node, before the recompression
+RCH=$("$C" buckets ls cairn://buckets/alice/data/rc --json | $PY -c '
+import json, sys
+for line in sys.stdin:
+    e = json.loads(line)
+    if e.get("path", "").endswith("text.jsonl"): print(e["hash"])')
+curl -s -H "Authorization: Bearer $TOKEN" "$ORIGIN/v1/reconstructions/$RCH?region=eu&schemes=cairn" |
+	$PY -c 'import json, sys
+v = json.load(sys.stdin)
+f = list(v["fetch_info"].values())[0][0]
+print(f["url"], "%d-%d" % (f["url_range"]["start"], f["url_range"]["end"]))' >"$W/old-url"
+read -r OLD_URL OLD_RANGE <"$W/old-url"
+curl -sf -r "$OLD_RANGE" "$OLD_URL" -o "$W/old-bytes"
+check "a range of the xorb as it came, through the node" 206 "$(curl -s -o /dev/null -w '%{http_code}' -r "$OLD_RANGE" "$OLD_URL")"
 "$C" admin recompress --data "$W/o/data" --min-age 0 --json >"$W/rc.json"
 check "the origin recompressed its xorbs" 1 "$(jget rewritten <"$W/rc.json" | awk '{print ($1 > 0)}')"
+CAIRN_XET_SCHEMES_ONLY=1 "$C" buckets cp cairn://buckets/alice/data/rc/text.jsonl "$W/rc-got" --region eu --quiet >/dev/null 2>"$W/err"
+cmp -s "$W/text.jsonl" "$W/rc-got" && ok "a recompressed object through --region, as a xet client (raw layout)" ||
+	bad "recompressed through --region (xet): $(cat "$W/err")"
+f0=$(metric "$NODE" cairn_cache_fills_total)
+rm -f "$W/rc-got"
 "$C" buckets cp cairn://buckets/alice/data/rc/text.jsonl "$W/rc-got" --region eu --quiet >/dev/null 2>"$W/err"
-cmp -s "$W/text.jsonl" "$W/rc-got" && ok "a recompressed object through --region (raw layout)" ||
+cmp -s "$W/text.jsonl" "$W/rc-got" && ok "a recompressed object through --region, as stored" ||
 	bad "recompressed through --region: $(cat "$W/err")"
+f1=$(metric "$NODE" cairn_cache_fills_total)
+check "the node fetched the new stored form" 1 "$(awk "BEGIN{print ($f1 > $f0)}")"
+h1=$(metric "$NODE" cairn_cache_hits_total)
+rm -f "$W/rc-got"
+"$C" buckets cp cairn://buckets/alice/data/rc/text.jsonl "$W/rc-got" --region eu --quiet >/dev/null 2>"$W/err"
+cmp -s "$W/text.jsonl" "$W/rc-got" && ok "read again through the node" || bad "read again: $(cat "$W/err")"
+check "from the form it holds (no fill, hits)" "$f1 1" "$(metric "$NODE" cairn_cache_fills_total) $(awk "BEGIN{print ($(metric "$NODE" cairn_cache_hits_total) > $h1)}")"
+# the URL handed out before the recompression names the old form: the node fetches that one
+check "a URL from before the recompression still reads" 206 "$(curl -s -o "$W/old-again" -w '%{http_code}' -r "$OLD_RANGE" "$OLD_URL")"
+cmp -s "$W/old-bytes" "$W/old-again" && ok "with the same bytes" || bad "an old URL's bytes changed"
 "$C" buckets prewarm alice/data/rc/ --region eu --wait --json >"$W/job5" 2>/dev/null
 check "a recompressed object pre-warms" done "$(jget state <"$W/job5")"
 curl -sfL -H "Authorization: Bearer $TOKEN" "$ORIGIN/buckets/alice/data/resolve/rc/text.jsonl?region=eu" -o "$W/rc-res"
