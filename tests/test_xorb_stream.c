@@ -33,7 +33,16 @@ typedef struct seen {
 	bool hash_ok[SEEN_MAX]; /* the hash handed out is the hash of the bytes */
 	test_sink bytes;
 	int stop_at; /* return 1 at this chunk (-1: never) */
+	uint32_t want_mask; /* chunks wanted, when a want filter is set */
+	size_t indices[SEEN_MAX]; /* the index of each chunk handed out */
 } seen;
+
+static bool want_some(void *ctx, size_t index)
+{
+	const seen *s = ctx;
+
+	return index < 32 && (s->want_mask >> index & 1);
+}
 
 static int on_chunk(void *ctx, size_t index, const void *data, size_t len,
 		    const cairn_hash *hash)
@@ -43,16 +52,18 @@ static int on_chunk(void *ctx, size_t index, const void *data, size_t len,
 
 	if ((int)index == s->stop_at)
 		return 1;
-	if (index != s->next_index || s->n >= SEEN_MAX) {
+	if ((s->want_mask == 0 && index != s->next_index) || index < s->next_index ||
+	    s->n >= SEEN_MAX) {
 		s->order_ok = false;
 		return 0;
 	}
+	s->indices[s->n] = index;
 	cairn_chunk_hash(&h, data, len);
 	s->hash_ok[s->n] = cairn_hash_equal(&h, hash);
 	s->hash[s->n] = *hash;
 	s->len[s->n] = len;
 	s->n++;
-	s->next_index++;
+	s->next_index = index + 1;
 	test_sink_write(&s->bytes, data, len);
 	return 0;
 }
@@ -167,6 +178,44 @@ static void runs(cairn_xorb_stream *st, seen *s)
 	seen_reset(s);
 	cairn_xorb_stream_reset(st);
 	CHECK(feed_all(st, bytes + c.offset, (size_t)c.length, 100) == CAIRN_ECORRUPT);
+
+	test_section("runs: only the chunks wanted are decoded and handed out");
+	cairn_xorb_stream_set_want(st, want_some);
+	{
+		static const uint32_t masks[] = {1u << 2 | 1u << 7, 1u << 0, 1u << 4 | 1u << 5,
+						 1u << 8, 0x1ff};
+		for (size_t m = 0; m < sizeof(masks) / sizeof(masks[0]); m++) {
+			size_t k = 0;
+			bool same = true;
+			seen_reset(s);
+			s->want_mask = masks[m];
+			cairn_xorb_stream_reset(st);
+			rc = feed_all(st, bytes + sp.offset, (size_t)sp.length, 3000);
+			CHECKF(rc == 0, "mask %x: %s", (unsigned)masks[m], cairn_error_last());
+			CHECK_EQ_U64(cairn_xorb_stream_count(st), RUN_N);
+			CHECK(s->order_ok);
+			for (size_t i = 0; i < RUN_N; i++) {
+				if (!(masks[m] >> i & 1))
+					continue;
+				same = same && k < s->n && s->indices[k] == i && s->hash_ok[k] &&
+				       cairn_hash_equal(&s->hash[k], cairn_xorb_chunk_hash(x, i));
+				k++;
+			}
+			CHECKF(same && k == s->n, "mask %x: chunks differ", (unsigned)masks[m]);
+		}
+		/* a run's sizes are still checked: a later chunk one byte short */
+		CHECK(cairn_xorb_span_get(x, 4, 5, &c) == 0);
+		mut = test_xmalloc((size_t)sp.length);
+		memcpy(mut, bytes + sp.offset, (size_t)sp.length);
+		mut[c.offset - sp.offset + 5] = (uint8_t)(rsz[4] - 1);
+		mut[c.offset - sp.offset + 6] = (uint8_t)((rsz[4] - 1) >> 8);
+		seen_reset(s);
+		s->want_mask = 1u << 1;
+		cairn_xorb_stream_reset(st);
+		CHECK(feed_all(st, mut, (size_t)sp.length, 4096) == CAIRN_ECORRUPT);
+		free(mut);
+	}
+	cairn_xorb_stream_set_want(st, NULL);
 
 	test_section("runs: hostile sizes and frames");
 	mut = test_xmalloc((size_t)sp.length);

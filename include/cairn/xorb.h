@@ -301,7 +301,17 @@ CAIRN_API int cairn_xorb_stream_feed(cairn_xorb_stream *s, const void *bytes, si
  */
 CAIRN_API int cairn_xorb_stream_end(cairn_xorb_stream *s);
 
-/* Chunks handed to fn since the start or the last reset. */
+/*
+ * Which chunks the caller wants, by index as fn would see it (ctx is fn's).
+ * The others are parsed and counted but neither decoded, hashed nor handed
+ * to fn, and a run is decoded only as far as its last chunk wanted: a
+ * damaged chunk no one wants goes unnoticed. NULL (the default): every
+ * chunk. Kept across resets.
+ */
+typedef bool (*cairn_xorb_stream_want_fn)(void *ctx, size_t index);
+CAIRN_API void cairn_xorb_stream_set_want(cairn_xorb_stream *s, cairn_xorb_stream_want_fn want);
+
+/* Chunks handed to fn (or skipped as unwanted) since the start or the last reset. */
 CAIRN_API size_t cairn_xorb_stream_count(const cairn_xorb_stream *s);
 
 /* Forget any partial chunk and any error; the next byte starts chunk 0. */

@@ -1435,6 +1435,8 @@ typedef struct down_worker {
 	size_t next;     /* the next of its terms to begin */
 	size_t *active;  /* its terms that cover the current chunk */
 	size_t nactive;
+	size_t want_next; /* on_want: the next of its terms to look at */
+	uint64_t want_end; /* on_want: the end of the terms begun so far */
 	uint64_t written; /* file bytes written by this try of the fetch */
 } down_worker;
 
@@ -1481,6 +1483,27 @@ static int on_chunk(void *ctx, size_t index, const void *data, size_t len, const
 	return 0;
 }
 
+/*
+ * Whether chunk `index` of the running fetch is in one of its terms (the
+ * stream skips the others: a range widened to whole runs decodes only as
+ * far as it must). Indices come in order.
+ */
+static bool on_want(void *ctx, size_t index)
+{
+	down_worker *w = ctx;
+	const down_job *j = w->j;
+	const fetch *f = w->f;
+	uint64_t i = f->cstart + index;
+
+	while (w->want_next < f->nt && j->terms[j->order[f->t0 + w->want_next]].start <= i) {
+		uint64_t e = j->terms[j->order[f->t0 + w->want_next]].end;
+		if (e > w->want_end)
+			w->want_end = e;
+		w->want_next++;
+	}
+	return i < w->want_end;
+}
+
 static int on_bytes(void *ctx, const void *p, size_t n)
 {
 	down_worker *w = ctx;
@@ -1505,6 +1528,8 @@ static int on_restart(void *ctx)
 	cairn_xorb_stream_reset(w->s);
 	w->next = 0;
 	w->nactive = 0;
+	w->want_next = 0;
+	w->want_end = 0;
 	for (size_t k = 0; k < f->nt; k++) {
 		term *t = &j->terms[j->order[f->t0 + k]];
 		t->cursor = t->file_off;
@@ -1576,6 +1601,8 @@ static void *down_work(void *arg)
 		rc = cairn__error_set(CAIRN_ENOMEM, "out of memory");
 	else
 		rc = cairn_xorb_stream_new(&w->s, on_chunk, w);
+	if (rc == 0)
+		cairn_xorb_stream_set_want(w->s, on_want);
 	if (rc != 0 && w->id != 0)
 		goto done;
 	while (rc == 0 && !atomic_load(&j->sh.stop)) {

@@ -430,7 +430,8 @@ int cairn__xorb_run_decode(xorb_decoder *d, uint8_t *dst, size_t want, size_t to
 					"xorb chunk %zu: a run's zstd frame does not declare the "
 					"bytes of its chunks",
 					index);
-	if (total) {
+	{
+		/* the head's packed bytes are always whole: the frame must fill them exactly */
 		size_t r = ZSTD_findFrameCompressedSize(src, packed);
 		if (ZSTD_isError(r) || r != packed)
 			return cairn__error_set(CAIRN_ECORRUPT,
@@ -455,19 +456,57 @@ int cairn__xorb_run_decode(xorb_decoder *d, uint8_t *dst, size_t want, size_t to
 	return 0;
 }
 
-int cairn__xorb_run_decode_all(xorb_decoder *d, uint8_t *dst, size_t cap, size_t *total,
-			       const uint8_t *src, size_t packed, size_t index)
+int cairn__xorb_run_open(xorb_decoder *d, const uint8_t *src, size_t packed, size_t *total,
+			 size_t index)
 {
 	unsigned long long size = ZSTD_getFrameContentSize(src, packed);
+	size_t r;
 
 	if (size == ZSTD_CONTENTSIZE_UNKNOWN || size == ZSTD_CONTENTSIZE_ERROR || size == 0 ||
-	    size > CAIRN_XORB_RUN_MAX_RAW || size > cap)
+	    size > CAIRN_XORB_RUN_MAX_RAW)
 		return cairn__error_set(CAIRN_ECORRUPT,
 					"xorb chunk %zu: a run's zstd frame does not declare a size "
 					"a run may have",
 					index);
+	r = ZSTD_findFrameCompressedSize(src, packed);
+	if (ZSTD_isError(r) || r != packed)
+		return cairn__error_set(CAIRN_ECORRUPT, "xorb chunk %zu: a run's zstd frame %s",
+					index,
+					ZSTD_isError(r) ? "is truncated or malformed"
+							: "is followed by other bytes");
+	if (d->zdctx == NULL && (d->zdctx = ZSTD_createDCtx()) == NULL)
+		return cairn__error_set(CAIRN_ENOMEM, "out of memory for a zstd decoder");
+	ZSTD_DCtx_reset(d->zdctx, ZSTD_reset_session_and_parameters);
+	ZSTD_DCtx_setParameter(d->zdctx, ZSTD_d_windowLogMax, 20); /* a run's 1 MiB */
 	*total = (size_t)size;
-	return cairn__xorb_run_decode(d, dst, (size_t)size, (size_t)size, src, packed, index);
+	return 0;
+}
+
+int cairn__xorb_run_step(xorb_decoder *d, uint8_t *dst, size_t *out_pos, size_t want,
+			 const uint8_t *src, size_t packed, size_t *in_pos, size_t index)
+{
+	ZSTD_inBuffer in = {src, packed, *in_pos};
+	ZSTD_outBuffer out = {dst, want, *out_pos};
+	int rc = 0;
+
+	while (out.pos < want) {
+		size_t before_in = in.pos, before_out = out.pos;
+		size_t r = ZSTD_decompressStream(d->zdctx, &out, &in);
+
+		if (ZSTD_isError(r)) {
+			rc = cairn__error_set(CAIRN_ECORRUPT, "xorb chunk %zu: bad zstd frame (%s)",
+					      index, ZSTD_getErrorName(r));
+			break;
+		}
+		if (in.pos == before_in && out.pos == before_out) {
+			rc = cairn__error_set(CAIRN_ECORRUPT,
+					      "xorb chunk %zu: a run's zstd frame ends early", index);
+			break;
+		}
+	}
+	*in_pos = in.pos;
+	*out_pos = out.pos;
+	return rc;
 }
 
 int cairn__xorb_unpack(xorb_decoder *d, uint8_t *dst, const xorb_chunk_header *h,

@@ -6,11 +6,17 @@
  *
  * The decoder keeps at most one chunk: its 8-byte header, then its packed
  * bytes; or, inside a run of Cairn's own (CAIRN_XORB_ZSTD_RUN, then its
- * CAIRN_XORB_RUN_NEXT chunks), the run's decoded bytes, at most
- * CAIRN_XORB_RUN_MAX_RAW, handed out chunk by chunk as the later headers
- * arrive. A run must be whole: it starts at its head and its chunks use
- * up exactly the bytes its frame declares. A chunk whose packed bytes all
- * sit in one piece of input is
+ * CAIRN_XORB_RUN_NEXT chunks), the run's frame and what of it is decoded,
+ * at most CAIRN_XORB_RUN_MAX_RAW each, handed out chunk by chunk as the
+ * later headers arrive. A run must be whole: it starts at its head and its
+ * chunks use up exactly the bytes its frame declares.
+ *
+ * A caller may say which chunks it wants (cairn_xorb_stream_set_want):
+ * the others are parsed but not decoded, hashed or handed out, and a run
+ * is decoded only as far as the last chunk wanted so far. A downloader
+ * whose range holds whole runs for the sake of a few chunks saves most of
+ * the work that way. A chunk whose packed bytes all sit in one piece of
+ * input is
  * decoded from there without a copy; one split across pieces is gathered
  * in a buffer first. Each header goes through cairn__xorb_header_parse, so
  * a hostile stream cannot make the decoder buffer more than
@@ -38,9 +44,14 @@ struct cairn_xorb_stream {
 	uint8_t *out;          /* CAIRN_CHUNK_MAX bytes: a compressed chunk decoded */
 	size_t index;          /* chunks handed out since the start */
 	int err;               /* a failure sticks until reset */
-	/* the run being handed out: run[0..run_len) decoded, run[0..run_used) given */
-	uint8_t *run;          /* CAIRN_XORB_RUN_MAX_RAW bytes, once a run is seen */
-	size_t run_len, run_used;
+	cairn_xorb_stream_want_fn want; /* NULL: every chunk */
+	/*
+	 * The run being handed out (run_len > 0): its frame run_src[0..run_packed),
+	 * read up to run_in; it declares run_len bytes, run[0..run_dec) decoded,
+	 * and the chunks so far take run[0..run_used).
+	 */
+	uint8_t *run, *run_src; /* CAIRN_XORB_RUN_MAX_RAW bytes each, once a run is seen */
+	size_t run_packed, run_in, run_len, run_dec, run_used;
 };
 
 /* The most a chunk's packed bytes can be: a run's frame may exceed a chunk's bound. */
@@ -75,7 +86,13 @@ void cairn_xorb_stream_free(cairn_xorb_stream *s)
 	free(s->packed);
 	free(s->out);
 	free(s->run);
+	free(s->run_src);
 	free(s);
+}
+
+void cairn_xorb_stream_set_want(cairn_xorb_stream *s, cairn_xorb_stream_want_fn want)
+{
+	s->want = want;
 }
 
 void cairn_xorb_stream_reset(cairn_xorb_stream *s)
@@ -88,34 +105,58 @@ void cairn_xorb_stream_reset(cairn_xorb_stream *s)
 	s->run_len = s->run_used = 0;
 }
 
+/* The run in progress is over: its chunks must have used up exactly its bytes. */
+static int run_close(cairn_xorb_stream *s)
+{
+	if (s->run_used != s->run_len)
+		return cairn__error_set(CAIRN_ECORRUPT,
+					"xorb range: a run ends with %zu of its %zu bytes not used "
+					"by its chunks (before chunk %zu)",
+					s->run_len - s->run_used, s->run_len, s->index);
+	s->run_len = s->run_used = 0;
+	return 0;
+}
+
 size_t cairn_xorb_stream_count(const cairn_xorb_stream *s)
 {
 	return s->index;
 }
 
-/* A run's chunk past its head: the next h.raw bytes of the run's frame. */
-static int run_next(cairn_xorb_stream *s, const uint8_t **data)
+/*
+ * The current chunk of the run in progress: the next h.raw bytes of its
+ * frame, decoded (into *data) only if wanted.
+ */
+static int run_take(cairn_xorb_stream *s, bool wanted, const uint8_t **data)
 {
+	int rc;
+
 	if (s->run_len - s->run_used < s->h.raw)
 		return cairn__error_set(CAIRN_ECORRUPT,
 					"xorb range: chunk %zu is part of a run %s", s->index,
 					s->run_len == 0 ? "whose first chunk is not in the range"
 							: "that has no bytes left for it");
-	*data = s->run + s->run_used;
+	if (wanted) {
+		rc = cairn__xorb_run_step(&s->d, s->run, &s->run_dec, s->run_used + s->h.raw,
+					  s->run_src, s->run_packed, &s->run_in, s->index);
+		if (rc < 0)
+			return rc;
+		*data = s->run + s->run_used;
+	}
 	s->run_used += s->h.raw;
 	return 0;
 }
 
-/* A run's head: decode the whole frame; the head is its first h.raw bytes. */
-static int run_head(cairn_xorb_stream *s, const uint8_t *src, const uint8_t **data)
+/* A run's head, its frame at src: the run begins (its frame is kept), then its first chunk. */
+static int run_head(cairn_xorb_stream *s, const uint8_t *src, bool wanted, const uint8_t **data)
 {
 	size_t total;
 	int rc;
 
-	if (s->run == NULL && (s->run = malloc(CAIRN_XORB_RUN_MAX_RAW)) == NULL)
+	if ((s->run == NULL && (s->run = malloc(CAIRN_XORB_RUN_MAX_RAW)) == NULL) ||
+	    (s->run_src == NULL && (s->run_src = malloc(CAIRN_XORB_RUN_MAX_RAW)) == NULL))
 		return cairn__error_set(CAIRN_ENOMEM, "out of memory for a run");
-	rc = cairn__xorb_run_decode_all(&s->d, s->run, CAIRN_XORB_RUN_MAX_RAW, &total, src,
-					s->h.packed, s->index);
+	memcpy(s->run_src, src, s->h.packed); /* header parsing bounds it by the run maximum */
+	rc = cairn__xorb_run_open(&s->d, s->run_src, s->h.packed, &total, s->index);
 	if (rc < 0)
 		return rc;
 	if (total < s->h.raw)
@@ -123,33 +164,30 @@ static int run_head(cairn_xorb_stream *s, const uint8_t *src, const uint8_t **da
 					"xorb chunk %zu: a run's frame holds %zu bytes, its first "
 					"chunk alone %u",
 					s->index, total, s->h.raw);
+	s->run_packed = s->h.packed;
+	s->run_in = s->run_dec = s->run_used = 0;
 	s->run_len = total;
-	s->run_used = s->h.raw;
-	*data = s->run;
-	return 0;
+	return run_take(s, wanted, data);
 }
 
-/* Decode the current chunk from src[0..h.packed), hash it, hand it out. */
+/* Decode the current chunk from src[0..h.packed), if wanted hash it and hand it out. */
 static int emit(cairn_xorb_stream *s, const uint8_t *src)
 {
+	bool wanted = s->want == NULL || s->want(s->ctx, s->index);
 	const uint8_t *data = src;
 	cairn_hash hash;
 	int rc;
 
 	if (s->h.scheme == CAIRN_XORB_RUN_NEXT) {
-		if ((rc = run_next(s, &data)) < 0)
-			return rc;
-	} else if (s->run_used != s->run_len) {
-		return cairn__error_set(CAIRN_ECORRUPT,
-					"xorb range: chunk %zu starts before the run ahead of it "
-					"used up its bytes",
-					s->index);
-	} else if (s->h.scheme == CAIRN_XORB_ZSTD_RUN) {
-		if ((rc = run_head(s, src, &data)) < 0)
+		if ((rc = run_take(s, wanted, &data)) < 0)
 			return rc;
 	} else {
-		s->run_len = s->run_used = 0;
-		if (s->h.scheme != CAIRN_XORB_NONE) {
+		if (s->run_len > 0 && (rc = run_close(s)) < 0)
+			return rc;
+		if (s->h.scheme == CAIRN_XORB_ZSTD_RUN) {
+			if ((rc = run_head(s, src, wanted, &data)) < 0)
+				return rc;
+		} else if (wanted && s->h.scheme != CAIRN_XORB_NONE) {
 			if (s->out == NULL && (s->out = malloc(CAIRN_CHUNK_MAX)) == NULL)
 				return cairn__error_set(CAIRN_ENOMEM, "out of memory for a chunk");
 			rc = cairn__xorb_unpack(&s->d, s->out, &s->h, src, s->index);
@@ -158,10 +196,12 @@ static int emit(cairn_xorb_stream *s, const uint8_t *src)
 			data = s->out;
 		}
 	}
-	cairn_chunk_hash(&hash, data, s->h.raw);
-	rc = s->fn(s->ctx, s->index, data, s->h.raw, &hash);
-	if (rc != 0)
-		return rc;
+	if (wanted) {
+		cairn_chunk_hash(&hash, data, s->h.raw);
+		rc = s->fn(s->ctx, s->index, data, s->h.raw, &hash);
+		if (rc != 0)
+			return rc;
+	}
 	s->index++;
 	s->in_body = false;
 	s->hdr_have = 0;
@@ -240,10 +280,7 @@ int cairn_xorb_stream_end(cairn_xorb_stream *s)
 		return s->err = cairn__error_set(CAIRN_ECORRUPT,
 						 "xorb range: the bytes end inside chunk %zu",
 						 s->index);
-	if (s->run_used != s->run_len)
-		return s->err = cairn__error_set(CAIRN_ECORRUPT,
-						 "xorb range: the bytes end inside a run, %zu of its "
-						 "%zu bytes not handed out",
-						 s->run_len - s->run_used, s->run_len);
-	return 0;
+	if (s->run_len > 0)
+		s->err = run_close(s);
+	return s->err;
 }

@@ -160,21 +160,27 @@ int cairn__xorb_unpack(xorb_decoder *d, uint8_t *dst, const xorb_chunk_header *h
 /*
  * Decode the first `want` bytes of a run's zstd frame src[0..packed) into
  * dst: the frame must declare exactly `total` bytes (0: at least want,
- * when the caller has only the run's first chunks) and, given total, end
- * exactly at packed. Chunk hashes are the caller's to check. Returns 0,
+ * when the caller has only the run's first chunks) and end exactly at
+ * packed. Chunk hashes are the caller's to check. Returns 0,
  * CAIRN_ECORRUPT or CAIRN_ENOMEM.
  */
 int cairn__xorb_run_decode(xorb_decoder *d, uint8_t *dst, size_t want, size_t total,
 			   const uint8_t *src, size_t packed, size_t index);
 
 /*
- * Decode a run's whole zstd frame src[0..packed) into dst[0..cap): the
- * frame declares its size (1 .. CAIRN_XORB_RUN_MAX_RAW, at most cap), set
- * in *total, and ends exactly at packed. Returns 0, CAIRN_ECORRUPT or
- * CAIRN_ENOMEM.
+ * Decoding a run's zstd frame src[0..packed) a piece at a time (what a
+ * streaming reader does, stopping at the last chunk it wants). open checks
+ * that the frame declares 1 .. CAIRN_XORB_RUN_MAX_RAW bytes (set in
+ * *total) and ends exactly at packed, and readies d. step goes on decoding
+ * into dst until *out_pos reaches want (dst[0..want) then holds the frame's
+ * first want bytes); *in_pos and *out_pos carry the positions from one
+ * step to the next, starting at 0. Nothing else may use d in between.
+ * Return 0, CAIRN_ECORRUPT or CAIRN_ENOMEM.
  */
-int cairn__xorb_run_decode_all(xorb_decoder *d, uint8_t *dst, size_t cap, size_t *total,
-			       const uint8_t *src, size_t packed, size_t index);
+int cairn__xorb_run_open(xorb_decoder *d, const uint8_t *src, size_t packed, size_t *total,
+			 size_t index);
+int cairn__xorb_run_step(xorb_decoder *d, uint8_t *dst, size_t *out_pos, size_t want,
+			 const uint8_t *src, size_t packed, size_t *in_pos, size_t index);
 
 /* Check decoded chunk `index` against its hash. Returns 0 or CAIRN_ECORRUPT. */
 int cairn__xorb_check(const uint8_t *data, size_t len, const cairn_hash *expected, size_t index);
