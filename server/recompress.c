@@ -8,8 +8,10 @@
  * reads go first; and it yields to writes: between groups of chunks (at
  * most a run's 1 MiB is compressed at a time) and before each write, it
  * waits while any write (PUT, POST) is in progress on any front, or ended
- * less than WRITES_QUIET_MS ago. A server that takes writes without such
- * a gap recompresses nothing until they stop. Several servers on one metadata may each run it: a xorb two passes
+ * less than WRITES_QUIET_MS ago. It waits at most YIELD_MAX_MS per xorb,
+ * then finishes that xorb without waiting: a server that takes writes
+ * without such gaps (or a client that sends them to hold the pass off)
+ * gets one xorb recompressed per YIELD_MAX_MS, not none. Several servers on one metadata may each run it: a xorb two passes
  * rewrite at once is recorded once, and the loser's copy is dropped
  * (lib/core/repack.c).
  */
@@ -40,6 +42,9 @@ static struct recompress_state {
 
 #define WRITES_QUIET_MS 2000
 #define YIELD_STEP_MS 100
+#define YIELD_MAX_MS (5 * 60 * 1000)
+
+static int64_t yielded_ms; /* by the xorb in progress (the pass's thread only) */
 
 static atomic_uint_fast64_t m_passes, m_xorbs, m_rewritten, m_before, m_after, m_errors,
 	m_yield_ms;
@@ -50,6 +55,7 @@ static void progress(void *ctx, const cairn_recompress_result *so_far)
 {
 	cairn_recompress_result *seen = ctx;
 
+	yielded_ms = 0; /* the next xorb gets its own budget */
 	atomic_store(&m_running, (int64_t)so_far->xorbs);
 	atomic_fetch_add(&m_xorbs, so_far->xorbs - seen->xorbs);
 	atomic_fetch_add(&m_rewritten, so_far->rewritten - seen->rewritten);
@@ -62,7 +68,7 @@ static void progress(void *ctx, const cairn_recompress_result *so_far)
 static int yield_to_writes(void *ctx)
 {
 	(void)ctx;
-	while (!cairn__writes_quiet(WRITES_QUIET_MS)) {
+	while (yielded_ms < YIELD_MAX_MS && !cairn__writes_quiet(WRITES_QUIET_MS)) {
 		struct timespec until;
 
 		clock_gettime(CLOCK_REALTIME, &until);
@@ -78,8 +84,9 @@ static int yield_to_writes(void *ctx)
 		if (atomic_load(&g.stop))
 			return 1;
 		atomic_fetch_add(&m_yield_ms, YIELD_STEP_MS);
+		yielded_ms += YIELD_STEP_MS;
 	}
-	return 0;
+	return atomic_load(&g.stop) ? 1 : 0;
 }
 
 static void *pass_thread(void *arg)
@@ -101,6 +108,7 @@ static void *pass_thread(void *arg)
 			o.level = g.level;
 			o.cancel = &g.stop;
 			o.pause = yield_to_writes;
+			yielded_ms = 0;
 			rc = cairn_repo_recompress(repo, &o, &res);
 			atomic_fetch_add(&m_passes, 1); /* the rest was counted xorb by xorb */
 			atomic_store(&m_running, 0);

@@ -568,10 +568,11 @@ typedef struct cairn_recompress_options {
 	void (*progress)(void *ctx, const cairn_recompress_result *so_far);
 	void *progress_ctx;
 	/*
-	 * (version 2) called before each group of chunks is compressed, and
-	 * before each write and commit: it may block, to let other work go
-	 * first; non-zero stops the pass (CAIRN_ECANCELED), the xorb in
-	 * progress left as it was. May be NULL.
+	 * (version 2) called before each group of chunks is compressed and
+	 * before the new form is written (never between that write and its
+	 * commit): it may block, to let other work go first; non-zero stops
+	 * the pass (CAIRN_ECANCELED), the xorb in progress left as it was.
+	 * May be NULL.
 	 */
 	int (*pause)(void *ctx);
 	void *pause_ctx;

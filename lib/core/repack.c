@@ -211,13 +211,14 @@ static int repack_one(cairn_repo *r, const cairn_xorb_row *row, cairn_xorb_write
 		}
 		cairn_xorb_free(nx);
 	}
+	/*
+	 * The last pause is before the write: from the write to the commit
+	 * there is none, since gc takes a stored form nothing records for an
+	 * orphan once it is older than the grace period
+	 */
 	cairn_xorb_form_name(&name, &row->hash, out, len);
 	if ((rc = pause_point(pz)) < 0 || (rc = r->store->put(r->store, &name, out, len)) < 0)
 		goto done;
-	if ((rc = pause_point(pz)) < 0) {
-		drop_unrecorded(r, &name); /* written, never recorded: not left for gc */
-		goto done;
-	}
 	rc = r->meta->begin(r->meta, true);
 	if (rc == 0) {
 		rc = r->meta->xorb_repack(r->meta, &row->hash, row->gen, row->gen + 1, &name, len,
