@@ -1,11 +1,14 @@
 /*
  * cache.c - a region's cache node (cache.h).
  *
- * State: DATA/cache/xorbs/HEX, one file per cached xorb, written whole
- * (temporary file, fsync, rename) only after every chunk of it decoded to
- * its hash and the chunk list hashed to its name; DATA/cache.db (SQLite)
- * with the xorbs held (size, last use), the pre-warm jobs and the xorbs
- * each job pins. A served range is checked again chunk by chunk before it
+ * State: DATA/cache/xorbs/KEY, one file per cached copy of a xorb, written
+ * whole (temporary file, fsync, rename) only after every chunk of it
+ * decoded to its hash and the chunk list hashed to its name. KEY is the
+ * xorb's hex for the xorb as it came, HEX.FORMHEX for a stored form the
+ * origin recompressed it into: a file's name says which bytes it holds,
+ * so a range of one form is never served from another. DATA/cache.db
+ * (SQLite) with the copies held (size, last use), the pre-warm jobs and
+ * the xorbs each job pins. A served range is checked again chunk by chunk before it
  * is sent; a cached xorb that no longer checks is dropped and fetched
  * again. One connection, one mutex: the network is never waited on while
  * it is held.
@@ -117,7 +120,14 @@ void cairn__url_mac(char out[65], const uint8_t key[32], const cairn_hash *xorb,
 
 void cairn__form_url_id(cairn_hash *out, const cairn_hash *xorb, const cairn_hash *form)
 {
-	cairn_hash_keyed(out, form, xorb);
+	/* keyed apart from every other use of a keyed hash of two hashes (a form's name) */
+	static const cairn_hash domain = {{'c', 'a', 'i', 'r', 'n', ' ', 'U', 'R', 'L', ' ', 'o',
+					   'f', ' ', 'a', ' ', 's', 't', 'o', 'r', 'e', 'd', ' ',
+					   'f', 'o', 'r', 'm', ' ', 'v', '1', '.', '.', '.'}};
+	cairn_hash both;
+
+	cairn_hash_keyed(&both, form, xorb);
+	cairn_hash_keyed(out, &both, &domain);
 }
 
 void cairn__region_sign(char out[65], const uint8_t key[CAIRN__REGION_KEY_LEN], const char *what,
@@ -187,9 +197,33 @@ static const char SCHEMA_2[] =
 	"ALTER TABLE jobs ADD COLUMN pin INTEGER NOT NULL DEFAULT 1;"
 	"PRAGMA user_version = 2;";
 
-/* xorbs.form: the stored form held (its name in hex), '' for the xorb as it came. */
-static const char SCHEMA_3[] = "ALTER TABLE xorbs ADD COLUMN form TEXT NOT NULL DEFAULT '';"
+/*
+ * xorbs.hash is a copy's key (HEX or HEX.FORMHEX); xorbs.form the form's
+ * hex, '' for the xorb as it came, '?' for a copy an older node kept under
+ * HEX without knowing which form it was (good for reads by chunk only).
+ */
+static const char SCHEMA_3[] = "ALTER TABLE xorbs ADD COLUMN form TEXT NOT NULL DEFAULT '?';"
 			       "PRAGMA user_version = 3;";
+
+/* A copy's key: HEX, or HEX.FORMHEX. */
+#define KEY_LEN (2 * CAIRN_HASH_HEX_LEN + 1)
+
+/* The key of xorb's copy in stored form `form` (NULL or the xorb's own hash: as it came). */
+static void key_of(char out[KEY_LEN + 1], const cairn_hash *xorb, const cairn_hash *form)
+{
+	cairn_hash_to_hex(out, xorb);
+	if (form != NULL && !cairn_hash_equal(form, xorb)) {
+		out[CAIRN_HASH_HEX_LEN] = '.';
+		cairn_hash_to_hex(out + CAIRN_HASH_HEX_LEN + 1, form);
+	}
+}
+
+static bool key_ok(const char *k)
+{
+	size_t n = k ? strlen(k) : 0;
+
+	return n == CAIRN_HASH_HEX_LEN || (n == KEY_LEN && k[CAIRN_HASH_HEX_LEN] == '.');
+}
 
 static int64_t now_ns(void)
 {
@@ -224,9 +258,9 @@ static int exec_args(const char *sql, ...)
 	return 0;
 }
 
-static void path_of(char *out, size_t cap, const char *hex)
+static void path_of(char *out, size_t cap, const char *key)
 {
-	snprintf(out, cap, "%s/%.64s", g.dir, hex);
+	snprintf(out, cap, "%s/%.129s", g.dir, key);
 }
 
 /* Evict least recently used, unpinned xorbs until `incoming` more bytes fit. Holds g.mu. */
@@ -244,21 +278,21 @@ static void evict_for(uint64_t incoming)
 	if (total + incoming <= g.max_bytes)
 		return;
 	if (sqlite3_prepare_v2(g.db,
-			       "SELECT hash, size FROM xorbs WHERE hash NOT IN (SELECT hash FROM pins) "
-			       "ORDER BY used_ns",
+			       "SELECT hash, size FROM xorbs WHERE substr(hash, 1, 64) NOT IN "
+			       "(SELECT hash FROM pins) ORDER BY used_ns",
 			       -1, &st, NULL) != SQLITE_OK)
 		return;
 	while (total + incoming > g.max_bytes && sqlite3_step(st) == SQLITE_ROW) {
-		char hex[CAIRN_HASH_HEX_LEN + 1], path[4200];
+		char key[KEY_LEN + 1], path[4200];
 		const char *h = (const char *)sqlite3_column_text(st, 0);
 
-		if (h == NULL || strlen(h) != CAIRN_HASH_HEX_LEN)
+		if (!key_ok(h))
 			continue;
-		memcpy(hex, h, sizeof(hex));
-		path_of(path, sizeof(path), hex);
+		snprintf(key, sizeof(key), "%s", h);
+		path_of(path, sizeof(path), key);
 		unlink(path);
 		total -= (uint64_t)sqlite3_column_int64(st, 1);
-		exec_args("DELETE FROM xorbs WHERE hash = ?1", hex, (char *)NULL);
+		exec_args("DELETE FROM xorbs WHERE hash = ?1", key, (char *)NULL);
 		atomic_fetch_add(&m_evictions, 1);
 	}
 	sqlite3_finalize(st);
@@ -315,14 +349,14 @@ static size_t on_body(char *p, size_t size, size_t n, void *ctx)
 	return add;
 }
 
-/* Write data as the cached copy of hex: temporary file, fsync, rename, fsync the folder. */
-static int store_file(const char *hex, const uint8_t *data, size_t len)
+/* Write data as the cached copy `key`: temporary file, fsync, rename, fsync the folder. */
+static int store_file(const char *key, const uint8_t *data, size_t len)
 {
 	char path[4200], tmp[4300];
 	int fd, dfd;
 	size_t off = 0;
 
-	path_of(path, sizeof(path), hex);
+	path_of(path, sizeof(path), key);
 	snprintf(tmp, sizeof(tmp), "%s.%ld.%lx.tmp", path, (long)getpid(),
 		 (unsigned long)pthread_self());
 	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
@@ -418,8 +452,9 @@ static int origin_get(const char *url, fill_buf *b, char *why, size_t why_cap)
 
 /* fill's fetch, by one thread: 0, CAIRN_EIO (try again later), CAIRN_ENOTFOUND
  * (the origin refused: it will not change), CAIRN_ECORRUPT. */
-static int fetch(const cairn_hash *xorb, const cairn_hash *form, char *why, size_t why_cap);
-static bool cached(const char *hex, const cairn_hash *form);
+static int fetch(const cairn_hash *xorb, const cairn_hash *form, char key[KEY_LEN + 1],
+		 char *why, size_t why_cap);
+static bool cached(const cairn_hash *xorb, const cairn_hash *form, char key[KEY_LEN + 1]);
 
 /*
  * Wait while another thread fetches hex; then take it. True if this
@@ -463,29 +498,32 @@ static void unclaim(const char *hex)
  * Fetch xorb from the origin, check it, keep it; a fetch of the same
  * xorb another thread has begun is waited for, not repeated. form NULL:
  * any form will do (a copy held is kept; else the current one comes);
- * else that stored form (the xorb's own hash: as it came). Returns 0;
- * CAIRN_EIO (the origin could not be reached or refused: *why says, retry
- * later); CAIRN_ECORRUPT (what came is not that xorb, or not that form).
+ * else that stored form (the xorb's own hash: as it came). *key gets the
+ * copy's key. Returns 0; CAIRN_EIO (the origin could not be reached or
+ * refused: *why says, retry later); CAIRN_ECORRUPT (what came is not that
+ * xorb, or not that form).
  */
-static int fill(const cairn_hash *xorb, const cairn_hash *form, char *why, size_t why_cap)
+static int fill(const cairn_hash *xorb, const cairn_hash *form, char key[KEY_LEN + 1], char *why,
+		size_t why_cap)
 {
 	char hex[CAIRN_HASH_HEX_LEN + 1];
 	int rc;
 
 	cairn_hash_to_hex(hex, xorb);
-	if (claim(hex) && cached(hex, form)) {
+	if (claim(hex) && cached(xorb, form, key)) {
 		unclaim(hex);
 		return 0;
 	}
-	rc = fetch(xorb, form, why, why_cap);
+	rc = fetch(xorb, form, key, why, why_cap);
 	unclaim(hex);
 	return rc;
 }
 
-static int fetch(const cairn_hash *xorb, const cairn_hash *form, char *why, size_t why_cap)
+static int fetch(const cairn_hash *xorb, const cairn_hash *form, char key[KEY_LEN + 1],
+		 char *why, size_t why_cap)
 {
 	char hex[CAIRN_HASH_HEX_LEN + 1], subject[2 * CAIRN_HASH_HEX_LEN + 2], mac[65],
-		url[1200], exp[24], held[CAIRN_HASH_HEX_LEN + 1] = "";
+		url[1200], exp[24], held[CAIRN_HASH_HEX_LEN + 2] = "";
 	fill_buf b = {0};
 	cairn_xorb *x = NULL;
 	cairn_hash got;
@@ -515,13 +553,20 @@ static int fetch(const cairn_hash *xorb, const cairn_hash *form, char *why, size
 		goto done;
 	}
 	/*
-	 * Which form came (none named: an older origin, the xorb as it came):
-	 * a recompressed form's name must be what its bytes say, and the one
-	 * asked for
+	 * Which form came: a recompressed form's name must be what its bytes
+	 * say, and the one asked for. An origin that names none is older than
+	 * stored forms: its copy is kept as of unknown form ('?').
 	 */
 	got = *xorb;
-	if (b.form[0] != '\0' && cairn_hash_from_hex(&got, b.form, CAIRN_HASH_HEX_LEN) != 0)
+	if (b.form[0] == '\0')
+		held[0] = '?';
+	else if (cairn_hash_from_hex(&got, b.form, CAIRN_HASH_HEX_LEN) != 0)
 		got = (cairn_hash){{0}};
+	if (form != NULL && b.form[0] == '\0') {
+		snprintf(why, why_cap, "the origin does not name the form of xorb %.16s", hex);
+		rc = CAIRN_EIO;
+		goto done;
+	}
 	if (!cairn_hash_equal(&got, xorb)) {
 		cairn_hash want;
 		cairn_xorb_form_name(&want, xorb, b.data, b.len);
@@ -538,10 +583,11 @@ static int fetch(const cairn_hash *xorb, const cairn_hash *form, char *why, size
 		rc = CAIRN_ECORRUPT;
 		goto done;
 	}
+	key_of(key, xorb, &got);
 	pthread_mutex_lock(&g.mu);
 	evict_for(b.len);
 	pthread_mutex_unlock(&g.mu);
-	if (store_file(hex, b.data, b.len) != 0) {
+	if (store_file(key, b.data, b.len) != 0) {
 		snprintf(why, why_cap, "cannot write the cache: %s", strerror(errno));
 		rc = CAIRN_EIO;
 		goto done;
@@ -554,7 +600,7 @@ static int fetch(const cairn_hash *xorb, const cairn_hash *form, char *why, size
 		exec_args("INSERT INTO xorbs (hash, size, used_ns, form) VALUES (?1, ?2, ?3, ?4) "
 			  "ON CONFLICT (hash) DO UPDATE SET size = excluded.size, used_ns = "
 			  "excluded.used_ns, form = excluded.form",
-			  hex, size, used, held, (char *)NULL);
+			  key, size, used, held, (char *)NULL);
 		pthread_mutex_unlock(&g.mu);
 	}
 	atomic_fetch_add(&m_fills, 1);
@@ -565,40 +611,64 @@ done:
 	return rc;
 }
 
-/* Is hex cached (a row and its file), in stored form `form` (NULL: any)? */
-static bool cached(const char *hex, const cairn_hash *form)
+/*
+ * Is a copy of xorb held (a row and its file), in stored form `form` (the
+ * xorb's own hash: as it came; NULL: any, the last used)? Its key into *key.
+ */
+static bool cached(const cairn_hash *xorb, const cairn_hash *form, char key[KEY_LEN + 1])
 {
-	char path[4200], want[CAIRN_HASH_HEX_LEN + 1] = "";
+	char path[4200], lo[KEY_LEN + 1], hi[CAIRN_HASH_HEX_LEN + 2];
 	sqlite3_stmt *st;
 	bool row = false;
 
-	if (form != NULL)
-		cairn_hash_to_hex(want, form);
-	if (strcmp(want, hex) == 0)
-		want[0] = '\0'; /* the xorb as it came */
+	key_of(lo, xorb, form);
 	pthread_mutex_lock(&g.mu);
-	if (sqlite3_prepare_v2(g.db, "SELECT form FROM xorbs WHERE hash = ?1", -1, &st, NULL) ==
-	    SQLITE_OK) {
-		sqlite3_bind_text(st, 1, hex, -1, SQLITE_STATIC);
-		if (sqlite3_step(st) == SQLITE_ROW) {
-			const char *f = (const char *)sqlite3_column_text(st, 0);
-			row = form == NULL || strcmp(f ? f : "", want) == 0;
+	if (form != NULL) {
+		/* that copy; as it came, only if known to be */
+		if (sqlite3_prepare_v2(g.db, "SELECT hash FROM xorbs WHERE hash = ?1 AND form != '?'",
+				       -1, &st, NULL) == SQLITE_OK) {
+			sqlite3_bind_text(st, 1, lo, -1, SQLITE_STATIC);
+			row = sqlite3_step(st) == SQLITE_ROW;
+			sqlite3_finalize(st);
 		}
-		sqlite3_finalize(st);
+		if (row)
+			memcpy(key, lo, sizeof(lo));
+	} else {
+		/* HEX and HEX.* sort together, before HEX/ */
+		memcpy(hi, lo, CAIRN_HASH_HEX_LEN);
+		hi[CAIRN_HASH_HEX_LEN] = '/';
+		hi[CAIRN_HASH_HEX_LEN + 1] = '\0';
+		if (sqlite3_prepare_v2(g.db,
+				       "SELECT hash FROM xorbs WHERE hash >= ?1 AND hash < ?2 "
+				       "ORDER BY used_ns DESC LIMIT 1",
+				       -1, &st, NULL) == SQLITE_OK) {
+			sqlite3_bind_text(st, 1, lo, CAIRN_HASH_HEX_LEN, SQLITE_STATIC);
+			sqlite3_bind_text(st, 2, hi, -1, SQLITE_STATIC);
+			if (sqlite3_step(st) == SQLITE_ROW) {
+				const char *k = (const char *)sqlite3_column_text(st, 0);
+				if (key_ok(k)) {
+					snprintf(key, KEY_LEN + 1, "%s", k);
+					row = true;
+				}
+			}
+			sqlite3_finalize(st);
+		}
 	}
 	pthread_mutex_unlock(&g.mu);
-	path_of(path, sizeof(path), hex);
-	return row && access(path, R_OK) == 0;
+	if (!row)
+		return false;
+	path_of(path, sizeof(path), key);
+	return access(path, R_OK) == 0;
 }
 
-static void forget(const char *hex)
+static void forget(const char *key)
 {
 	char path[4200];
 
-	path_of(path, sizeof(path), hex);
+	path_of(path, sizeof(path), key);
 	unlink(path);
 	pthread_mutex_lock(&g.mu);
-	exec_args("DELETE FROM xorbs WHERE hash = ?1", hex, (char *)NULL);
+	exec_args("DELETE FROM xorbs WHERE hash = ?1", key, (char *)NULL);
 	pthread_mutex_unlock(&g.mu);
 }
 
@@ -619,7 +689,7 @@ static int discard(void *ctx, size_t index, const void *data, size_t len)
  * whole needs no second pass. Returns an open fd, -1 (not cached), -2
  * (corrupt: dropped) or -3 (the range is past its end).
  */
-static int open_checked(const char *hex, const cairn_hash *xorb, uint64_t start, uint64_t end,
+static int open_checked(const char *key, const cairn_hash *xorb, uint64_t start, uint64_t end,
 			bool check)
 {
 	char path[4200];
@@ -628,12 +698,12 @@ static int open_checked(const char *hex, const cairn_hash *xorb, uint64_t start,
 	void *map;
 	int fd, rc = -2;
 
-	path_of(path, sizeof(path), hex);
+	path_of(path, sizeof(path), key);
 	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
 		return -1;
 	if (fstat(fd, &sb) != 0 || sb.st_size <= 0 || (uint64_t)sb.st_size > CAIRN_XORB_MAX_BYTES) {
 		close(fd);
-		forget(hex);
+		forget(key);
 		return -2;
 	}
 	if (end >= (uint64_t)sb.st_size) {
@@ -670,8 +740,8 @@ static int open_checked(const char *hex, const cairn_hash *xorb, uint64_t start,
 	if (rc != 0) {
 		close(fd);
 		atomic_fetch_add(&m_corrupt, 1);
-		fprintf(stderr, "cache: xorb %.16s does not check: dropped, fetching it again\n", hex);
-		forget(hex);
+		fprintf(stderr, "cache: xorb %.16s does not check: dropped, fetching it again\n", key);
+		forget(key);
 		return -2;
 	}
 	return fd;
@@ -681,7 +751,7 @@ unsigned cairn__cache_xorb(const cairn_hash *xorb, const cairn_hash *form, uint6
 			   uint64_t end, int64_t exp, const char *sig, int *fd, const char **msg)
 {
 	static _Thread_local char why[256];
-	char hex[CAIRN_HASH_HEX_LEN + 1], want[65], used[24];
+	char key[KEY_LEN + 1], want[65], used[24];
 	cairn_hash id = *xorb;
 	int f = -1;
 
@@ -699,22 +769,17 @@ unsigned cairn__cache_xorb(const cairn_hash *xorb, const cairn_hash *form, uint6
 		*msg = "this URL has expired; ask the origin for a new reconstruction";
 		return 403;
 	}
-	cairn_hash_to_hex(hex, xorb);
-	f = cached(hex, form) ? open_checked(hex, xorb, start, end, true) : -1;
+	/* a copy's key names its form: what is open is that form */
+	f = cached(xorb, form, key) ? open_checked(key, xorb, start, end, true) : -1;
 	if (f >= 0) {
 		atomic_fetch_add(&m_hits, 1);
 	} else if (f != -3) {
-		/* a miss, another form, or a copy that no longer checked: from the origin */
-		if (fill(xorb, form, why, sizeof(why)) != 0) {
+		/* a miss (of that form), or a copy that no longer checked: from the origin */
+		if (fill(xorb, form, key, why, sizeof(why)) != 0) {
 			*msg = why;
 			return 502;
 		}
-		f = open_checked(hex, xorb, start, end, false);
-		if (f >= 0 && !cached(hex, form)) {
-			close(f); /* replaced by another form meanwhile */
-			*msg = "the node's copy changed form meanwhile; try again";
-			return 503;
-		}
+		f = open_checked(key, xorb, start, end, false);
 	}
 	if (f == -3) {
 		*msg = "the range is past the xorb's end";
@@ -726,7 +791,7 @@ unsigned cairn__cache_xorb(const cairn_hash *xorb, const cairn_hash *form, uint6
 	}
 	snprintf(used, sizeof(used), "%" PRId64, now_ns());
 	pthread_mutex_lock(&g.mu);
-	exec_args("UPDATE xorbs SET used_ns = ?2 WHERE hash = ?1", hex, used, (char *)NULL);
+	exec_args("UPDATE xorbs SET used_ns = ?2 WHERE hash = ?1", key, used, (char *)NULL);
 	pthread_mutex_unlock(&g.mu);
 	*fd = f;
 	return 200;
@@ -747,6 +812,7 @@ struct cairn__node_file {
 	/* the xorb in use: mapped, opened, checked against its name */
 	bool have;
 	cairn_hash cur;
+	char key[KEY_LEN + 1]; /* the copy mapped */
 	void *map;
 	size_t map_len;
 	cairn_xorb *x;
@@ -864,24 +930,29 @@ void cairn__cache_file_close(cairn__node_file *f)
 /* Map the cached copy of t's xorb (fetched first if missing). 0, or a CAIRN_E* code. */
 static int file_use(cairn__node_file *f, const node_term *t)
 {
-	char hex[CAIRN_HASH_HEX_LEN + 1], path[4200], why[256], used[24];
+	char key[KEY_LEN + 1], path[4200], why[256], used[24];
 	struct stat sb;
 	int fd, tries;
 
 	if (f->have && cairn_hash_equal(&f->cur, &t->xorb))
 		return 0;
 	file_unmap(f);
-	cairn_hash_to_hex(hex, &t->xorb);
-	path_of(path, sizeof(path), hex);
+	/* chunks are read by index: any form will do */
 	for (tries = 0; tries < 2; tries++) {
 		bool filled = false;
 
-		if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
-			if (fill(&t->xorb, NULL, why, sizeof(why)) != 0) {
+		fd = -1;
+		if (cached(&t->xorb, NULL, key)) {
+			path_of(path, sizeof(path), key);
+			fd = open(path, O_RDONLY | O_CLOEXEC);
+		}
+		if (fd < 0) {
+			if (fill(&t->xorb, NULL, key, why, sizeof(why)) != 0) {
 				fprintf(stderr, "cache: %s\n", why);
 				return CAIRN_EIO;
 			}
 			filled = true;
+			path_of(path, sizeof(path), key);
 			if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
 				return CAIRN_EIO;
 		}
@@ -898,11 +969,12 @@ static int file_use(cairn__node_file *f, const node_term *t)
 			    cairn_hash_equal(cairn_xorb_id(f->x), &t->xorb)) {
 				f->have = true;
 				f->cur = t->xorb;
+				memcpy(f->key, key, sizeof(f->key));
 				if (!filled)
 					atomic_fetch_add(&m_hits, 1);
 				snprintf(used, sizeof(used), "%" PRId64, now_ns());
 				pthread_mutex_lock(&g.mu);
-				exec_args("UPDATE xorbs SET used_ns = ?2 WHERE hash = ?1", hex, used,
+				exec_args("UPDATE xorbs SET used_ns = ?2 WHERE hash = ?1", key, used,
 					  (char *)NULL);
 				pthread_mutex_unlock(&g.mu);
 				return 0;
@@ -913,8 +985,8 @@ static int file_use(cairn__node_file *f, const node_term *t)
 		}
 		/* not the xorb it is named after: drop it, fetch it again */
 		atomic_fetch_add(&m_corrupt, 1);
-		fprintf(stderr, "cache: xorb %.16s does not check: dropped, fetching it again\n", hex);
-		forget(hex);
+		fprintf(stderr, "cache: xorb %.16s does not check: dropped, fetching it again\n", key);
+		forget(key);
 	}
 	return CAIRN_ECORRUPT;
 }
@@ -994,14 +1066,14 @@ int cairn__cache_file_read(void *ctx, uint64_t at, size_t want, uint8_t *buf)
 			}
 			/* a chunk did not check: drop the copy and fetch it again, once */
 			{
-				char hex[CAIRN_HASH_HEX_LEN + 1];
-				cairn_hash_to_hex(hex, &f->t[ti].xorb);
+				char key[KEY_LEN + 1];
+				memcpy(key, f->key, sizeof(key));
 				file_unmap(f);
 				atomic_fetch_add(&m_corrupt, 1);
 				fprintf(stderr, "cache: xorb %.16s does not check: dropped, fetching "
 						"it again\n",
-					hex);
-				forget(hex);
+					key);
+				forget(key);
 			}
 		}
 		done += cc.got;
@@ -1117,8 +1189,10 @@ static void *batch_worker(void *arg)
 			b->rc[i] = CAIRN_ECORRUPT;
 			snprintf(b->why[i], sizeof(b->why[i]), "a malformed xorb name");
 		} else {
-			b->rc[i] = cached(b->hex[i], NULL) ? 0
-								 : fill(&x, NULL, b->why[i], sizeof(b->why[i]));
+			char key[KEY_LEN + 1];
+			b->rc[i] = cached(&x, NULL, key)
+					   ? 0
+					   : fill(&x, NULL, key, b->why[i], sizeof(b->why[i]));
 		}
 	}
 	return NULL;
@@ -1586,7 +1660,7 @@ int cairn__cache_start(const cairn__cache_config *cfg)
 			while (sqlite3_step(st) == SQLITE_ROW) {
 				const char *h = (const char *)sqlite3_column_text(st, 0);
 				char p2[4200];
-				if (h == NULL)
+				if (!key_ok(h))
 					continue;
 				path_of(p2, sizeof(p2), h);
 				if (access(p2, R_OK) != 0)
