@@ -16,11 +16,14 @@
 #    sync` down (MB/s; every file compared with its source). When this
 #    build has `cairn admin recompress`, it then runs once over the data
 #    (--min-age 0, server stopped) and the stored bytes and the read are
-#    measured again; otherwise that column says "-".
+#    measured again; otherwise that column says "-". Then the ingest is
+#    repeated into fresh servers with and without the server's background
+#    pass running all the time (INGEST_ROUNDS each, alternating; medians),
+#    and how long the pass takes to catch up once an ingest ends.
 # Bytes are sums of file sizes (directories not counted); MB/s is 10^6
 # bytes per second of raw (uncompressed) data. Overrides: COMPRESS_SCALE
 # (1: 290-345 MB per series), COMPRESS_SERIES ("bf16 adam jsonl
-# logs"), TMPDIR. Results: bench/out/compress.txt.
+# logs"), INGEST_ROUNDS (3), TMPDIR. Results: bench/out/compress.txt.
 set -eu
 BUILD=$(cd "$1" && pwd)
 SRC=$(cd "$(dirname "$0")/.." && pwd)
@@ -134,19 +137,48 @@ cairn_ingest() {
 	done
 }
 
-# cairn_ingest_with_pass: every version uploaded again into a fresh server
-# whose background recompression runs all the time (every second, over
-# anything not used this second: the versions uploaded before); sets UPP
-# (seconds of the uploads)
+# cairn_ingest_with_pass: the ingest again, INGEST_ROUNDS times each way,
+# alternating, each into a fresh server: without background recompression,
+# then with it running all the time (every second, over anything not used
+# this second: the versions uploaded before). The pass yields to writes, so
+# after each ingest with it the server is left until the pass has caught up
+# (a whole pass begun after the ingest ended). Sets UPN and UPP (median
+# seconds of the uploads, without and with), PASSES (xorbs the pass
+# rewrote during the ingests), CATCH (median seconds from the end of an
+# ingest to the pass having caught up) and CAUGHT (xorbs rewritten then).
+metric_of() { curl -s "$SERVE_URL/metrics" | sed -n "s/^$1 //p"; }
+median() { tr ' ' '\n' | sort -g | awk '{v[NR] = $1} END{print v[int((NR + 1) / 2)]}'; }
 cairn_ingest_with_pass() {
-	rm -rf "$WORK/cairn-pass"
 	keep=$UP
-	cairn_ingest "$WORK/cairn-pass" --recompress-every 1 --recompress-after 0
-	UPP=$UP
-	UP=$keep
-	PASSES=$(curl -s "$SERVE_URL/metrics" | sed -n 's/^cairn_recompress_rewritten_total //p')
-	stop_server
+	without="" with="" catch="" PASSES=0 CAUGHT=0
+	r=0
+	while [ $r -lt "${INGEST_ROUNDS:-3}" ]; do
+		rm -rf "$WORK/cairn-pass"
+		cairn_ingest "$WORK/cairn-pass"
+		without="$without $UP"
+		stop_server
+		rm -rf "$WORK/cairn-pass"
+		cairn_ingest "$WORK/cairn-pass" --recompress-every 1 --recompress-after 0
+		with="$with $UP"
+		done_ingest=$(now)
+		rw=$(metric_of cairn_recompress_rewritten_total)
+		PASSES=$((PASSES + rw))
+		p0=$(metric_of cairn_recompress_passes_total)
+		i=0
+		while [ "$(metric_of cairn_recompress_passes_total)" -lt $((p0 + 2)) ] && [ $i -lt 1500 ]; do
+			sleep 0.2
+			i=$((i + 1))
+		done
+		catch="$catch $(secs "$done_ingest" "$(now)")"
+		CAUGHT=$((CAUGHT + $(metric_of cairn_recompress_rewritten_total) - rw))
+		stop_server
+		r=$((r + 1))
+	done
 	rm -rf "$WORK/cairn-pass"
+	UPN=$(echo $without | median)
+	UPP=$(echo $with | median)
+	CATCH=$(echo $catch | median)
+	UP=$keep
 }
 
 for NAME in $SERIES; do
@@ -181,7 +213,7 @@ for NAME in $SERIES; do
 	CA_DB=$(find "$CD" -maxdepth 1 -name "cairn.db*" -type f -printf '%s\n' | awk '{s += $1} END{printf "%.0f", s}')
 	cairn_read
 	CA_R=$RD
-	CR_B=- CR_S=- CR_R=- CR_DB=- UPP=- PASSES=-
+	CR_B=- CR_S=- CR_R=- CR_DB=- UPP=- UPN=- PASSES=- CATCH=- CAUGHT=-
 	if [ $HAVE_RECOMPRESS = 1 ]; then
 		s=$(now)
 		"$CAIRN" admin recompress --data "$CD" --min-age 0 --json >"$WORK/recompress.json"
@@ -195,15 +227,15 @@ for NAME in $SERIES; do
 		cairn_ingest_with_pass
 	fi
 	rm -rf "$CD"
-	printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' \
+	printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' \
 		"$NAME" "$NV" "$RAW" "$RA_B" "$RA_S" "$RM_B" "$RM_S" "$CS_B" "$CS_S" \
 		"$CA_B" "$UP" "$CA_R" "$CR_B" "$CR_S" "$CR_R" "$CA_X" "$CA_DB" "$HAVE_RECOMPRESS" \
-		"$CR_DB" "$UPP" "$PASSES" >>"$RES"
+		"$CR_DB" "$UPP" "$PASSES" "$UPN" "$CATCH" "$CAUGHT" >>"$RES"
 	rm -rf "$DIR"
 done
 
 # ---- the tables
-awk -F '\t' -v date="$(date -u +%Y-%m-%d)" -v cores="$(nproc)" -v scale="$SCALE" \
+awk -F '\t' -v date="$(date -u +%Y-%m-%d)" -v cores="$(nproc)" -v scale="$SCALE" -v rounds="${INGEST_ROUNDS:-3}" \
 	-v restic="$(restic version | cut -d' ' -f2)" -v casync="$(casync --version | cut -d' ' -f2)" '
 function pct(b, raw) { return b == "-" ? "-" : sprintf("%.1f%%", 100 * b / raw) }
 function mbs(b, s) { return (s == "-" || s <= 0) ? "-" : sprintf("%.1f", b / s / 1e6) }
@@ -221,6 +253,7 @@ BEGIN {
 	tool[2] = "restic max";  b[n,2] = $6; s[n,2] = $7
 	tool[3] = "casync";      b[n,3] = $8; s[n,3] = $9
 	ca[n] = $10; up[n] = $11; rd[n] = $12; cr[n] = $13; crs[n] = $14; rd2[n] = $15
+	pr[n] = ($20 != "-" && $20 > 0) ? sprintf("%.2f", $22 / $20) : "-"
 	# what Cairn is judged on after the pass: its xorbs and its metadata, as restic is on its
 	# whole repository (packs, index, snapshots)
 	crt[n] = ($18 == 1) ? cr[n] + $19 : "-"
@@ -237,7 +270,9 @@ BEGIN {
 		printf "%-26s %14.0f %8s %9.2f  read %s MB/s (seconds: the recompress pass)\n", "cairn, after recompress", cr[n], pct(cr[n], $3), crs[n], mbs($3, rd2[n])
 	if ($18 == 1) {
 		printf "%-26s %14.0f %8s %9s  xorbs + metadata db (%.0f bytes)\n", "  + its metadata", crt[n], pct(crt[n], $3), "", $19
-		printf "%-26s %14s %8s %9.2f  ingest %s MB/s while the server recompresses (%s xorbs rewritten meanwhile): %.2f of the ingest without\n", "cairn, ingest + pass", "", "", $20, mbs($3, $20), $21, ($20 > 0 ? up[n] / $20 : 0)
+		printf "%-26s %14s %8s %9.2f  ingest %s MB/s, median of %s fresh ingests without the pass\n", "cairn, ingest (again)", "", "", $22, mbs($3, $22), rounds
+		printf "%-26s %14s %8s %9.2f  ingest %s MB/s, median of %s with the pass running (%s xorbs rewritten during them): %.2f of the ingest without\n", "cairn, ingest + pass", "", "", $20, mbs($3, $20), rounds, $21, ($20 > 0 ? $22 / $20 : 0)
+		printf "%-26s %14s %8s %9.2f  after each ingest with it, the pass caught up (median seconds; %s xorbs rewritten then)\n", "  pass after the ingest", "", "", $23, $24
 	}
 	else
 		printf "%-26s %14s %8s %9s  skipped: this build has no `cairn admin recompress`\n", "cairn, after recompress", "-", "-", "-"
@@ -248,9 +283,9 @@ BEGIN {
 END {
 	print ""
 	print "== summary: stored share of raw (lower is better) =="
-	printf "%-6s %13s %11s %10s %7s %7s %13s %-12s %-6s %-6s %7s %s\n", "series", "raw bytes", "restic auto", "restic max", "casync", "cairn", "cairn recomp.", "best peer", "beats?", "recomp", "ingest", "read MB/s before/after"
+	printf "%-6s %13s %11s %10s %7s %7s %13s %-12s %-6s %-6s %7s %6s %s\n", "series", "raw bytes", "restic auto", "restic max", "casync", "cairn", "cairn recomp.", "best peer", "beats?", "recomp", "ingest", "w/pass", "read MB/s before/after"
 	for (i = 1; i <= n; i++)
-		printf "%-6s %13.0f %11s %10s %7s %7s %13s %-12s %-6s %-6s %7s %s / %s\n", name[i], raw[i], pct(b[i,1], raw[i]), pct(b[i,2], raw[i]), pct(b[i,3], raw[i]), pct(ca[i], raw[i]), pct(crt[i], raw[i]), tool[bp[i]], (ca[i] < b[i,bp[i]] ? "yes" : "no"), (crt[i] == "-" ? "-" : crt[i] < b[i,bp[i]] ? "yes" : "no"), mbs(raw[i], up[i]), mbs(raw[i], rd[i]), mbs(raw[i], rd2[i])
-	print "(beats?: Cairn as uploaded stores fewer bytes than the best peer; recomp: the same after `cairn admin recompress`, xorbs and metadata db counted; ingest and read in MB/s of raw bytes)"
+		printf "%-6s %13.0f %11s %10s %7s %7s %13s %-12s %-6s %-6s %7s %6s %s / %s\n", name[i], raw[i], pct(b[i,1], raw[i]), pct(b[i,2], raw[i]), pct(b[i,3], raw[i]), pct(ca[i], raw[i]), pct(crt[i], raw[i]), tool[bp[i]], (ca[i] < b[i,bp[i]] ? "yes" : "no"), (crt[i] == "-" ? "-" : crt[i] < b[i,bp[i]] ? "yes" : "no"), mbs(raw[i], up[i]), pr[i], mbs(raw[i], rd[i]), mbs(raw[i], rd2[i])
+	print "(beats?: Cairn as uploaded stores fewer bytes than the best peer; recomp: the same after `cairn admin recompress`, xorbs and metadata db counted; ingest and read in MB/s of raw bytes; w/pass: ingest speed with the background pass running over that without, medians)"
 }' "$RES" >"$OUT/compress.txt"
 cat "$OUT/compress.txt"

@@ -8,7 +8,10 @@
  * seen before is stored once (deduplication across the whole series). Each
  * configuration packs the distinct chunks into xorbs of its own and prints
  * the serialized bytes (footers included), their share of all the files'
- * bytes, and the packing speed in MB/s of distinct raw bytes.
+ * bytes, and the packing speed in MB/s of distinct raw bytes. With
+ * PACKSIZE_WHATIF set it adds what-ifs beside them: runs of other sizes,
+ * up to a whole xorb in one frame, with and without zstd's long-distance
+ * matching (--long), and a trained dictionary.
  */
 #define _POSIX_C_SOURCE 200809L
 #include "cairn/chunk.h"
@@ -182,7 +185,8 @@ static void keep(const uint8_t *p, size_t n)
 	ends[nends++] = all_len;
 }
 
-static void what_if_runs(uint64_t total, size_t run, int level)
+/* ldm: with zstd's long-distance matching and a 128 MiB window (`zstd --long=27`). */
+static void what_if_runs(uint64_t total, size_t run, int level, bool ldm)
 {
 	ZSTD_CCtx *cc = ZSTD_createCCtx();
 	size_t cap = ZSTD_compressBound(run + CAIRN_CHUNK_MAX);
@@ -195,13 +199,19 @@ static void what_if_runs(uint64_t total, size_t run, int level)
 		size_t j = i;
 		while (j < nends && (ends[j] - start <= run || j == i))
 			j++;
-		sum += ZSTD_compressCCtx(cc, out, cap, all + start, ends[j - 1] - start, level) +
-		       8 * (j - i);
+		ZSTD_CCtx_reset(cc, ZSTD_reset_session_and_parameters);
+		ZSTD_CCtx_setParameter(cc, ZSTD_c_compressionLevel, level);
+		if (ldm) {
+			ZSTD_CCtx_setParameter(cc, ZSTD_c_enableLongDistanceMatching, 1);
+			ZSTD_CCtx_setParameter(cc, ZSTD_c_windowLog, 27);
+		}
+		sum += ZSTD_compress2(cc, out, cap, all + start, ends[j - 1] - start) + 8 * (j - i);
 		start = ends[j - 1];
 		i = j;
 	}
-	printf("what if: runs of %4zu KiB -%-2d %14llu  %6.2f%% of all  %8.1f MB/s\n", run >> 10,
-	       level, (unsigned long long)sum, 100.0 * (double)sum / (double)total,
+	printf("what if: runs of %5zu KiB -%-2d%s %14llu  %6.2f%% of all  %8.1f MB/s\n", run >> 10,
+	       level, ldm ? " --long" : "       ", (unsigned long long)sum,
+	       100.0 * (double)sum / (double)total,
 	       (double)all_len / (now() - t0) / 1e6);
 	ZSTD_freeCCtx(cc);
 	free(out);
@@ -216,11 +226,7 @@ static void what_if_dict(uint64_t total, size_t dict_size, int level)
 	size_t dlen;
 	double t0 = now();
 
-	/* a sample of up to 8 MiB, spread over the chunks */
-	for (size_t i = 0, step = all_len > (8u << 20) ? all_len / (8u << 20) + 1 : 1; i < nends;
-	     i += step) {
-		(void)0;
-	}
+	/* a sample: the first 8 MiB of chunks */
 	for (size_t i = 0; i < nends && sample < (8u << 20); i++) {
 		sizes[n++] = ends[i] - (i ? ends[i - 1] : 0);
 		sample += sizes[n - 1];
@@ -335,9 +341,13 @@ int main(int argc, char **argv)
 		free(cf[i].rbuf);
 	}
 	if (getenv("PACKSIZE_WHATIF")) {
-		what_if_runs(total, 256u << 10, 9);
-		what_if_runs(total, 1u << 20, 9);
-		what_if_runs(total, 4u << 20, 9);
+		what_if_runs(total, 256u << 10, 9, false);
+		what_if_runs(total, 1u << 20, 9, false);
+		what_if_runs(total, 1u << 20, 9, true);
+		what_if_runs(total, 4u << 20, 9, false);
+		/* a whole xorb in one frame, where a long window could find far matches */
+		what_if_runs(total, 64u << 20, 9, false);
+		what_if_runs(total, 64u << 20, 9, true);
 		what_if_dict(total, 112u << 10, 9);
 	}
 	free(set);
