@@ -13,7 +13,8 @@
 #  - Cairn: `cairn buckets sync DIR cairn://buckets/admin/SERIES/vNN` into a
 #    fresh `cairn serve` (ingest MB/s over all versions), stored_bytes of
 #    `cairn admin stats --json`, then a full read back with `cairn buckets
-#    sync` down (MB/s; every file compared with its source). When this
+#    sync` down (MB/s, median of READ_ROUNDS; every file compared with its
+#    source). When this
 #    build has `cairn admin recompress`, it then runs once over the data
 #    (--min-age 0, server stopped) and the stored bytes and the read are
 #    measured again; otherwise that column says "-". Then the ingest is
@@ -23,7 +24,8 @@
 # Bytes are sums of file sizes (directories not counted); MB/s is 10^6
 # bytes per second of raw (uncompressed) data. Overrides: COMPRESS_SCALE
 # (1: 290-345 MB per series), COMPRESS_SERIES ("bf16 adam jsonl
-# logs"), INGEST_ROUNDS (3), TMPDIR. Results: bench/out/compress.txt.
+# logs"), INGEST_ROUNDS (3), READ_ROUNDS (3), TMPDIR. Results:
+# bench/out/compress.txt.
 set -eu
 BUILD=$(cd "$1" && pwd)
 SRC=$(cd "$(dirname "$0")/.." && pwd)
@@ -71,6 +73,8 @@ bytes_of() { find "$@" -type f -printf '%s\n' | awk '{s += $1} END{printf "%.0f"
 pct() { awk "BEGIN{printf \"%.1f%%\", 100 * $1 / $2}"; }
 mbs() { awk "BEGIN{ if ($2 > 0) printf \"%.1f\", $1 / $2 / 1e6; else print \"-\" }"; }
 jnum() { sed -n "s/.*\"$1\": *\([0-9]*\).*/\1/p" "$2"; }
+metric_of() { curl -s "$SERVE_URL/metrics" | sed -n "s/^$1 //p"; }
+median() { tr ' ' '\n' | sort -g | awk '{v[NR] = $1} END{print v[int((NR + 1) / 2)]}'; }
 
 HAVE_RECOMPRESS=0
 "$CAIRN" admin recompress --help >/dev/null 2>&1 && HAVE_RECOMPRESS=1
@@ -98,20 +102,27 @@ restic_run() {
 	rm -rf "$repo" "$RESTIC_CACHE_DIR"
 }
 
-# cairn_read: the whole bucket down from a fresh server, compared with the
-# source; sets RD (seconds)
+# cairn_read: the whole bucket down from a fresh server, READ_ROUNDS (3)
+# times, each compared with the source; sets RD (median seconds)
 cairn_read() {
 	serve_start "$CAIRN" "$CD" "$WORK" || { cat "$WORK/err"; exit 1; }
 	PID=$SERVE_PID
 	export CAIRN_ENDPOINT="$SERVE_URL"
-	rm -rf "$WORK/read"
-	sync
-	s=$(now)
-	"$CAIRN" buckets sync "cairn://buckets/admin/$NAME/" "$WORK/read" >/dev/null
-	e=$(now)
-	RD=$(secs "$s" "$e")
+	reads=""
+	r=0
+	while [ $r -lt "${READ_ROUNDS:-3}" ]; do
+		rm -rf "$WORK/read"
+		sync
+		s=$(now)
+		"$CAIRN" buckets sync "cairn://buckets/admin/$NAME/" "$WORK/read" >/dev/null
+		e=$(now)
+		reads="$reads $(secs "$s" "$e")"
+		diff -r "$DIR" "$WORK/read" >/dev/null ||
+			{ echo "compress: $NAME: read back differs" >&2; exit 1; }
+		r=$((r + 1))
+	done
+	RD=$(echo $reads | median)
 	stop_server
-	diff -r "$DIR" "$WORK/read" >/dev/null || { echo "compress: $NAME: read back differs" >&2; exit 1; }
 	rm -rf "$WORK/read"
 }
 
@@ -138,7 +149,8 @@ cairn_ingest() {
 }
 
 # cairn_ingest_with_pass: the ingest again, INGEST_ROUNDS times each way,
-# alternating, each into a fresh server: without background recompression,
+# alternating which goes first, each into a fresh server once the disk has
+# settled (sync, 3 s): without background recompression,
 # then with it running all the time (every second, over anything not used
 # this second: the versions uploaded before). The pass yields to writes, so
 # after each ingest with it the server is left until the pass has caught up
@@ -146,35 +158,43 @@ cairn_ingest() {
 # seconds of the uploads, without and with), PASSES (xorbs the pass
 # rewrote during the ingests), CATCH (median seconds from the end of an
 # ingest to the pass having caught up) and CAUGHT (xorbs rewritten then).
-metric_of() { curl -s "$SERVE_URL/metrics" | sed -n "s/^$1 //p"; }
-median() { tr ' ' '\n' | sort -g | awk '{v[NR] = $1} END{print v[int((NR + 1) / 2)]}'; }
 cairn_ingest_with_pass() {
 	keep=$UP
 	without="" with="" catch="" PASSES=0 CAUGHT=0
 	r=0
 	while [ $r -lt "${INGEST_ROUNDS:-3}" ]; do
-		rm -rf "$WORK/cairn-pass"
-		cairn_ingest "$WORK/cairn-pass"
-		without="$without $UP"
-		stop_server
-		rm -rf "$WORK/cairn-pass"
-		cairn_ingest "$WORK/cairn-pass" --recompress-every 1 --recompress-after 0
-		with="$with $UP"
-		done_ingest=$(now)
-		rw=$(metric_of cairn_recompress_rewritten_total)
-		PASSES=$((PASSES + rw))
-		p0=$(metric_of cairn_recompress_passes_total)
-		i=0
-		while [ "$(metric_of cairn_recompress_passes_total)" -lt $((p0 + 2)) ] && [ $i -lt 1500 ]; do
-			sleep 0.2
-			i=$((i + 1))
+		# each way first in every other round, each after the disk has settled
+		for way in $(if [ $((r % 2)) = 0 ]; then echo without with; else echo with without; fi); do
+			rm -rf "$WORK/cairn-pass"
+			sync
+			sleep 3
+			if [ $way = without ]; then
+				cairn_ingest "$WORK/cairn-pass"
+				without="$without $UP"
+				stop_server
+				continue
+			fi
+			cairn_ingest "$WORK/cairn-pass" --recompress-every 1 --recompress-after 0
+			with="$with $UP"
+			done_ingest=$(now)
+			rw=$(metric_of cairn_recompress_rewritten_total)
+			PASSES=$((PASSES + rw))
+			p0=$(metric_of cairn_recompress_passes_total)
+			i=0
+			while [ "$(metric_of cairn_recompress_passes_total)" -lt $((p0 + 2)) ] &&
+				[ $i -lt 1500 ]; do
+				sleep 0.2
+				i=$((i + 1))
+			done
+			catch="$catch $(secs "$done_ingest" "$(now)")"
+			CAUGHT=$((CAUGHT + $(metric_of cairn_recompress_rewritten_total) - rw))
+			stop_server
 		done
-		catch="$catch $(secs "$done_ingest" "$(now)")"
-		CAUGHT=$((CAUGHT + $(metric_of cairn_recompress_rewritten_total) - rw))
-		stop_server
 		r=$((r + 1))
 	done
 	rm -rf "$WORK/cairn-pass"
+	UPN_ALL=$(echo $without)
+	UPP_ALL=$(echo $with)
 	UPN=$(echo $without | median)
 	UPP=$(echo $with | median)
 	CATCH=$(echo $catch | median)
@@ -213,7 +233,7 @@ for NAME in $SERIES; do
 	CA_DB=$(find "$CD" -maxdepth 1 -name "cairn.db*" -type f -printf '%s\n' | awk '{s += $1} END{printf "%.0f", s}')
 	cairn_read
 	CA_R=$RD
-	CR_B=- CR_S=- CR_R=- CR_DB=- UPP=- UPN=- PASSES=- CATCH=- CAUGHT=-
+	CR_B=- CR_S=- CR_R=- CR_DB=- UPP=- UPN=- PASSES=- CATCH=- CAUGHT=- UPN_ALL=- UPP_ALL=-
 	if [ $HAVE_RECOMPRESS = 1 ]; then
 		s=$(now)
 		"$CAIRN" admin recompress --data "$CD" --min-age 0 --json >"$WORK/recompress.json"
@@ -227,10 +247,10 @@ for NAME in $SERIES; do
 		cairn_ingest_with_pass
 	fi
 	rm -rf "$CD"
-	printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' \
+	printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' \
 		"$NAME" "$NV" "$RAW" "$RA_B" "$RA_S" "$RM_B" "$RM_S" "$CS_B" "$CS_S" \
 		"$CA_B" "$UP" "$CA_R" "$CR_B" "$CR_S" "$CR_R" "$CA_X" "$CA_DB" "$HAVE_RECOMPRESS" \
-		"$CR_DB" "$UPP" "$PASSES" "$UPN" "$CATCH" "$CAUGHT" >>"$RES"
+		"$CR_DB" "$UPP" "$PASSES" "$UPN" "$CATCH" "$CAUGHT" "$UPN_ALL" "$UPP_ALL" >>"$RES"
 	rm -rf "$DIR"
 done
 
@@ -270,8 +290,8 @@ BEGIN {
 		printf "%-26s %14.0f %8s %9.2f  read %s MB/s (seconds: the recompress pass)\n", "cairn, after recompress", cr[n], pct(cr[n], $3), crs[n], mbs($3, rd2[n])
 	if ($18 == 1) {
 		printf "%-26s %14.0f %8s %9s  xorbs + metadata db (%.0f bytes)\n", "  + its metadata", crt[n], pct(crt[n], $3), "", $19
-		printf "%-26s %14s %8s %9.2f  ingest %s MB/s, median of %s fresh ingests without the pass\n", "cairn, ingest (again)", "", "", $22, mbs($3, $22), rounds
-		printf "%-26s %14s %8s %9.2f  ingest %s MB/s, median of %s with the pass running (%s xorbs rewritten during them): %.2f of the ingest without\n", "cairn, ingest + pass", "", "", $20, mbs($3, $20), rounds, $21, ($20 > 0 ? $22 / $20 : 0)
+		printf "%-26s %14s %8s %9.2f  ingest %s MB/s, median of %s fresh ingests without the pass (s: %s)\n", "cairn, ingest (again)", "", "", $22, mbs($3, $22), rounds, $25
+		printf "%-26s %14s %8s %9.2f  ingest %s MB/s, median of %s with the pass running (s: %s; %s xorbs rewritten during them): %.2f of the ingest without\n", "cairn, ingest + pass", "", "", $20, mbs($3, $20), rounds, $26, $21, ($20 > 0 ? $22 / $20 : 0)
 		printf "%-26s %14s %8s %9.2f  after each ingest with it, the pass caught up (median seconds; %s xorbs rewritten then)\n", "  pass after the ingest", "", "", $23, $24
 	}
 	else
