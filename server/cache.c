@@ -563,8 +563,10 @@ static int fetch(const cairn_hash *xorb, const cairn_hash *form, char key[KEY_LE
 	else if (cairn_hash_from_hex(&got, b.form, CAIRN_HASH_HEX_LEN) != 0)
 		got = (cairn_hash){{0}};
 	if (form != NULL && b.form[0] == '\0') {
-		snprintf(why, why_cap, "the origin does not name the form of xorb %.16s", hex);
-		rc = CAIRN_EIO;
+		/* it will not learn to: not a failure to retry */
+		snprintf(why, why_cap, "the origin does not name the form of xorb %.16s (an older "
+			 "build: nodes and origins must run the same one)", hex);
+		rc = CAIRN_ENOTFOUND;
 		goto done;
 	}
 	if (!cairn_hash_equal(&got, xorb)) {
@@ -624,10 +626,12 @@ static bool cached(const cairn_hash *xorb, const cairn_hash *form, char key[KEY_
 	key_of(lo, xorb, form);
 	pthread_mutex_lock(&g.mu);
 	if (form != NULL) {
-		/* that copy; as it came, only if known to be */
-		if (sqlite3_prepare_v2(g.db, "SELECT hash FROM xorbs WHERE hash = ?1 AND form != '?'",
+		/* that copy, its row saying that form ('': as it came; not '?', unknown) */
+		const char *f = strlen(lo) == KEY_LEN ? lo + CAIRN_HASH_HEX_LEN + 1 : "";
+		if (sqlite3_prepare_v2(g.db, "SELECT hash FROM xorbs WHERE hash = ?1 AND form = ?2",
 				       -1, &st, NULL) == SQLITE_OK) {
 			sqlite3_bind_text(st, 1, lo, -1, SQLITE_STATIC);
+			sqlite3_bind_text(st, 2, f, -1, SQLITE_STATIC);
 			row = sqlite3_step(st) == SQLITE_ROW;
 			sqlite3_finalize(st);
 		}
@@ -775,11 +779,14 @@ unsigned cairn__cache_xorb(const cairn_hash *xorb, const cairn_hash *form, uint6
 		atomic_fetch_add(&m_hits, 1);
 	} else if (f != -3) {
 		/* a miss (of that form), or a copy that no longer checked: from the origin */
-		if (fill(xorb, form, key, why, sizeof(why)) != 0) {
-			*msg = why;
-			return 502;
+		for (int tries = 0; tries < 2 && f < 0 && f != -3; tries++) {
+			/* (evicted by another fill between ours and the open: once more) */
+			if (fill(xorb, form, key, why, sizeof(why)) != 0) {
+				*msg = why;
+				return 502;
+			}
+			f = open_checked(key, xorb, start, end, false);
 		}
-		f = open_checked(key, xorb, start, end, false);
 	}
 	if (f == -3) {
 		*msg = "the range is past the xorb's end";
