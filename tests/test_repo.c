@@ -3,13 +3,17 @@
  * directory: buckets, objects written and read back whole and by range,
  * deduplication measured by the stats, listing with prefixes, delimiters
  * and pages, copy and delete, GC with its grace period, fsck clean and
- * fsck (and reads) catching corruption.
+ * fsck (and reads) catching corruption; and recompression recording a
+ * stored form only while its file is there (gc may take one an earlier
+ * attempt left for an orphan between the pass's put and its commit).
  */
 #include "harness.h"
 #include "xetgen.h"
 
 #include "cairn/errors.h"
 #include "cairn/repo.h"
+#include "cairn/sys/meta.h"
+#include "cairn/sys/store.h"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -371,6 +375,116 @@ static void corruption(cairn_repo *r)
 	free(s.p);
 }
 
+/*
+ * A local store that, once armed, loses the next name asked for by size
+ * (removes it, says it is not there): what gc's orphan sweep does to a
+ * form an earlier pass left behind, right between this pass's put (which
+ * found the file, and left it) and its commit.
+ */
+typedef struct losing_store {
+	cairn_store base;
+	cairn_store *inner;
+	bool armed;
+	int lost, puts;
+} losing_store;
+
+static int ls_put(cairn_store *s, const cairn_hash *x, const void *d, size_t n)
+{
+	losing_store *l = (losing_store *)s;
+	l->puts++;
+	return l->inner->put(l->inner, x, d, n);
+}
+static int ls_read(cairn_store *s, const cairn_hash *x, uint64_t off, size_t n, void *out)
+{
+	losing_store *l = (losing_store *)s;
+	return l->inner->read(l->inner, x, off, n, out);
+}
+static int ls_size(cairn_store *s, const cairn_hash *x, uint64_t *out)
+{
+	losing_store *l = (losing_store *)s;
+	if (l->armed) {
+		l->armed = false;
+		l->lost++;
+		l->inner->remove(l->inner, x);
+		return CAIRN_ENOTFOUND;
+	}
+	return l->inner->size(l->inner, x, out);
+}
+static int ls_remove(cairn_store *s, const cairn_hash *x)
+{
+	losing_store *l = (losing_store *)s;
+	return l->inner->remove(l->inner, x);
+}
+static int ls_list(cairn_store *s, cairn_store_list_fn fn, void *ctx)
+{
+	losing_store *l = (losing_store *)s;
+	return l->inner->list(l->inner, fn, ctx);
+}
+static void ls_close(cairn_store *s)
+{
+	losing_store *l = (losing_store *)s;
+	l->inner->close(l->inner);
+	free(l);
+}
+
+static void faults_count(void *ctx, const char *what)
+{
+	printf("# fsck: %s\n", what);
+	(*(int *)ctx)++;
+}
+
+static void recompress_lost_form(void)
+{
+	char dir[64], path[128];
+	cairn_meta *meta = NULL;
+	losing_store *ls = test_xmalloc(sizeof(*ls));
+	cairn_repo *r = NULL;
+	cairn_recompress_result res;
+	cairn_recompress_options o = {CAIRN_RECOMPRESS_OPTIONS_VERSION, 0, 0, 0, NULL, NULL,
+				      NULL, NULL, NULL};
+	uint64_t faults = 0;
+	int seen = 0;
+	uint8_t *text;
+	size_t n = 3 << 20;
+
+	test_section("recompression: a form lost between its put and its commit is put again");
+	snprintf(dir, sizeof(dir), "/tmp/cairn-test-repack-XXXXXX");
+	if (!CHECK(mkdtemp(dir) != NULL))
+		return;
+	memset(ls, 0, sizeof(*ls));
+	snprintf(path, sizeof(path), "%s/xorbs", dir);
+	CHECK(cairn_store_local_open(&ls->inner, path) == 0);
+	ls->base = (cairn_store){CAIRN_STORE_VERSION, ls_put, ls_read, ls_size, ls_remove, ls_list,
+				 ls_close};
+	snprintf(path, sizeof(path), "%s/cairn.db", dir);
+	CHECK(cairn_meta_sqlite_open(&meta, path) == 0);
+	if (!CHECKF(cairn_repo_open_with(&r, meta, &ls->base) == 0, "%s", cairn_error_last()))
+		return;
+	text = test_xmalloc(n);
+	for (size_t i = 0; i < n; i++) /* text-like: compresses well in runs */
+		text[i] = (uint8_t)("loss step epoch grad layer token\n"[(i * 7 + i / 97) % 33]);
+	CHECK(cairn_bucket_create(r, "alice", "rc", false) == 0);
+	CHECK(cairn_object_put(r, "alice", "rc", "t.txt", 5, text, n, NULL, NULL) == 0);
+	ls->armed = true; /* the pass's check under the write lock finds its form gone */
+	ls->puts = 0;
+	CHECKF(cairn_repo_recompress(r, &o, &res) == 0, "%s", cairn_error_last());
+	CHECK(res.rewritten == 1);
+	CHECK(ls->lost == 1);
+	CHECK(ls->puts == 2); /* the pass's put, and again after the loss */
+	CHECK(cairn_repo_fsck(r, faults_count, &seen, &faults) == 0);
+	CHECK(faults == 0 && seen == 0);
+	{
+		test_sink s = {0};
+		CHECK(cairn_object_get(r, "alice", "rc", "t.txt", 5, 0, UINT64_MAX, test_sink_write,
+				       &s) == 0 &&
+		      s.n == n && memcmp(s.p, text, n) == 0);
+		free(s.p);
+	}
+	free(text);
+	cairn_repo_close(r);
+	rm_rf(dir);
+}
+
 int main(void)
 {
 	cairn_repo *r = NULL;
@@ -398,5 +512,6 @@ int main(void)
 	corruption(r);
 	cairn_repo_close(r);
 	rm_rf(tmpdir);
+	recompress_lost_form();
 	return test_done();
 }
