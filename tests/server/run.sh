@@ -154,7 +154,9 @@ contains tree-page2-next "$W/body" '"path":"models/v1/five.bin"'
 
 # the chunk protocol (docs/api.md): the dedup query, reconstruction, signed xorb reads, batches
 PY=/usr/bin/python3
-head -c 1048576 /dev/urandom >"$W/one"
+# fixed random bytes (not /dev/urandom): whether the second half of one
+# shares whole chunks with it, below, depends on where the chunker cuts
+$PY -c 'import random, sys; sys.stdout.buffer.write(random.Random(157).randbytes(1 << 20))' >"$W/one"
 check xet-upload-secret 200 "$(http -T "$W/one" -H "$AWH" "$U/buckets/alice/secret/upload/one.bin")"
 "$CAIRN" chunks --json "$W/one" >"$W/one.json"
 FH=$($PY -c 'import json,sys; print(json.load(open(sys.argv[1]))["hash"])' "$W/one.json")
@@ -178,7 +180,7 @@ contains xet-recon-size "$W/body" '"size":1048576'
 set -- $($PY -c 'import json,sys; d=json.load(open(sys.argv[1])); e=list(d["fetch_info"].values())[0][0]; print(e["url"], e["url_range"]["start"], e["url_range"]["end"])' "$W/body")
 XURL=$1 XS=$2 XE=$3
 tail -c +524289 "$W/one" >"$W/two" # the second half of one: a term starting mid-xorb
-head -c 1048576 /dev/urandom >>"$W/two"
+$PY -c 'import random, sys; sys.stdout.buffer.write(random.Random(181).randbytes(1 << 20))' >>"$W/two"
 http -T "$W/two" -H "$AWH" "$U/buckets/alice/secret/upload/two.bin" >/dev/null
 FH2=$(sed -n 's/.*"hash":"\([0-9a-f]*\)".*/\1/p' "$W/body")
 curl -s -H "$AWH" -o "$W/recon2.json" "$U/v1/reconstructions/$FH2"
