@@ -17,6 +17,22 @@ struct cairn_repo {
 	void *on_put_ctx;
 };
 
+/*
+ * A chunk row that is a run's later chunk (CAIRN_XORB_RUN_NEXT: its header
+ * alone); its bytes are in its run's first chunk.
+ */
+#define CAIRN__IS_RUN_NEXT(row) ((row).packed_len == CAIRN_XORB_CHUNK_HEADER_LEN)
+
+/*
+ * In a write transaction, before a row that names stored file `name`
+ * commits: make sure the file is there. A put finds a file of the same
+ * name and leaves it, and gc (which removes unrecorded files under the
+ * write lock) may have taken that one for an orphan since; it is put
+ * again. Returns 0, CAIRN_ECORRUPT (a file of another size: the store
+ * never rewrites a name), or the store's error.
+ */
+int cairn__store_ensure(cairn_repo *r, const cairn_hash *name, const void *bytes, size_t len);
+
 /* meta->object_put, then the put hook. */
 int cairn__object_put(cairn_repo *r, int64_t bucket, const cairn_object_row *row);
 

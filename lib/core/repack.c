@@ -221,20 +221,8 @@ static int repack_one(cairn_repo *r, const cairn_xorb_row *row, cairn_xorb_write
 		goto done;
 	rc = r->meta->begin(r->meta, true);
 	if (rc == 0) {
-		/*
-		 * Under the write lock, which gc takes to remove an unrecorded
-		 * file: a put finds a file of the same name (an earlier attempt
-		 * that never committed) and leaves it, and gc may have taken that
-		 * one for an orphan since. Put it again so the row we commit
-		 * always names a stored file.
-		 */
-		uint64_t have = 0;
-		rc = r->store->size(r->store, &name, &have);
-		if (rc == CAIRN_ENOTFOUND)
-			rc = r->store->put(r->store, &name, out, len);
-		else if (rc == 0 && have != len)
-			rc = cairn__error_set(CAIRN_ECORRUPT, "stored form has %llu bytes, not %zu",
-					      (unsigned long long)have, len);
+		/* the put may have found an earlier attempt's file, which gc may take */
+		rc = cairn__store_ensure(r, &name, out, len);
 		if (rc == 0)
 			rc = r->meta->xorb_repack(r->meta, &row->hash, row->gen, row->gen + 1,
 						  &name, len, rows, n, cairn__now_ns());

@@ -502,7 +502,6 @@ struct cairn_reader {
  * their headers alone. */
 #define PACKED_MAX (CAIRN_XORB_CHUNK_HEADER_LEN + CAIRN_CHUNK_MAX + CAIRN_CHUNK_MAX / 64 + 64)
 #define RUN_PACKED_MAX (CAIRN_XORB_CHUNK_HEADER_LEN + CAIRN_XORB_RUN_MAX_RAW)
-#define IS_RUN_NEXT(row) ((row).packed_len == CAIRN_XORB_CHUNK_HEADER_LEN)
 
 /*
  * The chunk rows of term ti (cached), checked against what reading them
@@ -571,12 +570,12 @@ static int load_term_rows(cairn_reader *rd, size_t ti)
 	 * of the run its first chunk is in, to the end of the run its last is in */
 	{
 		size_t f = t->first - lo, h = f, e = t->end - lo;
-		while (h > 0 && IS_RUN_NEXT(rd->rows[h]))
+		while (h > 0 && CAIRN__IS_RUN_NEXT(rd->rows[h]))
 			h--;
-		if (IS_RUN_NEXT(rd->rows[h]))
+		if (CAIRN__IS_RUN_NEXT(rd->rows[h]))
 			return cairn__error_set(CAIRN_ECORRUPT, "chunk %zu: a run with no head",
 						(size_t)lo + h);
-		while (e + post < all && IS_RUN_NEXT(rd->rows[e + post]))
+		while (e + post < all && CAIRN__IS_RUN_NEXT(rd->rows[e + post]))
 			post++;
 		pre = f - h;
 		memmove(rd->rows, rd->rows + h, (pre + n + post) * sizeof(*rd->rows));
@@ -638,9 +637,9 @@ static int read_term(cairn_reader *rd, size_t ti, uint64_t want_lo, uint64_t wan
 		} while (j < n && plen + rows[j].packed_len <= READ_GROUP &&
 			 rlen + rows[j].raw_len <= READ_GROUP && pos + rlen < want_hi);
 		/* runs are read whole: from the head of the first's, to the end of the last's */
-		while (IS_RUN_NEXT(rows[s]) && s > 0)
+		while (CAIRN__IS_RUN_NEXT(rows[s]) && s > 0)
 			s--;
-		for (e = j; e < n + rd->post && IS_RUN_NEXT(rows[e]); e++)
+		for (e = j; e < n + rd->post && CAIRN__IS_RUN_NEXT(rows[e]); e++)
 			;
 		/* offsets come from the metadata: a span that runs backwards or past a xorb is damage */
 		if (rows[e - 1].offset < rows[s].offset ||

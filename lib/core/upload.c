@@ -326,13 +326,26 @@ static void wait_store(cairn_upload *u)
  * chunk index, in a transaction of its own. *packed (may be NULL) gets its
  * chunks' serialized bytes (headers included, footer not).
  */
+int cairn__store_ensure(cairn_repo *r, const cairn_hash *name, const void *bytes, size_t len)
+{
+	uint64_t have = 0;
+	int rc = r->store->size(r->store, name, &have);
+
+	if (rc == CAIRN_ENOTFOUND)
+		return r->store->put(r->store, name, bytes, len);
+	if (rc == 0 && have != len)
+		return cairn__error_set(CAIRN_ECORRUPT, "stored xorb has %llu bytes, not %zu",
+					(unsigned long long)have, len);
+	return rc;
+}
+
 int cairn__xorb_record(cairn_repo *r, const cairn_hash *xh, const uint8_t *bytes, size_t len,
 		       uint64_t *packed)
 {
 	cairn_xorb *x = NULL;
 	cairn_chunk_row *rows = NULL;
 	cairn_xorb_row xr;
-	uint64_t have, sum = 0;
+	uint64_t sum = 0;
 	size_t n;
 	int rc;
 
@@ -363,18 +376,8 @@ int cairn__xorb_record(cairn_repo *r, const cairn_hash *xh, const uint8_t *bytes
 	rc = r->meta->begin(r->meta, true);
 	if (rc < 0)
 		goto done;
-	/*
-	 * Under the write lock: a GC that dropped an identical xorb's records
-	 * may have removed its file after our put found it there. Put it
-	 * again so the row we commit always names a stored file.
-	 */
-	rc = r->store->size(r->store, xh, &have);
-	if (rc == CAIRN_ENOTFOUND)
-		rc = r->store->put(r->store, xh, bytes, len);
-	else if (rc == 0 && have != len)
-		/* the store never rewrites a name: a wrong-sized file is damage */
-		rc = cairn__error_set(CAIRN_ECORRUPT, "stored xorb has %llu bytes, not %zu",
-				      (unsigned long long)have, len);
+	/* a GC that dropped an identical xorb's records may have removed its file */
+	rc = cairn__store_ensure(r, xh, bytes, len);
 	if (rc == 0)
 		rc = r->meta->xorb_put(r->meta, &xr, rows, n);
 	if (rc < 0) {

@@ -302,8 +302,6 @@ done:
 
 /* ---- reconstruction ------------------------------------------------------------------- */
 
-#define IS_RUN_NEXT(row) ((row).packed_len == CAIRN_XORB_CHUNK_HEADER_LEN)
-
 /*
  * A recompressed xorb's term t (its k chunk rows in rows): read the rows
  * before it into *before (the raw layout's offsets need them all), and set
@@ -327,8 +325,8 @@ static int stored_span(cairn_repo *r, const cairn_term *t, const cairn_chunk_row
 		if (rc < 0)
 			return rc;
 	}
-	if (IS_RUN_NEXT(rows[0])) {
-		while (h > 0 && IS_RUN_NEXT((*before)[h - 1]))
+	if (CAIRN__IS_RUN_NEXT(rows[0])) {
+		while (h > 0 && CAIRN__IS_RUN_NEXT((*before)[h - 1]))
 			h--;
 		if (h == 0)
 			return cairn__error_set(CAIRN_ECORRUPT, "chunk %u: a run with no head",
@@ -345,7 +343,7 @@ static int stored_span(cairn_repo *r, const cairn_term *t, const cairn_chunk_row
 	rc = r->meta->xorb_chunks(r->meta, &t->xorb, t->end, hi, after, NULL);
 	if (rc < 0)
 		return rc;
-	while (e < hi && IS_RUN_NEXT(after[e - t->end]))
+	while (e < hi && CAIRN__IS_RUN_NEXT(after[e - t->end]))
 		e++;
 	out->form = *name;
 	out->form_first = h;
