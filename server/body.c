@@ -193,35 +193,13 @@ static bool u64_member(json_t *o, const char *k, uint64_t *out, bool required)
 	return true;
 }
 
-/*
- * A key as the URL routes accept one once decoded: 1 to CAIRN_KEY_MAX
- * bytes, no NUL, '/'-separated segments that are neither empty nor "." or
- * "..". (JSON text is valid UTF-8 already.)
- */
-static bool key_ok(const char *s, size_t n)
-{
-	size_t seg = 0;
-
-	if (s == NULL || n == 0 || n > CAIRN_KEY_MAX || memchr(s, '\0', n) != NULL)
-		return false;
-	for (size_t i = 0; i <= n; i++) {
-		if (i < n && s[i] != '/')
-			continue;
-		if (i == seg || (i - seg == 1 && s[seg] == '.') ||
-		    (i - seg == 2 && s[seg] == '.' && s[seg + 1] == '.'))
-			return false;
-		seg = i + 1;
-	}
-	return true;
-}
-
 /* A path member: a key the engine accepts (decoded already: JSON carries it as text). */
 static bool path_member(json_t *o, const char *k, char *out, size_t *len)
 {
 	const char *s = json_string_value(json_object_get(o, k));
 	size_t n = s ? json_string_length(json_object_get(o, k)) : 0;
 
-	if (!key_ok(s, n))
+	if (!cairn_key_valid(s, n))
 		return false;
 	memcpy(out, s, n);
 	out[n] = '\0';
@@ -299,7 +277,7 @@ static const char *parse_line(cairn__batch_line *l, const char *text, size_t len
 		o->src_ns = l->src_ns;
 		o->src_name = l->src_name;
 		s = json_string_value(json_object_get(v, "src_path"));
-		if (!key_ok(s, s ? json_string_length(json_object_get(v, "src_path")) : 0))
+		if (!cairn_key_valid(s, s ? json_string_length(json_object_get(v, "src_path")) : 0))
 			return "\"src_path\" must be a key (as \"path\")";
 		o->src_key = s;
 		o->src_key_len = json_string_length(json_object_get(v, "src_path"));

@@ -118,6 +118,16 @@ void cairn__url_mac(char out[65], const uint8_t key[32], const cairn_hash *xorb,
 	cairn__region_mac(out, key, msg, (size_t)CAIRN_HASH_HEX_LEN + (size_t)n);
 }
 
+void cairn__fill_subject(char out[CAIRN__FILL_SUBJECT_LEN + 1], const cairn_hash *xorb,
+			 const cairn_hash *form)
+{
+	cairn_hash_to_hex(out, xorb);
+	if (form != NULL) {
+		out[CAIRN_HASH_HEX_LEN] = '.';
+		cairn_hash_to_hex(out + CAIRN_HASH_HEX_LEN + 1, form);
+	}
+}
+
 void cairn__form_url_id(cairn_hash *out, const cairn_hash *xorb, const cairn_hash *form)
 {
 	/* keyed apart from every other use of a keyed hash of two hashes (a form's name) */
@@ -206,16 +216,12 @@ static const char SCHEMA_3[] = "ALTER TABLE xorbs ADD COLUMN form TEXT NOT NULL 
 			       "PRAGMA user_version = 3;";
 
 /* A copy's key: HEX, or HEX.FORMHEX. */
-#define KEY_LEN (2 * CAIRN_HASH_HEX_LEN + 1)
+#define KEY_LEN CAIRN__FILL_SUBJECT_LEN /* the same shape as a fill's subject */
 
 /* The key of xorb's copy in stored form `form` (NULL or the xorb's own hash: as it came). */
 static void key_of(char out[KEY_LEN + 1], const cairn_hash *xorb, const cairn_hash *form)
 {
-	cairn_hash_to_hex(out, xorb);
-	if (form != NULL && !cairn_hash_equal(form, xorb)) {
-		out[CAIRN_HASH_HEX_LEN] = '.';
-		cairn_hash_to_hex(out + CAIRN_HASH_HEX_LEN + 1, form);
-	}
+	cairn__fill_subject(out, xorb, form != NULL && !cairn_hash_equal(form, xorb) ? form : NULL);
 }
 
 static bool key_ok(const char *k)
@@ -522,7 +528,7 @@ static int fill(const cairn_hash *xorb, const cairn_hash *form, char key[KEY_LEN
 static int fetch(const cairn_hash *xorb, const cairn_hash *form, char key[KEY_LEN + 1],
 		 char *why, size_t why_cap)
 {
-	char hex[CAIRN_HASH_HEX_LEN + 1], subject[2 * CAIRN_HASH_HEX_LEN + 2], mac[65],
+	char hex[CAIRN_HASH_HEX_LEN + 1], subject[CAIRN__FILL_SUBJECT_LEN + 1], mac[65],
 		url[1200], exp[24], held[CAIRN_HASH_HEX_LEN + 2] = "";
 	fill_buf b = {0};
 	cairn_xorb *x = NULL;
@@ -530,11 +536,7 @@ static int fetch(const cairn_hash *xorb, const cairn_hash *form, char key[KEY_LE
 	int rc = 0;
 
 	cairn_hash_to_hex(hex, xorb);
-	memcpy(subject, hex, sizeof(hex));
-	if (form != NULL) {
-		subject[CAIRN_HASH_HEX_LEN] = '.';
-		cairn_hash_to_hex(subject + CAIRN_HASH_HEX_LEN + 1, form);
-	}
+	cairn__fill_subject(subject, xorb, form);
 	snprintf(exp, sizeof(exp), "%lld", (long long)time(NULL) + 600);
 	cairn__region_sign(mac, g.key, "fill", subject, exp);
 	snprintf(url, sizeof(url), "%s/v1/xorbs/default/%s?region=%s&exp=%s&sig=%s%s%s", g.origin,

@@ -122,6 +122,14 @@ void cairn__url_mac(char out[65], const uint8_t key[32], const cairn_hash *xorb,
 		    uint64_t end, int64_t exp);
 
 /*
+ * The subject a node's fill is signed over: the xorb's hex, or
+ * "XORBHEX.FORMHEX" for a given stored form (form not NULL).
+ */
+#define CAIRN__FILL_SUBJECT_LEN (2 * CAIRN_HASH_HEX_LEN + 1)
+void cairn__fill_subject(char out[CAIRN__FILL_SUBJECT_LEN + 1], const cairn_hash *xorb,
+			 const cairn_hash *form);
+
+/*
  * What a fetch URL for stored form `form` of xorb is MAC'd over in place
  * of the xorb: both, keyed together, so a URL for one form never serves
  * another, nor the xorb as it came.

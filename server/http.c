@@ -1748,7 +1748,7 @@ static ssize_t read_xorb_piece(void *cls, uint64_t pos, char *out, size_t max)
 static int node_signed(struct MHD_Connection *c, worker *w, req *q, const char *region,
 		       const char *what, const cairn_hash *form, enum MHD_Result *ret)
 {
-	char e[32], sig[80], hex[2 * CAIRN_HASH_HEX_LEN + 2], url[CAIRN_REGION_URL_MAX + 1];
+	char e[32], sig[80], hex[CAIRN__FILL_SUBJECT_LEN + 1], url[CAIRN_REGION_URL_MAX + 1];
 	uint8_t key[32];
 	int rc;
 
@@ -1763,11 +1763,7 @@ static int node_signed(struct MHD_Connection *c, worker *w, req *q, const char *
 					     : send_engine(c, q, rc);
 		return -1;
 	}
-	cairn_hash_to_hex(hex, &q->file);
-	if (form != NULL) {
-		hex[CAIRN_HASH_HEX_LEN] = '.';
-		cairn_hash_to_hex(hex + CAIRN_HASH_HEX_LEN + 1, form);
-	}
+	cairn__fill_subject(hex, &q->file, form);
 	if (!cairn__region_check(key, what, hex, e, sig)) {
 		*ret = send_error(c, q, 403, "Forbidden", "bad or expired signature");
 		return -1;

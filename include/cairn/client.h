@@ -39,7 +39,7 @@ extern "C" {
 #define CAIRN_CLIENT_JSON_MAX (8u << 20)
 #define CAIRN_CLIENT_DEFAULT_ENDPOINT "http://127.0.0.1:8700"
 #define CAIRN_CLIENT_NAME_MAX 96 /* namespace and bucket names (the server's CAIRN_NAME_MAX) */
-#define CAIRN_CLIENT_KEY_MAX 1024 /* object keys (the server's CAIRN_KEY_MAX) */
+#define CAIRN_CLIENT_KEY_MAX CAIRN_OBJECT_KEY_MAX /* object keys (cairn_key_valid) */
 #define CAIRN_CLIENT_REGIONS_MAX 511 /* a bucket's keep-warm list, comma-separated */
 
 typedef struct cairn_client cairn_client;

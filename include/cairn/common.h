@@ -8,6 +8,7 @@
 #ifndef CAIRN_COMMON_H
 #define CAIRN_COMMON_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -28,6 +29,16 @@ extern "C" {
 
 /* The library's version string, e.g. "0.1.0". Borrowed: static storage. */
 CAIRN_API const char *cairn_version(void);
+
+/* The longest object key, in bytes. */
+#define CAIRN_OBJECT_KEY_MAX 1024
+
+/*
+ * Whether key[0..len) is an object key as every front takes one (decoded
+ * already): 1 to CAIRN_OBJECT_KEY_MAX bytes, no NUL, '/'-separated
+ * segments that are neither empty nor "." nor "..". Thread-safe.
+ */
+CAIRN_API bool cairn_key_valid(const char *key, size_t len);
 
 #ifdef __cplusplus
 }

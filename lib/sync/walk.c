@@ -111,19 +111,7 @@ char *cairn__sync_local(const sync_root *r, const char *rel)
 
 bool cairn__sync_path_ok(const char *s)
 {
-	size_t n = s ? strlen(s) : 0, seg = 0;
-
-	if (n == 0 || n > CAIRN_CLIENT_KEY_MAX)
-		return false;
-	for (size_t i = 0; i <= n; i++) {
-		if (i < n && s[i] != '/')
-			continue;
-		if (i == seg || (i - seg == 1 && s[seg] == '.') ||
-		    (i - seg == 2 && s[seg] == '.' && s[seg + 1] == '.'))
-			return false;
-		seg = i + 1;
-	}
-	return true;
+	return s != NULL && cairn_key_valid(s, strlen(s));
 }
 
 int cairn__sync_note(cairn_sync_plan *p, bool warning, const char *fmt, ...)

@@ -32,7 +32,7 @@ extern "C" {
 
 /* Ceilings the metadata enforces (CAIRN_EINVALID beyond them). */
 #define CAIRN_NAME_MAX 96    /* namespace and bucket names: [a-z0-9][a-z0-9._-]* */
-#define CAIRN_KEY_MAX 1024   /* object keys: 1..1024 bytes, no NUL */
+#define CAIRN_KEY_MAX CAIRN_OBJECT_KEY_MAX /* object keys: cairn_key_valid */
 #define CAIRN_CTYPE_MAX 255  /* content types */
 #define CAIRN_SCOPE_MAX 5    /* token scopes: "read", "write", "admin" */
 #define CAIRN_META_PARTS_MAX 10000 /* parts of a multipart object (S3's ceiling) */
