@@ -335,6 +335,7 @@ static size_t on_read(char *p, size_t size, size_t nmemb, void *ud)
 		c->read_errno = errno;
 		return CURL_READFUNC_ABORT;
 	}
+	c->read += (uint64_t)r;
 	return (size_t)r;
 }
 
@@ -398,6 +399,7 @@ static CURLcode perform_once(cairn_client *c, request *r)
 	c->retry_after = -1;
 	c->written = 0;
 	c->write_errno = c->read_errno = 0;
+	c->read = 0;
 	c->req = r;
 	r->sink_rc = 0;
 	c->max = r->out_fd >= 0 || r->sink ? ERRBODY_MAX : r->max ? r->max : CAIRN_CLIENT_JSON_MAX;
@@ -469,6 +471,20 @@ static CURLcode perform_once(cairn_client *c, request *r)
 	return rc;
 }
 
+/*
+ * A 503 with Retry-After (S3's SlowDown; Cairn's when its upload memory is
+ * taken) says the server did not act on the request: any request may be
+ * sent again, if its body can be. One read from a pipe cannot be: it is
+ * sent again only if libcurl took none of it (it waits for "100 Continue"
+ * before a big or unsized body, and the refusal comes first).
+ */
+static bool slowed_down(const cairn_client *c, const request *r)
+{
+	if (c->status != 503 || c->retry_after < 0)
+		return false;
+	return r->in_fd < 0 || r->in_start >= 0 || c->read == 0;
+}
+
 int cairn__client_perform(cairn_client *c, request *r)
 {
 	unsigned tries = r->tries ? r->tries : 4;
@@ -484,7 +500,7 @@ int cairn__client_perform(cairn_client *c, request *r)
 		if (atomic_load(c->cancel))
 			return cairn__error_set(CAIRN_ECANCELED, "canceled");
 		if (rc == CURLE_OK && !c->too_big)
-			again = c->status >= 500 && r->idempotent;
+			again = c->status >= 500 && (r->idempotent || slowed_down(c, r));
 		else if (r->sink_rc != 0)
 			again = false; /* the sink refused the bytes: not the network's fault */
 		else

@@ -42,6 +42,7 @@ struct cairn_client {
 	int write_errno;
 
 	int read_errno;
+	uint64_t read; /* bytes taken from in_fd by this try */
 
 	/* request bodies handed to the network, every try counted */
 	uint64_t sent;

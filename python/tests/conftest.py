@@ -155,3 +155,24 @@ def write(path, data):
 def keys(client, path):
     """Every key under a bucket path."""
     return [e.path for e in client.list_bucket_tree(path, recursive=True)]
+
+
+def metric(server, line_start):
+    """The value of the server's /metrics line that starts with line_start
+    (a name, with its labels if it has any)."""
+    text = urllib.request.urlopen(server.url + "/metrics", timeout=10).read().decode()
+    for line in text.splitlines():
+        if line.startswith(line_start + " "):
+            return float(line.split()[-1])
+    raise KeyError(line_start)
+
+
+def upload_memory_held(server, within=10.0):
+    """The server's memory reserved for uploads in flight, once it is 0 or
+    `within` seconds have passed (a canceled upload must not keep it)."""
+    deadline = time.time() + within
+    while True:
+        held = metric(server, "cairn_upload_memory_bytes")
+        if held == 0 or time.time() > deadline:
+            return held
+        time.sleep(0.1)

@@ -7,11 +7,12 @@ import os
 import random
 import subprocess
 import threading
+import time
 
 import pytest
 
 import cairn
-from conftest import keys, write
+from conftest import keys, metric, write
 
 
 def rnd(n, seed=1):
@@ -150,6 +151,76 @@ def test_upload_fifo_path_streams(admin, bucket, tmp_path):
     r = admin.upload_file(fifo, bucket + "/fifo.bin")
     t.join()
     assert r.size == len(data) and r.hash == cairn.hash_file(data).hash
+
+
+def test_upload_from_a_pipe_waits_out_slow_down(admin, server, bucket, tmp_path):
+    """A 503 SlowDown (the server's upload memory is taken) comes before
+    any body byte is sent, so even an upload from a pipe, which cannot be
+    read twice, is sent again after Retry-After; the bytes arrive whole."""
+    window = 68 << 20  # what the server reserves for an upload of unknown size
+    share = int(metric(server, "cairn_upload_memory_limit_bytes")) // 4  # one namespace's
+    held = share // window  # uploads admin can have in flight; one more is refused
+    assert held >= 1
+    release = threading.Event()
+    errors = []
+
+    def fifo_feeder(path, data, wait_for=None):
+        os.mkfifo(path)
+
+        def feed():
+            with open(path, "wb") as f:
+                f.write(data[:1000])
+                if wait_for is not None:
+                    wait_for.wait(60)
+                f.write(data[1000:])
+        t = threading.Thread(target=feed)
+        t.start()
+        return t
+
+    def hold(i):
+        path = str(tmp_path / ("held%d" % i))
+        feeder = fifo_feeder(path, rnd(5000, 10 + i), release)
+        try:
+            with cairn.Client(server.url, server.token) as c:
+                c.upload_file(path, bucket + "/held%d" % i)
+        except Exception as e:  # noqa: BLE001  (reported by the test below)
+            errors.append(e)
+        feeder.join()
+
+    holders = [threading.Thread(target=hold, args=(i,)) for i in range(held)]
+    for t in holders:
+        t.start()
+    try:
+        deadline = time.time() + 30
+        while metric(server, "cairn_upload_memory_bytes") < held * window:
+            assert time.time() < deadline, "the held uploads did not start"
+            time.sleep(0.05)
+        slowed = metric(server, 'cairn_http_requests_total{code="503"}')
+        data = rnd(300000, 5)
+        path = str(tmp_path / "late")
+        feeder = fifo_feeder(path, data)
+        result = {}
+
+        def late():
+            try:
+                result["r"] = admin.upload_file(path, bucket + "/late.bin")
+            except Exception as e:  # noqa: BLE001
+                result["e"] = e
+        t = threading.Thread(target=late)
+        t.start()
+        while metric(server, 'cairn_http_requests_total{code="503"}') == slowed:
+            assert time.time() < deadline, "the late upload was never refused"
+            time.sleep(0.05)
+    finally:
+        release.set()
+        for h in holders:
+            h.join()
+    t.join()
+    feeder.join()
+    assert errors == []
+    assert "e" not in result, result.get("e")
+    assert result["r"].size == len(data) and result["r"].hash == cairn.hash_file(data).hash
+    assert admin.read_range(bucket + "/late.bin", 0, len(data)) == data
 
 
 def test_upload_refusals(admin, server, users, bucket, tmp_path):
