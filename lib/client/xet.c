@@ -1549,6 +1549,7 @@ static int fetch_one(down_worker *w, cairn_client *c, const fetch *f)
 	int rc;
 
 	w->f = f;
+	w->written = 0; /* the last fetch's bytes stay counted: only a retry takes its own back */
 	on_restart(w);
 	snprintf(range, sizeof(range), "Range: bytes=%" PRIu64 "-%" PRIu64, f->rstart, f->rend);
 	r.method = "GET";
