@@ -8,8 +8,10 @@
  * origin recompressed it into: a file's name says which bytes it holds,
  * so a range of one form is never served from another. DATA/cache.db
  * (SQLite) with the copies held (size, last use), the pre-warm jobs and
- * the xorbs each job pins. A served range is checked again chunk by chunk before it
- * is sent; a cached xorb that no longer checks is dropped and fetched
+ * the xorbs each job pins. At start, a row whose file is gone is
+ * forgotten, and a file without a row (or a temporary one) removed: a
+ * crash between a rename and its row leaves either. A served range is
+ * checked again chunk by chunk before it is sent; a cached xorb that no longer checks is dropped and fetched
  * again. One connection, one mutex: the network is never waited on while
  * it is held.
  *
@@ -27,6 +29,7 @@
 #include "cairn/xorb.h"
 
 #include <curl/curl.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -1600,6 +1603,61 @@ static int read_key(const char *path)
 	return 0;
 }
 
+/*
+ * What a crash can leave in the folder, removed at start (before any fill
+ * runs): a temporary file of store_file ("KEY.PID.TID.tmp"), and a copy
+ * renamed into place whose row never came. Neither is ever served or
+ * counted against the cache's size, so either would take disk for good.
+ * Names of any other shape are not the node's and stay.
+ */
+static void sweep_leftovers(void)
+{
+	sqlite3_stmt *st = NULL;
+	uint64_t n = 0, bytes = 0;
+	struct dirent *e;
+	DIR *d;
+
+	if (sqlite3_prepare_v2(g.db, "SELECT 1 FROM xorbs WHERE hash = ?1", -1, &st, NULL) !=
+	    SQLITE_OK)
+		return;
+	if ((d = opendir(g.dir)) == NULL) {
+		sqlite3_finalize(st);
+		return;
+	}
+	while ((e = readdir(d)) != NULL) {
+		const char *name = e->d_name;
+		size_t len = strlen(name);
+		cairn_hash h;
+		char path[4400];
+		struct stat sb;
+		bool stale;
+
+		if (len < CAIRN_HASH_HEX_LEN ||
+		    cairn_hash_from_hex(&h, name, CAIRN_HASH_HEX_LEN) != 0)
+			continue;
+		if (key_ok(name)) {
+			sqlite3_reset(st);
+			sqlite3_bind_text(st, 1, name, -1, SQLITE_TRANSIENT);
+			stale = sqlite3_step(st) == SQLITE_DONE;
+		} else {
+			stale = len > 4 && strcmp(name + len - 4, ".tmp") == 0;
+		}
+		if (!stale)
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", g.dir, name);
+		if (lstat(path, &sb) != 0 || !S_ISREG(sb.st_mode) || unlink(path) != 0)
+			continue;
+		n++;
+		bytes += (uint64_t)sb.st_size;
+	}
+	closedir(d);
+	sqlite3_finalize(st);
+	if (n > 0)
+		fprintf(stderr, "cairn serve: cache: removed %" PRIu64 " file(s) of %" PRIu64
+				" bytes left by a crash (copies without a row, temporary files)\n",
+			n, bytes);
+}
+
 int cairn__cache_start(const cairn__cache_config *cfg)
 {
 	char path[4200], keyp[4200];
@@ -1678,6 +1736,7 @@ int cairn__cache_start(const cairn__cache_config *cfg)
 			sqlite3_finalize(st);
 		}
 	}
+	sweep_leftovers();
 	g.on = true;
 	g.stop = false;
 	if (pthread_create(&g.worker, NULL, worker, NULL) != 0) {

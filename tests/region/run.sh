@@ -140,7 +140,18 @@ done
 
 # ---- a node restart keeps its jobs and its cache
 kill "$NPID"; wait "$NPID" 2>/dev/null
+# and clears what a crash leaves: a copy renamed into place without its row, a temporary file
+Z=$(printf '0%.0s' $(seq 64))
+kept=$(ls "$W/n/cache/xorbs" | grep -c '^[0-9a-f]\{64\}')
+head -c 5000 /dev/zero >"$W/n/cache/xorbs/$Z"
+head -c 7000 /dev/zero >"$W/n/cache/xorbs/$Z.1234.7f00.tmp"
+echo not the node >"$W/n/cache/xorbs/notes.txt"
 start_node
+check "a restart removes a copy without a row and a temporary file" "0 0" \
+	"$([ -e "$W/n/cache/xorbs/$Z" ] && echo 1 || echo 0) $([ -e "$W/n/cache/xorbs/$Z.1234.7f00.tmp" ] && echo 1 || echo 0)"
+check "and keeps the copies it has rows for, and names not its own" "$kept 1" \
+	"$(ls "$W/n/cache/xorbs" | grep -c '^[0-9a-f]\{64\}') $([ -f "$W/n/cache/xorbs/notes.txt" ] && echo 1 || echo 0)"
+grep -q "removed 2 file(s) of 12000 bytes" "$W/n/err" && ok "and says so" || bad "no word of the removal: $(grep cache: "$W/n/err")"
 st() { "$C" buckets prewarm --status "$1" --region eu --json 2>/dev/null | jget state; }
 check "job survives a restart" done "$(st "$JOB")"
 before=$(metric "$ORIGIN" cairn_xorb_reads_total)
