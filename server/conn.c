@@ -135,6 +135,16 @@ static conn *conn_of(struct MHD_Connection *c)
 	return ci ? ci->socket_context : NULL;
 }
 
+void cairn__write_begins(struct MHD_Connection *c, const char *method)
+{
+	conn *e = conn_of(c);
+
+	if (e != NULL && !e->writing && (strcmp(method, "PUT") == 0 || strcmp(method, "POST") == 0)) {
+		e->writing = true;
+		atomic_fetch_add(&writes_now, 1);
+	}
+}
+
 /* ---- MHD's callbacks, each passed on to the front's own ----------------------------- */
 
 static enum MHD_Result on_accept(void *cls, const struct sockaddr *addr, socklen_t len)
@@ -231,11 +241,6 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 	/* the first call of a request: its headers are in, in time or not */
 	if (e != NULL && atomic_load(&e->armed)) {
 		bool late;
-		/* a write is counted until it ends (on_done) */
-		if (!e->writing && (strcmp(method, "PUT") == 0 || strcmp(method, "POST") == 0)) {
-			e->writing = true;
-			atomic_fetch_add(&writes_now, 1);
-		}
 		pthread_mutex_lock(&f->mu);
 		late = e->expired;
 		e->deadline_ms = 0;

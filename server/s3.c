@@ -447,6 +447,7 @@ static int authenticate(struct MHD_Connection *c, s3q *q, const char *url, enum 
 		/* a key acts as its user with full rights in the user's namespace */
 		q->writer = true;
 		q->admin = strcmp(q->user, "admin") == 0;
+		cairn__write_begins(c, q->method);
 	}
 done:
 	free(hl.h);

@@ -174,6 +174,16 @@ check "while a write is in progress the pass waits (/metrics)" \
 	 awk "/^cairn_recompress_yielded_seconds_total/ { exit !(\$2 > 0) }" "$W/metrics"'
 exec 3>&-
 wait "$SLOW"
+# refused writes (without a token) keep coming, faster than the pass's
+# quiet time: they are not writes, so they do not hold it off. (Without a
+# token, so the address is not throttled for failed logins, as a run of
+# wrong tokens would have it.)
+( while :; do
+	curl -s -o /dev/null -w '%{http_code}\n' -X PUT --data-binary x \
+		"$SERVE_URL/buckets/admin/bg/upload/refused.bin" >>"$W/refused"
+	sleep 0.2
+done ) &
+REFUSED=$!
 n=0
 while [ $n -lt 60 ]; do
 	curl -s "$SERVE_URL/metrics" >"$W/metrics"
@@ -181,8 +191,12 @@ while [ $n -lt 60 ]; do
 	sleep 0.5
 	n=$((n + 1))
 done
+kill "$REFUSED" 2>/dev/null
+wait "$REFUSED" 2>/dev/null
 grep '^cairn_recompress' "$W/metrics"
-check "the background pass rewrote the cold xorb (/metrics)" \
+check "refused writes were coming all along" \
+	'[ "$(grep -c "^4" "$W/refused")" -gt 5 ] && ! grep -qv "^4" "$W/refused"'
+check "the background pass rewrote the cold xorb (/metrics), refused writes or not" \
 	'grep -q "^cairn_recompress_rewritten_total [1-9]" "$W/metrics"'
 check "its savings are in /metrics" \
 	'[ "$(sed -n "s/^cairn_recompress_bytes_after_total //p" "$W/metrics")" -lt \
