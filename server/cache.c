@@ -16,7 +16,8 @@
  * it is held.
  *
  * The job worker is one thread: it takes the oldest unfinished job and
- * fetches what it pins that is not here yet. When the origin cannot be
+ * fetches what it pins that is not here yet (for a recompressed xorb, the
+ * stored form the job names). When the origin cannot be
  * reached it says so in the job's message and tries again with a growing
  * pause; jobs and their progress are rows, so a restarted node goes on
  * where it stopped.
@@ -40,6 +41,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/random.h>
 #include <sys/stat.h>
@@ -66,7 +68,8 @@ static struct {
 	size_t ninflight;
 	pthread_t worker;
 	bool worker_started, stop;
-} g = {.mu = PTHREAD_MUTEX_INITIALIZER, .wake = PTHREAD_COND_INITIALIZER,
+	int lockfd; /* DATA/cache/.lock, flocked while the node runs */
+} g = {.lockfd = -1, .mu = PTHREAD_MUTEX_INITIALIZER, .wake = PTHREAD_COND_INITIALIZER,
        .filled = PTHREAD_COND_INITIALIZER};
 
 static atomic_uint_fast64_t m_hits, m_fills, m_fill_bytes, m_evictions, m_corrupt, m_fill_errors,
@@ -217,6 +220,13 @@ static const char SCHEMA_2[] =
  */
 static const char SCHEMA_3[] = "ALTER TABLE xorbs ADD COLUMN form TEXT NOT NULL DEFAULT '?';"
 			       "PRAGMA user_version = 3;";
+
+/*
+ * pins.form: the stored form a job stages (its hex), for a xorb the origin
+ * recompressed; '' for one it did not (or a job from before: any copy).
+ */
+static const char SCHEMA_4[] = "ALTER TABLE pins ADD COLUMN form TEXT NOT NULL DEFAULT '';"
+			       "PRAGMA user_version = 4;";
 
 /* A copy's key: HEX, or HEX.FORMHEX. */
 #define KEY_LEN CAIRN__FILL_SUBJECT_LEN /* the same shape as a fill's subject */
@@ -1134,21 +1144,28 @@ static bool next_job(char job[33])
 	return found;
 }
 
-/* Up to 64 xorbs of job not staged yet. */
-static size_t pending(const char *job, char (*hex)[CAIRN_HASH_HEX_LEN + 1])
+/* Up to 64 xorbs of job not staged yet, and the form of each to stage ("": any). */
+static size_t pending(const char *job, char (*hex)[CAIRN_HASH_HEX_LEN + 1],
+		      char (*form)[CAIRN_HASH_HEX_LEN + 1])
 {
 	sqlite3_stmt *st;
 	size_t n = 0;
 
 	pthread_mutex_lock(&g.mu);
 	if (sqlite3_prepare_v2(g.db,
-			       "SELECT hash FROM pins WHERE job = ?1 AND done = 0 ORDER BY ord LIMIT 64",
+			       "SELECT hash, form FROM pins WHERE job = ?1 AND done = 0 ORDER BY ord "
+			       "LIMIT 64",
 			       -1, &st, NULL) == SQLITE_OK) {
 		sqlite3_bind_text(st, 1, job, -1, SQLITE_STATIC);
 		while (n < 64 && sqlite3_step(st) == SQLITE_ROW) {
 			const char *h = (const char *)sqlite3_column_text(st, 0);
-			if (h && strlen(h) == CAIRN_HASH_HEX_LEN)
-				memcpy(hex[n++], h, CAIRN_HASH_HEX_LEN + 1);
+			const char *f = (const char *)sqlite3_column_text(st, 1);
+			if (h == NULL || strlen(h) != CAIRN_HASH_HEX_LEN)
+				continue;
+			memcpy(hex[n], h, CAIRN_HASH_HEX_LEN + 1);
+			snprintf(form[n], sizeof(form[n]), "%s",
+				 f && strlen(f) == CAIRN_HASH_HEX_LEN ? f : "");
+			n++;
 		}
 		sqlite3_finalize(st);
 	}
@@ -1182,6 +1199,7 @@ static bool stopping(void)
 /* One batch of a job's xorbs, fetched by FILL_PARALLEL threads at once. */
 typedef struct batch {
 	char (*hex)[CAIRN_HASH_HEX_LEN + 1];
+	char (*form)[CAIRN_HASH_HEX_LEN + 1]; /* "": any copy will do */
 	size_t n;
 	atomic_size_t next;
 	int rc[64];
@@ -1194,17 +1212,21 @@ static void *batch_worker(void *arg)
 	size_t i;
 
 	while ((i = atomic_fetch_add(&b->next, 1)) < b->n && !stopping()) {
-		cairn_hash x;
+		cairn_hash x, f;
+		bool any = b->form[i][0] == '\0';
 
 		b->why[i][0] = '\0';
-		if (cairn_hash_from_hex(&x, b->hex[i], CAIRN_HASH_HEX_LEN) != 0) {
+		if (cairn_hash_from_hex(&x, b->hex[i], CAIRN_HASH_HEX_LEN) != 0 ||
+		    (!any && cairn_hash_from_hex(&f, b->form[i], CAIRN_HASH_HEX_LEN) != 0)) {
 			b->rc[i] = CAIRN_ECORRUPT;
 			snprintf(b->why[i], sizeof(b->why[i]), "a malformed xorb name");
 		} else {
+			/* a recompressed xorb: the form readers are sent to, not any copy */
+			const cairn_hash *want = any ? NULL : &f;
 			char key[KEY_LEN + 1];
-			b->rc[i] = cached(&x, NULL, key)
+			b->rc[i] = cached(&x, want, key)
 					   ? 0
-					   : fill(&x, NULL, key, b->why[i], sizeof(b->why[i]));
+					   : fill(&x, want, key, b->why[i], sizeof(b->why[i]));
 		}
 	}
 	return NULL;
@@ -1212,7 +1234,7 @@ static void *batch_worker(void *arg)
 
 static void run_job(const char *job)
 {
-	char hex[64][CAIRN_HASH_HEX_LEN + 1];
+	char hex[64][CAIRN_HASH_HEX_LEN + 1], form[64][CAIRN_HASH_HEX_LEN + 1];
 	unsigned backoff = 1, corrupt = 0;
 	size_t n;
 	batch *b = malloc(sizeof(*b));
@@ -1223,11 +1245,12 @@ static void run_job(const char *job)
 		return;
 	}
 	job_state(job, "running", "");
-	while (!stopping() && (n = pending(job, hex)) > 0) {
+	while (!stopping() && (n = pending(job, hex, form)) > 0) {
 		pthread_t th[FILL_PARALLEL];
 		size_t started = 0, bad = n;
 
 		b->hex = hex;
+		b->form = form;
 		b->n = n;
 		atomic_store(&b->next, 0);
 		for (size_t i = 0; i < n; i++)
@@ -1390,8 +1413,8 @@ unsigned cairn__cache_job_post(const char *body, size_t len, const char *exp, co
 			status = 500;
 	}
 	if (status == 202 && sqlite3_prepare_v2(g.db,
-					       "INSERT INTO pins (job, hash, size, ord) "
-					       "VALUES (?1, ?2, ?3, ?4) ON CONFLICT DO NOTHING",
+					       "INSERT INTO pins (job, hash, size, ord, form) "
+					       "VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT DO NOTHING",
 					       -1, &ins, NULL) != SQLITE_OK)
 		status = 500;
 	if (status == 202 &&
@@ -1402,11 +1425,16 @@ unsigned cairn__cache_job_post(const char *body, size_t len, const char *exp, co
 		json_t *e = json_array_get(xs, i);
 		const char *hx = json_string_value(json_array_get(e, 0));
 		json_int_t sz = json_integer_value(json_array_get(e, 1));
+		/* [hex, size] or, for a recompressed xorb, [hex, size, form] */
+		json_t *fv = json_array_get(e, 2);
+		const char *fx = fv ? json_string_value(fv) : "";
 		cairn_hash tmp;
 
 		if (hx == NULL || strlen(hx) != CAIRN_HASH_HEX_LEN ||
 		    cairn_hash_from_hex(&tmp, hx, CAIRN_HASH_HEX_LEN) != 0 || sz <= 0 ||
-		    sz > (json_int_t)CAIRN_XORB_MAX_BYTES) {
+		    sz > (json_int_t)CAIRN_XORB_MAX_BYTES || json_array_size(e) > 3 || fx == NULL ||
+		    (*fx != '\0' && (strlen(fx) != CAIRN_HASH_HEX_LEN ||
+				     cairn_hash_from_hex(&tmp, fx, CAIRN_HASH_HEX_LEN) != 0))) {
 			status = 400;
 			break;
 		}
@@ -1414,6 +1442,7 @@ unsigned cairn__cache_job_post(const char *body, size_t len, const char *exp, co
 		sqlite3_bind_text(ins, 2, hx, -1, SQLITE_STATIC);
 		sqlite3_bind_int64(ins, 3, (sqlite3_int64)sz);
 		sqlite3_bind_int64(ins, 4, (sqlite3_int64)i);
+		sqlite3_bind_text(ins, 5, strcmp(fx, hx) == 0 ? "" : fx, -1, SQLITE_STATIC);
 		if (sqlite3_step(ins) != SQLITE_DONE)
 			status = 500;
 		sqlite3_reset(ins);
@@ -1610,6 +1639,40 @@ static int read_key(const char *path)
  * counted against the cache's size, so either would take disk for good.
  * Names of any other shape are not the node's and stay.
  */
+static bool lower_hex(const char *s, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+			return false;
+	return true;
+}
+
+/* The length of the copy key name starts with (HEX or HEX.FORMHEX, lowercase), or 0. */
+static size_t key_prefix(const char *name, size_t len)
+{
+	if (len < CAIRN_HASH_HEX_LEN || !lower_hex(name, CAIRN_HASH_HEX_LEN))
+		return 0;
+	if (len >= KEY_LEN && name[CAIRN_HASH_HEX_LEN] == '.' &&
+	    lower_hex(name + CAIRN_HASH_HEX_LEN + 1, CAIRN_HASH_HEX_LEN) &&
+	    (len == KEY_LEN || name[KEY_LEN] == '.'))
+		return KEY_LEN;
+	return CAIRN_HASH_HEX_LEN;
+}
+
+/* Whether rest is store_file's temporary suffix: ".PID.TID.tmp" (decimal, hex). */
+static bool tmp_suffix(const char *rest)
+{
+	size_t d, h;
+
+	if (rest[0] != '.')
+		return false;
+	d = strspn(rest + 1, "0123456789");
+	if (d == 0 || rest[1 + d] != '.')
+		return false;
+	h = strspn(rest + 2 + d, "0123456789abcdef");
+	return h > 0 && strcmp(rest + 2 + d + h, ".tmp") == 0;
+}
+
 static void sweep_leftovers(void)
 {
 	sqlite3_stmt *st = NULL;
@@ -1626,21 +1689,19 @@ static void sweep_leftovers(void)
 	}
 	while ((e = readdir(d)) != NULL) {
 		const char *name = e->d_name;
-		size_t len = strlen(name);
-		cairn_hash h;
+		size_t len = strlen(name), k = key_prefix(name, len);
 		char path[4400];
 		struct stat sb;
 		bool stale;
 
-		if (len < CAIRN_HASH_HEX_LEN ||
-		    cairn_hash_from_hex(&h, name, CAIRN_HASH_HEX_LEN) != 0)
+		if (k == 0)
 			continue;
-		if (key_ok(name)) {
+		if (k == len) {
 			sqlite3_reset(st);
 			sqlite3_bind_text(st, 1, name, -1, SQLITE_TRANSIENT);
 			stale = sqlite3_step(st) == SQLITE_DONE;
 		} else {
-			stale = len > 4 && strcmp(name + len - 4, ".tmp") == 0;
+			stale = tmp_suffix(name + k);
 		}
 		if (!stale)
 			continue;
@@ -1660,7 +1721,7 @@ static void sweep_leftovers(void)
 
 int cairn__cache_start(const cairn__cache_config *cfg)
 {
-	char path[4200], keyp[4200];
+	char path[4200], keyp[4200], lockp[4200];
 	char *err = NULL;
 
 	snprintf(g.region, sizeof(g.region), "%s", cfg->region);
@@ -1680,6 +1741,20 @@ int cairn__cache_start(const cairn__cache_config *cfg)
 	snprintf(path, sizeof(path), "%s/cache", cfg->data_dir);
 	mkdir(cfg->data_dir, 0755);
 	mkdir(path, 0755);
+	/* one node a folder: another would take this one's fills for a crash's leftovers */
+	snprintf(lockp, sizeof(lockp), "%s/cache/.lock", cfg->data_dir);
+	g.lockfd = open(lockp, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	if (g.lockfd < 0 || flock(g.lockfd, LOCK_EX | LOCK_NB) != 0) {
+		fprintf(stderr, "cairn serve: %s: %s\n", lockp,
+			g.lockfd < 0 ? strerror(errno)
+				     : errno == EWOULDBLOCK ? "another cache node runs on this "
+							      "--data"
+							    : strerror(errno));
+		if (g.lockfd >= 0)
+			close(g.lockfd);
+		g.lockfd = -1;
+		return CAIRN_EIO;
+	}
 	snprintf(g.dir, sizeof(g.dir), "%s/cache/xorbs", cfg->data_dir);
 	if (mkdir(g.dir, 0755) != 0 && errno != EEXIST) {
 		fprintf(stderr, "cairn serve: cannot make %s: %s\n", g.dir, strerror(errno));
@@ -1711,6 +1786,9 @@ int cairn__cache_start(const cairn__cache_config *cfg)
 				     sqlite3_exec(g.db, "COMMIT", NULL, NULL, &err) != SQLITE_OK)) ||
 		    (version < 3 && (sqlite3_exec(g.db, "BEGIN", NULL, NULL, &err) != SQLITE_OK ||
 				     sqlite3_exec(g.db, SCHEMA_3, NULL, NULL, &err) != SQLITE_OK ||
+				     sqlite3_exec(g.db, "COMMIT", NULL, NULL, &err) != SQLITE_OK)) ||
+		    (version < 4 && (sqlite3_exec(g.db, "BEGIN", NULL, NULL, &err) != SQLITE_OK ||
+				     sqlite3_exec(g.db, SCHEMA_4, NULL, NULL, &err) != SQLITE_OK ||
 				     sqlite3_exec(g.db, "COMMIT", NULL, NULL, &err) != SQLITE_OK))) {
 			fprintf(stderr, "cairn serve: cannot upgrade the cache index %s: %s\n", path,
 				err ? err : sqlite3_errmsg(g.db));
@@ -1760,5 +1838,8 @@ void cairn__cache_stop(void)
 	g.worker_started = false;
 	sqlite3_close(g.db);
 	g.db = NULL;
+	if (g.lockfd >= 0)
+		close(g.lockfd); /* drops the flock */
+	g.lockfd = -1;
 	g.on = false;
 }

@@ -161,8 +161,18 @@ int cairn__region_job(cairn_repo *repo, cairn_meta *meta, const cairn_caller *wh
 			goto out;
 		cairn_hash_to_hex(hex, &terms.h[i]);
 		rc = CAIRN_ENOMEM;
-		if (json_array_append_new(xs, json_pack("[s,I]", hex, (json_int_t)row.stored)) != 0)
-			goto out;
+		if (row.gen == 0) {
+			if (json_array_append_new(xs, json_pack("[s,I]", hex,
+								(json_int_t)row.stored)) != 0)
+				goto out;
+		} else {
+			/* recompressed: the node stages the form readers are sent to */
+			char form[CAIRN_HASH_HEX_LEN + 1];
+			cairn_hash_to_hex(form, &row.name);
+			if (json_array_append_new(xs, json_pack("[s,I,s]", hex,
+								(json_int_t)row.stored, form)) != 0)
+				goto out;
+		}
 	}
 	rc = CAIRN_ENOMEM;
 	for (size_t f = 0; f < nfiles; f++)

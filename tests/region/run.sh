@@ -142,16 +142,24 @@ done
 kill "$NPID"; wait "$NPID" 2>/dev/null
 # and clears what a crash leaves: a copy renamed into place without its row, a temporary file
 Z=$(printf '0%.0s' $(seq 64))
-kept=$(ls "$W/n/cache/xorbs" | grep -c '^[0-9a-f]\{64\}')
+kept=$(ls "$W/n/cache/xorbs" | grep -c '^[0-9a-f]\{64\}$')
 head -c 5000 /dev/zero >"$W/n/cache/xorbs/$Z"
 head -c 7000 /dev/zero >"$W/n/cache/xorbs/$Z.1234.7f00.tmp"
 echo not the node >"$W/n/cache/xorbs/notes.txt"
+echo nor this >"$W/n/cache/xorbs/$(printf 'A%.0s' $(seq 64))"
+echo nor this >"$W/n/cache/xorbs/$Z.draft.tmp"
 start_node
 check "a restart removes a copy without a row and a temporary file" "0 0" \
 	"$([ -e "$W/n/cache/xorbs/$Z" ] && echo 1 || echo 0) $([ -e "$W/n/cache/xorbs/$Z.1234.7f00.tmp" ] && echo 1 || echo 0)"
-check "and keeps the copies it has rows for, and names not its own" "$kept 1" \
-	"$(ls "$W/n/cache/xorbs" | grep -c '^[0-9a-f]\{64\}') $([ -f "$W/n/cache/xorbs/notes.txt" ] && echo 1 || echo 0)"
+check "and keeps the copies it has rows for, and names not its own" "$kept 3" \
+	"$(ls "$W/n/cache/xorbs" | grep -c '^[0-9a-f]\{64\}$') $(ls "$W/n/cache/xorbs" | grep -c -e '^notes.txt$' -e '^A\{64\}$' -e "^$Z.draft.tmp$")"
 grep -q "removed 2 file(s) of 12000 bytes" "$W/n/err" && ok "and says so" || bad "no word of the removal: $(grep cache: "$W/n/err")"
+# one node a folder: a second on the same --data is refused, and the first goes on
+timeout 10 "$C" serve --listen 127.0.0.1:0 --data "$W/n" --region eu --origin "$PROXY" >/dev/null 2>"$W/second" &&
+	bad "a second node on the same --data started" ||
+	{ grep -q "another cache node runs on this --data" "$W/second" && ok "a second node on the same --data is refused" ||
+		bad "second node: $(cat "$W/second")"; }
+check "the first still answers" 200 "$(curl -s -o /dev/null -w '%{http_code}' "$NODE/healthz")"
 st() { "$C" buckets prewarm --status "$1" --region eu --json 2>/dev/null | jget state; }
 check "job survives a restart" done "$(st "$JOB")"
 before=$(metric "$ORIGIN" cairn_xorb_reads_total)
@@ -296,13 +304,19 @@ check "the origin recompressed its xorbs" 1 "$(jget rewritten <"$W/rc.json" | aw
 CAIRN_XET_SCHEMES_ONLY=1 "$C" buckets cp cairn://buckets/alice/data/rc/text.jsonl "$W/rc-got" --region eu --quiet >/dev/null 2>"$W/err"
 cmp -s "$W/text.jsonl" "$W/rc-got" && ok "a recompressed object through --region, as a xet client (raw layout)" ||
 	bad "recompressed through --region (xet): $(cat "$W/err")"
+# the node holds the xorb as it came (the range above); a pre-warm stages the stored form
+# readers are now sent to, not whatever copy is held
 f0=$(metric "$NODE" cairn_cache_fills_total)
+"$C" buckets prewarm alice/data/rc/ --region eu --wait --json >"$W/job4" 2>/dev/null
+check "a pre-warm after the recompression" done "$(jget state <"$W/job4")"
+f1=$(metric "$NODE" cairn_cache_fills_total)
+check "fetched the new stored form" 1 "$(awk "BEGIN{print ($f1 > $f0)}")"
+check "which is held beside the old" 1 "$(ls "$W/n/cache/xorbs" | grep -c "^$(echo "$OLD_URL" | sed -n 's,.*/v1/xorbs/default/\([0-9a-f]\{64\}\).*,\1,p')\.[0-9a-f]\{64\}$")"
 rm -f "$W/rc-got"
 "$C" buckets cp cairn://buckets/alice/data/rc/text.jsonl "$W/rc-got" --region eu --quiet >/dev/null 2>"$W/err"
 cmp -s "$W/text.jsonl" "$W/rc-got" && ok "a recompressed object through --region, as stored" ||
 	bad "recompressed through --region: $(cat "$W/err")"
-f1=$(metric "$NODE" cairn_cache_fills_total)
-check "the node fetched the new stored form" 1 "$(awk "BEGIN{print ($f1 > $f0)}")"
+check "from what the pre-warm staged (no fill)" "$f1" "$(metric "$NODE" cairn_cache_fills_total)"
 h1=$(metric "$NODE" cairn_cache_hits_total)
 rm -f "$W/rc-got"
 "$C" buckets cp cairn://buckets/alice/data/rc/text.jsonl "$W/rc-got" --region eu --quiet >/dev/null 2>"$W/err"
