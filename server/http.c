@@ -557,7 +557,8 @@ static int authenticate(struct MHD_Connection *c, worker *w, req *q, bool cookie
 		q->authed = q->by_session = true;
 		q->admin = strcmp(q->scope, "admin") == 0;
 		q->can_write_scope = q->admin || strcmp(q->scope, "write") == 0;
-		cairn__write_begins(c, q->method);
+		if (q->can_write_scope)
+			cairn__write_begins(c, q->method);
 		return 0;
 	}
 	if (h == NULL)
@@ -575,7 +576,8 @@ static int authenticate(struct MHD_Connection *c, worker *w, req *q, bool cookie
 	q->authed = true;
 	q->admin = strcmp(q->scope, "admin") == 0;
 	q->can_write_scope = q->admin || strcmp(q->scope, "write") == 0;
-	cairn__write_begins(c, q->method);
+	if (q->can_write_scope)
+		cairn__write_begins(c, q->method);
 	return 0;
 }
 

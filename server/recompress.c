@@ -7,13 +7,14 @@
  * The thread runs at the lowest CPU priority (nice 19), so uploads and
  * reads go first; and it yields to writes: between groups of chunks (at
  * most a run's 1 MiB is compressed at a time) and before each write, it
- * waits while any write (PUT, POST) is in progress on any front, or ended
- * less than WRITES_QUIET_MS ago. It waits at most YIELD_MAX_MS per xorb,
- * then finishes that xorb without waiting: a server that takes writes
- * without such gaps (or a client that sends them to hold the pass off)
- * gets one xorb recompressed per YIELD_MAX_MS, not none. Several servers on one metadata may each run it: a xorb two passes
- * rewrite at once is recorded once, and the loser's copy is dropped
- * (lib/core/repack.c).
+ * waits while any write (a PUT or POST by a caller with a right to write:
+ * cairn__writes_quiet) is in progress on any front, or ended less than
+ * WRITES_QUIET_MS ago. It waits at most YIELD_MAX_MS per xorb, then
+ * finishes that xorb without waiting: a server that takes writes without
+ * such gaps (or a user who sends them to hold the pass off) gets one xorb
+ * recompressed per YIELD_MAX_MS, not none. Several servers on one metadata
+ * may each run it: a xorb two passes rewrite at once is recorded once, and
+ * the loser's copy is dropped (lib/core/repack.c).
  */
 #include "server_int.h"
 

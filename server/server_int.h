@@ -153,9 +153,9 @@ extern unsigned cairn__max_connections;
  * No write in progress on any front, and none ended in the last quiet_ms
  * milliseconds: when background work (recompress.c) may use the disk and
  * the CPU without slowing uploads. A write is a PUT or POST whose caller
- * was authenticated (cairn__write_begins, called by each front once it
- * knows who asks), counted until the request ends: a stream of refused
- * requests cannot hold background work off.
+ * was authenticated with a right to write (cairn__write_begins, called by
+ * each front once it knows who asks), counted until the request ends:
+ * requests refused for want of a valid credential never count.
  */
 bool cairn__writes_quiet(int64_t quiet_ms);
 void cairn__write_begins(struct MHD_Connection *c, const char *method);

@@ -434,6 +434,13 @@ static CURLcode perform_once(cairn_client *c, request *r)
 		curl_easy_setopt(h, CURLOPT_READDATA, c);
 		if (r->in_size >= 0)
 			curl_easy_setopt(h, CURLOPT_INFILESIZE_LARGE, (curl_off_t)r->in_size);
+		/*
+		 * A body that cannot be read twice waits longer for "100 Continue"
+		 * (libcurl's default is 1 s): a refusal that comes first leaves it
+		 * whole, to be sent again (slowed_down)
+		 */
+		if (r->in_start < 0)
+			curl_easy_setopt(h, CURLOPT_EXPECT_100_TIMEOUT_MS, 10000L);
 	} else if (r->body || r->data) {
 		char ct[96];
 		snprintf(ct, sizeof(ct), "Content-Type: %s",
@@ -464,19 +471,27 @@ static CURLcode perform_once(cairn_client *c, request *r)
 	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &c->status);
 	if (curl_easy_getinfo(h, CURLINFO_SIZE_UPLOAD_T, &up) == CURLE_OK && up > 0)
 		c->sent += (uint64_t)up;
-	if (curl_easy_getinfo(h, CURLINFO_RETRY_AFTER, &ra) == CURLE_OK && ra >= 0)
-		c->retry_after = (long)ra;
+	{
+		/* libcurl says 0 for no Retry-After at all: whether one came is asked apart */
+		struct curl_header *hh;
+		if (curl_easy_header(h, "Retry-After", 0, CURLH_HEADER, -1, &hh) == CURLHE_OK)
+			c->retry_after =
+				curl_easy_getinfo(h, CURLINFO_RETRY_AFTER, &ra) == CURLE_OK && ra > 0
+					? (long)ra
+					: 0;
+	}
 	curl_easy_setopt(h, CURLOPT_HTTPHEADER, NULL);
 	curl_slist_free_all(hdrs);
 	return rc;
 }
 
 /*
- * A 503 with Retry-After (S3's SlowDown; Cairn's when its upload memory is
- * taken) says the server did not act on the request: any request may be
- * sent again, if its body can be. One read from a pipe cannot be: it is
- * sent again only if libcurl took none of it (it waits for "100 Continue"
- * before a big or unsized body, and the refusal comes first).
+ * A 503 with a Retry-After header (Cairn's SlowDown: its upload memory is
+ * taken, and the request was not acted on) may be sent again whatever the
+ * request, if its body can be; a bare 503 (a proxy's, maybe after the
+ * server acted) only for an idempotent one. A body read from a pipe is
+ * sent again only if libcurl took none of it: it waits for "100 Continue"
+ * before a big or unsized body, and a refusal that comes first keeps it.
  */
 static bool slowed_down(const cairn_client *c, const request *r)
 {

@@ -34,7 +34,7 @@ struct cairn_client {
 	size_t len, cap, max;
 	bool too_big;
 	long status;
-	long retry_after; /* seconds, from the last answer's Retry-After; -1 if none */
+	long retry_after; /* the last answer's Retry-After, seconds (0: not a number); -1: none */
 
 	/* the request being run: where a 2xx body goes, where an upload comes from */
 	request *req;

@@ -106,8 +106,8 @@ def server(cli, tmp_path_factory):
         gc.collect()  # clients left by the tests close their kept-alive connections
         os.kill(proc.pid, signal.SIGTERM)
         try:
-            # a connection whose upload a test canceled can hold the server's
-            # shutdown for ~30 s (the server's business): the data is scratch
+            # the server drains open connections for up to 30 s on SIGTERM
+            # (a client a test never closed holds one): the data is scratch
             proc.wait(3)
         except subprocess.TimeoutExpired:
             os.kill(proc.pid, signal.SIGKILL)
