@@ -1639,21 +1639,15 @@ static int read_key(const char *path)
  * counted against the cache's size, so either would take disk for good.
  * Names of any other shape are not the node's and stay.
  */
-static bool lower_hex(const char *s, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
-			return false;
-	return true;
-}
+#define LOWER_HEX "0123456789abcdef"
 
 /* The length of the copy key name starts with (HEX or HEX.FORMHEX, lowercase), or 0. */
 static size_t key_prefix(const char *name, size_t len)
 {
-	if (len < CAIRN_HASH_HEX_LEN || !lower_hex(name, CAIRN_HASH_HEX_LEN))
+	if (strspn(name, LOWER_HEX) != CAIRN_HASH_HEX_LEN)
 		return 0;
-	if (len >= KEY_LEN && name[CAIRN_HASH_HEX_LEN] == '.' &&
-	    lower_hex(name + CAIRN_HASH_HEX_LEN + 1, CAIRN_HASH_HEX_LEN) &&
+	if (name[CAIRN_HASH_HEX_LEN] == '.' &&
+	    strspn(name + CAIRN_HASH_HEX_LEN + 1, LOWER_HEX) == CAIRN_HASH_HEX_LEN &&
 	    (len == KEY_LEN || name[KEY_LEN] == '.'))
 		return KEY_LEN;
 	return CAIRN_HASH_HEX_LEN;
@@ -1669,7 +1663,7 @@ static bool tmp_suffix(const char *rest)
 	d = strspn(rest + 1, "0123456789");
 	if (d == 0 || rest[1 + d] != '.')
 		return false;
-	h = strspn(rest + 2 + d, "0123456789abcdef");
+	h = strspn(rest + 2 + d, LOWER_HEX);
 	return h > 0 && strcmp(rest + 2 + d + h, ".tmp") == 0;
 }
 
@@ -1781,15 +1775,15 @@ int cairn__cache_start(const cairn__cache_config *cfg)
 				version = sqlite3_column_int(st, 0);
 			sqlite3_finalize(st);
 		}
-		if ((version < 2 && (sqlite3_exec(g.db, "BEGIN", NULL, NULL, &err) != SQLITE_OK ||
-				     sqlite3_exec(g.db, SCHEMA_2, NULL, NULL, &err) != SQLITE_OK ||
-				     sqlite3_exec(g.db, "COMMIT", NULL, NULL, &err) != SQLITE_OK)) ||
-		    (version < 3 && (sqlite3_exec(g.db, "BEGIN", NULL, NULL, &err) != SQLITE_OK ||
-				     sqlite3_exec(g.db, SCHEMA_3, NULL, NULL, &err) != SQLITE_OK ||
-				     sqlite3_exec(g.db, "COMMIT", NULL, NULL, &err) != SQLITE_OK)) ||
-		    (version < 4 && (sqlite3_exec(g.db, "BEGIN", NULL, NULL, &err) != SQLITE_OK ||
-				     sqlite3_exec(g.db, SCHEMA_4, NULL, NULL, &err) != SQLITE_OK ||
-				     sqlite3_exec(g.db, "COMMIT", NULL, NULL, &err) != SQLITE_OK))) {
+		/* each step in its own transaction, from the version found on */
+		static const char *const upgrade[] = {SCHEMA_2, SCHEMA_3, SCHEMA_4};
+		bool failed = false;
+		for (int to = 2; to < 2 + (int)(sizeof(upgrade) / sizeof(upgrade[0])) && !failed; to++)
+			failed = version < to &&
+				 (sqlite3_exec(g.db, "BEGIN", NULL, NULL, &err) != SQLITE_OK ||
+				  sqlite3_exec(g.db, upgrade[to - 2], NULL, NULL, &err) != SQLITE_OK ||
+				  sqlite3_exec(g.db, "COMMIT", NULL, NULL, &err) != SQLITE_OK);
+		if (failed) {
 			fprintf(stderr, "cairn serve: cannot upgrade the cache index %s: %s\n", path,
 				err ? err : sqlite3_errmsg(g.db));
 			sqlite3_free(err);
