@@ -557,8 +557,6 @@ static int authenticate(struct MHD_Connection *c, worker *w, req *q, bool cookie
 		q->authed = q->by_session = true;
 		q->admin = strcmp(q->scope, "admin") == 0;
 		q->can_write_scope = q->admin || strcmp(q->scope, "write") == 0;
-		if (q->can_write_scope)
-			cairn__write_begins(c, q->method);
 		return 0;
 	}
 	if (h == NULL)
@@ -576,8 +574,6 @@ static int authenticate(struct MHD_Connection *c, worker *w, req *q, bool cookie
 	q->authed = true;
 	q->admin = strcmp(q->scope, "admin") == 0;
 	q->can_write_scope = q->admin || strcmp(q->scope, "write") == 0;
-	if (q->can_write_scope)
-		cairn__write_begins(c, q->method);
 	return 0;
 }
 
@@ -2562,6 +2558,8 @@ static enum MHD_Result first_call(struct MHD_Connection *c, req *q, const char *
 			cairn__auth_failed(c);
 		return msg ? send_code(c, q, rc, msg) : send_engine(c, q, rc);
 	}
+	if (q->can_write_scope)
+		cairn__write_begins(c, q->method); /* the recompression pass yields to it */
 	if (q->key_in_query) {
 		size_t n;
 		if (!cairn__query_arg(c, "path", q->key, CAIRN_KEY_MAX + 1, &n))

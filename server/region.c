@@ -154,6 +154,7 @@ int cairn__region_job(cairn_repo *repo, cairn_meta *meta, const cairn_caller *wh
 	for (size_t i = 0; i < terms.n; i++) {
 		cairn_xorb_row row;
 		char hex[CAIRN_HASH_HEX_LEN + 1];
+		json_t *e;
 
 		if (first[i] != i)
 			continue;
@@ -161,18 +162,17 @@ int cairn__region_job(cairn_repo *repo, cairn_meta *meta, const cairn_caller *wh
 			goto out;
 		cairn_hash_to_hex(hex, &terms.h[i]);
 		rc = CAIRN_ENOMEM;
-		if (row.gen == 0) {
-			if (json_array_append_new(xs, json_pack("[s,I]", hex,
-								(json_int_t)row.stored)) != 0)
-				goto out;
-		} else {
+		e = json_pack("[s,I]", hex, (json_int_t)row.stored);
+		if (e != NULL && row.gen > 0) {
 			/* recompressed: the node stages the form readers are sent to */
-			char form[CAIRN_HASH_HEX_LEN + 1];
-			cairn_hash_to_hex(form, &row.name);
-			if (json_array_append_new(xs, json_pack("[s,I,s]", hex,
-								(json_int_t)row.stored, form)) != 0)
+			cairn_hash_to_hex(hex, &row.name);
+			if (json_array_append_new(e, json_string(hex)) != 0) {
+				json_decref(e);
 				goto out;
+			}
 		}
+		if (json_array_append_new(xs, e) != 0)
+			goto out;
 	}
 	rc = CAIRN_ENOMEM;
 	for (size_t f = 0; f < nfiles; f++)
