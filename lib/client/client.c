@@ -110,24 +110,17 @@ int cairn__client_check_bucket(const char *ns, const char *name)
 	return rc ? rc : check_name("bucket", name);
 }
 
-/* An object key: 1..1024 bytes, no empty, "." or ".." segment. */
+/* An object key by the one rule (cairn_key_valid), with a message saying which part failed. */
 int cairn__client_check_key(const char *key)
 {
 	size_t n = key ? strlen(key) : 0;
-	const char *p = key;
 
 	if (n == 0 || n > CAIRN_CLIENT_KEY_MAX)
 		return cairn__error_set(CAIRN_EINVALID, "bad object path '%s' (1..1024 bytes)",
 					key ? key : "");
-	while (p != NULL) {
-		const char *end = strchr(p, '/');
-		size_t sl = end ? (size_t)(end - p) : strlen(p);
-		if (sl == 0 || (sl == 1 && p[0] == '.') || (sl == 2 && p[0] == '.' && p[1] == '.'))
-			return cairn__error_set(CAIRN_EINVALID,
-						"bad object path '%s' (empty, '.' or '..' segment)",
-						key);
-		p = end ? end + 1 : NULL;
-	}
+	if (!cairn_key_valid(key, n))
+		return cairn__error_set(CAIRN_EINVALID,
+					"bad object path '%s' (empty, '.' or '..' segment)", key);
 	return 0;
 }
 
