@@ -418,42 +418,18 @@ static int zstd_frame_decode(xorb_decoder *d, uint8_t *dst, size_t raw, const ui
 int cairn__xorb_run_decode(xorb_decoder *d, uint8_t *dst, size_t want, size_t total,
 			   const uint8_t *src, size_t packed, size_t index)
 {
-	unsigned long long size = ZSTD_getFrameContentSize(src, packed);
-	ZSTD_inBuffer in = {src, packed, 0};
-	ZSTD_outBuffer out = {dst, want, 0};
+	size_t size, in = 0, out = 0;
+	int rc = cairn__xorb_run_open(d, src, packed, &size, index);
 
-	if (d->zdctx == NULL && (d->zdctx = ZSTD_createDCtx()) == NULL)
-		return cairn__error_set(CAIRN_ENOMEM, "out of memory for a zstd decoder");
-	if (size == ZSTD_CONTENTSIZE_UNKNOWN || size == ZSTD_CONTENTSIZE_ERROR ||
-	    size > CAIRN_XORB_RUN_MAX_RAW || size < want || (total && size != total))
+	if (rc != 0)
+		return rc;
+	if (size < want || (total && size != total))
 		return cairn__error_set(CAIRN_ECORRUPT,
 					"xorb chunk %zu: a run's zstd frame does not declare the "
 					"bytes of its chunks",
 					index);
-	{
-		/* the head's packed bytes are always whole: the frame must fill them exactly */
-		size_t r = ZSTD_findFrameCompressedSize(src, packed);
-		if (ZSTD_isError(r) || r != packed)
-			return cairn__error_set(CAIRN_ECORRUPT,
-						"xorb chunk %zu: a run's zstd frame %s", index,
-						ZSTD_isError(r) ? "is truncated or malformed"
-								: "is followed by other bytes");
-	}
-	ZSTD_DCtx_reset(d->zdctx, ZSTD_reset_session_and_parameters);
-	ZSTD_DCtx_setParameter(d->zdctx, ZSTD_d_windowLogMax, 20); /* a run's 1 MiB */
 	/* the first `want` bytes: a reader that needs the run's start stops there */
-	while (out.pos < want) {
-		size_t before_in = in.pos, before_out = out.pos;
-		size_t r = ZSTD_decompressStream(d->zdctx, &out, &in);
-
-		if (ZSTD_isError(r))
-			return cairn__error_set(CAIRN_ECORRUPT, "xorb chunk %zu: bad zstd frame (%s)",
-						index, ZSTD_getErrorName(r));
-		if (in.pos == before_in && out.pos == before_out)
-			return cairn__error_set(CAIRN_ECORRUPT,
-						"xorb chunk %zu: a run's zstd frame ends early", index);
-	}
-	return 0;
+	return cairn__xorb_run_step(d, dst, &out, want, src, packed, &in, index);
 }
 
 int cairn__xorb_run_open(xorb_decoder *d, const uint8_t *src, size_t packed, size_t *total,
