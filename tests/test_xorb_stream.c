@@ -213,6 +213,21 @@ static void runs(cairn_xorb_stream *st, seen *s)
 		s->want_mask = 1u << 1;
 		cairn_xorb_stream_reset(st);
 		CHECK(feed_all(st, mut, (size_t)sp.length, 4096) == CAIRN_ECORRUPT);
+		/* a chunk not wanted is not decoded: damage to its bytes goes unseen, unless wanted */
+		CHECK(cairn_xorb_chunk_scheme(x, 5) != CAIRN_XORB_NONE);
+		CHECK(cairn_xorb_span_get(x, 5, 6, &c) == 0);
+		memcpy(mut, bytes + sp.offset, (size_t)sp.length);
+		memset(mut + (c.offset - sp.offset) + CAIRN_XORB_CHUNK_HEADER_LEN, 0xff,
+		       (size_t)c.length - CAIRN_XORB_CHUNK_HEADER_LEN);
+		seen_reset(s);
+		s->want_mask = 1u << 4 | 1u << 6;
+		cairn_xorb_stream_reset(st);
+		CHECKF(feed_all(st, mut, (size_t)sp.length, 4096) == 0, "%s", cairn_error_last());
+		CHECK_EQ_U64(s->n, 2);
+		seen_reset(s);
+		s->want_mask = 1u << 5;
+		cairn_xorb_stream_reset(st);
+		CHECK(feed_all(st, mut, (size_t)sp.length, 4096) == CAIRN_ECORRUPT);
 		free(mut);
 	}
 	cairn_xorb_stream_set_want(st, NULL);
