@@ -135,6 +135,7 @@ curl -sf -H "Authorization: Bearer $CAIRN_TOKEN" \
 check "a xet client gets the raw layout of recompressed xorbs" 'grep -q "layout=raw" "$W/recon.xet"'
 check "Cairn's client gets them as stored (runs whole, no raw layout)" \
 	'! grep -q "layout=raw" "$W/recon.cairn" && ! cmp -s "$W/recon.xet" "$W/recon.cairn"'
+check "by URLs that name the stored form" 'grep -q "&form=[0-9a-f]\{64\}" "$W/recon.cairn"'
 check "fsck clean after the pass" fsck_clean
 
 # the replaced forms wait for gc's grace, then go; the objects stay whole
