@@ -82,10 +82,6 @@ static void drop_unrecorded(cairn_repo *r, const cairn_hash *name)
 	r->meta->rollback(r->meta);
 }
 
-/*
- * Rewrite one xorb. *before and *after get its stored bytes; *changed
- * whether a new form was recorded. Returns 0 or an error.
- */
 typedef struct pauser {
 	int (*fn)(void *ctx);
 	void *ctx;
@@ -99,6 +95,10 @@ static int pause_point(const pauser *p)
 	return 0;
 }
 
+/*
+ * Rewrite one xorb. *after gets its stored bytes; *changed whether a new
+ * form was recorded. Returns 0 or an error.
+ */
 static int repack_one(cairn_repo *r, const cairn_xorb_row *row, cairn_xorb_writer *w,
 		      uint8_t *chunk, const pauser *pz, bool *changed, uint64_t *after)
 {

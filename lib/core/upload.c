@@ -321,11 +321,6 @@ static void wait_store(cairn_upload *u)
 	}
 }
 
-/*
- * Record a xorb that is durable in the store: its row and its chunks in the
- * chunk index, in a transaction of its own. *packed (may be NULL) gets its
- * chunks' serialized bytes (headers included, footer not).
- */
 int cairn__store_ensure(cairn_repo *r, const cairn_hash *name, const void *bytes, size_t len)
 {
 	uint64_t have = 0;
@@ -339,6 +334,11 @@ int cairn__store_ensure(cairn_repo *r, const cairn_hash *name, const void *bytes
 	return rc;
 }
 
+/*
+ * Record a xorb that is durable in the store: its row and its chunks in the
+ * chunk index, in a transaction of its own. *packed (may be NULL) gets its
+ * chunks' serialized bytes (headers included, footer not).
+ */
 int cairn__xorb_record(cairn_repo *r, const cairn_hash *xh, const uint8_t *bytes, size_t len,
 		       uint64_t *packed)
 {
