@@ -39,7 +39,7 @@ struct cairn_xorb_stream {
 	size_t hdr_have;       /* header bytes gathered for the current chunk */
 	bool in_body;          /* the header is complete, packed bytes follow */
 	xorb_chunk_header h;   /* the current chunk's header, once in_body */
-	uint8_t *packed;       /* PACKED_CAP bytes, for a chunk split across pieces */
+	uint8_t *packed;       /* XORB_MAX_PACKED bytes, for a chunk split across pieces */
 	size_t have;           /* packed bytes gathered */
 	uint8_t *out;          /* CAIRN_CHUNK_MAX bytes: a compressed chunk decoded */
 	size_t index;          /* chunks handed out since the start */
@@ -155,7 +155,9 @@ static int run_head(cairn_xorb_stream *s, const uint8_t *src, bool wanted, const
 	if ((s->run == NULL && (s->run = malloc(CAIRN_XORB_RUN_MAX_RAW)) == NULL) ||
 	    (s->run_src == NULL && (s->run_src = malloc(CAIRN_XORB_RUN_MAX_RAW)) == NULL))
 		return cairn__error_set(CAIRN_ENOMEM, "out of memory for a run");
-	memcpy(s->run_src, src, s->h.packed); /* header parsing bounds it by the run maximum */
+	/* kept for the chunks after the head (header parsing bounds it by the run maximum) */
+	if (src != s->run_src)
+		memcpy(s->run_src, src, s->h.packed);
 	rc = cairn__xorb_run_open(&s->d, s->run_src, s->h.packed, &total, s->index);
 	if (rc < 0)
 		return rc;
@@ -247,17 +249,27 @@ static int feed(cairn_xorb_stream *s, const uint8_t *p, size_t len)
 			len -= take;
 			continue;
 		}
-		if (s->packed == NULL && (s->packed = malloc(PACKED_CAP)) == NULL)
-			return cairn__error_set(CAIRN_ENOMEM, "out of memory for a chunk");
-		take = s->h.packed - s->have;
-		if (take > len)
-			take = len;
-		memcpy(s->packed + s->have, p, take);
-		s->have += take;
-		p += take;
-		len -= take;
-		if (s->have == s->h.packed && (rc = emit(s, s->packed)) != 0)
-			return rc;
+		/*
+		 * Split across pieces: gathered, a run's frame straight into
+		 * run_src, where it is decoded from (the previous run's chunks
+		 * were all handed out before this head's bytes came)
+		 */
+		{
+			bool run = s->h.scheme == CAIRN_XORB_ZSTD_RUN;
+			uint8_t **buf = run ? &s->run_src : &s->packed;
+			if (*buf == NULL &&
+			    (*buf = malloc(run ? CAIRN_XORB_RUN_MAX_RAW : XORB_MAX_PACKED)) == NULL)
+				return cairn__error_set(CAIRN_ENOMEM, "out of memory for a chunk");
+			take = s->h.packed - s->have;
+			if (take > len)
+				take = len;
+			memcpy(*buf + s->have, p, take);
+			s->have += take;
+			p += take;
+			len -= take;
+			if (s->have == s->h.packed && (rc = emit(s, *buf)) != 0)
+				return rc;
+		}
 	}
 	return 0;
 }
