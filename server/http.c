@@ -1689,7 +1689,9 @@ static enum MHD_Result h_reconstruction(struct MHD_Connection *c, worker *w, req
 			       strcmp(sc, "cairn") == 0;
 	}
 	caller_of(q, &who);
-	rc = cairn_file_reconstruct(w->repo, &who, &q->file, &size, &t, &n);
+	rc = cairn_file_reconstruct_as(w->repo, &who, &q->file,
+				       stored_forms ? CAIRN_RECON_STORED_FORMS : CAIRN_RECON_RAW_LAYOUT,
+				       &size, &t, &n);
 	if (rc != 0) {
 		if (rc == CAIRN_ENOTFOUND)
 			return send_error(c, q, 404, "NotFound", "no such file");
@@ -1846,7 +1848,8 @@ json_t *cairn__node_terms_json(cairn_repo *repo, const cairn_hash *file, int *rc
 	uint64_t size = 0;
 	size_t n = 0;
 
-	if ((*rc = cairn_file_reconstruct(repo, &admin, file, &size, &t, &n)) != 0)
+	/* chunk ranges are all a node reads by */
+	if ((*rc = cairn_file_reconstruct_as(repo, &admin, file, 0, &size, &t, &n)) != 0)
 		return NULL;
 	if ((arr = json_array()) != NULL) {
 		for (size_t i = 0; i < n; i++) {

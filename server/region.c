@@ -136,7 +136,7 @@ int cairn__region_job(cairn_repo *repo, cairn_meta *meta, const cairn_caller *wh
 		uint64_t size;
 		size_t n = 0;
 
-		rc = cairn_file_reconstruct(repo, who, &files[f], &size, &t, &n);
+		rc = cairn_file_reconstruct_as(repo, who, &files[f], 0, &size, &t, &n);
 		for (size_t i = 0; i < n && rc == 0; i++)
 			rc = list_add(&terms, &t[i].xorb);
 		free(t);

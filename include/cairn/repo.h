@@ -327,6 +327,19 @@ CAIRN_API int cairn_file_reconstruct(cairn_repo *r, const cairn_caller *who,
 				     cairn_recon_term **terms, size_t *n);
 
 /*
+ * The same, with only the layouts of recompressed xorbs' terms that the
+ * caller will use computed (each costs metadata reads): forms is
+ * CAIRN_RECON_RAW_LAYOUT (byte_start, byte_end), CAIRN_RECON_STORED_FORMS
+ * (form...), both (cairn_file_reconstruct) or 0 (chunk ranges only). What
+ * is not asked for is 0. Terms of other xorbs always have their bytes.
+ */
+#define CAIRN_RECON_RAW_LAYOUT 1u
+#define CAIRN_RECON_STORED_FORMS 2u
+CAIRN_API int cairn_file_reconstruct_as(cairn_repo *r, const cairn_caller *who,
+					const cairn_hash *file, unsigned forms, uint64_t *size,
+					cairn_recon_term **terms, size_t *n);
+
+/*
  * Read serialized bytes [off, off + len) of a stored xorb (what a signed
  * xorb URL serves). Returns 0, CAIRN_ENOTFOUND, CAIRN_ECORRUPT, CAIRN_EIO.
  */

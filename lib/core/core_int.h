@@ -33,6 +33,20 @@ struct cairn_repo {
  */
 int cairn__store_ensure(cairn_repo *r, const cairn_hash *name, const void *bytes, size_t len);
 
+/*
+ * The chunk rows a read of term t needs, t's xorb being xr: t's own and,
+ * in a recompressed xorb, those of the runs t cuts into (a run has at most
+ * CAIRN_XORB_RUN_MAX_CHUNKS chunks, so rows up to that many either side
+ * are read). Rows [*lo, *lo + n) land in *rows (grown as needed, *cap its
+ * room), every size checked; [*head, *end), in chunk indices, runs from
+ * the head of the run t->first is in to the end of the run t->end - 1 is
+ * in (t's own chunks without runs). Returns 0, CAIRN_ECORRUPT, CAIRN_ENOMEM
+ * or the metadata's error.
+ */
+int cairn__term_rows(cairn_repo *r, const cairn_term *t, const cairn_xorb_row *xr,
+		     cairn_chunk_row **rows, size_t *cap, uint32_t *lo, uint32_t *head,
+		     uint32_t *end);
+
 /* meta->object_put, then the put hook. */
 int cairn__object_put(cairn_repo *r, int64_t bucket, const cairn_object_row *row);
 

@@ -503,6 +503,58 @@ struct cairn_reader {
 #define PACKED_MAX (CAIRN_XORB_CHUNK_HEADER_LEN + CAIRN_CHUNK_MAX + CAIRN_CHUNK_MAX / 64 + 64)
 #define RUN_PACKED_MAX (CAIRN_XORB_CHUNK_HEADER_LEN + CAIRN_XORB_RUN_MAX_RAW)
 
+int cairn__term_rows(cairn_repo *r, const cairn_term *t, const cairn_xorb_row *xr,
+		     cairn_chunk_row **rows, size_t *cap, uint32_t *lo, uint32_t *head,
+		     uint32_t *end)
+{
+	uint32_t a = t->first, b = t->end, h, e;
+	size_t all;
+	int rc;
+
+	/* a term from the metadata sizes the arrays: no more chunks than a xorb can hold */
+	if (t->end <= t->first ||
+	    t->end - t->first > CAIRN_XORB_MAX_BYTES / (CAIRN_XORB_CHUNK_HEADER_LEN + 1))
+		return cairn__error_set(CAIRN_ECORRUPT, "term with chunks %u..%u", t->first, t->end);
+	if (xr->chunks < t->end)
+		return cairn__error_set(CAIRN_ECORRUPT, "term past its xorb's %u chunks", xr->chunks);
+	if (!cairn_hash_equal(&xr->name, &xr->hash)) {
+		a = t->first > CAIRN_XORB_RUN_MAX_CHUNKS ? t->first - CAIRN_XORB_RUN_MAX_CHUNKS : 0;
+		b = xr->chunks - t->end > CAIRN_XORB_RUN_MAX_CHUNKS ? t->end + CAIRN_XORB_RUN_MAX_CHUNKS
+								     : xr->chunks;
+	}
+	all = b - a;
+	if (all > *cap) {
+		cairn_chunk_row *nr = realloc(*rows, all * sizeof(*nr));
+		if (nr == NULL)
+			return cairn__error_set(CAIRN_ENOMEM, "out of memory");
+		*rows = nr;
+		*cap = all;
+	}
+	rc = r->meta->xorb_chunks(r->meta, &t->xorb, a, b, *rows, NULL);
+	if (rc < 0)
+		return rc;
+	for (size_t k = 0; k < all; k++) {
+		const cairn_chunk_row *c = &(*rows)[k];
+		if (c->raw_len == 0 || c->raw_len > CAIRN_CHUNK_MAX ||
+		    c->packed_len < CAIRN_XORB_CHUNK_HEADER_LEN || c->packed_len > RUN_PACKED_MAX)
+			return cairn__error_set(CAIRN_ECORRUPT, "chunk %zu has impossible sizes",
+						(size_t)a + k);
+	}
+	h = t->first - a;
+	e = t->end - a;
+	while (h > 0 && CAIRN__IS_RUN_NEXT((*rows)[h]))
+		h--;
+	if (CAIRN__IS_RUN_NEXT((*rows)[h]))
+		return cairn__error_set(CAIRN_ECORRUPT, "chunk %zu: a run with no head",
+					(size_t)a + h);
+	while (e < all && CAIRN__IS_RUN_NEXT((*rows)[e]))
+		e++;
+	*lo = a;
+	*head = a + h;
+	*end = a + e;
+	return 0;
+}
+
 /*
  * The chunk rows of term ti (cached), checked against what reading them
  * will trust: every size bounded, and the sizes adding up to the term's.
@@ -510,8 +562,8 @@ struct cairn_reader {
 static int load_term_rows(cairn_reader *rd, size_t ti)
 {
 	const cairn_term *t = &rd->terms[ti];
-	size_t n = t->end - t->first, pre = 0, post = 0, all;
-	uint32_t lo = t->first, hi = t->end;
+	size_t cap = rd->rows_cap, n;
+	uint32_t lo, head, end;
 	cairn_xorb_row xr;
 	uint64_t raw = 0;
 	int rc;
@@ -520,70 +572,30 @@ static int load_term_rows(cairn_reader *rd, size_t ti)
 		return 0;
 	rd->rows_term = SIZE_MAX;
 	rd->pre = rd->post = 0;
-	/* a term from the metadata sizes the arrays: no more chunks than a xorb can hold */
-	if (t->end <= t->first || n > CAIRN_XORB_MAX_BYTES / (CAIRN_XORB_CHUNK_HEADER_LEN + 1))
-		return cairn__error_set(CAIRN_ECORRUPT, "term with chunks %u..%u", t->first, t->end);
-	/*
-	 * A recompressed xorb may hold runs, read from their first chunk: the
-	 * rows of runs the term cuts into are loaded too (a run has at most
-	 * CAIRN_XORB_RUN_MAX_CHUNKS chunks), so reads can start at a run's head.
-	 */
-	rc = rd->r->meta->xorb_get(rd->r->meta, &t->xorb, &xr);
-	if (rc < 0)
-		return rc;
-	if (!cairn_hash_equal(&xr.name, &t->xorb)) {
-		lo = t->first > CAIRN_XORB_RUN_MAX_CHUNKS ? t->first - CAIRN_XORB_RUN_MAX_CHUNKS : 0;
-		hi = xr.chunks - t->end > CAIRN_XORB_RUN_MAX_CHUNKS ? t->end + CAIRN_XORB_RUN_MAX_CHUNKS
-								   : xr.chunks;
-		if (hi < t->end)
-			return cairn__error_set(CAIRN_ECORRUPT, "term past its xorb's %u chunks",
-						xr.chunks);
-	}
-	all = hi - lo;
-	if (all > rd->rows_cap) {
-		cairn_chunk_row *nr = realloc(rd->rows, all * sizeof(*nr));
-		cairn_hash *nh;
-		if (nr == NULL)
-			return cairn__error_set(CAIRN_ENOMEM, "out of memory");
-		rd->rows = nr;
-		nh = realloc(rd->hashes, all * sizeof(*nh));
-		if (nh == NULL)
-			return cairn__error_set(CAIRN_ENOMEM, "out of memory");
-		rd->hashes = nh;
-		rd->rows_cap = all;
-	}
 	/* (one read transaction: the name and the offsets are of one form) */
-	rd->rows_name = xr.name;
-	rc = rd->r->meta->xorb_chunks(rd->r->meta, &t->xorb, lo, hi, rd->rows, NULL);
-	if (rc < 0)
+	rc = rd->r->meta->xorb_get(rd->r->meta, &t->xorb, &xr);
+	if (rc == 0)
+		rc = cairn__term_rows(rd->r, t, &xr, &rd->rows, &rd->rows_cap, &lo, &head, &end);
+	if (rc == 0 && rd->rows_cap > cap) {
+		cairn_hash *nh = realloc(rd->hashes, rd->rows_cap * sizeof(*nh));
+		if (nh == NULL)
+			rc = cairn__error_set(CAIRN_ENOMEM, "out of memory");
+		else
+			rd->hashes = nh;
+	}
+	if (rc < 0) {
+		rd->rows_cap = cap; /* the room both arrays have: the hashes did not grow */
 		return rc;
-	for (size_t k = 0; k < all; k++) {
-		const cairn_chunk_row *c = &rd->rows[k];
-		if (c->raw_len == 0 || c->raw_len > CAIRN_CHUNK_MAX ||
-		    c->packed_len < CAIRN_XORB_CHUNK_HEADER_LEN ||
-		    c->packed_len > RUN_PACKED_MAX)
-			return cairn__error_set(CAIRN_ECORRUPT, "chunk %zu has impossible sizes",
-						(size_t)lo + k);
-		rd->hashes[k] = c->hash;
 	}
-	/* keep the term's rows and those of the runs it cuts into: from the head
-	 * of the run its first chunk is in, to the end of the run its last is in */
-	{
-		size_t f = t->first - lo, h = f, e = t->end - lo;
-		while (h > 0 && CAIRN__IS_RUN_NEXT(rd->rows[h]))
-			h--;
-		if (CAIRN__IS_RUN_NEXT(rd->rows[h]))
-			return cairn__error_set(CAIRN_ECORRUPT, "chunk %zu: a run with no head",
-						(size_t)lo + h);
-		while (e + post < all && CAIRN__IS_RUN_NEXT(rd->rows[e + post]))
-			post++;
-		pre = f - h;
-		memmove(rd->rows, rd->rows + h, (pre + n + post) * sizeof(*rd->rows));
-		memmove(rd->hashes, rd->hashes + h, (pre + n + post) * sizeof(*rd->hashes));
-		rd->pre = pre;
-		rd->post = post;
-	}
+	rd->rows_name = xr.name;
+	/* keep the term's rows and those of the runs it cuts into */
+	n = end - head;
+	memmove(rd->rows, rd->rows + (head - lo), n * sizeof(*rd->rows));
 	for (size_t k = 0; k < n; k++)
+		rd->hashes[k] = rd->rows[k].hash;
+	rd->pre = t->first - head;
+	rd->post = end - t->end;
+	for (size_t k = 0; k < t->end - t->first; k++)
 		raw += rd->rows[rd->pre + k].raw_len;
 	if (raw != t->raw_len)
 		return cairn__error_set(CAIRN_ECORRUPT, "term chunks add up to %llu, not %llu",

@@ -303,54 +303,26 @@ done:
 /* ---- reconstruction ------------------------------------------------------------------- */
 
 /*
- * A recompressed xorb's term t (its k chunk rows in rows): read the rows
- * before it into *before (the raw layout's offsets need them all), and set
- * out's stored-form span: from the head of the run chunk t->first is in,
- * to the end of the run chunk t->end - 1 is in.
+ * A recompressed xorb's term t: set out's stored-form span, from the head
+ * of the run chunk t->first is in to the end of the run chunk t->end - 1
+ * is in (the rows read land in *win, *cap its room).
  */
-static int stored_span(cairn_repo *r, const cairn_term *t, const cairn_chunk_row *rows, size_t k,
-		       const cairn_hash *name, cairn_chunk_row **before, cairn_recon_term *out)
+static int stored_span(cairn_repo *r, const cairn_term *t, cairn_chunk_row **win, size_t *cap,
+		       cairn_recon_term *out)
 {
-	cairn_chunk_row after[CAIRN_XORB_RUN_MAX_CHUNKS];
 	cairn_xorb_row xr;
-	uint32_t h = t->first, e = t->end, hi;
-	int rc;
+	uint32_t lo, h, e;
+	int rc = r->meta->xorb_get(r->meta, &t->xorb, &xr);
 
-	if (t->first > 0) {
-		cairn_chunk_row *nr = realloc(*before, t->first * sizeof(**before));
-		if (nr == NULL)
-			return cairn__error_set(CAIRN_ENOMEM, "out of memory");
-		*before = nr;
-		rc = r->meta->xorb_chunks(r->meta, &t->xorb, 0, t->first, *before, NULL);
-		if (rc < 0)
-			return rc;
-	}
-	if (CAIRN__IS_RUN_NEXT(rows[0])) {
-		while (h > 0 && CAIRN__IS_RUN_NEXT((*before)[h - 1]))
-			h--;
-		if (h == 0)
-			return cairn__error_set(CAIRN_ECORRUPT, "chunk %u: a run with no head",
-						t->first);
-		h--; /* the head */
-	}
-	rc = r->meta->xorb_get(r->meta, &t->xorb, &xr);
+	if (rc == 0)
+		rc = cairn__term_rows(r, t, &xr, win, cap, &lo, &h, &e);
 	if (rc < 0)
 		return rc;
-	if (xr.chunks < t->end)
-		return cairn__error_set(CAIRN_ECORRUPT, "term past its xorb's %u chunks", xr.chunks);
-	hi = xr.chunks - t->end > CAIRN_XORB_RUN_MAX_CHUNKS ? t->end + CAIRN_XORB_RUN_MAX_CHUNKS
-							     : xr.chunks;
-	rc = r->meta->xorb_chunks(r->meta, &t->xorb, t->end, hi, after, NULL);
-	if (rc < 0)
-		return rc;
-	while (e < hi && CAIRN__IS_RUN_NEXT(after[e - t->end]))
-		e++;
-	out->form = *name;
+	out->form = xr.name;
 	out->form_first = h;
 	out->form_end = e;
-	out->form_start = h < t->first ? (*before)[h].offset : rows[0].offset;
-	out->form_stop = e > t->end ? after[e - 1 - t->end].offset + after[e - 1 - t->end].packed_len
-				    : rows[k - 1].offset + rows[k - 1].packed_len;
+	out->form_start = (*win)[h - lo].offset;
+	out->form_stop = (*win)[e - 1 - lo].offset + (*win)[e - 1 - lo].packed_len;
 	if (out->form_stop <= out->form_start ||
 	    out->form_stop - out->form_start > CAIRN_XORB_MAX_BYTES)
 		return cairn__error_set(CAIRN_ECORRUPT, "chunk offsets out of order");
@@ -360,11 +332,19 @@ static int stored_span(cairn_repo *r, const cairn_term *t, const cairn_chunk_row
 int cairn_file_reconstruct(cairn_repo *r, const cairn_caller *who, const cairn_hash *file,
 			   uint64_t *size, cairn_recon_term **terms, size_t *n)
 {
+	return cairn_file_reconstruct_as(r, who, file,
+					 CAIRN_RECON_RAW_LAYOUT | CAIRN_RECON_STORED_FORMS, size,
+					 terms, n);
+}
+
+int cairn_file_reconstruct_as(cairn_repo *r, const cairn_caller *who, const cairn_hash *file,
+			      unsigned forms, uint64_t *size, cairn_recon_term **terms, size_t *n)
+{
 	cairn_term *t = NULL;
 	cairn_recon_term *out = NULL;
-	cairn_chunk_row *rows = NULL, *before = NULL;
+	cairn_chunk_row *rows = NULL, *before = NULL, *win = NULL;
+	size_t nt = 0, win_cap = 0;
 	cairn_hash name;
-	size_t nt = 0;
 	int rc;
 
 	rc = r->meta->begin(r->meta, false);
@@ -395,11 +375,9 @@ int cairn_file_reconstruct(cairn_repo *r, const cairn_caller *who, const cairn_h
 			break;
 		/* recompressed: the client gets the xet form of the chunks, stored as is */
 		out[i].raw_layout = !cairn_hash_equal(&name, &t[i].xorb);
-		if (out[i].raw_layout) {
-			rc = stored_span(r, &t[i], rows, k, &name, &before, &out[i]);
-			if (rc < 0)
-				break;
-		}
+		if (out[i].raw_layout && (forms & CAIRN_RECON_STORED_FORMS) &&
+		    (rc = stored_span(r, &t[i], &win, &win_cap, &out[i])) < 0)
+			break;
 		for (size_t j = 0; j < k; j++)
 			raw += rows[j].raw_len;
 		if (raw != t[i].raw_len) {
@@ -412,13 +390,26 @@ int cairn_file_reconstruct(cairn_repo *r, const cairn_caller *who, const cairn_h
 		out[i].first = t[i].first;
 		out[i].end = t[i].end;
 		out[i].raw_len = raw;
-		if (out[i].raw_layout) {
+		if (out[i].raw_layout && (forms & CAIRN_RECON_RAW_LAYOUT)) {
+			/* its raw layout: every chunk before it, as is, comes first */
 			uint64_t at = (uint64_t)CAIRN_XORB_CHUNK_HEADER_LEN * t[i].first;
+			if (t[i].first > 0) {
+				nr = realloc(before, t[i].first * sizeof(*before));
+				if (nr == NULL) {
+					rc = cairn__error_set(CAIRN_ENOMEM, "out of memory");
+					break;
+				}
+				before = nr;
+				rc = r->meta->xorb_chunks(r->meta, &t[i].xorb, 0, t[i].first, before,
+							  NULL);
+				if (rc < 0)
+					break;
+			}
 			for (uint32_t j = 0; j < t[i].first; j++)
 				at += before[j].raw_len;
 			out[i].byte_start = at;
 			out[i].byte_end = at + (uint64_t)CAIRN_XORB_CHUNK_HEADER_LEN * k + raw;
-		} else {
+		} else if (!out[i].raw_layout) {
 			out[i].byte_start = rows[0].offset;
 			out[i].byte_end = rows[k - 1].offset + rows[k - 1].packed_len;
 		}
@@ -426,6 +417,7 @@ int cairn_file_reconstruct(cairn_repo *r, const cairn_caller *who, const cairn_h
 	r->meta->rollback(r->meta); /* a read transaction: nothing to keep */
 	free(rows);
 	free(before);
+	free(win);
 	free(t);
 	if (rc < 0) {
 		free(out);
