@@ -442,6 +442,7 @@ static void recompress_lost_form(void)
 	cairn_recompress_result res;
 	cairn_recompress_options o = {CAIRN_RECOMPRESS_OPTIONS_VERSION, 0, 0, 0, NULL, NULL,
 				      NULL, NULL, NULL};
+	cairn_put_result put;
 	uint64_t faults = 0;
 	int seen = 0;
 	uint8_t *text;
@@ -464,7 +465,7 @@ static void recompress_lost_form(void)
 	for (size_t i = 0; i < n; i++) /* text-like: compresses well in runs */
 		text[i] = (uint8_t)("loss step epoch grad layer token\n"[(i * 7 + i / 97) % 33]);
 	CHECK(cairn_bucket_create(r, "alice", "rc", false) == 0);
-	CHECK(cairn_object_put(r, "alice", "rc", "t.txt", 5, text, n, NULL, NULL) == 0);
+	CHECK(cairn_object_put(r, "alice", "rc", "t.txt", 5, text, n, NULL, &put) == 0);
 	ls->armed = true; /* the pass's check under the write lock finds its form gone */
 	ls->puts = 0;
 	CHECKF(cairn_repo_recompress(r, &o, &res) == 0, "%s", cairn_error_last());
@@ -479,6 +480,41 @@ static void recompress_lost_form(void)
 				       &s) == 0 &&
 		      s.n == n && memcmp(s.p, text, n) == 0);
 		free(s.p);
+	}
+	{
+		/* a reconstruction computes the layouts asked for, the same as when both are */
+		const cairn_caller admin = {.ns = NULL, .admin = true, .writer = false};
+		static const unsigned forms[] = {0, CAIRN_RECON_RAW_LAYOUT, CAIRN_RECON_STORED_FORMS};
+		cairn_recon_term *all = NULL, *t = NULL;
+		size_t na = 0, nt = 0;
+		uint64_t size = 0;
+		bool same = true;
+
+		CHECK(cairn_file_reconstruct(r, &admin, &put.file, &size, &all, &na) == 0);
+		CHECK(na > 0 && all[0].raw_layout && all[0].form_stop > all[0].form_start &&
+		      all[0].byte_end > all[0].byte_start);
+		for (size_t f = 0; f < sizeof(forms) / sizeof(forms[0]); f++) {
+			CHECK(cairn_file_reconstruct_as(r, &admin, &put.file, forms[f], &size, &t,
+							&nt) == 0 &&
+			      nt == na);
+			for (size_t i = 0; i < nt && i < na; i++) {
+				bool raw = forms[f] & CAIRN_RECON_RAW_LAYOUT,
+				     st = forms[f] & CAIRN_RECON_STORED_FORMS;
+				same = same && t[i].first == all[i].first && t[i].end == all[i].end &&
+				       t[i].raw_len == all[i].raw_len &&
+				       t[i].raw_layout == all[i].raw_layout &&
+				       t[i].byte_start == (raw ? all[i].byte_start : 0) &&
+				       t[i].byte_end == (raw ? all[i].byte_end : 0) &&
+				       t[i].form_start == (st ? all[i].form_start : 0) &&
+				       t[i].form_stop == (st ? all[i].form_stop : 0) &&
+				       t[i].form_first == (st ? all[i].form_first : 0) &&
+				       t[i].form_end == (st ? all[i].form_end : 0);
+			}
+			CHECKF(same, "forms %u", forms[f]);
+			free(t);
+			t = NULL;
+		}
+		free(all);
 	}
 	free(text);
 	cairn_repo_close(r);
